@@ -1,0 +1,87 @@
+/* Warden configuration: the YAML file (or the embedded default) parsed into one immutable
+ * struct. A loaded config is never mutated; reload builds a new one and swaps the pointer. */
+#ifndef WARDEN_SERVER_CONFIG_H
+#define WARDEN_SERVER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+enum wd_provider_type {
+    WD_PROVIDER_GEMINI = 1,
+    WD_PROVIDER_ANTHROPIC,
+};
+
+struct wd_provider_key {
+    char *secret;          /* secret reference URI (env://NAME, file:///path); never the value */
+    unsigned weight;       /* relative share for key load balancing, default 1 */
+};
+
+struct wd_provider {
+    char *name;            /* the map key under providers:, e.g. "gemini" */
+    enum wd_provider_type type;
+    char *base_url;        /* no trailing slash; default per type */
+    char *tls_ca;          /* PEM CA bundle path for this upstream, or NULL for the system store */
+    struct wd_provider_key *keys;
+    size_t nkeys;
+    unsigned connect_timeout_ms;    /* default 10000 */
+    unsigned first_byte_timeout_ms; /* default 120000: time to the first response byte */
+    unsigned idle_timeout_ms;       /* default 120000: longest gap between response bytes */
+};
+
+struct wd_alias {
+    char *name;            /* what the client asks for */
+    char *target;          /* "provider/model" */
+};
+
+struct wd_auth_key {
+    char *name;
+    char *secret;          /* secret reference URI */
+};
+
+struct wd_config {
+    char *listen_host;     /* "0.0.0.0" */
+    uint16_t listen_port;  /* 8080 */
+    char *tls_cert;        /* PEM files; both set => TLS with ALPN h2, http/1.1 */
+    char *tls_key;
+    unsigned workers;      /* 0 => number of cores */
+    size_t max_body_bytes;       /* default 32 MiB, also the cap on a decoded gzip body */
+    size_t max_header_bytes;     /* default 64 KiB */
+    unsigned idle_timeout_ms;    /* client connection idle, default 60000 */
+    unsigned request_timeout_ms; /* whole request incl. stream, default 600000 */
+    unsigned drain_timeout_ms;   /* SIGTERM grace, default 30000 */
+
+    struct wd_provider *providers;
+    size_t nproviders;
+
+    char *tier_opus;       /* "provider/model" or NULL */
+    char *tier_sonnet;
+    char *tier_haiku;
+    struct wd_alias *aliases;
+    size_t naliases;
+
+    struct wd_auth_key *auth_keys;
+    size_t nauth_keys;
+    char *auth_keys_env;   /* name of an env var holding comma-separated keys (default config: WARDEN_API_KEYS) */
+
+    char *source;          /* file path, or "<embedded>" */
+};
+
+/* Error with the config key path and line, e.g. "providers.gemini.base_url (line 5): must start with http:// or https://". */
+struct wd_config_err {
+    char msg[512];
+    int line;              /* 1-based, 0 when not tied to a line */
+};
+
+/* Parse YAML text. ${VAR} in scalar values is replaced from the environment (unset => error naming VAR).
+ * Unknown keys are errors. Returns 0, or -1 with err filled. */
+int wd_config_parse(const char *yaml, size_t len, const char *source, struct wd_config **out, struct wd_config_err *err);
+int wd_config_load_file(const char *path, struct wd_config **out, struct wd_config_err *err);
+/* The embedded default: listen 0.0.0.0:8080, provider gemini keyed by env://GEMINI_API_KEY, the tier map,
+ * auth keys from WARDEN_API_KEYS. */
+int wd_config_load_default(struct wd_config **out, struct wd_config_err *err);
+const char *wd_config_default_yaml(void);
+const struct wd_provider *wd_config_provider(const struct wd_config *cfg, const char *name, size_t name_len);
+void wd_config_free(struct wd_config *cfg);
+
+#endif

@@ -1,0 +1,56 @@
+/* Upstream HTTP client: one libcurl multi handle per worker, driven by that worker's libuv loop
+ * (multi_socket_action via uv_poll + uv_timer). Connections are reused; https upstreams use HTTP/2
+ * over TLS (ALPN), http:// upstreams HTTP/1.1. Only this module talks to curl. */
+#ifndef WARDEN_SERVER_UPSTREAM_H
+#define WARDEN_SERVER_UPSTREAM_H
+
+#include <stddef.h>
+#include <uv.h>
+
+struct wd_upstream;          /* per-worker client */
+struct wd_upstream_xfer;     /* one transfer */
+
+enum wd_upstream_result {
+    WD_UP_OK = 0,
+    WD_UP_ERR_CONNECT,       /* could not connect / TLS failure / DNS */
+    WD_UP_ERR_CONNECT_TIMEOUT,
+    WD_UP_ERR_FIRST_BYTE_TIMEOUT,
+    WD_UP_ERR_IDLE_TIMEOUT,
+    WD_UP_ERR_TRANSFER,      /* connection cut, malformed HTTP, other curl errors */
+};
+
+struct wd_upstream_header {
+    const char *name;        /* e.g. "x-goog-api-key" */
+    const char *value;
+};
+
+struct wd_upstream_req {
+    const char *method;      /* "POST" or "GET" */
+    const char *url;
+    const struct wd_upstream_header *headers;
+    size_t nheaders;
+    const char *body;        /* not copied: must stay valid until on_done or cancel */
+    size_t body_len;
+    const char *tls_ca;      /* CA bundle path or NULL */
+    unsigned connect_timeout_ms;
+    unsigned first_byte_timeout_ms;
+    unsigned idle_timeout_ms;
+    void *ctx;
+    /* Status line and headers complete. retry_after_s is the Retry-After header in seconds, -1 when absent. */
+    void (*on_response)(void *ctx, int status, long retry_after_s, const char *content_type);
+    /* A piece of the response body, as it arrives. */
+    void (*on_data)(void *ctx, const char *p, size_t n);
+    /* Always called exactly once unless cancelled; the xfer is freed after it returns. */
+    void (*on_done)(void *ctx, enum wd_upstream_result res, const char *detail);
+};
+
+struct wd_upstream *wd_upstream_new(uv_loop_t *loop);
+/* Cancels every live transfer (no callbacks), closes handles; call before closing the loop. */
+void wd_upstream_free(struct wd_upstream *up);
+/* Starts a transfer. Never calls a callback before returning. NULL on allocation failure. */
+struct wd_upstream_xfer *wd_upstream_start(struct wd_upstream *up, const struct wd_upstream_req *req);
+/* Aborts the transfer and closes its connection; no callback runs afterwards. Safe to call from inside
+ * any of its callbacks. */
+void wd_upstream_cancel(struct wd_upstream_xfer *x);
+
+#endif
