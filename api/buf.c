@@ -1,0 +1,176 @@
+/* Buffers, arena and random ids shared by every module. */
+#include "api/buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+bool wd_str_contains(struct wd_str hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (n == 0)
+        return true;
+    return hay.n >= n && memmem(hay.p, hay.n, needle, n) != NULL;
+}
+
+bool wd_buf_reserve(struct wd_buf *b, size_t extra)
+{
+    if (b->oom)
+        return false;
+    if (b->cap - b->n >= extra)
+        return true;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->n < extra) {
+        if (cap > SIZE_MAX / 2) {
+            b->oom = true;
+            return false;
+        }
+        cap *= 2;
+    }
+    char *p = realloc(b->p, cap);
+    if (p == NULL) {
+        b->oom = true;
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+void wd_buf_put_i64(struct wd_buf *b, int64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+    wd_buf_put(b, tmp, (size_t)n);
+}
+
+void wd_buf_put_double(struct wd_buf *b, double v)
+{
+    char tmp[40];
+    /* %.17g round-trips every double; JSON has no inf/nan, callers never pass them. */
+    int n = snprintf(tmp, sizeof(tmp), "%.17g", v);
+    wd_buf_put(b, tmp, (size_t)n);
+}
+
+void wd_buf_printf(struct wd_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !wd_buf_reserve(b, (size_t)n + 1))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)n;
+}
+
+void wd_buf_consume(struct wd_buf *b, size_t n)
+{
+    if (n >= b->n) {
+        b->n = 0;
+        return;
+    }
+    memmove(b->p, b->p + n, b->n - n);
+    b->n -= n;
+}
+
+void wd_buf_reset(struct wd_buf *b)
+{
+    b->n = 0;
+    b->oom = false;
+}
+
+void wd_buf_free(struct wd_buf *b)
+{
+    free(b->p);
+    *b = (struct wd_buf){0};
+}
+
+struct wd_arena_chunk {
+    struct wd_arena_chunk *next;
+    size_t cap;
+    _Alignas(16) char data[];
+};
+
+void *wd_arena_alloc(struct wd_arena *a, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    if (a->head == NULL || a->cap - a->used < n) {
+        size_t cap = n > 8192 ? n : 8192;
+        if (a->head != NULL && a->head->cap * 2 > cap && a->head->cap < (1u << 20))
+            cap = a->head->cap * 2;
+        struct wd_arena_chunk *c = malloc(sizeof(*c) + cap);
+        if (c == NULL)
+            return NULL;
+        c->next = a->head;
+        c->cap = cap;
+        a->head = c;
+        a->used = 0;
+        a->cap = cap;
+    }
+    void *p = a->head->data + a->used;
+    a->used += n;
+    return p;
+}
+
+void *wd_arena_zalloc(struct wd_arena *a, size_t n)
+{
+    void *p = wd_arena_alloc(a, n);
+    if (p != NULL)
+        memset(p, 0, n);
+    return p;
+}
+
+char *wd_arena_strndup(struct wd_arena *a, const char *p, size_t n)
+{
+    char *s = wd_arena_alloc(a, n + 1);
+    if (s == NULL)
+        return NULL;
+    memcpy(s, p, n);
+    s[n] = '\0';
+    return s;
+}
+
+void wd_arena_free(struct wd_arena *a)
+{
+    struct wd_arena_chunk *c = a->head;
+    while (c != NULL) {
+        struct wd_arena_chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    *a = (struct wd_arena){0};
+}
+
+static _Thread_local uint64_t rng_state[2];
+
+uint64_t wd_rand_u64(void)
+{
+    if (rng_state[0] == 0 && rng_state[1] == 0) {
+        if (getrandom(rng_state, sizeof(rng_state), 0) != (ssize_t)sizeof(rng_state) ||
+            (rng_state[0] == 0 && rng_state[1] == 0))
+            rng_state[0] = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)&rng_state;
+    }
+    /* xorshift128+: ids need uniqueness, not secrecy. */
+    uint64_t s1 = rng_state[0];
+    const uint64_t s0 = rng_state[1];
+    rng_state[0] = s0;
+    s1 ^= s1 << 23;
+    rng_state[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    return rng_state[1] + s0;
+}
+
+void wd_rand_id(char *out, size_t n)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    uint64_t r = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i % 10 == 0)
+            r = wd_rand_u64();
+        out[i] = alphabet[r % 62];
+        r /= 62;
+    }
+}

@@ -1,0 +1,565 @@
+/* Strict JSON tokenizer and writer helpers; see json.h for why strings stay escaped. */
+#include "api/json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+
+/* Characters that stop the fast string scan: quote, backslash, control characters, non-ASCII. */
+static const uint8_t str_special[256] = {
+    [0 ... 31] = 1, ['"'] = 1, ['\\'] = 1, [128 ... 255] = 1,
+};
+
+static int tok_push(struct wd_json *j, uint8_t type, size_t start)
+{
+    if (j->n == j->cap) {
+        uint32_t cap = j->cap ? j->cap * 2 : 256;
+        if (cap > (1u << 26))
+            return -1;
+        struct wd_jtok *t = realloc(j->t, (size_t)cap * sizeof(*t));
+        if (t == NULL)
+            return -1;
+        j->t = t;
+        j->cap = cap;
+    }
+    struct wd_jtok *t = &j->t[j->n];
+    t->start = (uint32_t)start;
+    t->end = (uint32_t)start;
+    t->next = 0;
+    t->size = 0;
+    t->type = type;
+    t->escaped = 0;
+    return (int)j->n++;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Validates one UTF-8 sequence at s[*i]; advances past it. */
+static bool utf8_step(const unsigned char *s, size_t len, size_t *i)
+{
+    unsigned c = s[*i];
+    size_t need;
+    unsigned min;
+    if (c < 0x80) {
+        (*i)++;
+        return true;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+        need = 1, min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 2, min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 3, min = 0x10000;
+    } else {
+        return false;
+    }
+    if (*i + need >= len)
+        return false;
+    unsigned cp = c & (0x3f >> need);
+    for (size_t k = 1; k <= need; k++) {
+        unsigned cc = s[*i + k];
+        if ((cc & 0xc0) != 0x80)
+            return false;
+        cp = (cp << 6) | (cc & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return false;
+    *i += need + 1;
+    return true;
+}
+
+static int scan_string(struct wd_json *j, size_t *pos, int ti)
+{
+    const unsigned char *s = (const unsigned char *)j->src;
+    size_t i = *pos, len = j->len;
+    for (;;) {
+        /* Eight bytes at a time while none is a quote, backslash, control character or non-ASCII:
+         * most of a request is long prose, and this loop is where the tokenizer spends its time. */
+        const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+        while (i + 8 <= len) {
+            uint64_t v;
+            memcpy(&v, s + i, 8);
+            uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
+            uint64_t t = ((q - ones) & ~q) | ((bs - ones) & ~bs) | ((v - ones * 0x20) & ~v) | v;
+            if (t & highs)
+                break;
+            i += 8;
+        }
+        while (i < len && !str_special[s[i]])
+            i++;
+        if (i >= len) {
+            j->err = "unterminated string";
+            j->err_off = i;
+            return -1;
+        }
+        unsigned char c = s[i];
+        if (c == '"')
+            break;
+        if (c < 0x20) {
+            j->err = "control character in string";
+            j->err_off = i;
+            return -1;
+        }
+        if (c == '\\') {
+            if (ti >= 0)
+                j->t[ti].escaped = 1;
+            if (i + 1 >= len) {
+                j->err = "unterminated string";
+                j->err_off = i;
+                return -1;
+            }
+            switch (s[i + 1]) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                i += 2;
+                break;
+            case 'u':
+                if (i + 6 > len || hexval(s[i + 2]) < 0 || hexval(s[i + 3]) < 0 || hexval(s[i + 4]) < 0 ||
+                    hexval(s[i + 5]) < 0) {
+                    j->err = "bad \\u escape";
+                    j->err_off = i;
+                    return -1;
+                }
+                i += 6;
+                break;
+            default:
+                j->err = "bad escape";
+                j->err_off = i;
+                return -1;
+            }
+            continue;
+        }
+        if (!utf8_step(s, len, &i)) {
+            j->err = "invalid UTF-8";
+            j->err_off = i;
+            return -1;
+        }
+    }
+    *pos = i;
+    return 0;
+}
+
+static int scan_number(struct wd_json *j, size_t *pos)
+{
+    const char *s = j->src;
+    size_t i = *pos, len = j->len;
+    if (i < len && s[i] == '-')
+        i++;
+    if (i >= len)
+        goto bad;
+    if (s[i] == '0') {
+        i++;
+    } else if (s[i] >= '1' && s[i] <= '9') {
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++;
+    } else {
+        goto bad;
+    }
+    if (i < len && s[i] == '.') {
+        i++;
+        if (i >= len || s[i] < '0' || s[i] > '9')
+            goto bad;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= len || s[i] < '0' || s[i] > '9')
+            goto bad;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    *pos = i;
+    return 0;
+bad:
+    j->err = "bad number";
+    j->err_off = i;
+    return -1;
+}
+
+static inline size_t skip_ws(const char *s, size_t i, size_t len)
+{
+    while (i < len && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t'))
+        i++;
+    return i;
+}
+
+int wd_json_parse(struct wd_json *j, const char *src, size_t len)
+{
+    j->src = src;
+    j->len = len;
+    j->n = 0;
+    j->err = NULL;
+    j->err_off = 0;
+    if (len >= UINT32_MAX) {
+        j->err = "document too large";
+        return -1;
+    }
+    /* Explicit stack of open containers; `expect_key` tracks object member syntax. */
+    int stack[WD_JSON_MAX_DEPTH];
+    int depth = 0;
+    size_t i = skip_ws(src, 0, len);
+    bool need_value = true;   /* a value must come next (start, after ':' or ',') */
+    bool expect_key = false;  /* inside an object, a key or '}' must come next */
+    bool after_comma = false;
+
+    for (;;) {
+        if (i >= len) {
+            if (depth == 0 && !need_value)
+                break;
+            j->err = "unexpected end of input";
+            j->err_off = i;
+            return -1;
+        }
+        char c = src[i];
+        if (!need_value) {
+            /* after a complete value: ',' or a closer, or end */
+            if (depth == 0) {
+                j->err = "trailing characters";
+                j->err_off = i;
+                return -1;
+            }
+            struct wd_jtok *top = &j->t[stack[depth - 1]];
+            if (c == ',') {
+                i = skip_ws(src, i + 1, len);
+                need_value = true;
+                after_comma = true;
+                expect_key = top->type == WD_J_OBJ;
+                continue;
+            }
+            if ((c == '}' && top->type == WD_J_OBJ) || (c == ']' && top->type == WD_J_ARR)) {
+                top->end = (uint32_t)(i + 1);
+                top->next = j->n;
+                depth--;
+                i = skip_ws(src, i + 1, len);
+                continue;
+            }
+            j->err = "expected ',' or closing bracket";
+            j->err_off = i;
+            return -1;
+        }
+        if (expect_key) {
+            struct wd_jtok *top = &j->t[stack[depth - 1]];
+            if (c == '}' && !after_comma) {
+                top->end = (uint32_t)(i + 1);
+                top->next = j->n;
+                depth--;
+                need_value = false;
+                expect_key = false;
+                i = skip_ws(src, i + 1, len);
+                continue;
+            }
+            if (c != '"') {
+                j->err = "expected object key";
+                j->err_off = i;
+                return -1;
+            }
+            int k = tok_push(j, WD_J_STR, i + 1);
+            if (k < 0)
+                goto oom;
+            size_t p = i + 1;
+            if (scan_string(j, &p, k) < 0)
+                return -1;
+            j->t[k].end = (uint32_t)p;
+            j->t[k].next = (uint32_t)k + 1;
+            j->t[stack[depth - 1]].size++;
+            i = skip_ws(src, p + 1, len);
+            if (i >= len || src[i] != ':') {
+                j->err = "expected ':'";
+                j->err_off = i;
+                return -1;
+            }
+            i = skip_ws(src, i + 1, len);
+            expect_key = false;
+            after_comma = false;
+            continue; /* need_value stays true */
+        }
+        /* a value */
+        int t;
+        switch (c) {
+        case '{':
+        case '[':
+            if (depth == WD_JSON_MAX_DEPTH) {
+                j->err = "nesting too deep";
+                j->err_off = i;
+                return -1;
+            }
+            t = tok_push(j, c == '{' ? WD_J_OBJ : WD_J_ARR, i);
+            if (t < 0)
+                goto oom;
+            if (depth > 0 && j->t[stack[depth - 1]].type == WD_J_ARR)
+                j->t[stack[depth - 1]].size++;
+            stack[depth++] = t;
+            i = skip_ws(src, i + 1, len);
+            if (c == '{') {
+                expect_key = true;
+                after_comma = false;
+            } else if (i < len && src[i] == ']') {
+                j->t[t].end = (uint32_t)(i + 1);
+                j->t[t].next = j->n;
+                depth--;
+                need_value = false;
+                i = skip_ws(src, i + 1, len);
+            }
+            after_comma = false;
+            continue;
+        case ']':
+            j->err = after_comma ? "trailing comma" : "unexpected ']'";
+            j->err_off = i;
+            return -1;
+        case '"': {
+            t = tok_push(j, WD_J_STR, i + 1);
+            if (t < 0)
+                goto oom;
+            size_t p = i + 1;
+            if (scan_string(j, &p, t) < 0)
+                return -1;
+            j->t[t].end = (uint32_t)p;
+            i = p + 1;
+            break;
+        }
+        case 't':
+        case 'f':
+        case 'n': {
+            const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+            size_t ln = strlen(lit);
+            if (len - i < ln || memcmp(src + i, lit, ln) != 0) {
+                j->err = "invalid literal";
+                j->err_off = i;
+                return -1;
+            }
+            t = tok_push(j, c == 't' ? WD_J_TRUE : c == 'f' ? WD_J_FALSE : WD_J_NULL, i);
+            if (t < 0)
+                goto oom;
+            i += ln;
+            j->t[t].end = (uint32_t)i;
+            break;
+        }
+        default: {
+            t = tok_push(j, WD_J_NUM, i);
+            if (t < 0)
+                goto oom;
+            size_t p = i;
+            if (scan_number(j, &p) < 0)
+                return -1;
+            j->t[t].end = (uint32_t)p;
+            i = p;
+            break;
+        }
+        }
+        j->t[t].next = (uint32_t)t + 1;
+        if (depth > 0 && j->t[stack[depth - 1]].type == WD_J_ARR)
+            j->t[stack[depth - 1]].size++;
+        need_value = false;
+        after_comma = false;
+        /* a primitive must be followed by a delimiter */
+        if (i < len && !(src[i] == ',' || src[i] == '}' || src[i] == ']' || src[i] == ' ' || src[i] == '\n' ||
+                         src[i] == '\r' || src[i] == '\t')) {
+            j->err = "unexpected character after value";
+            j->err_off = i;
+            return -1;
+        }
+        i = skip_ws(src, i, len);
+    }
+    if (j->n == 0) {
+        j->err = "empty document";
+        return -1;
+    }
+    return 0;
+oom:
+    j->err = "out of memory";
+    j->err_off = i;
+    return -1;
+}
+
+void wd_json_free(struct wd_json *j)
+{
+    free(j->t);
+    j->t = NULL;
+    j->n = j->cap = 0;
+}
+
+static bool key_eq(const struct wd_json *j, int k, const char *key, size_t n)
+{
+    const struct wd_jtok *t = &j->t[k];
+    if (!t->escaped)
+        return t->end - t->start == n && memcmp(j->src + t->start, key, n) == 0;
+    struct wd_arena a = {0};
+    struct wd_str d;
+    bool eq = false;
+    if (wd_json_str_decode(j, k, &a, &d) == 0)
+        eq = d.n == n && memcmp(d.p, key, n) == 0;
+    wd_arena_free(&a);
+    return eq;
+}
+
+int wd_json_get(const struct wd_json *j, int obj, const char *key)
+{
+    if (obj < 0 || j->t[obj].type != WD_J_OBJ)
+        return -1;
+    size_t n = strlen(key);
+    WD_JSON_OBJ_EACH(j, obj, k)
+    {
+        if (key_eq(j, (int)k, key, n))
+            return (int)k + 1;
+    }
+    return -1;
+}
+
+bool wd_json_str_eq(const struct wd_json *j, int i, const char *lit)
+{
+    return i >= 0 && j->t[i].type == WD_J_STR && key_eq(j, i, lit, strlen(lit));
+}
+
+static size_t put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    } else if (cp < 0x800) {
+        o[0] = (char)(0xc0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    } else if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+int wd_json_str_decode(const struct wd_json *j, int i, struct wd_arena *a, struct wd_str *out)
+{
+    if (i < 0 || j->t[i].type != WD_J_STR)
+        return -1;
+    const struct wd_jtok *t = &j->t[i];
+    const char *s = j->src + t->start;
+    size_t n = t->end - t->start;
+    if (!t->escaped) {
+        *out = (struct wd_str){s, n};
+        return 0;
+    }
+    char *o = wd_arena_alloc(a, n + 1);
+    if (o == NULL)
+        return -1;
+    size_t w = 0;
+    for (size_t r = 0; r < n;) {
+        if (s[r] != '\\') {
+            o[w++] = s[r++];
+            continue;
+        }
+        char e = s[r + 1];
+        r += 2;
+        switch (e) {
+        case 'b': o[w++] = '\b'; break;
+        case 'f': o[w++] = '\f'; break;
+        case 'n': o[w++] = '\n'; break;
+        case 'r': o[w++] = '\r'; break;
+        case 't': o[w++] = '\t'; break;
+        case 'u': {
+            unsigned cp = (unsigned)(hexval(s[r]) << 12 | hexval(s[r + 1]) << 8 | hexval(s[r + 2]) << 4 |
+                                     hexval(s[r + 3]));
+            r += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff && r + 6 <= n && s[r] == '\\' && s[r + 1] == 'u') {
+                unsigned lo = (unsigned)(hexval(s[r + 2]) << 12 | hexval(s[r + 3]) << 8 | hexval(s[r + 4]) << 4 |
+                                         hexval(s[r + 5]));
+                if (lo >= 0xdc00 && lo <= 0xdfff) {
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    r += 6;
+                }
+            }
+            if (cp >= 0xd800 && cp <= 0xdfff)
+                cp = 0xfffd; /* lone surrogate: not representable in UTF-8 */
+            w += put_utf8(o + w, cp);
+            break;
+        }
+        default: o[w++] = e; break; /* " \ / */
+        }
+    }
+    o[w] = '\0';
+    *out = (struct wd_str){o, w};
+    return 0;
+}
+
+int wd_json_i64(const struct wd_json *j, int i, int64_t *out)
+{
+    if (i < 0 || j->t[i].type != WD_J_NUM)
+        return -1;
+    struct wd_str r = wd_json_raw(j, i);
+    char tmp[32];
+    if (r.n >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, r.p, r.n);
+    tmp[r.n] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(tmp, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int wd_json_double(const struct wd_json *j, int i, double *out)
+{
+    if (i < 0 || j->t[i].type != WD_J_NUM)
+        return -1;
+    struct wd_str r = wd_json_raw(j, i);
+    char tmp[64];
+    if (r.n >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, r.p, r.n);
+    tmp[r.n] = '\0';
+    char *end;
+    double v = strtod(tmp, &end);
+    if (*end != '\0' || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+void wd_json_put_escaped(struct wd_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        wd_buf_put(b, s + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"': wd_buf_put(b, "\\\"", 2); break;
+        case '\\': wd_buf_put(b, "\\\\", 2); break;
+        case '\n': wd_buf_put(b, "\\n", 2); break;
+        case '\r': wd_buf_put(b, "\\r", 2); break;
+        case '\t': wd_buf_put(b, "\\t", 2); break;
+        default: {
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            wd_buf_put(b, u, 6);
+        }
+        }
+    }
+    wd_buf_put(b, s + run, n - run);
+}
+
+void wd_json_put_string(struct wd_buf *b, const char *s, size_t n)
+{
+    wd_buf_putc(b, '"');
+    wd_json_put_escaped(b, s, n);
+    wd_buf_putc(b, '"');
+}

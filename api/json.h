@@ -1,0 +1,72 @@
+/* Strict, zero-copy JSON tokenizer for the request path, and JSON writing helpers.
+ * One pass validates the whole document (RFC 8259 grammar, escapes, UTF-8, no raw control characters)
+ * and records for each token where its subtree ends, so lookups skip siblings in O(1). String tokens
+ * point at the still-escaped bytes between the quotes: those bytes are valid JSON string content and can
+ * be copied into output verbatim, which is how long prompts cross the gateway without decode/encode. */
+#ifndef WARDEN_API_JSON_H
+#define WARDEN_API_JSON_H
+
+#include "api/buf.h"
+
+enum wd_jtype {
+    WD_J_OBJ = 1,
+    WD_J_ARR,
+    WD_J_STR,
+    WD_J_NUM,
+    WD_J_TRUE,
+    WD_J_FALSE,
+    WD_J_NULL,
+};
+
+struct wd_jtok {
+    uint32_t start;      /* strings: first byte after the quote; others: first byte */
+    uint32_t end;        /* strings: the closing quote; others: one past the last byte */
+    uint32_t next;       /* index of the first token after this subtree */
+    uint32_t size;       /* objects: number of members; arrays: number of elements */
+    uint8_t type;        /* enum wd_jtype */
+    uint8_t escaped;     /* strings: contains a backslash escape */
+};
+
+struct wd_json {
+    const char *src;
+    size_t len;
+    struct wd_jtok *t;
+    uint32_t n;          /* tokens used */
+    uint32_t cap;
+    size_t err_off;      /* byte offset of a parse error */
+    const char *err;     /* static description of a parse error */
+};
+
+#define WD_JSON_MAX_DEPTH 64
+
+/* Parses src (not copied; must outlive j). Returns 0, or -1 with j->err/err_off set. */
+int wd_json_parse(struct wd_json *j, const char *src, size_t len);
+void wd_json_free(struct wd_json *j);
+
+static inline int wd_json_type(const struct wd_json *j, int i) { return i < 0 ? 0 : j->t[i].type; }
+/* Member value of object i by key, or -1. */
+int wd_json_get(const struct wd_json *j, int obj, const char *key);
+/* Raw slice of a token: strings without quotes (still escaped), containers with brackets. */
+static inline struct wd_str wd_json_raw(const struct wd_json *j, int i)
+{
+    return (struct wd_str){j->src + j->t[i].start, j->t[i].end - j->t[i].start};
+}
+bool wd_json_str_eq(const struct wd_json *j, int i, const char *lit);
+/* Decoded (unescaped UTF-8) string value; NUL-terminated, allocated in a unless it has no escapes,
+ * in which case it points into the source (still length-delimited: use .n). */
+int wd_json_str_decode(const struct wd_json *j, int i, struct wd_arena *a, struct wd_str *out);
+int wd_json_i64(const struct wd_json *j, int i, int64_t *out);
+int wd_json_double(const struct wd_json *j, int i, double *out);
+
+/* Iteration over array elements / object members (k is the key, k + 1 the value). */
+#define WD_JSON_ARR_EACH(j, arr, e) \
+    for (uint32_t e = (uint32_t)(arr) + 1, e##_end = (j)->t[(arr)].next; e < e##_end; e = (j)->t[e].next)
+#define WD_JSON_OBJ_EACH(j, obj, k) \
+    for (uint32_t k = (uint32_t)(obj) + 1, k##_end = (j)->t[(obj)].next; k < k##_end; k = (j)->t[k + 1].next)
+
+/* Writes s as a JSON string literal (with quotes), escaping as needed. */
+void wd_json_put_string(struct wd_buf *b, const char *s, size_t n);
+/* Writes the escaped content of s (no quotes). */
+void wd_json_put_escaped(struct wd_buf *b, const char *s, size_t n);
+
+#endif

@@ -1,0 +1,51 @@
+/* Static key authentication. Keys are stored as SHA-256 digests and compared with CRYPTO_memcmp over
+ * every entry, so neither the match position nor the key length shows in the timing. */
+#include "authz/auth.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+int wd_auth_add_key(struct wd_auth *a, const char *name, const char *key, size_t key_len)
+{
+    struct wd_auth_entry *k = realloc(a->keys, (a->nkeys + 1) * sizeof(*k));
+    if (k == NULL)
+        return -1;
+    a->keys = k;
+    struct wd_auth_entry *e = &a->keys[a->nkeys++];
+    snprintf(e->name, sizeof(e->name), "%s", name);
+    SHA256((const unsigned char *)key, key_len, e->digest);
+    return 0;
+}
+
+int wd_auth_check(const struct wd_auth *a, struct wd_str presented, struct wd_principal *out)
+{
+    if (presented.n == 0)
+        return -1;
+    uint8_t d[32];
+    SHA256((const unsigned char *)presented.p, presented.n, d);
+    size_t match = SIZE_MAX;
+    for (size_t i = 0; i < a->nkeys; i++) {
+        int eq = CRYPTO_memcmp(d, a->keys[i].digest, sizeof(d)) == 0;
+        /* branch-free select of the first match */
+        size_t mask = (size_t)0 - (size_t)(eq & (match == SIZE_MAX));
+        match = (match & ~mask) | (i & mask);
+    }
+    OPENSSL_cleanse(d, sizeof(d));
+    if (match == SIZE_MAX)
+        return -1;
+    snprintf(out->subject, sizeof(out->subject), "%s", a->keys[match].name);
+    out->method = "api_key";
+    return 0;
+}
+
+void wd_auth_free(struct wd_auth *a)
+{
+    if (a->keys != NULL)
+        OPENSSL_cleanse(a->keys, a->nkeys * sizeof(*a->keys));
+    free(a->keys);
+    a->keys = NULL;
+    a->nkeys = 0;
+}

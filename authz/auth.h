@@ -1,0 +1,30 @@
+/* Who is calling. For now: static API keys from config (x-api-key or Authorization: Bearer). The
+ * identity work (OIDC, virtual keys) plugs in behind the same wd_auth_check. */
+#ifndef WARDEN_AUTHZ_AUTH_H
+#define WARDEN_AUTHZ_AUTH_H
+
+#include <stdint.h>
+
+#include "api/buf.h"
+
+struct wd_principal {
+    char subject[128];       /* the key's name */
+    const char *method;      /* "api_key" */
+};
+
+struct wd_auth_entry {
+    char name[128];
+    uint8_t digest[32];      /* SHA-256 of the key: the key itself is not kept */
+};
+
+struct wd_auth {
+    struct wd_auth_entry *keys;
+    size_t nkeys;
+};
+
+int wd_auth_add_key(struct wd_auth *a, const char *name, const char *key, size_t key_len);
+/* Constant time in the presented key and independent of which entry matches. 0 on success. */
+int wd_auth_check(const struct wd_auth *a, struct wd_str presented, struct wd_principal *out);
+void wd_auth_free(struct wd_auth *a);
+
+#endif

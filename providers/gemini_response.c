@@ -1,0 +1,288 @@
+/* Gemini GenerateContentResponse (whole, or one SSE chunk at a time) -> canonical events. Blocks are
+ * opened and closed as part kinds change, so each client block has one type; signatures ride on the
+ * block they arrived with. */
+#include "providers/gemini.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+void wd_gemini_stream_init(struct wd_gemini_stream *s, struct wd_sink *sink, const struct wd_request *req,
+                           struct wd_arena *a)
+{
+    *s = (struct wd_gemini_stream){.sink = sink, .req = req, .arena = a};
+}
+
+void wd_gemini_stream_free(struct wd_gemini_stream *s) { wd_json_free(&s->json); }
+
+static void emit(struct wd_gemini_stream *s, struct wd_event *ev) { s->sink->emit(s->sink, ev); }
+
+static void fail(struct wd_gemini_stream *s, enum wd_error_class cls, bool retryable, const char *msg)
+{
+    if (s->failed)
+        return;
+    struct wd_event ev = {.type = WD_EV_ERROR, .error_class = cls, .retryable = retryable};
+    ev.message = (struct wd_str){msg, strlen(msg)};
+    s->failed = true;
+    emit(s, &ev);
+}
+
+static void start(struct wd_gemini_stream *s)
+{
+    if (s->started)
+        return;
+    s->started = true;
+    struct wd_event ev = {.type = WD_EV_MESSAGE_START, .usage = s->usage};
+    emit(s, &ev);
+}
+
+static void close_open(struct wd_gemini_stream *s)
+{
+    if (!s->open)
+        return;
+    struct wd_event ev = {.type = WD_EV_PART_STOP, .index = s->nparts - 1, .part_type = s->open};
+    emit(s, &ev);
+    s->open = 0;
+}
+
+static void open_block(struct wd_gemini_stream *s, enum wd_part_type t, struct wd_event *ev)
+{
+    start(s);
+    close_open(s);
+    ev->type = WD_EV_PART_START;
+    ev->part_type = t;
+    ev->index = s->nparts++;
+    emit(s, ev);
+    s->open = t;
+    s->open_has_content = false;
+}
+
+/* The client-side name of a function Gemini called: the tool whose mapped name matches. */
+static struct wd_str client_name(struct wd_gemini_stream *s, struct wd_str gname)
+{
+    char m[65];
+    if (s->req != NULL)
+        for (size_t i = 0; i < s->req->ntools; i++) {
+            size_t n = wd_gemini_name_map(s->req->tools[i].name, m);
+            if (n == gname.n && memcmp(m, gname.p, n) == 0)
+                return s->req->tools[i].name;
+        }
+    return gname;
+}
+
+static int decode(struct wd_gemini_stream *s, int i, struct wd_str *out)
+{
+    if (wd_json_str_decode(&s->json, i, s->arena, out) < 0) {
+        fail(s, WD_ERR_API, false, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static void read_usage(struct wd_gemini_stream *s, int u)
+{
+    const struct wd_json *j = &s->json;
+    int64_t prompt = 0, cand = 0, thoughts = 0, cached = 0, tool_prompt = 0;
+    if (wd_json_i64(j, wd_json_get(j, u, "promptTokenCount"), &prompt) < 0)
+        return; /* partial usage in early chunks: keep what we have */
+    wd_json_i64(j, wd_json_get(j, u, "candidatesTokenCount"), &cand);
+    wd_json_i64(j, wd_json_get(j, u, "thoughtsTokenCount"), &thoughts);
+    wd_json_i64(j, wd_json_get(j, u, "cachedContentTokenCount"), &cached);
+    wd_json_i64(j, wd_json_get(j, u, "toolUsePromptTokenCount"), &tool_prompt);
+    s->usage.input_tokens = prompt + tool_prompt - cached;
+    if (s->usage.input_tokens < 0)
+        s->usage.input_tokens = 0;
+    s->usage.cache_read_tokens = cached;
+    s->usage.output_tokens = cand + thoughts;
+}
+
+static int handle_part(struct wd_gemini_stream *s, int p)
+{
+    const struct wd_json *j = &s->json;
+    if (wd_json_type(j, p) != WD_J_OBJ)
+        return 0;
+    struct wd_str sig = WD_STR_NULL;
+    int sig_i = wd_json_get(j, p, "thoughtSignature");
+    if (sig_i >= 0 && decode(s, sig_i, &sig) < 0)
+        return -1;
+    int fc = wd_json_get(j, p, "functionCall");
+    if (wd_json_type(j, fc) == WD_J_OBJ) {
+        struct wd_str gname;
+        int ni = wd_json_get(j, fc, "name");
+        if (wd_json_type(j, ni) != WD_J_STR || decode(s, ni, &gname) < 0) {
+            fail(s, WD_ERR_BAD_GATEWAY, false, "provider sent a function call without a name");
+            return -1;
+        }
+        struct wd_event ev = {.name = client_name(s, gname), .signature = sig};
+        open_block(s, WD_PART_TOOL_CALL, &ev);
+        int args = wd_json_get(j, fc, "args");
+        struct wd_event d = {.type = WD_EV_DELTA, .index = s->nparts - 1, .part_type = WD_PART_TOOL_CALL};
+        d.args = wd_json_type(j, args) == WD_J_OBJ ? wd_json_raw(j, args) : WD_STR("{}");
+        emit(s, &d);
+        close_open(s);
+        s->ncalls++;
+        return 0;
+    }
+    int ti = wd_json_get(j, p, "text");
+    if (wd_json_type(j, ti) != WD_J_STR) {
+        if (sig.n) { /* a signature alone */
+            struct wd_event ev = {.signature = sig};
+            open_block(s, WD_PART_SIGNATURE, &ev);
+            close_open(s);
+        }
+        return 0; /* executableCode, inlineData output...: nothing the client API carries */
+    }
+    struct wd_str text = wd_json_raw(j, ti);
+    bool thought = wd_json_type(j, wd_json_get(j, p, "thought")) == WD_J_TRUE;
+    enum wd_part_type kind = thought ? WD_PART_THINKING : WD_PART_TEXT;
+    if (text.n > 0 || (thought && sig.n)) {
+        if (s->open != (int)kind) {
+            struct wd_event ev = {0};
+            open_block(s, kind, &ev);
+        }
+        if (text.n > 0) {
+            struct wd_event d = {.type = WD_EV_DELTA, .index = s->nparts - 1, .part_type = kind, .text = text};
+            emit(s, &d);
+            s->open_has_content = true;
+        }
+    }
+    if (sig.n) {
+        if (thought) {
+            struct wd_event d = {.type = WD_EV_DELTA, .index = s->nparts - 1, .part_type = kind, .signature = sig};
+            emit(s, &d);
+            close_open(s); /* a signature ends a thought */
+        } else {
+            /* a signature on answer text: carried in its own block right after the text */
+            struct wd_event ev = {.signature = sig};
+            open_block(s, WD_PART_SIGNATURE, &ev);
+            close_open(s);
+        }
+    }
+    return 0;
+}
+
+int wd_gemini_stream_chunk(struct wd_gemini_stream *s, const char *body, size_t len)
+{
+    if (s->failed)
+        return -1;
+    struct wd_json *j = &s->json;
+    if (wd_json_parse(j, body, len) < 0 || j->t[0].type != WD_J_OBJ) {
+        fail(s, WD_ERR_BAD_GATEWAY, false, "provider sent a malformed response chunk");
+        return -1;
+    }
+    int err = wd_json_get(j, 0, "error");
+    if (err >= 0) {
+        struct wd_error e;
+        int64_t code = 500;
+        wd_json_i64(j, wd_json_get(j, err, "code"), &code);
+        wd_gemini_error((int)code, body, len, &e);
+        /* e.msg lives on this stack frame: the sink copies what it writes */
+        fail(s, e.cls, false, e.msg);
+        return -1;
+    }
+    int usage = wd_json_get(j, 0, "usageMetadata");
+    if (usage >= 0)
+        read_usage(s, usage);
+    int cands = wd_json_get(j, 0, "candidates");
+    int cand = -1;
+    if (wd_json_type(j, cands) == WD_J_ARR && j->t[cands].size > 0)
+        cand = cands + 1;
+    if (cand < 0) {
+        int pf = wd_json_get(j, 0, "promptFeedback");
+        if (pf >= 0 && wd_json_get(j, pf, "blockReason") >= 0) {
+            s->finish_reason = WD_STR("SAFETY"); /* the prompt itself was blocked */
+        }
+        return 0;
+    }
+    int content = wd_json_get(j, cand, "content");
+    int parts = wd_json_get(j, content, "parts");
+    if (wd_json_type(j, parts) == WD_J_ARR) {
+        WD_JSON_ARR_EACH(j, parts, e)
+        {
+            if (handle_part(s, (int)e) < 0)
+                return -1;
+        }
+    }
+    int fr = wd_json_get(j, cand, "finishReason");
+    if (wd_json_type(j, fr) == WD_J_STR) {
+        struct wd_str f;
+        if (decode(s, fr, &f) < 0)
+            return -1;
+        char *copy = wd_arena_strndup(s->arena, f.p, f.n);
+        if (copy == NULL) {
+            fail(s, WD_ERR_API, false, "out of memory");
+            return -1;
+        }
+        s->finish_reason = (struct wd_str){copy, f.n};
+    }
+    return 0;
+}
+
+void wd_gemini_stream_finish(struct wd_gemini_stream *s)
+{
+    if (s->failed)
+        return;
+    struct wd_str f = s->finish_reason;
+    if (f.n == 0) {
+        fail(s, WD_ERR_BAD_GATEWAY, false, "provider stream ended before the response was complete");
+        return;
+    }
+    enum wd_stop_reason stop;
+    if (wd_str_eq(f, "STOP") || wd_str_eq(f, "FINISH_REASON_UNSPECIFIED") || wd_str_eq(f, "OTHER"))
+        stop = s->ncalls ? WD_STOP_TOOL_USE : WD_STOP_END_TURN;
+    else if (wd_str_eq(f, "MAX_TOKENS"))
+        stop = WD_STOP_MAX_TOKENS;
+    else if (wd_str_eq(f, "MALFORMED_FUNCTION_CALL") || wd_str_eq(f, "UNEXPECTED_TOOL_CALL") ||
+             wd_str_eq(f, "TOO_MANY_TOOL_CALLS")) {
+        /* never a clean end_turn: the model failed to produce a usable call */
+        fail(s, WD_ERR_API, s->nparts == 0 && wd_str_eq(f, "MALFORMED_FUNCTION_CALL"),
+             "the model produced a malformed function call");
+        return;
+    } else
+        stop = WD_STOP_REFUSAL; /* SAFETY, RECITATION, LANGUAGE, BLOCKLIST, PROHIBITED_CONTENT, SPII, ... */
+    start(s);
+    close_open(s);
+    struct wd_event ev = {.type = WD_EV_MESSAGE_STOP, .stop_reason = stop, .usage = s->usage};
+    emit(s, &ev);
+}
+
+void wd_gemini_error(int status, const char *body, size_t len, struct wd_error *err)
+{
+    enum wd_error_class cls;
+    switch (status) {
+    case 400: cls = WD_ERR_INVALID_REQUEST; break;
+    case 401:
+    case 403: cls = WD_ERR_API; break; /* Warden's provider credential was refused: not the client's fault */
+    case 404: cls = WD_ERR_NOT_FOUND; break;
+    case 413: cls = WD_ERR_TOO_LARGE; break;
+    case 429: cls = WD_ERR_RATE_LIMIT; break;
+    case 503: cls = WD_ERR_OVERLOADED; break;
+    case 504: cls = WD_ERR_TIMEOUT; break;
+    default: cls = WD_ERR_API; break;
+    }
+    struct wd_json j = {0};
+    struct wd_arena a = {0};
+    struct wd_str msg = WD_STR("no message");
+    if (body != NULL && wd_json_parse(&j, body, len) == 0 && j.t[0].type == WD_J_OBJ) {
+        int e = wd_json_get(&j, 0, "error");
+        int m = wd_json_get(&j, e, "message");
+        if (wd_json_type(&j, m) == WD_J_STR)
+            wd_json_str_decode(&j, m, &a, &msg);
+    }
+    if (status == 401 || status == 403)
+        wd_error_set(err, cls, "the provider rejected Warden's credential (HTTP %d)", status);
+    else
+        wd_error_set(err, cls, "provider error (HTTP %d): %.*s", status, (int)(msg.n > 200 ? 200 : msg.n), msg.p);
+    wd_json_free(&j);
+    wd_arena_free(&a);
+}
+
+int wd_gemini_count_tokens(const char *body, size_t len, int64_t *out)
+{
+    struct wd_json j = {0};
+    int r = -1;
+    if (wd_json_parse(&j, body, len) == 0 && j.t[0].type == WD_J_OBJ &&
+        wd_json_i64(&j, wd_json_get(&j, 0, "totalTokens"), out) == 0)
+        r = 0;
+    wd_json_free(&j);
+    return r;
+}

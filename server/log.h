@@ -1,0 +1,13 @@
+/* Structured logs: one JSON object per line on stderr. Callers pass fields already as JSON members;
+ * nothing here ever formats a secret or a prompt. */
+#ifndef WARDEN_SERVER_LOG_H
+#define WARDEN_SERVER_LOG_H
+
+enum wd_log_level { WD_LOG_DEBUG, WD_LOG_INFO, WD_LOG_WARN, WD_LOG_ERROR };
+
+void wd_log_set_level(enum wd_log_level lvl);
+/* msg is plain text (escaped here); fields_json is "" or `"key":value,...` members, already valid JSON. */
+void wd_log(enum wd_log_level lvl, const char *msg, const char *fields_json);
+void wd_logf(enum wd_log_level lvl, const char *fields_json, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif
