@@ -44,8 +44,18 @@ struct wd_upstream_req {
     void (*on_done)(void *ctx, enum wd_upstream_result res, const char *detail);
 };
 
+/* curl_global_init(CURL_GLOBAL_DEFAULT): once per process, before any worker thread starts,
+ * because curl's global init is not thread-safe on every TLS backend. 0 or -1. */
+int wd_upstream_global_init(void);
+/* The matching curl_global_cleanup: once, after every wd_upstream is freed and threads joined. */
+void wd_upstream_global_cleanup(void);
+
+/* One per worker thread, used only from the thread that runs `loop`. NULL on allocation failure. */
 struct wd_upstream *wd_upstream_new(uv_loop_t *loop);
-/* Cancels every live transfer (no callbacks), closes handles; call before closing the loop. */
+/* Cancels every live transfer (no callbacks), closes handles; call before closing the loop.
+ * Handles close asynchronously: run the loop afterwards (uv_run(loop, UV_RUN_DEFAULT) returns once
+ * they are gone) before uv_loop_close; the memory is released by the close callbacks. If called from
+ * inside a transfer callback, the teardown completes when curl returns control to this module. */
 void wd_upstream_free(struct wd_upstream *up);
 /* Starts a transfer. Never calls a callback before returning. NULL on allocation failure. */
 struct wd_upstream_xfer *wd_upstream_start(struct wd_upstream *up, const struct wd_upstream_req *req);

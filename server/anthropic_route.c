@@ -1,0 +1,612 @@
+/* Routes under /anthropic: the Messages API in front of any provider. One wd_call per request lives from the
+ * handler to the request's disposal; the upstream transfer is cancelled when the client goes away. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include <openssl/crypto.h>
+
+#include "api/anthropic.h"
+#include "providers/gemini.h"
+#include "providers/sse.h"
+#include "router/route.h"
+#include "secrets/secrets.h"
+#include "server/log.h"
+#include "server/server.h"
+
+#define PING_INTERVAL_MS 10000
+#define ERROR_BODY_MAX (64 * 1024)
+
+enum call_kind { CALL_MESSAGES, CALL_COUNT_TOKENS };
+
+struct wd_call {
+    h2o_req_t *req;
+    struct wd_worker *w;
+    struct wd_runtime *rt;
+    h2o_generator_t gen;
+    enum call_kind kind;
+    struct wd_arena arena;
+    struct wd_json json;
+    struct wd_request creq;
+    struct wd_route route;
+    struct wd_buf inflated;          /* request body after gzip decoding */
+    struct wd_buf upbody;            /* the provider request */
+    char url[1024];
+    char key[WD_SECRET_MAX];         /* provider credential for this request; cleansed at the end */
+    struct wd_upstream_header hdrs[2];
+    struct wd_upstream_xfer *xfer;
+    int up_status;
+    long retry_after;
+    struct wd_buf errbody;           /* upstream error body */
+    struct wd_sse sse;
+    struct wd_gemini_stream dec;
+    bool dec_live;
+    struct wd_anthropic_out enc;
+    struct wd_sink sink;             /* in front of enc: decides when the response is committed */
+    int retries_left;
+    /* response writing: `out` fills while `sending` is with h2o */
+    struct wd_buf out, sending;
+    bool committed;                  /* status line sent */
+    bool in_flight;                  /* an h2o_send awaits proceed */
+    bool final_sent;
+    bool finished;                   /* everything is in out; the next send is the last */
+    bool disposed;
+    uv_timer_t *timer;               /* pings and the request deadline */
+    uint64_t started_ms, last_write_ms;
+};
+
+static void call_flush(struct wd_call *c);
+
+static void timer_closed(uv_handle_t *h) { free(h); }
+
+static void call_stop_io(struct wd_call *c)
+{
+    if (c->xfer != NULL) {
+        wd_upstream_cancel(c->xfer);
+        c->xfer = NULL;
+    }
+    if (c->timer != NULL) {
+        uv_timer_stop(c->timer);
+        uv_close((uv_handle_t *)c->timer, timer_closed);
+        c->timer = NULL;
+    }
+}
+
+static void call_dispose(void *p)
+{
+    struct wd_call *c = p;
+    c->disposed = true;
+    call_stop_io(c);
+    if (c->dec_live)
+        wd_gemini_stream_free(&c->dec);
+    wd_anthropic_out_free(&c->enc);
+    wd_sse_free(&c->sse);
+    wd_json_free(&c->json);
+    wd_arena_free(&c->arena);
+    wd_buf_free(&c->inflated);
+    wd_buf_free(&c->upbody);
+    wd_buf_free(&c->errbody);
+    wd_buf_free(&c->out);
+    wd_buf_free(&c->sending);
+    OPENSSL_cleanse(c->key, sizeof(c->key));
+    c->w->inflight--;
+    wd_runtime_release(c->rt);
+}
+
+static void add_header(h2o_req_t *req, const h2o_token_t *tok, const char *v)
+{
+    h2o_add_header(&req->pool, &req->res.headers, tok, NULL, v, strlen(v));
+}
+
+/* A complete error response in Anthropic's shape (before anything was committed). */
+static void call_fail(struct wd_call *c, enum wd_error_class cls, const char *msg)
+{
+    h2o_req_t *req = c->req;
+    struct wd_buf b = {0};
+    wd_anthropic_write_error(&b, cls, msg, strlen(msg));
+    if (cls == WD_ERR_RATE_LIMIT && c->retry_after >= 0) {
+        char ra[24];
+        snprintf(ra, sizeof(ra), "%ld", c->retry_after);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, h2o_strdup(&req->pool, ra, strlen(ra)).base,
+                       strlen(ra));
+    }
+    if (cls == WD_ERR_OVERLOADED || cls == WD_ERR_UNAVAILABLE)
+        add_header(req, H2O_TOKEN_RETRY_AFTER, "1");
+    wd_respond(req, wd_anthropic_error_status(cls), "application/json", b.p ? b.p : "", b.n);
+    wd_buf_free(&b);
+    c->final_sent = true;
+    call_stop_io(c);
+}
+
+static void on_proceed(h2o_generator_t *g, h2o_req_t *req)
+{
+    struct wd_call *c = H2O_STRUCT_FROM_MEMBER(struct wd_call, gen, g);
+    c->in_flight = false;
+    c->sending.n = 0;
+    call_flush(c);
+}
+
+static void on_stop(h2o_generator_t *g, h2o_req_t *req)
+{
+    /* the client went away mid-response */
+    struct wd_call *c = H2O_STRUCT_FROM_MEMBER(struct wd_call, gen, g);
+    call_stop_io(c);
+}
+
+static void call_commit(struct wd_call *c, int status, const char *ct)
+{
+    if (c->committed)
+        return;
+    c->committed = true;
+    h2o_req_t *req = c->req;
+    req->res.status = status;
+    req->res.reason = "OK";
+    add_header(req, H2O_TOKEN_CONTENT_TYPE, ct);
+    if (c->enc.stream)
+        add_header(req, H2O_TOKEN_CACHE_CONTROL, "no-cache");
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("request-id"), 0, NULL, c->enc.msg_id,
+                          strlen(c->enc.msg_id));
+    c->gen.proceed = on_proceed;
+    c->gen.stop = on_stop;
+    h2o_start_response(req, &c->gen);
+}
+
+static void call_flush(struct wd_call *c)
+{
+    if (c->in_flight || c->final_sent || !c->committed)
+        return;
+    if (c->out.n == 0 && !c->finished)
+        return;
+    struct wd_buf t = c->sending;
+    c->sending = c->out;
+    c->out = t;
+    c->out.n = 0;
+    h2o_iovec_t v = h2o_iovec_init(c->sending.p, c->sending.n);
+    c->in_flight = true;
+    c->last_write_ms = uv_now(&c->w->loop);
+    if (c->finished) {
+        c->final_sent = true;
+        call_stop_io(c);
+    }
+    h2o_send(c->req, &v, 1, c->final_sent ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static int call_start_upstream(struct wd_call *c);
+
+/* Events from the provider decoder pass here first: an error before anything was committed becomes a
+ * plain HTTP error; a retryable one (malformed function call, nothing emitted) restarts the call once. */
+static void gate_emit(struct wd_sink *s, const struct wd_event *ev)
+{
+    struct wd_call *c = H2O_STRUCT_FROM_MEMBER(struct wd_call, sink, s);
+    if (ev->type == WD_EV_ERROR && !c->committed) {
+        if (ev->retryable && c->retries_left > 0) {
+            c->retries_left--;
+            c->finished = false;
+            c->xfer = NULL; /* the finished transfer is freed by the upstream module */
+            if (call_start_upstream(c) == 0)
+                return;
+        }
+        char msg[256];
+        snprintf(msg, sizeof(msg), "%.*s", (int)ev->message.n, ev->message.p);
+        call_fail(c, ev->error_class, msg);
+        return;
+    }
+    c->enc.sink.emit(&c->enc.sink, ev);
+    if (c->enc.stream)
+        call_commit(c, 200, "text/event-stream");
+    if (c->enc.finished) {
+        if (!c->enc.stream && c->enc.failed) {
+            call_fail(c, c->enc.error.cls, c->enc.error.msg);
+            return;
+        }
+        if (!c->enc.stream)
+            call_commit(c, 200, "application/json");
+        c->finished = true;
+    }
+    call_flush(c);
+}
+
+static int on_sse_event(void *ctx, const char *data, size_t len)
+{
+    struct wd_call *c = ctx;
+    wd_gemini_stream_chunk(&c->dec, data, len);
+    return c->final_sent ? -1 : 0;
+}
+
+static void up_response(void *ctx, int status, long retry_after, const char *ct)
+{
+    struct wd_call *c = ctx;
+    c->up_status = status;
+    c->retry_after = retry_after;
+}
+
+static void up_data(void *ctx, const char *p, size_t n)
+{
+    struct wd_call *c = ctx;
+    if (c->final_sent)
+        return;
+    if (c->up_status != 200 || c->kind == CALL_COUNT_TOKENS || !c->creq.stream) {
+        /* whole bodies: errors, count_tokens, non-streamed messages */
+        size_t cap = c->up_status != 200 ? ERROR_BODY_MAX : c->rt->cfg->max_body_bytes * 4;
+        if (c->errbody.n + n <= cap)
+            wd_buf_put(&c->errbody, p, n);
+        return;
+    }
+    if (wd_sse_feed(&c->sse, p, n, on_sse_event, c) < 0 && !c->final_sent) {
+        struct wd_event ev = {.type = WD_EV_ERROR, .error_class = WD_ERR_BAD_GATEWAY,
+                              .message = WD_STR("provider sent a malformed stream")};
+        c->dec.failed = true;
+        gate_emit(&c->sink, &ev);
+    }
+}
+
+static enum wd_error_class transport_class(enum wd_upstream_result r)
+{
+    switch (r) {
+    case WD_UP_ERR_CONNECT_TIMEOUT:
+    case WD_UP_ERR_FIRST_BYTE_TIMEOUT:
+    case WD_UP_ERR_IDLE_TIMEOUT: return WD_ERR_TIMEOUT;
+    default: return WD_ERR_BAD_GATEWAY;
+    }
+}
+
+static const char *transport_message(enum wd_upstream_result r)
+{
+    switch (r) {
+    case WD_UP_ERR_CONNECT: return "could not connect to the provider";
+    case WD_UP_ERR_CONNECT_TIMEOUT: return "timed out connecting to the provider";
+    case WD_UP_ERR_FIRST_BYTE_TIMEOUT: return "the provider did not answer in time";
+    case WD_UP_ERR_IDLE_TIMEOUT: return "the provider stopped sending mid-response";
+    default: return "the provider connection failed mid-response";
+    }
+}
+
+static void up_done(void *ctx, enum wd_upstream_result res, const char *detail)
+{
+    struct wd_call *c = ctx;
+    c->xfer = NULL;
+    if (c->final_sent)
+        return;
+    if (res != WD_UP_OK) {
+        wd_logf(WD_LOG_WARN, "", "upstream %s failed: %s", c->route.provider->name, detail ? detail : "");
+        struct wd_event ev = {.type = WD_EV_ERROR, .error_class = transport_class(res)};
+        ev.message = (struct wd_str){transport_message(res), strlen(transport_message(res))};
+        c->dec.failed = true;
+        gate_emit(&c->sink, &ev);
+        return;
+    }
+    if (c->up_status != 200) {
+        struct wd_error e;
+        wd_gemini_error(c->up_status, c->errbody.p, c->errbody.n, &e);
+        call_fail(c, e.cls, e.msg);
+        return;
+    }
+    if (c->kind == CALL_COUNT_TOKENS) {
+        int64_t n;
+        if (wd_gemini_count_tokens(c->errbody.p ? c->errbody.p : "", c->errbody.n, &n) < 0) {
+            call_fail(c, WD_ERR_BAD_GATEWAY, "provider sent a malformed countTokens response");
+            return;
+        }
+        char body[64];
+        int len = snprintf(body, sizeof(body), "{\"input_tokens\":%lld}", (long long)n);
+        wd_respond(c->req, 200, "application/json", body, (size_t)len);
+        c->final_sent = true;
+        call_stop_io(c);
+        return;
+    }
+    if (!c->creq.stream)
+        wd_gemini_stream_chunk(&c->dec, c->errbody.p ? c->errbody.p : "", c->errbody.n);
+    else if (wd_sse_pending(&c->sse) && !c->dec.failed) {
+        struct wd_event ev = {.type = WD_EV_ERROR, .error_class = WD_ERR_BAD_GATEWAY,
+                              .message = WD_STR("provider stream ended mid-event")};
+        c->dec.failed = true;
+        gate_emit(&c->sink, &ev);
+        return;
+    }
+    wd_gemini_stream_finish(&c->dec);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct wd_call *c = t->data;
+    uint64_t now = uv_now(&c->w->loop);
+    if (now - c->started_ms > c->rt->cfg->request_timeout_ms) {
+        struct wd_event ev = {.type = WD_EV_ERROR, .error_class = WD_ERR_TIMEOUT,
+                              .message = WD_STR("request timeout")};
+        if (c->xfer != NULL) {
+            wd_upstream_cancel(c->xfer);
+            c->xfer = NULL;
+        }
+        c->dec.failed = true;
+        gate_emit(&c->sink, &ev);
+        return;
+    }
+    /* pings keep idle proxies and the client's read timeout from closing a stream that waits on a
+     * thinking model; they start once the response is committed to 200 */
+    if (c->enc.stream && c->up_status == 200 && now - c->last_write_ms >= PING_INTERVAL_MS && !c->final_sent) {
+        call_commit(c, 200, "text/event-stream");
+        wd_anthropic_write_ping(&c->out);
+        call_flush(c);
+    }
+}
+
+static int call_start_upstream(struct wd_call *c)
+{
+    const struct wd_provider *p = c->route.provider;
+    if (c->dec_live)
+        wd_gemini_stream_free(&c->dec);
+    wd_gemini_stream_init(&c->dec, &c->sink, &c->creq, &c->arena);
+    c->dec_live = true;
+    wd_sse_free(&c->sse);
+    c->errbody.n = 0;
+    c->up_status = 0;
+    c->retry_after = -1;
+    struct wd_upstream_req ur = {
+        .method = "POST",
+        .url = c->url,
+        .headers = c->hdrs,
+        .nheaders = 2,
+        .body = c->upbody.p,
+        .body_len = c->upbody.n,
+        .tls_ca = p->tls_ca,
+        .connect_timeout_ms = p->connect_timeout_ms,
+        .first_byte_timeout_ms = p->first_byte_timeout_ms,
+        .idle_timeout_ms = p->idle_timeout_ms,
+        .ctx = c,
+        .on_response = up_response,
+        .on_data = up_data,
+        .on_done = up_done,
+    };
+    c->xfer = wd_upstream_start(c->w->up, &ur);
+    return c->xfer ? 0 : -1;
+}
+
+static h2o_iovec_t find_header(h2o_req_t *req, const char *name, size_t len)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, len, -1);
+    return i < 0 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
+}
+
+static int authenticate(struct wd_call *c)
+{
+    h2o_req_t *req = c->req;
+    struct wd_str presented = WD_STR_NULL;
+    h2o_iovec_t k = find_header(req, H2O_STRLIT("x-api-key"));
+    if (k.base != NULL) {
+        presented = (struct wd_str){k.base, k.len};
+    } else {
+        ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+        if (i >= 0) {
+            h2o_iovec_t v = req->headers.entries[i].value;
+            if (v.len > 7 && strncasecmp(v.base, "Bearer ", 7) == 0)
+                presented = (struct wd_str){v.base + 7, v.len - 7};
+        }
+    }
+    struct wd_principal who;
+    if (presented.n == 0) {
+        call_fail(c, WD_ERR_AUTHENTICATION, "missing API key: send x-api-key or Authorization: Bearer");
+        return -1;
+    }
+    if (wd_auth_check(&c->rt->auth, presented, &who) != 0) {
+        call_fail(c, WD_ERR_AUTHENTICATION, "invalid API key");
+        return -1;
+    }
+    return 0;
+}
+
+/* The request body, gzip-decoded when so encoded, within the configured limit. */
+static int request_body(struct wd_call *c, const char **body, size_t *len)
+{
+    h2o_req_t *req = c->req;
+    size_t max = c->rt->cfg->max_body_bytes;
+    ssize_t ei = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_ENCODING, -1);
+    if (ei < 0 || h2o_lcstris(req->headers.entries[ei].value.base, req->headers.entries[ei].value.len,
+                              H2O_STRLIT("identity"))) {
+        if (req->entity.len > max) {
+            call_fail(c, WD_ERR_TOO_LARGE, "request body exceeds the configured limit (limits.max_body_bytes)");
+            return -1;
+        }
+        *body = req->entity.base ? req->entity.base : "";
+        *len = req->entity.len;
+        return 0;
+    }
+    if (!h2o_lcstris(req->headers.entries[ei].value.base, req->headers.entries[ei].value.len, H2O_STRLIT("gzip"))) {
+        call_fail(c, WD_ERR_UNSUPPORTED_MEDIA, "unsupported Content-Encoding: only gzip and identity are accepted");
+        return -1;
+    }
+    z_stream z = {0};
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+        call_fail(c, WD_ERR_API, "out of memory");
+        return -1;
+    }
+    z.next_in = (Bytef *)req->entity.base;
+    z.avail_in = (uInt)req->entity.len;
+    int r = Z_OK;
+    while (r != Z_STREAM_END) {
+        if (!wd_buf_reserve(&c->inflated, 64 * 1024)) {
+            r = Z_MEM_ERROR;
+            break;
+        }
+        z.next_out = (Bytef *)c->inflated.p + c->inflated.n;
+        z.avail_out = (uInt)(c->inflated.cap - c->inflated.n);
+        r = inflate(&z, Z_NO_FLUSH);
+        c->inflated.n = c->inflated.cap - z.avail_out;
+        if (c->inflated.n > max) {
+            /* a gzip bomb stops here, at the limit, not when memory runs out */
+            inflateEnd(&z);
+            call_fail(c, WD_ERR_TOO_LARGE, "decoded request body exceeds the configured limit (limits.max_body_bytes)");
+            return -1;
+        }
+        if (r != Z_OK && r != Z_STREAM_END)
+            break;
+        if (r == Z_OK && z.avail_in == 0 && z.avail_out != 0) {
+            r = Z_DATA_ERROR; /* truncated */
+            break;
+        }
+    }
+    inflateEnd(&z);
+    if (r != Z_STREAM_END) {
+        call_fail(c, WD_ERR_INVALID_REQUEST, "request body is not valid gzip");
+        return -1;
+    }
+    *body = c->inflated.p ? c->inflated.p : "";
+    *len = c->inflated.n;
+    return 0;
+}
+
+static bool header_too_large(h2o_req_t *req, size_t max)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < req->headers.size; i++)
+        total += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    return total > max;
+}
+
+static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind)
+{
+    struct wd_call *c = h2o_mem_alloc_shared(&req->pool, sizeof(*c), call_dispose);
+    memset(c, 0, sizeof(*c));
+    c->req = req;
+    c->w = w;
+    c->kind = kind;
+    c->rt = w->rt;
+    atomic_fetch_add(&c->rt->refs, 1);
+    w->inflight++;
+    c->retries_left = 1;
+    c->retry_after = -1;
+    c->sink.emit = gate_emit;
+    c->started_ms = c->last_write_ms = uv_now(&w->loop);
+    const struct wd_config *cfg = c->rt->cfg;
+
+    if (header_too_large(req, cfg->max_header_bytes)) {
+        static const char big[] = "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":"
+                                  "\"request headers exceed the configured limit (limits.max_header_bytes)\"}}";
+        wd_respond(req, 431, "application/json", big, sizeof(big) - 1);
+        c->final_sent = true;
+        return;
+    }
+    if (authenticate(c) < 0)
+        return;
+    const char *body;
+    size_t len;
+    if (request_body(c, &body, &len) < 0)
+        return;
+    struct wd_error err = {0};
+    if (wd_anthropic_decode_request(body, len, kind == CALL_COUNT_TOKENS, &c->arena, &c->json, &c->creq, &err) < 0) {
+        call_fail(c, err.cls ? err.cls : WD_ERR_API, err.cls ? err.msg : "out of memory");
+        return;
+    }
+    if (wd_route_resolve(cfg, c->creq.model, &c->route, &err) < 0) {
+        call_fail(c, err.cls, err.msg);
+        return;
+    }
+    const struct wd_provider *p = c->route.provider;
+    if (p->type != WD_PROVIDER_GEMINI) {
+        call_fail(c, WD_ERR_INVALID_REQUEST, "this provider type is not supported yet");
+        return;
+    }
+    /* Credentials resolve on first use, so Warden starts without them and says what is missing. */
+    int klen = -1;
+    size_t pick = p->nkeys > 1 ? (size_t)(wd_rand_u64() % p->nkeys) : 0;
+    for (size_t k = 0; k < p->nkeys && klen <= 0; k++)
+        klen = wd_secret_resolve(p->keys[(pick + k) % p->nkeys].secret, c->key, sizeof(c->key));
+    if (klen <= 0) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "provider %s has no usable credential: set %s", p->name,
+                 p->nkeys ? p->keys[0].secret : "a key");
+        call_fail(c, WD_ERR_UNAVAILABLE, msg);
+        return;
+    }
+    bool count = kind == CALL_COUNT_TOKENS;
+    if (wd_gemini_encode_request(&c->creq, c->route.model, count, &c->upbody, &err) < 0) {
+        call_fail(c, err.cls, err.msg);
+        return;
+    }
+    for (size_t i = 0; i < c->route.model.n; i++) {
+        char ch = c->route.model.p[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+              ch == '.' || ch == '_')) {
+            call_fail(c, WD_ERR_NOT_FOUND, "model: invalid provider model name");
+            return;
+        }
+    }
+    snprintf(c->url, sizeof(c->url), "%s/v1beta/models/%.*s:%s", p->base_url, (int)c->route.model.n,
+             c->route.model.p,
+             count ? "countTokens" : c->creq.stream ? "streamGenerateContent?alt=sse" : "generateContent");
+    c->hdrs[0] = (struct wd_upstream_header){"x-goog-api-key", c->key};
+    c->hdrs[1] = (struct wd_upstream_header){"content-type", "application/json"};
+    wd_anthropic_out_init(&c->enc, &c->out, c->creq.stream, c->creq.model);
+    c->timer = malloc(sizeof(*c->timer));
+    if (c->timer == NULL) {
+        call_fail(c, WD_ERR_API, "out of memory");
+        return;
+    }
+    uv_timer_init(&w->loop, c->timer);
+    c->timer->data = c;
+    uv_timer_start(c->timer, on_tick, 1000, 1000);
+    if (call_start_upstream(c) < 0)
+        call_fail(c, WD_ERR_API, "could not start the provider request");
+}
+
+static void handle_models(h2o_req_t *req, struct wd_worker *w)
+{
+    const struct wd_config *cfg = w->rt->cfg;
+    struct wd_buf b = {0};
+    wd_buf_puts(&b, "{\"data\":[");
+    const char *names[3] = {"claude-opus-4-5", "claude-sonnet-4-5", "claude-haiku-4-5"};
+    const char *targets[3] = {cfg->tier_opus, cfg->tier_sonnet, cfg->tier_haiku};
+    int n = 0;
+    for (int i = 0; i < 3; i++) {
+        if (targets[i] == NULL)
+            continue;
+        wd_buf_puts(&b, n++ ? ",{\"type\":\"model\",\"id\":" : "{\"type\":\"model\",\"id\":");
+        wd_json_put_string(&b, names[i], strlen(names[i]));
+        wd_buf_puts(&b, ",\"display_name\":");
+        wd_json_put_string(&b, targets[i], strlen(targets[i]));
+        wd_buf_puts(&b, ",\"created_at\":\"2025-01-01T00:00:00Z\"}");
+    }
+    for (size_t i = 0; i < cfg->naliases; i++) {
+        wd_buf_puts(&b, n++ ? ",{\"type\":\"model\",\"id\":" : "{\"type\":\"model\",\"id\":");
+        wd_json_put_string(&b, cfg->aliases[i].name, strlen(cfg->aliases[i].name));
+        wd_buf_puts(&b, ",\"display_name\":");
+        wd_json_put_string(&b, cfg->aliases[i].target, strlen(cfg->aliases[i].target));
+        wd_buf_puts(&b, ",\"created_at\":\"2025-01-01T00:00:00Z\"}");
+    }
+    wd_buf_puts(&b, "],\"has_more\":false,\"first_id\":null,\"last_id\":null}");
+    wd_respond(req, 200, "application/json", b.p, b.n);
+    wd_buf_free(&b);
+}
+
+int wd_anthropic_route(h2o_req_t *req, struct wd_worker *w)
+{
+    h2o_iovec_t path = req->path_normalized;
+    static const char prefix[] = "/anthropic";
+    if (path.len < sizeof(prefix) - 1 || memcmp(path.base, prefix, sizeof(prefix) - 1) != 0)
+        return -1;
+    h2o_iovec_t rest = h2o_iovec_init(path.base + sizeof(prefix) - 1, path.len - (sizeof(prefix) - 1));
+    bool post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
+    bool get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
+    bool head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+    if (w->draining) {
+        static const char busy[] =
+            "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"server is shutting down\"}}";
+        wd_respond(req, 503, "application/json", busy, sizeof(busy) - 1);
+        return 0;
+    }
+    if (h2o_memis(rest.base, rest.len, H2O_STRLIT("/v1/messages")) && post) {
+        handle_call(req, w, CALL_MESSAGES);
+    } else if (h2o_memis(rest.base, rest.len, H2O_STRLIT("/v1/messages/count_tokens")) && post) {
+        handle_call(req, w, CALL_COUNT_TOKENS);
+    } else if (h2o_memis(rest.base, rest.len, H2O_STRLIT("/v1/models")) && get) {
+        handle_models(req, w);
+    } else if (h2o_memis(rest.base, rest.len, H2O_STRLIT("/api/hello")) && (head || get)) {
+        /* Claude Code's connectivity probe: says only that the server is up */
+        wd_respond(req, 200, "application/json", "{}", 2);
+    } else {
+        static const char nf[] =
+            "{\"type\":\"error\",\"error\":{\"type\":\"not_found_error\",\"message\":\"no such route\"}}";
+        wd_respond(req, 404, "application/json", nf, sizeof(nf) - 1);
+    }
+    return 0;
+}

@@ -1,0 +1,87 @@
+/* The `warden` command: serve, version, config check. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/config.h"
+#include "server/log.h"
+#include "server/server.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "warden %s - an AI gateway: Claude Code, Codex CLI and Gemini CLI on any model provider\n"
+            "\n"
+            "usage:\n"
+            "  warden serve [--config FILE]   serve (without --config: the embedded default config)\n"
+            "  warden config check FILE       validate a config file; names the bad key and its line\n"
+            "  warden config default          print the embedded default config\n"
+            "  warden version                 print the version\n"
+            "  warden --help                  this text\n"
+            "\n"
+            "signals: SIGTERM drains (in-flight requests finish) then exits 0; SIGHUP reloads the config file.\n",
+            WARDEN_VERSION);
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 0; i < argc; i++) {
+        if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
+            path = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            path = argv[i] + 9;
+        else {
+            fprintf(stderr, "warden serve: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    struct wd_config *cfg;
+    struct wd_config_err err;
+    int r = path ? wd_config_load_file(path, &cfg, &err) : wd_config_load_default(&cfg, &err);
+    if (r != 0) {
+        fprintf(stderr, "warden: %s: %s\n", path ? path : "<embedded>", err.msg);
+        return 1;
+    }
+    for (size_t i = 0; i < cfg->nproviders; i++)
+        if (cfg->providers[i].type != WD_PROVIDER_GEMINI) {
+            fprintf(stderr, "warden: providers.%s.type: only gemini is implemented in this version\n",
+                    cfg->providers[i].name);
+            wd_config_free(cfg);
+            return 1;
+        }
+    return wd_server_run(cfg, path);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("warden %s\n", WARDEN_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "serve") == 0)
+        return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(argv[1], "config") == 0 && argc >= 3 && strcmp(argv[2], "default") == 0) {
+        fputs(wd_config_default_yaml(), stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "config") == 0 && argc == 4 && strcmp(argv[2], "check") == 0) {
+        struct wd_config *cfg;
+        struct wd_config_err err;
+        if (wd_config_load_file(argv[3], &cfg, &err) != 0) {
+            fprintf(stderr, "%s: %s\n", argv[3], err.msg);
+            return 1;
+        }
+        printf("%s: ok (%zu providers, %zu aliases, %zu auth keys)\n", argv[3], cfg->nproviders, cfg->naliases,
+               cfg->nauth_keys);
+        wd_config_free(cfg);
+        return 0;
+    }
+    fprintf(stderr, "warden: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

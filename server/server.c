@@ -1,0 +1,438 @@
+/* Listener, workers, health endpoints, graceful drain (SIGTERM) and atomic reload (SIGHUP). */
+#include "server/server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include "api/json.h"
+#include "secrets/secrets.h"
+#include "server/log.h"
+
+static h2o_globalconf_t globalconf;
+static SSL_CTX *ssl_ctx;
+static struct wd_worker *workers;
+static unsigned nworkers;
+static _Atomic(struct wd_runtime *) current_rt;
+static _Thread_local struct wd_worker *self_worker;
+static atomic_bool draining;
+
+struct wd_worker *wd_worker_self(void) { return self_worker; }
+
+void wd_runtime_release(struct wd_runtime *rt)
+{
+    if (rt == NULL || atomic_fetch_sub(&rt->refs, 1) != 1)
+        return;
+    wd_config_free(rt->cfg);
+    wd_auth_free(&rt->auth);
+    free(rt);
+}
+
+/* Resolves the auth keys of a config. With none usable, generates one and prints it once: Warden never
+ * serves without authentication. */
+static struct wd_runtime *runtime_new(struct wd_config *cfg)
+{
+    struct wd_runtime *rt = calloc(1, sizeof(*rt));
+    if (rt == NULL)
+        return NULL;
+    atomic_init(&rt->refs, 1);
+    rt->cfg = cfg;
+    char val[WD_SECRET_MAX];
+    for (size_t i = 0; i < cfg->nauth_keys; i++) {
+        int n = wd_secret_resolve(cfg->auth_keys[i].secret, val, sizeof(val));
+        if (n <= 0) {
+            wd_logf(WD_LOG_WARN, "", "auth key %s: %s cannot be resolved; that key is disabled",
+                    cfg->auth_keys[i].name, cfg->auth_keys[i].secret);
+            continue;
+        }
+        wd_auth_add_key(&rt->auth, cfg->auth_keys[i].name, val, (size_t)n);
+    }
+    const char *env = cfg->auth_keys_env ? getenv(cfg->auth_keys_env) : NULL;
+    if (env != NULL) {
+        char *copy = strdup(env), *save = NULL;
+        int idx = 0;
+        for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ')
+                tok++;
+            size_t n = strlen(tok);
+            while (n && tok[n - 1] == ' ')
+                tok[--n] = '\0';
+            if (n == 0)
+                continue;
+            char name[64];
+            snprintf(name, sizeof(name), "%s[%d]", cfg->auth_keys_env, idx++);
+            wd_auth_add_key(&rt->auth, name, tok, n);
+        }
+        if (copy) {
+            OPENSSL_cleanse(copy, strlen(env));
+            free(copy);
+        }
+    }
+    if (rt->auth.nkeys == 0) {
+        unsigned char raw[24];
+        char key[64] = "wdk_";
+        if (RAND_bytes(raw, sizeof(raw)) != 1) {
+            free(rt);
+            return NULL;
+        }
+        for (size_t i = 0; i < sizeof(raw); i++)
+            snprintf(key + 4 + 2 * i, 3, "%02x", raw[i]);
+        wd_auth_add_key(&rt->auth, "generated", key, strlen(key));
+        /* printed once to the operator's terminal, never logged */
+        fprintf(stdout, "No auth key is configured; generated one for this run:\n  %s\n", key);
+        fflush(stdout);
+        OPENSSL_cleanse(key, sizeof(key));
+    }
+    OPENSSL_cleanse(val, sizeof(val));
+    return rt;
+}
+
+static struct wd_runtime *runtime_acquire_global(void)
+{
+    /* Only the main thread swaps; it holds its reference until every worker took the new one. */
+    struct wd_runtime *rt = atomic_load(&current_rt);
+    atomic_fetch_add(&rt->refs, 1);
+    return rt;
+}
+
+void wd_respond(h2o_req_t *req, int status, const char *ct, const char *body, size_t len)
+{
+    req->res.status = status;
+    req->res.reason = "OK";
+    if (ct != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));
+    h2o_iovec_t b = h2o_strdup(&req->pool, body, len);
+    h2o_send_inline(req, b.base, b.len);
+}
+
+static void respond_json(h2o_req_t *req, int status, const char *json)
+{
+    wd_respond(req, status, "application/json", json, strlen(json));
+}
+
+static int ready_check(const struct wd_config *cfg, char *why, size_t cap)
+{
+    char val[WD_SECRET_MAX];
+    for (size_t i = 0; i < cfg->nproviders; i++) {
+        const struct wd_provider *p = &cfg->providers[i];
+        bool ok = false;
+        for (size_t k = 0; k < p->nkeys && !ok; k++)
+            ok = wd_secret_resolve(p->keys[k].secret, val, sizeof(val)) > 0;
+        if (!ok) {
+            snprintf(why, cap, "provider %s: no credential can be resolved (%s)", p->name,
+                     p->nkeys ? p->keys[0].secret : "no keys");
+            OPENSSL_cleanse(val, sizeof(val));
+            return -1;
+        }
+    }
+    OPENSSL_cleanse(val, sizeof(val));
+    return 0;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct wd_worker *w = self_worker;
+    h2o_iovec_t path = req->path_normalized;
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/healthz"))) {
+        respond_json(req, 200, "{\"status\":\"ok\"}");
+        return 0;
+    }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/readyz"))) {
+        char why[300], body[400];
+        if (atomic_load(&draining)) {
+            respond_json(req, 503, "{\"status\":\"draining\"}");
+        } else if (ready_check(w->rt->cfg, why, sizeof(why)) < 0) {
+            struct wd_buf b = {0};
+            wd_buf_puts(&b, "{\"status\":\"not ready\",\"reason\":");
+            wd_json_put_string(&b, why, strlen(why));
+            wd_buf_putc(&b, '}');
+            snprintf(body, sizeof(body), "%.*s", (int)b.n, b.p ? b.p : "");
+            wd_buf_free(&b);
+            respond_json(req, 503, body);
+        } else {
+            respond_json(req, 200, "{\"status\":\"ready\"}");
+        }
+        return 0;
+    }
+    if (wd_anthropic_route(req, w) == 0)
+        return 0;
+    respond_json(req, 404, "{\"type\":\"error\",\"error\":{\"type\":\"not_found_error\",\"message\":\"no such route\"}}");
+    return 0;
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    struct wd_worker *w = listener->data;
+    if (status != 0 || w->draining)
+        return;
+    uv_tcp_t *conn = malloc(sizeof(*conn));
+    if (conn == NULL)
+        return;
+    uv_tcp_init(listener->loop, conn);
+    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
+        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+        return;
+    }
+    uv_tcp_nodelay(conn, 1);
+    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
+    h2o_accept(&w->accept_ctx, sock);
+}
+
+static int listen_socket(const struct wd_config *cfg)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICHOST};
+    struct addrinfo *ai;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", cfg->listen_port);
+    if (getaddrinfo(cfg->listen_host, port, &hints, &ai) != 0)
+        return -1;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+        listen(fd, 1024) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        errno = e;
+        return -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void drain_tick(uv_timer_t *t)
+{
+    struct wd_worker *w = t->data;
+    if (w->inflight > 0 && uv_now(&w->loop) < w->drain_deadline)
+        return;
+    if (w->inflight > 0)
+        wd_logf(WD_LOG_WARN, "", "worker %d: drain timeout with %d requests in flight", w->id, w->inflight);
+    uv_stop(&w->loop);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    struct wd_worker *w = a->data;
+    /* a reload: take the new runtime */
+    struct wd_runtime *rt = atomic_load(&current_rt);
+    if (rt != w->rt) {
+        atomic_fetch_add(&rt->refs, 1);
+        struct wd_runtime *old = w->rt;
+        w->rt = rt;
+        wd_runtime_release(old);
+        wd_secret_cache_clear();
+    }
+    if (atomic_load(&draining) && !w->draining) {
+        w->draining = true;
+        if (w->listening) {
+            uv_close((uv_handle_t *)&w->listener, NULL);
+            w->listening = false;
+        }
+        h2o_context_request_shutdown(&w->ctx);
+        w->drain_deadline = uv_now(&w->loop) + w->rt->cfg->drain_timeout_ms;
+        uv_timer_init(&w->loop, &w->drain_timer);
+        w->drain_timer.data = w;
+        uv_timer_start(&w->drain_timer, drain_tick, 0, 20);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct wd_worker *w = arg;
+    self_worker = w;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static int worker_init(struct wd_worker *w, int id, int fd)
+{
+    w->id = id;
+    if (uv_loop_init(&w->loop) != 0)
+        return -1;
+    h2o_context_init(&w->ctx, &w->loop, &globalconf);
+    w->accept_ctx.ctx = &w->ctx;
+    w->accept_ctx.hosts = globalconf.hosts;
+    w->accept_ctx.ssl_ctx = ssl_ctx;
+    w->up = wd_upstream_new(&w->loop);
+    if (w->up == NULL)
+        return -1;
+    w->rt = runtime_acquire_global();
+    uv_async_init(&w->loop, &w->wake, on_wake);
+    w->wake.data = w;
+    uv_tcp_init(&w->loop, &w->listener);
+    w->listener.data = w;
+    if (uv_tcp_open(&w->listener, fd) != 0 || uv_listen((uv_stream_t *)&w->listener, 1024, on_accept) != 0)
+        return -1;
+    w->listening = true;
+    return 0;
+}
+
+static uv_loop_t main_loop;
+static const char *reload_path;
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    if (signum == SIGHUP) {
+        if (reload_path == NULL) {
+            wd_log(WD_LOG_WARN, "SIGHUP ignored: serving the embedded config, nothing to reload", "");
+            return;
+        }
+        struct wd_config *cfg;
+        struct wd_config_err err;
+        if (wd_config_load_file(reload_path, &cfg, &err) != 0) {
+            wd_logf(WD_LOG_ERROR, "", "reload rejected, keeping the running config: %s", err.msg);
+            return;
+        }
+        struct wd_runtime *rt = runtime_new(cfg);
+        if (rt == NULL) {
+            wd_config_free(cfg);
+            wd_log(WD_LOG_ERROR, "reload failed: out of memory", "");
+            return;
+        }
+        struct wd_runtime *old = atomic_exchange(&current_rt, rt);
+        for (unsigned i = 0; i < nworkers; i++)
+            uv_async_send(&workers[i].wake);
+        /* Workers hold their own references: the main thread's can go once they were told. They take
+         * the new one on their next loop turn; until then the old stays alive through them. */
+        wd_runtime_release(old);
+        wd_logf(WD_LOG_INFO, "", "config reloaded from %s", reload_path);
+        return;
+    }
+    wd_logf(WD_LOG_INFO, "", "%s: draining", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    atomic_store(&draining, true);
+    for (unsigned i = 0; i < nworkers; i++)
+        uv_async_send(&workers[i].wake);
+    uv_stop(s->loop);
+}
+
+static SSL_CTX *tls_init(const struct wd_config *cfg)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+    return ctx;
+}
+
+int wd_server_run(struct wd_config *cfg, const char *config_path)
+{
+    signal(SIGPIPE, SIG_IGN);
+    reload_path = config_path;
+    if (wd_upstream_global_init() != 0)
+        return 1;
+    struct wd_runtime *rt = runtime_new(cfg);
+    if (rt == NULL)
+        return 1;
+    atomic_store(&current_rt, rt);
+
+    h2o_config_init(&globalconf);
+    /* h2o answers bodies past its own limit with a plain-text 413; ours, in the API's shape, covers
+     * bodies up to twice the configured limit (see the README). */
+    globalconf.max_request_entity_size = cfg->max_body_bytes * 2;
+    globalconf.http1.req_timeout = cfg->idle_timeout_ms;
+    globalconf.http2.idle_timeout = cfg->idle_timeout_ms;
+    globalconf.http2.graceful_shutdown_timeout = cfg->drain_timeout_ms;
+    globalconf.server_name = h2o_iovec_init(H2O_STRLIT("warden"));
+    h2o_hostconf_t *host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
+    h2o_handler_t *h = h2o_create_handler(pc, sizeof(*h));
+    h->on_req = on_req;
+
+    if (cfg->tls_cert != NULL) {
+        ssl_ctx = tls_init(cfg);
+        if (ssl_ctx == NULL) {
+            wd_log(WD_LOG_ERROR, "cannot load the TLS certificate or key", "");
+            return 1;
+        }
+    }
+    nworkers = cfg->workers ? cfg->workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+    if (nworkers == 0)
+        nworkers = 1;
+    workers = calloc(nworkers, sizeof(*workers));
+    if (workers == NULL)
+        return 1;
+    for (unsigned i = 0; i < nworkers; i++) {
+        int fd = listen_socket(cfg);
+        if (fd < 0) {
+            wd_logf(WD_LOG_ERROR, "", "cannot listen on %s:%u: %s", cfg->listen_host, cfg->listen_port,
+                    strerror(errno));
+            return 1;
+        }
+        if (worker_init(&workers[i], (int)i, fd) != 0) {
+            wd_log(WD_LOG_ERROR, "worker initialisation failed", "");
+            return 1;
+        }
+    }
+    char fields[256];
+    snprintf(fields, sizeof(fields), "\"listen\":\"%s:%u\",\"workers\":%u,\"tls\":%s,\"config\":\"%s\"",
+             cfg->listen_host, cfg->listen_port, nworkers, ssl_ctx ? "true" : "false",
+             config_path ? "file" : "embedded");
+    wd_log(WD_LOG_INFO, "warden listening", fields);
+    {
+        char why[300];
+        if (ready_check(cfg, why, sizeof(why)) < 0)
+            wd_logf(WD_LOG_WARN, "", "not ready: %s. Set it and Warden will pick it up on the next request.", why);
+    }
+
+    uv_loop_init(&main_loop);
+    uv_signal_t sigterm, sigint, sighup;
+    uv_signal_init(&main_loop, &sigterm);
+    uv_signal_init(&main_loop, &sigint);
+    uv_signal_init(&main_loop, &sighup);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sighup, on_signal, SIGHUP);
+    /* signals are delivered to the main loop only: workers block them */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    for (unsigned i = 0; i < nworkers; i++)
+        pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    uv_run(&main_loop, UV_RUN_DEFAULT);
+    for (unsigned i = 0; i < nworkers; i++)
+        pthread_join(workers[i].thread, NULL);
+    wd_log(WD_LOG_INFO, "drained, exiting", "");
+    /* Release what the workers held so LeakSanitizer sees a clean exit; live connections died with
+     * their loops. */
+    for (unsigned i = 0; i < nworkers; i++) {
+        wd_upstream_free(workers[i].up);
+        uv_walk(&workers[i].loop, close_walk_cb, NULL);
+        uv_run(&workers[i].loop, UV_RUN_NOWAIT);
+        wd_runtime_release(workers[i].rt);
+    }
+    uv_walk(&main_loop, close_walk_cb, NULL);
+    uv_run(&main_loop, UV_RUN_DEFAULT);
+    wd_runtime_release(atomic_load(&current_rt));
+    return 0;
+}

@@ -1,0 +1,50 @@
+/* The HTTP server: worker threads each with a libuv loop, an h2o context, a SO_REUSEPORT listener and
+ * an upstream client; the runtime (config + auth) shared read-only and swapped whole on reload. */
+#ifndef WARDEN_SERVER_SERVER_H
+#define WARDEN_SERVER_SERVER_H
+
+#include <stdatomic.h>
+#include <pthread.h>
+#include <uv.h>
+#include <h2o.h>
+
+#include "authz/auth.h"
+#include "server/config.h"
+#include "server/upstream.h"
+
+struct wd_runtime {
+    atomic_int refs;
+    struct wd_config *cfg;
+    struct wd_auth auth;
+};
+void wd_runtime_release(struct wd_runtime *rt);
+
+struct wd_worker {
+    int id;
+    uv_loop_t loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    uv_tcp_t listener;
+    bool listening;
+    struct wd_upstream *up;
+    uv_async_t wake;
+    uv_timer_t drain_timer;
+    struct wd_runtime *rt;     /* this worker's reference to the current runtime */
+    int inflight;              /* requests being handled */
+    bool draining;
+    uint64_t drain_deadline;
+    pthread_t thread;
+};
+
+/* The worker running the calling thread. */
+struct wd_worker *wd_worker_self(void);
+
+/* Sends a complete response with a body (copied into the request's pool). */
+void wd_respond(h2o_req_t *req, int status, const char *content_type, const char *body, size_t len);
+
+/* The Anthropic routes; returns 0 when it handled the request, -1 when the path is not its. */
+int wd_anthropic_route(h2o_req_t *req, struct wd_worker *w);
+
+int wd_server_run(struct wd_config *cfg, const char *config_path);
+
+#endif

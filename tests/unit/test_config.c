@@ -1,0 +1,518 @@
+/* Unit tests for server/config.c: the documented example and the embedded default parse to the
+ * right values, and every class of bad input gives an error naming the key path and the exact line. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/config.h"
+
+static const char example_yaml[] =
+    "listen: 127.0.0.1:8080\n"
+    "providers:\n"
+    "  gemini:\n"
+    "    type: gemini\n"
+    "    base_url: http://127.0.0.1:9100     # default https://generativelanguage.googleapis.com\n"
+    "    keys:\n"
+    "      - secret: env://GEMINI_API_KEY\n"
+    "models:\n"
+    "  tiers:\n"
+    "    opus: gemini/gemini-2.5-pro\n"
+    "    sonnet: gemini/gemini-2.5-flash\n"
+    "    haiku: gemini/gemini-2.5-flash-lite\n"
+    "  aliases:\n"
+    "    fast: gemini/gemini-2.5-flash\n"
+    "auth:\n"
+    "  keys:\n"
+    "    - name: dev\n"
+    "      secret: env://WARDEN_DEV_KEY\n";
+
+/* A provider block to prefix tests that need one; it occupies lines 1-5. */
+#define GEMINI_PROVIDER                                                                                  \
+    "providers:\n"                                                                                       \
+    "  gemini:\n"                                                                                        \
+    "    type: gemini\n"                                                                                 \
+    "    keys:\n"                                                                                        \
+    "      - secret: env://GEMINI_API_KEY\n"
+
+static struct wd_config *parse_ok(const char *yaml)
+{
+    struct wd_config *cfg = NULL;
+    struct wd_config_err err;
+
+    memset(&err, 0, sizeof err);
+    int rc = wd_config_parse(yaml, strlen(yaml), "test.yaml", &cfg, &err);
+    if (rc != 0)
+        print_error("unexpected error: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    assert_non_null(cfg);
+    return cfg;
+}
+
+/* Parses yaml expecting failure; checks the exact message and line. */
+static void parse_fails(const char *yaml, int line, const char *msg)
+{
+    struct wd_config *cfg = (struct wd_config *)1;
+    struct wd_config_err err;
+
+    memset(&err, 0, sizeof err);
+    assert_int_equal(wd_config_parse(yaml, strlen(yaml), "test.yaml", &cfg, &err), -1);
+    assert_null(cfg);
+    assert_string_equal(err.msg, msg);
+    assert_int_equal(err.line, line);
+}
+
+/* Like parse_fails, for messages whose tail is libyaml's wording: checks the line and a prefix. */
+static void parse_fails_prefix(const char *yaml, int line, const char *prefix, struct wd_config_err *out)
+{
+    struct wd_config *cfg = NULL;
+
+    memset(out, 0, sizeof *out);
+    assert_int_equal(wd_config_parse(yaml, strlen(yaml), "test.yaml", &cfg, out), -1);
+    assert_null(cfg);
+    if (strncmp(out->msg, prefix, strlen(prefix)) != 0)
+        print_error("message: %s\n", out->msg);
+    assert_int_equal(strncmp(out->msg, prefix, strlen(prefix)), 0);
+    assert_int_equal(out->line, line);
+}
+
+static void test_example_parses(void **state)
+{
+    (void)state;
+    struct wd_config *cfg = parse_ok(example_yaml);
+
+    assert_string_equal(cfg->listen_host, "127.0.0.1");
+    assert_int_equal(cfg->listen_port, 8080);
+    assert_null(cfg->tls_cert);
+    assert_null(cfg->tls_key);
+    assert_int_equal(cfg->workers, 0);
+    assert_int_equal(cfg->max_body_bytes, 32 * 1024 * 1024);
+    assert_int_equal(cfg->max_header_bytes, 64 * 1024);
+    assert_int_equal(cfg->idle_timeout_ms, 60000);
+    assert_int_equal(cfg->request_timeout_ms, 600000);
+    assert_int_equal(cfg->drain_timeout_ms, 30000);
+
+    assert_int_equal(cfg->nproviders, 1);
+    const struct wd_provider *p = &cfg->providers[0];
+    assert_string_equal(p->name, "gemini");
+    assert_int_equal(p->type, WD_PROVIDER_GEMINI);
+    assert_string_equal(p->base_url, "http://127.0.0.1:9100");
+    assert_null(p->tls_ca);
+    assert_int_equal(p->nkeys, 1);
+    assert_string_equal(p->keys[0].secret, "env://GEMINI_API_KEY");
+    assert_int_equal(p->keys[0].weight, 1);
+    assert_int_equal(p->connect_timeout_ms, 10000);
+    assert_int_equal(p->first_byte_timeout_ms, 120000);
+    assert_int_equal(p->idle_timeout_ms, 120000);
+
+    assert_string_equal(cfg->tier_opus, "gemini/gemini-2.5-pro");
+    assert_string_equal(cfg->tier_sonnet, "gemini/gemini-2.5-flash");
+    assert_string_equal(cfg->tier_haiku, "gemini/gemini-2.5-flash-lite");
+    assert_int_equal(cfg->naliases, 1);
+    assert_string_equal(cfg->aliases[0].name, "fast");
+    assert_string_equal(cfg->aliases[0].target, "gemini/gemini-2.5-flash");
+
+    assert_int_equal(cfg->nauth_keys, 1);
+    assert_string_equal(cfg->auth_keys[0].name, "dev");
+    assert_string_equal(cfg->auth_keys[0].secret, "env://WARDEN_DEV_KEY");
+    assert_null(cfg->auth_keys_env);
+    assert_string_equal(cfg->source, "test.yaml");
+
+    assert_ptr_equal(wd_config_provider(cfg, "gemini", 6), p);
+    assert_ptr_equal(wd_config_provider(cfg, "gemini/x", 6), p);
+    assert_null(wd_config_provider(cfg, "gem", 3));
+    assert_null(wd_config_provider(cfg, "anthropic", 9));
+    assert_null(wd_config_provider(NULL, "gemini", 6));
+    wd_config_free(cfg);
+}
+
+static void test_default_parses(void **state)
+{
+    (void)state;
+    struct wd_config *cfg = NULL;
+    struct wd_config_err err;
+
+    assert_non_null(strstr(wd_config_default_yaml(), "env://GEMINI_API_KEY"));
+    assert_int_equal(wd_config_load_default(&cfg, &err), 0);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->source, "<embedded>");
+    assert_string_equal(cfg->listen_host, "0.0.0.0");
+    assert_int_equal(cfg->listen_port, 8080);
+    assert_int_equal(cfg->nproviders, 1);
+    assert_string_equal(cfg->providers[0].name, "gemini");
+    assert_int_equal(cfg->providers[0].type, WD_PROVIDER_GEMINI);
+    assert_string_equal(cfg->providers[0].base_url, "https://generativelanguage.googleapis.com");
+    assert_int_equal(cfg->providers[0].nkeys, 1);
+    assert_string_equal(cfg->providers[0].keys[0].secret, "env://GEMINI_API_KEY");
+    assert_string_equal(cfg->tier_opus, "gemini/gemini-2.5-pro");
+    assert_string_equal(cfg->tier_sonnet, "gemini/gemini-2.5-flash");
+    assert_string_equal(cfg->tier_haiku, "gemini/gemini-2.5-flash-lite");
+    assert_int_equal(cfg->naliases, 0);
+    assert_int_equal(cfg->nauth_keys, 0);
+    assert_string_equal(cfg->auth_keys_env, "WARDEN_API_KEYS");
+    wd_config_free(cfg);
+}
+
+static void test_full_schema(void **state)
+{
+    (void)state;
+    struct wd_config *cfg = parse_ok(
+        "listen: '[::1]:9443'\n"
+        "tls: {cert: /etc/warden/cert.pem, key: /etc/warden/key.pem}\n"
+        "workers: 3\n"
+        "providers:\n"
+        "  claude_1:\n"
+        "    type: anthropic\n"
+        "    tls_ca: /etc/ca.pem\n"
+        "    keys:\n"
+        "      - {secret: vault://kv/anthropic#key, weight: 3}\n"
+        "      - secret: aws-sm://prod/anthropic\n"
+        "    timeouts: {connect: 2s, first_byte: 1m, idle: 1500ms}\n"
+        "  gemini:\n"
+        "    type: gemini\n"
+        "    base_url: https://proxy.example/gemini/\n"
+        "    keys: [{secret: 'file:///run/secrets/gemini'}]\n"
+        "models:\n"
+        "  tiers: {opus: claude_1/claude-opus-4, haiku: gemini/models/gemini-2.5-flash-lite}\n"
+        "auth:\n"
+        "  keys: []\n"
+        "  keys_env: MY_KEYS\n");
+
+    assert_string_equal(cfg->listen_host, "::1");
+    assert_int_equal(cfg->listen_port, 9443);
+    assert_string_equal(cfg->tls_cert, "/etc/warden/cert.pem");
+    assert_string_equal(cfg->tls_key, "/etc/warden/key.pem");
+    assert_int_equal(cfg->workers, 3);
+    assert_int_equal(cfg->nproviders, 2);
+
+    const struct wd_provider *a = wd_config_provider(cfg, "claude_1", 8);
+    assert_non_null(a);
+    assert_int_equal(a->type, WD_PROVIDER_ANTHROPIC);
+    assert_string_equal(a->base_url, "https://api.anthropic.com");
+    assert_string_equal(a->tls_ca, "/etc/ca.pem");
+    assert_int_equal(a->nkeys, 2);
+    assert_string_equal(a->keys[0].secret, "vault://kv/anthropic#key");
+    assert_int_equal(a->keys[0].weight, 3);
+    assert_string_equal(a->keys[1].secret, "aws-sm://prod/anthropic");
+    assert_int_equal(a->keys[1].weight, 1);
+    assert_int_equal(a->connect_timeout_ms, 2000);
+    assert_int_equal(a->first_byte_timeout_ms, 60000);
+    assert_int_equal(a->idle_timeout_ms, 1500);
+
+    const struct wd_provider *g = wd_config_provider(cfg, "gemini", 6);
+    assert_non_null(g);
+    /* Exactly one trailing slash is stripped. */
+    assert_string_equal(g->base_url, "https://proxy.example/gemini");
+    assert_string_equal(g->keys[0].secret, "file:///run/secrets/gemini");
+
+    assert_string_equal(cfg->tier_opus, "claude_1/claude-opus-4");
+    assert_null(cfg->tier_sonnet);
+    assert_string_equal(cfg->tier_haiku, "gemini/models/gemini-2.5-flash-lite");
+    assert_int_equal(cfg->nauth_keys, 0);
+    assert_string_equal(cfg->auth_keys_env, "MY_KEYS");
+    wd_config_free(cfg);
+}
+
+static void test_unknown_key(void **state)
+{
+    (void)state;
+    parse_fails("listen: 127.0.0.1:8080\n"
+                "providers:\n"
+                "  gemini:\n"
+                "    type: gemini\n"
+                "    bse_url: http://127.0.0.1:9100\n"
+                "    keys:\n"
+                "      - secret: env://GEMINI_API_KEY\n",
+                5, "providers.gemini.bse_url (line 5): unknown key");
+    parse_fails("listen: 0.0.0.0:1\nlimits:\n  max_body: 1\n", 3, "limits.max_body (line 3): unknown key");
+    parse_fails("listn: 0.0.0.0:1\n", 1, "listn (line 1): unknown key");
+    parse_fails(GEMINI_PROVIDER "        weigth: 2\n", 6, "providers.gemini.keys[0].weigth (line 6): unknown key");
+}
+
+static void test_wrong_type(void **state)
+{
+    (void)state;
+    parse_fails("listen: 0.0.0.0:8080\nworkers: two\n", 2, "workers (line 2): must be an integer");
+    parse_fails("workers: -1\n", 1, "workers (line 1): must be an integer");
+    parse_fails("workers: 100000\n", 1, "workers (line 1): must be between 0 and 4096");
+    parse_fails("\nlisten:\n  host: 0.0.0.0\n", 2, "listen (line 2): must be a string, not a mapping");
+    parse_fails("workers: [1, 2]\n", 1, "workers (line 1): must be an integer, not a list");
+    parse_fails("limits: 5\n", 1, "limits (line 1): must be a mapping, not a scalar");
+    parse_fails("providers:\n  gemini:\n    type: gemini\n    keys: env://X\n", 4,
+                "providers.gemini.keys (line 4): must be a list, not a scalar");
+    parse_fails("providers:\n  gemini:\n    type: openai\n    keys: [{secret: env://X}]\n", 3,
+                "providers.gemini.type (line 3): must be gemini or anthropic");
+    parse_fails("providers:\n  Gemini:\n    type: gemini\n", 2,
+                "providers.Gemini (line 2): provider names must match [a-z0-9][a-z0-9_-]*");
+    parse_fails("providers:\n  gemini:\n    keys: [{secret: env://X}]\n", 2,
+                "providers.gemini (line 2): type is required (gemini or anthropic)");
+    parse_fails("providers:\n  gemini:\n    type: gemini\n    base_url: ftp://x\n    keys: [{secret: env://X}]\n", 4,
+                "providers.gemini.base_url (line 4): must start with http:// or https://");
+    parse_fails("listen: 8080\n", 1, "listen (line 1): must be host:port, e.g. 0.0.0.0:8080");
+    parse_fails("listen: ::1:8080\n", 1,
+                "listen (line 1): IPv6 addresses must be written in brackets, e.g. [::1]:8080");
+    parse_fails("listen: 0.0.0.0:70000\n", 1, "listen (line 1): port must be an integer from 1 to 65535");
+    parse_fails("- listen\n", 1, "line 1: the configuration must be a mapping of keys, not a list");
+}
+
+static void test_secret_reference_not_echoed(void **state)
+{
+    (void)state;
+    struct wd_config *cfg = NULL;
+    struct wd_config_err err;
+    const char *yaml = GEMINI_PROVIDER "      - secret: AIzaSyRAWKEYPASTEDBYMISTAKE\n";
+
+    assert_int_equal(wd_config_parse(yaml, strlen(yaml), "t", &cfg, &err), -1);
+    assert_int_equal(err.line, 6);
+    const char *want = "providers.gemini.keys[1].secret (line 6): must be a secret reference";
+    assert_int_equal(strncmp(err.msg, want, strlen(want)), 0);
+    assert_null(strstr(err.msg, "AIzaSy"));
+}
+
+static void test_bad_target_provider(void **state)
+{
+    (void)state;
+    parse_fails(GEMINI_PROVIDER
+                "models:\n"
+                "  tiers:\n"
+                "    opus: openai/gpt-5\n",
+                8, "models.tiers.opus (line 8): provider \"openai\" is not configured under providers");
+    parse_fails(GEMINI_PROVIDER
+                "models:\n"
+                "  aliases:\n"
+                "    fast: gemini/gemini-2.5-flash\n"
+                "    slow: gemini\n",
+                9, "models.aliases.slow (line 9): must be provider/model, e.g. gemini/gemini-2.5-pro");
+    parse_fails(GEMINI_PROVIDER "models:\n  tiers:\n    sonnet: gemini/\n", 8,
+                "models.tiers.sonnet (line 8): must be provider/model, e.g. gemini/gemini-2.5-pro");
+    parse_fails("models:\n  tiers: {haiku: gemini/flash}\n", 2,
+                "models.tiers.haiku (line 2): provider \"gemini\" is not configured under providers");
+    parse_fails(GEMINI_PROVIDER "models:\n  tiers:\n    gpt: gemini/x\n", 8, "models.tiers.gpt (line 8): unknown key");
+}
+
+static void test_interpolation(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv("WD_TEST_UPSTREAM", "http://127.0.0.1:9100/", 1), 0);
+    assert_int_equal(setenv("WD_TEST_PORT", "9000", 1), 0);
+    assert_int_equal(setenv("WD_TEST_WORKERS", "5", 1), 0);
+    struct wd_config *cfg = parse_ok("listen: \"127.0.0.1:${WD_TEST_PORT}\"\n"
+                                     "workers: ${WD_TEST_WORKERS}\n"
+                                     "providers:\n"
+                                     "  gemini:\n"
+                                     "    type: gemini\n"
+                                     "    base_url: ${WD_TEST_UPSTREAM}\n"
+                                     "    tls_ca: /ca/$${NOT_A_VAR}/$WD_TEST_PORT/${WD_TEST_PORT}$\n"
+                                     "    keys:\n"
+                                     "      - secret: env://GEMINI_API_KEY\n");
+    assert_string_equal(cfg->listen_host, "127.0.0.1");
+    assert_int_equal(cfg->listen_port, 9000);
+    assert_int_equal(cfg->workers, 5);
+    assert_string_equal(cfg->providers[0].base_url, "http://127.0.0.1:9100");
+    assert_string_equal(cfg->providers[0].tls_ca, "/ca/${NOT_A_VAR}/$WD_TEST_PORT/9000$");
+    wd_config_free(cfg);
+
+    /* Keys are not interpolated: a ${ in a key name is just text (and here an unknown key). */
+    parse_fails("${WD_TEST_PORT}: 1\n", 1, "${WD_TEST_PORT} (line 1): unknown key");
+
+    assert_int_equal(unsetenv("WD_TEST_UNSET_VAR"), 0);
+    parse_fails(GEMINI_PROVIDER "auth:\n  keys_env: ${WD_TEST_UNSET_VAR}\n", 7,
+                "auth.keys_env (line 7): environment variable WD_TEST_UNSET_VAR is not set");
+    parse_fails("listen: ${WD_TEST_PORT\n", 1, "listen (line 1): unterminated ${ (write $${ for a literal ${)");
+    parse_fails("listen: ${1BAD}\n", 1, "listen (line 1): invalid environment variable name in ${...}");
+    assert_int_equal(unsetenv("WD_TEST_UPSTREAM"), 0);
+    assert_int_equal(unsetenv("WD_TEST_PORT"), 0);
+    assert_int_equal(unsetenv("WD_TEST_WORKERS"), 0);
+}
+
+/* An interpolated value may be a secret: no error message may carry it, even a helpful one. */
+static void test_interpolated_value_not_in_errors(void **state)
+{
+    (void)state;
+    struct wd_config_err err;
+    const char *secret = "sk-verysecret-1234";
+
+    assert_int_equal(setenv("WD_TEST_SECRET", secret, 1), 0);
+    assert_int_equal(setenv("WD_TEST_SECRET_TARGET", "sk-verysecret-1234/model", 1), 0);
+
+    parse_fails_prefix("workers: ${WD_TEST_SECRET}\n", 1, "workers (line 1): must be an integer", &err);
+    assert_null(strstr(err.msg, "verysecret"));
+    parse_fails_prefix("listen: ${WD_TEST_SECRET}\n", 1, "listen (line 1): ", &err);
+    assert_null(strstr(err.msg, "verysecret"));
+    parse_fails_prefix(GEMINI_PROVIDER "models:\n  tiers:\n    opus: ${WD_TEST_SECRET_TARGET}\n", 8,
+                       "models.tiers.opus (line 8): ", &err);
+    assert_null(strstr(err.msg, "verysecret"));
+    parse_fails_prefix(GEMINI_PROVIDER "auth:\n  keys:\n    - {name: a, secret: \"${WD_TEST_SECRET}\"}\n", 8,
+                       "auth.keys[0].secret (line 8): must be a secret reference", &err);
+    assert_null(strstr(err.msg, "verysecret"));
+    parse_fails_prefix("providers:\n  gemini:\n    type: ${WD_TEST_SECRET}\n", 3,
+                       "providers.gemini.type (line 3): must be gemini or anthropic", &err);
+    assert_null(strstr(err.msg, "verysecret"));
+
+    assert_int_equal(unsetenv("WD_TEST_SECRET"), 0);
+    assert_int_equal(unsetenv("WD_TEST_SECRET_TARGET"), 0);
+}
+
+static void test_durations_and_sizes(void **state)
+{
+    (void)state;
+    struct wd_config *cfg = parse_ok("limits:\n"
+                                     "  max_body_bytes: 32MiB\n"
+                                     "  max_header_bytes: 8 KiB\n"
+                                     "  idle_timeout: 1500ms\n"
+                                     "  request_timeout: 10m\n"
+                                     "  drain_timeout: 2s\n");
+    assert_int_equal(cfg->max_body_bytes, 33554432);
+    assert_int_equal(cfg->max_header_bytes, 8192);
+    assert_int_equal(cfg->idle_timeout_ms, 1500);
+    assert_int_equal(cfg->request_timeout_ms, 600000);
+    assert_int_equal(cfg->drain_timeout_ms, 2000);
+    wd_config_free(cfg);
+
+    cfg = parse_ok("limits: {max_body_bytes: 1048577, max_header_bytes: \"2GiB\", idle_timeout: 250}\n");
+    assert_int_equal(cfg->max_body_bytes, 1048577);
+    assert_int_equal(cfg->max_header_bytes, (size_t)2 * 1024 * 1024 * 1024);
+    assert_int_equal(cfg->idle_timeout_ms, 250);
+    wd_config_free(cfg);
+
+    parse_fails("limits:\n  idle_timeout: 1h\n", 2,
+                "limits.idle_timeout (line 2): must be a duration: milliseconds, or a number with ms, s or m");
+    parse_fails("limits:\n  drain_timeout: 0s\n", 2, "limits.drain_timeout (line 2): must be greater than 0");
+    parse_fails("limits:\n  request_timeout: 71583m\n", 2,
+                "limits.request_timeout (line 2): is too long (at most 4294967295 ms)");
+    parse_fails("limits:\n  max_body_bytes: 32MB\n", 2,
+                "limits.max_body_bytes (line 2): must be a size in bytes: an integer, or a number with KiB, MiB or GiB");
+    parse_fails("limits:\n  max_body_bytes: 99999999999999999999999\n", 2,
+                "limits.max_body_bytes (line 2): must be a size in bytes: an integer, or a number with KiB, MiB or GiB");
+    parse_fails("limits:\n  max_header_bytes: {a: 1}\n", 2, "limits.max_header_bytes (line 2): must be a size, not a mapping");
+}
+
+static void test_duplicate_key(void **state)
+{
+    (void)state;
+    parse_fails("listen: 0.0.0.0:1\nworkers: 1\nlisten: 0.0.0.0:2\n", 3, "listen (line 3): duplicate key (first at line 1)");
+    parse_fails(GEMINI_PROVIDER
+                "  gemini:\n"
+                "    type: anthropic\n"
+                "    keys: [{secret: env://B}]\n",
+                6, "providers.gemini (line 6): duplicate key (first at line 2)");
+    parse_fails(GEMINI_PROVIDER
+                "models:\n"
+                "  aliases:\n"
+                "    a: gemini/x\n"
+                "    b: gemini/y\n"
+                "    a: gemini/z\n",
+                10, "models.aliases.a (line 10): duplicate key (first at line 8)");
+    parse_fails(GEMINI_PROVIDER "auth:\n  keys:\n    - {name: a, secret: env://A}\n    - {name: a, secret: env://B}\n", 9,
+                "auth.keys[1].name (line 9): another key already has this name (first at line 8)");
+}
+
+static void test_syntax_error_line(void **state)
+{
+    (void)state;
+    struct wd_config_err err;
+
+    parse_fails_prefix("listen: 127.0.0.1:8080\n"
+                       "providers:\n"
+                       "  gemini:\n"
+                       "    type: gemini\n"
+                       "   keys: x\n",
+                       5, "syntax error (line 5): did not find expected key", &err);
+    parse_fails_prefix("listen: 0.0.0.0:1\nworkers: [1, 2\n", 3, "syntax error (line 3): ", &err);
+    parse_fails_prefix("a: b\n c: d\n", 2, "syntax error (line 2): mapping values are not allowed", &err);
+    parse_fails("listen: 0.0.0.0:1\n---\nlisten: 0.0.0.0:2\n", 2, "line 2: only one YAML document is allowed");
+    parse_fails("base: &b 1\nworkers: *b\n", 2, "line 2: YAML aliases (*name) are not supported in the configuration");
+}
+
+static void test_tls_pairs(void **state)
+{
+    (void)state;
+    parse_fails("listen: 0.0.0.0:8443\ntls:\n  cert: /etc/cert.pem\n", 2,
+                "tls (line 2): cert is set but key is missing: give both cert and key, or neither");
+    parse_fails("tls: {key: /k.pem}\n", 1, "tls (line 1): key is set but cert is missing: give both cert and key, or neither");
+    struct wd_config *cfg = parse_ok("tls:\n");
+    assert_null(cfg->tls_cert);
+    assert_null(cfg->tls_key);
+    wd_config_free(cfg);
+}
+
+static void test_empty_and_null(void **state)
+{
+    (void)state;
+    struct wd_config *cfg = parse_ok("");
+    assert_string_equal(cfg->listen_host, "0.0.0.0");
+    assert_int_equal(cfg->listen_port, 8080);
+    assert_int_equal(cfg->nproviders, 0);
+    assert_null(cfg->tier_opus);
+    wd_config_free(cfg);
+
+    cfg = parse_ok("# only a comment\nworkers: ~\nmodels:\n");
+    assert_int_equal(cfg->workers, 0);
+    wd_config_free(cfg);
+
+    parse_fails("providers:\n  gemini:\n", 2, "providers.gemini (line 2): must be a mapping with at least type and keys");
+    parse_fails("listen: \"\"\n", 1, "listen (line 1): must not be empty");
+    wd_config_free(NULL);
+}
+
+static void test_load_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/wd_test_config_XXXXXX";
+    int fd = mkstemp(path);
+    struct wd_config *cfg = NULL;
+    struct wd_config_err err;
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, example_yaml, strlen(example_yaml)), (ssize_t)strlen(example_yaml));
+    assert_int_equal(close(fd), 0);
+    assert_int_equal(wd_config_load_file(path, &cfg, &err), 0);
+    assert_string_equal(cfg->source, path);
+    assert_string_equal(cfg->providers[0].base_url, "http://127.0.0.1:9100");
+    wd_config_free(cfg);
+    cfg = NULL;
+
+    /* Over the 1 MiB cap: refused before parsing. */
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < 1024 * 1024 / 16 + 1; i++)
+        assert_int_equal(fputs("# padding line.\n", f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(wd_config_load_file(path, &cfg, &err), -1);
+    assert_null(cfg);
+    assert_non_null(strstr(err.msg, "1 MiB"));
+    assert_int_equal(err.line, 0);
+    assert_int_equal(unlink(path), 0);
+
+    assert_int_equal(wd_config_load_file(path, &cfg, &err), -1);
+    assert_null(cfg);
+    assert_non_null(strstr(err.msg, "cannot open"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_example_parses),
+        cmocka_unit_test(test_default_parses),
+        cmocka_unit_test(test_full_schema),
+        cmocka_unit_test(test_unknown_key),
+        cmocka_unit_test(test_wrong_type),
+        cmocka_unit_test(test_secret_reference_not_echoed),
+        cmocka_unit_test(test_bad_target_provider),
+        cmocka_unit_test(test_interpolation),
+        cmocka_unit_test(test_interpolated_value_not_in_errors),
+        cmocka_unit_test(test_durations_and_sizes),
+        cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_syntax_error_line),
+        cmocka_unit_test(test_tls_pairs),
+        cmocka_unit_test(test_empty_and_null),
+        cmocka_unit_test(test_load_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
