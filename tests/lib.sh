@@ -1,0 +1,121 @@
+# Shared helpers for integration and e2e scripts: start the fake provider and Warden on loopback
+# ephemeral ports, stop everything by PID on exit, and fail on any sanitizer report.
+# Usage: source tests/lib.sh "$WARDEN_BIN"
+set -euo pipefail
+WD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WARDEN_BIN="${1:-$WD_ROOT/build-asan/warden}"
+WD_TMP="$(mktemp -d /tmp/warden-test.XXXXXX)"
+WD_PIDS=()
+WD_PASS=0
+WD_FAIL=0
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=99}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=99}"
+
+wd_cleanup() {
+  local pid
+  for pid in "${WD_PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${WD_PIDS[@]:-}"; do
+    [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WD_TMP"
+}
+trap wd_cleanup EXIT
+
+ok()   { WD_PASS=$((WD_PASS + 1)); echo "ok - $*"; }
+fail() { WD_FAIL=$((WD_FAIL + 1)); echo "not ok - $*"; }
+# check "description" command...: runs the command, records pass or fail
+check() { local d="$1"; shift; if "$@"; then ok "$d"; else fail "$d"; fi; }
+
+# A free TCP port on 127.0.0.1 (the kernel picks; a tiny race is acceptable in tests).
+wd_free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'; }
+
+# Waits until a URL answers (any HTTP status), at most ~10 s.
+wd_wait_http() {
+  local url="$1" i
+  for i in $(seq 1 200); do
+    curl -s -o /dev/null --max-time 1 "$url" && return 0
+    sleep 0.05
+  done
+  echo "timeout waiting for $url" >&2
+  return 1
+}
+
+# wd_start_fake [fake args...] -> FAKE_PORT, FAKE_PID, FAKE_URL
+wd_start_fake() {
+  local out="$WD_TMP/fake.$RANDOM.out"
+  node "$WD_ROOT/tests/fakes/fake_gemini.mjs" --port 0 "$@" >"$out" 2>"$out.err" &
+  FAKE_PID=$!
+  WD_PIDS+=("$FAKE_PID")
+  local i
+  for i in $(seq 1 200); do
+    if grep -q '"port"' "$out" 2>/dev/null; then break; fi
+    sleep 0.05
+  done
+  FAKE_PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$out" | head -1)
+  [ -n "$FAKE_PORT" ] || { echo "fake did not start" >&2; cat "$out.err" >&2; return 1; }
+  FAKE_URL="http://127.0.0.1:$FAKE_PORT"
+}
+
+# wd_config PORT BASE_URL [extra yaml] -> path of a config file serving the tier map on the fake
+wd_config() {
+  local port="$1" base="$2" extra="${3:-}" f="$WD_TMP/warden.$RANDOM.yaml"
+  cat >"$f" <<YAML
+listen: 127.0.0.1:$port
+workers: 2
+providers:
+  gemini:
+    type: gemini
+    base_url: $base
+    keys:
+      - secret: env://GEMINI_API_KEY
+models:
+  tiers:
+    opus: gemini/gemini-2.5-pro
+    sonnet: gemini/gemini-2.5-flash
+    haiku: gemini/gemini-2.5-flash-lite
+  aliases:
+    fast: gemini/gemini-2.5-flash
+auth:
+  keys:
+    - name: dev
+      secret: env://WARDEN_DEV_KEY
+$extra
+YAML
+  echo "$f"
+}
+
+# wd_start_warden CONFIG -> WARDEN_PID, WARDEN_URL, WARDEN_LOG (port taken from the config's listen)
+wd_start_warden() {
+  local cfg="$1"
+  WARDEN_LOG="$WD_TMP/warden.$RANDOM.log"
+  local port
+  port=$(sed -n 's/^listen: .*:\([0-9]*\)$/\1/p' "$cfg")
+  GEMINI_API_KEY="${GEMINI_API_KEY-test-gemini-key}" WARDEN_DEV_KEY="${WARDEN_DEV_KEY-devkey}" \
+    "$WARDEN_BIN" serve --config "$cfg" >"$WARDEN_LOG.out" 2>"$WARDEN_LOG" &
+  WARDEN_PID=$!
+  WD_PIDS+=("$WARDEN_PID")
+  WARDEN_URL="http://127.0.0.1:$port"
+  wd_wait_http "$WARDEN_URL/healthz"
+}
+
+# Stops Warden with SIGTERM and checks it exits 0 without sanitizer reports.
+wd_stop_warden() {
+  local pid="${1:-$WARDEN_PID}" log="${2:-$WARDEN_LOG}" rc=0
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    fail "warden exited $rc"; tail -30 "$log" >&2
+  elif grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$log"; then
+    fail "sanitizer report in warden log"; grep -A30 -E 'Sanitizer|runtime error' "$log" | head -60 >&2
+  else
+    ok "warden drained and exited 0 with no sanitizer report"
+  fi
+}
+
+# Final summary line and exit status.
+wd_finish() {
+  echo "$WD_PASS passed, $WD_FAIL failed"
+  [ "$WD_FAIL" -eq 0 ]
+}
