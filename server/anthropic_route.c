@@ -508,7 +508,19 @@ static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind
     }
     /* Credentials resolve on first use, so Warden starts without them and says what is missing. */
     int klen = -1;
-    size_t pick = p->nkeys > 1 ? (size_t)(wd_rand_u64() % p->nkeys) : 0;
+    size_t pick = 0;
+    if (p->nkeys > 1) { /* weighted choice; the next keys in order are the fallback for an unset one */
+        uint64_t total = 0;
+        for (size_t k = 0; k < p->nkeys; k++)
+            total += p->keys[k].weight ? p->keys[k].weight : 1;
+        uint64_t r = wd_rand_u64() % total;
+        for (; pick + 1 < p->nkeys; pick++) {
+            uint64_t w = p->keys[pick].weight ? p->keys[pick].weight : 1;
+            if (r < w)
+                break;
+            r -= w;
+        }
+    }
     for (size_t k = 0; k < p->nkeys && klen <= 0; k++)
         klen = wd_secret_resolve(p->keys[(pick + k) % p->nkeys].secret, c->key, sizeof(c->key));
     if (klen <= 0) {
