@@ -13,7 +13,9 @@ static void usage(FILE *f)
             "warden %s - an AI gateway: Claude Code, Codex CLI and Gemini CLI on any model provider\n"
             "\n"
             "usage:\n"
-            "  warden serve [--config FILE]   serve (without --config: the embedded default config)\n"
+            "  warden serve [--config FILE] [--listen HOST:PORT]\n"
+            "                                 serve (without --config: the embedded default config);\n"
+            "                                 --listen overrides the config's listen address\n"
             "  warden config check FILE       validate a config file; names the bad key and its line\n"
             "  warden config default          print the embedded default config\n"
             "  warden version                 print the version\n"
@@ -23,11 +25,36 @@ static void usage(FILE *f)
             WARDEN_VERSION);
 }
 
+/* host:port or [v6]:port -> cfg->listen_host / listen_port */
+static int override_listen(struct wd_config *cfg, const char *addr)
+{
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || colon == addr || colon[1] == '\0')
+        return -1;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 1 || port > 65535)
+        return -1;
+    const char *h = addr;
+    size_t hl = (size_t)(colon - addr);
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']')
+        h++, hl -= 2;
+    char *host = strndup(h, hl);
+    if (host == NULL)
+        return -1;
+    free(cfg->listen_host);
+    cfg->listen_host = host;
+    cfg->listen_port = (uint16_t)port;
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *listen = NULL;
     for (int i = 0; i < argc; i++) {
-        if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
+        if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
+            listen = argv[++i];
+        else if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
             path = argv[++i];
         else if (strncmp(argv[i], "--config=", 9) == 0)
             path = argv[i] + 9;
@@ -42,6 +69,11 @@ static int cmd_serve(int argc, char **argv)
     if (r != 0) {
         fprintf(stderr, "warden: %s: %s\n", path ? path : "<embedded>", err.msg);
         return 1;
+    }
+    if (listen != NULL && override_listen(cfg, listen) != 0) {
+        fprintf(stderr, "warden serve: --listen: expected host:port\n");
+        wd_config_free(cfg);
+        return 2;
     }
     for (size_t i = 0; i < cfg->nproviders; i++)
         if (cfg->providers[i].type != WD_PROVIDER_GEMINI) {

@@ -261,6 +261,11 @@ static void *worker_main(void *arg)
     struct wd_worker *w = arg;
     self_worker = w;
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* h2o keeps freed socket buffers in a per-thread free list that dies with the thread: hand them back
+     * to malloc so a drained process exits with nothing outstanding. */
+    h2o_mem_recycle_t *r = &h2o_socket_buffer_prototype.allocator;
+    while (r->cnt > 0)
+        free(h2o_mem_alloc_recycle(r, 1));
     return NULL;
 }
 

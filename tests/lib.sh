@@ -9,6 +9,7 @@ WD_PIDS=()
 WD_PASS=0
 WD_FAIL=0
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=99}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$WD_ROOT/tests/lsan.supp:print_suppressions=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=99}"
 
 wd_cleanup() {
