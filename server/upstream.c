@@ -377,6 +377,13 @@ static void sock_on_poll(uv_poll_t *h, int status, int events)
             flags |= CURL_CSELECT_OUT;
     }
     up_socket_action(sk->up, sk->fd, flags);
+    /* Still wanted after the error (curl did not remove it): watch again rather than stall, since
+     * curl only calls back when its wishes change. sk is freed only by its close callback. */
+    if (status < 0 && !sk->closing && sk->events) {
+        int ev = (sk->events & CURL_POLL_IN ? UV_READABLE : 0) |
+                 (sk->events & CURL_POLL_OUT ? UV_WRITABLE : 0);
+        uv_poll_start(&sk->poll, ev, sock_on_poll);
+    }
 }
 
 static int up_on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)

@@ -40,7 +40,9 @@ struct wd_upstream_req {
     void (*on_response)(void *ctx, int status, long retry_after_s, const char *content_type);
     /* A piece of the response body, as it arrives. */
     void (*on_data)(void *ctx, const char *p, size_t n);
-    /* Always called exactly once unless cancelled; the xfer is freed after it returns. */
+    /* Always called exactly once unless cancelled; the xfer is freed after it returns. WD_UP_OK means
+     * the HTTP exchange completed, whatever the status. detail is never NULL ("" on WD_UP_OK) and
+     * names no header value and no query string, so it can be logged. */
     void (*on_done)(void *ctx, enum wd_upstream_result res, const char *detail);
 };
 
@@ -57,10 +59,13 @@ struct wd_upstream *wd_upstream_new(uv_loop_t *loop);
  * they are gone) before uv_loop_close; the memory is released by the close callbacks. If called from
  * inside a transfer callback, the teardown completes when curl returns control to this module. */
 void wd_upstream_free(struct wd_upstream *up);
-/* Starts a transfer. Never calls a callback before returning. NULL on allocation failure. */
+/* Starts a transfer. Never calls a callback before returning. NULL on allocation failure (or a NULL
+ * url, or a client being freed). A malformed method or header (CR/LF) is reported as
+ * WD_UP_ERR_TRANSFER through on_done. Safe to call from inside any callback. */
 struct wd_upstream_xfer *wd_upstream_start(struct wd_upstream *up, const struct wd_upstream_req *req);
 /* Aborts the transfer and closes its connection; no callback runs afterwards. Safe to call from inside
- * any of its callbacks. */
+ * any of its callbacks. On a shared HTTP/2 connection only the stream is reset (the connection closes
+ * if no other stream uses it). A no-op from inside on_done; invalid once on_done has returned. */
 void wd_upstream_cancel(struct wd_upstream_xfer *x);
 
 #endif

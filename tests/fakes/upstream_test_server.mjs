@@ -34,7 +34,8 @@ function readBody(req) {
 }
 
 function plain(res, status, body, extra = {}) {
-  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), ...extra });
+  const h = { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) };
+  res.writeHead(status, { ...h, ...extra });
   res.end(body);
 }
 
@@ -140,6 +141,27 @@ function onSecure(req, res) {
     if (waiting.length >= n) return flush('yes');
     entry.timer = setTimeout(() => { if (waiting.includes(entry)) flush('no'); }, 3000);
     return;
+  }
+  if (u.pathname === '/h2/endless') {
+    // As /endless, per stream: 'close' fires when the client resets the stream or drops the connection.
+    const id = u.searchParams.get('id');
+    closed.set(id, 'open');
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write('data: start\n\n');
+    let n = 0;
+    const iv = setInterval(() => res.write(`data: ${n++}\n\n`), 50);
+    const stop = setTimeout(() => { clearInterval(iv); res.end(); }, 20000);
+    res.on('error', () => {});
+    res.on('close', () => { clearInterval(iv); clearTimeout(stop); closed.set(id, 'closed'); });
+    return;
+  }
+  if (u.pathname === '/h2/slow') {
+    const ms = Number(u.searchParams.get('ms') || 300);
+    return setTimeout(() => {
+      const b = `proto=${req.httpVersion} remote=${remote}`;
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(b) });
+      res.end(b);
+    }, ms);
   }
   const b = `proto=${req.httpVersion} conns=${tlsConns} remote=${remote}`;
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(b) });
