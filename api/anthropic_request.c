@@ -2,6 +2,7 @@
  * dropped on purpose (listed in drop_keys and in the README); anything else is a 400 naming the field,
  * as Anthropic itself answers. */
 #include "api/anthropic.h"
+#include "api/stop.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -31,10 +32,16 @@ static bool top_level_dropped(const struct wd_json *j, uint32_t k)
     return false;
 }
 
-static int decode_str(struct dec *d, int i, struct wd_str *out, const char *path)
+/* Error paths are built only on failure: "path.field", or "path" when field is NULL. */
+#define FIELD_FMT "%s%s%s"
+#define FIELD_ARGS(path, field) (path), (field) ? "." : "", (field) ? (field) : ""
+
+static int decode_str(struct dec *d, int i, struct wd_str *out, const char *path, const char *field)
 {
+    if (i < 0)
+        FAIL(d, FIELD_FMT ": Field required", FIELD_ARGS(path, field));
     if (wd_json_type(d->j, i) != WD_J_STR)
-        FAIL(d, "%s: expected a string", path);
+        FAIL(d, FIELD_FMT ": expected a string", FIELD_ARGS(path, field));
     if (wd_json_str_decode(d->j, i, d->a, out) < 0) {
         wd_error_set(d->err, WD_ERR_API, "out of memory");
         return -1;
@@ -42,10 +49,12 @@ static int decode_str(struct dec *d, int i, struct wd_str *out, const char *path
     return 0;
 }
 
-static int raw_str(struct dec *d, int i, struct wd_str *out, const char *path)
+static int raw_str(struct dec *d, int i, struct wd_str *out, const char *path, const char *field)
 {
+    if (i < 0)
+        FAIL(d, FIELD_FMT ": Field required", FIELD_ARGS(path, field));
     if (wd_json_type(d->j, i) != WD_J_STR)
-        FAIL(d, "%s: expected a string", path);
+        FAIL(d, FIELD_FMT ": expected a string", FIELD_ARGS(path, field));
     *out = wd_json_raw(d->j, i);
     return 0;
 }
@@ -58,20 +67,26 @@ static int decode_media(struct dec *d, int blk, struct wd_part *p, const char *p
         FAIL(d, "%s.source: expected an object", path);
     int type = wd_json_get(j, src, "type");
     if (wd_json_str_eq(j, type, "base64")) {
-        if (raw_str(d, wd_json_get(j, src, "media_type"), &p->media.media_type, path) < 0 ||
-            raw_str(d, wd_json_get(j, src, "data"), &p->media.data, path) < 0)
+        char sp[160];
+        snprintf(sp, sizeof(sp), "%s.source", path);
+        if (raw_str(d, wd_json_get(j, src, "media_type"), &p->media.media_type, sp, "media_type") < 0 ||
+            raw_str(d, wd_json_get(j, src, "data"), &p->media.data, sp, "data") < 0)
             return -1;
         if (p->media.data.n == 0)
             FAIL(d, "%s.source.data: empty", path);
     } else if (wd_json_str_eq(j, type, "url")) {
-        if (decode_str(d, wd_json_get(j, src, "url"), &p->media.url, path) < 0)
+        char sp[160];
+        snprintf(sp, sizeof(sp), "%s.source", path);
+        if (decode_str(d, wd_json_get(j, src, "url"), &p->media.url, sp, "url") < 0)
             return -1;
         if (!wd_str_has_prefix(p->media.url, "https://") && !wd_str_has_prefix(p->media.url, "http://"))
             FAIL(d, "%s.source.url: only http and https URLs are supported", path);
     } else if (wd_json_str_eq(j, type, "text") && p->type == WD_PART_DOCUMENT) {
         /* a plain-text document is text to every provider */
         p->type = WD_PART_TEXT;
-        return raw_str(d, wd_json_get(j, src, "data"), &p->text, path);
+        char sp[160];
+        snprintf(sp, sizeof(sp), "%s.source", path);
+        return raw_str(d, wd_json_get(j, src, "data"), &p->text, sp, "data");
     } else {
         FAIL(d, "%s.source.type: unsupported source type", path);
     }
@@ -80,7 +95,7 @@ static int decode_media(struct dec *d, int blk, struct wd_part *p, const char *p
 
 static int decode_tool_id(struct dec *d, int i, struct wd_part *p, const char *path)
 {
-    if (decode_str(d, i, &p->id, path) < 0)
+    if (decode_str(d, i, &p->id, path, NULL) < 0)
         return -1;
     for (size_t k = 0; k < p->id.n; k++) {
         char c = p->id.p[k];
@@ -115,11 +130,25 @@ static int tool_id_signature(struct dec *d, struct wd_part *p)
 static int decode_block(struct dec *d, int blk, struct wd_part *p, enum wd_role role, bool in_tool_result,
                         const char *path);
 
+/* "path.key: Extra inputs are not permitted", as Anthropic words it. */
+static int extra_input(struct dec *d, uint32_t k, const char *path)
+{
+    struct wd_str key;
+    if (wd_json_str_decode(d->j, (int)k, d->a, &key) < 0) {
+        wd_error_set(d->err, WD_ERR_API, "out of memory");
+        return -1;
+    }
+    FAIL(d, "%s%s%.*s: Extra inputs are not permitted", path ? path : "", path ? "." : "",
+         (int)(key.n > 64 ? 64 : key.n), key.p);
+}
+
 static int decode_tool_result(struct dec *d, int blk, struct wd_part *p, const char *path)
 {
     const struct wd_json *j = d->j;
     p->type = WD_PART_TOOL_RESULT;
-    if (decode_tool_id(d, wd_json_get(j, blk, "tool_use_id"), p, path) < 0)
+    char ip[160];
+    snprintf(ip, sizeof(ip), "%s.tool_use_id", path);
+    if (decode_tool_id(d, wd_json_get(j, blk, "tool_use_id"), p, ip) < 0)
         return -1;
     int err = wd_json_get(j, blk, "is_error");
     if (err >= 0) {
@@ -167,7 +196,7 @@ static int decode_block(struct dec *d, int blk, struct wd_part *p, enum wd_role 
         FAIL(d, "%s.type: required", path);
     if (wd_json_str_eq(j, type, "text")) {
         p->type = WD_PART_TEXT;
-        return raw_str(d, wd_json_get(j, blk, "text"), &p->text, path);
+        return raw_str(d, wd_json_get(j, blk, "text"), &p->text, path, "text");
     }
     if (wd_json_str_eq(j, type, "image") || wd_json_str_eq(j, type, "document")) {
         p->type = wd_json_str_eq(j, type, "image") ? WD_PART_IMAGE : WD_PART_DOCUMENT;
@@ -179,8 +208,10 @@ static int decode_block(struct dec *d, int blk, struct wd_part *p, enum wd_role 
         if (role != WD_ROLE_ASSISTANT)
             FAIL(d, "%s: tool_use blocks belong to assistant messages", path);
         p->type = WD_PART_TOOL_CALL;
-        if (decode_tool_id(d, wd_json_get(j, blk, "id"), p, path) < 0 || tool_id_signature(d, p) < 0 ||
-            decode_str(d, wd_json_get(j, blk, "name"), &p->name, path) < 0)
+        char ip[160];
+        snprintf(ip, sizeof(ip), "%s.id", path);
+        if (decode_tool_id(d, wd_json_get(j, blk, "id"), p, ip) < 0 || tool_id_signature(d, p) < 0 ||
+            decode_str(d, wd_json_get(j, blk, "name"), &p->name, path, "name") < 0)
             return -1;
         int in = wd_json_get(j, blk, "input");
         if (wd_json_type(j, in) != WD_J_OBJ)
@@ -197,10 +228,10 @@ static int decode_block(struct dec *d, int blk, struct wd_part *p, enum wd_role 
         if (role != WD_ROLE_ASSISTANT)
             FAIL(d, "%s: thinking blocks belong to assistant messages", path);
         p->type = WD_PART_THINKING;
-        if (raw_str(d, wd_json_get(j, blk, "thinking"), &p->text, path) < 0)
+        if (raw_str(d, wd_json_get(j, blk, "thinking"), &p->text, path, "thinking") < 0)
             return -1;
         int sig = wd_json_get(j, blk, "signature");
-        if (sig >= 0 && decode_str(d, sig, &p->signature, path) < 0)
+        if (sig >= 0 && decode_str(d, sig, &p->signature, path, "signature") < 0)
             return -1;
         return 0;
     }
@@ -208,11 +239,12 @@ static int decode_block(struct dec *d, int blk, struct wd_part *p, enum wd_role 
         if (role != WD_ROLE_ASSISTANT)
             FAIL(d, "%s: redacted_thinking blocks belong to assistant messages", path);
         p->type = WD_PART_SIGNATURE;
-        return decode_str(d, wd_json_get(j, blk, "data"), &p->signature, path);
+        return decode_str(d, wd_json_get(j, blk, "data"), &p->signature, path, "data");
     }
     FAIL(d, "%s.type: unsupported content block type", path);
 }
 
+/* c is a message's content (path names it, e.g. "messages.3.content") or the system array. */
 static int decode_content(struct dec *d, int c, struct wd_msg *m, const char *path)
 {
     const struct wd_json *j = d->j;
@@ -226,7 +258,7 @@ static int decode_content(struct dec *d, int c, struct wd_msg *m, const char *pa
         return 0;
     }
     if (wd_json_type(j, c) != WD_J_ARR)
-        FAIL(d, "%s.content: expected a string or an array", path);
+        FAIL(d, "%s: expected a string or an array", path);
     m->parts = wd_arena_zalloc(d->a, sizeof(*m->parts) * (j->t[c].size + 1));
     if (m->parts == NULL)
         return -1;
@@ -234,7 +266,7 @@ static int decode_content(struct dec *d, int c, struct wd_msg *m, const char *pa
     WD_JSON_ARR_EACH(j, c, e)
     {
         char sub[128];
-        snprintf(sub, sizeof(sub), "%s.content.%d", path, idx++);
+        snprintf(sub, sizeof(sub), "%s.%d", path, idx++);
         struct wd_part *p = &m->parts[m->nparts];
         if (decode_block(d, (int)e, p, m->role, false, sub) < 0)
             return -1;
@@ -276,12 +308,12 @@ static int decode_tools(struct dec *d, int tools, struct wd_request *req)
         if (type >= 0 && !wd_json_str_eq(j, type, "custom"))
             FAIL(d, "%s.type: Anthropic server tools are not supported by this gateway", path);
         struct wd_tool *t = &req->tools[req->ntools++];
-        if (decode_str(d, wd_json_get(j, (int)e, "name"), &t->name, path) < 0)
+        if (decode_str(d, wd_json_get(j, (int)e, "name"), &t->name, path, "name") < 0)
             return -1;
         if (t->name.n == 0 || t->name.n > 128)
             FAIL(d, "%s.name: must be 1 to 128 characters", path);
         int desc = wd_json_get(j, (int)e, "description");
-        if (desc >= 0 && raw_str(d, desc, &t->description, path) < 0)
+        if (desc >= 0 && raw_str(d, desc, &t->description, path, "description") < 0)
             return -1;
         int schema = wd_json_get(j, (int)e, "input_schema");
         if (wd_json_type(j, schema) != WD_J_OBJ)
@@ -293,7 +325,7 @@ static int decode_tools(struct dec *d, int tools, struct wd_request *req)
                 !key_is(j, k, "type") && !key_is(j, k, "cache_control") && !key_is(j, k, "defer_loading") &&
                 !key_is(j, k, "strict") && !key_is(j, k, "eager_input_streaming") &&
                 !key_is(j, k, "input_examples"))
-                FAIL(d, "%s: unknown field", path);
+                return extra_input(d, k, path);
         }
     }
     return 0;
@@ -313,7 +345,7 @@ static int decode_tool_choice(struct dec *d, int tc, struct wd_request *req)
         req->tool_choice = WD_TOOL_CHOICE_NONE;
     else if (wd_json_str_eq(j, type, "tool")) {
         req->tool_choice = WD_TOOL_CHOICE_TOOL;
-        if (decode_str(d, wd_json_get(j, tc, "name"), &req->tool_choice_name, "tool_choice.name") < 0)
+        if (decode_str(d, wd_json_get(j, tc, "name"), &req->tool_choice_name, "tool_choice", "name") < 0)
             return -1;
     } else
         FAIL(d, "tool_choice.type: expected auto, any, tool or none");
@@ -364,7 +396,7 @@ static int decode_output_config(struct dec *d, int oc, struct wd_request *req)
             else
                 FAIL(d, "output_config.effort: expected low, medium, high or max");
         } else {
-            FAIL(d, "output_config: unsupported field");
+            return extra_input(d, k, "output_config");
         }
     }
     return 0;
@@ -471,11 +503,15 @@ int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens,
                 goto oom;
             WD_JSON_ARR_EACH(j, v, e)
             {
-                if (decode_str(d, (int)e, &req->stop[req->nstop], "stop_sequences") < 0)
+                char sp[48];
+                snprintf(sp, sizeof(sp), "stop_sequences.%zu", req->nstop);
+                if (decode_str(d, (int)e, &req->stop[req->nstop], sp, NULL) < 0)
                     return -1;
-                if (req->stop[req->nstop].n == 0)
-                    FAIL(d, "stop_sequences: empty sequence");
-                req->nstop++;
+                /* Warden matches stop sequences itself (api/stop.h); these bounds keep that cheap */
+                if (req->stop[req->nstop].n == 0 || req->stop[req->nstop].n > WD_STOP_MAX_LEN)
+                    FAIL(d, "%s: must be 1 to %d bytes", sp, WD_STOP_MAX_LEN);
+                if (++req->nstop > WD_STOP_MAX_SEQUENCES)
+                    FAIL(d, "stop_sequences: at most %d sequences are supported", WD_STOP_MAX_SEQUENCES);
             }
         } else if (key_is(j, k, "tools")) {
             if (decode_tools(d, v, req) < 0)
@@ -490,14 +526,11 @@ int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens,
             if (decode_output_config(d, v, req) < 0)
                 return -1;
         } else if (!top_level_dropped(j, k)) {
-            struct wd_str key;
-            if (wd_json_str_decode(j, (int)k, a, &key) < 0)
-                goto oom;
-            FAIL(d, "%.*s: Extra inputs are not permitted", (int)(key.n > 64 ? 64 : key.n), key.p);
+            return extra_input(d, k, NULL);
         }
     }
-    if (model < 0 || decode_str(d, model, &req->model, "model") < 0)
-        FAIL(d, "model: Field required");
+    if (decode_str(d, model, &req->model, "model", NULL) < 0)
+        return -1;
     if (req->model.n == 0 || req->model.n > 256)
         FAIL(d, "model: must be 1 to 256 characters");
     if (req->max_tokens < 0 && !count_tokens)
@@ -532,7 +565,9 @@ int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens,
         int content = wd_json_get(j, (int)e, "content");
         if (content < 0)
             FAIL(d, "%s.content: Field required", path);
-        if (decode_content(d, content, m, path) < 0)
+        char cpath[64];
+        snprintf(cpath, sizeof(cpath), "%s.content", path);
+        if (decode_content(d, content, m, cpath) < 0)
             return -1;
         WD_JSON_OBJ_EACH(j, (int)e, k)
         {
@@ -541,7 +576,7 @@ int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens,
                 if (decode_output_config(d, (int)k + 1, req) < 0)
                     return -1;
             } else if (!key_is(j, k, "role") && !key_is(j, k, "content")) {
-                FAIL(d, "%s: Extra inputs are not permitted", path);
+                return extra_input(d, k, path);
             }
         }
         req->nmsgs++;

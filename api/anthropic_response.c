@@ -49,6 +49,22 @@ void wd_anthropic_write_error(struct wd_buf *b, enum wd_error_class cls, const c
 
 void wd_anthropic_write_ping(struct wd_buf *b) { wd_buf_puts(b, "event: ping\ndata: {\"type\": \"ping\"}\n\n"); }
 
+/* Standard base64 with at most two '=' of padding: what Gemini's signatures are. */
+static bool is_base64(struct wd_str s)
+{
+    size_t n = s.n;
+    while (n > 0 && s.n - n < 2 && s.p[n - 1] == '=')
+        n--;
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s.p[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+            return false;
+    }
+    return true;
+}
+
 size_t wd_anthropic_tool_id(char *out, size_t cap, struct wd_str sig)
 {
     size_t pre = sizeof(WD_TOOL_ID_PREFIX) - 1;
@@ -57,7 +73,9 @@ size_t wd_anthropic_tool_id(char *out, size_t cap, struct wd_str sig)
     memcpy(out, WD_TOOL_ID_PREFIX, pre);
     wd_rand_id(out + pre, 20);
     size_t w = pre + 20;
-    if (sig.n && w + 1 + sig.n < cap) {
+    /* Only a base64 signature fits an id (^[a-zA-Z0-9_-]+$, as base64url); anything else cannot be
+     * carried and is dropped: the next request then goes without it, as with a call from another model. */
+    if (sig.n && w + 1 + sig.n < cap && is_base64(sig)) {
         out[w++] = '_';
         for (size_t i = 0; i < sig.n; i++) {
             char c = sig.p[i];

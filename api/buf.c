@@ -97,6 +97,8 @@ struct wd_arena_chunk {
 
 void *wd_arena_alloc(struct wd_arena *a, size_t n)
 {
+    if (n > SIZE_MAX / 2)
+        return NULL; /* a size computed from hostile counts: rounding or the header would wrap */
     n = (n + 15) & ~(size_t)15;
     if (a->head == NULL || a->cap - a->used < n) {
         size_t cap = n > 8192 ? n : 8192;

@@ -156,7 +156,7 @@ struct wd_event {
     struct wd_str signature;
     enum wd_stop_reason stop_reason;
     struct wd_str stop_sequence;
-    struct wd_usage usage;
+    struct wd_usage usage;      /* MESSAGE_START, MESSAGE_STOP; decoders put the running totals on every event */
     enum wd_error_class error_class;
     struct wd_str message;      /* decoded error message */
     bool retryable;             /* ERROR: the request may be retried unchanged (nothing was emitted yet) */

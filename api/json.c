@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <sys/types.h>
 
 /* Characters that stop the fast string scan: quote, backslash, control characters, non-ASCII. */
 static const uint8_t str_special[256] = {
@@ -404,7 +405,7 @@ static bool key_eq(const struct wd_json *j, int k, const char *key, size_t n)
 
 int wd_json_get(const struct wd_json *j, int obj, const char *key)
 {
-    if (obj < 0 || j->t[obj].type != WD_J_OBJ)
+    if (wd_json_type(j, obj) != WD_J_OBJ)
         return -1;
     size_t n = strlen(key);
     WD_JSON_OBJ_EACH(j, obj, k)
@@ -417,7 +418,7 @@ int wd_json_get(const struct wd_json *j, int obj, const char *key)
 
 bool wd_json_str_eq(const struct wd_json *j, int i, const char *lit)
 {
-    return i >= 0 && j->t[i].type == WD_J_STR && key_eq(j, i, lit, strlen(lit));
+    return wd_json_type(j, i) == WD_J_STR && key_eq(j, i, lit, strlen(lit));
 }
 
 static size_t put_utf8(char *o, unsigned cp)
@@ -442,9 +443,64 @@ static size_t put_utf8(char *o, unsigned cp)
     return 4;
 }
 
+/* Decodes escaped string content s[0..n) into o (room for n bytes: decoding never grows). Every escape is
+ * bounds-checked, so this is safe on content that did not come from the tokenizer. Returns the decoded
+ * length, or -1 on a malformed escape. */
+static ssize_t unescape(char *o, const char *s, size_t n)
+{
+    size_t w = 0;
+    for (size_t r = 0; r < n;) {
+        const char *bs = memchr(s + r, '\\', n - r);
+        size_t run = bs ? (size_t)(bs - (s + r)) : n - r;
+        memmove(o + w, s + r, run);
+        w += run;
+        r += run;
+        if (r >= n)
+            break;
+        if (r + 1 >= n)
+            return -1;
+        char e = s[r + 1];
+        r += 2;
+        switch (e) {
+        case '"': o[w++] = '"'; break;
+        case '\\': o[w++] = '\\'; break;
+        case '/': o[w++] = '/'; break;
+        case 'b': o[w++] = '\b'; break;
+        case 'f': o[w++] = '\f'; break;
+        case 'n': o[w++] = '\n'; break;
+        case 'r': o[w++] = '\r'; break;
+        case 't': o[w++] = '\t'; break;
+        case 'u': {
+            if (r + 4 > n || hexval(s[r]) < 0 || hexval(s[r + 1]) < 0 || hexval(s[r + 2]) < 0 || hexval(s[r + 3]) < 0)
+                return -1;
+            unsigned cp = (unsigned)(hexval(s[r]) << 12 | hexval(s[r + 1]) << 8 | hexval(s[r + 2]) << 4 |
+                                     hexval(s[r + 3]));
+            r += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff && r + 6 <= n && s[r] == '\\' && s[r + 1] == 'u' && hexval(s[r + 2]) >= 0 &&
+                hexval(s[r + 3]) >= 0 && hexval(s[r + 4]) >= 0 && hexval(s[r + 5]) >= 0) {
+                unsigned lo = (unsigned)(hexval(s[r + 2]) << 12 | hexval(s[r + 3]) << 8 | hexval(s[r + 4]) << 4 |
+                                         hexval(s[r + 5]));
+                if (lo >= 0xdc00 && lo <= 0xdfff) {
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    r += 6;
+                }
+            }
+            /* A lone surrogate is valid JSON grammar (JavaScript clients produce one when they cut a string
+             * inside a pair) but has no UTF-8 form: it decodes to U+FFFD. */
+            if (cp >= 0xd800 && cp <= 0xdfff)
+                cp = 0xfffd;
+            w += put_utf8(o + w, cp);
+            break;
+        }
+        default: return -1;
+        }
+    }
+    return (ssize_t)w;
+}
+
 int wd_json_str_decode(const struct wd_json *j, int i, struct wd_arena *a, struct wd_str *out)
 {
-    if (i < 0 || j->t[i].type != WD_J_STR)
+    if (i < 0 || (uint32_t)i >= j->n || j->t[i].type != WD_J_STR)
         return -1;
     const struct wd_jtok *t = &j->t[i];
     const char *s = j->src + t->start;
@@ -456,48 +512,30 @@ int wd_json_str_decode(const struct wd_json *j, int i, struct wd_arena *a, struc
     char *o = wd_arena_alloc(a, n + 1);
     if (o == NULL)
         return -1;
-    size_t w = 0;
-    for (size_t r = 0; r < n;) {
-        if (s[r] != '\\') {
-            o[w++] = s[r++];
-            continue;
-        }
-        char e = s[r + 1];
-        r += 2;
-        switch (e) {
-        case 'b': o[w++] = '\b'; break;
-        case 'f': o[w++] = '\f'; break;
-        case 'n': o[w++] = '\n'; break;
-        case 'r': o[w++] = '\r'; break;
-        case 't': o[w++] = '\t'; break;
-        case 'u': {
-            unsigned cp = (unsigned)(hexval(s[r]) << 12 | hexval(s[r + 1]) << 8 | hexval(s[r + 2]) << 4 |
-                                     hexval(s[r + 3]));
-            r += 4;
-            if (cp >= 0xd800 && cp <= 0xdbff && r + 6 <= n && s[r] == '\\' && s[r + 1] == 'u') {
-                unsigned lo = (unsigned)(hexval(s[r + 2]) << 12 | hexval(s[r + 3]) << 8 | hexval(s[r + 4]) << 4 |
-                                         hexval(s[r + 5]));
-                if (lo >= 0xdc00 && lo <= 0xdfff) {
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                    r += 6;
-                }
-            }
-            if (cp >= 0xd800 && cp <= 0xdfff)
-                cp = 0xfffd; /* lone surrogate: not representable in UTF-8 */
-            w += put_utf8(o + w, cp);
-            break;
-        }
-        default: o[w++] = e; break; /* " \ / */
-        }
-    }
+    ssize_t w = unescape(o, s, n);
+    if (w < 0)
+        return -1;
     o[w] = '\0';
-    *out = (struct wd_str){o, w};
+    *out = (struct wd_str){o, (size_t)w};
+    return 0;
+}
+
+int wd_json_unescape(struct wd_buf *b, const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (!wd_buf_reserve(b, n))
+        return -1;
+    ssize_t w = unescape(b->p + b->n, s, n);
+    if (w < 0)
+        return -1;
+    b->n += (size_t)w;
     return 0;
 }
 
 int wd_json_i64(const struct wd_json *j, int i, int64_t *out)
 {
-    if (i < 0 || j->t[i].type != WD_J_NUM)
+    if (wd_json_type(j, i) != WD_J_NUM)
         return -1;
     struct wd_str r = wd_json_raw(j, i);
     char tmp[32];
@@ -516,7 +554,7 @@ int wd_json_i64(const struct wd_json *j, int i, int64_t *out)
 
 int wd_json_double(const struct wd_json *j, int i, double *out)
 {
-    if (i < 0 || j->t[i].type != WD_J_NUM)
+    if (wd_json_type(j, i) != WD_J_NUM)
         return -1;
     struct wd_str r = wd_json_raw(j, i);
     char tmp[64];
@@ -535,13 +573,29 @@ int wd_json_double(const struct wd_json *j, int i, double *out)
 void wd_json_put_escaped(struct wd_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
     size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+    for (size_t i = 0; i < n;) {
+        unsigned char c = u[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            i++;
             continue;
+        }
+        if (c >= 0x80) {
+            /* Output must be valid UTF-8 whatever the input: messages cut at a byte limit, or bytes from
+             * a provider, may end inside a character. */
+            size_t k = i;
+            if (utf8_step(u, n, &k)) {
+                i = k;
+                continue;
+            }
+            wd_buf_put(b, s + run, i - run);
+            wd_buf_put(b, "\\ufffd", 6);
+            run = ++i;
+            continue;
+        }
         wd_buf_put(b, s + run, i - run);
-        run = i + 1;
+        run = ++i;
         switch (c) {
         case '"': wd_buf_put(b, "\\\"", 2); break;
         case '\\': wd_buf_put(b, "\\\\", 2); break;
@@ -549,8 +603,8 @@ void wd_json_put_escaped(struct wd_buf *b, const char *s, size_t n)
         case '\r': wd_buf_put(b, "\\r", 2); break;
         case '\t': wd_buf_put(b, "\\t", 2); break;
         default: {
-            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            wd_buf_put(b, u, 6);
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            wd_buf_put(b, e, 6);
         }
         }
     }

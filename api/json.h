@@ -43,7 +43,10 @@ struct wd_json {
 int wd_json_parse(struct wd_json *j, const char *src, size_t len);
 void wd_json_free(struct wd_json *j);
 
-static inline int wd_json_type(const struct wd_json *j, int i) { return i < 0 ? 0 : j->t[i].type; }
+static inline int wd_json_type(const struct wd_json *j, int i)
+{
+    return i < 0 || (uint32_t)i >= j->n ? 0 : j->t[i].type;
+}
 /* Member value of object i by key, or -1. */
 int wd_json_get(const struct wd_json *j, int obj, const char *key);
 /* Raw slice of a token: strings without quotes (still escaped), containers with brackets. */
@@ -55,6 +58,9 @@ bool wd_json_str_eq(const struct wd_json *j, int i, const char *lit);
 /* Decoded (unescaped UTF-8) string value; NUL-terminated, allocated in a unless it has no escapes,
  * in which case it points into the source (still length-delimited: use .n). */
 int wd_json_str_decode(const struct wd_json *j, int i, struct wd_arena *a, struct wd_str *out);
+/* Appends the decoded form of escaped string content (the bytes between a JSON string's quotes) to b; s
+ * must not point into b. Escaped lone surrogates decode to U+FFFD. -1 on a malformed escape or OOM. */
+int wd_json_unescape(struct wd_buf *b, const char *s, size_t n);
 int wd_json_i64(const struct wd_json *j, int i, int64_t *out);
 int wd_json_double(const struct wd_json *j, int i, double *out);
 
@@ -66,7 +72,8 @@ int wd_json_double(const struct wd_json *j, int i, double *out);
 
 /* Writes s as a JSON string literal (with quotes), escaping as needed. */
 void wd_json_put_string(struct wd_buf *b, const char *s, size_t n);
-/* Writes the escaped content of s (no quotes). */
+/* Writes the escaped content of s (no quotes). Invalid UTF-8 (a message cut inside a character, bytes from
+ * outside) becomes \ufffd, so the output is always valid JSON. */
 void wd_json_put_escaped(struct wd_buf *b, const char *s, size_t n);
 
 #endif

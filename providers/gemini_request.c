@@ -94,6 +94,7 @@ struct turns {
     struct wd_buf *b;
     const char *role;       /* open turn's role, NULL if none */
     bool part_open;         /* a part's '{' is written, '}' is not */
+    bool part_signed;       /* the open part has its thoughtSignature (a part holds at most one) */
     int nturns;
     struct wd_str pending_sig; /* a signature waiting for the next part of this model turn */
 };
@@ -103,6 +104,7 @@ static void part_close(struct turns *t)
     if (t->part_open) {
         wd_buf_putc(t->b, '}');
         t->part_open = false;
+        t->part_signed = false;
     }
 }
 
@@ -131,17 +133,19 @@ static void part_begin(struct turns *t, const char *role)
     t->part_open = true;
 }
 
-static void put_sig(struct wd_buf *b, struct wd_str sig)
+/* Signs the open part. */
+static void put_sig(struct turns *t, struct wd_str sig)
 {
     /* base64: nothing to escape, but it came from a client: escape anyway */
-    wd_buf_puts(b, ",\"thoughtSignature\":");
-    wd_json_put_string(b, sig.p, sig.n);
+    wd_buf_puts(t->b, ",\"thoughtSignature\":");
+    wd_json_put_string(t->b, sig.p, sig.n);
+    t->part_signed = true;
 }
 
 static void part_end(struct turns *t)
 {
     if (t->pending_sig.n) {
-        put_sig(t->b, t->pending_sig);
+        put_sig(t, t->pending_sig);
         t->pending_sig = WD_STR_NULL;
     }
 }
@@ -174,7 +178,7 @@ static void put_text(struct turns *t, const char *role, struct wd_str text, bool
     if (thought)
         wd_buf_puts(t->b, ",\"thought\":true");
     if (sig.n) {
-        put_sig(t->b, sig);
+        put_sig(t, sig);
         t->pending_sig = WD_STR_NULL;
     }
     part_end(t);
@@ -198,34 +202,49 @@ static void put_tool_result(struct turns *t, const struct wd_part *p)
     wd_buf_puts(t->b, "\"}}");
 }
 
+/* Mid-conversation system text becomes a reminder inside the user turn: the system instruction, and so
+ * the cached prefix, stays the same from turn to turn. */
+static void put_reminder(struct turns *t, const struct wd_msg *m)
+{
+    bool any = false;
+    for (size_t i = 0; i < m->nparts; i++)
+        any |= m->parts[i].text.n > 0;
+    if (!any)
+        return;
+    part_begin(t, "user");
+    wd_buf_puts(t->b, "\"text\":\"<system-reminder>\\n");
+    bool first = true;
+    for (size_t i = 0; i < m->nparts; i++) {
+        if (m->parts[i].text.n == 0)
+            continue;
+        if (!first)
+            wd_buf_puts(t->b, "\\n");
+        wd_buf_put_str(t->b, m->parts[i].text);
+        first = false;
+    }
+    wd_buf_puts(t->b, "\\n</system-reminder>\"");
+}
+
 static int put_contents(const struct wd_request *req, struct wd_str model, struct wd_buf *b, struct wd_error *err)
 {
     struct wd_gemini_model mi;
     wd_gemini_model_info(model, &mi);
     struct turns t = {.b = b};
+    const struct wd_msg *deferred = NULL; /* a system message waiting for the function responses */
     wd_buf_puts(b, "\"contents\":[");
     for (size_t mi_ = 0; mi_ < req->nmsgs; mi_++) {
         const struct wd_msg *m = &req->msgs[mi_];
         if (m->role == WD_ROLE_SYSTEM) {
-            /* Mid-conversation system text becomes a reminder inside the user turn: the system
-             * instruction, and so the cached prefix, stays the same from turn to turn. */
-            bool any = false;
-            for (size_t i = 0; i < m->nparts; i++)
-                any |= m->parts[i].text.n > 0;
-            if (!any)
-                continue;
-            part_begin(&t, "user");
-            wd_buf_puts(b, "\"text\":\"<system-reminder>\\n");
-            bool first = true;
-            for (size_t i = 0; i < m->nparts; i++) {
-                if (m->parts[i].text.n == 0)
-                    continue;
-                if (!first)
-                    wd_buf_puts(b, "\\n");
-                wd_buf_put_str(b, m->parts[i].text);
-                first = false;
-            }
-            wd_buf_puts(b, "\\n</system-reminder>\"");
+            /* Claude Code puts one between a tool call and its results; the reminder then goes after the
+             * function responses, which Gemini pairs with the calls just before them. */
+            const struct wd_msg *next = mi_ + 1 < req->nmsgs ? &req->msgs[mi_ + 1] : NULL;
+            bool defer = false;
+            for (size_t i = 0; next != NULL && next->role == WD_ROLE_USER && i < next->nparts; i++)
+                defer |= next->parts[i].type == WD_PART_TOOL_RESULT;
+            if (!defer)
+                put_reminder(&t, m);
+            else
+                deferred = m;
             continue;
         }
         if (m->role == WD_ROLE_USER) {
@@ -233,6 +252,10 @@ static int put_contents(const struct wd_request *req, struct wd_str model, struc
             for (size_t i = 0; i < m->nparts; i++)
                 if (m->parts[i].type == WD_PART_TOOL_RESULT)
                     put_tool_result(&t, &m->parts[i]);
+            if (deferred != NULL) {
+                put_reminder(&t, deferred);
+                deferred = NULL;
+            }
             for (size_t i = 0; i < m->nparts; i++) {
                 const struct wd_part *p = &m->parts[i];
                 if (p->type == WD_PART_TOOL_RESULT) {
@@ -264,9 +287,10 @@ static int put_contents(const struct wd_request *req, struct wd_str model, struc
                     t.pending_sig = p->signature;
                 break;
             case WD_PART_SIGNATURE:
-                /* belongs to the part before it; with none in this turn, to the next one */
-                if (t.part_open && t.role != NULL && strcmp(t.role, "model") == 0)
-                    put_sig(b, p->signature);
+                /* belongs to the part before it; with none in this turn (or one already signed, which
+                 * would give the part two thoughtSignature keys), to the next one */
+                if (t.part_open && !t.part_signed && t.role != NULL && strcmp(t.role, "model") == 0)
+                    put_sig(&t, p->signature);
                 else
                     t.pending_sig = p->signature;
                 break;
@@ -284,7 +308,7 @@ static int put_contents(const struct wd_request *req, struct wd_str model, struc
                 if (sig.n == 0 && first_call && mi.family == 30)
                     sig = WD_STR("skip_thought_signature_validator");
                 if (sig.n)
-                    put_sig(b, sig);
+                    put_sig(&t, sig);
                 first_call = false;
                 break;
             }
@@ -431,19 +455,9 @@ static int put_generation_config(const struct wd_request *req, struct wd_str mod
     }
     if (req->top_k >= 0)
         wd_buf_printf(b, ",\"topK\":%lld", (long long)req->top_k);
-    if (req->nstop > 5) {
-        wd_error_set(err, WD_ERR_INVALID_REQUEST, "stop_sequences: this model accepts at most 5 stop sequences");
-        return -1;
-    }
-    if (req->nstop) {
-        wd_buf_puts(b, ",\"stopSequences\":[");
-        for (size_t i = 0; i < req->nstop; i++) {
-            if (i)
-                wd_buf_putc(b, ',');
-            wd_json_put_string(b, req->stop[i].p, req->stop[i].n);
-        }
-        wd_buf_putc(b, ']');
-    }
+    /* stop_sequences are not sent: Gemini's finishReason cannot tell a stop sequence from a natural stop
+     * and its text omits the sequence, so Warden matches them itself (api/stop.h) and cancels the
+     * generation when one matches. */
     put_thinking(req, &mi, b);
     wd_buf_putc(b, '}');
     return 0;

@@ -14,7 +14,13 @@ void wd_gemini_stream_init(struct wd_gemini_stream *s, struct wd_sink *sink, con
 
 void wd_gemini_stream_free(struct wd_gemini_stream *s) { wd_json_free(&s->json); }
 
-static void emit(struct wd_gemini_stream *s, struct wd_event *ev) { s->sink->emit(s->sink, ev); }
+/* Every event carries the usage known so far, so a filter that ends the message early (stop sequences)
+ * can report it. */
+static void emit(struct wd_gemini_stream *s, struct wd_event *ev)
+{
+    ev->usage = s->usage;
+    s->sink->emit(s->sink, ev);
+}
 
 static void fail(struct wd_gemini_stream *s, enum wd_error_class cls, bool retryable, const char *msg)
 {
@@ -31,7 +37,7 @@ static void start(struct wd_gemini_stream *s)
     if (s->started)
         return;
     s->started = true;
-    struct wd_event ev = {.type = WD_EV_MESSAGE_START, .usage = s->usage};
+    struct wd_event ev = {.type = WD_EV_MESSAGE_START};
     emit(s, &ev);
 }
 
@@ -78,21 +84,30 @@ static int decode(struct wd_gemini_stream *s, int i, struct wd_str *out)
     return 0;
 }
 
+/* A token count from the provider; out-of-range values (negative, absurd) count as 0 so sums cannot
+ * overflow. */
+static int64_t count_of(const struct wd_json *j, int u, const char *key)
+{
+    int64_t v = 0;
+    if (wd_json_i64(j, wd_json_get(j, u, key), &v) < 0 || v < 0 || v > ((int64_t)1 << 48))
+        return 0;
+    return v;
+}
+
 static void read_usage(struct wd_gemini_stream *s, int u)
 {
     const struct wd_json *j = &s->json;
-    int64_t prompt = 0, cand = 0, thoughts = 0, cached = 0, tool_prompt = 0;
-    if (wd_json_i64(j, wd_json_get(j, u, "promptTokenCount"), &prompt) < 0)
+    if (wd_json_type(j, wd_json_get(j, u, "promptTokenCount")) != WD_J_NUM)
         return; /* partial usage in early chunks: keep what we have */
-    wd_json_i64(j, wd_json_get(j, u, "candidatesTokenCount"), &cand);
-    wd_json_i64(j, wd_json_get(j, u, "thoughtsTokenCount"), &thoughts);
-    wd_json_i64(j, wd_json_get(j, u, "cachedContentTokenCount"), &cached);
-    wd_json_i64(j, wd_json_get(j, u, "toolUsePromptTokenCount"), &tool_prompt);
+    int64_t prompt = count_of(j, u, "promptTokenCount");
+    int64_t cached = count_of(j, u, "cachedContentTokenCount");
+    int64_t tool_prompt = count_of(j, u, "toolUsePromptTokenCount");
+    /* Anthropic counts cache reads apart from input tokens; Gemini's prompt count includes them */
     s->usage.input_tokens = prompt + tool_prompt - cached;
     if (s->usage.input_tokens < 0)
         s->usage.input_tokens = 0;
     s->usage.cache_read_tokens = cached;
-    s->usage.output_tokens = cand + thoughts;
+    s->usage.output_tokens = count_of(j, u, "candidatesTokenCount") + count_of(j, u, "thoughtsTokenCount");
 }
 
 static int handle_part(struct wd_gemini_stream *s, int p)
@@ -173,7 +188,8 @@ int wd_gemini_stream_chunk(struct wd_gemini_stream *s, const char *body, size_t 
     if (err >= 0) {
         struct wd_error e;
         int64_t code = 500;
-        wd_json_i64(j, wd_json_get(j, err, "code"), &code);
+        if (wd_json_i64(j, wd_json_get(j, err, "code"), &code) < 0 || code < 100 || code > 599)
+            code = 500;
         wd_gemini_error((int)code, body, len, &e);
         /* e.msg lives on this stack frame: the sink copies what it writes */
         fail(s, e.cls, false, e.msg);
@@ -241,7 +257,7 @@ void wd_gemini_stream_finish(struct wd_gemini_stream *s)
         stop = WD_STOP_REFUSAL; /* SAFETY, RECITATION, LANGUAGE, BLOCKLIST, PROHIBITED_CONTENT, SPII, ... */
     start(s);
     close_open(s);
-    struct wd_event ev = {.type = WD_EV_MESSAGE_STOP, .stop_reason = stop, .usage = s->usage};
+    struct wd_event ev = {.type = WD_EV_MESSAGE_STOP, .stop_reason = stop};
     emit(s, &ev);
 }
 

@@ -4,18 +4,23 @@
 
 #include "api/buf.h"
 
+/* Zero-initialise; wd_sse_free also resets it for reuse. */
 struct wd_sse {
-    struct wd_buf in;        /* bytes not yet parsed into lines */
+    struct wd_buf in;        /* the start of a line whose end has not arrived (never holds CR or LF) */
     struct wd_buf data;      /* data lines of the event being assembled */
     bool has_data;
-    size_t max_event;        /* an event larger than this is an error (default 16 MiB) */
+    bool after_cr;           /* the last line ended in CR: a LF that comes next belongs to it */
+    bool seen_line;          /* the first line was handled (a byte order mark may start only that one) */
+    size_t max_event;        /* a line or event larger than this is an error (default 16 MiB) */
 };
 
-/* Calls on_event for every complete event with a data field. Returns 0, or -1 when an event exceeds
- * max_event or memory runs out (the stream is then unusable). */
+/* Calls on_event for every complete event with a data field. Returns 0; -1 when a line or event exceeds
+ * max_event or memory runs out (the stream is then unusable); or on_event's non-zero result, which stops
+ * parsing (the rest of this call's bytes are dropped). Each byte is looked at once, however the stream is
+ * split. */
 int wd_sse_feed(struct wd_sse *s, const char *p, size_t n, int (*on_event)(void *ctx, const char *data, size_t len),
                 void *ctx);
-/* True when bytes of an unterminated event remain (a cut stream). */
+/* True when part of an event has arrived but not its end (a cut stream). */
 bool wd_sse_pending(const struct wd_sse *s);
 void wd_sse_free(struct wd_sse *s);
 

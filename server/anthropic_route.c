@@ -1,5 +1,6 @@
 /* Routes under /anthropic: the Messages API in front of any provider. One wd_call per request lives from the
  * handler to the request's disposal; the upstream transfer is cancelled when the client goes away. */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "api/anthropic.h"
+#include "api/stop.h"
 #include "providers/gemini.h"
 #include "providers/sse.h"
 #include "router/route.h"
@@ -42,6 +44,7 @@ struct wd_call {
     struct wd_sse sse;
     struct wd_gemini_stream dec;
     bool dec_live;
+    struct wd_stop_filter stop;      /* between dec and sink: stop sequences, matched by Warden */
     struct wd_anthropic_out enc;
     struct wd_sink sink;             /* in front of enc: decides when the response is committed */
     int retries_left;
@@ -80,6 +83,7 @@ static void call_dispose(void *p)
     call_stop_io(c);
     if (c->dec_live)
         wd_gemini_stream_free(&c->dec);
+    wd_stop_filter_free(&c->stop);
     wd_anthropic_out_free(&c->enc);
     wd_sse_free(&c->sse);
     wd_json_free(&c->json);
@@ -211,6 +215,11 @@ static int on_sse_event(void *ctx, const char *data, size_t len)
 {
     struct wd_call *c = ctx;
     wd_gemini_stream_chunk(&c->dec, data, len);
+    if (c->stop.stopped && c->xfer != NULL) {
+        /* a stop sequence ended the answer: the rest of the generation is not wanted */
+        wd_upstream_cancel(c->xfer);
+        c->xfer = NULL;
+    }
     return c->final_sent ? -1 : 0;
 }
 
@@ -307,10 +316,36 @@ static void up_done(void *ctx, enum wd_upstream_result res, const char *detail)
     wd_gemini_stream_finish(&c->dec);
 }
 
+/* h2o 2.2.5 stops reading an HTTP/1 connection while it answers a request, so a client that hangs up
+ * is only noticed on the next write. A thinking model can stay silent for minutes, burning tokens for
+ * nobody: check for the peer's FIN directly. (A client that half-closes and still reads counts as gone,
+ * which no Anthropic client does.) HTTP/2 reports a reset stream through on_stop by itself. */
+static bool client_hung_up(h2o_req_t *req)
+{
+    if (req->version >= 0x200 || req->conn->callbacks->get_socket == NULL)
+        return false;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    int fd = sock ? h2o_socket_get_fd(sock) : -1;
+    if (fd < 0)
+        return false;
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct wd_call *c = t->data;
     uint64_t now = uv_now(&c->w->loop);
+    if (client_hung_up(c->req)) {
+        call_stop_io(c);
+        if (c->committed) {
+            c->finished = true; /* the final write fails and h2o closes the connection */
+            call_flush(c);
+        } else {
+            call_fail(c, WD_ERR_INVALID_REQUEST, "client closed the connection");
+        }
+        return;
+    }
     if (now - c->started_ms > c->rt->cfg->request_timeout_ms) {
         struct wd_event ev = {.type = WD_EV_ERROR, .error_class = WD_ERR_TIMEOUT,
                               .message = WD_STR("request timeout")};
@@ -336,7 +371,9 @@ static int call_start_upstream(struct wd_call *c)
     const struct wd_provider *p = c->route.provider;
     if (c->dec_live)
         wd_gemini_stream_free(&c->dec);
-    wd_gemini_stream_init(&c->dec, &c->sink, &c->creq, &c->arena);
+    wd_stop_filter_free(&c->stop);
+    wd_stop_filter_init(&c->stop, &c->sink, c->creq.stop, c->creq.nstop);
+    wd_gemini_stream_init(&c->dec, &c->stop.sink, &c->creq, &c->arena);
     c->dec_live = true;
     wd_sse_free(&c->sse);
     c->errbody.n = 0;

@@ -1,0 +1,377 @@
+/* Unit tests for api/json.c: RFC 8259 accept/reject tables (grammar, numbers, escapes, UTF-8, depth,
+ * trailing garbage), the token tree, string decoding including surrogates, numbers, and the writers. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/json.h"
+
+struct doc {
+    const char *s;
+    size_t n; /* 0: strlen */
+};
+#define D(lit) {lit, sizeof(lit) - 1}
+
+static int parse(struct wd_json *j, const struct doc *d)
+{
+    return wd_json_parse(j, d->s, d->n ? d->n : strlen(d->s));
+}
+
+static void test_accept(void **state)
+{
+    static const struct doc ok[] = {
+        D("{}"), D("[]"), D(" \t\r\n{ } \n"), D("0"), D("-0"), D("1"), D("-12.5e+3"), D("1E-2"), D("0.0001"),
+        D("123456789012345678901234567890"), D("true"), D("false"), D("null"), D("\"\""), D("\"x\""),
+        D("[1,\"a\",true,false,null,{},[]]"), D("{\"a\":{\"b\":{\"c\":[[[]]]}}}"), D("{\"\":0}"),
+        D("{\"a\" : 1 , \"b\" :[ 1 , 2 ] }"),
+        /* escapes */
+        D("\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t\""), D("\"\\u0000\""), D("\"\\u00e9\\u20AC\""),
+        D("\"\\ud83d\\ude00\""),
+        /* lone surrogates are valid grammar (decoded to U+FFFD; see test_str_decode) */
+        D("\"\\ud83d\""), D("\"\\ude00x\""),
+        /* raw UTF-8: 2, 3, 4 bytes, the largest code point, DEL */
+        D("\"\xc3\xa9\""), D("\"\xe2\x82\xac\""), D("\"\xf0\x9f\x98\x80\""), D("\"\xf4\x8f\xbf\xbf\""),
+        D("\"\xef\xbb\xbf\""), D("\"\x7f\""),
+        /* long ASCII runs take the 8-byte scan; a special byte at each offset of a word */
+        D("\"abcdefghijklmnopqrstuvwxyz0123456789\""), D("\"abcdefg\\n\""), D("\"abcdefgh\xc3\xa9\""),
+        D("\"a\xc3\xa9 bcdefghijklmnop\""),
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        struct wd_json j = {0};
+        int rc = parse(&j, &ok[i]);
+        if (rc != 0)
+            print_error("rejected #%zu %s: %s at %zu\n", i, ok[i].s, j.err, j.err_off);
+        assert_int_equal(rc, 0);
+        wd_json_free(&j);
+    }
+}
+
+struct bad {
+    struct doc d;
+    const char *err;
+    size_t off;
+};
+
+static void test_reject(void **state)
+{
+    static const struct bad bad[] = {
+        {D(""), "unexpected end of input", 0},
+        {D("  "), "unexpected end of input", 2},
+        {D("{"), "unexpected end of input", 1},
+        {D("["), "unexpected end of input", 1},
+        {D("[1"), "unexpected end of input", 2},
+        {D("{\"a\""), "expected ':'", 4},
+        {D("{\"a\":"), "unexpected end of input", 5},
+        {D("[1,]"), "trailing comma", 3},
+        {D("{\"a\":1,}"), "expected object key", 7},
+        {D("[,1]"), "bad number", 1},
+        {D("{,}"), "expected object key", 1},
+        {D("{1:2}"), "expected object key", 1},
+        {D("{'a':1}"), "expected object key", 1},
+        {D("{\"a\" 1}"), "expected ':'", 5},
+        {D("[1 2]"), "expected ',' or closing bracket", 3},
+        {D("[1}"), "expected ',' or closing bracket", 2},
+        {D("{\"a\":1]"), "expected ',' or closing bracket", 6},
+        {D("]"), "unexpected ']'", 0},
+        {D("01"), "unexpected character after value", 1},
+        {D("1."), "bad number", 2},
+        {D(".5"), "bad number", 0},
+        {D("+1"), "bad number", 0},
+        {D("1e"), "bad number", 2},
+        {D("1e+"), "bad number", 3},
+        {D("-"), "bad number", 1},
+        {D("-a"), "bad number", 1},
+        {D("NaN"), "bad number", 0},
+        {D("Infinity"), "bad number", 0},
+        {D("tru"), "invalid literal", 0},
+        {D("nul"), "invalid literal", 0},
+        {D("True"), "bad number", 0},
+        {D("truex"), "unexpected character after value", 4},
+        {D("\"abc"), "unterminated string", 4},
+        {D("\"abc\\"), "unterminated string", 4},
+        {D("\"\\x\""), "bad escape", 1},
+        {D("\"\\U0041\""), "bad escape", 1},
+        {D("\"\\u12\""), "bad \\u escape", 1},
+        {D("\"\\u12g4\""), "bad \\u escape", 1},
+        {D("\"a\tb\""), "control character in string", 2},
+        {D("\"a\nb\""), "control character in string", 2},
+        {{"\"a\0b\"", 5}, "control character in string", 2},
+        /* UTF-8: overlong, surrogate, beyond U+10FFFF, bad lead, lone continuation, truncated */
+        {D("\"\xc0\x80\""), "invalid UTF-8", 1},
+        {D("\"\xc1\xbf\""), "invalid UTF-8", 1},
+        {D("\"\xe0\x80\xaf\""), "invalid UTF-8", 1},
+        {D("\"\xf0\x80\x80\xaf\""), "invalid UTF-8", 1},
+        {D("\"\xed\xa0\x80\""), "invalid UTF-8", 1},
+        {D("\"\xf4\x90\x80\x80\""), "invalid UTF-8", 1},
+        {D("\"\xf5\x80\x80\x80\""), "invalid UTF-8", 1},
+        {D("\"\xff\""), "invalid UTF-8", 1},
+        {D("\"\x80\""), "invalid UTF-8", 1},
+        {D("\"\xe2\x82\""), "invalid UTF-8", 1},
+        {D("\"abcdefgh\xe2\x82"), "invalid UTF-8", 9},
+        {D("\xef\xbb\xbf{}"), "bad number", 0}, /* a byte order mark is not JSON */
+        /* trailing garbage */
+        {D("{}x"), "trailing characters", 2},
+        {D("{} {}"), "trailing characters", 3},
+        {D("1 2"), "trailing characters", 2},
+        {D("{\"a\":1}}"), "trailing characters", 7},
+        {D("[]]"), "trailing characters", 2},
+        {D("\"a\"\"b\""), "unexpected character after value", 3},
+        {D("{} /* comment */"), "trailing characters", 3},
+        {{"{}\0", 3}, "trailing characters", 2},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct wd_json j = {0};
+        int rc = parse(&j, &bad[i].d);
+        if (rc == 0 || j.err == NULL || strcmp(j.err, bad[i].err) != 0 || j.err_off != bad[i].off)
+            print_error("#%zu %s: rc %d err %s at %zu\n", i, bad[i].d.s, rc, j.err ? j.err : "-", j.err_off);
+        assert_int_equal(rc, -1);
+        assert_string_equal(j.err, bad[i].err);
+        assert_int_equal(j.err_off, bad[i].off);
+        wd_json_free(&j);
+    }
+}
+
+static void test_depth_limit(void **state)
+{
+    char doc[2 * (WD_JSON_MAX_DEPTH + 1) + 1];
+    struct wd_json j = {0};
+    /* exactly the limit: accepted */
+    memset(doc, '[', WD_JSON_MAX_DEPTH);
+    memset(doc + WD_JSON_MAX_DEPTH, ']', WD_JSON_MAX_DEPTH);
+    assert_int_equal(wd_json_parse(&j, doc, 2 * WD_JSON_MAX_DEPTH), 0);
+    assert_int_equal(j.n, WD_JSON_MAX_DEPTH);
+    /* one deeper: rejected at the opening bracket that goes too deep */
+    memset(doc, '[', WD_JSON_MAX_DEPTH + 1);
+    memset(doc + WD_JSON_MAX_DEPTH + 1, ']', WD_JSON_MAX_DEPTH + 1);
+    assert_int_equal(wd_json_parse(&j, doc, 2 * (WD_JSON_MAX_DEPTH + 1)), -1);
+    assert_string_equal(j.err, "nesting too deep");
+    assert_int_equal(j.err_off, WD_JSON_MAX_DEPTH);
+    /* objects count too */
+    struct wd_buf b = {0};
+    for (int i = 0; i <= WD_JSON_MAX_DEPTH; i++)
+        wd_buf_puts(&b, "{\"a\":");
+    wd_buf_puts(&b, "1");
+    for (int i = 0; i <= WD_JSON_MAX_DEPTH; i++)
+        wd_buf_putc(&b, '}');
+    assert_int_equal(wd_json_parse(&j, b.p, b.n), -1);
+    assert_string_equal(j.err, "nesting too deep");
+    wd_buf_free(&b);
+    wd_json_free(&j);
+}
+
+static void test_tree(void **state)
+{
+    const char *src = "{\"a\":[1,{\"b\":null}],\"c\":\"x\\ny\",\"d\":{},\"\\u0065\":true}";
+    struct wd_json j = {0};
+    assert_int_equal(wd_json_parse(&j, src, strlen(src)), 0);
+    /* obj a [ 1 { b null } ] c "x\ny" d {} e true */
+    assert_int_equal(j.n, 13);
+    assert_int_equal(j.t[0].type, WD_J_OBJ);
+    assert_int_equal(j.t[0].size, 4);
+    assert_int_equal(j.t[0].next, 13);
+    int a = wd_json_get(&j, 0, "a");
+    assert_int_equal(a, 2);
+    assert_int_equal(j.t[a].type, WD_J_ARR);
+    assert_int_equal(j.t[a].size, 2);
+    assert_int_equal(j.t[a].next, 7);
+    struct wd_str raw = wd_json_raw(&j, a);
+    assert_int_equal(raw.n, strlen("[1,{\"b\":null}]"));
+    assert_memory_equal(raw.p, "[1,{\"b\":null}]", raw.n);
+    int c = wd_json_get(&j, 0, "c");
+    assert_int_equal(j.t[c].type, WD_J_STR);
+    assert_true(j.t[c].escaped);
+    raw = wd_json_raw(&j, c);
+    assert_int_equal(raw.n, 4); /* still escaped: x \ n y */
+    assert_memory_equal(raw.p, "x\\ny", 4);
+    assert_false(j.t[a - 1].escaped);
+    /* an escaped key matches its decoded form */
+    int e = wd_json_get(&j, 0, "e");
+    assert_int_equal(wd_json_type(&j, e), WD_J_TRUE);
+    assert_int_equal(wd_json_get(&j, 0, "missing"), -1);
+    assert_int_equal(wd_json_get(&j, a, "b"), -1);   /* not an object */
+    assert_int_equal(wd_json_get(&j, -1, "a"), -1);
+    assert_int_equal(wd_json_type(&j, -1), 0);
+    assert_int_equal(wd_json_type(&j, 99), 0);        /* out of range */
+    int d = wd_json_get(&j, 0, "d");
+    assert_int_equal(j.t[d].size, 0);
+    assert_int_equal(j.t[d].next, (uint32_t)d + 1);
+    int n = 0;
+    WD_JSON_ARR_EACH(&j, a, el) n++;
+    assert_int_equal(n, 2);
+    n = 0;
+    WD_JSON_OBJ_EACH(&j, 0, k) n++;
+    assert_int_equal(n, 4);
+    assert_true(wd_json_str_eq(&j, c - 1, "c"));
+    assert_false(wd_json_str_eq(&j, c, "c"));
+    wd_json_free(&j);
+}
+
+struct dec_case {
+    const char *in;     /* a JSON string literal */
+    const char *out;
+    size_t n;
+};
+
+static void test_str_decode(void **state)
+{
+    static const struct dec_case cases[] = {
+        {"\"plain\"", "plain", 5},
+        {"\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\\/\b\f\n\r\t", 8},
+        {"\"\\u0041\\u00e9\\u20ac\"", "A\xc3\xa9\xe2\x82\xac", 6},
+        {"\"\\u0000\"", "\0", 1},
+        {"\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80", 4},
+        {"\"\\uD83D\\uDE00!\"", "\xf0\x9f\x98\x80!", 5},
+        {"\"\\udbff\\udfff\"", "\xf4\x8f\xbf\xbf", 4},
+        /* lone or mismatched surrogates: U+FFFD, and what follows is kept */
+        {"\"\\ud83d\"", "\xef\xbf\xbd", 3},
+        {"\"\\ude00\"", "\xef\xbf\xbd", 3},
+        {"\"\\ud83dx\"", "\xef\xbf\xbdx", 4},
+        {"\"\\ud83d\\u0041\"", "\xef\xbf\xbd" "A", 4},
+        {"\"\\ud83d\\ud83d\\ude00\"", "\xef\xbf\xbd\xf0\x9f\x98\x80", 7},
+        {"\"a\xc3\xa9\\n\"", "a\xc3\xa9\n", 4},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct wd_json j = {0};
+        struct wd_arena a = {0};
+        struct wd_str out;
+        assert_int_equal(wd_json_parse(&j, cases[i].in, strlen(cases[i].in)), 0);
+        assert_int_equal(wd_json_str_decode(&j, 0, &a, &out), 0);
+        if (out.n != cases[i].n || memcmp(out.p, cases[i].out, out.n) != 0)
+            print_error("case %zu: %s\n", i, cases[i].in);
+        assert_int_equal(out.n, cases[i].n);
+        assert_memory_equal(out.p, cases[i].out, out.n);
+        if (j.t[0].escaped)
+            assert_int_equal(out.p[out.n], '\0');
+        else
+            assert_ptr_equal(out.p, cases[i].in + 1); /* unescaped strings are not copied */
+        wd_arena_free(&a);
+        wd_json_free(&j);
+    }
+    /* not a string */
+    struct wd_json j = {0};
+    struct wd_arena a = {0};
+    struct wd_str out;
+    assert_int_equal(wd_json_parse(&j, "[1]", 3), 0);
+    assert_int_equal(wd_json_str_decode(&j, 1, &a, &out), -1);
+    assert_int_equal(wd_json_str_decode(&j, 5, &a, &out), -1);
+    wd_json_free(&j);
+}
+
+static void test_unescape(void **state)
+{
+    struct wd_buf b = {0};
+    assert_int_equal(wd_json_unescape(&b, "a\\u00e9\\n", 9), 0);
+    assert_int_equal(b.n, 4);
+    assert_memory_equal(b.p, "a\xc3\xa9\n", 4);
+    assert_int_equal(wd_json_unescape(&b, "", 0), 0);
+    assert_int_equal(b.n, 4);
+    /* content that did not come from the tokenizer is bounds-checked, and b is left as it was */
+    static const char *bad[] = {"\\", "ab\\", "\\u12", "\\u12x4", "\\x", "\\ud83d\\u12"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(wd_json_unescape(&b, bad[i], strlen(bad[i])), -1);
+        assert_int_equal(b.n, 4);
+    }
+    wd_buf_free(&b);
+}
+
+static void test_numbers(void **state)
+{
+    struct wd_json j = {0};
+    const char *src = "[123,-5,1.0,9223372036854775807,9223372036854775808,-9223372036854775808,1e3,0.5,1e999,\"7\"]";
+    assert_int_equal(wd_json_parse(&j, src, strlen(src)), 0);
+    int64_t v;
+    double d;
+    assert_int_equal(wd_json_i64(&j, 1, &v), 0);
+    assert_int_equal(v, 123);
+    assert_int_equal(wd_json_i64(&j, 2, &v), 0);
+    assert_int_equal(v, -5);
+    assert_int_equal(wd_json_i64(&j, 3, &v), -1); /* 1.0 is not an integer */
+    assert_int_equal(wd_json_i64(&j, 4, &v), 0);
+    assert_int_equal(v, INT64_MAX);
+    assert_int_equal(wd_json_i64(&j, 5, &v), -1); /* overflow */
+    assert_int_equal(wd_json_i64(&j, 6, &v), 0);
+    assert_int_equal(v, INT64_MIN);
+    assert_int_equal(wd_json_i64(&j, 7, &v), -1);
+    assert_int_equal(wd_json_double(&j, 7, &d), 0);
+    assert_true(d == 1000.0);
+    assert_int_equal(wd_json_double(&j, 8, &d), 0);
+    assert_true(d == 0.5);
+    assert_int_equal(wd_json_double(&j, 9, &d), -1); /* not finite */
+    assert_int_equal(wd_json_i64(&j, 10, &v), -1);   /* a string */
+    assert_int_equal(wd_json_double(&j, 10, &d), -1);
+    assert_int_equal(wd_json_i64(&j, -1, &v), -1);
+    wd_json_free(&j);
+}
+
+static void test_put_escaped(void **state)
+{
+    struct wd_buf b = {0};
+    wd_json_put_string(&b, "a\"b\\c\nd\re\tf\x01g\x1f\x7fh", 16);
+    const char *want = "\"a\\\"b\\\\c\\nd\\re\\tf\\u0001g\\u001f\x7fh\"";
+    assert_int_equal(b.n, strlen(want));
+    assert_memory_equal(b.p, want, b.n);
+    /* valid UTF-8 passes untouched; invalid bytes (a message cut inside a character) become U+FFFD */
+    b.n = 0;
+    wd_json_put_escaped(&b, "\xc3\xa9\xf0\x9f\x98\x80", 6);
+    assert_int_equal(b.n, 6);
+    assert_memory_equal(b.p, "\xc3\xa9\xf0\x9f\x98\x80", 6);
+    b.n = 0;
+    wd_json_put_escaped(&b, "ab\xe2\x82", 4);
+    assert_int_equal(b.n, 14);
+    assert_memory_equal(b.p, "ab\\ufffd\\ufffd", 14);
+    b.n = 0;
+    wd_json_put_escaped(&b, "\xff" "x\xc0\xaf" "\xed\xa0\x80", 7);
+    assert_memory_equal(b.p, "\\ufffdx\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd", b.n);
+    /* whatever the bytes, the result parses as a JSON string and decodes to valid UTF-8 */
+    uint8_t all[256];
+    for (int i = 0; i < 256; i++)
+        all[i] = (uint8_t)i;
+    b.n = 0;
+    wd_json_put_string(&b, (const char *)all, sizeof(all));
+    struct wd_json j = {0};
+    assert_int_equal(wd_json_parse(&j, b.p, b.n), 0);
+    assert_int_equal(j.t[0].type, WD_J_STR);
+    wd_json_free(&j);
+    wd_buf_free(&b);
+}
+
+/* The tokenizer is strict but must also be exact about where strings end: a raw slice written between
+ * quotes reproduces the same string. */
+static void test_raw_roundtrip(void **state)
+{
+    const char *src = "{\"k\":\"line\\u2028 \\\"q\\\" \xe2\x82\xac \\\\\"}";
+    struct wd_json j = {0};
+    assert_int_equal(wd_json_parse(&j, src, strlen(src)), 0);
+    struct wd_buf b = {0};
+    wd_buf_putc(&b, '"');
+    wd_buf_put_str(&b, wd_json_raw(&j, 2));
+    wd_buf_putc(&b, '"');
+    struct wd_json j2 = {0};
+    assert_int_equal(wd_json_parse(&j2, b.p, b.n), 0);
+    struct wd_arena a = {0};
+    struct wd_str s1, s2;
+    assert_int_equal(wd_json_str_decode(&j, 2, &a, &s1), 0);
+    assert_int_equal(wd_json_str_decode(&j2, 0, &a, &s2), 0);
+    assert_int_equal(s1.n, s2.n);
+    assert_memory_equal(s1.p, s2.p, s1.n);
+    wd_arena_free(&a);
+    wd_buf_free(&b);
+    wd_json_free(&j);
+    wd_json_free(&j2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_accept),       cmocka_unit_test(test_reject),    cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_tree),         cmocka_unit_test(test_str_decode), cmocka_unit_test(test_unescape),
+        cmocka_unit_test(test_numbers),      cmocka_unit_test(test_put_escaped), cmocka_unit_test(test_raw_roundtrip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
