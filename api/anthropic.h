@@ -44,7 +44,8 @@ void wd_anthropic_out_free(struct wd_anthropic_out *o);
 void wd_anthropic_write_ping(struct wd_buf *b);
 
 /* Tool-use ids carry the provider's signature for that call, so a later request hands it back without
- * server-side state: "toolu_wd" + 20 random [A-Za-z0-9] + ["_" + base64url(signature)]. */
+ * server-side state: "toolu_wd" + 20 random [A-Za-z0-9] + ["_" + base64url(signature)]. Only a standard
+ * base64 signature is carried (anything else could not be an id); the id then goes without it. */
 #define WD_TOOL_ID_PREFIX "toolu_wd"
 size_t wd_anthropic_tool_id(char *out, size_t cap, struct wd_str signature);
 /* Signatures on thinking blocks and redacted_thinking data are prefixed so foreign ones are recognised. */

@@ -294,6 +294,8 @@ static int decode_tools(struct dec *d, int tools, struct wd_request *req)
     const struct wd_json *j = d->j;
     if (wd_json_type(j, tools) != WD_J_ARR)
         FAIL(d, "tools: expected an array");
+    /* a repeated key replaces the earlier value, as in Anthropic's own parser */
+    req->ntools = 0;
     req->tools = wd_arena_zalloc(d->a, sizeof(*req->tools) * (j->t[tools].size + 1));
     if (req->tools == NULL)
         return -1;
@@ -498,6 +500,7 @@ int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens,
         } else if (key_is(j, k, "stop_sequences")) {
             if (wd_json_type(j, v) != WD_J_ARR)
                 FAIL(d, "stop_sequences: expected an array of strings");
+            req->nstop = 0; /* a repeated key replaces the earlier value */
             req->stop = wd_arena_zalloc(a, sizeof(*req->stop) * (j->t[v].size + 1));
             if (req->stop == NULL)
                 goto oom;

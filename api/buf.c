@@ -95,11 +95,27 @@ struct wd_arena_chunk {
     _Alignas(16) char data[];
 };
 
-void *wd_arena_alloc(struct wd_arena *a, size_t n)
+/* Under AddressSanitizer the unallocated part of each chunk, and the padding after each allocation, is
+ * poisoned, so an overflow inside the arena is reported like one on the heap. */
+#if defined(__SANITIZE_ADDRESS__)
+#define WD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WD_ASAN 1
+#endif
+#endif
+#ifdef WD_ASAN
+#include <sanitizer/asan_interface.h>
+#else
+#define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#endif
+
+void *wd_arena_alloc(struct wd_arena *a, size_t want)
 {
-    if (n > SIZE_MAX / 2)
+    if (want > SIZE_MAX / 2)
         return NULL; /* a size computed from hostile counts: rounding or the header would wrap */
-    n = (n + 15) & ~(size_t)15;
+    size_t n = (want + 15) & ~(size_t)15;
     if (a->head == NULL || a->cap - a->used < n) {
         size_t cap = n > 8192 ? n : 8192;
         if (a->head != NULL && a->head->cap * 2 > cap && a->head->cap < (1u << 20))
@@ -109,12 +125,14 @@ void *wd_arena_alloc(struct wd_arena *a, size_t n)
             return NULL;
         c->next = a->head;
         c->cap = cap;
+        ASAN_POISON_MEMORY_REGION(c->data, cap);
         a->head = c;
         a->used = 0;
         a->cap = cap;
     }
     void *p = a->head->data + a->used;
     a->used += n;
+    ASAN_UNPOISON_MEMORY_REGION(p, want);
     return p;
 }
 
@@ -141,6 +159,7 @@ void wd_arena_free(struct wd_arena *a)
     struct wd_arena_chunk *c = a->head;
     while (c != NULL) {
         struct wd_arena_chunk *next = c->next;
+        ASAN_UNPOISON_MEMORY_REGION(c->data, c->cap);
         free(c);
         c = next;
     }

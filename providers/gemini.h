@@ -24,7 +24,7 @@ size_t wd_gemini_name_map(struct wd_str name, char out[65]);
 
 /* Writes the generateContent body for req against model (decoded, without "models/"). With
  * count_tokens, writes the countTokens body instead. Returns 0, or -1 with err (a request Gemini cannot
- * express). */
+ * express). req->stop is not sent: Warden matches stop sequences itself (api/stop.h). */
 int wd_gemini_encode_request(const struct wd_request *req, struct wd_str model, bool count_tokens, struct wd_buf *out,
                              struct wd_error *err);
 

@@ -408,6 +408,29 @@ static void test_error_message_utf8(void **state)
     wd_buf_free(&body);
 }
 
+/* Regression (fuzz_anthropic_request): a repeated "tools" or "stop_sequences" key kept counting from the
+ * first array while filling the second one's smaller allocation, writing past it inside the arena
+ * (invisible to ASan until the arena poisoned its free space). A repeated key now replaces the earlier. */
+static void test_repeated_keys(void **state)
+{
+    const char *body =
+        "{\"model\":\"m\",\"max_tokens\":5,"
+        "\"tools\":[{\"name\":\"a\",\"input_schema\":{}},{\"name\":\"b\",\"input_schema\":{}},"
+        "{\"name\":\"c\",\"input_schema\":{}}],\"stop_sequences\":[\"x\",\"y\",\"z\"],"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],"
+        "\"tools\":[{\"name\":\"d\",\"input_schema\":{\"type\":\"object\"}}],\"stop_sequences\":[\"w\"],"
+        "\"model\":\"m2\"}";
+    struct decoded d;
+    decode_ok(&d, body, strlen(body), false);
+    assert_int_equal(d.req.ntools, 1);
+    assert_true(str_is(d.req.tools[0].name, "d"));
+    assert_true(str_is(d.req.tools[0].schema, "{\"type\":\"object\"}"));
+    assert_int_equal(d.req.nstop, 1);
+    assert_true(str_is(d.req.stop[0], "w"));
+    assert_true(str_is(d.req.model, "m2"));
+    decoded_free(&d);
+}
+
 static bool id_chars_ok(const char *p, size_t n)
 {
     if (n == 0)
@@ -720,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_error_message_utf8),
+        cmocka_unit_test(test_repeated_keys),
         cmocka_unit_test(test_tool_id),
         cmocka_unit_test(test_out_stream),
         cmocka_unit_test(test_out_json),
