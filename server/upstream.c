@@ -811,6 +811,9 @@ struct wd_upstream *wd_upstream_new(uv_loop_t *loop)
     curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, up_on_curl_timer);
     curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
     curl_multi_setopt(up->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    /* curl sizes its connection cache by the transfers currently added (4x), so after a burst it closes
+     * idle keep-alive connections it will need again a moment later; a fixed cache keeps them. */
+    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 512L);
     uv_timer_init(loop, &up->timer);
     up->timer.data = up;
     up->nhandles = 1;

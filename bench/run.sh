@@ -1,0 +1,493 @@
+#!/usr/bin/env bash
+# Warden's load benchmark (`make bench`): the fake Gemini in --bench mode, Warden (release build) and the peers a
+# user would pick instead (claude-code-router, Portkey), all on 127.0.0.1, loaded by wrk; plus a translation
+# micro-benchmark. Rewrites bench/README.md from this one run. Everything started here is stopped by PID on exit.
+#
+# Environment knobs: BENCH_DURATION (s per c=32 run, 8), BENCH_LAT_DURATION (s per c=1 run, 2), BENCH_RUNS (3),
+# BENCH_PEERS_DIR (/tmp/warden-bench-peers), BENCH_SKIP_PEERS=1, BENCH_OUT (bench/README.md),
+# BENCH_RESULTS_COPY (also keep the raw results.jsonl there).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+DURATION="${BENCH_DURATION:-8}"
+LAT_DURATION="${BENCH_LAT_DURATION:-2}"
+RUNS="${BENCH_RUNS:-3}"
+CONC=32
+TTFB_N=50
+WARMUP=2
+PEERS_DIR="${BENCH_PEERS_DIR:-/tmp/warden-bench-peers}"
+OUT="${BENCH_OUT:-$ROOT/bench/README.md}"
+CCR_PKG="@musistudio/claude-code-router@2.0.0"
+PORTKEY_PKG="@portkey-ai/gateway@1.15.2"
+WARDEN_BIN="$ROOT/build/warden"
+DEV_KEY="bench-dev-key"
+GEMINI_KEY="bench-gemini-key"
+
+TMP="$(mktemp -d /tmp/warden-bench.XXXXXX)"
+RES="$TMP/results.jsonl"
+PIDS=()
+T_START=$(date +%s)
+
+cleanup() {   # TERM each process we started, KILL what is still there after 5 s, reap, remove the temp dir
+  local pid i
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true; done
+  for i in $(seq 1 50); do
+    local alive=0
+    for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && wait "$pid" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '[bench %3ds] %s\n' "$(($(date +%s) - T_START))" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+rec() { printf '%s\n' "$1" >>"$RES"; }   # one JSON object per line, read by bench/report.mjs
+
+for tool in wrk node npm jq curl gcc taskset python3; do
+  command -v "$tool" >/dev/null || die "$tool is required (wrk: apt-get install wrk)"
+done
+[ -x "$WARDEN_BIN" ] || die "$WARDEN_BIN missing: run make build (make bench does)"
+
+# Pinning: the gateway under test on one core, the fake and the load generator on the other, the same way
+# for every contender. On a single-core machine nothing is pinned.
+NCPU=$(nproc)
+# (Prefix arrays, not functions: taskset and env exec the command, so $! is the process we measure.)
+if [ "$NCPU" -ge 2 ]; then
+  GW_CORE=1 LOAD_CORE=0
+  PIN_GW=(taskset -c "$GW_CORE")
+  PIN_LOAD=(taskset -c "$LOAD_CORE")
+else
+  GW_CORE=none LOAD_CORE=none
+  PIN_GW=(env)
+  PIN_LOAD=(env)
+fi
+CLK_TCK=$(getconf CLK_TCK)
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'; }
+
+# Other processes on this machine may listen with SO_REUSEPORT; the port must be ours alone, on loopback only.
+port_is_ours() {
+  local port="$1" pid="$2" lines
+  lines=$(ss -ltnpH "sport = :$port" 2>/dev/null || true)
+  [ -n "$lines" ] || return 1
+  ! grep -v "pid=$pid," <<<"$lines" | grep -q . || return 2
+  ! awk '{print $4}' <<<"$lines" | grep -vq '^127\.0\.0\.1:' || return 3
+  return 0
+}
+
+wait_port() {   # wait_port PORT PID SECONDS
+  local i
+  for i in $(seq 1 $(($3 * 20))); do
+    kill -0 "$2" 2>/dev/null || return 1
+    port_is_ours "$1" "$2" && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+vm_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+
+# ---------------------------------------------------------------------------------------------------------
+log "machine: $NCPU cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); gateway core $GW_CORE, fake+load core $LOAD_CORE"
+git_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git_dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo true || echo false)
+rec "$(jq -nc --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
+  --arg date "$(date -u '+%Y-%m-%d %H:%M UTC')" --arg kernel "$(uname -r)" --arg node "$(node --version)" \
+  --arg wrk "$(wrk -v 2>&1 | head -1 | awk '{print $2}')" --arg rev "$git_rev" --argjson dirty "$git_dirty" \
+  --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --arg gw "$GW_CORE" --arg lc "$LOAD_CORE" \
+  --argjson nproc "$NCPU" --argjson dur "$DURATION" --argjson lat "$LAT_DURATION" --argjson runs "$RUNS" \
+  --argjson conc "$CONC" --argjson ttfbn "$TTFB_N" --arg mem "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)" \
+  '{kind:"env",cpu:$cpu,date:$date,kernel:$kernel,node:$node,wrk:$wrk,rev:$rev,dirty:$dirty,load_start:$load,
+    gw_core:$gw,load_core:$lc,nproc:$nproc,duration:$dur,lat_duration:$lat,runs:$runs,conc:$conc,ttfb_n:$ttfbn,mem:$mem}')"
+
+# ---- bodies and the translation micro-benchmark ----------------------------------------------------------
+log "building bench/translate_bench.c against api/ and providers/ (release flags)"
+gcc -O3 -DNDEBUG -std=c17 -D_GNU_SOURCE -fno-strict-aliasing -Wall -Wextra -Wno-unused-parameter -I. \
+  bench/translate_bench.c api/*.c providers/*.c -lm -o "$TMP/translate_bench"
+node bench/make_bodies.mjs "$TMP"
+# Gemini bodies for the direct baseline: what Warden's encoder writes (checked against the fake below).
+"$TMP/translate_bench" --emit "$TMP/anthropic-50k-json.json" gemini-2.5-pro >"$TMP/gemini-50k.json"
+"$TMP/translate_bench" --emit "$TMP/anthropic-300-json.json" gemini-2.5-flash >"$TMP/gemini-300.json"
+
+# Several short processes rather than one long one: on this VM a process's speed is bimodal (it lands in a fast
+# or a slow mode, about 2x apart, and stays there), so the median is taken over processes.
+MICRO_RUNS=9
+log "translation micro-benchmark ($MICRO_RUNS processes x 2000 iterations, pinned to core $GW_CORE)"
+for r in $(seq 1 "$MICRO_RUNS"); do
+  m=$("${PIN_GW[@]}" "$TMP/translate_bench" --iters 2000 "$TMP/anthropic-50k-json.json" gemini-2.5-pro)
+  rec "$(jq -c --argjson r "$r" '{kind:"micro",round:$r} + .' <<<"$m")"
+done
+
+# ---- Warden config ---------------------------------------------------------------------------------------
+warden_config() {   # warden_config FILE LISTEN_PORT FAKE_PORT
+  cat >"$1" <<YAML
+# bench/run.sh: one worker, pinned to one core by taskset
+listen: 127.0.0.1:$2
+workers: 1
+providers:
+  gemini:
+    type: gemini
+    base_url: http://127.0.0.1:$3
+    keys:
+      - secret: env://GEMINI_API_KEY
+models:
+  tiers:
+    opus: gemini/gemini-2.5-pro
+    sonnet: gemini/gemini-2.5-flash
+    haiku: gemini/gemini-2.5-flash-lite
+auth:
+  keys:
+    - name: bench
+      secret: env://WARDEN_DEV_KEY
+YAML
+}
+
+start_fake() {   # start_fake VAR_PREFIX [args...]: sets ${prefix}_PORT and ${prefix}_PID
+  local prefix="$1"; shift
+  local out="$TMP/fake-$prefix.out" i port=""
+  "${PIN_LOAD[@]}" node "$ROOT/tests/fakes/fake_gemini.mjs" --port 0 --key "$GEMINI_KEY" "$@" >"$out" 2>"$out.err" &
+  local pid=$!
+  PIDS+=("$pid")
+  for i in $(seq 1 200); do
+    port=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$out" | head -1)
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { cat "$out.err" >&2; die "fake did not start"; }
+  printf -v "${prefix}_PORT" '%s' "$port"
+  printf -v "${prefix}_PID" '%s' "$pid"
+}
+
+start_warden() {   # start_warden FAKE_PORT: sets W_PORT, W_PID, W_LOG
+  local fport="$1" try
+  for try in 1 2 3; do
+    W_PORT=$(free_port)
+    warden_config "$TMP/warden-$W_PORT.yaml" "$W_PORT" "$fport"
+    W_LOG="$TMP/warden-$W_PORT.log"
+    GEMINI_API_KEY="$GEMINI_KEY" WARDEN_DEV_KEY="$DEV_KEY" \
+      "${PIN_GW[@]}" "$WARDEN_BIN" serve --config "$TMP/warden-$W_PORT.yaml" >"$W_LOG.out" 2>"$W_LOG" &
+    W_PID=$!
+    PIDS+=("$W_PID")
+    wait_port "$W_PORT" "$W_PID" 10 && return 0
+    kill "$W_PID" 2>/dev/null || true
+    log "warden on port $W_PORT did not come up alone (another listener?); retrying"
+  done
+  tail -20 "$W_LOG" >&2
+  die "warden did not start"
+}
+
+# ---- check the translation against the strict fake; capture what the fake received -----------------------
+log "checking Warden's translations against the strict (validating) fake"
+start_fake STRICT
+start_warden "$STRICT_PORT"
+for sz in 50k 300; do
+  for tag in json sse; do
+    code=$(curl -s -o "$TMP/strict-$sz-$tag.out" -w '%{http_code}' -H "x-api-key: $DEV_KEY" -H 'content-type: application/json' \
+      --data-binary @"$TMP/anthropic-$sz-$tag.json" "http://127.0.0.1:$W_PORT/anthropic/v1/messages")
+    [ "$code" = 200 ] || { cat "$TMP/strict-$sz-$tag.out" >&2; die "warden + strict fake: $sz $tag answered $code"; }
+  done
+  # the fake keeps the parsed body; it must equal the encoder output used for the direct baseline
+  curl -s "http://127.0.0.1:$STRICT_PORT/_fake/requests" | jq -S '[.[] | select(.status == 200)][-1].body' >"$TMP/captured-$sz.json"
+  jq -S . "$TMP/gemini-$sz.json" | cmp -s - "$TMP/captured-$sz.json" || die "captured Gemini body ($sz) differs from translate_bench --emit"
+done
+captured_paths=$(curl -s "http://127.0.0.1:$STRICT_PORT/_fake/requests" | jq -c '[.[].path] | unique')
+rec "$(jq -nc --argjson p "$captured_paths" '{kind:"strict",ok:true,paths:$p}')"
+kill -TERM "$W_PID" "$STRICT_PID" 2>/dev/null || true
+wait "$W_PID" "$STRICT_PID" 2>/dev/null || true
+
+# ---- the bench fake and the contenders -------------------------------------------------------------------
+start_fake FAKE --bench --workers 1
+FAKE_URL="http://127.0.0.1:$FAKE_PORT"
+log "bench fake on $FAKE_URL (pid $FAKE_PID, core $LOAD_CORE)"
+
+declare -A URL HDRS BODYKIND PID_OF STATUS REASON
+CONTENDERS=(direct warden ccr portkey)
+
+# direct: the fake's own endpoints with the Gemini body
+STATUS[direct]=ok
+PID_OF[direct]=""
+
+start_warden "$FAKE_PORT"
+STATUS[warden]=ok
+PID_OF[warden]=$W_PID
+log "warden on 127.0.0.1:$W_PORT (pid $W_PID, core $GW_CORE, workers: 1)"
+
+# peers: installed from npm into a scratch folder, never into the repo
+install_peer() {   # install_peer NPM_SPEC: prints nothing on success, else why it failed
+  local spec="$1" want="${1##*@}" name="${1%@*}" have
+  mkdir -p "$PEERS_DIR" 2>/dev/null || { echo "cannot create $PEERS_DIR"; return 0; }
+  [ -f "$PEERS_DIR/package.json" ] || echo '{"name":"warden-bench-peers","private":true}' >"$PEERS_DIR/package.json" ||
+    { echo "cannot write $PEERS_DIR/package.json"; return 0; }
+  have=$(jq -r .version "$PEERS_DIR/node_modules/$name/package.json" 2>/dev/null || true)
+  [ "$have" = "$want" ] && return 0
+  log "npm install $spec into $PEERS_DIR"
+  local npmlog="$TMP/npm-${name//\//_}.log"
+  (cd "$PEERS_DIR" && timeout 300 npm install --save-exact --no-audit --no-fund --loglevel=error "$spec") >"$npmlog" 2>&1 || {
+    echo "npm install $spec failed: $( (grep -m2 -E 'npm (error|ERR!) (code|errno|network|request|404|notarget)' "$npmlog" ||
+      tail -2 "$npmlog") | tr '\n' ' ' | cut -c1-300)"
+    return 0
+  }
+  have=$(jq -r .version "$PEERS_DIR/node_modules/$name/package.json" 2>/dev/null || true)
+  [ "$have" = "$want" ] || echo "npm installed $name ${have:-nothing}, not $want"
+}
+
+ccr_config() {   # ccr_config HOME_DIR PORT FAKE_URL
+  mkdir -p "$1/.claude-code-router"
+  jq -n --argjson port "$2" --arg base "$3/v1beta/models/" --arg key "$GEMINI_KEY" --arg dev "$DEV_KEY" '{
+    APIKEY: $dev, HOST: "127.0.0.1", PORT: $port, LOG: false, NON_INTERACTIVE_MODE: true,
+    Providers: [{name: "gemini", api_base_url: $base, api_key: $key,
+                 models: ["gemini-2.5-pro", "gemini-2.5-flash"], transformer: {use: ["gemini"]}}],
+    Router: {default: "gemini,gemini-2.5-pro"}}' >"$1/.claude-code-router/config.json"
+}
+
+peer_fail() { STATUS[$1]=failed; REASON[$1]="$2"; log "$1: $2"; }
+
+if [ "${BENCH_SKIP_PEERS:-0}" = 1 ]; then
+  peer_fail ccr "skipped (BENCH_SKIP_PEERS=1)"
+  peer_fail portkey "skipped (BENCH_SKIP_PEERS=1)"
+else
+  CCR_JS="$PEERS_DIR/node_modules/@musistudio/claude-code-router/dist/cli.js"
+  PK_JS="$PEERS_DIR/node_modules/@portkey-ai/gateway/build/start-server.js"
+
+  # claude-code-router: config in $HOME/.claude-code-router/config.json (HOME points into the temp dir);
+  # the fake is its Gemini provider (transformer "gemini"); APIKEY makes it check x-api-key as Warden does.
+  install_err=$(install_peer "$CCR_PKG")
+  if [ -n "$install_err" ] || [ ! -f "$CCR_JS" ]; then
+    peer_fail ccr "not installed: ${install_err:-$CCR_JS missing}"
+  else
+    CCR_PORT=$(free_port)
+    ccr_config "$TMP/ccr-home" "$CCR_PORT" "$FAKE_URL"
+    HOME="$TMP/ccr-home" "${PIN_GW[@]}" node "$CCR_JS" start >"$TMP/ccr.log" 2>&1 &
+    PID_OF[ccr]=$!
+    PIDS+=("${PID_OF[ccr]}")
+    if wait_port "$CCR_PORT" "${PID_OF[ccr]}" 30; then
+      STATUS[ccr]=ok
+      log "claude-code-router on 127.0.0.1:$CCR_PORT (pid ${PID_OF[ccr]}, core $GW_CORE)"
+    else
+      peer_fail ccr "did not start listening on 127.0.0.1:$CCR_PORT alone: $(tail -5 "$TMP/ccr.log" | tr '\n' ' ' | cut -c1-300)"
+    fi
+  fi
+
+  # Portkey: start-server.js takes --port=N but no host and would listen on all interfaces; the preloaded
+  # bench/portkey_loopback.mjs binds it to 127.0.0.1 (checked by port_is_ours).
+  install_err=$(install_peer "$PORTKEY_PKG")
+  if [ -n "$install_err" ] || [ ! -f "$PK_JS" ]; then
+    peer_fail portkey "not installed: ${install_err:-$PK_JS missing}"
+  else
+    PK_PORT=$(free_port)
+    "${PIN_GW[@]}" node --import "$ROOT/bench/portkey_loopback.mjs" "$PK_JS" --port="$PK_PORT" --headless >"$TMP/portkey.log" 2>&1 &
+    PID_OF[portkey]=$!
+    PIDS+=("${PID_OF[portkey]}")
+    if wait_port "$PK_PORT" "${PID_OF[portkey]}" 30; then
+      STATUS[portkey]=ok
+      log "portkey on 127.0.0.1:$PK_PORT (pid ${PID_OF[portkey]}, core $GW_CORE)"
+    else
+      peer_fail portkey "did not start listening on 127.0.0.1:$PK_PORT alone: $(tail -5 "$TMP/portkey.log" | tr -d '\033' | tr '\n' ' ' | cut -c1-300)"
+    fi
+  fi
+fi
+
+# url, headers and body file per contender and scenario (size 50k|300, mode json|sse)
+target() {   # target CONTENDER SIZE MODE -> T_URL T_HDRS T_BODY
+  local c="$1" sz="$2" mode="$3" model=gemini-2.5-pro
+  [ "$sz" = 300 ] && model=gemini-2.5-flash
+  case "$c" in
+    direct)
+      if [ "$mode" = sse ]; then T_URL="$FAKE_URL/v1beta/models/$model:streamGenerateContent?alt=sse"
+      else T_URL="$FAKE_URL/v1beta/models/$model:generateContent"; fi
+      T_HDRS="x-goog-api-key: $GEMINI_KEY"
+      T_BODY="$TMP/gemini-$sz.json" ;;
+    warden)
+      T_URL="http://127.0.0.1:$W_PORT/anthropic/v1/messages"
+      T_HDRS=$'x-api-key: '"$DEV_KEY"$'\nanthropic-version: 2023-06-01'
+      T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
+    ccr)
+      T_URL="http://127.0.0.1:$CCR_PORT/v1/messages"
+      T_HDRS=$'x-api-key: '"$DEV_KEY"$'\nanthropic-version: 2023-06-01'
+      T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
+    portkey)
+      T_URL="http://127.0.0.1:$PK_PORT/v1/chat/completions"
+      T_HDRS=$'x-portkey-provider: google\nauthorization: Bearer '"$GEMINI_KEY"$'\nx-portkey-custom-host: '"$FAKE_URL"
+      T_BODY="$TMP/openai-$sz-$mode.json" ;;
+  esac
+}
+
+curl_hdrs() { local h; CURL_H=(); while IFS= read -r h; do [ -n "$h" ] && CURL_H+=(-H "$h"); done <<<"$T_HDRS"; }
+
+# one request per scenario: status 200 and a complete answer in the expected shape
+smoke() {   # smoke CONTENDER -> 0 or sets SMOKE_ERR
+  local c="$1" sz mode code out="$TMP/smoke.out" want
+  for sz in 50k 300; do
+    for mode in json sse; do
+      target "$c" "$sz" "$mode"
+      curl_hdrs
+      code=$(curl -s -N --max-time 20 -o "$out" -w '%{http_code}' "${CURL_H[@]}" -H 'content-type: application/json' \
+        --data-binary @"$T_BODY" "$T_URL" || echo 000)
+      case "$c:$mode" in
+        direct:*) want='fake-gem' ;;
+        warden:json | ccr:json) want='"type":"message"' ;;
+        warden:sse | ccr:sse) want='message_stop' ;;
+        portkey:json) want='chat.completion' ;;
+        portkey:sse) want='"finish_reason":"stop"' ;;
+      esac
+      if [ "$code" != 200 ] || ! grep -q "$want" "$out"; then
+        SMOKE_ERR="$sz $mode request answered HTTP $code: $(head -c 300 "$out" | tr '\n' ' ')"
+        return 1
+      fi
+    done
+  done
+}
+
+for c in "${CONTENDERS[@]}"; do
+  [ "${STATUS[$c]}" = ok ] || continue
+  if ! smoke "$c"; then
+    [ "$c" = warden ] || [ "$c" = direct ] && die "$c smoke test failed: $SMOKE_ERR"
+    peer_fail "$c" "smoke test failed: $SMOKE_ERR"
+    continue
+  fi
+  if [ -n "${PID_OF[$c]}" ]; then
+    rec "$(jq -nc --arg c "$c" --argjson rss "$(vm_kb "${PID_OF[$c]}" VmRSS)" '{kind:"mem_idle",contender:$c,rss_kb:$rss}')"
+  fi
+done
+
+# ---- load: interleaved rounds so drift on a shared machine hits every contender alike -------------------
+# Placement "split" is the stated pinning (gateway on GW_CORE, fake + load on LOAD_CORE). Placement "one" moves
+# the gateway's threads onto LOAD_CORE for unloaded (c=1) latency and TTFB only: on this kind of VM a wake-up
+# across cores costs tens of µs each way, and a proxy adds two such round trips that calling the fake does not.
+place() {   # place CONTENDER split|one
+  local pid="${PID_OF[$1]}"
+  [ -n "$pid" ] && [ "$GW_CORE" != none ] || return 0
+  taskset -a -p -c "$([ "$2" = one ] && echo "$LOAD_CORE" || echo "$GW_CORE")" "$pid" >/dev/null
+}
+
+run_wrk() {   # run_wrk CONTENDER SIZE MODE CONC SECONDS PLACEMENT -> JSON line on stdout (+ cpu, rss, upstream conns)
+  local c="$1" sz="$2" mode="$3" conc="$4" secs="$5" placement="$6" pid="${PID_OF[$1]}" t0=0 t1=0 rss=0 out wpid fstats
+  target "$c" "$sz" "$mode"
+  out="$TMP/wrk.out"
+  place "$c" "$placement"
+  curl -s -o /dev/null -X POST "$FAKE_URL/_fake/reset"   # so the fake's stats count this run's upstream connections
+  [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
+  BENCH_BODY="$T_BODY" BENCH_HEADERS="$T_HDRS" "${PIN_LOAD[@]}" wrk -t1 -c"$conc" -d"${secs}s" --timeout 10s \
+    -s "$ROOT/bench/post.lua" "$T_URL" >"$out" 2>&1 &
+  wpid=$!
+  if [ -n "$pid" ]; then
+    sleep "$(awk -v s="$secs" 'BEGIN {print s / 2}')"
+    rss=$(vm_kb "$pid" VmRSS)
+  fi
+  if ! wait "$wpid"; then
+    place "$c" split
+    log "wrk failed for $c $sz $mode: $(tail -3 "$out")"
+    return 1
+  fi
+  [ -n "$pid" ] && t1=$(cpu_ticks "$pid")
+  place "$c" split
+  fstats=$(curl -s "$FAKE_URL/_fake/stats" | jq -c '{up_requests: .requests, up_conns: (.tcp_connections_opened - 1)}' 2>/dev/null) || true
+  [ -n "$fstats" ] || fstats='{}'
+  grep '^{' "$out" | tail -1 | jq -c --arg c "$c" --arg sz "$sz" --arg m "$mode" --argjson conc "$conc" --arg pl "$placement" \
+    --argjson cpu_us "$(((t1 - t0) * 1000000 / CLK_TCK))" --argjson rss "${rss:-0}" --argjson f "$fstats" \
+    '. + {contender:$c,size:$sz,mode:$m,conc:$conc,placement:$pl,cpu_us:$cpu_us,rss_kb:$rss} + $f'
+}
+
+ttfb() {   # ttfb CONTENDER SIZE PLACEMENT ROUND: TTFB_N sequential streaming requests on one kept-alive connection
+  local c="$1" sz="$2" placement="$3" r="$4" cfg="$TMP/ttfb.cfg" vals i
+  target "$c" "$sz" sse
+  curl_hdrs
+  : >"$cfg"
+  for i in $(seq 1 "$TTFB_N"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$T_URL" >>"$cfg"; done
+  place "$c" "$placement"
+  vals=$("${PIN_LOAD[@]}" curl -s -K "$cfg" "${CURL_H[@]}" -H 'content-type: application/json' --data-binary @"$T_BODY" \
+    -w '%{time_starttransfer} %{http_code}\n' | awk '$2 == 200 {printf "%.1f,", $1 * 1e6}') || true
+  place "$c" split
+  rec "{\"kind\":\"ttfb\",\"round\":$r,\"contender\":\"$c\",\"size\":\"$sz\",\"placement\":\"$placement\",\"us\":[${vals%,}]}"
+}
+
+SCENARIOS=("50k json" "50k sse" "300 json" "300 sse")
+active=()
+for c in "${CONTENDERS[@]}"; do [ "${STATUS[$c]}" = ok ] && active+=("$c"); done
+est=$(( (${#SCENARIOS[@]} * ${#active[@]}) * (WARMUP + 1 + RUNS * (DURATION + 2 * LAT_DURATION + 2)) + 20 ))
+log "load: ${active[*]}; ${#SCENARIOS[@]} scenarios x $RUNS rounds x (c=$CONC ${DURATION}s + 2 x c=1 ${LAT_DURATION}s); about $((est / 60)) min"
+
+for sc in "${SCENARIOS[@]}"; do
+  read -r sz mode <<<"$sc"
+  for c in "${active[@]}"; do run_wrk "$c" "$sz" "$mode" "$CONC" "$WARMUP" split >/dev/null || true; done
+done
+for r in $(seq 1 "$RUNS"); do
+  for sc in "${SCENARIOS[@]}"; do
+    read -r sz mode <<<"$sc"
+    for c in "${active[@]}"; do
+      line=$(run_wrk "$c" "$sz" "$mode" "$CONC" "$DURATION" split) && rec "$(jq -c --argjson r "$r" '. + {kind:"load",round:$r}' <<<"$line")"
+      line=$(run_wrk "$c" "$sz" "$mode" 1 "$LAT_DURATION" split) && rec "$(jq -c --argjson r "$r" '. + {kind:"load",round:$r}' <<<"$line")"
+      # the direct baseline has no gateway to move: its c=1 figure serves both placements
+      [ "$c" = direct ] && continue
+      line=$(run_wrk "$c" "$sz" "$mode" 1 "$LAT_DURATION" one) && rec "$(jq -c --argjson r "$r" '. + {kind:"load",round:$r}' <<<"$line")"
+    done
+    log "round $r: $sz $mode done"
+  done
+  # the wake-up floor: Warden's /healthz (no upstream, no body) at c=1 in both placements
+  for pl in split one; do
+    place warden "$pl"
+    BENCH_BODY= BENCH_HEADERS= "${PIN_LOAD[@]}" wrk -t1 -c1 -d2s -s "$ROOT/bench/post.lua" "http://127.0.0.1:$W_PORT/healthz" 2>&1 |
+      grep '^{' | jq -c --argjson r "$r" --arg pl "$pl" '. + {kind:"healthz",round:$r,placement:$pl}' >>"$RES" || true
+    place warden split
+  done
+  for sz in 50k 300; do
+    for c in "${active[@]}"; do
+      ttfb "$c" "$sz" split "$r"
+      [ "$c" = direct ] || ttfb "$c" "$sz" one "$r"
+    done
+  done
+done
+
+# ---- memory at the end, Warden's log ---------------------------------------------------------------------
+for c in "${active[@]}"; do
+  pid="${PID_OF[$c]}"
+  [ -n "$pid" ] || continue
+  rec "$(jq -nc --arg c "$c" --argjson hwm "$(vm_kb "$pid" VmHWM)" --argjson rss "$(vm_kb "$pid" VmRSS)" \
+    '{kind:"mem_end",contender:$c,hwm_kb:$hwm,rss_kb:$rss}')"
+done
+wlines=$(grep -vc '"level":"info"' "$W_LOG" || true)
+rec "$(jq -nc --argjson n "${wlines:-0}" --arg sample "$(grep -v '"level":"info"' "$W_LOG" | head -3)" \
+  '{kind:"warden_log",non_info_lines:$n,sample:$sample}')"
+
+# ---- after the measurements: do the peers' translations pass the strict fake? (informational) ----------
+strict_peer() {   # strict_peer CONTENDER URL: the 50 KB non-streaming request through the peer to the strict fake
+  local c="$1" code
+  target "$c" 50k json
+  T_URL="$2"
+  [ "$c" = portkey ] && T_HDRS="${T_HDRS%$'\n'x-portkey-custom-host:*}"$'\n'"x-portkey-custom-host: http://127.0.0.1:$STRICT2_PORT"
+  curl_hdrs
+  code=$(curl -s --max-time 30 -o "$TMP/strict-$c.out" -w '%{http_code}' "${CURL_H[@]}" -H 'content-type: application/json' \
+    --data-binary @"$T_BODY" "$T_URL" || echo 000)
+  rec "$(jq -nc --arg c "$c" --arg code "$code" --arg body "$(head -c 4000 "$TMP/strict-$c.out")" '{kind:"strict_peer",contender:$c,code:$code,body:$body}')"
+  curl -s -o /dev/null -X POST "http://127.0.0.1:$STRICT2_PORT/_fake/reset"
+}
+if [ "${STATUS[ccr]:-}" = ok ] || [ "${STATUS[portkey]:-}" = ok ]; then
+  log "informational: the peers' 50 KB translations against the strict fake"
+  start_fake STRICT2
+  if [ "${STATUS[portkey]:-}" = ok ]; then strict_peer portkey "http://127.0.0.1:$PK_PORT/v1/chat/completions"; fi
+  if [ "${STATUS[ccr]:-}" = ok ]; then
+    CCR2_PORT=$(free_port)
+    ccr_config "$TMP/ccr-home2" "$CCR2_PORT" "http://127.0.0.1:$STRICT2_PORT"
+    HOME="$TMP/ccr-home2" "${PIN_GW[@]}" node "$CCR_JS" start >"$TMP/ccr2.log" 2>&1 &
+    CCR2_PID=$!
+    PIDS+=("$CCR2_PID")
+    if wait_port "$CCR2_PORT" "$CCR2_PID" 30; then strict_peer ccr "http://127.0.0.1:$CCR2_PORT/v1/messages"; fi
+    kill -TERM "$CCR2_PID" 2>/dev/null || true
+  fi
+fi
+for c in ccr portkey; do
+  rec "$(jq -nc --arg c "$c" --arg s "${STATUS[$c]:-failed}" --arg r "${REASON[$c]:-}" '{kind:"peer",contender:$c,status:$s,reason:$r}')"
+done
+rec "$(jq -nc --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson secs "$(($(date +%s) - T_START))" '{kind:"end",load_end:$load,seconds:$secs}')"
+
+[ -z "${BENCH_RESULTS_COPY:-}" ] || cp "$RES" "$BENCH_RESULTS_COPY"   # raw results, for a second look
+node "$ROOT/bench/report.mjs" "$RES" >"$TMP/README.md"
+mv "$TMP/README.md" "$OUT"
+log "wrote $OUT in $(($(date +%s) - T_START)) s"
