@@ -55,6 +55,7 @@ struct wd_call {
     bool final_sent;
     bool finished;                   /* everything is in out; the next send is the last */
     bool disposed;
+    bool batching;                   /* inside one upstream read: flush once at its end */
     uv_timer_t *timer;               /* pings and the request deadline */
     uint64_t started_ms, last_write_ms;
 };
@@ -208,7 +209,8 @@ static void gate_emit(struct wd_sink *s, const struct wd_event *ev)
             call_commit(c, 200, "application/json");
         c->finished = true;
     }
-    call_flush(c);
+    if (!c->batching)
+        call_flush(c);
 }
 
 static int on_sse_event(void *ctx, const char *data, size_t len)
@@ -242,12 +244,17 @@ static void up_data(void *ctx, const char *p, size_t n)
             wd_buf_put(&c->errbody, p, n);
         return;
     }
-    if (wd_sse_feed(&c->sse, p, n, on_sse_event, c) < 0 && !c->final_sent) {
+    /* every event of one upstream read leaves in one write */
+    c->batching = true;
+    int r = wd_sse_feed(&c->sse, p, n, on_sse_event, c);
+    c->batching = false;
+    if (r < 0 && !c->final_sent) {
         struct wd_event ev = {.type = WD_EV_ERROR, .error_class = WD_ERR_BAD_GATEWAY,
                               .message = WD_STR("provider sent a malformed stream")};
         c->dec.failed = true;
         gate_emit(&c->sink, &ev);
     }
+    call_flush(c);
 }
 
 static enum wd_error_class transport_class(enum wd_upstream_result r)
