@@ -512,73 +512,70 @@ static int cfg_get_uint(struct cfg_node *n, const char *path, uint64_t min, uint
     return 0;
 }
 
+struct cfg_unit {
+    const char *suffix;
+    uint64_t mult;
+};
+
+/* An integer with an optional unit suffix, scaled, greater than 0 and at most max. `what` names the
+ * kind of value in type errors ("size"); `form` says what is accepted. */
+static int cfg_get_scaled(struct cfg_node *n, const char *path, const struct cfg_unit *units, size_t nunits,
+                          uint64_t max, const char *what, const char *form, uint64_t *out,
+                          struct wd_config_err *err)
+{
+    char *s = NULL;
+    uint64_t v;
+    size_t i;
+
+    if (n->kind != CFG_SCALAR)
+        return cfg_fail(err, cfg_line(n), path, "must be a %s, not %s", what, cfg_kind_name(n));
+    if (cfg_get_str(n, path, &s, err) != 0)
+        return -1;
+    size_t nd = cfg_parse_digits(s, &v);
+    const char *u = s + nd;
+    while (*u == ' ')
+        u++;
+    for (i = 0; i < nunits; i++)
+        if (!strcmp(u, units[i].suffix))
+            break;
+    free(s);
+    if (nd == 0 || i == nunits)
+        return cfg_fail(err, n->line, path, "must be %s", form);
+    if (v == 0)
+        return cfg_fail(err, n->line, path, "must be greater than 0");
+    if (v > max / units[i].mult)
+        return -2; /* the caller words "too large" for its own kind */
+    *out = v * units[i].mult;
+    return 0;
+}
+
 /* Bytes: an integer, or an integer followed by KiB, MiB or GiB. */
 static int cfg_get_size(struct cfg_node *n, const char *path, size_t *out, struct wd_config_err *err)
 {
-    static const struct { const char *suffix; uint64_t mult; } units[] = {
-        {"", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024},
-    };
-    char *s = NULL;
-    const char *u;
-    uint64_t v;
-    size_t nd, i;
-
-    if (n->kind != CFG_SCALAR)
-        return cfg_fail(err, cfg_line(n), path, "must be a size, not %s", cfg_kind_name(n));
-    if (cfg_get_str(n, path, &s, err) != 0)
-        return -1;
-    nd = cfg_parse_digits(s, &v);
-    u = s + nd;
-    while (*u == ' ')
-        u++;
-    for (i = 0; i < sizeof units / sizeof units[0]; i++)
-        if (!strcmp(u, units[i].suffix))
-            break;
-    if (nd == 0 || i == sizeof units / sizeof units[0]) {
-        free(s);
-        return cfg_fail(err, n->line, path, "must be a size in bytes: an integer, or a number with KiB, MiB or GiB");
-    }
-    free(s);
-    if (v == 0)
-        return cfg_fail(err, n->line, path, "must be greater than 0");
-    if (v > SIZE_MAX / units[i].mult)
+    static const struct cfg_unit units[] = {{"", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024}};
+    uint64_t v = 0;
+    int r = cfg_get_scaled(n, path, units, sizeof units / sizeof units[0], SIZE_MAX, "size",
+                           "a size in bytes: an integer, or a number with KiB, MiB or GiB", &v, err);
+    if (r == -2)
         return cfg_fail(err, n->line, path, "is too large");
-    *out = (size_t)(v * units[i].mult);
+    if (r != 0)
+        return r;
+    *out = (size_t)v;
     return 0;
 }
 
 /* Milliseconds: an integer, or an integer followed by ms, s or m. */
 static int cfg_get_duration(struct cfg_node *n, const char *path, unsigned *out, struct wd_config_err *err)
 {
-    static const struct { const char *suffix; uint64_t mult; } units[] = {
-        {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000},
-    };
-    char *s = NULL;
-    const char *u;
-    uint64_t v;
-    size_t nd, i;
-
-    if (n->kind != CFG_SCALAR)
-        return cfg_fail(err, cfg_line(n), path, "must be a duration, not %s", cfg_kind_name(n));
-    if (cfg_get_str(n, path, &s, err) != 0)
-        return -1;
-    nd = cfg_parse_digits(s, &v);
-    u = s + nd;
-    while (*u == ' ')
-        u++;
-    for (i = 0; i < sizeof units / sizeof units[0]; i++)
-        if (!strcmp(u, units[i].suffix))
-            break;
-    if (nd == 0 || i == sizeof units / sizeof units[0]) {
-        free(s);
-        return cfg_fail(err, n->line, path, "must be a duration: milliseconds, or a number with ms, s or m");
-    }
-    free(s);
-    if (v == 0)
-        return cfg_fail(err, n->line, path, "must be greater than 0");
-    if (v > UINT_MAX / units[i].mult)
+    static const struct cfg_unit units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}};
+    uint64_t v = 0;
+    int r = cfg_get_scaled(n, path, units, sizeof units / sizeof units[0], UINT_MAX, "duration",
+                           "a duration: milliseconds, or a number with ms, s or m", &v, err);
+    if (r == -2)
         return cfg_fail(err, n->line, path, "is too long (at most %u ms)", UINT_MAX);
-    *out = (unsigned)(v * units[i].mult);
+    if (r != 0)
+        return r;
+    *out = (unsigned)v;
     return 0;
 }
 

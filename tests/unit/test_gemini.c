@@ -18,24 +18,7 @@
 #include "providers/gemini.h"
 #include "providers/sse.h"
 
-#define GOLDEN "tests/unit/golden/"
-
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("cannot open %s (run from the repository root)", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    rewind(f);
-    char *p = malloc((size_t)len + 1);
-    assert_non_null(p);
-    assert_int_equal(fread(p, 1, (size_t)len, f), (size_t)len);
-    p[len] = '\0';
-    fclose(f);
-    *n = (size_t)len;
-    return p;
-}
+#include "tests/unit/unit.h"
 
 static json_object *parse_jc(const char *p, size_t n)
 {

@@ -1,0 +1,28 @@
+/* Helpers shared by the unit tests (include after cmocka.h). */
+#ifndef WARDEN_TESTS_UNIT_H
+#define WARDEN_TESTS_UNIT_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define GOLDEN "tests/unit/golden/"
+
+/* Reads a whole file (tests run from the repository root); NUL-terminated, caller frees. */
+static inline char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        fail_msg("cannot open %s (run from the repository root)", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    rewind(f);
+    char *p = malloc((size_t)len + 1);
+    assert_non_null(p);
+    assert_int_equal(fread(p, 1, (size_t)len, f), (size_t)len);
+    p[len] = '\0';
+    fclose(f);
+    *n = (size_t)len;
+    return p;
+}
+
+#endif
