@@ -3,11 +3,11 @@
 writes them) and the Gemini bodies Warden must produce, computed here independently of the C encoder from
 the rules in providers/gemini_request.c's header comments and the Gemini API reference.
 
-    python3 tests/unit/golden/make_fixture_goldens.py /work/shared/fixtures/claude-code
+    python3 tests/unit/golden/make_fixture_goldens.py ../shared/fixtures/claude-code
 """
 import json, os, sys
 
-src = sys.argv[1] if len(sys.argv) > 1 else '/work/shared/fixtures/claude-code'
+src = sys.argv[1] if len(sys.argv) > 1 else '../shared/fixtures/claude-code'
 here = os.path.dirname(os.path.abspath(__file__))
 
 def text_of(content):
