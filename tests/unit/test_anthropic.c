@@ -480,21 +480,6 @@ static void test_tool_id(void **state)
     assert_int_equal(wd_anthropic_tool_id(small, 20, WD_STR_NULL), 0);
 }
 
-/* Replaces the random parts of message and tool ids with X so that output compares exactly. */
-static void normalise_ids(struct wd_buf *b)
-{
-    static const struct {
-        const char *prefix;
-        size_t n;
-    } ids[] = {{"msg_wd", 24}, {"toolu_wd", 20}};
-    for (size_t k = 0; k < 2; k++) {
-        size_t pl = strlen(ids[k].prefix);
-        for (size_t i = 0; i + pl + ids[k].n <= b->n; i++)
-            if (memcmp(b->p + i, ids[k].prefix, pl) == 0)
-                memset(b->p + i + pl, 'X', ids[k].n);
-    }
-}
-
 static void assert_buf(struct wd_buf *b, const char *want)
 {
     normalise_ids(b);

@@ -4,6 +4,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "api/buf.h"
 
 #define GOLDEN "tests/unit/golden/"
 
@@ -23,6 +26,21 @@ static inline char *slurp(const char *path, size_t *n)
     fclose(f);
     *n = (size_t)len;
     return p;
+}
+
+/* Replaces the random parts of message and tool ids with X so that output compares exactly. */
+static inline void normalise_ids(struct wd_buf *b)
+{
+    static const struct {
+        const char *prefix;
+        size_t n;
+    } ids[] = {{"msg_wd", 24}, {"toolu_wd", 20}};
+    for (size_t k = 0; k < 2; k++) {
+        size_t pl = strlen(ids[k].prefix);
+        for (size_t i = 0; i + pl + ids[k].n <= b->n; i++)
+            if (memcmp(b->p + i, ids[k].prefix, pl) == 0)
+                memset(b->p + i + pl, 'X', ids[k].n);
+    }
 }
 
 #endif
