@@ -1,0 +1,300 @@
+/* Audit schema migrations and blocking connection helpers. docs/audit.md explains the schema. */
+#include "audit/db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "audit/record.h"
+#include "secrets/secrets.h"
+
+/* Migration 1. audit.records' columns are WD_AUDIT_FIELDS (audit/record.h) in order, then the hash and
+ * the optional bodies; the test suite checks the two lists agree. */
+static const char m1_sql[] =
+    "CREATE SCHEMA IF NOT EXISTS audit;\n"
+    "DO $$ BEGIN\n"
+    "  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'warden_audit_writer') THEN\n"
+    "    CREATE ROLE warden_audit_writer NOLOGIN;\n"
+    "  END IF;\n"
+    "  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'warden_auditor') THEN\n"
+    "    CREATE ROLE warden_auditor NOLOGIN;\n"
+    "  END IF;\n"
+    "END $$;\n"
+    "CREATE TABLE audit.records (\n"
+    "  chain_id uuid NOT NULL,\n"
+    "  seq bigint NOT NULL CHECK (seq >= 1),\n"
+    "  ts timestamptz NOT NULL,\n"
+    "  kind text NOT NULL,\n"
+    "  event text NOT NULL,\n"
+    "  request_id text,\n"
+    "  trace_id text,\n"
+    "  subject text,\n"
+    "  key_name text,\n"
+    "  team text,\n"
+    "  org text,\n"
+    "  auth_method text,\n"
+    "  client_addr text,\n"
+    "  user_agent text,\n"
+    "  api text,\n"
+    "  route text,\n"
+    "  model_requested text,\n"
+    "  model_resolved text,\n"
+    "  provider text,\n"
+    "  decision text,\n"
+    "  rule text,\n"
+    "  reason text,\n"
+    "  upstream_status bigint,\n"
+    "  stop_reason text,\n"
+    "  input_tokens bigint,\n"
+    "  output_tokens bigint,\n"
+    "  cached_tokens bigint,\n"
+    "  ttfb_us bigint,\n"
+    "  total_us bigint,\n"
+    "  error_class text,\n"
+    "  request_sha256 text,\n"
+    "  response_sha256 text,\n"
+    "  detail text,\n"
+    "  hash bytea NOT NULL CHECK (length(hash) = 32),\n"
+    "  request_body bytea,\n"
+    "  response_body bytea,\n"
+    "  PRIMARY KEY (chain_id, seq, ts)\n"
+    ") PARTITION BY RANGE (ts);\n"
+    "CREATE TABLE audit.records_default PARTITION OF audit.records DEFAULT;\n"
+    "CREATE INDEX records_ts ON audit.records (ts);\n"
+    "CREATE INDEX records_subject ON audit.records (subject, ts);\n"
+    "CREATE TABLE audit.checkpoints (\n"
+    "  chain_id uuid NOT NULL,\n"
+    "  seq bigint NOT NULL CHECK (seq >= 1),\n"
+    "  head bytea NOT NULL CHECK (length(head) = 32),\n"
+    "  ts timestamptz NOT NULL,\n"
+    "  key_id text NOT NULL,\n"
+    "  sig bytea NOT NULL CHECK (length(sig) = 64),\n"
+    "  PRIMARY KEY (chain_id, seq)\n"
+    ");\n"
+    "CREATE FUNCTION audit.reject_change() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n"
+    "  RAISE EXCEPTION 'audit tables are append-only: % on % rejected', TG_OP, TG_TABLE_NAME\n"
+    "    USING ERRCODE = 'insufficient_privilege';\n"
+    "END $$;\n"
+    "CREATE TRIGGER records_append_only BEFORE UPDATE OR DELETE ON audit.records\n"
+    "  FOR EACH ROW EXECUTE FUNCTION audit.reject_change();\n"
+    "CREATE TRIGGER records_no_truncate BEFORE TRUNCATE ON audit.records\n"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION audit.reject_change();\n"
+    "CREATE TRIGGER records_default_no_truncate BEFORE TRUNCATE ON audit.records_default\n"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION audit.reject_change();\n"
+    "CREATE TRIGGER checkpoints_append_only BEFORE UPDATE OR DELETE ON audit.checkpoints\n"
+    "  FOR EACH ROW EXECUTE FUNCTION audit.reject_change();\n"
+    "CREATE TRIGGER checkpoints_no_truncate BEFORE TRUNCATE ON audit.checkpoints\n"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION audit.reject_change();\n"
+    /* Monthly partitions, created on demand by the writer through this function (it runs with the
+     * owner's rights, so the writer role needs no CREATE). */
+    "CREATE FUNCTION audit.ensure_partition(at timestamptz) RETURNS void LANGUAGE plpgsql SECURITY DEFINER\n"
+    "  SET search_path = pg_catalog, pg_temp AS $$\n"
+    "DECLARE\n"
+    "  lo timestamptz := date_trunc('month', at, 'UTC');\n"
+    "  part text := 'records_' || to_char(lo AT TIME ZONE 'UTC', 'YYYY_MM');\n"
+    "BEGIN\n"
+    "  IF to_regclass('audit.' || part) IS NOT NULL THEN RETURN; END IF;\n"
+    "  EXECUTE format('CREATE TABLE audit.%I PARTITION OF audit.records FOR VALUES FROM (%L) TO (%L)',\n"
+    "                 part, lo, lo + interval '1 month');\n"
+    "  EXECUTE format('CREATE TRIGGER no_truncate BEFORE TRUNCATE ON audit.%I\n"
+    "                  FOR EACH STATEMENT EXECUTE FUNCTION audit.reject_change()', part);\n"
+    "EXCEPTION WHEN duplicate_table OR check_violation OR unique_violation THEN\n"
+    "  RETURN; -- another writer made it, or the default partition already holds that month\n"
+    "END $$;\n"
+    "REVOKE ALL ON FUNCTION audit.ensure_partition(timestamptz) FROM PUBLIC;\n"
+    "SELECT audit.ensure_partition(now());\n"
+    "SELECT audit.ensure_partition(now() + interval '1 month');\n"
+    "CREATE VIEW audit.records_v AS SELECT * FROM audit.records;\n"
+    "CREATE VIEW audit.checkpoints_v AS SELECT * FROM audit.checkpoints;\n"
+    "CREATE VIEW audit.chains_v AS\n"
+    "  SELECT chain_id, min(seq) AS first_seq, max(seq) AS last_seq, count(*) AS records,\n"
+    "         min(ts) AS first_ts, max(ts) AS last_ts\n"
+    "  FROM audit.records GROUP BY chain_id;\n"
+    "REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM PUBLIC;\n"
+    "GRANT USAGE ON SCHEMA audit TO warden_audit_writer, warden_auditor;\n"
+    "GRANT SELECT, INSERT ON audit.records, audit.checkpoints TO warden_audit_writer;\n"
+    "GRANT EXECUTE ON FUNCTION audit.ensure_partition(timestamptz) TO warden_audit_writer;\n"
+    "GRANT SELECT ON audit.records_v, audit.checkpoints_v, audit.chains_v TO warden_audit_writer, warden_auditor;\n"
+    "GRANT SELECT ON audit.schema_migrations TO warden_audit_writer, warden_auditor;\n";
+
+const struct wd_audit_migration wd_audit_migrations[] = {
+    {1, "records, checkpoints, append-only triggers, roles, auditor views", m1_sql},
+};
+const size_t wd_audit_nmigrations = sizeof(wd_audit_migrations) / sizeof(wd_audit_migrations[0]);
+
+int wd_audit_db_url(const char *ref, char *out, size_t cap, char *why, size_t why_cap)
+{
+    if (ref == NULL || ref[0] == '\0') {
+        snprintf(why, why_cap, "no database configured");
+        return -1;
+    }
+    if (strncmp(ref, "postgresql://", 13) == 0 || strncmp(ref, "postgres://", 11) == 0) {
+        if (strlen(ref) >= cap) {
+            snprintf(why, why_cap, "database URL too long");
+            return -1;
+        }
+        strcpy(out, ref);
+        return 0;
+    }
+    if (wd_secret_scheme_supported(ref)) {
+        int n = wd_secret_resolve(ref, out, cap);
+        if (n <= 0) {
+            snprintf(why, why_cap, "cannot resolve the database reference %.200s", ref);
+            return -1;
+        }
+        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+            out[--n] = '\0';
+        return 0;
+    }
+    snprintf(why, why_cap, "database: expected a postgresql:// URL or a secret reference (env://, file://)");
+    return -1;
+}
+
+PGconn *wd_audit_db_connect(const char *ref, char *why, size_t why_cap)
+{
+    char *url = malloc(WD_SECRET_MAX);
+    if (url == NULL) {
+        snprintf(why, why_cap, "out of memory");
+        return NULL;
+    }
+    PGconn *db = NULL;
+    if (wd_audit_db_url(ref, url, WD_SECRET_MAX, why, why_cap) == 0) {
+        db = PQconnectdb(url);
+        if (PQstatus(db) != CONNECTION_OK) {
+            /* libpq's message names host and port, never the password */
+            snprintf(why, why_cap, "cannot connect to the audit database: %s", PQerrorMessage(db));
+            size_t l = strlen(why);
+            while (l > 0 && why[l - 1] == '\n')
+                why[--l] = '\0';
+            PQfinish(db);
+            db = NULL;
+        }
+    }
+    OPENSSL_cleanse(url, WD_SECRET_MAX);
+    free(url);
+    return db;
+}
+
+static int exec_ok(PGconn *db, const char *sql, char *why, size_t why_cap)
+{
+    PGresult *r = PQexec(db, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok) {
+        snprintf(why, why_cap, "%s", PQresultErrorMessage(r));
+        size_t l = strlen(why);
+        while (l > 0 && why[l - 1] == '\n')
+            why[--l] = '\0';
+    }
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+int wd_audit_schema_version(PGconn *db, char *why, size_t why_cap)
+{
+    PGresult *r = PQexec(db, "SELECT CASE WHEN to_regclass('audit.schema_migrations') IS NULL THEN -1 END");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(why, why_cap, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    bool none = !PQgetisnull(r, 0, 0);
+    PQclear(r);
+    if (none)
+        return 0;
+    r = PQexec(db, "SELECT coalesce(max(version), 0) FROM audit.schema_migrations");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(why, why_cap, "reading audit.schema_migrations: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    int v = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+int wd_audit_migrate(PGconn *db, char *why, size_t why_cap)
+{
+    int have = wd_audit_schema_version(db, why, why_cap);
+    if (have < 0)
+        return -1;
+    int latest = wd_audit_migrations[wd_audit_nmigrations - 1].version;
+    if (have >= latest)
+        return 0; /* nothing to do: a writer with INSERT and SELECT only starts fine */
+    if (exec_ok(db, "SELECT pg_advisory_lock(7304011)", why, why_cap) != 0)
+        return -1;
+    int applied = 0;
+    /* re-read under the lock: another replica may have migrated meanwhile */
+    have = exec_ok(db, "CREATE SCHEMA IF NOT EXISTS audit;"
+                       "CREATE TABLE IF NOT EXISTS audit.schema_migrations (version int PRIMARY KEY, name text NOT NULL,"
+                       " applied_at timestamptz NOT NULL DEFAULT now())",
+                   why, why_cap) == 0
+               ? wd_audit_schema_version(db, why, why_cap)
+               : -1;
+    for (size_t i = 0; have >= 0 && i < wd_audit_nmigrations; i++) {
+        const struct wd_audit_migration *m = &wd_audit_migrations[i];
+        if (m->version <= have)
+            continue;
+        char ins[160];
+        snprintf(ins, sizeof(ins), "INSERT INTO audit.schema_migrations (version, name) VALUES (%d, $1)", m->version);
+        if (exec_ok(db, "BEGIN", why, why_cap) != 0)
+            break;
+        if (exec_ok(db, m->sql, why, why_cap) != 0) {
+            char tmp[400];
+            snprintf(tmp, sizeof(tmp), "migration %d: %s", m->version, why);
+            snprintf(why, why_cap, "%s", tmp);
+            PQclear(PQexec(db, "ROLLBACK"));
+            have = -1;
+            break;
+        }
+        const char *params[1] = {m->name};
+        PGresult *r = PQexecParams(db, ins, 1, NULL, params, NULL, NULL, 0);
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        if (!ok || exec_ok(db, "COMMIT", why, why_cap) != 0) {
+            PQclear(PQexec(db, "ROLLBACK"));
+            snprintf(why, why_cap, "migration %d could not be recorded", m->version);
+            have = -1;
+            break;
+        }
+        applied++;
+    }
+    char ignore[8];
+    exec_ok(db, "SELECT pg_advisory_unlock(7304011)", ignore, sizeof(ignore));
+    return have < 0 ? -1 : applied;
+}
+
+const char *wd_audit_insert_sql(void)
+{
+    static char sql[4096];
+    if (sql[0] != '\0')
+        return sql;
+    static const char *const sqltype[] = {[WD_AT_UUID] = "uuid", [WD_AT_INT] = "bigint", [WD_AT_TS] = "timestamptz",
+                                          [WD_AT_STR] = "text"};
+    char cols[1024] = "", sel[1024] = "", defs[2048] = "";
+    for (int i = 0; i < WD_AF__COUNT; i++) {
+        const char *nm = wd_audit_fields[i].name;
+        size_t l = strlen(cols);
+        snprintf(cols + l, sizeof(cols) - l, "%s, ", nm);
+        l = strlen(sel);
+        snprintf(sel + l, sizeof(sel) - l, "r.%s, ", nm);
+        l = strlen(defs);
+        snprintf(defs + l, sizeof(defs) - l, "%s %s, ", nm, sqltype[wd_audit_fields[i].type]);
+    }
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO audit.records (%shash, request_body, response_body) "
+             "SELECT %sdecode(r.hash, 'hex'), decode(r.request_body, 'base64'), decode(r.response_body, 'base64') "
+             "FROM json_to_recordset($1::json) AS r(%shash text, request_body text, response_body text) "
+             "ON CONFLICT DO NOTHING",
+             cols, sel, defs);
+    return sql;
+}
+
+const char wd_audit_ckpt_insert_sql[] =
+    "INSERT INTO audit.checkpoints (chain_id, seq, head, ts, key_id, sig) "
+    "SELECT r.chain_id, r.seq, decode(r.head, 'hex'), r.ts, r.key_id, decode(r.sig, 'base64') "
+    "FROM json_to_recordset($1::json) AS r(chain_id uuid, seq bigint, head text, ts timestamptz, key_id text, sig text) "
+    "ON CONFLICT DO NOTHING";
