@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
+#include <openssl/evp.h>
 
 /* The schema is five levels deep; anything much deeper is garbage or an attack on the stack. */
 #define CFG_MAX_DEPTH 32
@@ -1150,10 +1151,131 @@ static int cfg_parse_auth(struct wd_config *cfg, struct cfg_node *n, const char 
     return 0;
 }
 
+static int cfg_parse_audit_checkpoints(struct wd_audit_config *a, struct cfg_node *n, const char *path,
+                                       struct wd_config_err *err)
+{
+    struct cfg_field f[] = {{.name = "every_records"}, {.name = "every_seconds"}, {.name = "signing_key"},
+                            {.name = "export"}};
+    char p[CFG_PATH_MAX];
+    uint64_t v;
+
+    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 4, err))
+        return -1;
+    if (f[0].val) {
+        cfg_path_key(p, path, f[0].key);
+        if (cfg_get_uint(f[0].val, p, 1, 10000000, &v, err))
+            return -1;
+        a->every_records = (unsigned)v;
+    }
+    if (f[1].val) {
+        cfg_path_key(p, path, f[1].key);
+        if (cfg_get_uint(f[1].val, p, 1, 86400, &v, err))
+            return -1;
+        a->every_ms = (unsigned)v * 1000;
+    }
+    if (f[2].val) {
+        cfg_path_key(p, path, f[2].key);
+        if (cfg_get_secret_ref(f[2].val, p, &a->signing_key, err))
+            return -1;
+    }
+    if (f[3].val) {
+        cfg_path_key(p, path, f[3].key);
+        if (cfg_get_str(f[3].val, p, &a->export_path, err))
+            return -1;
+    }
+    return 0;
+}
+
+static int cfg_parse_audit(struct wd_config *cfg, struct cfg_node *n, const char *path, struct wd_config_err *err)
+{
+    struct cfg_field f[] = {{.name = "database"}, {.name = "mode"},          {.name = "content"},
+                            {.name = "spool"},    {.name = "checkpoints"},   {.name = "migrate"},
+                            {.name = "queue_records"}};
+    struct wd_audit_config *a = &cfg->audit;
+    char p[CFG_PATH_MAX], *s = NULL;
+    uint64_t v;
+
+    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, sizeof f / sizeof f[0], err))
+        return -1;
+    if (f[0].val) {
+        cfg_path_key(p, path, f[0].key);
+        if (cfg_get_str(f[0].val, p, &a->database, err))
+            return -1;
+        /* a URL or a reference; the error never quotes it (it may carry a password) */
+        if (strncmp(a->database, "postgresql://", 13) && strncmp(a->database, "postgres://", 11)) {
+            free(a->database);
+            a->database = NULL;
+            if (cfg_get_secret_ref(f[0].val, p, &a->database, err))
+                return -1;
+        }
+        a->enabled = true;
+    }
+    if (f[1].val) {
+        cfg_path_key(p, path, f[1].key);
+        if (cfg_get_str(f[1].val, p, &s, err))
+            return -1;
+        if (!strcmp(s, "fail_open"))
+            a->mode = WD_AUDIT_FAIL_OPEN;
+        else if (!strcmp(s, "fail_closed"))
+            a->mode = WD_AUDIT_FAIL_CLOSED;
+        else {
+            free(s);
+            return cfg_fail(err, f[1].val->line, p, "must be fail_open or fail_closed");
+        }
+        free(s);
+        s = NULL;
+    }
+    if (f[2].val) {
+        cfg_path_key(p, path, f[2].key);
+        if (cfg_get_str(f[2].val, p, &s, err))
+            return -1;
+        if (!strcmp(s, "none"))
+            a->content = WD_AUDIT_CONTENT_NONE;
+        else if (!strcmp(s, "hash"))
+            a->content = WD_AUDIT_CONTENT_HASH;
+        else if (!strcmp(s, "full"))
+            a->content = WD_AUDIT_CONTENT_FULL;
+        else {
+            free(s);
+            return cfg_fail(err, f[2].val->line, p, "must be none, hash or full");
+        }
+        free(s);
+    }
+    if (f[3].val) {
+        cfg_path_key(p, path, f[3].key);
+        if (cfg_get_str(f[3].val, p, &a->spool, err))
+            return -1;
+    }
+    if (f[4].val) {
+        cfg_path_key(p, path, f[4].key);
+        if (cfg_parse_audit_checkpoints(a, f[4].val, p, err))
+            return -1;
+    }
+    if (f[5].val) {
+        cfg_path_key(p, path, f[5].key);
+        if (cfg_get_str(f[5].val, p, &s, err))
+            return -1;
+        bool t = !strcmp(s, "true"), fl = !strcmp(s, "false");
+        free(s);
+        if (!t && !fl)
+            return cfg_fail(err, f[5].val->line, p, "must be true or false");
+        a->migrate = t;
+    }
+    if (f[6].val) {
+        cfg_path_key(p, path, f[6].key);
+        if (cfg_get_uint(f[6].val, p, 16, 16777216, &v, err))
+            return -1;
+        a->queue_records = (unsigned)v;
+    }
+    if (!a->enabled)
+        return cfg_fail(err, n->line, path, "database is required when the audit section is present");
+    return 0;
+}
+
 static int cfg_parse_root(struct wd_config *cfg, struct cfg_node *root, struct wd_config_err *err)
 {
     struct cfg_field f[] = {{.name = "listen"}, {.name = "tls"}, {.name = "workers"}, {.name = "limits"},
-                            {.name = "providers"}, {.name = "models"}, {.name = "auth"}};
+                            {.name = "providers"}, {.name = "models"}, {.name = "auth"}, {.name = "audit"}};
     uint64_t w;
 
     if (!root || (root->kind == CFG_SCALAR && root->is_null))
@@ -1180,6 +1302,8 @@ static int cfg_parse_root(struct wd_config *cfg, struct cfg_node *root, struct w
     if (f[5].val && cfg_parse_models(cfg, f[5].val, "models", err))
         return -1;
     if (f[6].val && cfg_parse_auth(cfg, f[6].val, "auth", err))
+        return -1;
+    if (f[7].val && cfg_parse_audit(cfg, f[7].val, "audit", err))
         return -1;
     return 0;
 }
@@ -1213,9 +1337,22 @@ int wd_config_parse(const char *yaml, size_t len, const char *source, struct wd_
     cfg->idle_timeout_ms = 60000;
     cfg->request_timeout_ms = 600000;
     cfg->drain_timeout_ms = 30000;
+    cfg->audit.migrate = true;
+    cfg->audit.content = WD_AUDIT_CONTENT_HASH;
+    cfg->audit.queue_records = 65536;
+    cfg->audit.every_records = 1000;
+    cfg->audit.every_ms = 10000;
+    cfg->audit.spool = strdup("/var/lib/warden/audit-spool");
     cfg->listen_host = strdup("0.0.0.0");
     cfg->source = strdup(source ? source : "<string>");
-    if (!cfg->listen_host || !cfg->source) {
+    {
+        unsigned char d[32];
+        unsigned dl = 0;
+        EVP_Digest(yaml, len, d, &dl, EVP_sha256(), NULL);
+        for (unsigned i = 0; i < 32; i++)
+            snprintf(cfg->sha256 + 2 * i, 3, "%02x", d[i]);
+    }
+    if (!cfg->listen_host || !cfg->source || !cfg->audit.spool) {
         wd_config_free(cfg);
         return cfg_oom(err);
     }
@@ -1319,6 +1456,10 @@ void wd_config_free(struct wd_config *cfg)
     }
     free(cfg->auth_keys);
     free(cfg->auth_keys_env);
+    free(cfg->audit.database);
+    free(cfg->audit.spool);
+    free(cfg->audit.signing_key);
+    free(cfg->audit.export_path);
     free(cfg->source);
     free(cfg);
 }

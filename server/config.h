@@ -39,6 +39,24 @@ struct wd_auth_key {
     char *secret;          /* secret reference URI */
 };
 
+enum wd_audit_mode { WD_AUDIT_FAIL_OPEN = 0, WD_AUDIT_FAIL_CLOSED };
+enum wd_audit_content { WD_AUDIT_CONTENT_NONE = 0, WD_AUDIT_CONTENT_HASH, WD_AUDIT_CONTENT_FULL };
+
+/* audit: (docs/audit.md). enabled when the section names a database. */
+struct wd_audit_config {
+    bool enabled;
+    char *database;              /* postgresql:// URL or a secret reference holding one; never logged */
+    enum wd_audit_mode mode;     /* default fail_open */
+    enum wd_audit_content content; /* default hash */
+    char *spool;                 /* directory, default /var/lib/warden/audit-spool */
+    bool migrate;                /* default true: apply pending migrations at start */
+    unsigned queue_records;      /* per worker, default 65536 */
+    unsigned every_records;      /* checkpoint every N records, default 1000 */
+    unsigned every_ms;           /* ... or every T, default 10 s */
+    char *signing_key;           /* secret reference to a PEM Ed25519 key; NULL: no checkpoints (warned) */
+    char *export_path;           /* checkpoint export: a file path, or "stdout"; NULL: none */
+};
+
 struct wd_config {
     char *listen_host;     /* "0.0.0.0" */
     uint16_t listen_port;  /* 8080 */
@@ -64,7 +82,10 @@ struct wd_config {
     size_t nauth_keys;
     char *auth_keys_env;   /* name of an env var holding comma-separated keys (default config: WARDEN_API_KEYS) */
 
+    struct wd_audit_config audit;
+
     char *source;          /* file path, or "<embedded>" */
+    char sha256[65];       /* hex SHA-256 of the configuration text (what config records carry) */
 };
 
 /* Error with the config key path and line, e.g. "providers.gemini.base_url (line 5): must start with http:// or https://". */
