@@ -153,6 +153,12 @@ int wd_audit_db_url(const char *ref, char *out, size_t cap, char *why, size_t wh
     return -1;
 }
 
+static void quiet_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
 PGconn *wd_audit_db_connect(const char *ref, char *why, size_t why_cap)
 {
     char *url = malloc(WD_SECRET_MAX);
@@ -162,7 +168,11 @@ PGconn *wd_audit_db_connect(const char *ref, char *why, size_t why_cap)
     }
     PGconn *db = NULL;
     if (wd_audit_db_url(ref, url, WD_SECRET_MAX, why, why_cap) == 0) {
-        db = PQconnectdb(url);
+        /* the URL expands in place of dbname; a bounded connect so a black-holed host cannot stall */
+        const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+        const char *vals[] = {url, "5", "warden", NULL};
+        db = PQconnectdbParams(keys, vals, 1);
+        PQsetNoticeProcessor(db, quiet_notice, NULL); /* "already exists, skipping" is not news */
         if (PQstatus(db) != CONNECTION_OK) {
             /* libpq's message names host and port, never the password */
             snprintf(why, why_cap, "cannot connect to the audit database: %s", PQerrorMessage(db));

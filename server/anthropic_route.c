@@ -6,7 +6,9 @@
 #include <string.h>
 #include <zlib.h>
 
+#include <arpa/inet.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "api/anthropic.h"
 #include "api/stop.h"
@@ -58,6 +60,26 @@ struct wd_call {
     bool batching;                   /* inside one upstream read: flush once at its end */
     uv_timer_t *timer;               /* pings and the request deadline */
     uint64_t started_ms, last_write_ms;
+    /* what the audit record of this call says (audit/writer.h) */
+    bool audited;                    /* authenticated: a call record is due at disposal */
+    bool admitting;                  /* fail_closed: waiting for the admission record to be durable */
+    bool cut;                        /* the client went away before the end */
+    struct wd_principal who;
+    char rid[32];
+    char trace_id[33];
+    int64_t t0_us, ttfb_us;
+    int status;
+    enum wd_error_class err;
+    enum wd_stop_reason stop_reason;
+    struct wd_usage usage;
+    /* copies: at disposal the request's buffers may already be reused */
+    char addr[64];
+    char ua[WD_AUDIT_STR_MAX / 2];
+    char model_req[256], model_res[256];
+    char req_sha[65];
+    struct wd_buf req_copy;          /* audit.content full */
+    EVP_MD_CTX *resp_md;             /* audit.content hash/full: digest of every response byte sent */
+    struct wd_buf resp_copy;         /* audit.content full */
 };
 
 static void call_flush(struct wd_call *c);
@@ -77,11 +99,168 @@ static void call_stop_io(struct wd_call *c)
     }
 }
 
+static const char *const error_names[] = {
+    [WD_ERR_NONE] = NULL,
+    [WD_ERR_INVALID_REQUEST] = "invalid_request",
+    [WD_ERR_AUTHENTICATION] = "authentication",
+    [WD_ERR_PERMISSION] = "permission",
+    [WD_ERR_NOT_FOUND] = "not_found",
+    [WD_ERR_TOO_LARGE] = "too_large",
+    [WD_ERR_UNSUPPORTED_MEDIA] = "unsupported_media",
+    [WD_ERR_RATE_LIMIT] = "rate_limit",
+    [WD_ERR_API] = "api",
+    [WD_ERR_BAD_GATEWAY] = "bad_gateway",
+    [WD_ERR_UNAVAILABLE] = "unavailable",
+    [WD_ERR_TIMEOUT] = "timeout",
+    [WD_ERR_OVERLOADED] = "overloaded",
+};
+
+static const char *const stop_names[] = {
+    [WD_STOP_NONE] = NULL,           [WD_STOP_END_TURN] = "end_turn", [WD_STOP_MAX_TOKENS] = "max_tokens",
+    [WD_STOP_STOP_SEQUENCE] = "stop_sequence", [WD_STOP_TOOL_USE] = "tool_use", [WD_STOP_REFUSAL] = "refusal",
+};
+
+static h2o_iovec_t find_header(h2o_req_t *req, const char *name, size_t len);
+
+/* The response bytes as they leave, for audit.content hash and full. */
+static void audit_response_bytes(struct wd_call *c, const char *p, size_t n)
+{
+    if (c->resp_md != NULL)
+        EVP_DigestUpdate(c->resp_md, p, n);
+    if (wd_audit_content() == WD_AUDIT_CONTENT_FULL && c->audited && c->resp_copy.n + n <= WD_AUDIT_BODY_MAX)
+        wd_buf_put(&c->resp_copy, p, n);
+}
+
+/* Client address and user agent, copied while the connection is certainly alive. */
+static void audit_capture_client(struct wd_call *c)
+{
+    h2o_req_t *req = c->req;
+    struct sockaddr_storage ss;
+    if (req->conn->callbacks->get_peername != NULL &&
+        req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) > 0) {
+        if (ss.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->addr, sizeof(c->addr));
+        else if (ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->addr, sizeof(c->addr));
+    }
+    h2o_iovec_t ua = find_header(req, H2O_STRLIT("user-agent"));
+    if (ua.base != NULL) {
+        struct wd_audit_rec tmp = {0};
+        wd_audit_set_str(&tmp, WD_AF_USER_AGENT, ua.base, ua.len < sizeof(c->ua) - 1 ? ua.len : sizeof(c->ua) - 1);
+        memcpy(c->ua, ua.base, tmp.f[WD_AF_USER_AGENT].n);
+        c->ua[tmp.f[WD_AF_USER_AGENT].n] = '\0';
+    }
+}
+
+static void copy_str(char *dst, size_t cap, struct wd_str s)
+{
+    struct wd_audit_rec tmp = {0};
+    wd_audit_set_str(&tmp, WD_AF_MODEL_REQUESTED, s.p, s.n < cap - 1 ? s.n : cap - 1); /* cut on a char boundary */
+    memcpy(dst, s.p, tmp.f[WD_AF_MODEL_REQUESTED].n);
+    dst[tmp.f[WD_AF_MODEL_REQUESTED].n] = '\0';
+}
+
+/* Fields every record of this request carries: ids, principal, client, route. */
+static void audit_common(struct wd_call *c, struct wd_audit_rec *r)
+{
+    wd_audit_set_cstr(r, WD_AF_REQUEST_ID, c->rid);
+    wd_audit_set_cstr(r, WD_AF_TRACE_ID, c->trace_id);
+    if (c->who.subject[0] != '\0') {
+        wd_audit_set_cstr(r, WD_AF_SUBJECT, c->who.subject);
+        wd_audit_set_cstr(r, WD_AF_KEY_NAME, c->who.subject);
+        wd_audit_set_cstr(r, WD_AF_AUTH_METHOD, c->who.method);
+    }
+    if (c->addr[0] != '\0')
+        wd_audit_set_cstr(r, WD_AF_CLIENT_ADDR, c->addr);
+    if (c->ua[0] != '\0')
+        wd_audit_set_cstr(r, WD_AF_USER_AGENT, c->ua);
+    wd_audit_set_cstr(r, WD_AF_API, "anthropic");
+    wd_audit_set_cstr(r, WD_AF_ROUTE, c->kind == CALL_COUNT_TOKENS ? "/v1/messages/count_tokens" : "/v1/messages");
+    if (c->model_req[0] != '\0')
+        wd_audit_set_cstr(r, WD_AF_MODEL_REQUESTED, c->model_req);
+    if (c->model_res[0] != '\0') {
+        wd_audit_set_cstr(r, WD_AF_MODEL_RESOLVED, c->model_res);
+        wd_audit_set_cstr(r, WD_AF_PROVIDER, c->route.provider->name);
+    }
+}
+
+/* One record per model call, written when the request is over: completed, failed or cut. */
+static void audit_call_record(struct wd_call *c)
+{
+    struct wd_audit_rec r = {0};
+    char respsha[65];
+    audit_common(c, &r);
+    wd_audit_set_cstr(&r, WD_AF_KIND, "call");
+    const char *event = c->cut ? "cut" : (c->err != WD_ERR_NONE || c->status != 200) ? "failed" : "completed";
+    wd_audit_set_cstr(&r, WD_AF_EVENT, event);
+    if (c->up_status > 0)
+        wd_audit_set_int(&r, WD_AF_UPSTREAM_STATUS, c->up_status);
+    if (c->stop_reason != WD_STOP_NONE)
+        wd_audit_set_cstr(&r, WD_AF_STOP_REASON, stop_names[c->stop_reason]);
+    if (c->usage.input_tokens || c->usage.output_tokens || c->usage.cache_read_tokens) {
+        wd_audit_set_int(&r, WD_AF_INPUT_TOKENS, c->usage.input_tokens);
+        wd_audit_set_int(&r, WD_AF_OUTPUT_TOKENS, c->usage.output_tokens);
+        wd_audit_set_int(&r, WD_AF_CACHED_TOKENS, c->usage.cache_read_tokens);
+    }
+    if (c->ttfb_us > 0)
+        wd_audit_set_int(&r, WD_AF_TTFB_US, c->ttfb_us);
+    wd_audit_set_int(&r, WD_AF_TOTAL_US, wd_audit_now_us() - c->t0_us);
+    if (c->err != WD_ERR_NONE)
+        wd_audit_set_cstr(&r, WD_AF_ERROR_CLASS, error_names[c->err]);
+    else if (c->cut)
+        wd_audit_set_cstr(&r, WD_AF_ERROR_CLASS, "client_gone");
+    if (c->resp_md != NULL) {
+        uint8_t d[32];
+        unsigned dl = 0;
+        EVP_DigestFinal_ex(c->resp_md, d, &dl);
+        wd_audit_hex(d, 32, respsha);
+        wd_audit_set_cstr(&r, WD_AF_RESPONSE_SHA256, respsha);
+        if (c->req_sha[0] != '\0')
+            wd_audit_set_cstr(&r, WD_AF_REQUEST_SHA256, c->req_sha);
+    }
+    if (wd_audit_content() == WD_AUDIT_CONTENT_FULL) {
+        if (c->req_sha[0] != '\0' && !c->req_copy.oom) {
+            r.request_body = c->req_copy.p ? c->req_copy.p : "";
+            r.request_body_len = c->req_copy.n;
+            r.has_request_body = true;
+        }
+        r.response_body = c->resp_copy.p ? c->resp_copy.p : "";
+        r.response_body_len = c->resp_copy.n;
+        r.has_response_body = true;
+    }
+    wd_audit_append(c->w->audit, &r, NULL, NULL);
+}
+
+/* Authentication outcome: success, or the failure's reason class (never the presented token). */
+static void audit_auth_record(struct wd_call *c, const char *reason)
+{
+    if (c->w->audit == NULL)
+        return;
+    struct wd_audit_rec r = {0};
+    audit_capture_client(c);
+    audit_common(c, &r);
+    wd_audit_set_cstr(&r, WD_AF_KIND, "auth");
+    wd_audit_set_cstr(&r, WD_AF_EVENT, reason == NULL ? "success" : "failure");
+    wd_audit_set_cstr(&r, WD_AF_AUTH_METHOD, "api_key");
+    if (reason != NULL) {
+        wd_audit_set_cstr(&r, WD_AF_REASON, reason);
+        wd_audit_set_cstr(&r, WD_AF_ERROR_CLASS, "authentication");
+    }
+    wd_audit_append(c->w->audit, &r, NULL, NULL);
+}
+
 static void call_dispose(void *p)
 {
     struct wd_call *c = p;
     c->disposed = true;
     call_stop_io(c);
+    if (c->admitting)
+        wd_audit_cancel(c->w->audit, c);
+    if (c->audited && c->w->audit != NULL)
+        audit_call_record(c);
+    EVP_MD_CTX_free(c->resp_md);
+    wd_buf_free(&c->resp_copy);
+    wd_buf_free(&c->req_copy);
     if (c->dec_live)
         wd_gemini_stream_free(&c->dec);
     wd_stop_filter_free(&c->stop);
@@ -118,7 +297,10 @@ static void call_fail(struct wd_call *c, enum wd_error_class cls, const char *ms
     }
     if (cls == WD_ERR_OVERLOADED || cls == WD_ERR_UNAVAILABLE)
         add_header(req, H2O_TOKEN_RETRY_AFTER, "1");
-    wd_respond(req, wd_anthropic_error_status(cls), "application/json", b.p ? b.p : "", b.n);
+    c->err = cls;
+    c->status = wd_anthropic_error_status(cls);
+    audit_response_bytes(c, b.p ? b.p : "", b.n);
+    wd_respond(req, c->status, "application/json", b.p ? b.p : "", b.n);
     wd_buf_free(&b);
     c->final_sent = true;
     call_stop_io(c);
@@ -136,6 +318,8 @@ static void on_stop(h2o_generator_t *g, h2o_req_t *req)
 {
     /* the client went away mid-response */
     struct wd_call *c = H2O_STRUCT_FROM_MEMBER(struct wd_call, gen, g);
+    if (!c->final_sent || c->in_flight)
+        c->cut = true;
     call_stop_io(c);
 }
 
@@ -144,6 +328,8 @@ static void call_commit(struct wd_call *c, int status, const char *ct)
     if (c->committed)
         return;
     c->committed = true;
+    c->status = status;
+    c->ttfb_us = wd_audit_now_us() - c->t0_us;
     h2o_req_t *req = c->req;
     req->res.status = status;
     req->res.reason = "OK";
@@ -168,6 +354,8 @@ static void call_flush(struct wd_call *c)
     c->out = t;
     c->out.n = 0;
     h2o_iovec_t v = h2o_iovec_init(c->sending.p, c->sending.n);
+    if (c->audited)
+        audit_response_bytes(c, c->sending.p, c->sending.n);
     c->in_flight = true;
     c->last_write_ms = uv_now(&c->w->loop);
     if (c->finished) {
@@ -196,6 +384,14 @@ static void gate_emit(struct wd_sink *s, const struct wd_event *ev)
         snprintf(msg, sizeof(msg), "%.*s", (int)ev->message.n, ev->message.p);
         call_fail(c, ev->error_class, msg);
         return;
+    }
+    if (ev->type == WD_EV_MESSAGE_STOP) {
+        c->stop_reason = ev->stop_reason;
+        c->usage = ev->usage;
+    } else if (ev->type == WD_EV_MESSAGE_START && ev->usage.input_tokens) {
+        c->usage = ev->usage;
+    } else if (ev->type == WD_EV_ERROR) {
+        c->err = ev->error_class;
     }
     c->enc.sink.emit(&c->enc.sink, ev);
     if (c->enc.stream)
@@ -306,6 +502,9 @@ static void up_done(void *ctx, enum wd_upstream_result res, const char *detail)
         }
         char body[64];
         int len = snprintf(body, sizeof(body), "{\"input_tokens\":%lld}", (long long)n);
+        c->status = 200;
+        c->usage.input_tokens = n;
+        audit_response_bytes(c, body, (size_t)len);
         wd_respond(c->req, 200, "application/json", body, (size_t)len);
         c->final_sent = true;
         call_stop_io(c);
@@ -344,6 +543,7 @@ static void on_tick(uv_timer_t *t)
     struct wd_call *c = t->data;
     uint64_t now = uv_now(&c->w->loop);
     if (client_hung_up(c->req)) {
+        c->cut = true;
         call_stop_io(c);
         if (c->committed) {
             c->finished = true; /* the final write fails and h2o closes the connection */
@@ -427,15 +627,19 @@ static int authenticate(struct wd_call *c)
                 presented = (struct wd_str){v.base + 7, v.len - 7};
         }
     }
-    struct wd_principal who;
     if (presented.n == 0) {
+        audit_auth_record(c, "missing_key");
         call_fail(c, WD_ERR_AUTHENTICATION, "missing API key: send x-api-key or Authorization: Bearer");
         return -1;
     }
-    if (wd_auth_check(&c->rt->auth, presented, &who) != 0) {
+    if (wd_auth_check(&c->rt->auth, presented, &c->who) != 0) {
+        c->who.subject[0] = '\0';
+        audit_auth_record(c, "invalid_key");
         call_fail(c, WD_ERR_AUTHENTICATION, "invalid API key");
         return -1;
     }
+    audit_auth_record(c, NULL);
+    c->audited = c->w->audit != NULL;
     return 0;
 }
 
@@ -507,6 +711,68 @@ static bool header_too_large(h2o_req_t *req, size_t max)
     return total > max;
 }
 
+/* The W3C trace id of the caller's traceparent (version 00), or a fresh one. */
+static void audit_trace_id(h2o_req_t *req, char out[33])
+{
+    h2o_iovec_t tp = find_header(req, H2O_STRLIT("traceparent"));
+    if (tp.len >= 55 && tp.base[2] == '-' && tp.base[35] == '-') {
+        bool ok = true, zero = true;
+        for (int i = 3; i < 35 && ok; i++) {
+            char ch = tp.base[i];
+            ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+            zero &= ch == '0';
+        }
+        if (ok && !zero) {
+            memcpy(out, tp.base + 3, 32);
+            out[32] = '\0';
+            return;
+        }
+    }
+    static const char hx[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i += 16) {
+        uint64_t v = wd_rand_u64();
+        for (int k = 0; k < 16; k++, v >>= 4)
+            out[i + k] = hx[v & 15];
+    }
+    out[32] = '\0';
+}
+
+/* fail_closed: the admission record is durable (or cannot be); the call goes on or gets 503. */
+static void on_admitted(void *ctx, int ok)
+{
+    struct wd_call *c = ctx;
+    c->admitting = false;
+    if (c->final_sent || c->disposed)
+        return;
+    if (!ok) {
+        call_fail(c, WD_ERR_UNAVAILABLE, "the audit trail is unavailable and audit.mode is fail_closed");
+        return;
+    }
+    if (call_start_upstream(c) < 0)
+        call_fail(c, WD_ERR_API, "could not start the provider request");
+}
+
+/* The authorization decision: with static keys, every key may use every configured model. */
+static int audit_authz(struct wd_call *c)
+{
+    if (c->w->audit == NULL)
+        return 0;
+    struct wd_audit_rec r = {0};
+    audit_common(c, &r);
+    wd_audit_set_cstr(&r, WD_AF_KIND, "authz");
+    wd_audit_set_cstr(&r, WD_AF_EVENT, "allow");
+    wd_audit_set_cstr(&r, WD_AF_DECISION, "allow");
+    wd_audit_set_cstr(&r, WD_AF_RULE, "auth.keys: any configured model");
+    bool closed = wd_audit_fail_closed();
+    if (wd_audit_append(c->w->audit, &r, closed ? on_admitted : NULL, closed ? c : NULL) != 0) {
+        call_fail(c, WD_ERR_UNAVAILABLE, closed ? "the audit trail is unavailable and audit.mode is fail_closed"
+                                                : "the audit queue is full");
+        return -1;
+    }
+    c->admitting = closed;
+    return closed ? 1 : 0;
+}
+
 static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind)
 {
     struct wd_call *c = h2o_mem_alloc_shared(&req->pool, sizeof(*c), call_dispose);
@@ -521,6 +787,15 @@ static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind
     c->retry_after = -1;
     c->sink.emit = gate_emit;
     c->started_ms = c->last_write_ms = uv_now(&w->loop);
+    if (w->audit != NULL) {
+        c->t0_us = wd_audit_now_us();
+        memcpy(c->rid, "req_", 4);
+        wd_rand_id(c->rid + 4, 24);
+        c->rid[28] = '\0';
+        audit_trace_id(req, c->trace_id);
+        if (wd_audit_content() != WD_AUDIT_CONTENT_NONE && (c->resp_md = EVP_MD_CTX_new()) != NULL)
+            EVP_DigestInit_ex(c->resp_md, EVP_sha256(), NULL);
+    }
     const struct wd_config *cfg = c->rt->cfg;
 
     if (header_too_large(req, cfg->max_header_bytes)) {
@@ -536,15 +811,27 @@ static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind
     size_t len;
     if (request_body(c, &body, &len) < 0)
         return;
+    if (c->audited && wd_audit_content() != WD_AUDIT_CONTENT_NONE) {
+        uint8_t d[32];
+        unsigned dl = 0;
+        EVP_Digest(body, len, d, &dl, EVP_sha256(), NULL);
+        wd_audit_hex(d, 32, c->req_sha);
+        if (wd_audit_content() == WD_AUDIT_CONTENT_FULL && len <= WD_AUDIT_BODY_MAX)
+            wd_buf_put(&c->req_copy, body, len);
+    }
     struct wd_error err = {0};
     if (wd_anthropic_decode_request(body, len, kind == CALL_COUNT_TOKENS, &c->arena, &c->json, &c->creq, &err) < 0) {
         call_fail(c, err.cls ? err.cls : WD_ERR_API, err.cls ? err.msg : "out of memory");
         return;
     }
+    if (c->audited)
+        copy_str(c->model_req, sizeof(c->model_req), c->creq.model);
     if (wd_route_resolve(cfg, c->creq.model, &c->route, &err) < 0) {
         call_fail(c, err.cls, err.msg);
         return;
     }
+    if (c->audited)
+        copy_str(c->model_res, sizeof(c->model_res), c->route.model);
     const struct wd_provider *p = c->route.provider;
     if (p->type != WD_PROVIDER_GEMINI) {
         call_fail(c, WD_ERR_INVALID_REQUEST, "this provider type is not supported yet");
@@ -601,6 +888,9 @@ static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind
     uv_timer_init(&w->loop, c->timer);
     c->timer->data = c;
     uv_timer_start(c->timer, on_tick, 1000, 1000);
+    int adm = audit_authz(c);
+    if (adm != 0)
+        return; /* refused, or waiting for the admission record (on_admitted) */
     if (call_start_upstream(c) < 0)
         call_fail(c, WD_ERR_API, "could not start the provider request");
 }

@@ -11,6 +11,7 @@
 #include "authz/auth.h"
 #include "server/config.h"
 #include "server/upstream.h"
+#include "audit/writer.h"
 
 struct wd_runtime {
     atomic_int refs;
@@ -27,6 +28,7 @@ struct wd_worker {
     uv_tcp_t listener;
     bool listening;
     struct wd_upstream *up;
+    struct wd_audit_writer *audit;   /* NULL when audit is off */
     uv_async_t wake;
     uv_timer_t drain_timer;
     struct wd_runtime *rt;     /* this worker's reference to the current runtime */

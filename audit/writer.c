@@ -1,0 +1,1205 @@
+/* The audit writer (see writer.h). States: connecting (a blocking connect on libuv's thread pool, as
+ * it is rare and may run migrations), ready (non-blocking queries on the loop), down (reconnect timer).
+ * Durable means committed to PostgreSQL, or written and fdatasync'd to the spool file. */
+#include "audit/writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include <libpq-fe.h>
+#include <openssl/crypto.h>
+
+#include "audit/db.h"
+#include "secrets/secrets.h"
+#include "server/log.h"
+
+#define BATCH_RECORDS 2000
+#define BATCH_BYTES (4u << 20)
+#define RECONNECT_MIN_MS 100
+#define RECONNECT_MAX_MS 2000
+
+static struct {
+    bool enabled;
+    enum wd_audit_mode mode;
+    enum wd_audit_content content;
+    bool migrate;
+    atomic_bool migrated;
+    unsigned queue_records, every_records, every_ms;
+    char *spool_dir;
+    char *export_path;
+    char *db_ref;
+    EVP_PKEY *key;
+    char config_sha256[65];
+    bool config_from_file;
+} G;
+
+bool wd_audit_enabled(void) { return G.enabled; }
+enum wd_audit_content wd_audit_content(void) { return G.content; }
+bool wd_audit_fail_closed(void) { return G.mode == WD_AUDIT_FAIL_CLOSED; }
+
+struct qent {
+    size_t end;          /* offset in q just past this record's line and its '\n' */
+    int64_t seq;
+    uint8_t hash[32];
+};
+
+struct waiter {
+    int64_t seq;
+    wd_audit_durable_cb cb;
+    void *ctx;
+};
+
+struct replay {
+    int fd;
+    char path[PATH_MAX];
+    off_t off;           /* next byte to send */
+    bool own;            /* this writer's spool (still being appended to) */
+};
+
+enum db_state { DB_DOWN, DB_CONNECTING, DB_READY };
+
+struct wd_audit_writer {
+    uv_loop_t *loop;
+    int worker;
+    char chain_id[37];
+    int64_t next_seq;
+    uint8_t prev[32];
+    /* queue: record lines, each ending in '\n', from q_head */
+    struct wd_buf q;
+    size_t q_head;
+    struct qent *ents;
+    size_t nents, ent_head, ents_cap;
+    struct waiter *waiters;
+    size_t nwaiters, waiters_cap;
+    int64_t durable_seq;
+    uint8_t durable_hash[32];
+    uint64_t refused_unreported;
+    /* database */
+    enum db_state state;
+    PGconn *db;
+    uv_poll_t poll;
+    bool poll_live;
+    uv_work_t connect_work;
+    bool connect_ok;
+    char connect_err[256];
+    uv_timer_t retry_timer;
+    unsigned retry_ms;
+    bool inflight;
+    enum { SEND_RECORDS, SEND_REPLAY, SEND_CKPTS, SEND_RCKPTS } inflight_kind;
+    size_t inflight_n;       /* records (queue) */
+    size_t inflight_bytes;   /* bytes of the replay file covered */
+    bool inflight_failed;
+    struct wd_buf batch;
+    /* checkpoints waiting for the database */
+    struct wd_buf ckpts;     /* lines joined by ',' */
+    struct wd_buf rckpts;    /* checkpoint lines read back from a spool: for the database only */
+    size_t inflight_rckpts;
+    int export_pending;      /* export writes in flight */
+    size_t nckpts;
+    size_t inflight_ckpts;
+    int64_t ckpt_seq;        /* last checkpointed seq */
+    int64_t ckpt_record_seq; /* seq of the system record announcing that checkpoint */
+    uint64_t since_ckpt;
+    uv_timer_t ckpt_timer;
+    /* spool */
+    bool spooling;           /* records go to the spool, not the database */
+    int spool_fd;
+    char spool_path[PATH_MAX];
+    off_t spool_size;
+    uv_fs_t spool_req;
+    bool spool_busy;
+    struct wd_buf spool_buf;
+    size_t spool_n;          /* queue records in spool_buf */
+    size_t spool_ckpts;      /* checkpoint bytes in spool_buf taken from ckpts */
+    struct replay *replays;  /* orphans and our own spool, replayed in order */
+    size_t nreplays;
+    /* export */
+    int export_fd;
+    /* the loop hook that sends what accumulated during one loop turn */
+    uv_check_t check;
+    bool stopping, final_ckpt_done, freeing;
+    struct wd_audit_stats st;
+};
+
+/* ---- global ----------------------------------------------------------------------------------- */
+
+int wd_audit_init(const struct wd_audit_config *cfg, const char *config_sha256, bool from_file, char *why,
+                  size_t why_cap)
+{
+    if (!cfg->enabled)
+        return 0;
+    G.mode = cfg->mode;
+    G.content = cfg->content;
+    G.migrate = cfg->migrate;
+    G.queue_records = cfg->queue_records;
+    G.every_records = cfg->every_records;
+    G.every_ms = cfg->every_ms;
+    G.spool_dir = strdup(cfg->spool);
+    G.db_ref = strdup(cfg->database);
+    G.export_path = cfg->export_path ? strdup(cfg->export_path) : NULL;
+    snprintf(G.config_sha256, sizeof(G.config_sha256), "%s", config_sha256);
+    G.config_from_file = from_file;
+    if (G.spool_dir == NULL || G.db_ref == NULL || (cfg->export_path && G.export_path == NULL)) {
+        snprintf(why, why_cap, "out of memory");
+        return -1;
+    }
+    if (cfg->signing_key != NULL) {
+        G.key = wd_audit_key_load(cfg->signing_key, why, why_cap);
+        if (G.key == NULL)
+            return -1;
+    } else {
+        wd_log(WD_LOG_WARN, "audit.checkpoints.signing_key is not set: no signed checkpoints will be made", "");
+    }
+    if (G.mode == WD_AUDIT_FAIL_OPEN) {
+        /* mkdir -p, one level at a time */
+        char p[PATH_MAX];
+        snprintf(p, sizeof(p), "%s", G.spool_dir);
+        for (char *s = p + 1; *s; s++)
+            if (*s == '/') {
+                *s = '\0';
+                mkdir(p, 0700);
+                *s = '/';
+            }
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+            snprintf(why, why_cap, "audit.spool: cannot create %s: %s", G.spool_dir, strerror(errno));
+            return -1;
+        }
+        if (access(p, W_OK) != 0) {
+            snprintf(why, why_cap, "audit.spool: %s is not writable", G.spool_dir);
+            return -1;
+        }
+    }
+    if (G.export_path != NULL && strcmp(G.export_path, "stdout") != 0) {
+        int fd = open(G.export_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            snprintf(why, why_cap, "audit.checkpoints.export: cannot open %s: %s", G.export_path, strerror(errno));
+            return -1;
+        }
+        close(fd);
+    }
+    G.enabled = true;
+    /* one attempt now, so a wrong URL or a missing migration shows at start; writers retry on their own */
+    char err[300];
+    PGconn *db = wd_audit_db_connect(G.db_ref, err, sizeof(err));
+    if (db == NULL) {
+        wd_logf(WD_LOG_WARN, "", "audit database not reachable at start (%s): %s", err,
+                G.mode == WD_AUDIT_FAIL_OPEN ? "records go to the spool until it is" : "requests get 503 until it is");
+        return 0;
+    }
+    if (G.migrate) {
+        int n = wd_audit_migrate(db, err, sizeof(err));
+        if (n < 0)
+            wd_logf(WD_LOG_ERROR, "", "audit migrations failed: %s (run: warden db migrate --db URL)", err);
+        else {
+            atomic_store(&G.migrated, true);
+            if (n > 0)
+                wd_logf(WD_LOG_INFO, "", "audit: applied %d migration(s)", n);
+        }
+    }
+    PQfinish(db);
+    return 0;
+}
+
+void wd_audit_global_free(void)
+{
+    free(G.spool_dir);
+    free(G.export_path);
+    if (G.db_ref)
+        OPENSSL_cleanse(G.db_ref, strlen(G.db_ref));
+    free(G.db_ref);
+    EVP_PKEY_free(G.key);
+    memset(&G, 0, sizeof(G));
+}
+
+/* ---- queue ------------------------------------------------------------------------------------ */
+
+static size_t q_count(const struct wd_audit_writer *w) { return w->nents - w->ent_head; }
+
+/* Drops the first n queued records (they are durable). */
+static void q_consume(struct wd_audit_writer *w, size_t n)
+{
+    if (n == 0)
+        return;
+    struct qent *last = &w->ents[w->ent_head + n - 1];
+    w->q_head = last->end;
+    w->durable_seq = last->seq;
+    memcpy(w->durable_hash, last->hash, 32);
+    w->ent_head += n;
+    w->since_ckpt += n;
+    if (w->ent_head == w->nents) {
+        w->ent_head = w->nents = 0;
+        w->q.n = w->q_head = 0;
+    } else if (w->q_head > (1u << 20) && w->q_head > w->q.n / 2) {
+        /* compact: offsets shift down by q_head */
+        size_t cut = w->q_head;
+        memmove(w->q.p, w->q.p + cut, w->q.n - cut);
+        w->q.n -= cut;
+        w->q_head = 0;
+        for (size_t i = w->ent_head; i < w->nents; i++)
+            w->ents[i].end -= cut;
+        memmove(w->ents, w->ents + w->ent_head, (w->nents - w->ent_head) * sizeof(*w->ents));
+        w->nents -= w->ent_head;
+        w->ent_head = 0;
+    }
+}
+
+static void fire_waiters(struct wd_audit_writer *w, bool all_fail)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < w->nwaiters; i++) {
+        struct waiter *x = &w->waiters[i];
+        if (all_fail)
+            x->cb(x->ctx, 0);
+        else if (x->seq <= w->durable_seq)
+            x->cb(x->ctx, 1);
+        else
+            w->waiters[k++] = *x;
+    }
+    w->nwaiters = all_fail ? 0 : k;
+}
+
+void wd_audit_cancel(struct wd_audit_writer *w, void *ctx)
+{
+    if (w == NULL)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < w->nwaiters; i++)
+        if (w->waiters[i].ctx != ctx)
+            w->waiters[k++] = w->waiters[i];
+    w->nwaiters = k;
+}
+
+static void on_check(uv_check_t *h);
+
+static void kick(struct wd_audit_writer *w)
+{
+    if (!w->freeing)
+        uv_check_start(&w->check, on_check);
+}
+
+static void connect_start(struct wd_audit_writer *w);
+
+static int append_now(struct wd_audit_writer *w, struct wd_audit_rec *rec)
+{
+    wd_audit_set_str(rec, WD_AF_CHAIN_ID, w->chain_id, 36);
+    wd_audit_set_int(rec, WD_AF_SEQ, w->next_seq);
+    if (!rec->f[WD_AF_TS].set)
+        wd_audit_set_int(rec, WD_AF_TS, wd_audit_now_us());
+    struct wd_buf canon = {0};
+    if (wd_audit_canonical(rec, &canon) != 0) {
+        wd_buf_free(&canon);
+        return -1;
+    }
+    uint8_t h[32];
+    wd_audit_chain_hash(w->prev, canon.p, canon.n, h);
+    size_t before = w->q.n;
+    wd_audit_line(rec, canon.p, canon.n, h, &w->q);
+    wd_buf_putc(&w->q, '\n');
+    wd_buf_free(&canon);
+    if (w->nents == w->ents_cap) {
+        size_t cap = w->ents_cap ? w->ents_cap * 2 : 256;
+        struct qent *e = realloc(w->ents, cap * sizeof(*e));
+        if (e == NULL)
+            w->q.oom = true;
+        else {
+            w->ents = e;
+            w->ents_cap = cap;
+        }
+    }
+    if (w->q.oom) {
+        w->q.oom = false;
+        w->q.n = before;
+        return -1;
+    }
+    struct qent *e = &w->ents[w->nents++];
+    e->end = w->q.n;
+    e->seq = w->next_seq++;
+    memcpy(e->hash, h, 32);
+    memcpy(w->prev, h, 32);
+    w->st.records++;
+    kick(w);
+    return 0;
+}
+
+static void append_system(struct wd_audit_writer *w, const char *event, const char *detail)
+{
+    struct wd_audit_rec r = {0};
+    wd_audit_set_cstr(&r, WD_AF_KIND, "system");
+    wd_audit_set_cstr(&r, WD_AF_EVENT, event);
+    wd_audit_set_cstr(&r, WD_AF_DETAIL, detail);
+    append_now(w, &r);
+}
+
+int wd_audit_append(struct wd_audit_writer *w, struct wd_audit_rec *rec, wd_audit_durable_cb cb, void *ctx)
+{
+    if (w == NULL)
+        return 0;
+    bool full = q_count(w) >= G.queue_records;
+    bool closed_down = G.mode == WD_AUDIT_FAIL_CLOSED && cb != NULL && w->state != DB_READY;
+    if (full || closed_down) {
+        w->st.refused++;
+        w->refused_unreported++;
+        static _Thread_local uint64_t last_log_ms;
+        uint64_t now = uv_now(w->loop);
+        if (now - last_log_ms >= 1000) {
+            last_log_ms = now;
+            wd_logf(WD_LOG_ERROR, "", "audit: record refused (%s); %llu refused so far on worker %d",
+                    full ? "queue full" : "database unreachable and audit.mode is fail_closed",
+                    (unsigned long long)w->st.refused, w->worker);
+        }
+        return -1;
+    }
+    if (w->refused_unreported > 0 && !full) {
+        /* the trail itself says that records were refused, and how many */
+        char d[96];
+        snprintf(d, sizeof(d), "{\"refused\":%llu}", (unsigned long long)w->refused_unreported);
+        w->refused_unreported = 0;
+        append_system(w, "records_refused", d);
+    }
+    if (append_now(w, rec) != 0) {
+        w->st.refused++;
+        return -1;
+    }
+    if (cb != NULL) {
+        if (w->nwaiters == w->waiters_cap) {
+            size_t cap = w->waiters_cap ? w->waiters_cap * 2 : 64;
+            struct waiter *x = realloc(w->waiters, cap * sizeof(*x));
+            if (x == NULL)
+                return -1; /* queued but nobody will be told: the caller answers 503 */
+            w->waiters = x;
+            w->waiters_cap = cap;
+        }
+        w->waiters[w->nwaiters++] = (struct waiter){w->next_seq - 1, cb, ctx};
+    }
+    return 0;
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------------ */
+
+struct export_req {
+    uv_fs_t fs;
+    struct wd_audit_writer *w;
+    char line[];
+};
+
+static void export_done(uv_fs_t *req)
+{
+    struct export_req *x = (struct export_req *)req;
+    x->w->export_pending--;
+    if (req->result < 0)
+        wd_logf(WD_LOG_ERROR, "", "audit: checkpoint export write failed: %s", uv_strerror((int)req->result));
+    uv_fs_req_cleanup(req);
+    free(x);
+}
+
+static void export_line(struct wd_audit_writer *w, const char *line, size_t n)
+{
+    if (G.export_path == NULL)
+        return;
+    if (strcmp(G.export_path, "stdout") == 0) {
+        /* one write() per line: lines from several workers never interleave */
+        char *b = malloc(n + 1);
+        if (b == NULL)
+            return;
+        memcpy(b, line, n);
+        b[n] = '\n';
+        ssize_t r = write(STDOUT_FILENO, b, n + 1);
+        (void)r;
+        free(b);
+        return;
+    }
+    if (w->export_fd < 0)
+        return;
+    struct export_req *x = malloc(sizeof(*x) + n + 1);
+    if (x == NULL)
+        return;
+    x->w = w;
+    memcpy(x->line, line, n);
+    x->line[n] = '\n';
+    uv_buf_t buf = uv_buf_init(x->line, (unsigned)(n + 1));
+    /* O_APPEND: every process and worker appends whole lines to the one file */
+    if (uv_fs_write(w->loop, &x->fs, w->export_fd, &buf, 1, -1, export_done) != 0)
+        free(x);
+    else
+        w->export_pending++;
+}
+
+static void checkpoint(struct wd_audit_writer *w)
+{
+    if (G.key == NULL || w->durable_seq <= w->ckpt_seq)
+        return;
+    struct wd_audit_ckpt ck = {0};
+    memcpy(ck.chain_id, w->chain_id, 37);
+    ck.seq = w->durable_seq;
+    memcpy(ck.head, w->durable_hash, 32);
+    ck.ts_us = wd_audit_now_us();
+    if (wd_audit_ckpt_sign(&ck, G.key) != 0) {
+        wd_log(WD_LOG_ERROR, "audit: signing a checkpoint failed", "");
+        return;
+    }
+    struct wd_buf line = {0};
+    wd_audit_ckpt_line(&ck, &line);
+    if (line.oom) {
+        wd_buf_free(&line);
+        return;
+    }
+    export_line(w, line.p, line.n);
+    if (w->ckpts.n > 0)
+        wd_buf_putc(&w->ckpts, ',');
+    wd_buf_put(&w->ckpts, line.p, line.n);
+    w->nckpts++;
+    wd_buf_free(&line);
+    w->ckpt_seq = ck.seq;
+    w->since_ckpt = 0;
+    w->st.checkpoints++;
+    char hx[65], d[160];
+    wd_audit_hex(ck.head, 32, hx);
+    snprintf(d, sizeof(d), "{\"seq\":%lld,\"head\":\"%s\"}", (long long)ck.seq, hx);
+    append_system(w, "checkpoint", d);
+    w->ckpt_record_seq = w->next_seq - 1;
+    kick(w);
+}
+
+static void on_ckpt_timer(uv_timer_t *t)
+{
+    struct wd_audit_writer *w = t->data;
+    /* nothing but the last checkpoint's own record since then: nothing new to vouch for */
+    if (w->durable_seq > w->ckpt_seq && w->durable_seq != w->ckpt_record_seq)
+        checkpoint(w);
+}
+
+static void after_durable(struct wd_audit_writer *w)
+{
+    fire_waiters(w, false);
+    if (w->since_ckpt >= G.every_records)
+        checkpoint(w);
+}
+
+/* ---- spool ------------------------------------------------------------------------------------ */
+
+static int spool_open(struct wd_audit_writer *w)
+{
+    if (w->spool_fd >= 0)
+        return 0;
+    snprintf(w->spool_path, sizeof(w->spool_path), "%s/%s.spool", G.spool_dir, w->chain_id);
+    w->spool_fd = open(w->spool_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (w->spool_fd < 0) {
+        wd_logf(WD_LOG_ERROR, "", "audit: cannot open the spool %s: %s", w->spool_path, strerror(errno));
+        return -1;
+    }
+    /* a live writer holds its spool locked: whoever can lock a spool file knows its writer is gone */
+    flock(w->spool_fd, LOCK_EX | LOCK_NB);
+    return 0;
+}
+
+static void spool_synced(uv_fs_t *req);
+
+static void spool_written(uv_fs_t *req)
+{
+    struct wd_audit_writer *w = req->data;
+    ssize_t r = req->result;
+    uv_fs_req_cleanup(req);
+    if (r < 0 || (size_t)r != w->spool_buf.n) {
+        /* a short write leaves a torn line that the reader skips; the records stay queued and go again */
+        wd_logf(WD_LOG_ERROR, "", "audit: spool write failed: %s", r < 0 ? uv_strerror((int)r) : "short write");
+        if (r > 0) {
+            /* keep the file line-aligned for the next write */
+            w->spool_size += r;
+            ssize_t k = write(w->spool_fd, "\n", 1);
+            (void)k;
+            w->spool_size += 1;
+        }
+        w->spool_busy = false;
+        kick(w);
+        return;
+    }
+    w->spool_size += r;
+    uv_fs_fdatasync(w->loop, &w->spool_req, w->spool_fd, spool_synced);
+}
+
+static void spool_synced(uv_fs_t *req)
+{
+    struct wd_audit_writer *w = req->data;
+    int r = (int)req->result;
+    uv_fs_req_cleanup(req);
+    w->spool_busy = false;
+    if (r < 0) {
+        wd_logf(WD_LOG_ERROR, "", "audit: spool fdatasync failed: %s", uv_strerror(r));
+        kick(w);
+        return;
+    }
+    w->st.spooled += w->spool_n;
+    q_consume(w, w->spool_n);
+    if (w->spool_ckpts > 0) {
+        wd_buf_consume(&w->ckpts, w->spool_ckpts < w->ckpts.n ? w->spool_ckpts + 1 : w->ckpts.n);
+        w->nckpts = w->ckpts.n ? w->nckpts : 0;
+    }
+    w->spool_n = w->spool_ckpts = 0;
+    after_durable(w);
+    kick(w);
+}
+
+/* Appends queued records (and checkpoint lines) to the spool. */
+static void spool_flush(struct wd_audit_writer *w)
+{
+    if (w->spool_busy || (q_count(w) == 0 && w->ckpts.n == 0) || spool_open(w) != 0)
+        return;
+    size_t n = q_count(w);
+    w->spool_buf.n = 0;
+    wd_buf_put(&w->spool_buf, w->q.p + w->q_head, w->q.n - w->q_head);
+    /* checkpoint lines: ckpts holds them joined by ',', between '}' and '{' */
+    size_t ck = w->ckpts.n;
+    for (size_t i = 0; i < ck; i++) {
+        char c = w->ckpts.p[i];
+        if (c == ',' && i > 0 && w->ckpts.p[i - 1] == '}' && i + 1 < ck && w->ckpts.p[i + 1] == '{')
+            c = '\n';
+        wd_buf_putc(&w->spool_buf, c);
+    }
+    if (ck > 0)
+        wd_buf_putc(&w->spool_buf, '\n');
+    if (w->spool_buf.oom) {
+        w->spool_buf.oom = false;
+        return;
+    }
+    w->spool_n = n;
+    w->spool_ckpts = ck;
+    w->nckpts = 0;
+    w->spool_busy = true;
+    w->spool_req.data = w;
+    uv_buf_t b = uv_buf_init(w->spool_buf.p, (unsigned)w->spool_buf.n);
+    if (uv_fs_write(w->loop, &w->spool_req, w->spool_fd, &b, 1, -1, spool_written) != 0)
+        w->spool_busy = false;
+}
+
+static void replay_add(struct wd_audit_writer *w, int fd, const char *path, bool own)
+{
+    struct replay *r = realloc(w->replays, (w->nreplays + 1) * sizeof(*r));
+    if (r == NULL) {
+        close(fd);
+        return;
+    }
+    w->replays = r;
+    r = &w->replays[w->nreplays++];
+    r->fd = fd;
+    r->off = 0;
+    r->own = own;
+    snprintf(r->path, sizeof(r->path), "%s", path);
+}
+
+/* Spool files whose writer is gone (a killed process): claimed by locking them. */
+static void find_orphans(struct wd_audit_writer *w)
+{
+    if (G.mode != WD_AUDIT_FAIL_OPEN)
+        return;
+    DIR *d = opendir(G.spool_dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l != 36 + 6 || strcmp(e->d_name + 36, ".spool") != 0 || strncmp(e->d_name, w->chain_id, 36) == 0)
+            continue;
+        bool known = false;
+        for (size_t i = 0; i < w->nreplays; i++)
+            if (strstr(w->replays[i].path, e->d_name) != NULL)
+                known = true;
+        if (known)
+            continue;
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", G.spool_dir, e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            close(fd); /* its writer is alive, or another writer is replaying it */
+            continue;
+        }
+        wd_logf(WD_LOG_INFO, "", "audit: replaying the spool %s left by a stopped writer", e->d_name);
+        replay_add(w, fd, path, false);
+    }
+    closedir(d);
+}
+
+struct replay_scan {
+    struct wd_buf *batch;
+    struct wd_buf *ckpts;
+    size_t records, ckpt_lines, bytes, bad;
+};
+
+static int replay_line(void *ctx, int kind, const struct wd_audit_rec *rec, const uint8_t hash[32],
+                       const struct wd_audit_ckpt *ckpt, const char *line, size_t len, const char *why)
+{
+    struct replay_scan *s = ctx;
+    if (kind < 0) {
+        s->bad++;
+        return 1;
+    }
+    if (kind != WD_AUDIT_LINE_RECORD && kind != WD_AUDIT_LINE_CKPT) {
+        s->bad++;
+        return 1;
+    }
+    struct wd_buf *b = kind == WD_AUDIT_LINE_RECORD ? s->batch : s->ckpts;
+    wd_buf_putc(b, b->n == 0 ? '[' : ',');
+    wd_buf_put(b, line, len);
+    if (kind == WD_AUDIT_LINE_RECORD)
+        s->records++;
+    else
+        s->ckpt_lines++;
+    s->bytes += len + 1;
+    return s->records >= BATCH_RECORDS || s->batch->n >= BATCH_BYTES;
+}
+
+/* ---- database --------------------------------------------------------------------------------- */
+
+static void db_close(struct wd_audit_writer *w);
+static void db_send(struct wd_audit_writer *w);
+
+static void on_retry(uv_timer_t *t) { connect_start(t->data); }
+
+static void retry_later(struct wd_audit_writer *w)
+{
+    w->state = DB_DOWN;
+    if (w->freeing)
+        return;
+    if (w->stopping && G.mode == WD_AUDIT_FAIL_CLOSED)
+        return;
+    uv_timer_start(&w->retry_timer, on_retry, w->retry_ms, 0);
+    w->retry_ms = w->retry_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : w->retry_ms * 2;
+}
+
+static void db_lost(struct wd_audit_writer *w, const char *why)
+{
+    static _Thread_local uint64_t last_log_ms;
+    uint64_t now = uv_now(w->loop);
+    if (now - last_log_ms >= 1000) {
+        last_log_ms = now;
+        wd_logf(WD_LOG_WARN, "", "audit: database connection lost on worker %d (%s); %s", w->worker, why,
+                G.mode == WD_AUDIT_FAIL_OPEN ? "spooling records" : "refusing requests until it is back");
+    }
+    db_close(w);
+    w->inflight = false;
+    w->inflight_failed = false;
+    if (G.mode == WD_AUDIT_FAIL_OPEN) {
+        if (!w->spooling)
+            wd_logf(WD_LOG_WARN, "", "audit: worker %d writes records to the spool %s/%s.spool", w->worker,
+                    G.spool_dir, w->chain_id);
+        w->spooling = true;
+    } else {
+        fire_waiters(w, true);
+    }
+    retry_later(w);
+    kick(w);
+}
+
+static void poll_closed(uv_handle_t *h) { (void)h; }
+
+static void db_close(struct wd_audit_writer *w)
+{
+    if (w->poll_live) {
+        if (!uv_is_closing((uv_handle_t *)&w->poll)) {
+            uv_poll_stop(&w->poll);
+            uv_close((uv_handle_t *)&w->poll, poll_closed);
+        }
+        w->poll_live = false;
+    }
+    if (w->db != NULL) {
+        PQfinish(w->db);
+        w->db = NULL;
+    }
+    w->st.connected = false;
+}
+
+static void batch_done(struct wd_audit_writer *w)
+{
+    w->inflight = false;
+    if (w->inflight_failed) {
+        /* an SQL error (not a lost connection): treat the database as unusable for now */
+        w->inflight_failed = false;
+        db_lost(w, "the batch insert failed");
+        return;
+    }
+    w->st.batches++;
+    switch (w->inflight_kind) {
+    case SEND_RECORDS:
+        w->st.written += w->inflight_n;
+        q_consume(w, w->inflight_n);
+        after_durable(w);
+        break;
+    case SEND_CKPTS:
+        wd_buf_consume(&w->ckpts, w->inflight_ckpts < w->ckpts.n ? w->inflight_ckpts + 1 : w->ckpts.n);
+        if (w->ckpts.n == 0)
+            w->nckpts = 0;
+        break;
+    case SEND_RCKPTS:
+        wd_buf_consume(&w->rckpts, w->inflight_rckpts < w->rckpts.n ? w->inflight_rckpts + 1 : w->rckpts.n);
+        break;
+    case SEND_REPLAY: {
+        struct replay *r = &w->replays[0];
+        r->off += (off_t)w->inflight_bytes;
+        w->st.written += w->inflight_n;
+        break;
+    }
+    }
+    kick(w);
+}
+
+static void on_db_poll(uv_poll_t *p, int status, int events)
+{
+    struct wd_audit_writer *w = p->data;
+    if (status < 0) {
+        db_lost(w, uv_strerror(status));
+        return;
+    }
+    if (events & UV_WRITABLE) {
+        int r = PQflush(w->db);
+        if (r < 0) {
+            db_lost(w, "write failed");
+            return;
+        }
+        if (r == 0)
+            uv_poll_start(&w->poll, UV_READABLE, on_db_poll);
+    }
+    if (events & UV_READABLE) {
+        if (!PQconsumeInput(w->db)) {
+            db_lost(w, "read failed");
+            return;
+        }
+        while (w->db != NULL && !PQisBusy(w->db)) {
+            PGresult *res = PQgetResult(w->db);
+            if (res == NULL) {
+                if (w->inflight)
+                    batch_done(w);
+                break;
+            }
+            ExecStatusType st = PQresultStatus(res);
+            if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+                static _Thread_local uint64_t last_ms;
+                if (uv_now(w->loop) - last_ms >= 1000) {
+                    last_ms = uv_now(w->loop);
+                    char m[300];
+                    snprintf(m, sizeof(m), "%s", PQresultErrorMessage(res));
+                    m[strcspn(m, "\n")] = '\0';
+                    wd_logf(WD_LOG_ERROR, "", "audit: insert failed: %s", m);
+                }
+                w->inflight_failed = true;
+            }
+            PQclear(res);
+        }
+        if (w->db != NULL && PQstatus(w->db) == CONNECTION_BAD)
+            db_lost(w, "connection closed");
+    }
+}
+
+static int send_json(struct wd_audit_writer *w, const char *sql)
+{
+    const char *params[1] = {w->batch.p};
+    if (!PQsendQueryParams(w->db, sql, 1, NULL, params, NULL, NULL, 0)) {
+        db_lost(w, "send failed");
+        return -1;
+    }
+    w->inflight = true;
+    int r = PQflush(w->db);
+    if (r < 0) {
+        db_lost(w, "send failed");
+        return -1;
+    }
+    uv_poll_start(&w->poll, r == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE, on_db_poll);
+    return 0;
+}
+
+/* Next replay chunk: reads whole lines from the oldest spool file. Returns 1 when a batch was sent, 0
+ * when there is nothing to replay. */
+static int replay_next(struct wd_audit_writer *w)
+{
+    while (w->nreplays > 0) {
+        struct replay *r = &w->replays[0];
+        off_t end = r->own ? w->spool_size : lseek(r->fd, 0, SEEK_END);
+        if (r->own && w->spool_busy)
+            return 0; /* wait for the write in flight, then read it back */
+        if (r->off >= end) {
+            if (r->own) {
+                /* caught up: the database has everything; back to writing directly */
+                if (ftruncate(w->spool_fd, 0) == 0)
+                    w->spool_size = 0;
+                w->spooling = false;
+                wd_logf(WD_LOG_INFO, "", "audit: worker %d replayed its spool; writing to the database again",
+                        w->worker);
+            } else {
+                wd_logf(WD_LOG_INFO, "", "audit: replayed and removed %s", r->path);
+                unlink(r->path);
+                close(r->fd);
+            }
+            memmove(w->replays, w->replays + 1, (w->nreplays - 1) * sizeof(*r));
+            w->nreplays--;
+            continue;
+        }
+        size_t want = BATCH_BYTES + 65536;
+        for (;;) {
+            char *buf = malloc(want);
+            if (buf == NULL)
+                return 0;
+            int fd = r->own ? open(w->spool_path, O_RDONLY | O_CLOEXEC) : r->fd;
+            ssize_t n = fd >= 0 ? pread(fd, buf, want, r->off) : -1;
+            if (r->own && fd >= 0)
+                close(fd);
+            if (n <= 0) {
+                free(buf);
+                return 0;
+            }
+            struct wd_buf ck = {0};
+            w->batch.n = 0;
+            struct replay_scan s = {.batch = &w->batch, .ckpts = &ck};
+            size_t tail = 0;
+            wd_audit_scan(buf, (size_t)n, replay_line, &s, &tail);
+            free(buf);
+            if (s.bad > 0 || (s.records == 0 && s.ckpt_lines == 0 && (size_t)n == want)) {
+                if (s.bad == 0 && want < WD_AUDIT_BODY_MAX * 2u) {
+                    want *= 2; /* one line longer than the chunk (full bodies) */
+                    wd_buf_free(&ck);
+                    continue;
+                }
+                wd_logf(WD_LOG_ERROR, "", "audit: the spool %s has a damaged line at byte %lld; kept for inspection",
+                        r->path, (long long)(r->off + (off_t)s.bytes));
+                wd_buf_free(&ck);
+                if (!r->own) {
+                    char bad[PATH_MAX + 8];
+                    snprintf(bad, sizeof(bad), "%s.bad", r->path);
+                    rename(r->path, bad);
+                    close(r->fd);
+                    memmove(w->replays, w->replays + 1, (w->nreplays - 1) * sizeof(*r));
+                    w->nreplays--;
+                    break;
+                }
+                return 0;
+            }
+            if (s.records == 0 && s.ckpt_lines == 0) {
+                /* only a torn tail is left */
+                r->off = end;
+                wd_buf_free(&ck);
+                break;
+            }
+            if (s.ckpt_lines > 0) {
+                /* checkpoints follow the records they cover, in their own statement */
+                if (w->rckpts.n > 0)
+                    wd_buf_putc(&w->rckpts, ',');
+                wd_buf_put(&w->rckpts, ck.p + 1, ck.n - 1);
+            }
+            wd_buf_free(&ck);
+            if (s.records == 0) {
+                r->off += (off_t)s.bytes;
+                break;
+            }
+            wd_buf_putc(&w->batch, ']');
+            wd_buf_putc(&w->batch, '\0');
+            w->inflight_kind = SEND_REPLAY;
+            w->inflight_n = s.records;
+            w->inflight_bytes = s.bytes;
+            return send_json(w, wd_audit_insert_sql()) == 0 ? 1 : 0;
+        }
+    }
+    return 0;
+}
+
+static void db_send(struct wd_audit_writer *w)
+{
+    if (w->state != DB_READY || w->inflight)
+        return;
+    if (replay_next(w))
+        return;
+    if (w->state != DB_READY || w->inflight)
+        return;
+    if (w->rckpts.n > 0) {
+        w->batch.n = 0;
+        wd_buf_putc(&w->batch, '[');
+        wd_buf_put(&w->batch, w->rckpts.p, w->rckpts.n);
+        wd_buf_putc(&w->batch, ']');
+        wd_buf_putc(&w->batch, '\0');
+        w->inflight_kind = SEND_RCKPTS;
+        w->inflight_rckpts = w->rckpts.n;
+        send_json(w, wd_audit_ckpt_insert_sql);
+        return;
+    }
+    if (w->spooling)
+        return;
+    size_t n = q_count(w);
+    if (n > 0) {
+        if (n > BATCH_RECORDS)
+            n = BATCH_RECORDS;
+        w->batch.n = 0;
+        wd_buf_putc(&w->batch, '[');
+        size_t start = w->q_head;
+        for (size_t i = 0; i < n; i++) {
+            size_t end = w->ents[w->ent_head + i].end;
+            if (i > 0)
+                wd_buf_putc(&w->batch, ',');
+            wd_buf_put(&w->batch, w->q.p + start, end - 1 - start);
+            start = end;
+            if (w->batch.n >= BATCH_BYTES) {
+                n = i + 1;
+                break;
+            }
+        }
+        wd_buf_putc(&w->batch, ']');
+        wd_buf_putc(&w->batch, '\0');
+        if (w->batch.oom) {
+            w->batch.oom = false;
+            return;
+        }
+        w->inflight_kind = SEND_RECORDS;
+        w->inflight_n = n;
+        send_json(w, wd_audit_insert_sql());
+        return;
+    }
+    if (w->ckpts.n > 0) {
+        w->batch.n = 0;
+        wd_buf_putc(&w->batch, '[');
+        wd_buf_put(&w->batch, w->ckpts.p, w->ckpts.n);
+        wd_buf_puts(&w->batch, "]");
+        wd_buf_putc(&w->batch, '\0');
+        w->inflight_kind = SEND_CKPTS;
+        w->inflight_ckpts = w->ckpts.n;
+        send_json(w, wd_audit_ckpt_insert_sql);
+    }
+}
+
+static void connect_work(uv_work_t *req)
+{
+    struct wd_audit_writer *w = req->data;
+    PGconn *db = wd_audit_db_connect(G.db_ref, w->connect_err, sizeof(w->connect_err));
+    w->connect_ok = false;
+    if (db == NULL) {
+        w->db = NULL;
+        return;
+    }
+    if (G.migrate && !atomic_load(&G.migrated)) {
+        if (wd_audit_migrate(db, w->connect_err, sizeof(w->connect_err)) < 0) {
+            PQfinish(db);
+            w->db = NULL;
+            return;
+        }
+        atomic_store(&G.migrated, true);
+    }
+    PGresult *r = PQexec(db, "SELECT audit.ensure_partition(now()), audit.ensure_partition(now() + interval '1 month')");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(w->connect_err, sizeof(w->connect_err), "%s", PQresultErrorMessage(r));
+        w->connect_err[strcspn(w->connect_err, "\n")] = '\0';
+        PQclear(r);
+        PQfinish(db);
+        w->db = NULL;
+        return;
+    }
+    PQclear(r);
+    PQsetnonblocking(db, 1);
+    w->db = db;
+    w->connect_ok = true;
+}
+
+static void connect_after(uv_work_t *req, int status)
+{
+    struct wd_audit_writer *w = req->data;
+    if (w->freeing) {
+        if (w->db != NULL)
+            PQfinish(w->db);
+        w->db = NULL;
+        w->state = DB_DOWN;
+        return;
+    }
+    if (!w->connect_ok || status != 0) {
+        static _Thread_local uint64_t last_ms;
+        if (uv_now(w->loop) - last_ms >= 5000) {
+            last_ms = uv_now(w->loop);
+            wd_logf(WD_LOG_WARN, "", "audit: worker %d cannot reach the database: %s", w->worker, w->connect_err);
+        }
+        if (G.mode == WD_AUDIT_FAIL_OPEN && !w->spooling) {
+            w->spooling = true;
+            wd_logf(WD_LOG_WARN, "", "audit: worker %d writes records to the spool %s/%s.spool", w->worker,
+                    G.spool_dir, w->chain_id);
+        }
+        if (G.mode == WD_AUDIT_FAIL_CLOSED)
+            fire_waiters(w, true);
+        retry_later(w);
+        kick(w);
+        return;
+    }
+    w->state = DB_READY;
+    w->st.connected = true;
+    w->retry_ms = RECONNECT_MIN_MS;
+    if (uv_poll_init(w->loop, &w->poll, PQsocket(w->db)) != 0) {
+        PQfinish(w->db);
+        w->db = NULL;
+        retry_later(w);
+        return;
+    }
+    w->poll.data = w;
+    w->poll_live = true;
+    uv_poll_start(&w->poll, UV_READABLE, on_db_poll);
+    if (w->spooling) {
+        /* replay what went to our spool while the database was away, after any orphans */
+        bool have = false;
+        for (size_t i = 0; i < w->nreplays; i++)
+            have |= w->replays[i].own;
+        if (!have && w->spool_fd >= 0)
+            replay_add(w, -1, w->spool_path, true);
+        else if (!have)
+            w->spooling = false;
+    }
+    find_orphans(w);
+    kick(w);
+}
+
+static void connect_start(struct wd_audit_writer *w)
+{
+    if (w->state != DB_DOWN)
+        return;
+    w->state = DB_CONNECTING;
+    w->connect_work.data = w;
+    if (uv_queue_work(w->loop, &w->connect_work, connect_work, connect_after) != 0)
+        retry_later(w);
+}
+
+/* ---- loop hook, life cycle --------------------------------------------------------------------- */
+
+/* Runs once per loop turn after I/O while there is work: everything queued during the turn leaves
+ * together, to the database or to the spool. */
+static void on_check(uv_check_t *h)
+{
+    struct wd_audit_writer *w = h->data;
+    if (w->spooling && G.mode == WD_AUDIT_FAIL_OPEN)
+        spool_flush(w);
+    db_send(w);
+    bool more = (q_count(w) > 0 && !w->spooling) || w->nreplays > 0 || w->ckpts.n > 0 || w->rckpts.n > 0;
+    /* stop polling when nothing can move until an I/O event or a timer says so */
+    if (!more || w->inflight || w->state != DB_READY || w->spool_busy)
+        uv_check_stop(h);
+}
+
+struct wd_audit_writer *wd_audit_writer_new(uv_loop_t *loop, int worker_id)
+{
+    if (!G.enabled)
+        return NULL;
+    struct wd_audit_writer *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    w->loop = loop;
+    w->worker = worker_id;
+    w->spool_fd = -1;
+    w->export_fd = -1;
+    w->next_seq = 1;
+    w->retry_ms = RECONNECT_MIN_MS;
+    wd_audit_new_uuid(w->chain_id);
+    wd_audit_genesis(w->chain_id, w->prev);
+    if (G.export_path != NULL && strcmp(G.export_path, "stdout") != 0)
+        w->export_fd = open(G.export_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    uv_check_init(loop, &w->check);
+    w->check.data = w;
+    uv_timer_init(loop, &w->retry_timer);
+    w->retry_timer.data = w;
+    uv_timer_init(loop, &w->ckpt_timer);
+    w->ckpt_timer.data = w;
+    uv_timer_start(&w->ckpt_timer, on_ckpt_timer, G.every_ms, G.every_ms);
+    if (G.mode == WD_AUDIT_FAIL_OPEN)
+        spool_open(w); /* claims the name now; an empty spool is removed at exit */
+    char host[128] = "";
+    gethostname(host, sizeof(host) - 1);
+    char d[512];
+    struct wd_buf hb = {0};
+    wd_json_put_string(&hb, host, strlen(host));
+    snprintf(d, sizeof(d),
+             "{\"worker\":%d,\"pid\":%d,\"host\":%.*s,\"version\":\"%s\",\"mode\":\"%s\",\"content\":\"%s\"}",
+             worker_id, (int)getpid(), (int)(hb.n < 300 ? hb.n : 2), hb.n < 300 ? hb.p : "\"\"", WARDEN_VERSION,
+             G.mode == WD_AUDIT_FAIL_OPEN ? "fail_open" : "fail_closed",
+             G.content == WD_AUDIT_CONTENT_NONE ? "none" : G.content == WD_AUDIT_CONTENT_HASH ? "hash" : "full");
+    wd_buf_free(&hb);
+    append_system(w, "writer_start", d);
+    if (worker_id == 0) {
+        struct wd_audit_rec r = {0};
+        char cd[160];
+        snprintf(cd, sizeof(cd), "{\"sha256\":\"%s\",\"source\":\"%s\"}", G.config_sha256,
+                 G.config_from_file ? "file" : "embedded");
+        wd_audit_set_cstr(&r, WD_AF_KIND, "config");
+        wd_audit_set_cstr(&r, WD_AF_EVENT, "load");
+        wd_audit_set_cstr(&r, WD_AF_DETAIL, cd);
+        append_now(w, &r);
+    }
+    w->state = DB_DOWN;
+    connect_start(w);
+    return w;
+}
+
+bool wd_audit_writer_drain(struct wd_audit_writer *w)
+{
+    if (w == NULL)
+        return true;
+    if (!w->stopping) {
+        w->stopping = true;
+        append_system(w, "writer_stop", "{}");
+    }
+    bool empty = q_count(w) == 0 && !w->inflight && !w->spool_busy && w->export_pending == 0 &&
+                 (w->nreplays == 0 || w->state != DB_READY) && w->state != DB_CONNECTING;
+    if (empty && !w->final_ckpt_done) {
+        w->final_ckpt_done = true;
+        checkpoint(w);
+        /* the checkpoint's own record and line still have to go out */
+        return false;
+    }
+    if (!empty || ((w->ckpts.n > 0 || w->rckpts.n > 0) && w->state == DB_READY) || (w->ckpts.n > 0 && w->spooling))
+        return false;
+    return true;
+}
+
+static void handle_noop(uv_handle_t *h) { (void)h; }
+
+void wd_audit_writer_free(struct wd_audit_writer *w)
+{
+    if (w == NULL)
+        return;
+    if (q_count(w) > 0)
+        wd_logf(WD_LOG_ERROR, "", "audit: worker %d exits with %zu records not durable", w->worker, q_count(w));
+    /* a connect or a file write on the thread pool still points at w */
+    w->freeing = true;
+    while (w->state == DB_CONNECTING || w->spool_busy || w->export_pending > 0)
+        uv_run(w->loop, UV_RUN_ONCE);
+    db_close(w);
+    if (!uv_is_closing((uv_handle_t *)&w->check))
+        uv_close((uv_handle_t *)&w->check, handle_noop);
+    if (!uv_is_closing((uv_handle_t *)&w->retry_timer))
+        uv_close((uv_handle_t *)&w->retry_timer, handle_noop);
+    if (!uv_is_closing((uv_handle_t *)&w->ckpt_timer))
+        uv_close((uv_handle_t *)&w->ckpt_timer, handle_noop);
+    uv_run(w->loop, UV_RUN_NOWAIT);
+    if (w->spool_fd >= 0) {
+        if (w->spool_size == 0 && q_count(w) == 0)
+            unlink(w->spool_path);
+        close(w->spool_fd);
+    }
+    for (size_t i = 0; i < w->nreplays; i++)
+        if (w->replays[i].fd >= 0)
+            close(w->replays[i].fd);
+    if (w->export_fd >= 0)
+        close(w->export_fd);
+    free(w->replays);
+    wd_buf_free(&w->q);
+    free(w->ents);
+    free(w->waiters);
+    wd_buf_free(&w->batch);
+    wd_buf_free(&w->ckpts);
+    wd_buf_free(&w->rckpts);
+    wd_buf_free(&w->spool_buf);
+    free(w);
+}
+
+void wd_audit_writer_stats(const struct wd_audit_writer *w, struct wd_audit_stats *out)
+{
+    *out = w->st;
+    out->queue_depth = q_count(w);
+    out->spool_bytes = (uint64_t)w->spool_size;
+}

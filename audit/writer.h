@@ -1,0 +1,56 @@
+/* The audit writer: one per worker, on the worker's libuv loop. Each writer owns one hash chain (a random
+ * chain id, seq from 1), so writers in one process and across replicas never share, fork or interleave a
+ * chain. Records are hashed and queued in the request path (no I/O there) and written in batches with
+ * libpq's non-blocking API on the same loop. fail_open: when PostgreSQL is unreachable, records go to an
+ * append-only spool file (fsync'd per batch) and are replayed when it is back. fail_closed: a request is
+ * admitted only once its admission record is committed. See docs/audit.md. */
+#ifndef WARDEN_AUDIT_WRITER_H
+#define WARDEN_AUDIT_WRITER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "audit/record.h"
+#include "server/config.h"
+
+struct wd_audit_writer;
+
+/* Process-wide set-up at start: copies the audit config (audit settings change only at restart),
+ * loads the signing key, creates the spool directory, and tries the database once (migrations when
+ * configured). Returns -1 with why on a configuration error; an unreachable database is not one. */
+int wd_audit_init(const struct wd_audit_config *cfg, const char *config_sha256, bool config_from_file, char *why,
+                  size_t why_cap);
+void wd_audit_global_free(void);
+bool wd_audit_enabled(void);
+enum wd_audit_content wd_audit_content(void);
+bool wd_audit_fail_closed(void);
+
+struct wd_audit_writer *wd_audit_writer_new(uv_loop_t *loop, int worker_id);
+void wd_audit_writer_free(struct wd_audit_writer *w); /* after its loop stopped and handles closed */
+
+/* Called once the record's bytes are durable (committed, or fsync'd to the spool): ok = 1; or ok = 0
+ * when that cannot happen now (fail_closed and the database went away). */
+typedef void (*wd_audit_durable_cb)(void *ctx, int ok);
+
+/* Completes rec (chain_id, seq, ts), hashes it into the chain and queues it. Returns 0, or -1 when the
+ * record was refused: queue full, or (fail_closed, with cb) the database is not reachable. A refused
+ * record gets no sequence number (the chain has no gap) and is counted; the trail then carries a
+ * system record saying how many were refused. cb, when given, is called later, never from here. */
+int wd_audit_append(struct wd_audit_writer *w, struct wd_audit_rec *rec, wd_audit_durable_cb cb, void *ctx);
+/* Forgets a pending callback (the request is gone). */
+void wd_audit_cancel(struct wd_audit_writer *w, void *ctx);
+
+/* SIGTERM: the first call appends the writer_stop record; returns true once everything is durable and
+ * the last checkpoint is out. Call until true or the drain deadline. */
+bool wd_audit_writer_drain(struct wd_audit_writer *w);
+
+struct wd_audit_stats {
+    uint64_t records, written, spooled, refused, batches, checkpoints;
+    uint64_t queue_depth, spool_bytes;
+    bool connected;
+};
+void wd_audit_writer_stats(const struct wd_audit_writer *w, struct wd_audit_stats *out);
+
+#endif
