@@ -406,6 +406,14 @@ void wd_audit_ckpt_line(const struct wd_audit_ckpt *c, struct wd_buf *out)
     wd_buf_putc(out, '}');
 }
 
+void wd_audit_anchor_line(const char *chain_id, int64_t seq, const uint8_t hash[32], struct wd_buf *out)
+{
+    char hx[65];
+    wd_audit_hex(hash, 32, hx);
+    wd_buf_printf(out, "{\"type\":\"anchor\",\"v\":1,\"chain_id\":\"%s\",\"seq\":%lld,\"hash\":\"%s\"}", chain_id,
+                  (long long)seq, hx);
+}
+
 /* Decodes a base64 JSON string value (no escapes allowed) into the arena. */
 static int get_b64(const struct wd_json *j, int i, struct wd_arena *a, const void **p, size_t *n, size_t max)
 {
@@ -487,6 +495,37 @@ static int read_ckpt(const struct wd_json *j, struct wd_arena *a, struct wd_audi
     return WD_AUDIT_LINE_CKPT;
 }
 
+static int read_anchor(const struct wd_json *j, struct wd_arena *a, struct wd_audit_rec *rec, uint8_t hash[32],
+                       const char **why)
+{
+    if (j->t[0].size != 5) {
+        *why = "anchor: wrong number of fields";
+        return -1;
+    }
+    int64_t v;
+    struct wd_str s;
+    memset(rec, 0, sizeof(*rec));
+    if (wd_json_i64(j, wd_json_get(j, 0, "v"), &v) != 0 || v != 1) {
+        *why = "anchor: unknown version";
+        return -1;
+    }
+    if (get_str(j, wd_json_get(j, 0, "chain_id"), a, &s) != 0 || !wd_audit_uuid_valid(s.p, s.n)) {
+        *why = "anchor: bad chain_id";
+        return -1;
+    }
+    wd_audit_set_str(rec, WD_AF_CHAIN_ID, s.p, s.n);
+    if (wd_json_i64(j, wd_json_get(j, 0, "seq"), &v) != 0 || v < 1) {
+        *why = "anchor: bad seq";
+        return -1;
+    }
+    wd_audit_set_int(rec, WD_AF_SEQ, v);
+    if (get_str(j, wd_json_get(j, 0, "hash"), a, &s) != 0 || wd_audit_unhex(s.p, s.n, hash, 32) != 32) {
+        *why = "anchor: bad hash";
+        return -1;
+    }
+    return WD_AUDIT_LINE_ANCHOR;
+}
+
 int wd_audit_read_line(const char *line, size_t len, struct wd_arena *a, struct wd_json *j, struct wd_audit_rec *rec,
                        uint8_t hash[32], struct wd_audit_ckpt *ckpt, const char **why)
 {
@@ -500,11 +539,12 @@ int wd_audit_read_line(const char *line, size_t len, struct wd_arena *a, struct 
     }
     int ty = wd_json_get(j, 0, "type");
     if (ty >= 0) {
-        if (!wd_json_str_eq(j, ty, "checkpoint")) {
-            *why = "unknown line type";
-            return -1;
-        }
-        return read_ckpt(j, a, ckpt, why);
+        if (wd_json_str_eq(j, ty, "checkpoint"))
+            return read_ckpt(j, a, ckpt, why);
+        if (wd_json_str_eq(j, ty, "anchor"))
+            return read_anchor(j, a, rec, hash, why);
+        *why = "unknown line type";
+        return -1;
     }
     /* v + the fields + hash + two bodies, each exactly once */
     if (j->t[0].size != WD_AF__COUNT + 4) {
@@ -609,7 +649,8 @@ size_t wd_audit_scan(const char *data, size_t len, wd_audit_line_cb cb, void *ct
         int kind = n == 0 ? -1 : wd_audit_read_line(data + off, n, &a, &j, &rec, hash, &ck, &why);
         if (n == 0)
             why = "empty line";
-        int stop = cb(ctx, kind, kind == WD_AUDIT_LINE_RECORD ? &rec : NULL, kind == WD_AUDIT_LINE_RECORD ? hash : NULL,
+        bool has_rec = kind == WD_AUDIT_LINE_RECORD || kind == WD_AUDIT_LINE_ANCHOR;
+        int stop = cb(ctx, kind, has_rec ? &rec : NULL, has_rec ? hash : NULL,
                       kind == WD_AUDIT_LINE_CKPT ? &ck : NULL, data + off, n, kind < 0 ? why : NULL);
         wd_arena_free(&a);
         lines++;

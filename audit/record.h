@@ -128,18 +128,25 @@ int wd_audit_ckpt_verify(const struct wd_audit_ckpt *c, EVP_PKEY *pub);
 /* {"type":"checkpoint","v":1,"chain_id":..,"seq":..,"head":"hex","ts":"..","key_id":"..","sig":"base64"} */
 void wd_audit_ckpt_line(const struct wd_audit_ckpt *c, struct wd_buf *out);
 
+/* The first line of a chain in an export that starts past seq 1: it names the stored hash of the record
+ * before the first exported one, which verification of the export takes as the previous hash (on trust,
+ * unless a checkpoint at that seq vouches for it). No newline:
+ * {"type":"anchor","v":1,"chain_id":"<uuid>","seq":<seq>,"hash":"<hex>"} */
+void wd_audit_anchor_line(const char *chain_id, int64_t seq, const uint8_t hash[32], struct wd_buf *out);
+
 /* Reads one line of a spool or export file. Returns WD_AUDIT_LINE_RECORD (rec, hash filled; strings
- * point into a or the line), WD_AUDIT_LINE_CKPT (ckpt filled), or -1 with *why set to a static reason.
- * A record line must name every field once, with the right type. */
-enum { WD_AUDIT_LINE_RECORD = 1, WD_AUDIT_LINE_CKPT = 2 };
+ * point into a or the line), WD_AUDIT_LINE_CKPT (ckpt filled), WD_AUDIT_LINE_ANCHOR (only rec's chain_id
+ * and seq, and hash, filled), or -1 with *why set to a static reason. A record line must name every field
+ * once, with the right type. */
+enum { WD_AUDIT_LINE_RECORD = 1, WD_AUDIT_LINE_CKPT = 2, WD_AUDIT_LINE_ANCHOR = 3 };
 int wd_audit_read_line(const char *line, size_t len, struct wd_arena *a, struct wd_json *j, struct wd_audit_rec *rec,
                        uint8_t hash[32], struct wd_audit_ckpt *ckpt, const char **why);
 
 /* Walks a spool or export file's bytes line by line. A last line without its newline is a write cut
  * short (never acknowledged as durable) and is reported through *tail_len and not read. Each complete
- * line goes to cb with its kind (WD_AUDIT_LINE_RECORD / _CKPT) or -1 and a reason; cb returns non-zero
- * to stop. Returns the number of complete lines read. Empty lines are errors (the writer never makes
- * them). */
+ * line goes to cb with its kind (WD_AUDIT_LINE_RECORD / _CKPT / _ANCHOR; rec and hash are given for
+ * records and anchors) or -1 and a reason; cb returns non-zero to stop. Returns the number of complete
+ * lines read. Empty lines are errors (the writer never makes them). */
 typedef int (*wd_audit_line_cb)(void *ctx, int kind, const struct wd_audit_rec *rec, const uint8_t hash[32],
                                 const struct wd_audit_ckpt *ckpt, const char *line, size_t len, const char *why);
 size_t wd_audit_scan(const char *data, size_t len, wd_audit_line_cb cb, void *ctx, size_t *tail_len);
