@@ -50,15 +50,25 @@ int wd_audit_unhex(const char *s, size_t n, uint8_t *out, size_t cap)
     return (int)(n / 2);
 }
 
-/* Length of the longest prefix of s (at most max bytes) that does not end inside a UTF-8 sequence. */
+static size_t utf8_seq(const unsigned char *s, size_t n);
+
+/* Length of the longest prefix of s that does not end inside a UTF-8 sequence and whose canonical text is
+ * at most max bytes: a byte that becomes U+FFFD (invalid UTF-8, NUL) counts as the three bytes it becomes,
+ * since the reader holds the decoded string to the same limit. */
 static size_t cut_utf8(const char *s, size_t n, size_t max)
 {
-    if (n <= max)
+    if (n <= max / 3)
         return n;
-    size_t k = max;
-    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
-        k--;
-    return k;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, out = 0;
+    while (i < n) {
+        size_t k = utf8_seq(p + i, n - i);
+        if (out + (k ? k : 3) > max)
+            break;
+        out += k ? k : 3;
+        i += k ? k : 1;
+    }
+    return i;
 }
 
 void wd_audit_set_str(struct wd_audit_rec *r, enum wd_audit_field_id f, const char *s, size_t n)
@@ -414,13 +424,38 @@ void wd_audit_anchor_line(const char *chain_id, int64_t seq, const uint8_t hash[
                   (long long)seq, hx);
 }
 
-/* Decodes a base64 JSON string value (no escapes allowed) into the arena. */
+static int b64val(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* Decodes a base64 JSON string value (no escapes allowed) into the arena. Only the one spelling
+ * EVP_EncodeBlock writes is accepted: EVP_DecodeBlock alone takes '=' anywhere as zero bits, skips
+ * blanks at either end and ignores bits past the last byte. */
 static int get_b64(const struct wd_json *j, int i, struct wd_arena *a, const void **p, size_t *n, size_t max)
 {
     if (wd_json_type(j, i) != WD_J_STR || j->t[i].escaped)
         return -1;
     struct wd_str s = wd_json_raw(j, i);
-    if (s.n % 4 != 0 || s.n / 4 * 3 > max)
+    if (s.n % 4 != 0)
+        return -1;
+    size_t pad = 0;
+    if (s.n >= 1 && s.p[s.n - 1] == '=')
+        pad++;
+    if (pad && s.p[s.n - 2] == '=')
+        pad++;
+    if (s.n / 4 * 3 - pad > max)
+        return -1;
+    for (size_t k = 0; k < s.n - pad; k++)
+        if (b64val(s.p[k]) < 0)
+            return -1;
+    if (pad && (b64val(s.p[s.n - pad - 1]) & (pad == 1 ? 3 : 15)) != 0)
         return -1;
     unsigned char *out = wd_arena_alloc(a, s.n / 4 * 3 + 1);
     if (out == NULL)
@@ -428,11 +463,6 @@ static int get_b64(const struct wd_json *j, int i, struct wd_arena *a, const voi
     int len = s.n ? EVP_DecodeBlock(out, (const unsigned char *)s.p, (int)s.n) : 0;
     if (len < 0)
         return -1;
-    size_t pad = 0;
-    if (s.n >= 1 && s.p[s.n - 1] == '=')
-        pad++;
-    if (s.n >= 2 && s.p[s.n - 2] == '=')
-        pad++;
     *p = out;
     *n = (size_t)len - pad;
     return 0;
@@ -487,7 +517,7 @@ static int read_ckpt(const struct wd_json *j, struct wd_arena *a, struct wd_audi
     memcpy(c->key_id, s.p, 16);
     const void *sig;
     size_t sl;
-    if (get_b64(j, ig, a, &sig, &sl, 66) != 0 || sl != 64) {
+    if (get_b64(j, ig, a, &sig, &sl, 64) != 0 || sl != 64) {
         *why = "checkpoint: bad sig";
         return -1;
     }
@@ -587,7 +617,8 @@ int wd_audit_read_line(const char *line, size_t len, struct wd_arena *a, struct 
                 *why = "record: a text field is not a string";
                 return -1;
             }
-            if (s.n > (f == WD_AF_DETAIL ? WD_AUDIT_DETAIL_MAX : WD_AUDIT_STR_MAX) ||
+            /* NUL: canonical text has U+FFFD there, which is three bytes and might pass the limit */
+            if (s.n > (f == WD_AF_DETAIL ? WD_AUDIT_DETAIL_MAX : WD_AUDIT_STR_MAX) || memchr(s.p, '\0', s.n) != NULL ||
                 (wd_audit_fields[f].type == WD_AT_UUID && !wd_audit_uuid_valid(s.p, s.n))) {
                 *why = "record: a text field is too long or malformed";
                 return -1;
@@ -664,6 +695,13 @@ size_t wd_audit_scan(const char *data, size_t len, wd_audit_line_cb cb, void *ct
     return lines;
 }
 
+/* An encrypted key is refused: with no callback OpenSSL asks for its pass phrase on the terminal, or reads
+ * it from standard input when there is none. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    return -1;
+}
+
 EVP_PKEY *wd_audit_key_load(const char *ref, char *why, size_t why_cap)
 {
     char *pem = malloc(WD_SECRET_MAX);
@@ -677,7 +715,7 @@ EVP_PKEY *wd_audit_key_load(const char *ref, char *why, size_t why_cap)
         snprintf(why, why_cap, "cannot resolve the signing key reference %s", ref);
     } else {
         BIO *bio = BIO_new_mem_buf(pem, n);
-        k = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+        k = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
         BIO_free(bio);
         if (k != NULL && EVP_PKEY_id(k) != EVP_PKEY_ED25519) {
             EVP_PKEY_free(k);
