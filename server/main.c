@@ -1,8 +1,9 @@
-/* The `warden` command: serve, version, config check. */
+/* The `warden` command: serve, version, config check, and the audit commands (audit/cli.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/cli.h"
 #include "server/config.h"
 #include "server/log.h"
 #include "server/server.h"
@@ -17,12 +18,13 @@ static void usage(FILE *f)
             "                                 serve (without --config: the embedded default config);\n"
             "                                 --listen overrides the config's listen address\n"
             "  warden config check FILE       validate a config file; names the bad key and its line\n"
-            "  warden config default          print the embedded default config\n"
-            "  warden version                 print the version\n"
-            "  warden --help                  this text\n"
-            "\n"
-            "signals: SIGTERM drains (in-flight requests finish) then exits 0; SIGHUP reloads the config file.\n",
+            "  warden config default          print the embedded default config\n",
             WARDEN_VERSION);
+    wd_cli_usage(f);
+    fprintf(f, "  warden version                 print the version\n"
+               "  warden --help                  this text\n"
+               "\n"
+               "signals: SIGTERM drains (in-flight requests finish) then exits 0; SIGHUP reloads the config file.\n");
 }
 
 /* host:port or [v6]:port -> cfg->listen_host / listen_port */
@@ -97,6 +99,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "serve") == 0)
         return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(argv[1], "db") == 0)
+        return wd_cli_db(argc - 2, argv + 2);
+    if (strcmp(argv[1], "audit") == 0)
+        return wd_cli_audit(argc - 2, argv + 2);
     if (strcmp(argv[1], "config") == 0 && argc >= 3 && strcmp(argv[2], "default") == 0) {
         fputs(wd_config_default_yaml(), stdout);
         return 0;
