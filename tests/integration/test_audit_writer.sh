@@ -1,0 +1,216 @@
+# The audit writer against a real PostgreSQL 15: records of each call, content digests that match what
+# was sent, no secret anywhere, 2 Warden processes x 20,000 calls with chains that verify, PostgreSQL
+# stopped mid-load (fail_open and fail_closed), and Warden killed with SIGKILL (spool replayed).
+source "$(dirname "$0")/../lib.sh" "$1"
+source "$WD_ROOT/tests/pg.sh"
+
+LOAD_CALLS="${WD_AUDIT_LOAD_CALLS:-10000}"   # per process
+export WARDEN_DEV_KEY="sk-wd-planted-devkey-7f3a9c1e"
+export GEMINI_API_KEY="AIza-planted-gemini-5b8d2e40"
+DB_PASSWORD="pw-planted-db-91c2"
+PROMPT="planted-prompt-text-4411"
+
+wd_pg_start
+wd_pg_setup_db
+check "warden db migrate applies the schema" "$WARDEN_BIN" db migrate --db "$WD_DB_ADMIN_URL"
+wd_pg_grant_roles
+# trust auth ignores the password; it is here to prove it never shows up anywhere
+DB_URL="postgresql://warden:$DB_PASSWORD@127.0.0.1:$PG_PORT/warden"
+KEY="$WD_TMP/audit-ed25519.pem"
+openssl genpkey -algorithm ed25519 -out "$KEY" 2>/dev/null
+"$WARDEN_BIN" audit pubkey --key "file://$KEY" >"$WD_TMP/audit-pub.pem"
+EXPORT="$WD_TMP/checkpoints.jsonl"
+SPOOL="$WD_TMP/spool"
+wd_start_fake --key "$GEMINI_API_KEY"
+
+q() { wd_psql postgres -At -c "$1"; }
+
+# audit_config MODE [extra audit keys] -> config path on a fresh port
+audit_config() {
+  local mode="$1" port
+  port=$(wd_free_port)
+  wd_config "$port" "$FAKE_URL" "limits:
+  drain_timeout: 5s
+audit:
+  database: $DB_URL
+  mode: $mode
+  content: ${CONTENT:-hash}
+  spool: $SPOOL
+  checkpoints:
+    every_records: 1000
+    every_seconds: 1
+    signing_key: file://$KEY
+    export: $EXPORT"
+}
+
+verify_all() {
+  "$WARDEN_BIN" audit verify --db "$WD_DB_AUDITOR_URL" --checkpoints "$EXPORT" --pubkey "$WD_TMP/audit-pub.pem" \
+    >"$WD_TMP/verify.out" 2>&1 || { tail -20 "$WD_TMP/verify.out" >&2; return 1; }
+}
+
+# Every chain is gap-free from 1 (also checked by verify; this names the chain when it is not).
+no_gaps() {
+  local bad
+  bad=$(q "SELECT chain_id FROM audit.records GROUP BY chain_id HAVING count(*) <> max(seq) OR min(seq) <> 1")
+  [ -z "$bad" ] || { echo "chains with gaps: $bad" >&2; return 1; }
+}
+
+BODY="$WD_TMP/body.json"
+printf '{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"%s"}]}' "$PROMPT" >"$BODY"
+SBODY="$WD_TMP/sbody.json"
+printf '{"model":"claude-haiku-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"%s"}]}' "$PROMPT" >"$SBODY"
+post() { # post BODYFILE OUTFILE [key] -> status
+  curl -s -o "$2" -w '%{http_code}' "$WARDEN_URL/anthropic/v1/messages" -H "x-api-key: ${3:-$WARDEN_DEV_KEY}" \
+    -H 'content-type: application/json' -H 'user-agent: audit-test/1.0 (ünïcode)' --data-binary @"$1"
+}
+
+# ---- 1. the records of one call, digests, secrets -------------------------------------------------
+CFG=$(audit_config fail_open)
+wd_start_warden "$CFG"
+TP="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+s1=$(post "$BODY" "$WD_TMP/r1.json")
+s2=$(curl -s -o "$WD_TMP/r2.sse" -w '%{http_code}' "$WARDEN_URL/anthropic/v1/messages" -H "x-api-key: $WARDEN_DEV_KEY" \
+  -H 'content-type: application/json' -H 'user-agent: audit-test/1.0 (ünïcode)' -H "traceparent: $TP" --data-binary @"$SBODY")
+s3=$(post "$BODY" "$WD_TMP/r3.json" "sk-wrong-key")
+check "calls answered 200, 200, 401" [ "$s1 $s2 $s3" = "200 200 401" ]
+wd_stop_warden
+check "two call records, both completed" [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND event='completed'")" = 2 ]
+check "auth records: two successes and one failure with its reason class" \
+  [ "$(q "SELECT string_agg(event || ':' || coalesce(reason,'-'), ',' ORDER BY event) FROM audit.records WHERE kind='auth'")" = "failure:invalid_key,success:-,success:-" ]
+check "an authz allow record per admitted call, naming the rule" \
+  [ "$(q "SELECT count(*) FROM audit.records WHERE kind='authz' AND decision='allow' AND rule IS NOT NULL")" = 2 ]
+check "request_sha256 is the digest of the body sent" \
+  [ "$(q "SELECT DISTINCT request_sha256 FROM audit.records WHERE kind='call' AND model_requested='claude-sonnet-4-5'")" = "$(sha256sum <"$BODY" | cut -d' ' -f1)" ]
+check "response_sha256 is the digest of the JSON response received" \
+  [ "$(q "SELECT response_sha256 FROM audit.records WHERE kind='call' AND model_requested='claude-sonnet-4-5'")" = "$(sha256sum <"$WD_TMP/r1.json" | cut -d' ' -f1)" ]
+check "response_sha256 of a stream is the digest of the events as sent" \
+  [ "$(q "SELECT response_sha256 FROM audit.records WHERE kind='call' AND model_requested='claude-haiku-4-5'")" = "$(sha256sum <"$WD_TMP/r2.sse" | cut -d' ' -f1)" ]
+check "the caller's traceparent gives the trace id" \
+  [ "$(q "SELECT trace_id FROM audit.records WHERE kind='call' AND model_requested='claude-haiku-4-5'")" = "4bf92f3577b34da6a3ce929d0e0e4736" ]
+check "call records carry principal, client, route, models, provider, status, stop reason, tokens, latency" \
+  [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND subject='dev' AND key_name='dev' AND auth_method='api_key'
+          AND client_addr='127.0.0.1' AND user_agent LIKE 'audit-test/1.0%' AND api='anthropic' AND route='/v1/messages'
+          AND model_resolved LIKE 'gemini-2.5-%' AND provider='gemini' AND upstream_status=200 AND stop_reason='end_turn'
+          AND input_tokens > 0 AND output_tokens > 0 AND ttfb_us > 0 AND total_us >= ttfb_us")" = 2 ]
+check "writer start, config load and writer stop are recorded" \
+  [ "$(q "SELECT count(DISTINCT event) FROM audit.records WHERE event IN ('writer_start','writer_stop') OR kind='config'")" = 3 ]
+check "checkpoints were exported and stored" [ "$(q "SELECT count(*) FROM audit.checkpoints")" -ge 2 -a "$(wc -l <"$EXPORT")" -ge 2 ]
+check "chains verify" verify_all
+# secrets and prompt text: nowhere in the rows, the logs or the export
+wd_pg_as "$PG_BIN/pg_dump" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d warden --data-only -n audit >"$WD_TMP/dump.sql"
+KEYBODY=$(sed -n 2p "$KEY")
+leaks=""
+for s in "$WARDEN_DEV_KEY" "$GEMINI_API_KEY" "$DB_PASSWORD" "$PROMPT" "sk-wrong-key" "$KEYBODY"; do
+  for f in "$WD_TMP/dump.sql" "$WARDEN_LOG" "$EXPORT" "$WD_TMP"/warden.*.log; do
+    grep -qF -- "$s" "$f" && leaks="$leaks ${s:0:12}..@$(basename "$f")"
+  done
+done
+check "no secret and no prompt text in stored rows, logs or export (content: hash)${leaks}" [ -z "$leaks" ]
+
+# content: full keeps the bodies (a documented privacy decision) and verify checks them against the digests
+CONTENT=full
+CFG=$(audit_config fail_open)
+CONTENT=hash
+wd_start_warden "$CFG"
+post "$BODY" "$WD_TMP/r4.json" >/dev/null
+wd_stop_warden
+check "content: full stores the request body" \
+  [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND convert_from(request_body,'UTF8') LIKE '%$PROMPT%'")" = 1 ]
+check "content: full body digests verify" verify_all
+
+# ---- 2. load: 2 processes x concurrent clients ----------------------------------------------------
+before=$(q "SELECT count(*) FROM audit.records WHERE kind='call'")
+CFG_A=$(audit_config fail_open); CFG_B=$(audit_config fail_open)
+wd_start_warden "$CFG_A"; PID_A=$WARDEN_PID; URL_A=$WARDEN_URL; LOG_A=$WARDEN_LOG
+wd_start_warden "$CFG_B"; PID_B=$WARDEN_PID; URL_B=$WARDEN_URL; LOG_B=$WARDEN_LOG
+load() { # load URL N CONC OUT
+  timeout 300 h2load -n "$2" -c "$3" -m 1 --h1 -d "$BODY" -H 'content-type: application/json' \
+    -H "x-api-key: $WARDEN_DEV_KEY" "$1/anthropic/v1/messages" >"$4" 2>&1
+}
+load "$URL_A" "$LOAD_CALLS" 16 "$WD_TMP/load_a.out" & LA=$!
+load "$URL_B" "$LOAD_CALLS" 16 "$WD_TMP/load_b.out" & LB=$!
+wait $LA; wait $LB
+ok2xx() { sed -n 's/^status codes: \([0-9]*\) 2xx.*/\1/p' "$1"; }
+check "load: every call answered 200 ($(ok2xx "$WD_TMP/load_a.out") + $(ok2xx "$WD_TMP/load_b.out"))" \
+  [ "$(ok2xx "$WD_TMP/load_a.out")" = "$LOAD_CALLS" -a "$(ok2xx "$WD_TMP/load_b.out")" = "$LOAD_CALLS" ]
+wd_stop_warden "$PID_A" "$LOG_A"
+wd_stop_warden "$PID_B" "$LOG_B"
+after=$(q "SELECT count(*) FROM audit.records WHERE kind='call'")
+check "load: exactly one call record per call ($((after - before)) for $((2 * LOAD_CALLS)))" [ $((after - before)) = $((2 * LOAD_CALLS)) ]
+check "load: chains from both processes are gap-free" no_gaps
+check "load: every chain verifies" verify_all
+
+# ---- 3. fail_open: PostgreSQL stopped mid-load, then back ------------------------------------------
+before=$(q "SELECT count(*) FROM audit.records WHERE kind='call'")
+CFG=$(audit_config fail_open)
+wd_start_warden "$CFG"
+N=3000
+load "$WARDEN_URL" "$N" 8 "$WD_TMP/load_c.out" & LC=$!
+sleep 0.7
+wd_pg_stop
+sleep 1.5
+wd_pg_launch
+wait $LC
+check "fail_open: no request failed while PostgreSQL was down ($(ok2xx "$WD_TMP/load_c.out")/$N)" [ "$(ok2xx "$WD_TMP/load_c.out")" = "$N" ]
+check "fail_open: the spool was used and said so" grep -q 'writes records to the spool' "$WARDEN_LOG"
+for i in $(seq 1 100); do
+  [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call'")" = $((before + N)) ] && break
+  sleep 0.2
+done
+check "fail_open: every record present after the replay" [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call'")" = $((before + N)) ]
+check "fail_open: the replay was logged" grep -q 'replayed its spool' "$WARDEN_LOG"
+wd_stop_warden
+check "fail_open: chains gap-free after the replay" no_gaps
+check "fail_open: chains verify after the replay" verify_all
+
+# ---- 4. fail_closed: 503 while down, nothing admitted without its record ---------------------------
+CFG=$(audit_config fail_closed)
+wd_start_warden "$CFG"
+for i in $(seq 1 50); do [ "$(post "$BODY" /dev/null)" = 200 ] && break; sleep 0.1; done
+up1=$(post "$BODY" /dev/null)
+wd_pg_stop
+sleep 0.3
+down=""
+for i in 1 2 3 4 5; do down="$down$(post "$BODY" "$WD_TMP/closed.json") "; done
+check "fail_closed: 200 while PostgreSQL is up" [ "$up1" = 200 ]
+check "fail_closed: 503 in the Anthropic error shape while it is down ($down)" \
+  [ "$down" = "503 503 503 503 503 " ] && grep -q '"type":"error"' "$WD_TMP/closed.json"
+wd_pg_launch
+back=""
+for i in $(seq 1 100); do back=$(post "$BODY" /dev/null); [ "$back" = 200 ] && break; sleep 0.1; done
+check "fail_closed: admitted again once it is back" [ "$back" = 200 ]
+wd_stop_warden
+check "fail_closed: every completed call has a durable authz record for the same request" \
+  [ "$(q "SELECT count(*) FROM audit.records c WHERE c.kind='call' AND c.event='completed' AND NOT EXISTS
+         (SELECT 1 FROM audit.records a WHERE a.kind='authz' AND a.request_id=c.request_id AND a.ts <= c.ts)")" = 0 ]
+check "fail_closed: the refused calls are recorded as failed (unavailable) once it is back" \
+  [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND error_class='unavailable'")" -ge 5 ]
+check "fail_closed: chains verify" verify_all
+
+# ---- 5. SIGKILL: durable records survive; the spool is replayed by the next start --------------------
+before=$(q "SELECT count(*) FROM audit.records WHERE kind='call'")
+CFG=$(audit_config fail_open)
+wd_start_warden "$CFG"
+wd_pg_stop
+load "$WARDEN_URL" 400 4 "$WD_TMP/load_d.out"
+sleep 1 # the spool is fsync'd per batch: well within this
+kill -KILL "$WARDEN_PID"; wait "$WARDEN_PID" 2>/dev/null || true
+check "SIGKILL: the spool holds the records" [ -n "$(find "$SPOOL" -name '*.spool' -size +0)" ]
+wd_pg_launch
+wd_start_warden "$CFG"
+for i in $(seq 1 100); do
+  [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call'")" = $((before + 400)) ] && break
+  sleep 0.2
+done
+check "SIGKILL: the next start replays the dead writer's spool (400 calls)" \
+  [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call'")" = $((before + 400)) ]
+check "SIGKILL: the replayed spool file is removed" grep -q 'replayed and removed' "$WARDEN_LOG"
+# and with the database up: SIGKILL mid-load loses only records never acknowledged, never the chain
+load "$WARDEN_URL" 2000 8 "$WD_TMP/load_e.out" & LE=$!
+sleep 0.5
+kill -KILL "$WARDEN_PID"; wait "$WARDEN_PID" 2>/dev/null || true
+wait $LE || true
+check "SIGKILL mid-load: chains still gap-free" no_gaps
+check "SIGKILL mid-load: chains still verify" verify_all
+
+wd_finish
