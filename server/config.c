@@ -1408,9 +1408,34 @@ const char *wd_config_default_yaml(void)
     return default_yaml;
 }
 
+/* With WARDEN_AUDIT_DATABASE set, the embedded default also keeps an audit trail (README quick start):
+ * fail_open, digests only, the spool and the checkpoint export under WARDEN_STATE_DIR (default
+ * /var/lib/warden), checkpoints signed with the PEM key in WARDEN_AUDIT_SIGNING_KEY when that is set. */
 int wd_config_load_default(struct wd_config **out, struct wd_config_err *err)
 {
-    return wd_config_parse(default_yaml, sizeof default_yaml - 1, "<embedded>", out, err);
+    const char *db = getenv("WARDEN_AUDIT_DATABASE");
+    if (db == NULL || *db == '\0')
+        return wd_config_parse(default_yaml, sizeof default_yaml - 1, "<embedded>", out, err);
+    const char *key = getenv("WARDEN_AUDIT_SIGNING_KEY");
+    const char *dir = getenv("WARDEN_STATE_DIR");
+    if (dir == NULL || *dir == '\0')
+        dir = "/var/lib/warden";
+    if (strlen(dir) > 1024 || strpbrk(dir, "\"\\\n") != NULL)
+        return cfg_fail(err, 0, NULL, "WARDEN_STATE_DIR must be a plain path");
+    char yaml[sizeof default_yaml + 3072];
+    int n = snprintf(yaml, sizeof yaml,
+                     "%saudit:\n"
+                     "  database: env://WARDEN_AUDIT_DATABASE\n"
+                     "  mode: fail_open\n"
+                     "  content: hash\n"
+                     "  spool: \"%s/audit-spool\"\n"
+                     "  checkpoints:\n"
+                     "    every_records: 1000\n"
+                     "    every_seconds: 10\n"
+                     "    export: \"%s/checkpoints.jsonl\"\n"
+                     "%s",
+                     default_yaml, dir, dir, key && *key ? "    signing_key: env://WARDEN_AUDIT_SIGNING_KEY\n" : "");
+    return wd_config_parse(yaml, (size_t)n, "<embedded>", out, err);
 }
 
 const struct wd_provider *wd_config_provider(const struct wd_config *cfg, const char *name, size_t name_len)

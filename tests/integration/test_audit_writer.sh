@@ -118,6 +118,23 @@ check "content: full stores the request body" \
   [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND convert_from(request_body,'UTF8') LIKE '%$PROMPT%'")" = 1 ]
 check "content: full body digests verify" verify_all
 
+# ---- 1b. the embedded default config (make run) keeps a trail when WARDEN_AUDIT_DATABASE is set --------
+PORT=$(wd_free_port)
+STATE="$WD_TMP/state"
+WARDEN_AUDIT_DATABASE="$DB_URL" WARDEN_AUDIT_SIGNING_KEY="$(cat "$KEY")" WARDEN_STATE_DIR="$STATE" \
+  WARDEN_API_KEYS="$WARDEN_DEV_KEY" "$WARDEN_BIN" serve --listen "127.0.0.1:$PORT" >"$WD_TMP/default.out" 2>"$WD_TMP/default.log" &
+DPID=$!
+WD_PIDS+=("$DPID")
+wd_wait_http "http://127.0.0.1:$PORT/healthz"
+# no provider call (the default provider is the real Gemini API): a refused key is a record too
+curl -s -o /dev/null "http://127.0.0.1:$PORT/anthropic/v1/messages" -H 'x-api-key: nope' -d '{}'
+wd_stop_warden "$DPID" "$WD_TMP/default.log"
+check "default config: the trail has this run's records" \
+  [ "$(q "SELECT count(*) FROM audit.records WHERE kind='auth' AND reason='invalid_key'")" = 2 ]
+check "default config: checkpoints exported under WARDEN_STATE_DIR" [ -s "$STATE/checkpoints.jsonl" ]
+check "default config: audit verify (README quick start)" \
+  "$WARDEN_BIN" audit verify --db "$WD_DB_AUDITOR_URL" --checkpoints "$STATE/checkpoints.jsonl" --pubkey "$WD_TMP/audit-pub.pem"
+
 # ---- 2. load: 2 processes x concurrent clients ----------------------------------------------------
 before=$(q "SELECT count(*) FROM audit.records WHERE kind='call'")
 CFG_A=$(audit_config fail_open); CFG_B=$(audit_config fail_open)
