@@ -127,8 +127,15 @@ struct wd_audit_writer {
     /* the loop hook that sends what accumulated during one loop turn */
     uv_check_t check;
     bool stopping, final_ckpt_done, freeing;
-    struct wd_audit_stats st;
+    /* counters read by /metrics from another thread: relaxed atomics, written by this loop only */
+    struct {
+        _Atomic uint64_t records, written, spooled, refused, batches, checkpoints, queue_depth, spool_bytes;
+        atomic_bool connected;
+    } st;
 };
+
+#define STAT_ADD(w, f, n) atomic_fetch_add_explicit(&(w)->st.f, (uint64_t)(n), memory_order_relaxed)
+#define STAT_SET(w, f, v) atomic_store_explicit(&(w)->st.f, (v), memory_order_relaxed)
 
 /* ---- global ----------------------------------------------------------------------------------- */
 
@@ -235,6 +242,7 @@ static void q_consume(struct wd_audit_writer *w, size_t n)
     memcpy(w->durable_hash, last->hash, 32);
     w->ent_head += n;
     w->since_ckpt += n;
+    STAT_SET(w, queue_depth, (uint64_t)(w->nents - w->ent_head));
     if (w->ent_head == w->nents) {
         w->ent_head = w->nents = 0;
         w->q.n = w->q_head = 0;
@@ -321,11 +329,12 @@ static int append_now(struct wd_audit_writer *w, struct wd_audit_rec *rec)
         return -1;
     }
     struct qent *e = &w->ents[w->nents++];
+    STAT_SET(w, queue_depth, (uint64_t)q_count(w));
     e->end = w->q.n;
     e->seq = w->next_seq++;
     memcpy(e->hash, h, 32);
     memcpy(w->prev, h, 32);
-    w->st.records++;
+    STAT_ADD(w, records, 1);
     kick(w);
     return 0;
 }
@@ -346,7 +355,7 @@ int wd_audit_append(struct wd_audit_writer *w, struct wd_audit_rec *rec, wd_audi
     bool full = q_count(w) >= G.queue_records;
     bool closed_down = G.mode == WD_AUDIT_FAIL_CLOSED && cb != NULL && w->state != DB_READY;
     if (full || closed_down) {
-        w->st.refused++;
+        STAT_ADD(w, refused, 1);
         w->refused_unreported++;
         static _Thread_local uint64_t last_log_ms;
         uint64_t now = uv_now(w->loop);
@@ -354,7 +363,7 @@ int wd_audit_append(struct wd_audit_writer *w, struct wd_audit_rec *rec, wd_audi
             last_log_ms = now;
             wd_logf(WD_LOG_ERROR, "", "audit: record refused (%s); %llu refused so far on worker %d",
                     full ? "queue full" : "database unreachable and audit.mode is fail_closed",
-                    (unsigned long long)w->st.refused, w->worker);
+                    (unsigned long long)atomic_load_explicit(&w->st.refused, memory_order_relaxed), w->worker);
         }
         return -1;
     }
@@ -366,7 +375,7 @@ int wd_audit_append(struct wd_audit_writer *w, struct wd_audit_rec *rec, wd_audi
         append_system(w, "records_refused", d);
     }
     if (append_now(w, rec) != 0) {
-        w->st.refused++;
+        STAT_ADD(w, refused, 1);
         return -1;
     }
     if (cb != NULL) {
@@ -460,7 +469,7 @@ static void checkpoint(struct wd_audit_writer *w)
     wd_buf_free(&line);
     w->ckpt_seq = ck.seq;
     w->since_ckpt = 0;
-    w->st.checkpoints++;
+    STAT_ADD(w, checkpoints, 1);
     char hx[65], d[160];
     wd_audit_hex(ck.head, 32, hx);
     snprintf(d, sizeof(d), "{\"seq\":%lld,\"head\":\"%s\"}", (long long)ck.seq, hx);
@@ -523,6 +532,7 @@ static void spool_written(uv_fs_t *req)
         return;
     }
     w->spool_size += r;
+    STAT_SET(w, spool_bytes, (uint64_t)w->spool_size);
     uv_fs_fdatasync(w->loop, &w->spool_req, w->spool_fd, spool_synced);
 }
 
@@ -537,7 +547,7 @@ static void spool_synced(uv_fs_t *req)
         kick(w);
         return;
     }
-    w->st.spooled += w->spool_n;
+    STAT_ADD(w, spooled, w->spool_n);
     q_consume(w, w->spool_n);
     if (w->spool_ckpts > 0) {
         wd_buf_consume(&w->ckpts, w->spool_ckpts < w->ckpts.n ? w->spool_ckpts + 1 : w->ckpts.n);
@@ -715,7 +725,7 @@ static void db_close(struct wd_audit_writer *w)
         PQfinish(w->db);
         w->db = NULL;
     }
-    w->st.connected = false;
+    STAT_SET(w, connected, false);
 }
 
 static void batch_done(struct wd_audit_writer *w)
@@ -727,10 +737,10 @@ static void batch_done(struct wd_audit_writer *w)
         db_lost(w, "the batch insert failed");
         return;
     }
-    w->st.batches++;
+    STAT_ADD(w, batches, 1);
     switch (w->inflight_kind) {
     case SEND_RECORDS:
-        w->st.written += w->inflight_n;
+        STAT_ADD(w, written, w->inflight_n);
         q_consume(w, w->inflight_n);
         after_durable(w);
         break;
@@ -745,7 +755,7 @@ static void batch_done(struct wd_audit_writer *w)
     case SEND_REPLAY: {
         struct replay *r = &w->replays[0];
         r->off += (off_t)w->inflight_bytes;
-        w->st.written += w->inflight_n;
+        STAT_ADD(w, written, w->inflight_n);
         break;
     }
     }
@@ -830,6 +840,7 @@ static int replay_next(struct wd_audit_writer *w)
                 /* caught up: the database has everything; back to writing directly */
                 if (ftruncate(w->spool_fd, 0) == 0)
                     w->spool_size = 0;
+                STAT_SET(w, spool_bytes, 0);
                 w->spooling = false;
                 wd_logf(WD_LOG_INFO, "", "audit: worker %d replayed its spool; writing to the database again",
                         w->worker);
@@ -1031,7 +1042,7 @@ static void connect_after(uv_work_t *req, int status)
         return;
     }
     w->state = DB_READY;
-    w->st.connected = true;
+    STAT_SET(w, connected, true);
     w->retry_ms = RECONNECT_MIN_MS;
     if (uv_poll_init(w->loop, &w->poll, PQsocket(w->db)) != 0) {
         PQfinish(w->db);
@@ -1199,7 +1210,15 @@ void wd_audit_writer_free(struct wd_audit_writer *w)
 
 void wd_audit_writer_stats(const struct wd_audit_writer *w, struct wd_audit_stats *out)
 {
-    *out = w->st;
-    out->queue_depth = q_count(w);
-    out->spool_bytes = (uint64_t)w->spool_size;
+#define STAT_GET(f) atomic_load_explicit(&w->st.f, memory_order_relaxed)
+    out->records = STAT_GET(records);
+    out->written = STAT_GET(written);
+    out->spooled = STAT_GET(spooled);
+    out->refused = STAT_GET(refused);
+    out->batches = STAT_GET(batches);
+    out->checkpoints = STAT_GET(checkpoints);
+    out->queue_depth = STAT_GET(queue_depth);
+    out->spool_bytes = STAT_GET(spool_bytes);
+    out->connected = atomic_load_explicit(&w->st.connected, memory_order_relaxed);
+#undef STAT_GET
 }

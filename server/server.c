@@ -140,6 +140,55 @@ static int ready_check(const struct wd_config *cfg, char *why, size_t cap)
     return 0;
 }
 
+/* Prometheus text exposition. For now the audit writer's counters, summed over workers (each worker
+ * writes its own relaxed atomics; the scrape only reads). */
+static void respond_metrics(h2o_req_t *req)
+{
+    struct wd_audit_stats t = {0};
+    uint64_t connected = 0;
+    for (unsigned i = 0; i < nworkers; i++) {
+        if (workers[i].audit == NULL)
+            continue;
+        struct wd_audit_stats s;
+        wd_audit_writer_stats(workers[i].audit, &s);
+        t.records += s.records;
+        t.written += s.written;
+        t.spooled += s.spooled;
+        t.refused += s.refused;
+        t.batches += s.batches;
+        t.checkpoints += s.checkpoints;
+        t.queue_depth += s.queue_depth;
+        t.spool_bytes += s.spool_bytes;
+        connected += s.connected;
+    }
+    struct wd_buf b = {0};
+    wd_buf_printf(&b,
+                  "# HELP warden_build_info Warden's version.\n# TYPE warden_build_info gauge\n"
+                  "warden_build_info{version=\"%s\"} 1\n",
+                  WARDEN_VERSION);
+    static const struct {
+        const char *name, *type, *help;
+    } m[] = {
+        {"warden_audit_records_total", "counter", "Audit records appended to a chain."},
+        {"warden_audit_records_written_total", "counter", "Audit records committed to PostgreSQL (replays included)."},
+        {"warden_audit_records_spooled_total", "counter", "Audit records made durable in the local spool file."},
+        {"warden_audit_records_refused_total", "counter",
+         "Audit records refused (queue full, or fail_closed with the database away); never silent."},
+        {"warden_audit_batches_total", "counter", "Batches committed to PostgreSQL."},
+        {"warden_audit_checkpoints_total", "counter", "Signed checkpoints made."},
+        {"warden_audit_queue_depth", "gauge", "Audit records queued in memory, not yet durable."},
+        {"warden_audit_spool_bytes", "gauge", "Bytes in the audit spool files waiting for replay."},
+        {"warden_audit_database_connected", "gauge", "Audit writers (one per worker) connected to PostgreSQL."},
+    };
+    uint64_t v[] = {t.records,     t.written,     t.spooled,     t.refused, t.batches,
+                    t.checkpoints, t.queue_depth, t.spool_bytes, connected};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        wd_buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", m[i].name, m[i].help, m[i].name, m[i].type,
+                      m[i].name, (unsigned long long)v[i]);
+    wd_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "", b.n);
+    wd_buf_free(&b);
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct wd_worker *w = self_worker;
@@ -163,6 +212,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         } else {
             respond_json(req, 200, "{\"status\":\"ready\"}");
         }
+        return 0;
+    }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
+        respond_metrics(req);
         return 0;
     }
     if (wd_anthropic_route(req, w) == 0)

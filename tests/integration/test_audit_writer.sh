@@ -176,6 +176,10 @@ for i in $(seq 1 100); do
 done
 check "fail_open: every record present after the replay" [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call'")" = $((before + N)) ]
 check "fail_open: the replay was logged" grep -q 'replayed its spool' "$WARDEN_LOG"
+curl -s "$WARDEN_URL/metrics" >"$WD_TMP/metrics.txt"
+check "fail_open: the spool shows in /metrics" \
+  [ "$(sed -n 's/^warden_audit_records_spooled_total \([0-9]*\)$/\1/p' "$WD_TMP/metrics.txt")" -gt 0 ]
+check "fail_open: the spool is empty again in /metrics" grep -qx 'warden_audit_spool_bytes 0' "$WD_TMP/metrics.txt"
 wd_stop_warden
 check "fail_open: chains gap-free after the replay" no_gaps
 check "fail_open: chains verify after the replay" verify_all
