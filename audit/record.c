@@ -2,6 +2,7 @@
  * docs/audit.md. */
 #include "audit/record.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -296,12 +297,19 @@ int wd_audit_canonical(const struct wd_audit_rec *r, struct wd_buf *out)
     return out->oom ? -1 : 0;
 }
 
-/* SHA-256 of a || b with one digest context per thread. */
+/* One digest context per thread, freed when the thread ends (workers come and go with the server). */
+static pthread_key_t md_key;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static void md_free(void *p) { EVP_MD_CTX_free(p); }
+static void md_key_init(void) { pthread_key_create(&md_key, md_free); }
+
+/* SHA-256 of a || b. */
 static void sha256_2(const void *a, size_t an, const void *b, size_t bn, uint8_t out[32])
 {
-    static _Thread_local EVP_MD_CTX *ctx;
-    if (ctx == NULL)
-        ctx = EVP_MD_CTX_new();
+    pthread_once(&md_once, md_key_init);
+    EVP_MD_CTX *ctx = pthread_getspecific(md_key);
+    if (ctx == NULL && (ctx = EVP_MD_CTX_new()) != NULL)
+        pthread_setspecific(md_key, ctx);
     unsigned len = 32;
     if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(ctx, a, an) != 1 ||
         EVP_DigestUpdate(ctx, b, bn) != 1 || EVP_DigestFinal_ex(ctx, out, &len) != 1)
