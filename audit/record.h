@@ -67,7 +67,8 @@ struct wd_audit_field_desc {
 };
 extern const struct wd_audit_field_desc wd_audit_fields[WD_AF__COUNT];
 
-/* Longest string a field holds; longer values are cut at a UTF-8 character boundary when set. */
+/* Longest string a field holds, counted in canonical bytes (a byte that becomes U+FFFD counts three), which
+ * is the decoded length the line reader allows; longer values are cut at a UTF-8 character boundary when set. */
 #define WD_AUDIT_STR_MAX 1024
 #define WD_AUDIT_DETAIL_MAX 8192
 #define WD_AUDIT_BODY_MAX (64u << 20)
