@@ -1,7 +1,7 @@
 /* `warden db migrate`, `warden audit keygen|pubkey|verify|query|export`. See cli.h and docs/audit.md.
- * Reads stream row by row (libpq single-row mode, or a mapped export file), so memory stays bounded by
- * one record and the checkpoints however long the chains are. Nothing here prints a database URL: it may
- * hold a password. */
+ * Reads stream row by row (libpq single-row mode, or an export file a chunk at a time), so memory stays
+ * bounded by one record and the checkpoints however long the chains are. Nothing here prints a database
+ * URL: it may hold a password. */
 #include "audit/cli.h"
 
 #include <errno.h>
@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -176,36 +175,66 @@ static char *slurp(const char *path, size_t *len)
     return p;
 }
 
-/* A read-only mapping of a file (an export can be large: it is paged in, not copied). */
-struct map {
-    const char *p;
-    size_t n;
-};
+/* Hands a file's complete lines to wd_audit_scan a chunk at a time, so memory holds a chunk or the longest
+ * line (a record with its bodies), never the whole export. *tail: bytes of an unfinished last line.
+ * Returns 0, or -1 with errno. */
+#define SCAN_CHUNK (4u << 20)
 
-static int map_file(const char *path, struct map *m)
+/* How wd_audit_ckpt_line starts every checkpoint line: lets a pass that wants only checkpoints skip the
+ * (far more numerous, far longer) record lines without parsing them. */
+static const char ckpt_prefix[] = "{\"type\":\"checkpoint\",";
+
+/* wd_audit_scan on the lines of data (complete lines) that start with prefix. */
+static void scan_prefixed(const char *data, size_t len, const char *prefix, wd_audit_line_cb cb, void *ctx)
 {
-    m->p = NULL;
-    m->n = 0;
+    size_t pl = strlen(prefix);
+    for (const char *p = data, *end = data + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if ((size_t)(nl - p) >= pl && memcmp(p, prefix, pl) == 0)
+            wd_audit_scan(p, (size_t)(nl - p) + 1, cb, ctx, NULL);
+        p = nl + 1;
+    }
+}
+
+static int scan_file(const char *path, const char *prefix, wd_audit_line_cb cb, void *ctx, size_t *tail)
+{
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    struct stat st;
-    int rc = fstat(fd, &st);
-    if (rc == 0 && st.st_size > 0) {
-        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p == MAP_FAILED)
+    struct wd_buf b = {0};
+    int rc = 0;
+    for (;;) {
+        if (!wd_buf_reserve(&b, SCAN_CHUNK)) {
+            errno = ENOMEM;
             rc = -1;
+            break;
+        }
+        ssize_t n = read(fd, b.p + b.n, SCAN_CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? -1 : 0;
+            break;
+        }
+        size_t old = b.n;
+        b.n += (size_t)n;
+        const char *nl = memrchr(b.p + old, '\n', (size_t)n);
+        if (nl == NULL)
+            continue; /* inside a long line: read on */
+        size_t upto = (size_t)(nl - b.p) + 1;
+        if (prefix != NULL)
+            scan_prefixed(b.p, upto, prefix, cb, ctx);
         else
-            m->p = p, m->n = (size_t)st.st_size;
+            wd_audit_scan(b.p, upto, cb, ctx, NULL);
+        wd_buf_consume(&b, upto);
     }
+    int e = errno;
     close(fd);
+    if (tail != NULL)
+        *tail = b.n;
+    wd_buf_free(&b);
+    errno = e;
     return rc;
-}
-
-static void unmap_file(struct map *m)
-{
-    if (m->p != NULL)
-        munmap((void *)m->p, m->n);
 }
 
 /* ------------------------------------------------------------------------------------------- db migrate */
@@ -600,17 +629,14 @@ static int ck_file_line(void *ctx, int kind, const struct wd_audit_rec *rec, con
 
 static int ck_load_file(const char *path, struct cks *s, int64_t *bad_lines)
 {
-    struct map m;
-    if (map_file(path, &m) != 0) {
+    struct ckfile f = {s, path, 0, 0, false};
+    size_t tail = 0;
+    if (scan_file(path, NULL, ck_file_line, &f, &tail) != 0) {
         fprintf(stderr, "warden audit verify: %s: %s\n", path, strerror(errno));
         return -1;
     }
-    struct ckfile f = {s, path, 0, 0, false};
-    size_t tail = 0;
-    wd_audit_scan(m.p, m.n, ck_file_line, &f, &tail);
     if (tail > 0)
         printf("note: %s ends with %zu bytes of an unfinished line (a write cut short), ignored\n", path, tail);
-    unmap_file(&m);
     *bad_lines += f.bad_lines;
     return 0;
 }
@@ -980,8 +1006,15 @@ static int verify_file_line(void *ctx, int kind, const struct wd_audit_rec *rec,
         v->problems++;
         return 0;
     }
-    if (kind == WD_AUDIT_LINE_CKPT)
+    if (kind == WD_AUDIT_LINE_CKPT) {
+        if (len < sizeof(ckpt_prefix) - 1 || memcmp(line, ckpt_prefix, sizeof(ckpt_prefix) - 1) != 0) {
+            /* the first pass took only lines written the canonical way */
+            printf("TAMPERED %s line %zu: a checkpoint line not in the form wd_audit_ckpt_line writes\n", f->path,
+                   v->line);
+            v->problems++;
+        }
         return 0;
+    }
     if ((f->only[0] != '\0' && memcmp(rec->f[WD_AF_CHAIN_ID].s, f->only, 36) != 0) ||
         (f->to > 0 && rec->f[WD_AF_SEQ].i > f->to))
         return 0;
@@ -999,23 +1032,24 @@ static int verify_file_line(void *ctx, int kind, const struct wd_audit_rec *rec,
 
 static int verify_file(struct verify *v, const char *path, const char *chain, int64_t to)
 {
-    struct map m;
-    if (map_file(path, &m) != 0) {
+    /* two passes: the checkpoints first, so each is matched when its record goes by */
+    struct ckfile cf = {&v->cks, path, 0, 0, true};
+    struct vfile f = {v, path, chain, to};
+    size_t tail = 0;
+    if (scan_file(path, ckpt_prefix, ck_file_line, &cf, NULL) != 0) {
         fprintf(stderr, "warden audit verify: %s: %s\n", path, strerror(errno));
         return 2;
     }
-    struct ckfile cf = {&v->cks, path, 0, 0, true};
-    wd_audit_scan(m.p, m.n, ck_file_line, &cf, NULL);
     ck_merge(&v->cks);
-    struct vfile f = {v, path, chain, to};
-    size_t tail = 0;
-    wd_audit_scan(m.p, m.n, verify_file_line, &f, &tail);
+    if (scan_file(path, NULL, verify_file_line, &f, &tail) != 0) {
+        fprintf(stderr, "warden audit verify: %s: %s\n", path, strerror(errno));
+        return 2;
+    }
     chain_end(v);
     if (tail > 0) {
         printf("TAMPERED %s: ends inside a line (%zu bytes without a newline: the file was cut)\n", path, tail);
         v->problems++;
     }
-    unmap_file(&m);
     return 0;
 }
 
@@ -1047,7 +1081,10 @@ static void verify_free(struct verify *v)
 
 static int verify_summary(struct verify *v, bool nosig)
 {
-    if (v->problems > 0)
+    if (v->problems > 0 && v->chains == 0)
+        printf("audit verify: FAILED: %lld problem%s, no chain verified\n", (long long)v->problems,
+               v->problems == 1 ? "" : "s");
+    else if (v->problems > 0)
         printf("audit verify: TAMPERING FOUND: %lld problem%s, %lld of %lld chains affected; read %lld records,"
                " %lld valid checkpoints\n",
                (long long)v->problems, v->problems == 1 ? "" : "s", (long long)v->bad_chains, (long long)v->chains,
