@@ -686,6 +686,17 @@ static void retry_later(struct wd_audit_writer *w)
     w->retry_ms = w->retry_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : w->retry_ms * 2;
 }
 
+/* fail_open: from now on records go to the spool; the trail says so in its own next record. */
+static void start_spooling(struct wd_audit_writer *w)
+{
+    if (w->spooling)
+        return;
+    w->spooling = true;
+    wd_logf(WD_LOG_WARN, "", "audit: worker %d writes records to the spool %s/%s.spool", w->worker, G.spool_dir,
+            w->chain_id);
+    append_system(w, "spool_start", "{}");
+}
+
 static void db_lost(struct wd_audit_writer *w, const char *why)
 {
     static _Thread_local uint64_t last_log_ms;
@@ -699,10 +710,7 @@ static void db_lost(struct wd_audit_writer *w, const char *why)
     w->inflight = false;
     w->inflight_failed = false;
     if (G.mode == WD_AUDIT_FAIL_OPEN) {
-        if (!w->spooling)
-            wd_logf(WD_LOG_WARN, "", "audit: worker %d writes records to the spool %s/%s.spool", w->worker,
-                    G.spool_dir, w->chain_id);
-        w->spooling = true;
+        start_spooling(w);
     } else {
         fire_waiters(w, true);
     }
@@ -838,12 +846,15 @@ static int replay_next(struct wd_audit_writer *w)
         if (r->off >= end) {
             if (r->own) {
                 /* caught up: the database has everything; back to writing directly */
+                char d[64];
+                snprintf(d, sizeof(d), "{\"bytes\":%lld}", (long long)w->spool_size);
                 if (ftruncate(w->spool_fd, 0) == 0)
                     w->spool_size = 0;
                 STAT_SET(w, spool_bytes, 0);
                 w->spooling = false;
                 wd_logf(WD_LOG_INFO, "", "audit: worker %d replayed its spool; writing to the database again",
                         w->worker);
+                append_system(w, "spool_replayed", d);
             } else {
                 wd_logf(WD_LOG_INFO, "", "audit: replayed and removed %s", r->path);
                 unlink(r->path);
@@ -1030,11 +1041,8 @@ static void connect_after(uv_work_t *req, int status)
             last_ms = uv_now(w->loop);
             wd_logf(WD_LOG_WARN, "", "audit: worker %d cannot reach the database: %s", w->worker, w->connect_err);
         }
-        if (G.mode == WD_AUDIT_FAIL_OPEN && !w->spooling) {
-            w->spooling = true;
-            wd_logf(WD_LOG_WARN, "", "audit: worker %d writes records to the spool %s/%s.spool", w->worker,
-                    G.spool_dir, w->chain_id);
-        }
+        if (G.mode == WD_AUDIT_FAIL_OPEN)
+            start_spooling(w);
         if (G.mode == WD_AUDIT_FAIL_CLOSED)
             fire_waiters(w, true);
         retry_later(w);

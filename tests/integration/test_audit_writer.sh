@@ -181,6 +181,8 @@ check "fail_open: the spool shows in /metrics" \
   [ "$(sed -n 's/^warden_audit_records_spooled_total \([0-9]*\)$/\1/p' "$WD_TMP/metrics.txt")" -gt 0 ]
 check "fail_open: the spool is empty again in /metrics" grep -qx 'warden_audit_spool_bytes 0' "$WD_TMP/metrics.txt"
 wd_stop_warden
+check "fail_open: the trail records that the spool was used and replayed" \
+  [ "$(q "SELECT count(DISTINCT event) FROM audit.records WHERE event IN ('spool_start','spool_replayed')")" = 2 ]
 check "fail_open: chains gap-free after the replay" no_gaps
 check "fail_open: chains verify after the replay" verify_all
 
