@@ -25,8 +25,9 @@
 #include "server/config.h"
 
 #define MAX_MULTI 8
-#define SRC_DB 1u
-#define SRC_FILE 2u
+#define SRC_DB 1u     /* audit.checkpoints_v */
+#define SRC_FILE 2u   /* a --checkpoints file (the writer's checkpoint export) */
+#define SRC_EXPORT 4u /* the `audit export` file being verified */
 
 /* ------------------------------------------------------------------------------------------------ options */
 
@@ -472,7 +473,7 @@ static const char range_where[] = " WHERE ($1::uuid IS NULL OR chain_id = $1::uu
 
 struct ck {
     struct wd_audit_ckpt c;
-    unsigned src;         /* SRC_DB | SRC_FILE; both when the database and the export agree */
+    unsigned src;         /* SRC_* bits: more than one when copies agree */
     const char *bad;      /* a database row that is not a well-formed checkpoint */
     const char *conflict; /* another checkpoint for the same (chain, seq) differs from this one */
     bool seen;            /* its chain had records */
@@ -538,7 +539,7 @@ static void ck_merge(struct cks *s)
                 p->src |= k->src;
                 continue;
             }
-            if (p->src == SRC_DB && k->src == SRC_FILE)
+            if ((p->src & SRC_DB) && !(k->src & SRC_DB))
                 p->conflict = "the database's checkpoint differs from the exported one (replaced)";
             else
                 k->conflict = "two different checkpoints for this seq";
@@ -611,6 +612,7 @@ struct ckfile {
     size_t line;
     int64_t bad_lines;
     bool quiet;           /* an export's first pass: its bad lines are reported by the second */
+    unsigned src;
 };
 
 static int ck_file_line(void *ctx, int kind, const struct wd_audit_rec *rec, const uint8_t hash[32],
@@ -619,7 +621,7 @@ static int ck_file_line(void *ctx, int kind, const struct wd_audit_rec *rec, con
     struct ckfile *f = ctx;
     f->line++;
     if (kind == WD_AUDIT_LINE_CKPT)
-        ck_add(f->s, ckpt, SRC_FILE);
+        ck_add(f->s, ckpt, f->src);
     else if (kind < 0 && !f->quiet) {
         printf("TAMPERED %s line %zu: %s\n", f->path, f->line, why);
         f->bad_lines++;
@@ -629,7 +631,7 @@ static int ck_file_line(void *ctx, int kind, const struct wd_audit_rec *rec, con
 
 static int ck_load_file(const char *path, struct cks *s, int64_t *bad_lines)
 {
-    struct ckfile f = {s, path, 0, 0, false};
+    struct ckfile f = {s, path, 0, 0, false, SRC_FILE};
     size_t tail = 0;
     if (scan_file(path, NULL, ck_file_line, &f, &tail) != 0) {
         fprintf(stderr, "warden audit verify: %s: %s\n", path, strerror(errno));
@@ -666,6 +668,7 @@ struct verify {
     char pub_id[MAX_MULTI][17];
     int npub;
     int64_t from;          /* --from: 1 or more */
+    int64_t to;            /* --to, or 0 */
     struct cks cks;
     struct chain c;
     char (*done)[37];      /* chains closed so far (an export must hold each chain once) */
@@ -874,9 +877,15 @@ static void chain_end(struct verify *v)
     if (!c->open)
         return;
     c->open = false;
+    int64_t beyond = 0;
     for (; c->ck < c->ck_end; c->ck++) {
-        int64_t s = v->cks.v[c->ck].c.seq;
-        problem(v, s, "truncated: checkpoint at seq %lld but chain ends at %lld", (long long)s, (long long)c->last);
+        const struct ck *k = &v->cks.v[c->ck];
+        if (!v->db && v->to == 0 && !(k->src & SRC_EXPORT)) {
+            beyond = k->c.seq; /* the checkpoint file may simply be newer than the export */
+            continue;
+        }
+        problem(v, k->c.seq, "truncated: checkpoint at seq %lld but chain ends at %lld", (long long)k->c.seq,
+                (long long)c->last);
     }
     if (c->problems > 0) {
         v->bad_chains++;
@@ -896,6 +905,10 @@ static void chain_end(struct verify *v)
         else
             printf(", no checkpoint\n");
     }
+    if (beyond > 0)
+        printf("note chain %s: the checkpoint file goes on to seq %lld, past this export's last record (seq %lld):"
+               " an export taken earlier, or cut; --to SEQ requires the export to reach SEQ\n",
+               c->id, (long long)beyond, (long long)c->last);
     int64_t base = c->last_ckpt > c->first - 1 ? c->last_ckpt : c->first - 1;
     if (c->records > 0 && c->last > base)
         printf("warning chain %s: %lld records after the last checkpoint (seq %lld..%lld) are covered only by %s\n",
@@ -927,13 +940,18 @@ static void report_missing_chains(struct verify *v)
             top = v->cks.v[j].c.seq > top ? v->cks.v[j].c.seq : top;
             src |= v->cks.v[j].src;
         }
-        if (!v->cks.v[i].seen) {
+        if (!v->cks.v[i].seen && !v->db && !(src & SRC_EXPORT)) {
+            /* an export of some chains, checked against the checkpoints of all */
+            printf("note chain %s: has checkpoints in the checkpoint file (up to seq %lld) but is not in this export\n",
+                   v->cks.v[i].c.chain_id, (long long)top);
+        } else if (!v->cks.v[i].seen) {
             v->problems++;
             v->bad_chains++;
             v->chains++;
-            const char *where = src == SRC_DB     ? "the database"
-                                : src == SRC_FILE ? "the export"
-                                                  : "the database and the export";
+            const char *where = src == SRC_DB       ? "the database"
+                                : src == SRC_FILE   ? "the checkpoint export"
+                                : src == SRC_EXPORT ? "the export file"
+                                                    : "the database and the checkpoint export";
             if (v->db && v->from > 1)
                 printf("TAMPERED chain %s seq %lld: chain deleted or truncated: %s has checkpoints up to seq %lld"
                        " but there are no records from seq %lld on\n",
@@ -1033,7 +1051,7 @@ static int verify_file_line(void *ctx, int kind, const struct wd_audit_rec *rec,
 static int verify_file(struct verify *v, const char *path, const char *chain, int64_t to)
 {
     /* two passes: the checkpoints first, so each is matched when its record goes by */
-    struct ckfile cf = {&v->cks, path, 0, 0, true};
+    struct ckfile cf = {&v->cks, path, 0, 0, true, SRC_EXPORT};
     struct vfile f = {v, path, chain, to};
     size_t tail = 0;
     if (scan_file(path, ckpt_prefix, ck_file_line, &cf, NULL) != 0) {
@@ -1134,6 +1152,7 @@ static int cmd_verify(int argc, char **argv)
     }
     v.db = ref != NULL;
     v.from = from > 1 ? from : 1;
+    v.to = to;
     v.cks.lo = v.from > 1 ? v.from - 1 : 1;
     v.cks.hi = to;
     int rc = load_pubkeys(&v, pubs, npub) == 0 ? 0 : 2;
@@ -1493,7 +1512,8 @@ void wd_cli_usage(FILE *f)
           "  warden audit verify --db URL [--chain ID] [--from SEQ] [--to SEQ]\n"
           "                      [--checkpoints FILE]... [--pubkey FILE]... [--no-signatures]\n"
           "  warden audit verify --file EXPORT [--checkpoints FILE]... [--pubkey FILE]... [--chain ID] [--to SEQ]\n"
-          "                                 check chains, seq continuity, body digests and signed checkpoints;\n"
+          "                                 check chains, seq continuity, body digests and signed checkpoints\n"
+          "                                 (--file --to SEQ: the export must reach SEQ);\n"
           "                                 exit 0 intact, 1 tampering found, 2 usage or connection error\n"
           "                                 (also when signatures went unchecked without --no-signatures)\n"
           "  warden audit query --db URL [--from TIME] [--to TIME] [--principal S] [--team T] [--model M]\n"

@@ -204,7 +204,7 @@ check "chain C deleted with its checkpoints: the database alone cannot tell (2 c
   eval 'passes && has "audit verify: ok: 2 chains"'
 verify --checkpoints "$CK"
 check "  ... the checkpoint export can: chain deleted" \
-  detected "$C" 30 "chain deleted: the export has checkpoints up to seq 30 but there are no records"
+  detected "$C" 30 "chain deleted: the checkpoint export has checkpoints up to seq 30 but there are no records"
 check "  ... restored: passes" restored
 
 # ======== exports, verified offline
@@ -258,8 +258,11 @@ check "a body changed in the export (seq 63): does not match its digest" \
 sed '/"seq":71,/,$d' "$R" >"$WD_TMP/cut.jsonl" # drops seq 71.. and the checkpoint at 75
 offline --file "$WD_TMP/cut.jsonl"
 check "an export cut after seq 70: it alone looks fine" passes
+offline --file "$WD_TMP/cut.jsonl" --checkpoints "$CK"
+check "  ... the checkpoint export goes on past it: a note (it may be newer than the export), not a failure" \
+  eval 'passes && has "note chain $A: the checkpoint file goes on to seq 100, past this export"'
 offline --file "$WD_TMP/cut.jsonl" --checkpoints "$CK" --chain "$A" --to 90
-check "  ... against the checkpoint export: truncated" detected "$A" 75 "truncated: checkpoint at seq 75 but chain ends at 70"
+check "  ... --to 90 (the export must reach seq 90): truncated" detected "$A" 75 "truncated: checkpoint at seq 75 but chain ends at 70"
 
 head -c -1 "$R" >"$WD_TMP/torn.jsonl"
 offline --file "$WD_TMP/torn.jsonl"
