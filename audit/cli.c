@@ -780,8 +780,8 @@ static void match_ckpts(struct verify *v, int64_t seq, const uint8_t hash[32])
 static void chain_anchor(struct verify *v, int64_t seq, const uint8_t hash[32])
 {
     struct chain *c = &v->c;
-    if (c->records > 0 || c->anchor > 0) {
-        problem(v, seq, "an anchor line in the middle of the chain");
+    if (c->records > 0 || c->anchor > 0 || seq >= INT64_MAX - 1) {
+        problem(v, seq, "an anchor line in the middle of the chain, or out of range");
         return;
     }
     c->anchor = seq;
@@ -825,6 +825,10 @@ static void verify_record(struct verify *v, const struct wd_audit_rec *r, const 
     if (!c->open || memcmp(c->id, id, 36) != 0) {
         chain_end(v);
         chain_begin(v, id);
+    }
+    if (seq >= INT64_MAX - 1) {
+        problem(v, seq, "seq %lld out of range", (long long)seq); /* seq + 1 must not overflow */
+        return;
     }
     if (v->db && v->from > 1 && c->records == 0 && c->anchor == 0 && seq == v->from - 1) {
         chain_anchor(v, seq, stored);
@@ -891,7 +895,7 @@ static void chain_end(struct verify *v)
         v->bad_chains++;
         printf("TAMPERED chain %s seq %lld: %s", c->id, (long long)c->problem_seq, c->problem);
         if (c->problems > 1)
-            printf(" (and %lld more problems in this chain)", (long long)c->problems - 1);
+            printf(" (and %lld more problem%s in this chain)", (long long)c->problems - 1, c->problems > 2 ? "s" : "");
         putchar('\n');
     } else {
         printf("ok chain %s: %lld records", c->id, (long long)c->records);
@@ -911,8 +915,9 @@ static void chain_end(struct verify *v)
                c->id, (long long)beyond, (long long)c->last);
     int64_t base = c->last_ckpt > c->first - 1 ? c->last_ckpt : c->first - 1;
     if (c->records > 0 && c->last > base)
-        printf("warning chain %s: %lld records after the last checkpoint (seq %lld..%lld) are covered only by %s\n",
-               c->id, (long long)(c->last - base), (long long)base + 1, (long long)c->last,
+        printf("warning chain %s: %lld record%s after the last checkpoint (seq %lld..%lld) %s covered only by %s\n",
+               c->id, (long long)(c->last - base), c->last - base > 1 ? "s" : "", (long long)base + 1,
+               (long long)c->last, c->last - base > 1 ? "are" : "is",
                v->db ? "database access control" : "this file's integrity");
     if (!v->db) {
         if (v->ndone == v->capdone) {
