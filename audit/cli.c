@@ -651,7 +651,7 @@ struct chain {
     int64_t next;          /* the seq the next record must have */
     int64_t first, last;   /* first and last seq read (first: 0 until a record) */
     int64_t anchor;        /* seq whose stored hash started the verification, or 0 */
-    bool anchor_vouched;   /* a valid checkpoint at the anchor's seq */
+    int64_t first_ckpt;    /* lowest seq with a valid checkpoint: it vouches for the anchor too */
     uint8_t prev[32];      /* the previous record's stored hash (or the genesis) */
     bool linked;           /* prev is known: false right after a gap */
     int64_t records;
@@ -759,8 +759,8 @@ static void check_ckpt(struct verify *v, struct ck *k, const uint8_t hash[32])
     if (ok) {
         v->ckpts++;
         v->c.last_ckpt = seq;
-        if (seq == v->c.anchor)
-            v->c.anchor_vouched = true;
+        if (v->c.first_ckpt == 0)
+            v->c.first_ckpt = seq;
     }
 }
 
@@ -901,9 +901,13 @@ static void chain_end(struct verify *v)
         printf("ok chain %s: %lld records", c->id, (long long)c->records);
         if (c->records > 0)
             printf(", seq %lld..%lld", (long long)c->first, (long long)c->last);
-        if (c->anchor > 0)
-            printf(", anchored on the stored hash of seq %lld%s", (long long)c->anchor,
-                   c->anchor_vouched ? " (its signed checkpoint matches)" : " (taken on trust)");
+        /* the hashes from the anchor on lead to a signed head only if the anchor's value was the real one */
+        if (c->anchor > 0 && c->first_ckpt > 0)
+            printf(", anchored on the stored hash of seq %lld (vouched for by the signed checkpoint at seq %lld)",
+                   (long long)c->anchor, (long long)c->first_ckpt);
+        else if (c->anchor > 0)
+            printf(", anchored on the stored hash of seq %lld (taken on trust: no signed checkpoint after it)",
+                   (long long)c->anchor);
         if (c->last_ckpt > 0)
             printf(", last checkpoint at seq %lld\n", (long long)c->last_ckpt);
         else

@@ -93,7 +93,7 @@ check "pubkey --config reads audit.checkpoints.signing_key" eval \
    '$WARDEN_BIN' audit pubkey --config '$WD_TMP/c.yaml' | cmp -s - '$WD_TMP/pub.pem'"
 verify --from 51
 check "verify --from 51: anchored on seq 50's stored hash, which its checkpoint vouches for" eval \
-  'passes && has "ok chain $A: 70 records, seq 51..120, anchored on the stored hash of seq 50 (its signed checkpoint matches)"'
+  'passes && has "ok chain $A: 70 records, seq 51..120, anchored on the stored hash of seq 50 (vouched for by the signed checkpoint at seq 50)"'
 
 # ======== each column of one record (seq 42: a model call with bodies and some null fields)
 S=42
@@ -222,9 +222,13 @@ offline() {
 }
 offline --file "$R"
 check "verify --file on the range export passes offline" \
-  eval 'passes && has "ok chain $A: 50 records, seq 41..90, anchored on the stored hash of seq 40 (taken on trust), last checkpoint at seq 75"'
+  eval 'passes && has "ok chain $A: 50 records, seq 41..90, anchored on the stored hash of seq 40 (vouched for by the signed checkpoint at seq 50), last checkpoint at seq 75"'
 offline --file "$R" --checkpoints "$CK" --chain "$A" --to 90
 check "  ... also against the checkpoint export (--chain, --to bound it to the range)" passes
+"$WARDEN_BIN" audit export --db "$WD_DB_AUDITOR_URL" --chain "$A" --from 102 --out "$WD_TMP/tail.jsonl" 2>/dev/null
+offline --file "$WD_TMP/tail.jsonl"
+check "an export of the records after the last checkpoint: its anchor is taken on trust, and says so" \
+  eval 'passes && has "seq 102..120, anchored on the stored hash of seq 101 (taken on trust: no signed checkpoint after it)"'
 F="$WD_TMP/full.jsonl"
 "$WARDEN_BIN" audit export --db "$WD_DB_AUDITOR_URL" --out "$F" 2>/dev/null
 offline --file "$F" --checkpoints "$CK"
