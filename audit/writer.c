@@ -931,6 +931,22 @@ static int replay_next(struct wd_audit_writer *w)
     return 0;
 }
 
+/* Checkpoint lines (joined by ',') as one statement. */
+static void send_ckpts(struct wd_audit_writer *w, const struct wd_buf *lines, int kind)
+{
+    w->batch.n = 0;
+    wd_buf_putc(&w->batch, '[');
+    wd_buf_put(&w->batch, lines->p, lines->n);
+    wd_buf_putc(&w->batch, ']');
+    wd_buf_putc(&w->batch, '\0');
+    if (w->batch.oom) {
+        w->batch.oom = false;
+        return;
+    }
+    w->inflight_kind = kind;
+    send_json(w, wd_audit_ckpt_insert_sql);
+}
+
 static void db_send(struct wd_audit_writer *w)
 {
     if (w->state != DB_READY || w->inflight)
@@ -940,14 +956,8 @@ static void db_send(struct wd_audit_writer *w)
     if (w->state != DB_READY || w->inflight)
         return;
     if (w->rckpts.n > 0) {
-        w->batch.n = 0;
-        wd_buf_putc(&w->batch, '[');
-        wd_buf_put(&w->batch, w->rckpts.p, w->rckpts.n);
-        wd_buf_putc(&w->batch, ']');
-        wd_buf_putc(&w->batch, '\0');
-        w->inflight_kind = SEND_RCKPTS;
         w->inflight_rckpts = w->rckpts.n;
-        send_json(w, wd_audit_ckpt_insert_sql);
+        send_ckpts(w, &w->rckpts, SEND_RCKPTS);
         return;
     }
     if (w->spooling)
@@ -982,14 +992,8 @@ static void db_send(struct wd_audit_writer *w)
         return;
     }
     if (w->ckpts.n > 0) {
-        w->batch.n = 0;
-        wd_buf_putc(&w->batch, '[');
-        wd_buf_put(&w->batch, w->ckpts.p, w->ckpts.n);
-        wd_buf_puts(&w->batch, "]");
-        wd_buf_putc(&w->batch, '\0');
-        w->inflight_kind = SEND_CKPTS;
         w->inflight_ckpts = w->ckpts.n;
-        send_json(w, wd_audit_ckpt_insert_sql);
+        send_ckpts(w, &w->ckpts, SEND_CKPTS);
     }
 }
 
