@@ -127,8 +127,12 @@ static void audit_response_bytes(struct wd_call *c, const char *p, size_t n)
 {
     if (c->resp_md != NULL)
         EVP_DigestUpdate(c->resp_md, p, n);
-    if (wd_audit_content() == WD_AUDIT_CONTENT_FULL && c->audited && c->resp_copy.n + n <= WD_AUDIT_BODY_MAX)
-        wd_buf_put(&c->resp_copy, p, n);
+    if (wd_audit_content() == WD_AUDIT_CONTENT_FULL && c->audited) {
+        if (c->resp_copy.n + n <= WD_AUDIT_BODY_MAX)
+            wd_buf_put(&c->resp_copy, p, n);
+        else
+            c->resp_copy.oom = true; /* too long to keep: the record then has the digest and no body */
+    }
 }
 
 /* Client address and user agent, copied while the connection is certainly alive. */
@@ -224,9 +228,11 @@ static void audit_call_record(struct wd_call *c)
             r.request_body_len = c->req_copy.n;
             r.has_request_body = true;
         }
-        r.response_body = c->resp_copy.p ? c->resp_copy.p : "";
-        r.response_body_len = c->resp_copy.n;
-        r.has_response_body = true;
+        if (!c->resp_copy.oom) {
+            r.response_body = c->resp_copy.p ? c->resp_copy.p : "";
+            r.response_body_len = c->resp_copy.n;
+            r.has_response_body = true;
+        }
     }
     wd_audit_append(c->w->audit, &r, NULL, NULL);
 }
