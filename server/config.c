@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 /* The schema is five levels deep; anything much deeper is garbage or an attack on the stack. */
@@ -697,7 +698,8 @@ static int cfg_map_take(const struct cfg_node *map, const char *path, struct cfg
 
 /* ---- sections -------------------------------------------------------------------------------- */
 
-static int cfg_parse_listen(struct wd_config *cfg, struct cfg_node *n, const char *path, struct wd_config_err *err)
+static int cfg_parse_hostport(struct cfg_node *n, const char *path, char **host, uint16_t *portp,
+                              struct wd_config_err *err)
 {
     char *s = NULL, *host_start, *host_end, *port;
     uint64_t v;
@@ -742,13 +744,18 @@ static int cfg_parse_listen(struct wd_config *cfg, struct cfg_node *n, const cha
         return cfg_fail(err, n->line, path, "port must be an integer from 1 to 65535");
     }
     *host_end = '\0';
-    free(cfg->listen_host);
-    cfg->listen_host = strdup(host_start);
+    free(*host);
+    *host = strdup(host_start);
     free(s);
-    if (!cfg->listen_host)
+    if (!*host)
         return cfg_oom(err);
-    cfg->listen_port = (uint16_t)v;
+    *portp = (uint16_t)v;
     return 0;
+}
+
+static int cfg_parse_listen(struct wd_config *cfg, struct cfg_node *n, const char *path, struct wd_config_err *err)
+{
+    return cfg_parse_hostport(n, path, &cfg->listen_host, &cfg->listen_port, err);
 }
 
 static int cfg_parse_tls(struct wd_config *cfg, struct cfg_node *n, const char *path, int line,
@@ -1272,10 +1279,160 @@ static int cfg_parse_audit(struct wd_config *cfg, struct cfg_node *n, const char
     return 0;
 }
 
+static int cfg_parse_telemetry_otlp(struct wd_telemetry_config *t, struct cfg_node *n, const char *path,
+                                    struct wd_config_err *err)
+{
+    struct cfg_field f[] = {{.name = "endpoint"}, {.name = "protocol"},   {.name = "headers"},
+                            {.name = "sampling_ratio"}, {.name = "timeout"}, {.name = "compression"}};
+    char p[CFG_PATH_MAX], kp[CFG_PATH_MAX], *s = NULL;
+
+    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, sizeof f / sizeof f[0], err))
+        return -1;
+    if (f[0].val) {
+        cfg_path_key(p, path, f[0].key);
+        if (cfg_get_str(f[0].val, p, &t->otlp_endpoint, err))
+            return -1;
+        if (strncmp(t->otlp_endpoint, "http://", 7) && strncmp(t->otlp_endpoint, "https://", 8))
+            return cfg_fail(err, f[0].val->line, p, "must start with http:// or https://");
+        size_t l = strlen(t->otlp_endpoint);
+        while (l > 0 && t->otlp_endpoint[l - 1] == '/')
+            t->otlp_endpoint[--l] = '\0';
+    }
+    if (f[1].val) {
+        cfg_path_key(p, path, f[1].key);
+        if (cfg_get_str(f[1].val, p, &s, err))
+            return -1;
+        if (!strcmp(s, "http/protobuf"))
+            t->otlp_protocol = WD_OTLP_PROTOBUF;
+        else if (!strcmp(s, "http/json"))
+            t->otlp_protocol = WD_OTLP_JSON;
+        else {
+            free(s);
+            return cfg_fail(err, f[1].val->line, p, "must be http/protobuf or http/json");
+        }
+        free(s);
+        s = NULL;
+    }
+    if (f[2].val) {
+        struct cfg_node *h = f[2].val;
+        cfg_path_key(p, path, f[2].key);
+        if (cfg_want_map(h, p, err) || cfg_map_check_keys(h, p, err))
+            return -1;
+        size_t nh = h->nkids / 2;
+        if (nh) {
+            t->otlp_headers = calloc(nh, sizeof *t->otlp_headers);
+            if (!t->otlp_headers)
+                return cfg_oom(err);
+        }
+        for (size_t i = 0; i < nh; i++) {
+            struct cfg_node *k = h->kids[2 * i], *v = h->kids[2 * i + 1];
+            struct wd_otlp_header *hd = &t->otlp_headers[t->notlp_headers++];
+            cfg_path_key(kp, p, k);
+            hd->name = strndup(k->text, k->len);
+            if (!hd->name)
+                return cfg_oom(err);
+            for (char *c = hd->name; *c; c++) {
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+                      *c == '_'))
+                    return cfg_fail(err, k->line, kp, "is not a valid header name");
+                if (*c >= 'A' && *c <= 'Z')
+                    *c = (char)(*c - 'A' + 'a');
+            }
+            if (cfg_get_str(v, kp, &hd->value, err))
+                return -1;
+            if (strchr(hd->value, '\n') || strchr(hd->value, '\r'))
+                return cfg_fail(err, v->line, kp, "must be one line");
+        }
+    }
+    if (f[3].val) {
+        cfg_path_key(p, path, f[3].key);
+        if (cfg_get_str(f[3].val, p, &s, err))
+            return -1;
+        char *end;
+        double r = strtod(s, &end);
+        bool bad = *end != '\0' || end == s || !(r >= 0.0 && r <= 1.0);
+        free(s);
+        if (bad)
+            return cfg_fail(err, f[3].val->line, p, "must be a number from 0 to 1");
+        t->sampling_ratio = r;
+    }
+    if (f[4].val) {
+        cfg_path_key(p, path, f[4].key);
+        if (cfg_get_duration(f[4].val, p, &t->otlp_timeout_ms, err))
+            return -1;
+    }
+    if (f[5].val) {
+        cfg_path_key(p, path, f[5].key);
+        if (cfg_get_str(f[5].val, p, &s, err))
+            return -1;
+        if (!strcmp(s, "gzip"))
+            t->otlp_compression = WD_OTLP_COMPRESSION_GZIP;
+        else if (!strcmp(s, "none"))
+            t->otlp_compression = WD_OTLP_COMPRESSION_NONE;
+        else {
+            free(s);
+            return cfg_fail(err, f[5].val->line, p, "must be gzip or none");
+        }
+        free(s);
+    }
+    return 0;
+}
+
+static int cfg_parse_telemetry(struct wd_config *cfg, struct cfg_node *n, const char *path,
+                               struct wd_config_err *err)
+{
+    struct cfg_field f[] = {{.name = "service_name"}, {.name = "otlp"}, {.name = "metrics"}, {.name = "logs"}};
+    struct wd_telemetry_config *t = &cfg->telemetry;
+    char p[CFG_PATH_MAX], kp[CFG_PATH_MAX];
+
+    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 4, err))
+        return -1;
+    if (f[0].val) {
+        cfg_path_key(p, path, f[0].key);
+        if (cfg_get_str(f[0].val, p, &t->service_name, err))
+            return -1;
+    }
+    if (f[1].val) {
+        cfg_path_key(p, path, f[1].key);
+        if (cfg_parse_telemetry_otlp(t, f[1].val, p, err))
+            return -1;
+    }
+    if (f[2].val) {
+        struct cfg_field m[] = {{.name = "listen"}};
+        cfg_path_key(p, path, f[2].key);
+        if (cfg_want_map(f[2].val, p, err) || cfg_map_take(f[2].val, p, m, 1, err))
+            return -1;
+        if (m[0].val) {
+            cfg_path_key(kp, p, m[0].key);
+            if (cfg_parse_hostport(m[0].val, kp, &t->metrics_listen_host, &t->metrics_listen_port, err))
+                return -1;
+        }
+    }
+    if (f[3].val) {
+        struct cfg_field l[] = {{.name = "access"}};
+        char *s = NULL;
+        cfg_path_key(p, path, f[3].key);
+        if (cfg_want_map(f[3].val, p, err) || cfg_map_take(f[3].val, p, l, 1, err))
+            return -1;
+        if (l[0].val) {
+            cfg_path_key(kp, p, l[0].key);
+            if (cfg_get_str(l[0].val, kp, &s, err))
+                return -1;
+            bool tr = !strcmp(s, "true"), fl = !strcmp(s, "false");
+            free(s);
+            if (!tr && !fl)
+                return cfg_fail(err, l[0].val->line, kp, "must be true or false");
+            t->access_log = tr;
+        }
+    }
+    return 0;
+}
+
 static int cfg_parse_root(struct wd_config *cfg, struct cfg_node *root, struct wd_config_err *err)
 {
     struct cfg_field f[] = {{.name = "listen"}, {.name = "tls"}, {.name = "workers"}, {.name = "limits"},
-                            {.name = "providers"}, {.name = "models"}, {.name = "auth"}, {.name = "audit"}};
+                            {.name = "providers"}, {.name = "models"}, {.name = "auth"}, {.name = "audit"},
+                            {.name = "telemetry"}};
     uint64_t w;
 
     if (!root || (root->kind == CFG_SCALAR && root->is_null))
@@ -1304,6 +1461,8 @@ static int cfg_parse_root(struct wd_config *cfg, struct cfg_node *root, struct w
     if (f[6].val && cfg_parse_auth(cfg, f[6].val, "auth", err))
         return -1;
     if (f[7].val && cfg_parse_audit(cfg, f[7].val, "audit", err))
+        return -1;
+    if (f[8].val && cfg_parse_telemetry(cfg, f[8].val, "telemetry", err))
         return -1;
     return 0;
 }
@@ -1338,6 +1497,8 @@ int wd_config_parse(const char *yaml, size_t len, const char *source, struct wd_
     cfg->request_timeout_ms = 600000;
     cfg->drain_timeout_ms = 30000;
     cfg->audit.migrate = true;
+    cfg->telemetry.sampling_ratio = -1.0;
+    cfg->telemetry.access_log = true;
     cfg->audit.content = WD_AUDIT_CONTENT_HASH;
     cfg->audit.queue_records = 65536;
     cfg->audit.every_records = 1000;
@@ -1485,6 +1646,16 @@ void wd_config_free(struct wd_config *cfg)
     free(cfg->audit.spool);
     free(cfg->audit.signing_key);
     free(cfg->audit.export_path);
+    free(cfg->telemetry.service_name);
+    free(cfg->telemetry.otlp_endpoint);
+    for (size_t i = 0; i < cfg->telemetry.notlp_headers; i++) {
+        free(cfg->telemetry.otlp_headers[i].name);
+        if (cfg->telemetry.otlp_headers[i].value)
+            OPENSSL_cleanse(cfg->telemetry.otlp_headers[i].value, strlen(cfg->telemetry.otlp_headers[i].value));
+        free(cfg->telemetry.otlp_headers[i].value);
+    }
+    free(cfg->telemetry.otlp_headers);
+    free(cfg->telemetry.metrics_listen_host);
     free(cfg->source);
     free(cfg);
 }

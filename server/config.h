@@ -57,6 +57,29 @@ struct wd_audit_config {
     char *export_path;           /* checkpoint export: a file path, or "stdout"; NULL: none */
 };
 
+/* telemetry: (README "Observability"). Unset values are filled from the OTEL_* environment at start. */
+enum wd_otlp_protocol { WD_OTLP_UNSET = 0, WD_OTLP_PROTOBUF, WD_OTLP_JSON };
+enum wd_otlp_compression { WD_OTLP_COMPRESSION_UNSET = 0, WD_OTLP_COMPRESSION_NONE, WD_OTLP_COMPRESSION_GZIP };
+
+struct wd_otlp_header {
+    char *name;            /* lowercase */
+    char *value;           /* a secret reference (env://, file://, ...) or a plain value */
+};
+
+struct wd_telemetry_config {
+    char *service_name;            /* NULL: OTEL_SERVICE_NAME, else "warden" */
+    char *otlp_endpoint;           /* base URL; /v1/traces is appended. NULL: OTEL_EXPORTER_OTLP_* or no export */
+    enum wd_otlp_protocol otlp_protocol;
+    struct wd_otlp_header *otlp_headers;
+    size_t notlp_headers;
+    double sampling_ratio;         /* < 0: unset (OTEL_TRACES_SAMPLER_ARG, else 1.0) */
+    unsigned otlp_timeout_ms;      /* 0: unset (OTEL_EXPORTER_OTLP_TIMEOUT, else 10 s) */
+    enum wd_otlp_compression otlp_compression;
+    char *metrics_listen_host;     /* NULL: /metrics on the main listener */
+    uint16_t metrics_listen_port;
+    bool access_log;               /* default true */
+};
+
 struct wd_config {
     char *listen_host;     /* "0.0.0.0" */
     uint16_t listen_port;  /* 8080 */
@@ -83,6 +106,7 @@ struct wd_config {
     char *auth_keys_env;   /* name of an env var holding comma-separated keys (default config: WARDEN_API_KEYS) */
 
     struct wd_audit_config audit;
+    struct wd_telemetry_config telemetry;
 
     char *source;          /* file path, or "<embedded>" */
     char sha256[65];       /* hex SHA-256 of the configuration text (what config records carry) */
