@@ -1,0 +1,93 @@
+/* Trace spans: built on the request path into fixed-size structs (no allocation), encoded once when the
+ * span ends, as OTLP protobuf or OTLP/JSON. Strings are referenced, not copied: they must stay alive
+ * until the span is encoded. No prompt or completion content ever goes into a span. */
+#ifndef WARDEN_OTEL_SPAN_H
+#define WARDEN_OTEL_SPAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/buf.h"
+
+#define WD_SPAN_MAX_ATTRS 24
+#define WD_SPAN_MAX_EVENTS 4
+#define WD_SPAN_EVENT_MAX_ATTRS 2
+
+enum wd_span_kind { WD_SPAN_INTERNAL = 1, WD_SPAN_SERVER = 2, WD_SPAN_CLIENT = 3 };
+enum wd_span_status { WD_STATUS_UNSET = 0, WD_STATUS_OK = 1, WD_STATUS_ERROR = 2 };
+enum wd_attr_type { WD_ATTR_STR = 1, WD_ATTR_INT, WD_ATTR_DOUBLE, WD_ATTR_BOOL, WD_ATTR_STR_ARRAY };
+
+struct wd_attr {
+    const char *key;          /* static */
+    uint8_t type;
+    struct wd_str s;          /* STR; STR_ARRAY: a one-element array holding s */
+    int64_t i;                /* INT, BOOL */
+    double d;                 /* DOUBLE */
+};
+
+struct wd_span_event {
+    const char *name;         /* static */
+    uint64_t time_ns;
+    struct wd_attr attrs[WD_SPAN_EVENT_MAX_ATTRS];
+    int nattrs;
+};
+
+struct wd_span {
+    uint8_t trace_id[16];
+    uint8_t span_id[8];
+    uint8_t parent_span_id[8];
+    bool has_parent;
+    uint8_t flags;            /* W3C trace flags: bit 0 = sampled */
+    struct wd_str trace_state;/* the caller's tracestate, passed on unchanged */
+    const char *name;
+    enum wd_span_kind kind;
+    uint64_t start_ns, end_ns; /* Unix epoch nanoseconds */
+    enum wd_span_status status;
+    struct wd_str status_message;
+    struct wd_attr attrs[WD_SPAN_MAX_ATTRS];
+    int nattrs;
+    struct wd_span_event events[WD_SPAN_MAX_EVENTS];
+    int nevents;
+    uint32_t dropped_attrs;   /* attributes past WD_SPAN_MAX_ATTRS */
+};
+
+uint64_t wd_now_ns(void);     /* CLOCK_REALTIME */
+
+/* Attributes past the capacity are counted in dropped_attrs (OTLP dropped_attributes_count). */
+void wd_span_attr_str(struct wd_span *s, const char *key, const char *v, size_t n);
+void wd_span_attr_cstr(struct wd_span *s, const char *key, const char *v);
+void wd_span_attr_int(struct wd_span *s, const char *key, int64_t v);
+void wd_span_attr_double(struct wd_span *s, const char *key, double v);
+void wd_span_attr_bool(struct wd_span *s, const char *key, bool v);
+void wd_span_attr_str_array1(struct wd_span *s, const char *key, const char *v, size_t n);
+struct wd_span_event *wd_span_add_event(struct wd_span *s, const char *name, uint64_t time_ns);
+
+/* One span as the tagged, length-delimited field 2 of opentelemetry.proto.trace.v1.ScopeSpans
+ * (`spans`), so encoded spans concatenate straight into a ScopeSpans message. Fields in field-number
+ * order, as protoc writes them; defaults (zero, empty) omitted. */
+void wd_otlp_span_pb(const struct wd_span *s, struct wd_buf *out);
+/* One span as an OTLP/JSON object (lowerCamelCase names, trace and span ids in hex, 64-bit integers as
+ * decimal strings, enums as integers). */
+void wd_otlp_span_json(const struct wd_span *s, struct wd_buf *out);
+
+struct wd_otlp_resource {
+    struct wd_attr attrs[16]; /* service.name, service.version, service.instance.id, k8s.*, OTEL_RESOURCE_ATTRIBUTES */
+    int nattrs;
+};
+
+/* A whole opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest: one ResourceSpans with the
+ * resource, one ScopeSpans with the scope (name, version) and the spans already encoded by
+ * wd_otlp_span_pb (concatenated). */
+void wd_otlp_request_pb(const struct wd_otlp_resource *r, const char *scope_name, const char *scope_version,
+                        const char *spans, size_t spans_len, struct wd_buf *out);
+/* The same in OTLP/JSON; spans_json is the wd_otlp_span_json objects joined by ','. */
+void wd_otlp_request_json(const struct wd_otlp_resource *r, const char *scope_name, const char *scope_version,
+                          const char *spans_json, size_t spans_len, struct wd_buf *out);
+
+/* W3C traceparent: "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>". Returns 0 and fills the ids
+ * and flags, or -1 (invalid, or all-zero ids). */
+int wd_traceparent_parse(const char *v, size_t n, uint8_t trace_id[16], uint8_t parent_id[8], uint8_t *flags);
+/* Writes the traceparent for span s (55 characters + NUL). */
+void wd_traceparent_format(const struct wd_span *s, char out[56]);
+
+#endif
