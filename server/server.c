@@ -1,5 +1,6 @@
 /* Listener, workers, health endpoints, graceful drain (SIGTERM) and atomic reload (SIGHUP). */
 #include "server/server.h"
+#include "server/metrics.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -140,52 +141,26 @@ static int ready_check(const struct wd_config *cfg, char *why, size_t cap)
     return 0;
 }
 
-/* Prometheus text exposition. For now the audit writer's counters, summed over workers (each worker
- * writes its own relaxed atomics; the scrape only reads). */
+/* The audit writers' counters for the metrics module; called from the scraping thread (the writers' counters
+ * are relaxed atomics). */
+static size_t metrics_audit_stats(struct wd_audit_stats *out, size_t cap)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < nworkers && n < cap; i++)
+        if (workers[i].audit != NULL)
+            wd_audit_writer_stats(workers[i].audit, &out[n++]);
+    return n;
+}
+
+/* telemetry.metrics.listen set: /metrics is served there only (server/metrics.c), not on this listener. */
+static bool metrics_elsewhere;
+
+/* Prometheus text exposition (server/metrics.c). */
 static void respond_metrics(h2o_req_t *req)
 {
-    struct wd_audit_stats t = {0};
-    uint64_t connected = 0;
-    for (unsigned i = 0; i < nworkers; i++) {
-        if (workers[i].audit == NULL)
-            continue;
-        struct wd_audit_stats s;
-        wd_audit_writer_stats(workers[i].audit, &s);
-        t.records += s.records;
-        t.written += s.written;
-        t.spooled += s.spooled;
-        t.refused += s.refused;
-        t.batches += s.batches;
-        t.checkpoints += s.checkpoints;
-        t.queue_depth += s.queue_depth;
-        t.spool_bytes += s.spool_bytes;
-        connected += s.connected;
-    }
     struct wd_buf b = {0};
-    wd_buf_printf(&b,
-                  "# HELP warden_build_info Warden's version.\n# TYPE warden_build_info gauge\n"
-                  "warden_build_info{version=\"%s\"} 1\n",
-                  WARDEN_VERSION);
-    static const struct {
-        const char *name, *type, *help;
-    } m[] = {
-        {"warden_audit_records_total", "counter", "Audit records appended to a chain."},
-        {"warden_audit_records_written_total", "counter", "Audit records committed to PostgreSQL (replays included)."},
-        {"warden_audit_records_spooled_total", "counter", "Audit records made durable in the local spool file."},
-        {"warden_audit_records_refused_total", "counter",
-         "Audit records refused (queue full, or fail_closed with the database away); never silent."},
-        {"warden_audit_batches_total", "counter", "Batches committed to PostgreSQL."},
-        {"warden_audit_checkpoints_total", "counter", "Signed checkpoints made."},
-        {"warden_audit_queue_depth", "gauge", "Audit records queued in memory, not yet durable."},
-        {"warden_audit_spool_bytes", "gauge", "Bytes in the audit spool files waiting for replay."},
-        {"warden_audit_database_connected", "gauge", "Audit writers (one per worker) connected to PostgreSQL."},
-    };
-    uint64_t v[] = {t.records,     t.written,     t.spooled,     t.refused, t.batches,
-                    t.checkpoints, t.queue_depth, t.spool_bytes, connected};
-    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-        wd_buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", m[i].name, m[i].help, m[i].name, m[i].type,
-                      m[i].name, (unsigned long long)v[i]);
-    wd_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "", b.n);
+    wd_metrics_render(&b, metrics_audit_stats);
+    wd_respond(req, 200, WD_METRICS_CONTENT_TYPE, b.p ? b.p : "", b.n);
     wd_buf_free(&b);
 }
 
@@ -214,7 +189,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         }
         return 0;
     }
-    if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
+    if (!metrics_elsewhere && h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
         respond_metrics(req);
         return 0;
     }
@@ -479,6 +454,18 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
             wd_logf(WD_LOG_WARN, "", "not ready: %s. Set it and Warden will pick it up on the next request.", why);
     }
 
+    if (cfg->telemetry.metrics_listen_host != NULL) {
+        char why[300];
+        if (wd_metrics_serve(cfg->telemetry.metrics_listen_host, cfg->telemetry.metrics_listen_port,
+                             metrics_audit_stats, why, sizeof(why)) != 0) {
+            wd_logf(WD_LOG_ERROR, "", "telemetry.metrics.listen: %s", why);
+            return 1;
+        }
+        metrics_elsewhere = true;
+        wd_logf(WD_LOG_INFO, "", "metrics on http://%s:%u/metrics", cfg->telemetry.metrics_listen_host,
+                cfg->telemetry.metrics_listen_port);
+    }
+
     uv_loop_init(&main_loop);
     uv_signal_t sigterm, sigint, sighup;
     uv_signal_init(&main_loop, &sigterm);
@@ -499,6 +486,7 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     uv_run(&main_loop, UV_RUN_DEFAULT);
+    wd_metrics_serve_stop();
     for (unsigned i = 0; i < nworkers; i++)
         pthread_join(workers[i].thread, NULL);
     wd_log(WD_LOG_INFO, "drained, exiting", "");
