@@ -49,17 +49,21 @@ struct wd_span {
     struct wd_span_event events[WD_SPAN_MAX_EVENTS];
     int nevents;
     uint32_t dropped_attrs;   /* attributes past WD_SPAN_MAX_ATTRS */
+    uint32_t dropped_events;  /* events past WD_SPAN_MAX_EVENTS (OTLP dropped_events_count) */
 };
 
 uint64_t wd_now_ns(void);     /* CLOCK_REALTIME */
 
-/* Attributes past the capacity are counted in dropped_attrs (OTLP dropped_attributes_count). */
+/* Setting a key again replaces its value; new keys past the capacity are counted in dropped_attrs (OTLP
+ * dropped_attributes_count). */
 void wd_span_attr_str(struct wd_span *s, const char *key, const char *v, size_t n);
 void wd_span_attr_cstr(struct wd_span *s, const char *key, const char *v);
 void wd_span_attr_int(struct wd_span *s, const char *key, int64_t v);
 void wd_span_attr_double(struct wd_span *s, const char *key, double v);
 void wd_span_attr_bool(struct wd_span *s, const char *key, bool v);
 void wd_span_attr_str_array1(struct wd_span *s, const char *key, const char *v, size_t n);
+/* The new event (attributes filled by the caller, at most WD_SPAN_EVENT_MAX_ATTRS), or NULL when the span
+ * already has WD_SPAN_MAX_EVENTS (counted in dropped_events). */
 struct wd_span_event *wd_span_add_event(struct wd_span *s, const char *name, uint64_t time_ns);
 
 /* One span as the tagged, length-delimited field 2 of opentelemetry.proto.trace.v1.ScopeSpans
@@ -84,8 +88,9 @@ void wd_otlp_request_pb(const struct wd_otlp_resource *r, const char *scope_name
 void wd_otlp_request_json(const struct wd_otlp_resource *r, const char *scope_name, const char *scope_version,
                           const char *spans_json, size_t spans_len, struct wd_buf *out);
 
-/* W3C traceparent: "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>". Returns 0 and fills the ids
- * and flags, or -1 (invalid, or all-zero ids). */
+/* W3C traceparent: "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>", lowercase hex. Returns 0 and
+ * fills the ids and flags, or -1 (invalid, or all-zero ids). A later version (not ff) is read the same way
+ * when its flags are followed by the end or '-', and gives only the sampled flag. */
 int wd_traceparent_parse(const char *v, size_t n, uint8_t trace_id[16], uint8_t parent_id[8], uint8_t *flags);
 /* Writes the traceparent for span s (55 characters + NUL). */
 void wd_traceparent_format(const struct wd_span *s, char out[56]);

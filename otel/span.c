@@ -1,0 +1,684 @@
+/* Spans (see span.h): the attribute and event setters, the W3C traceparent, and the two OTLP encodings
+ * written by hand.
+ *
+ * Protobuf: fields in field-number order with proto3 defaults omitted, which is what protoc-generated
+ * serializers write, so the bytes equal protoc's for the same message (tests/integration/
+ * test_otlp_encoding.sh checks that with `protoc --encode`). The schema is opentelemetry-proto as pinned
+ * in tests/otel: its Span has no `flags` field (16, added in opentelemetry-proto 1.1.0), so the W3C flags
+ * are not encoded; newer receivers read the missing field as 0, "flags unknown". Strings go out as valid
+ * UTF-8 (proto3 receivers reject a request holding a string that is not): each byte that does not start a
+ * valid sequence becomes U+FFFD, exactly as wd_json_put_escaped does, so both encodings carry the same text.
+ *
+ * OTLP/JSON: the proto3 JSON mapping with OTLP's exceptions: ids in lowercase hex, enums as integers,
+ * 64-bit integers as decimal strings, lowerCamelCase names, defaults omitted. */
+#include "otel/span.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/json.h"
+
+uint64_t wd_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- attributes and events -------------------------------------------------------------------- */
+
+/* Counts as the setters and encoders see them: a caller that overfilled a count never makes them read past
+ * the array. */
+static int clamp(int n, int max) { return n < 0 ? 0 : n > max ? max : n; }
+
+/* The slot for key: its existing attribute, a new one, or NULL (full: counted as dropped). */
+static struct wd_attr *attr_slot(struct wd_span *s, const char *key)
+{
+    if (key == NULL)
+        key = "";
+    int n = clamp(s->nattrs, WD_SPAN_MAX_ATTRS), i = 0;
+    while (i < n && s->attrs[i].key != key && (s->attrs[i].key == NULL || strcmp(s->attrs[i].key, key) != 0))
+        i++;
+    if (i == WD_SPAN_MAX_ATTRS) {
+        s->dropped_attrs++;
+        return NULL;
+    }
+    if (i == n)
+        s->nattrs = n + 1;
+    struct wd_attr *a = memset(&s->attrs[i], 0, sizeof(s->attrs[i]));
+    a->key = key;
+    return a;
+}
+
+void wd_span_attr_str(struct wd_span *s, const char *key, const char *v, size_t n)
+{
+    struct wd_attr *a = attr_slot(s, key);
+    if (a == NULL)
+        return;
+    a->type = WD_ATTR_STR;
+    a->s = (struct wd_str){v ? v : "", v ? n : 0};
+}
+
+void wd_span_attr_cstr(struct wd_span *s, const char *key, const char *v)
+{
+    wd_span_attr_str(s, key, v, v ? strlen(v) : 0);
+}
+
+void wd_span_attr_int(struct wd_span *s, const char *key, int64_t v)
+{
+    struct wd_attr *a = attr_slot(s, key);
+    if (a == NULL)
+        return;
+    a->type = WD_ATTR_INT;
+    a->i = v;
+}
+
+void wd_span_attr_double(struct wd_span *s, const char *key, double v)
+{
+    struct wd_attr *a = attr_slot(s, key);
+    if (a == NULL)
+        return;
+    a->type = WD_ATTR_DOUBLE;
+    a->d = v;
+}
+
+void wd_span_attr_bool(struct wd_span *s, const char *key, bool v)
+{
+    struct wd_attr *a = attr_slot(s, key);
+    if (a == NULL)
+        return;
+    a->type = WD_ATTR_BOOL;
+    a->i = v ? 1 : 0;
+}
+
+void wd_span_attr_str_array1(struct wd_span *s, const char *key, const char *v, size_t n)
+{
+    struct wd_attr *a = attr_slot(s, key);
+    if (a == NULL)
+        return;
+    a->type = WD_ATTR_STR_ARRAY;
+    a->s = (struct wd_str){v ? v : "", v ? n : 0};
+}
+
+struct wd_span_event *wd_span_add_event(struct wd_span *s, const char *name, uint64_t time_ns)
+{
+    if (s->nevents < 0)
+        s->nevents = 0;
+    if (s->nevents >= WD_SPAN_MAX_EVENTS) {
+        s->dropped_events++;
+        return NULL;
+    }
+    struct wd_span_event *e = memset(&s->events[s->nevents++], 0, sizeof(struct wd_span_event));
+    e->name = name;
+    e->time_ns = time_ns;
+    return e;
+}
+
+/* ---- UTF-8 ------------------------------------------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at s[i] (RFC 3629: no overlongs, surrogates or code points past
+ * U+10FFFF), or 0. The same rules as api/json.c. */
+static size_t utf8_len(const unsigned char *s, size_t n, size_t i)
+{
+    unsigned c = s[i];
+    size_t need;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        need = 1, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        need = 2, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        need = 3, min = 0x10000;
+    else
+        return 0;
+    if (i + need >= n)
+        return 0;
+    unsigned cp = c & (0x3fu >> need);
+    for (size_t k = 1; k <= need; k++) {
+        unsigned cc = s[i + k];
+        if ((cc & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (cc & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return need + 1;
+}
+
+/* The byte length of s once every invalid byte is replaced by U+FFFD (3 bytes); n when s is valid. */
+static size_t utf8_clean_len(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        if (u[i] < 0x80) {
+            i++, out++;
+            continue;
+        }
+        size_t k = utf8_len(u, n, i);
+        if (k == 0)
+            i++, out += 3;
+        else
+            i += k, out += k;
+    }
+    return out;
+}
+
+static void utf8_put_clean(struct wd_buf *b, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t run = 0;
+    for (size_t i = 0; i < n;) {
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = utf8_len(u, n, i);
+        if (k != 0) {
+            i += k;
+            continue;
+        }
+        wd_buf_put(b, s + run, i - run);
+        wd_buf_put(b, "\xef\xbf\xbd", 3);
+        run = ++i;
+    }
+    wd_buf_put(b, s + run, n - run);
+}
+
+/* ---- protobuf --------------------------------------------------------------------------------- */
+
+enum { PB_VARINT = 0, PB_I64 = 1, PB_LEN = 2, PB_I32 = 5 };
+
+static size_t varint_to(uint8_t out[10], uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (uint8_t)v;
+    return n;
+}
+
+static void pb_varint(struct wd_buf *b, uint64_t v)
+{
+    uint8_t t[10];
+    wd_buf_put(b, t, varint_to(t, v));
+}
+
+static void pb_tag(struct wd_buf *b, uint32_t field, unsigned wire) { pb_varint(b, (uint64_t)field << 3 | wire); }
+
+static void pb_uint(struct wd_buf *b, uint32_t field, uint64_t v)
+{
+    if (v == 0)
+        return;
+    pb_tag(b, field, PB_VARINT);
+    pb_varint(b, v);
+}
+
+static void pb_put_fixed64(struct wd_buf *b, uint64_t v)
+{
+    uint8_t t[8];
+    for (int i = 0; i < 8; i++)
+        t[i] = (uint8_t)(v >> (8 * i));
+    wd_buf_put(b, t, 8);
+}
+
+static void pb_fixed64(struct wd_buf *b, uint32_t field, uint64_t v)
+{
+    if (v == 0)
+        return;
+    pb_tag(b, field, PB_I64);
+    pb_put_fixed64(b, v);
+}
+
+static void pb_bytes(struct wd_buf *b, uint32_t field, const void *p, size_t n)
+{
+    if (n == 0)
+        return;
+    pb_tag(b, field, PB_LEN);
+    pb_varint(b, n);
+    wd_buf_put(b, p, n);
+}
+
+/* A string field, always written (oneof members have presence). */
+static void pb_string_always(struct wd_buf *b, uint32_t field, const char *s, size_t n)
+{
+    size_t clean = utf8_clean_len(s, n);
+    pb_tag(b, field, PB_LEN);
+    pb_varint(b, clean);
+    if (clean == n)
+        wd_buf_put(b, s, n);
+    else
+        utf8_put_clean(b, s, n);
+}
+
+static void pb_string(struct wd_buf *b, uint32_t field, const char *s, size_t n)
+{
+    if (n > 0)
+        pb_string_always(b, field, s, n);
+}
+
+static void pb_cstring(struct wd_buf *b, uint32_t field, const char *s)
+{
+    if (s != NULL)
+        pb_string(b, field, s, strlen(s));
+}
+
+/* A nested message: the tag and a one-byte length placeholder; pb_close writes the real length once the
+ * content is there, moving the content when the length needs more than one byte. */
+static size_t pb_open(struct wd_buf *b, uint32_t field)
+{
+    pb_tag(b, field, PB_LEN);
+    size_t at = b->n;
+    wd_buf_putc(b, 0);
+    return at;
+}
+
+static void pb_close(struct wd_buf *b, size_t at)
+{
+    if (b->oom)
+        return;
+    size_t len = b->n - at - 1;
+    uint8_t t[10];
+    size_t k = varint_to(t, len);
+    if (k > 1) {
+        if (!wd_buf_reserve(b, k - 1))
+            return;
+        memmove(b->p + at + k, b->p + at + 1, len);
+        b->n += k - 1;
+    }
+    memcpy(b->p + at, t, k);
+}
+
+/* AnyValue's content (every oneof member is written, even a default value). */
+static void pb_anyvalue(struct wd_buf *b, const struct wd_attr *a)
+{
+    switch (a->type) {
+    case WD_ATTR_STR:
+        pb_string_always(b, 1, a->s.p, a->s.n);
+        break;
+    case WD_ATTR_BOOL:
+        pb_tag(b, 2, PB_VARINT);
+        pb_varint(b, a->i != 0);
+        break;
+    case WD_ATTR_INT:
+        pb_tag(b, 3, PB_VARINT);
+        pb_varint(b, (uint64_t)a->i);
+        break;
+    case WD_ATTR_DOUBLE: {
+        uint64_t bits;
+        memcpy(&bits, &a->d, 8);
+        pb_tag(b, 4, PB_I64);
+        pb_put_fixed64(b, bits);
+        break;
+    }
+    case WD_ATTR_STR_ARRAY: {
+        size_t arr = pb_open(b, 5);       /* ArrayValue */
+        size_t val = pb_open(b, 1);       /* values[0]: AnyValue */
+        pb_string_always(b, 1, a->s.p, a->s.n);
+        pb_close(b, val);
+        pb_close(b, arr);
+        break;
+    }
+    default:                              /* no type: an empty AnyValue */
+        break;
+    }
+}
+
+/* Repeated KeyValue as field `field`. */
+static void pb_attrs(struct wd_buf *b, uint32_t field, const struct wd_attr *attrs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        size_t kv = pb_open(b, field);
+        pb_cstring(b, 1, attrs[i].key);
+        size_t v = pb_open(b, 2);
+        pb_anyvalue(b, &attrs[i]);
+        pb_close(b, v);
+        pb_close(b, kv);
+    }
+}
+
+void wd_otlp_span_pb(const struct wd_span *s, struct wd_buf *out)
+{
+    size_t span = pb_open(out, 2);                               /* ScopeSpans.spans */
+    pb_bytes(out, 1, s->trace_id, 16);
+    pb_bytes(out, 2, s->span_id, 8);
+    pb_string(out, 3, s->trace_state.p, s->trace_state.n);
+    if (s->has_parent)
+        pb_bytes(out, 4, s->parent_span_id, 8);
+    pb_cstring(out, 5, s->name);
+    pb_uint(out, 6, (uint32_t)s->kind);
+    pb_fixed64(out, 7, s->start_ns);
+    pb_fixed64(out, 8, s->end_ns);
+    pb_attrs(out, 9, s->attrs, clamp(s->nattrs, WD_SPAN_MAX_ATTRS));
+    pb_uint(out, 10, s->dropped_attrs);
+    for (int i = 0, n = clamp(s->nevents, WD_SPAN_MAX_EVENTS); i < n; i++) {
+        const struct wd_span_event *e = &s->events[i];
+        size_t ev = pb_open(out, 11);
+        pb_fixed64(out, 1, e->time_ns);
+        pb_cstring(out, 2, e->name);
+        pb_attrs(out, 3, e->attrs, clamp(e->nattrs, WD_SPAN_EVENT_MAX_ATTRS));
+        pb_close(out, ev);
+    }
+    pb_uint(out, 12, s->dropped_events);
+    if (s->status != WD_STATUS_UNSET || s->status_message.n > 0) {
+        size_t st = pb_open(out, 15);
+        pb_string(out, 2, s->status_message.p, s->status_message.n);
+        pb_uint(out, 3, (uint32_t)s->status);
+        pb_close(out, st);
+    }
+    pb_close(out, span);
+}
+
+void wd_otlp_request_pb(const struct wd_otlp_resource *r, const char *scope_name, const char *scope_version,
+                        const char *spans, size_t spans_len, struct wd_buf *out)
+{
+    /* ResourceSpans{resource, ScopeSpans{scope, spans...}}: everything but the spans is small, so it is
+     * built first and the (possibly large) spans are copied once, behind lengths computed up front. */
+    struct wd_buf res = {0}, scope = {0};
+    size_t at = pb_open(&res, 1);                                /* ResourceSpans.resource */
+    pb_attrs(&res, 1, r ? r->attrs : NULL, r ? clamp(r->nattrs, 16) : 0);
+    pb_close(&res, at);
+    at = pb_open(&scope, 1);                                     /* ScopeSpans.scope */
+    pb_cstring(&scope, 1, scope_name);
+    pb_cstring(&scope, 2, scope_version);
+    pb_close(&scope, at);
+    if (res.oom || scope.oom) {
+        out->oom = true;
+    } else {
+        uint8_t t[10];
+        size_t scope_spans_len = scope.n + spans_len;
+        size_t resource_spans_len = res.n + 1 + varint_to(t, scope_spans_len) + scope_spans_len;
+        pb_tag(out, 1, PB_LEN);                                  /* ExportTraceServiceRequest.resource_spans */
+        pb_varint(out, resource_spans_len);
+        wd_buf_put(out, res.p, res.n);
+        pb_tag(out, 2, PB_LEN);                                  /* ResourceSpans.scope_spans */
+        pb_varint(out, scope_spans_len);
+        wd_buf_put(out, scope.p, scope.n);
+        wd_buf_put(out, spans, spans_len);
+    }
+    wd_buf_free(&res);
+    wd_buf_free(&scope);
+}
+
+/* ---- OTLP/JSON -------------------------------------------------------------------------------- */
+
+/* Writes `"key":`, preceded by a comma unless it is the object's first member. */
+static void j_key(struct wd_buf *b, bool *first, const char *key)
+{
+    if (!*first)
+        wd_buf_putc(b, ',');
+    *first = false;
+    wd_buf_putc(b, '"');
+    wd_buf_puts(b, key);
+    wd_buf_put(b, "\":", 2);
+}
+
+static void j_hex(struct wd_buf *b, const uint8_t *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char t[40];
+    wd_buf_putc(b, '"');
+    for (size_t i = 0; i < n && i < 16; i++) {
+        t[2 * i] = hex[p[i] >> 4];
+        t[2 * i + 1] = hex[p[i] & 15];
+    }
+    wd_buf_put(b, t, 2 * (n < 16 ? n : 16));
+    wd_buf_putc(b, '"');
+}
+
+static void j_u64_str(struct wd_buf *b, uint64_t v)
+{
+    wd_buf_printf(b, "\"%llu\"", (unsigned long long)v);
+}
+
+/* The shortest of %.15g..%.17g that reads back as the same double (0.7, not 0.69999999999999996). */
+static void j_double(struct wd_buf *b, double v)
+{
+    char t[32];
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(t, sizeof(t), "%.*g", prec, v);
+        if (strtod(t, NULL) == v)
+            break;
+    }
+    wd_buf_put(b, t, (size_t)n);
+}
+
+static void j_string(struct wd_buf *b, const char *s, size_t n) { wd_json_put_string(b, s ? s : "", s ? n : 0); }
+
+static void j_anyvalue(struct wd_buf *b, const struct wd_attr *a)
+{
+    switch (a->type) {
+    case WD_ATTR_STR:
+        wd_buf_puts(b, "{\"stringValue\":");
+        j_string(b, a->s.p, a->s.n);
+        wd_buf_putc(b, '}');
+        break;
+    case WD_ATTR_BOOL:
+        wd_buf_puts(b, a->i ? "{\"boolValue\":true}" : "{\"boolValue\":false}");
+        break;
+    case WD_ATTR_INT:
+        wd_buf_puts(b, "{\"intValue\":\"");
+        wd_buf_put_i64(b, a->i);
+        wd_buf_puts(b, "\"}");
+        break;
+    case WD_ATTR_DOUBLE:
+        wd_buf_puts(b, "{\"doubleValue\":");
+        /* JSON has no NaN or infinities: the proto3 JSON mapping writes them as strings. */
+        if (isnan(a->d))
+            wd_buf_puts(b, "\"NaN\"");
+        else if (isinf(a->d))
+            wd_buf_puts(b, a->d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+        else
+            j_double(b, a->d);
+        wd_buf_putc(b, '}');
+        break;
+    case WD_ATTR_STR_ARRAY:
+        wd_buf_puts(b, "{\"arrayValue\":{\"values\":[{\"stringValue\":");
+        j_string(b, a->s.p, a->s.n);
+        wd_buf_puts(b, "}]}}");
+        break;
+    default:
+        wd_buf_puts(b, "{}");
+        break;
+    }
+}
+
+static void j_attrs(struct wd_buf *b, bool *first, const struct wd_attr *attrs, int n)
+{
+    if (n <= 0)
+        return;
+    j_key(b, first, "attributes");
+    wd_buf_putc(b, '[');
+    for (int i = 0; i < n; i++) {
+        if (i > 0)
+            wd_buf_putc(b, ',');
+        wd_buf_putc(b, '{');
+        if (attrs[i].key != NULL && attrs[i].key[0] != '\0') {
+            wd_buf_puts(b, "\"key\":");
+            j_string(b, attrs[i].key, strlen(attrs[i].key));
+            wd_buf_putc(b, ',');
+        }
+        wd_buf_puts(b, "\"value\":");
+        j_anyvalue(b, &attrs[i]);
+        wd_buf_putc(b, '}');
+    }
+    wd_buf_putc(b, ']');
+}
+
+static void j_uint(struct wd_buf *b, bool *first, const char *key, uint32_t v)
+{
+    if (v == 0)
+        return;
+    j_key(b, first, key);
+    wd_buf_printf(b, "%u", (unsigned)v);
+}
+
+static void j_time(struct wd_buf *b, bool *first, const char *key, uint64_t v)
+{
+    if (v == 0)
+        return;
+    j_key(b, first, key);
+    j_u64_str(b, v);
+}
+
+static void j_cstring(struct wd_buf *b, bool *first, const char *key, const char *s)
+{
+    if (s == NULL || s[0] == '\0')
+        return;
+    j_key(b, first, key);
+    j_string(b, s, strlen(s));
+}
+
+void wd_otlp_span_json(const struct wd_span *s, struct wd_buf *out)
+{
+    bool first = true;
+    wd_buf_putc(out, '{');
+    j_key(out, &first, "traceId");
+    j_hex(out, s->trace_id, 16);
+    j_key(out, &first, "spanId");
+    j_hex(out, s->span_id, 8);
+    if (s->trace_state.n > 0) {
+        j_key(out, &first, "traceState");
+        j_string(out, s->trace_state.p, s->trace_state.n);
+    }
+    if (s->has_parent) {
+        j_key(out, &first, "parentSpanId");
+        j_hex(out, s->parent_span_id, 8);
+    }
+    j_cstring(out, &first, "name", s->name);
+    j_uint(out, &first, "kind", (uint32_t)s->kind);
+    j_time(out, &first, "startTimeUnixNano", s->start_ns);
+    j_time(out, &first, "endTimeUnixNano", s->end_ns);
+    j_attrs(out, &first, s->attrs, clamp(s->nattrs, WD_SPAN_MAX_ATTRS));
+    j_uint(out, &first, "droppedAttributesCount", s->dropped_attrs);
+    int nev = clamp(s->nevents, WD_SPAN_MAX_EVENTS);
+    if (nev > 0) {
+        j_key(out, &first, "events");
+        wd_buf_putc(out, '[');
+        for (int i = 0; i < nev; i++) {
+            const struct wd_span_event *e = &s->events[i];
+            bool efirst = true;
+            wd_buf_puts(out, i > 0 ? ",{" : "{");
+            j_time(out, &efirst, "timeUnixNano", e->time_ns);
+            j_cstring(out, &efirst, "name", e->name);
+            j_attrs(out, &efirst, e->attrs, clamp(e->nattrs, WD_SPAN_EVENT_MAX_ATTRS));
+            wd_buf_putc(out, '}');
+        }
+        wd_buf_putc(out, ']');
+    }
+    j_uint(out, &first, "droppedEventsCount", s->dropped_events);
+    if (s->status != WD_STATUS_UNSET || s->status_message.n > 0) {
+        bool sfirst = true;
+        j_key(out, &first, "status");
+        wd_buf_putc(out, '{');
+        if (s->status_message.n > 0) {
+            j_key(out, &sfirst, "message");
+            j_string(out, s->status_message.p, s->status_message.n);
+        }
+        j_uint(out, &sfirst, "code", (uint32_t)s->status);
+        wd_buf_putc(out, '}');
+    }
+    wd_buf_putc(out, '}');
+}
+
+void wd_otlp_request_json(const struct wd_otlp_resource *r, const char *scope_name, const char *scope_version,
+                          const char *spans_json, size_t spans_len, struct wd_buf *out)
+{
+    bool rfirst = true, sfirst = true;
+    wd_buf_puts(out, "{\"resourceSpans\":[{\"resource\":{");
+    j_attrs(out, &rfirst, r ? r->attrs : NULL, r ? clamp(r->nattrs, 16) : 0);
+    wd_buf_puts(out, "},\"scopeSpans\":[{\"scope\":{");
+    j_cstring(out, &sfirst, "name", scope_name);
+    j_cstring(out, &sfirst, "version", scope_version);
+    wd_buf_puts(out, "},\"spans\":[");
+    wd_buf_put(out, spans_json, spans_len);
+    wd_buf_puts(out, "]}]}]}");
+}
+
+/* ---- W3C traceparent -------------------------------------------------------------------------- */
+
+/* Lowercase hex only: W3C Trace Context forbids uppercase in traceparent. */
+static int lowhex(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* n bytes from 2n hex characters; -1 on a non-hex character or all zeros (the invalid id). */
+static int hex_id(const char *p, uint8_t *out, size_t n)
+{
+    uint8_t any = 0;
+    for (size_t i = 0; i < n; i++) {
+        int hi = lowhex(p[2 * i]), lo = lowhex(p[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+        any |= out[i];
+    }
+    return any ? 0 : -1;
+}
+
+int wd_traceparent_parse(const char *v, size_t n, uint8_t trace_id[16], uint8_t parent_id[8], uint8_t *flags)
+{
+    /* version "-" trace-id "-" parent-id "-" flags: 2 + 1 + 32 + 1 + 16 + 1 + 2 = 55 characters. */
+    if (v == NULL || n < 55)
+        return -1;
+    int vh = lowhex(v[0]), vl = lowhex(v[1]);
+    if (vh < 0 || vl < 0)
+        return -1;
+    unsigned version = (unsigned)(vh << 4 | vl);
+    if (version == 0xff)
+        return -1;
+    /* Version 00 is exactly 55 characters. A later version may append fields: it is read as 00 when what
+     * follows the flags is the end or a '-', and only its sampled flag is taken. */
+    if (version == 0 ? n != 55 : (n > 55 && v[55] != '-'))
+        return -1;
+    if (v[2] != '-' || v[35] != '-' || v[52] != '-')
+        return -1;
+    uint8_t tid[16], pid[8], fl;
+    if (hex_id(v + 3, tid, 16) < 0 || hex_id(v + 36, pid, 8) < 0)
+        return -1;
+    int fh = lowhex(v[53]), fo = lowhex(v[54]);
+    if (fh < 0 || fo < 0)
+        return -1;
+    fl = (uint8_t)(fh << 4 | fo);
+    if (version != 0)
+        fl &= 1;
+    memcpy(trace_id, tid, 16);
+    memcpy(parent_id, pid, 8);
+    *flags = fl;
+    return 0;
+}
+
+void wd_traceparent_format(const struct wd_span *s, char out[56])
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+    *o++ = '0';
+    *o++ = '0';
+    *o++ = '-';
+    for (int i = 0; i < 16; i++) {
+        *o++ = hex[s->trace_id[i] >> 4];
+        *o++ = hex[s->trace_id[i] & 15];
+    }
+    *o++ = '-';
+    for (int i = 0; i < 8; i++) {
+        *o++ = hex[s->span_id[i] >> 4];
+        *o++ = hex[s->span_id[i] & 15];
+    }
+    *o++ = '-';
+    *o++ = hex[s->flags >> 4];
+    *o++ = hex[s->flags & 15];
+    *o = '\0';
+}
