@@ -1,6 +1,7 @@
 /* Routes under /anthropic: the Messages API in front of any provider. One wd_call per request lives from the
  * handler to the request's disposal; the upstream transfer is cancelled when the client goes away. */
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 #include <openssl/evp.h>
 
 #include "api/anthropic.h"
+#include "otel/exporter.h"
+#include "server/metrics.h"
 #include "api/stop.h"
 #include "providers/gemini.h"
 #include "providers/sse.h"
@@ -38,7 +41,7 @@ struct wd_call {
     struct wd_buf upbody;            /* the provider request */
     char url[1024];
     char key[WD_SECRET_MAX];         /* provider credential for this request; cleansed at the end */
-    struct wd_upstream_header hdrs[2];
+    struct wd_upstream_header hdrs[4];
     struct wd_upstream_xfer *xfer;
     int up_status;
     long retry_after;
@@ -80,6 +83,18 @@ struct wd_call {
     struct wd_buf req_copy;          /* audit.content full */
     EVP_MD_CTX *resp_md;             /* audit.content hash/full: digest of every response byte sent */
     struct wd_buf resp_copy;         /* audit.content full */
+    /* tracing (otel/): the server span lives for the request, one client span per upstream attempt */
+    bool traced;                     /* sampled, and an exporter is configured */
+    bool has_tp;                     /* the caller sent a valid traceparent */
+    uint8_t tid[16], parent_sid[8], flags;
+    char tracestate[256];
+    char up_tp[56];                  /* traceparent sent upstream */
+    char up_err[16];
+    struct wd_span sspan, uspan;
+    bool uspan_live, first_token_seen;
+    bool stream_open;                /* counted in warden_open_streams */
+    bool client_captured;
+    const char *path;                /* the route, for spans and the access log */
 };
 
 static void call_flush(struct wd_call *c);
@@ -139,6 +154,9 @@ static void audit_response_bytes(struct wd_call *c, const char *p, size_t n)
 static void audit_capture_client(struct wd_call *c)
 {
     h2o_req_t *req = c->req;
+    if (c->client_captured)
+        return;
+    c->client_captured = true;
     struct sockaddr_storage ss;
     if (req->conn->callbacks->get_peername != NULL &&
         req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) > 0) {
@@ -255,6 +273,166 @@ static void audit_auth_record(struct wd_call *c, const char *reason)
     wd_audit_append(c->w->audit, &r, NULL, NULL);
 }
 
+/* The trace context: the caller's traceparent (W3C) when valid, else a new trace; sampled by the
+ * caller's flag, or by the configured ratio for a new trace. */
+static void trace_begin(struct wd_call *c)
+{
+    h2o_req_t *req = c->req;
+    h2o_iovec_t tp = find_header(req, H2O_STRLIT("traceparent"));
+    c->has_tp = tp.base != NULL && wd_traceparent_parse(tp.base, tp.len, c->tid, c->parent_sid, &c->flags) == 0;
+    if (!c->has_tp) {
+        for (int i = 0; i < 16; i += 8) {
+            uint64_t v = wd_rand_u64();
+            memcpy(c->tid + i, &v, 8);
+        }
+        c->flags = wd_otel_enabled() && wd_otel_sample(c->tid) ? 1 : 0;
+    }
+    h2o_iovec_t ts = find_header(req, H2O_STRLIT("tracestate"));
+    if (c->has_tp && ts.base != NULL && ts.len < sizeof(c->tracestate)) {
+        memcpy(c->tracestate, ts.base, ts.len);
+        c->tracestate[ts.len] = '\0';
+    }
+    wd_audit_hex(c->tid, 16, c->trace_id);
+    c->traced = wd_otel_enabled() && (c->flags & 1);
+}
+
+static void span_start(struct wd_call *c, struct wd_span *s, const char *name, enum wd_span_kind kind,
+                       const struct wd_span *parent)
+{
+    memset(s, 0, offsetof(struct wd_span, attrs)); /* the attribute array is filled up to nattrs */
+    s->nattrs = s->nevents = 0;
+    s->dropped_attrs = s->dropped_events = 0;
+    memcpy(s->trace_id, c->tid, 16);
+    uint64_t id = wd_rand_u64() | 1; /* never all zero */
+    memcpy(s->span_id, &id, 8);
+    if (parent != NULL) {
+        memcpy(s->parent_span_id, parent->span_id, 8);
+        s->has_parent = true;
+    } else if (c->has_tp) {
+        memcpy(s->parent_span_id, c->parent_sid, 8);
+        s->has_parent = true;
+    }
+    s->flags = c->flags;
+    if (c->tracestate[0] != '\0')
+        s->trace_state = (struct wd_str){c->tracestate, strlen(c->tracestate)};
+    s->name = name;
+    s->kind = kind;
+    s->start_ns = wd_now_ns();
+}
+
+static void span_end(struct wd_call *c, struct wd_span *s)
+{
+    s->end_ns = wd_now_ns();
+    wd_otel_submit((unsigned)c->w->id, s);
+}
+
+/* The client span of one provider attempt, with the GenAI semantic conventions. */
+static void uspan_end(struct wd_call *c, const char *error_type)
+{
+    if (!c->uspan_live)
+        return;
+    c->uspan_live = false;
+    struct wd_span *s = &c->uspan;
+    if (c->up_status > 0)
+        wd_span_attr_int(s, "http.response.status_code", c->up_status);
+    if (c->usage.input_tokens || c->usage.output_tokens) {
+        wd_span_attr_int(s, "gen_ai.usage.input_tokens", c->usage.input_tokens + c->usage.cache_read_tokens);
+        wd_span_attr_int(s, "gen_ai.usage.output_tokens", c->usage.output_tokens);
+    }
+    if (c->stop_reason != WD_STOP_NONE)
+        wd_span_attr_str_array1(s, "gen_ai.response.finish_reasons", stop_names[c->stop_reason],
+                                strlen(stop_names[c->stop_reason]));
+    if (error_type != NULL) {
+        wd_span_attr_cstr(s, "error.type", error_type);
+        s->status = WD_STATUS_ERROR;
+    }
+    span_end(c, s);
+}
+
+static void uspan_begin(struct wd_call *c)
+{
+    c->up_tp[0] = '\0';
+    if (!c->traced && !c->has_tp)
+        return;
+    struct wd_span *s = &c->uspan;
+    bool count = c->kind == CALL_COUNT_TOKENS;
+    span_start(c, s, count ? "count_tokens" : "chat", WD_SPAN_CLIENT, c->traced ? &c->sspan : NULL);
+    wd_traceparent_format(s, c->up_tp);
+    if (!c->traced)
+        return; /* not sampled here: only the context goes on */
+    c->uspan_live = true;
+    c->first_token_seen = false;
+    wd_span_attr_cstr(s, "gen_ai.operation.name", count ? "count_tokens" : "chat");
+    wd_span_attr_cstr(s, "gen_ai.provider.name", "gcp.gemini");
+    wd_span_attr_str(s, "gen_ai.request.model", c->route.model.p, c->route.model.n);
+    wd_span_attr_str(s, "gen_ai.response.model", c->route.model.p, c->route.model.n);
+    if (c->creq.max_tokens > 0)
+        wd_span_attr_int(s, "gen_ai.request.max_tokens", c->creq.max_tokens);
+    wd_span_attr_cstr(s, "http.request.method", "POST");
+    wd_span_attr_cstr(s, "url.full", c->url);
+    wd_span_attr_cstr(s, "warden.provider", c->route.provider->name);
+}
+
+/* The server span (HTTP semantic conventions) and the access log line, when the request is over. */
+static void trace_finish(struct wd_call *c)
+{
+    uspan_end(c, "cancelled");
+    const char *err = c->err != WD_ERR_NONE ? error_names[c->err] : c->cut ? "client_gone" : NULL;
+    if (c->traced) {
+        struct wd_span *s = &c->sspan;
+        wd_span_attr_cstr(s, "http.request.method", "POST");
+        wd_span_attr_cstr(s, "http.route", c->path);
+        wd_span_attr_cstr(s, "url.path", c->path);
+        wd_span_attr_cstr(s, "url.scheme", c->w->accept_ctx.ssl_ctx != NULL ? "https" : "http");
+        wd_span_attr_cstr(s, "network.protocol.version", c->req->version >= 0x200 ? "2" : "1.1");
+        if (c->status > 0)
+            wd_span_attr_int(s, "http.response.status_code", c->status);
+        if (c->addr[0] != '\0')
+            wd_span_attr_cstr(s, "client.address", c->addr);
+        if (c->ua[0] != '\0')
+            wd_span_attr_cstr(s, "user_agent.original", c->ua);
+        if (c->model_req[0] != '\0')
+            wd_span_attr_cstr(s, "gen_ai.request.model", c->model_req);
+        wd_span_attr_cstr(s, "warden.request_id", c->rid);
+        if (err != NULL)
+            wd_span_attr_cstr(s, "error.type", err);
+        if (c->status >= 500 || c->status == 0)
+            s->status = WD_STATUS_ERROR;
+        span_end(c, s);
+    }
+    if (c->rt->cfg->telemetry.access_log) {
+        char sid[17] = "";
+        if (c->traced)
+            wd_audit_hex(c->sspan.span_id, 8, sid);
+        struct wd_buf f = {0};
+        wd_buf_printf(&f, "\"request_id\":\"%s\",\"trace_id\":\"%s\",\"span_id\":\"%s\",\"method\":\"POST\",\"path\":\"%s\","
+                          "\"status\":%d,\"duration_ms\":%.3f",
+                      c->rid, c->trace_id, sid, c->path, c->status, (double)(wd_audit_now_us() - c->t0_us) / 1000.0);
+        if (c->who.subject[0] != '\0') {
+            wd_buf_puts(&f, ",\"key\":");
+            wd_json_put_string(&f, c->who.subject, strlen(c->who.subject));
+        }
+        if (c->model_req[0] != '\0') {
+            wd_buf_puts(&f, ",\"model\":");
+            wd_json_put_string(&f, c->model_req, strlen(c->model_req));
+        }
+        if (c->route.provider != NULL) {
+            wd_buf_puts(&f, ",\"provider\":");
+            wd_json_put_string(&f, c->route.provider->name, strlen(c->route.provider->name));
+        }
+        if (c->usage.input_tokens || c->usage.output_tokens)
+            wd_buf_printf(&f, ",\"input_tokens\":%lld,\"output_tokens\":%lld", (long long)c->usage.input_tokens,
+                          (long long)c->usage.output_tokens);
+        if (err != NULL)
+            wd_buf_printf(&f, ",\"error\":\"%s\"", err);
+        if (c->addr[0] != '\0')
+            wd_buf_printf(&f, ",\"client\":\"%s\"", c->addr);
+        if (!f.oom)
+            wd_log(WD_LOG_INFO, "access", f.p);
+        wd_buf_free(&f);
+    }
+}
+
 static void call_dispose(void *p)
 {
     struct wd_call *c = p;
@@ -262,8 +440,35 @@ static void call_dispose(void *p)
     call_stop_io(c);
     if (c->admitting)
         wd_audit_cancel(c->w->audit, c);
-    if (c->audited && c->w->audit != NULL)
+    if (c->audited && c->w->audit != NULL) {
+        struct wd_span sp;
+        if (c->traced)
+            span_start(c, &sp, "audit.write", WD_SPAN_INTERNAL, &c->sspan);
         audit_call_record(c);
+        if (c->traced)
+            span_end(c, &sp);
+    }
+    trace_finish(c);
+    struct wd_metrics_call mc = {
+        .route = c->path,
+        .api = "anthropic",
+        .model = c->model_res[0] ? c->model_res : NULL,
+        .model_len = strlen(c->model_res),
+        .provider = c->route.provider ? c->route.provider->name : NULL,
+        .key = c->who.subject,
+        .status = c->status,
+        .duration_s = (double)(wd_audit_now_us() - c->t0_us) / 1e6,
+        .ttft_s = c->ttfb_us > 0 ? (double)c->ttfb_us / 1e6 : -1.0,
+        .in_tok = c->usage.input_tokens,
+        .out_tok = c->usage.output_tokens,
+        .cached_tok = c->usage.cache_read_tokens,
+        .error_class = c->err != WD_ERR_NONE ? error_names[c->err] : c->cut ? "client_gone" : NULL,
+        .stream = c->enc.stream,
+    };
+    wd_metrics_call_done(c->w->id, &mc);
+    if (c->stream_open)
+        wd_metrics_stream_open(c->w->id, "anthropic", -1);
+    wd_metrics_inflight(c->w->id, -1);
     EVP_MD_CTX_free(c->resp_md);
     wd_buf_free(&c->resp_copy);
     wd_buf_free(&c->req_copy);
@@ -335,6 +540,10 @@ static void call_commit(struct wd_call *c, int status, const char *ct)
         return;
     c->committed = true;
     c->status = status;
+    if (c->enc.stream && !c->stream_open) {
+        c->stream_open = true;
+        wd_metrics_stream_open(c->w->id, "anthropic", +1);
+    }
     c->ttfb_us = wd_audit_now_us() - c->t0_us;
     h2o_req_t *req = c->req;
     req->res.status = status;
@@ -381,6 +590,7 @@ static void gate_emit(struct wd_sink *s, const struct wd_event *ev)
     if (ev->type == WD_EV_ERROR && !c->committed) {
         if (ev->retryable && c->retries_left > 0) {
             c->retries_left--;
+            wd_metrics_retry(c->w->id, c->route.provider->name);
             c->finished = false;
             c->xfer = NULL; /* the finished transfer is freed by the upstream module */
             if (call_start_upstream(c) == 0)
@@ -439,6 +649,11 @@ static void up_data(void *ctx, const char *p, size_t n)
     struct wd_call *c = ctx;
     if (c->final_sent)
         return;
+    if (c->uspan_live && !c->first_token_seen && c->up_status == 200) {
+        /* time to first token: the first bytes of a successful answer */
+        c->first_token_seen = true;
+        wd_span_add_event(&c->uspan, "gen_ai.first_token", wd_now_ns());
+    }
     if (c->up_status != 200 || c->kind == CALL_COUNT_TOKENS || !c->creq.stream) {
         /* whole bodies: errors, count_tokens, non-streamed messages */
         size_t cap = c->up_status != 200 ? ERROR_BODY_MAX : c->rt->cfg->max_body_bytes * 4;
@@ -480,9 +695,29 @@ static const char *transport_message(enum wd_upstream_result r)
     }
 }
 
+static void up_done_inner(struct wd_call *c, enum wd_upstream_result res, const char *detail);
+
 static void up_done(void *ctx, enum wd_upstream_result res, const char *detail)
 {
     struct wd_call *c = ctx;
+    enum wd_metrics_outcome mo = res == WD_UP_OK ? (c->up_status >= 200 && c->up_status < 300 ? WD_MO_OK : WD_MO_HTTP_ERROR)
+                                 : transport_class(res) == WD_ERR_TIMEOUT ? WD_MO_TIMEOUT
+                                                                          : WD_MO_TRANSPORT_ERROR;
+    wd_metrics_upstream_attempt(c->w->id, c->route.provider->name, c->route.model.p, c->route.model.n, mo);
+    up_done_inner(c, res, detail);
+    if (!c->uspan_live)
+        return;
+    if (res != WD_UP_OK)
+        uspan_end(c, error_names[transport_class(res)]);
+    else if (c->up_status != 200) {
+        snprintf(c->up_err, sizeof(c->up_err), "%d", c->up_status);
+        uspan_end(c, c->up_err);
+    } else
+        uspan_end(c, c->dec.failed ? "bad_gateway" : NULL);
+}
+
+static void up_done_inner(struct wd_call *c, enum wd_upstream_result res, const char *detail)
+{
     c->xfer = NULL;
     if (c->final_sent)
         return;
@@ -590,13 +825,21 @@ static int call_start_upstream(struct wd_call *c)
     c->dec_live = true;
     wd_sse_free(&c->sse);
     c->errbody.n = 0;
+    uspan_end(c, "retried");
     c->up_status = 0;
     c->retry_after = -1;
+    uspan_begin(c);
+    int nh = 2;
+    if (c->up_tp[0] != '\0') {
+        c->hdrs[nh++] = (struct wd_upstream_header){"traceparent", c->up_tp};
+        if (c->tracestate[0] != '\0')
+            c->hdrs[nh++] = (struct wd_upstream_header){"tracestate", c->tracestate};
+    }
     struct wd_upstream_req ur = {
         .method = "POST",
         .url = c->url,
         .headers = c->hdrs,
-        .nheaders = 2,
+        .nheaders = (size_t)nh,
         .body = c->upbody.p,
         .body_len = c->upbody.n,
         .tls_ca = p->tls_ca,
@@ -717,32 +960,6 @@ static bool header_too_large(h2o_req_t *req, size_t max)
     return total > max;
 }
 
-/* The W3C trace id of the caller's traceparent (version 00), or a fresh one. */
-static void audit_trace_id(h2o_req_t *req, char out[33])
-{
-    h2o_iovec_t tp = find_header(req, H2O_STRLIT("traceparent"));
-    if (tp.len >= 55 && tp.base[2] == '-' && tp.base[35] == '-') {
-        bool ok = true, zero = true;
-        for (int i = 3; i < 35 && ok; i++) {
-            char ch = tp.base[i];
-            ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
-            zero &= ch == '0';
-        }
-        if (ok && !zero) {
-            memcpy(out, tp.base + 3, 32);
-            out[32] = '\0';
-            return;
-        }
-    }
-    static const char hx[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i += 16) {
-        uint64_t v = wd_rand_u64();
-        for (int k = 0; k < 16; k++, v >>= 4)
-            out[i + k] = hx[v & 15];
-    }
-    out[32] = '\0';
-}
-
 /* fail_closed: the admission record is durable (or cannot be); the call goes on or gets 503. */
 static void on_admitted(void *ctx, int ok)
 {
@@ -793,12 +1010,20 @@ static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind
     c->retry_after = -1;
     c->sink.emit = gate_emit;
     c->started_ms = c->last_write_ms = uv_now(&w->loop);
+    c->t0_us = wd_audit_now_us();
+    wd_metrics_inflight(w->id, +1);
+    memcpy(c->rid, "req_", 4);
+    wd_rand_id(c->rid + 4, 24);
+    c->rid[28] = '\0';
+    c->path = kind == CALL_COUNT_TOKENS ? "/anthropic/v1/messages/count_tokens" : "/anthropic/v1/messages";
+    trace_begin(c);
+    if (c->traced || c->rt->cfg->telemetry.access_log)
+        audit_capture_client(c);
+    if (c->traced)
+        span_start(c, &c->sspan,
+                   kind == CALL_COUNT_TOKENS ? "POST /anthropic/v1/messages/count_tokens" : "POST /anthropic/v1/messages",
+                   WD_SPAN_SERVER, NULL);
     if (w->audit != NULL) {
-        c->t0_us = wd_audit_now_us();
-        memcpy(c->rid, "req_", 4);
-        wd_rand_id(c->rid + 4, 24);
-        c->rid[28] = '\0';
-        audit_trace_id(req, c->trace_id);
         if (wd_audit_content() != WD_AUDIT_CONTENT_NONE && (c->resp_md = EVP_MD_CTX_new()) != NULL)
             EVP_DigestInit_ex(c->resp_md, EVP_sha256(), NULL);
     }
@@ -807,11 +1032,25 @@ static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind
     if (header_too_large(req, cfg->max_header_bytes)) {
         static const char big[] = "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":"
                                   "\"request headers exceed the configured limit (limits.max_header_bytes)\"}}";
+        c->status = 431;
         wd_respond(req, 431, "application/json", big, sizeof(big) - 1);
         c->final_sent = true;
         return;
     }
-    if (authenticate(c) < 0)
+    struct wd_span sp;
+    if (c->traced)
+        span_start(c, &sp, "authenticate", WD_SPAN_INTERNAL, &c->sspan);
+    int authed = authenticate(c);
+    if (c->traced) {
+        wd_span_attr_cstr(&sp, "warden.auth.method", "api_key");
+        wd_span_attr_cstr(&sp, "warden.auth.outcome", authed == 0 ? "success" : "failure");
+        if (authed == 0)
+            wd_span_attr_cstr(&sp, "enduser.id", c->who.subject);
+        else
+            sp.status = WD_STATUS_ERROR;
+        span_end(c, &sp);
+    }
+    if (authed < 0)
         return;
     const char *body;
     size_t len;
@@ -830,14 +1069,25 @@ static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind
         call_fail(c, err.cls ? err.cls : WD_ERR_API, err.cls ? err.msg : "out of memory");
         return;
     }
-    if (c->audited)
-        copy_str(c->model_req, sizeof(c->model_req), c->creq.model);
-    if (wd_route_resolve(cfg, c->creq.model, &c->route, &err) < 0) {
+    copy_str(c->model_req, sizeof(c->model_req), c->creq.model);
+    if (c->traced)
+        span_start(c, &sp, "route", WD_SPAN_INTERNAL, &c->sspan);
+    int routed = wd_route_resolve(cfg, c->creq.model, &c->route, &err);
+    if (c->traced) {
+        wd_span_attr_cstr(&sp, "gen_ai.request.model", c->model_req);
+        if (routed == 0) {
+            wd_span_attr_cstr(&sp, "warden.route.provider", c->route.provider->name);
+            wd_span_attr_str(&sp, "warden.route.model", c->route.model.p, c->route.model.n);
+        } else {
+            sp.status = WD_STATUS_ERROR;
+        }
+        span_end(c, &sp);
+    }
+    if (routed < 0) {
         call_fail(c, err.cls, err.msg);
         return;
     }
-    if (c->audited)
-        copy_str(c->model_res, sizeof(c->model_res), c->route.model);
+    copy_str(c->model_res, sizeof(c->model_res), c->route.model);
     const struct wd_provider *p = c->route.provider;
     if (p->type != WD_PROVIDER_GEMINI) {
         call_fail(c, WD_ERR_INVALID_REQUEST, "this provider type is not supported yet");

@@ -729,7 +729,7 @@ static int merge(enum fam f, struct merged *m)
 static void render_family(struct wd_buf *b, enum fam f)
 {
     const struct famdesc *d = &fams[f];
-    struct merged m;
+    struct merged m = {0};
     if (!atomic_load_explicit(&ready, memory_order_acquire) || merge(f, &m) != 0) {
         m.n = 0;
         m.rows = NULL;

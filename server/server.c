@@ -1,5 +1,6 @@
 /* Listener, workers, health endpoints, graceful drain (SIGTERM) and atomic reload (SIGHUP). */
 #include "server/server.h"
+#include "otel/exporter.h"
 #include "server/metrics.h"
 
 #include <errno.h>
@@ -428,6 +429,17 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
     nworkers = cfg->workers ? cfg->workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (nworkers == 0)
         nworkers = 1;
+    {
+        char why[400];
+        if (wd_otel_init(&cfg->telemetry, nworkers, why, sizeof(why)) != 0) {
+            wd_logf(WD_LOG_ERROR, "", "telemetry: %s", why);
+            return 1;
+        }
+        if (wd_otel_enabled())
+            wd_logf(WD_LOG_INFO, "", "exporting traces to %s", wd_otel_traces_url());
+    }
+    if (wd_metrics_init(nworkers) != 0)
+        wd_log(WD_LOG_WARN, "metrics: out of memory; /metrics stays empty", "");
     workers = calloc(nworkers, sizeof(*workers));
     if (workers == NULL)
         return 1;
@@ -500,6 +512,8 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
         wd_runtime_release(workers[i].rt);
     }
     wd_audit_global_free();
+    wd_otel_shutdown(); /* the spans of the drained requests go out before exit */
+    wd_metrics_free();
     uv_walk(&main_loop, close_walk_cb, NULL);
     uv_run(&main_loop, UV_RUN_DEFAULT);
     wd_runtime_release(atomic_load(&current_rt));

@@ -1,0 +1,36 @@
+/* The OTLP/HTTP trace exporter: spans are encoded when they end and queued per worker (bounded; what
+ * does not fit is dropped and counted, a request never waits); a background thread sends them in
+ * batches every second, retries 429/502/503/504 and transport errors with backoff (honouring
+ * Retry-After), and flushes on shutdown. Settings come from the telemetry config, and the standard
+ * OTEL_* environment variables fill what it leaves out. */
+#ifndef WARDEN_OTEL_EXPORTER_H
+#define WARDEN_OTEL_EXPORTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "otel/span.h"
+#include "server/config.h"
+
+/* Reads config + environment; starts the export thread when an endpoint is known. -1 with why on a
+ * configuration error. Without an endpoint tracing is off (wd_otel_enabled() false). */
+int wd_otel_init(const struct wd_telemetry_config *cfg, unsigned nworkers, char *why, size_t why_cap);
+/* Sends what is queued (bounded by the export timeout) and stops the thread. */
+void wd_otel_shutdown(void);
+bool wd_otel_enabled(void);
+
+/* Head sampling for a new root trace (trace id based, so every replica decides the same). */
+bool wd_otel_sample(const uint8_t trace_id[16]);
+
+/* Queues an ended span from worker `worker`. Never blocks on I/O. */
+void wd_otel_submit(unsigned worker, const struct wd_span *s);
+
+struct wd_otel_stats {
+    uint64_t queued, exported, dropped_full, dropped_export, requests_ok, requests_failed, retries;
+};
+void wd_otel_stats(struct wd_otel_stats *out);
+
+/* For tests and logs: the traces URL, e.g. http://127.0.0.1:4318/v1/traces ("" when off). */
+const char *wd_otel_traces_url(void);
+
+#endif
