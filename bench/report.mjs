@@ -26,6 +26,7 @@ const signed = (x, d = 0) => (Number.isFinite(x) ? (x >= 0 ? '+' : '−') + fmt(
 const NAMES = {
   direct: 'direct to the fake',
   warden: '**Warden**',
+  warden_audit: 'Warden, audit on',
   ccr: 'claude-code-router 2.0.0',
   portkey: 'Portkey 1.15.2 (OpenAI chat in)',
 };
@@ -55,10 +56,24 @@ function stat(c, size, mode, conc, placement = 'split') {
     conns: median(rs.map(r => (r.up_requests > 0 ? (r.up_conns / r.up_requests) * 1000 : NaN))),
     reqs: rs.reduce((n, r) => n + r.requests, 0),
     errDetail: rs.map(r => `${r.err_status}/${r.err_connect + r.err_read + r.err_write}/${r.err_timeout}`).join(' '),
+    // audit on: the writer's counters over each run and the wait until its queue was empty, PostgreSQL's CPU
+    audit: rs.some(r => r.audit)
+      ? {
+          records: rs.reduce((n, r) => n + (r.audit?.records || 0), 0),
+          // what the writer committed per second over the run and the wait for its queue to empty, median over runs
+          writtenRate: median(rs.map(r => (r.audit ? r.audit.written / (r.duration_us / 1e6 + r.audit.drain_ms / 1e3) : NaN))),
+          offeredRate: median(rs.map(r => (r.audit ? r.audit.records / (r.duration_us / 1e6) : NaN))),
+          refused: rs.reduce((n, r) => n + (r.audit?.refused || 0), 0),
+          spooled: rs.reduce((n, r) => n + (r.audit?.spooled || 0), 0),
+          batches: rs.reduce((n, r) => n + (r.audit?.batches || 0), 0),
+          drainMax: Math.max(...rs.map(r => r.audit?.drain_ms || 0)),
+          pgCpu: median(rs.map(r => (r.audit && r.requests > 0 ? r.audit.pg_cpu_us / r.requests : NaN))),
+        }
+      : null,
   };
 }
 const S = {};
-for (const c of contenders)
+for (const c of [...contenders, 'warden_audit'])
   for (const [size, mode] of SCEN) {
     S[`${c}/${size}/${mode}/${env.conc}/split`] = stat(c, size, mode, env.conc);
     S[`${c}/${size}/${mode}/1/split`] = stat(c, size, mode, 1);
@@ -92,8 +107,8 @@ p(`- **CPU per request**: the gateway process's utime+stime (\`/proc/PID/stat\`,
 p(`- **TTFB**: ${env.ttfb_n} sequential streaming requests on one kept-alive connection (\`curl -w %{time_starttransfer}\`), median per round, median of the ${env.runs} rounds.`);
 p(`- **Translation micro-benchmark**: \`bench/translate_bench.c\`, built with the release flags straight from \`api/*.c providers/*.c\`, pinned to core ${env.gw_core}; thread CPU time per iteration, median of ${micro.length ? micro[0].iters : 'n/a'} iterations per process, median over ${micro.length} processes (the range over processes is shown: on this VM a process runs in a fast or a slow mode about 2× apart, whatever the code). Request path = \`wd_anthropic_decode_request\` + \`wd_gemini_encode_request\`; response path = the fake's bytes through \`wd_sse_feed\` → \`wd_gemini_stream_chunk\` → Anthropic SSE.`);
 p('');
-p('**Run it**: `make bench` (builds the release binary first) or `bash bench/run.sh`; about 12 minutes. Knobs: `BENCH_DURATION` (s per c=32 run), `BENCH_LAT_DURATION` (s per c=1 run), `BENCH_RUNS`, `BENCH_SKIP_PEERS=1`, `BENCH_PEERS_DIR`, `BENCH_OUT`, `BENCH_RESULTS_COPY` (keep the raw results). Needs wrk, node/npm, jq, curl, gcc, taskset; npm access for the peers (without it they are reported as not measured and the rest still runs).', '');
-p('**Files**: `run.sh` (the whole run), `post.lua` (wrk script), `make_bodies.mjs` (request bodies), `claude-code-50k.json` (the captured Claude Code request body), `translate_bench.c` (codec micro-benchmark; `--emit` writes the Gemini body for the direct baseline), `portkey_loopback.mjs` (binds Portkey to 127.0.0.1), `report.mjs` (writes this file from the run\'s results).', '');
+p('**Run it**: `make bench` (builds the release binary first) or `bash bench/run.sh`; about 15 minutes. Knobs: `BENCH_DURATION` (s per c=32 run), `BENCH_LAT_DURATION` (s per c=1 run), `BENCH_RUNS`, `BENCH_SKIP_PEERS=1`, `BENCH_PEERS_DIR`, `BENCH_OUT`, `BENCH_RESULTS_COPY` (keep the raw results), `BENCH_SKIP_AUDIT=1`, `BENCH_AUDIT_RECORDS` (call records per writer run), `BENCH_AUDIT_WRITER_RUNS`. Needs wrk, node/npm, jq, curl, gcc, taskset; npm access for the peers (without it they are reported as not measured and the rest still runs); for the audit section the PostgreSQL server binaries (\`/usr/lib/postgresql/*/bin\`, as the tests use), psql and openssl (without them it is reported as not measured).', '');
+p('**Files**: `run.sh` (the whole run), `post.lua` (wrk script), `make_bodies.mjs` (request bodies), `claude-code-50k.json` (the captured Claude Code request body), `translate_bench.c` (codec micro-benchmark; `--emit` writes the Gemini body for the direct baseline), `portkey_loopback.mjs` (binds Portkey to 127.0.0.1), `audit_writer_bench.c` (the audit writer\'s throughput; a CMake target), `report.mjs` (writes this file from the run\'s results).', '');
 
 // ---- peers that did not run ----
 const missing = contenders.filter(c => peers[c] && peers[c].status !== 'ok');
@@ -130,7 +145,7 @@ p('## Memory (RSS)', '');
 p('| contender | idle VmRSS (MB) | under load VmRSS (MB) | VmHWM at end (MB) | Warden ÷ this (idle) | Warden ÷ this (peak) |');
 p('|---|--:|--:|--:|--:|--:|');
 const mem = {};
-for (const c of contenders.filter(c => c !== 'direct')) {
+for (const c of ['warden', 'warden_audit', 'ccr', 'portkey']) {
   const idle = all('mem_idle').find(r => r.contender === c);
   const endm = all('mem_end').find(r => r.contender === c);
   const loadRss = Math.max(0, ...all('load').filter(r => r.contender === c).map(r => r.rss_kb || 0));
@@ -146,19 +161,19 @@ p('');
 
 // ---- TTFB ----
 const ttfb = {};
-for (const c of contenders)
+for (const c of [...contenders, 'warden_audit'])
   for (const size of ['50k', '300'])
     for (const pl of ['split', 'one']) {
       const rounds = all('ttfb').filter(r => r.contender === c && r.size === size && (r.placement || 'split') === (c === 'direct' ? 'split' : pl) && r.us.length);
       if (rounds.length) ttfb[`${c}/${size}/${pl}`] = median(rounds.map(r => median(r.us)));
     }
 p('## Streaming time to first byte (µs)', '');
-p('| request | placement | direct | Warden | Warden − direct | claude-code-router | Portkey |');
-p('|---|---|--:|--:|--:|--:|--:|');
+p('| request | placement | direct | Warden | Warden − direct | claude-code-router | Portkey | Warden, audit on | audit on − off |');
+p('|---|---|--:|--:|--:|--:|--:|--:|--:|');
 for (const [size, label] of [['50k', '50 KB Claude Code, streaming'], ['300', '300-byte, streaming']])
   for (const [pl, pll] of [['split', 'split cores'], ['one', 'one core']]) {
     const g = c => ttfb[`${c}/${size}/${pl}`];
-    p(`| ${label} | ${pll} | ${fmt(g('direct'))} | ${fmt(g('warden'))} | ${signed(g('warden') - g('direct'))} | ${fmt(g('ccr'))} | ${fmt(g('portkey'))} |`);
+    p(`| ${label} | ${pll} | ${fmt(g('direct'))} | ${fmt(g('warden'))} | ${signed(g('warden') - g('direct'))} | ${fmt(g('ccr'))} | ${fmt(g('portkey'))} | ${fmt(g('warden_audit'))} | ${signed(g('warden_audit') - g('warden'))} |`);
   }
 p('');
 
@@ -176,6 +191,85 @@ if (micro.length) {
   p(`| response: per chunk of a ${micro[0].long_chunks}-chunk text stream → Anthropic SSE | ${fmt(mm('response_per_chunk_us'), 2)} | ${rng('response_per_chunk_us', 2)} |`);
 } else p('The micro-benchmark did not run.');
 p('');
+
+// ---- the audit trail (issue #3) ----
+const aset = one('audit_setup');
+const awr = all('audit_writer');
+const aend = one('audit_end');
+const pct = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? (a / b - 1) * 100 : NaN);
+const signedPct = x => (Number.isFinite(x) ? `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(1)}%` : 'n/a');
+const awOk = awr.filter(r => Number.isFinite(r.records_per_s));
+const awRate = median(awOk.map(r => r.records_per_s));
+p('## Audit trail: what it costs (issue #3)', '');
+if (!aset.ok) {
+  p(`Not measured in this run: ${aset.reason || 'unknown reason'}.`, '');
+} else {
+  p(`- **Audit on** is a second Warden process, same build, same config, same fake, same wrk settings and the same interleaved rounds as the table above (it is one more contender in each round, right after Warden), plus an \`audit:\` section: \`mode: fail_open\`, \`content: hash\`, \`checkpoints: {every_records: 1000, every_seconds: 10, signing_key: file://…}\` (an Ed25519 key made for the run), the default queue (65,536 records). Each call appends three records (\`auth\`, \`authz\`, \`call\`); the hash chain, the checkpoints and the batches are the real ones (\`audit/writer.c\`).`);
+  p(`- **PostgreSQL ${aset.pg_version}**: a throwaway cluster started by the run with \`tests/pg.sh\` (\`wd_pg_start\`, \`wd_pg_setup_db\`, \`warden db migrate\` as the owner, \`wd_pg_grant_roles\`); Warden writes as the \`warden\` role. Listens on 127.0.0.1 only, stopped by PID at the end. Default durability (\`fsync\` and \`synchronous_commit\` on: a batch is durable when its commit is flushed); autovacuum off, so that vacuuming the insert-only table does not land in another contender's run. **Pinned to core ${aset.pg_core}**, with the fake and wrk: on this 2-core machine PostgreSQL has to share a core with something, and sharing the load generator's keeps the gateway's core the gateway's. So its CPU is not in Warden's figures, but it does slow the fake and wrk; both effects are in the req/s and latency shown.`);
+  p(`- After each audit-on run the bench waits until the writer's queue is empty (\`GET /metrics\`: \`warden_audit_queue_depth\` 0), so no backlog spills into the next run; Warden's CPU is read after that, so its writer's whole share is counted. *PostgreSQL CPU* is utime+stime of the postmaster and all its children (live, and reaped: \`cutime\`/\`cstime\`) over the run and that wait, per request wrk completed.`);
+  p(`- **Writer throughput** (\`bench/audit_writer_bench.c\`, built with the release build as \`build/audit_writer_bench\`): one writer (\`wd_audit_init\` + \`wd_audit_writer_new\`, the code each Warden worker runs) on one libuv loop, pinned to core ${env.gw_core}, same database and role, same audit settings; ${awOk.length ? fmt(awOk[0].records) : 'n/a'} realistic call records (every field \`audit_call_record\` sets for a completed call, content hash) appended from the loop as fast as the bounded queue takes them (at most ${awOk.length ? awOk[0].chunk : 'n/a'} per loop turn while fewer than ${awOk.length ? fmt(awOk[0].high) : 'n/a'} are queued), timed from the first append until all are durable (committed); then the chain is counted in the database (call records = records appended, rows = last seq, so no gap). ${awr.length} runs, median.`);
+  p('');
+  // throughput
+  p(`**Throughput at c=${C}** (medians over ${env.runs} rounds):`, '');
+  p(`| scenario | audit off req/s | audit on req/s | change | Warden CPU µs/req off → on | PostgreSQL CPU µs/req | audit records / request | records/s appended → committed | records / batch | refused | longest wait for the queue to empty (ms) |`);
+  p('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  for (const [size, mode, label] of SCEN) {
+    const off = get('warden', size, mode, C), on = get('warden_audit', size, mode, C);
+    if (!off || !on) continue;
+    const a = on.audit || {};
+    p(`| ${label} | ${fmt(off.rps)} | ${fmt(on.rps)} | ${signedPct(pct(on.rps, off.rps))} | ${fmt(off.cpu, 1)} → ${fmt(on.cpu, 1)} (${signed(on.cpu - off.cpu, 1)}) | ${fmt(a.pgCpu, 1)} | ${fmt(a.records / on.reqs, 2)} | ${fmt(a.offeredRate)} → ${fmt(a.writtenRate)} | ${fmt(a.records / a.batches, 0)} | ${fmt(a.refused)} | ${fmt(a.drainMax)} |`);
+  }
+  p('');
+  p(`*Audit records / request* counts the records appended (refused ones are not). *Records/s appended → committed*: appended during the ${env.duration} s run; committed over the run plus the wait for the queue to empty. *Refused*: records the writer turned away because its queue (65,536 records) was full; in \`fail_open\` the request goes on, the refusal is logged and counted (\`warden_audit_records_refused_total\`), and the trail gets a \`records_refused\` record saying how many.`, '');
+  {
+    // what this run's figures say, in words (computed here, not remembered)
+    const rows = SCEN.map(([size, mode]) => ({ off: get('warden', size, mode, C), on: get('warden_audit', size, mode, C), one: get('warden_audit', size, mode, 1) })).filter(x => x.off && x.on && x.on.audit);
+    if (rows.length) {
+      const rng2 = (xs, d = 0) => `${fmt(Math.min(...xs), d)}–${fmt(Math.max(...xs), d)}`;
+      const pg = rows.map(x => x.on.audit.pgCpu), dw = rows.map(x => x.on.cpu - x.off.cpu), cost = rows.map(x => -pct(x.on.rps, x.off.rps));
+      const perRec = rows.map(x => (x.on.audit.pgCpu * x.on.reqs) / x.on.audit.records);
+      const ref = rows.filter(x => x.on.audit.refused > 0);
+      const rssOn = mem.warden_audit?.load, rssOff = mem.warden?.load;
+      p('**What these figures say** (computed from this run):', '');
+      p(`- At c=${C}, audit on served ${rng2(cost, 0)}% fewer requests per second. Warden's own CPU per request rose by ${rng2(dw, 1)} µs (the records' canonical form and chain hash, \`content: hash\` digests of the bodies, the batches and libpq on the worker loop); PostgreSQL spent ${rng2(pg, 0)} µs of CPU per request (about ${rng2(perRec, 0)} µs per record) on the core the fake and wrk use. On two cores the database's share of the work is of the same order as the gateway's own (${rng2(rows.map(x => x.off.cpu), 0)} µs per request with audit off), which is where most of the throughput goes; Warden's own added CPU alone would cost ${rng2(rows.map(x => (1 - x.off.cpu / x.on.cpu) * 100), 0)}% on its core.`);
+      if (ref.length) p(`- ${ref.map(x => SCEN.find(s => get('warden_audit', s[0], s[1], C) === x.on)[2]).join(' and ')}: Warden appended records faster than the writer committed them with PostgreSQL sharing a core with the fake and wrk, the queue filled up and ${fmt(ref.reduce((n, x) => n + x.on.audit.refused, 0))} records were refused over the ${env.runs} rounds; the req/s shown for ${ref.length > 1 ? 'those rows' : 'that row'} are therefore with part of the audit work not done. The standalone writer (below) commits faster than that because PostgreSQL has a core to itself there.`);
+      if (Number.isFinite(rssOn)) p(`- Memory: the queue is bounded in records, not bytes; with it full, the audit-on process reached ${fmt(rssOn, 1)} MB RSS under load (audit off: ${fmt(rssOff, 1)} MB).`);
+      const oneB = SCEN.map(([size, mode]) => get('warden_audit', size, mode, 1, 'split')).filter(x => x && x.audit);
+      if (oneB.length) p(`- Unloaded (c=1, split cores), a batch held ${rng2(oneB.map(x => x.audit.records / x.audit.batches), 1)} records: the writer sends whatever one loop turn queued as soon as nothing is in flight, so nearly every request is its own INSERT transaction and WAL flush, ${rng2(oneB.map(x => x.audit.pgCpu), 0)} µs of PostgreSQL CPU per request, on the core where wrk and the fake wait for their turn. That, more than Warden's own work, is the added latency in the split placement; in the one-core placement PostgreSQL only runs when Warden yields, batches are larger and the added p50 is smaller.`);
+      p('');
+    }
+  }
+  p('**Unloaded latency (c=1)**, p50 (p99) in µs, audit off → on:', '');
+  p('| scenario | split cores: off → on | added p50 | one core: off → on | added p50 | PostgreSQL CPU µs/req (split / one core) | records / batch (split / one core) |');
+  p('|---|--:|--:|--:|--:|--:|--:|');
+  for (const [size, mode, label] of SCEN) {
+    const cell = pl => {
+      const off = get('warden', size, mode, 1, pl), on = get('warden_audit', size, mode, 1, pl);
+      return off && on ? [`${fmt(off.p50)} (${fmt(off.p99)}) → ${fmt(on.p50)} (${fmt(on.p99)})`, signed(on.p50 - off.p50), on] : ['n/a', 'n/a', null];
+    };
+    const [s1, d1, o1] = cell('split'), [s2, d2, o2] = cell('one');
+    p(`| ${label} | ${s1} | ${d1} | ${s2} | ${d2} | ${fmt(o1?.audit?.pgCpu)} / ${fmt(o2?.audit?.pgCpu)} | ${fmt(o1?.audit ? o1.audit.records / o1.audit.batches : NaN, 1)} / ${fmt(o2?.audit ? o2.audit.records / o2.audit.batches : NaN, 1)} |`);
+  }
+  p('');
+  p('**Writer throughput** (one writer, one PostgreSQL connection):', '');
+  if (awr.length) {
+    p('| run | call records | seconds | records/s durable | batches | records / batch | writer CPU µs/record | of which in `wd_audit_append` (µs) | PostgreSQL CPU µs/record | PostgreSQL core busy | database check |');
+    p('|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|');
+    for (const r of awr) {
+      if (!Number.isFinite(r.records_per_s)) {
+        p(`| ${r.round} | — | — | failed | — | — | — | — | — | — | \`${(r.stderr || '').replace(/\|/g, '\\|').slice(0, 200)}\` |`);
+        continue;
+      }
+      p(`| ${r.round} | ${fmt(r.records)} | ${fmt(r.seconds, 2)} | ${fmt(r.records_per_s)} | ${fmt(r.batches)} | ${fmt(r.records_per_batch, 0)} | ${fmt(r.cpu_us_per_record, 2)} | ${fmt(r.append_us_per_record, 2)} | ${fmt(r.pg_cpu_us / r.durable, 1)} | ${fmt((r.pg_cpu_us / 1e6 / r.seconds) * 100, 0)}% | ${r.ok ? 'ok' : '**FAILED**'} |`);
+    }
+    p('');
+    p(`*Records/s durable* counts every record the chain got in that time (the call records and the writer's own checkpoint records). *Writer CPU* is the whole process (building the records included); *\`wd_audit_append\`* is the wall time inside that call, the part a request pays on its own path (canonical form, chain hash, the line into the queue): a call appends three records, two of them (\`auth\`, \`authz\`) before the upstream request, so about ${fmt(2 * median(awOk.map(r => r.append_us_per_record)), 1)} µs of added latency comes from the appends themselves (the request body's digest, \`content: hash\`, comes on top). *PostgreSQL CPU* covers the run plus the writer's connection and the count at the end; *core busy* is that CPU over the timed seconds: about 100% means PostgreSQL's one backend (one connection per writer) is what limits the rate; well under 100% would mean the writer, with one batch in flight at a time, leaves it waiting.`, '');
+  } else p('The writer benchmark did not run.', '');
+  if (aend.db) {
+    const d = aend.db, m = aend.metrics || {};
+    p(`**The audit-on instance's chain at the end** (after SIGTERM, which drains the queue and writes the last checkpoint; exit status ${aend.exit_status}): ${fmt(d.rows)} records, last seq ${fmt(d.max_seq)} (${d.rows === d.max_seq ? 'no gap' : '**gaps**'}): ${fmt(d.call)} call, ${fmt(d.auth)} auth, ${fmt(d.authz)} authz, ${fmt(d.system)} system; ${fmt(d.checkpoints)} signed checkpoints stored; ${fmt(m.refused)} records refused by the writer (queue full) over the whole run, ${fmt(m.spooled)} spooled; database size at the end ${fmt(d.bytes / 1048576, 0)} MB. Its log had ${aend.non_info_lines} non-info line(s)${aend.non_info_lines ? `; first: \`${aend.sample.split('\n')[0].slice(0, 200)}\`` : ''}.`, '');
+  }
+}
 
 // ---- targets ----
 p('## Targets', '');
@@ -203,6 +297,27 @@ const tgt = (name, fig, ok) => p(`| ${name} | ${fig} | ${pf(ok)} |`);
   for (const size of ['50k', '300']) {
     const [fig, res] = both(pl => ttfb[`warden/${size}/${pl}`] - ttfb[`direct/${size}/${pl}`], 100);
     p(`| streaming TTFB within 100 µs of direct (${size === '50k' ? '50 KB' : '300-byte'}) | ${fig} | ${res} |`);
+  }
+  // the audit trail (issue #3): audit on against audit off, same build
+  if (aset.ok) {
+    for (const [size, mode, label] of SCEN) {
+      const off = get('warden', size, mode, C), on = get('warden_audit', size, mode, C);
+      const x = off && on ? -pct(on.rps, off.rps) : NaN;
+      const refused = on?.audit?.refused;
+      tgt(`audit on: throughput cost at c=${C} ≤ 5%, ${label.replace(' request', '')}`, `${signedPct(off && on ? pct(on.rps, off.rps) : NaN)} (${fmt(on?.rps)} vs ${fmt(off?.rps)} req/s${refused ? `; ${fmt(refused)} records refused` : ''})`, Number.isFinite(x) ? x <= 5 && !refused : undefined);
+    }
+    for (const [size, mode, label] of SCEN) {
+      const [fig, res] = both(pl => {
+        const off = get('warden', size, mode, 1, pl), on = get('warden_audit', size, mode, 1, pl);
+        return off && on ? on.p50 - off.p50 : NaN;
+      }, 10);
+      p(`| audit on: added p50 (c=1) ≤ 10 µs over audit off, ${label.replace(' request', '')} | ${fig} | ${res} |`);
+    }
+    tgt('audit writer ≥ 20,000 records/s durable (one writer, local PostgreSQL)', `${fmt(awRate)} records/s (median of ${awOk.length} runs${awOk.length ? `: ${awOk.map(r => fmt(r.records_per_s)).join(', ')}` : ''})`, Number.isFinite(awRate) ? awRate >= 20000 && awOk.every(r => r.ok) : undefined);
+    if (aend.db) {
+      const m = aend.metrics || {};
+      tgt('audit on: every record of the run durable, none refused, chain without gaps', `${fmt(m.refused)} refused, ${fmt(m.spooled)} spooled; ${fmt(aend.db.rows)} rows, last seq ${fmt(aend.db.max_seq)}`, m.refused === 0 && aend.db.rows === aend.db.max_seq);
+    }
   }
 }
 p('');

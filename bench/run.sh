@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Warden's load benchmark (`make bench`): the fake Gemini in --bench mode, Warden (release build) and the peers a
 # user would pick instead (claude-code-router, Portkey), all on 127.0.0.1, loaded by wrk; plus a translation
-# micro-benchmark. Rewrites bench/README.md from this one run. Everything started here is stopped by PID on exit.
+# micro-benchmark; plus the audit trail's cost: a second Warden with audit on (a throwaway PostgreSQL 15 started
+# here with tests/pg.sh) as one more contender, and the audit writer's own throughput (bench/audit_writer_bench.c).
+# Rewrites bench/README.md from this one run. Everything started here is stopped by PID on exit (PostgreSQL too).
 #
 # Environment knobs: BENCH_DURATION (s per c=32 run, 8), BENCH_LAT_DURATION (s per c=1 run, 2), BENCH_RUNS (3),
 # BENCH_PEERS_DIR (/tmp/warden-bench-peers), BENCH_SKIP_PEERS=1, BENCH_OUT (bench/README.md),
-# BENCH_RESULTS_COPY (also keep the raw results.jsonl there).
+# BENCH_RESULTS_COPY (also keep the raw results.jsonl there), BENCH_SKIP_AUDIT=1, BENCH_AUDIT_RECORDS (call
+# records per writer run, 200000), BENCH_AUDIT_WRITER_RUNS (3).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -21,15 +24,32 @@ OUT="${BENCH_OUT:-$ROOT/bench/README.md}"
 CCR_PKG="@musistudio/claude-code-router@2.0.0"
 PORTKEY_PKG="@portkey-ai/gateway@1.15.2"
 WARDEN_BIN="$ROOT/build/warden"
+WRITER_BENCH_BIN="$ROOT/build/audit_writer_bench"
+AUDIT_RECORDS="${BENCH_AUDIT_RECORDS:-200000}"
+AUDIT_WRITER_RUNS="${BENCH_AUDIT_WRITER_RUNS:-3}"
 DEV_KEY="bench-dev-key"
 GEMINI_KEY="bench-gemini-key"
 
 TMP="$(mktemp -d /tmp/warden-bench.XXXXXX)"
 RES="$TMP/results.jsonl"
 PIDS=()
+PG_PID="" PG_DIR="" PG_DATA=""
 T_START=$(date +%s)
 
-cleanup() {   # TERM each process we started, KILL what is still there after 5 s, reap, remove the temp dir
+pg_stop() {   # the throwaway PostgreSQL: fast shutdown (SIGINT) by PID, KILL after 10 s; its directory removed
+  local i
+  # interrupted while it was starting: its PID is in postmaster.pid before tests/pg.sh has set PG_PID
+  if [ -z "$PG_PID" ] && [ -n "${PG_DATA:-}" ] && [ -f "$PG_DATA/postmaster.pid" ]; then PG_PID=$(head -1 "$PG_DATA/postmaster.pid"); fi
+  if [ -n "$PG_PID" ]; then
+    kill -INT "$PG_PID" 2>/dev/null || true
+    for i in $(seq 1 100); do kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$PG_PID" 2>/dev/null || true
+    PG_PID=""
+  fi
+  if [ -n "$PG_DIR" ]; then rm -rf "$PG_DIR"; PG_DIR=""; fi
+}
+
+cleanup() {   # TERM each process we started, KILL what is still there after 5 s, reap, stop PostgreSQL, remove the temp dir
   local pid i
   for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true; done
   for i in $(seq 1 50); do
@@ -40,6 +60,7 @@ cleanup() {   # TERM each process we started, KILL what is still there after 5 s
   done
   for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && wait "$pid" 2>/dev/null || true; done
+  pg_stop
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -92,6 +113,16 @@ wait_port() {   # wait_port PORT PID SECONDS
 }
 
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+# PostgreSQL's CPU: the postmaster, the children it reaped (cutime, cstime) and the live ones (backends, walwriter...)
+pg_cpu_ticks() {
+  local t c v
+  t=$(sed 's/^.*) //' "/proc/$PG_PID/stat" | awk '{print $12 + $13 + $14 + $15}')
+  for c in $(ps -o pid= --ppid "$PG_PID"); do
+    v=$(sed 's/^.*) //' "/proc/$c/stat" 2>/dev/null | awk '{print $12 + $13}') || true
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
 vm_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -126,7 +157,7 @@ for r in $(seq 1 "$MICRO_RUNS"); do
 done
 
 # ---- Warden config ---------------------------------------------------------------------------------------
-warden_config() {   # warden_config FILE LISTEN_PORT FAKE_PORT
+warden_config() {   # warden_config FILE LISTEN_PORT FAKE_PORT [EXTRA_YAML]
   cat >"$1" <<YAML
 # bench/run.sh: one worker, pinned to one core by taskset
 listen: 127.0.0.1:$2
@@ -146,6 +177,7 @@ auth:
   keys:
     - name: bench
       secret: env://WARDEN_DEV_KEY
+${4:-}
 YAML
 }
 
@@ -165,11 +197,11 @@ start_fake() {   # start_fake VAR_PREFIX [args...]: sets ${prefix}_PORT and ${pr
   printf -v "${prefix}_PID" '%s' "$pid"
 }
 
-start_warden() {   # start_warden FAKE_PORT: sets W_PORT, W_PID, W_LOG
-  local fport="$1" try
+start_warden() {   # start_warden FAKE_PORT [EXTRA_YAML]: sets W_PORT, W_PID, W_LOG
+  local fport="$1" extra="${2:-}" try
   for try in 1 2 3; do
     W_PORT=$(free_port)
-    warden_config "$TMP/warden-$W_PORT.yaml" "$W_PORT" "$fport"
+    warden_config "$TMP/warden-$W_PORT.yaml" "$W_PORT" "$fport" "$extra"
     W_LOG="$TMP/warden-$W_PORT.log"
     GEMINI_API_KEY="$GEMINI_KEY" WARDEN_DEV_KEY="$DEV_KEY" \
       "${PIN_GW[@]}" "$WARDEN_BIN" serve --config "$TMP/warden-$W_PORT.yaml" >"$W_LOG.out" 2>"$W_LOG" &
@@ -202,13 +234,73 @@ rec "$(jq -nc --argjson p "$captured_paths" '{kind:"strict",ok:true,paths:$p}')"
 kill -TERM "$W_PID" "$STRICT_PID" 2>/dev/null || true
 wait "$W_PID" "$STRICT_PID" 2>/dev/null || true
 
+# ---- the audit trail: a throwaway PostgreSQL 15, the writer's own throughput ------------------------------
+AUDIT=ok AUDIT_REASON=""
+audit_off() { [ "$AUDIT" = ok ] || return 0; AUDIT=failed; AUDIT_REASON="$1"; log "audit not measured: $1"; }
+[ "${BENCH_SKIP_AUDIT:-0}" = 1 ] && audit_off "skipped (BENCH_SKIP_AUDIT=1)"
+if [ "$AUDIT" = ok ]; then
+  WD_PIDS=()                          # tests/pg.sh appends the postmaster here; this script stops it by PG_PID
+  wd_free_port() { free_port; }
+  source "$ROOT/tests/pg.sh"
+  for tool in psql openssl; do command -v "$tool" >/dev/null || audit_off "$tool is required"; done
+  [ -x "${PG_BIN:-/nonexistent}/initdb" ] || audit_off "no PostgreSQL server binaries under /usr/lib/postgresql"
+  [ -x "$WRITER_BENCH_BIN" ] || audit_off "$WRITER_BENCH_BIN missing: run make build (make bench does)"
+fi
+if [ "$AUDIT" = ok ]; then
+  PG_VERSION=$("$PG_BIN/postgres" --version | awk '{print $3}')
+  log "audit: starting a throwaway PostgreSQL $PG_VERSION (tests/pg.sh) on 127.0.0.1"
+  wd_pg_start || audit_off "PostgreSQL did not start"
+fi
+if [ "$AUDIT" = ok ]; then
+  # PostgreSQL shares the load core with the fake and wrk; the gateway's core stays the gateway's. Backends fork
+  # from the postmaster and inherit its affinity.
+  if [ "$LOAD_CORE" != none ]; then
+    for pid in "$PG_PID" $(ps -o pid= --ppid "$PG_PID"); do taskset -a -p -c "$LOAD_CORE" "$pid" >/dev/null || true; done
+  fi
+  # no autovacuum: the insert-only table would be vacuumed at random moments, under another contender's run
+  psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c "ALTER SYSTEM SET autovacuum = off" \
+    -c "SELECT pg_reload_conf()" >/dev/null
+  wd_pg_setup_db
+  if "$WARDEN_BIN" db migrate --db "$WD_DB_ADMIN_URL" >"$TMP/migrate.out" 2>&1; then
+    wd_pg_grant_roles
+    openssl genpkey -algorithm ed25519 -out "$TMP/audit-key.pem" 2>/dev/null
+  else
+    audit_off "warden db migrate failed: $(tail -2 "$TMP/migrate.out" | tr '\n' ' ' | cut -c1-300)"
+  fi
+fi
+if [ "$AUDIT" = ok ]; then
+  rec "$(jq -nc --arg v "$PG_VERSION" --arg core "$LOAD_CORE" '{kind:"audit_setup",ok:true,pg_version:$v,pg_core:$core}')"
+  # The writer alone: audit/writer.c on one libuv loop (pinned like the gateway), call records appended as fast as
+  # its bounded queue takes them, into the same database as the `warden` role.
+  log "audit writer throughput: $AUDIT_WRITER_RUNS runs x $AUDIT_RECORDS call records (writer on core $GW_CORE, PostgreSQL on core $LOAD_CORE)"
+  mkdir -p "$TMP/audit-writer-spool"
+  for r in $(seq 1 "$AUDIT_WRITER_RUNS"); do
+    p0=$(pg_cpu_ticks)
+    out=$("${PIN_GW[@]}" "$WRITER_BENCH_BIN" --db "$WD_DB_URL" --spool "$TMP/audit-writer-spool" \
+      --key "file://$TMP/audit-key.pem" --records "$AUDIT_RECORDS" 2>"$TMP/audit-writer.err") || true
+    sleep 0.2   # the backend has exited; let the postmaster reap it (its CPU moves to cutime)
+    p1=$(pg_cpu_ticks)
+    errtail=$(grep -v '"level":"info"' "$TMP/audit-writer.err" | tail -3 | cut -c1-300) || true
+    if jq -e .records_per_s >/dev/null 2>&1 <<<"$out"; then
+      rec "$(jq -c --argjson r "$r" --argjson pg "$(((p1 - p0) * 1000000 / CLK_TCK))" --arg err "$errtail" \
+        '{kind:"audit_writer",round:$r,pg_cpu_us:$pg,stderr:$err} + .' <<<"$out")"
+      log "audit writer run $r: $(jq -r '"\(.records_per_s | floor) records/s, \(.batches) batches, database check \(if .ok then "ok" else "FAILED" end)"' <<<"$out")"
+    else
+      rec "$(jq -nc --argjson r "$r" --arg err "$errtail" '{kind:"audit_writer",round:$r,ok:false,stderr:$err}')"
+      log "audit writer run $r failed: $errtail"
+    fi
+  done
+else
+  rec "$(jq -nc --arg why "$AUDIT_REASON" '{kind:"audit_setup",ok:false,reason:$why}')"
+fi
+
 # ---- the bench fake and the contenders -------------------------------------------------------------------
 start_fake FAKE --bench --workers 1
 FAKE_URL="http://127.0.0.1:$FAKE_PORT"
 log "bench fake on $FAKE_URL (pid $FAKE_PID, core $LOAD_CORE)"
 
 declare -A URL HDRS BODYKIND PID_OF STATUS REASON
-CONTENDERS=(direct warden ccr portkey)
+CONTENDERS=(direct warden warden_audit ccr portkey)
 
 # direct: the fake's own endpoints with the Gemini body
 STATUS[direct]=ok
@@ -218,6 +310,51 @@ start_warden "$FAKE_PORT"
 STATUS[warden]=ok
 PID_OF[warden]=$W_PID
 log "warden on 127.0.0.1:$W_PORT (pid $W_PID, core $GW_CORE, workers: 1)"
+
+# warden_audit: the same build and config plus an audit section (what the issue asks to measure), its own port
+wa_metrics() {   # the audit instance's writer counters (GET /metrics) as one JSON object
+  curl -s --max-time 2 "http://127.0.0.1:$WA_PORT/metrics" | awk '
+    $1 == "warden_audit_records_total" {r = $2}  $1 == "warden_audit_records_written_total" {w = $2}
+    $1 == "warden_audit_records_spooled_total" {s = $2}  $1 == "warden_audit_records_refused_total" {f = $2}
+    $1 == "warden_audit_batches_total" {b = $2}  $1 == "warden_audit_checkpoints_total" {k = $2}
+    $1 == "warden_audit_queue_depth" {q = $2}  $1 == "warden_audit_database_connected" {c = $2}
+    END {printf "{\"records\":%d,\"written\":%d,\"spooled\":%d,\"refused\":%d,\"batches\":%d,\"checkpoints\":%d,\"queue\":%d,\"connected\":%d}\n", r, w, s, f, b, k, q, c}'
+}
+wa_drain() {   # waits (at most 60 s) until every queued audit record is durable; prints the milliseconds waited
+  local t0 i
+  t0=$(date +%s%N)
+  for i in $(seq 1 1200); do
+    [ "$(wa_metrics | jq .queue)" = 0 ] && break
+    sleep 0.05
+  done
+  echo $((($(date +%s%N) - t0) / 1000000))
+}
+if [ "$AUDIT" = ok ]; then
+  AUDIT_YAML="audit:
+  database: $WD_DB_URL
+  mode: fail_open
+  content: hash
+  spool: $TMP/audit-spool
+  checkpoints:
+    every_records: 1000
+    every_seconds: 10
+    signing_key: file://$TMP/audit-key.pem"
+  sv=("$W_PORT" "$W_PID" "$W_LOG")
+  start_warden "$FAKE_PORT" "$AUDIT_YAML"
+  WA_PORT=$W_PORT WA_PID=$W_PID WA_LOG=$W_LOG
+  W_PORT=${sv[0]} W_PID=${sv[1]} W_LOG=${sv[2]}
+  PID_OF[warden_audit]=$WA_PID
+  for i in $(seq 1 200); do [ "$(wa_metrics | jq .connected)" = 1 ] && break; sleep 0.05; done
+  if [ "$(wa_metrics | jq .connected)" = 1 ]; then
+    STATUS[warden_audit]=ok
+    log "warden with audit on 127.0.0.1:$WA_PORT (pid $WA_PID, core $GW_CORE, workers: 1), writer connected"
+  else
+    STATUS[warden_audit]=failed REASON[warden_audit]="its audit writer did not connect: $(grep -v '"level":"info"' "$WA_LOG" | tail -2 | tr '\n' ' ' | cut -c1-300)"
+    log "warden with audit: ${REASON[warden_audit]}"
+  fi
+else
+  STATUS[warden_audit]=failed REASON[warden_audit]="$AUDIT_REASON"
+fi
 
 # peers: installed from npm into a scratch folder, never into the repo
 install_peer() {   # install_peer NPM_SPEC: prints nothing on success, else why it failed
@@ -304,8 +441,8 @@ target() {   # target CONTENDER SIZE MODE -> T_URL T_HDRS T_BODY
       else T_URL="$FAKE_URL/v1beta/models/$model:generateContent"; fi
       T_HDRS="x-goog-api-key: $GEMINI_KEY"
       T_BODY="$TMP/gemini-$sz.json" ;;
-    warden)
-      T_URL="http://127.0.0.1:$W_PORT/anthropic/v1/messages"
+    warden | warden_audit)
+      T_URL="http://127.0.0.1:$([ "$c" = warden ] && echo "$W_PORT" || echo "$WA_PORT")/anthropic/v1/messages"
       T_HDRS=$'x-api-key: '"$DEV_KEY"$'\nanthropic-version: 2023-06-01'
       T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
     ccr)
@@ -332,8 +469,8 @@ smoke() {   # smoke CONTENDER -> 0 or sets SMOKE_ERR
         --data-binary @"$T_BODY" "$T_URL" || echo 000)
       case "$c:$mode" in
         direct:*) want='fake-gem' ;;
-        warden:json | ccr:json) want='"type":"message"' ;;
-        warden:sse | ccr:sse) want='message_stop' ;;
+        warden:json | warden_audit:json | ccr:json) want='"type":"message"' ;;
+        warden:sse | warden_audit:sse | ccr:sse) want='message_stop' ;;
         portkey:json) want='chat.completion' ;;
         portkey:sse) want='"finish_reason":"stop"' ;;
       esac
@@ -349,6 +486,7 @@ for c in "${CONTENDERS[@]}"; do
   [ "${STATUS[$c]}" = ok ] || continue
   if ! smoke "$c"; then
     [ "$c" = warden ] || [ "$c" = direct ] && die "$c smoke test failed: $SMOKE_ERR"
+    [ "$c" = warden_audit ] && { STATUS[$c]=failed; REASON[$c]="smoke test failed: $SMOKE_ERR"; log "$c: ${REASON[$c]}"; continue; }
     peer_fail "$c" "smoke test failed: $SMOKE_ERR"
     continue
   fi
@@ -369,10 +507,12 @@ place() {   # place CONTENDER split|one
 
 run_wrk() {   # run_wrk CONTENDER SIZE MODE CONC SECONDS PLACEMENT -> JSON line on stdout (+ cpu, rss, upstream conns)
   local c="$1" sz="$2" mode="$3" conc="$4" secs="$5" placement="$6" pid="${PID_OF[$1]}" t0=0 t1=0 rss=0 out wpid fstats
+  local audit='{}' m0 m1 p0 p1 dms
   target "$c" "$sz" "$mode"
   out="$TMP/wrk.out"
   place "$c" "$placement"
   curl -s -o /dev/null -X POST "$FAKE_URL/_fake/reset"   # so the fake's stats count this run's upstream connections
+  if [ "$c" = warden_audit ]; then m0=$(wa_metrics); p0=$(pg_cpu_ticks); fi
   [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
   BENCH_BODY="$T_BODY" BENCH_HEADERS="$T_HDRS" "${PIN_LOAD[@]}" wrk -t1 -c"$conc" -d"${secs}s" --timeout 10s \
     -s "$ROOT/bench/post.lua" "$T_URL" >"$out" 2>&1 &
@@ -386,13 +526,24 @@ run_wrk() {   # run_wrk CONTENDER SIZE MODE CONC SECONDS PLACEMENT -> JSON line 
     log "wrk failed for $c $sz $mode: $(tail -3 "$out")"
     return 1
   fi
+  if [ "$c" = warden_audit ]; then
+    # every record of this run durable before the next run starts, so no backlog spills into another contender's
+    # run; Warden's CPU is read after that, so its writer's whole share of the run is counted
+    place "$c" split
+    dms=$(wa_drain)
+    m1=$(wa_metrics)
+    p1=$(pg_cpu_ticks)
+    audit=$(jq -nc --argjson a "$m0" --argjson b "$m1" --argjson pg "$(((p1 - p0) * 1000000 / CLK_TCK))" --argjson d "$dms" \
+      '{audit:{records:($b.records - $a.records),written:($b.written - $a.written),spooled:($b.spooled - $a.spooled),
+        refused:($b.refused - $a.refused),batches:($b.batches - $a.batches),queue_after:$b.queue,drain_ms:$d,pg_cpu_us:$pg}}')
+  fi
   [ -n "$pid" ] && t1=$(cpu_ticks "$pid")
   place "$c" split
   fstats=$(curl -s "$FAKE_URL/_fake/stats" | jq -c '{up_requests: .requests, up_conns: (.tcp_connections_opened - 1)}' 2>/dev/null) || true
   [ -n "$fstats" ] || fstats='{}'
   grep '^{' "$out" | tail -1 | jq -c --arg c "$c" --arg sz "$sz" --arg m "$mode" --argjson conc "$conc" --arg pl "$placement" \
-    --argjson cpu_us "$(((t1 - t0) * 1000000 / CLK_TCK))" --argjson rss "${rss:-0}" --argjson f "$fstats" \
-    '. + {contender:$c,size:$sz,mode:$m,conc:$conc,placement:$pl,cpu_us:$cpu_us,rss_kb:$rss} + $f'
+    --argjson cpu_us "$(((t1 - t0) * 1000000 / CLK_TCK))" --argjson rss "${rss:-0}" --argjson f "$fstats" --argjson au "$audit" \
+    '. + {contender:$c,size:$sz,mode:$m,conc:$conc,placement:$pl,cpu_us:$cpu_us,rss_kb:$rss} + $f + $au'
 }
 
 ttfb() {   # ttfb CONTENDER SIZE PLACEMENT ROUND: TTFB_N sequential streaming requests on one kept-alive connection
@@ -455,6 +606,31 @@ done
 wlines=$(grep -vc '"level":"info"' "$W_LOG" || true)
 rec "$(jq -nc --argjson n "${wlines:-0}" --arg sample "$(grep -v '"level":"info"' "$W_LOG" | head -3)" \
   '{kind:"warden_log",non_info_lines:$n,sample:$sample}')"
+
+# ---- the audit instance: stopped (SIGTERM drains its queue and writes the last checkpoint), then its chain read back
+if [ "${STATUS[warden_audit]:-}" = ok ]; then
+  m_end=$(wa_metrics)
+  kill -TERM "$WA_PID" 2>/dev/null || true
+  for i in $(seq 1 400); do kill -0 "$WA_PID" 2>/dev/null || break; sleep 0.1; done
+  wa_rc=0
+  wait "$WA_PID" 2>/dev/null || wa_rc=$?
+  q() { wd_psql postgres -At -c "$1"; }
+  chain=$(q "SELECT chain_id FROM audit.records WHERE kind = 'system' AND event = 'writer_start'
+             AND (detail::json->>'pid') = '$WA_PID' ORDER BY ts DESC LIMIT 1")
+  dbstats='{}'
+  [ -n "$chain" ] && dbstats=$(q "SELECT json_build_object('rows', count(*), 'max_seq', max(seq),
+      'call', count(*) FILTER (WHERE kind = 'call'), 'auth', count(*) FILTER (WHERE kind = 'auth'),
+      'authz', count(*) FILTER (WHERE kind = 'authz'), 'system', count(*) FILTER (WHERE kind = 'system'),
+      'refused_in_trail', coalesce(sum((detail::json->>'refused')::bigint) FILTER (WHERE event = 'records_refused'), 0),
+      'checkpoints', (SELECT count(*) FROM audit.checkpoints WHERE chain_id = '$chain'),
+      'bytes', pg_database_size('warden'))
+    FROM audit.records WHERE chain_id = '$chain'")
+  walines=$(grep -vc '"level":"info"' "$WA_LOG" || true)
+  rec "$(jq -nc --argjson m "$m_end" --argjson db "$dbstats" --arg chain "$chain" --argjson n "${walines:-0}" --argjson rc "$wa_rc" \
+    --arg sample "$(grep -v '"level":"info"' "$WA_LOG" | head -3)" \
+    '{kind:"audit_end",metrics:$m,db:$db,chain:$chain,exit_status:$rc,non_info_lines:$n,sample:$sample}')"
+  log "warden with audit stopped; its chain holds $(jq -r '.rows // "?"' <<<"$dbstats") records"
+fi
 
 # ---- after the measurements: do the peers' translations pass the strict fake? (informational) ----------
 strict_peer() {   # strict_peer CONTENDER URL: the 50 KB non-streaming request through the peer to the strict fake
