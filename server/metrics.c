@@ -1169,10 +1169,13 @@ int wd_metrics_serve(const char *host, uint16_t port, wd_metrics_audit_fn audit,
     else
         r = uv_listen((uv_stream_t *)&srv.listener, 128, on_metrics_accept);
     if (r == 0) {
-        /* signals belong to the main loop: the thread starts with them blocked */
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &old);
+        /* SIGTERM, SIGINT and SIGHUP belong to the main loop: the thread starts with them blocked */
+        sigset_t set, old;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &set, &old);
         r = pthread_create(&srv.thread, NULL, metrics_thread, NULL) == 0 ? 0 : -1;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }

@@ -117,7 +117,9 @@ void wd_metrics_inflight(int worker, int delta);
  * < 0 charges cached tokens at the input price. cost = (in*input + out*output + cached*cached) / 1e6.
  * A model without a price has no cost series at all (no price is configured by default, so by default
  * warden_cost_usd_total is absent). The model takes a slot in the model table. Any thread; returns 0, or
- * -1 when the model table is full or the name is not a valid label value. */
+ * -1 when the model table is full or the name is not a valid label value.
+ * Until the config has a prices section, wd_metrics_init reads them from the environment:
+ *   WARDEN_METRICS_PRICES="gemini-2.5-flash=0.30:2.50:0.075,gemini-2.5-pro=1.25:10"   (input:output[:cached]) */
 int wd_metrics_set_price(const char *model, double input_per_mtok, double output_per_mtok, double cached_per_mtok);
 /* Forgets every price (e.g. before applying a reloaded config's prices). Costs already counted stay. */
 void wd_metrics_clear_prices(void);
@@ -136,8 +138,9 @@ typedef size_t (*wd_metrics_audit_fn)(struct wd_audit_stats *out, size_t cap);
 /* Appends the whole exposition to out. audit may be NULL (the audit series then read 0). */
 void wd_metrics_render(struct wd_buf *out, wd_metrics_audit_fn audit);
 
-/* The separate metrics listener (telemetry.metrics.listen): a thread with its own loop serving GET /metrics
- * (HTTP/1.1 and h2c) on host:port and 404 for anything else. Returns 0, or -1 with why filled. */
+/* The separate metrics listener (telemetry.metrics.listen): a thread with its own libuv loop serving GET (and
+ * HEAD) /metrics over HTTP/1.1 on host:port, one request per connection (Connection: close), 404 for
+ * anything else; at most 64 connections, each closed after 10 s. Returns 0, or -1 with why filled. */
 int wd_metrics_serve(const char *host, uint16_t port, wd_metrics_audit_fn audit, char *why, size_t why_cap);
 /* Closes the listener and joins its thread; a no-op when it was not started. */
 void wd_metrics_serve_stop(void);
