@@ -87,7 +87,7 @@ struct wd_call {
     bool traced;                     /* sampled, and an exporter is configured */
     bool has_tp;                     /* the caller sent a valid traceparent */
     uint8_t tid[16], parent_sid[8], flags;
-    char tracestate[256];
+    char tracestate[520];             /* W3C: at least 512 bytes must be passed on */
     char up_tp[56];                  /* traceparent sent upstream */
     char up_err[16];
     struct wd_span sspan, uspan;
@@ -352,8 +352,8 @@ static void uspan_end(struct wd_call *c, const char *error_type)
 static void uspan_begin(struct wd_call *c)
 {
     c->up_tp[0] = '\0';
-    if (!c->traced && !c->has_tp)
-        return;
+    if (!c->traced && !c->has_tp && !wd_otel_enabled())
+        return; /* no caller context and no tracing here: nothing to pass on */
     struct wd_span *s = &c->uspan;
     bool count = c->kind == CALL_COUNT_TOKENS;
     span_start(c, s, count ? "count_tokens" : "chat", WD_SPAN_CLIENT, c->traced ? &c->sspan : NULL);
@@ -396,7 +396,10 @@ static void trace_finish(struct wd_call *c)
         wd_span_attr_cstr(s, "warden.request_id", c->rid);
         if (err != NULL)
             wd_span_attr_cstr(s, "error.type", err);
-        if (c->status >= 500 || c->status == 0)
+        /* a server error, or a stream that failed after its 200 with a server-side class */
+        bool server_err = c->err == WD_ERR_API || c->err == WD_ERR_BAD_GATEWAY || c->err == WD_ERR_UNAVAILABLE ||
+                          c->err == WD_ERR_TIMEOUT || c->err == WD_ERR_OVERLOADED;
+        if (c->status >= 500 || c->status == 0 || server_err)
             s->status = WD_STATUS_ERROR;
         span_end(c, s);
     }
@@ -649,7 +652,7 @@ static void up_data(void *ctx, const char *p, size_t n)
     struct wd_call *c = ctx;
     if (c->final_sent)
         return;
-    if (c->uspan_live && !c->first_token_seen && c->up_status == 200) {
+    if (c->uspan_live && !c->first_token_seen && c->up_status == 200 && c->kind != CALL_COUNT_TOKENS) {
         /* time to first token: the first bytes of a successful answer */
         c->first_token_seen = true;
         wd_span_add_event(&c->uspan, "gen_ai.first_token", wd_now_ns());
@@ -704,8 +707,10 @@ static void up_done(void *ctx, enum wd_upstream_result res, const char *detail)
                                  : transport_class(res) == WD_ERR_TIMEOUT ? WD_MO_TIMEOUT
                                                                           : WD_MO_TRANSPORT_ERROR;
     wd_metrics_upstream_attempt(c->w->id, c->route.provider->name, c->route.model.p, c->route.model.n, mo);
+    uint8_t attempt[8]; /* this attempt's span: up_done_inner may start a retry, which begins another */
+    memcpy(attempt, c->uspan.span_id, 8);
     up_done_inner(c, res, detail);
-    if (!c->uspan_live)
+    if (!c->uspan_live || memcmp(attempt, c->uspan.span_id, 8) != 0)
         return;
     if (res != WD_UP_OK)
         uspan_end(c, error_names[transport_class(res)]);

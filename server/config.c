@@ -1247,6 +1247,7 @@ static int cfg_parse_audit(struct wd_config *cfg, struct cfg_node *n, const char
             return cfg_fail(err, f[2].val->line, p, "must be none, hash or full");
         }
         free(s);
+        s = NULL; /* cfg_get_str frees what *out held before */
     }
     if (f[3].val) {
         cfg_path_key(p, path, f[3].key);
@@ -1264,6 +1265,7 @@ static int cfg_parse_audit(struct wd_config *cfg, struct cfg_node *n, const char
             return -1;
         bool t = !strcmp(s, "true"), fl = !strcmp(s, "false");
         free(s);
+        s = NULL;
         if (!t && !fl)
             return cfg_fail(err, f[5].val->line, p, "must be true or false");
         a->migrate = t;
@@ -1352,6 +1354,7 @@ static int cfg_parse_telemetry_otlp(struct wd_telemetry_config *t, struct cfg_no
         double r = strtod(s, &end);
         bool bad = *end != '\0' || end == s || !(r >= 0.0 && r <= 1.0);
         free(s);
+        s = NULL;
         if (bad)
             return cfg_fail(err, f[3].val->line, p, "must be a number from 0 to 1");
         t->sampling_ratio = r;

@@ -495,6 +495,62 @@ static void test_load_file(void **state)
     assert_non_null(strstr(err.msg, "cannot open"));
 }
 
+/* The audit and telemetry sections exactly as the issues write them, every key set. */
+static void test_audit_and_telemetry(void **state)
+{
+    (void)state;
+    struct wd_config *cfg = parse_ok("audit:\n"
+                                     "  database: postgresql://warden@127.0.0.1:5432/warden\n"
+                                     "  mode: fail_closed\n"
+                                     "  content: full\n"
+                                     "  spool: /var/lib/warden/audit-spool\n"
+                                     "  migrate: false\n"
+                                     "  queue_records: 1024\n"
+                                     "  checkpoints:\n"
+                                     "    every_records: 1000\n"
+                                     "    every_seconds: 10\n"
+                                     "    signing_key: file:///etc/warden/audit-ed25519.pem\n"
+                                     "    export: /var/lib/warden/checkpoints.jsonl\n"
+                                     "telemetry:\n"
+                                     "  service_name: warden\n"
+                                     "  otlp:\n"
+                                     "    endpoint: http://127.0.0.1:4318/\n"
+                                     "    protocol: http/json\n"
+                                     "    headers: {x-api-key: env://OTLP_KEY, X-Tenant: acme}\n"
+                                     "    sampling_ratio: 0.25\n"
+                                     "    timeout: 5s\n"
+                                     "    compression: gzip\n"
+                                     "  metrics:\n"
+                                     "    listen: 127.0.0.1:9464\n"
+                                     "  logs:\n"
+                                     "    access: false\n");
+    assert_true(cfg->audit.enabled);
+    assert_int_equal(cfg->audit.mode, WD_AUDIT_FAIL_CLOSED);
+    assert_int_equal(cfg->audit.content, WD_AUDIT_CONTENT_FULL);
+    assert_false(cfg->audit.migrate);
+    assert_int_equal(cfg->audit.queue_records, 1024);
+    assert_int_equal(cfg->audit.every_records, 1000);
+    assert_int_equal(cfg->audit.every_ms, 10000);
+    assert_string_equal(cfg->audit.signing_key, "file:///etc/warden/audit-ed25519.pem");
+    assert_string_equal(cfg->audit.export_path, "/var/lib/warden/checkpoints.jsonl");
+    assert_string_equal(cfg->telemetry.otlp_endpoint, "http://127.0.0.1:4318");
+    assert_int_equal(cfg->telemetry.otlp_protocol, WD_OTLP_JSON);
+    assert_int_equal(cfg->telemetry.notlp_headers, 2);
+    assert_string_equal(cfg->telemetry.otlp_headers[1].name, "x-tenant");
+    assert_true(cfg->telemetry.sampling_ratio == 0.25);
+    assert_int_equal(cfg->telemetry.otlp_timeout_ms, 5000);
+    assert_int_equal(cfg->telemetry.otlp_compression, WD_OTLP_COMPRESSION_GZIP);
+    assert_string_equal(cfg->telemetry.metrics_listen_host, "127.0.0.1");
+    assert_int_equal(cfg->telemetry.metrics_listen_port, 9464);
+    assert_false(cfg->telemetry.access_log);
+    wd_config_free(cfg);
+    parse_fails("audit:\n  mode: fail_open\n", 2, "audit (line 2): database is required when the audit section is present");
+    parse_fails("audit:\n  database: postgresql://x@h/db\n  content: some\n", 3,
+                "audit.content (line 3): must be none, hash or full");
+    parse_fails("telemetry:\n  otlp:\n    sampling_ratio: 2\n", 3,
+                "telemetry.otlp.sampling_ratio (line 3): must be a number from 0 to 1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -513,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_tls_pairs),
         cmocka_unit_test(test_empty_and_null),
         cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_audit_and_telemetry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
