@@ -12,8 +12,12 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=99
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$WD_ROOT/tests/lsan.supp:print_suppressions=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=99}"
 
+WD_CLEANUP_HOOKS=()
 wd_cleanup() {
-  local pid
+  local pid hook
+  for hook in "${WD_CLEANUP_HOOKS[@]:-}"; do
+    [ -n "$hook" ] && "$hook" || true
+  done
   for pid in "${WD_PIDS[@]:-}"; do
     [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
   done

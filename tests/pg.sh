@@ -8,8 +8,16 @@ wd_pg_as() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# On exit: stop the server by PID (waiting until it is gone), then remove its directory.
+wd_pg_cleanup() {
+  [ -n "${PG_DIR:-}" ] || return 0
+  [ -n "${PG_PID:-}" ] && wd_pg_stop
+  rm -rf "$PG_DIR"
+}
+
 wd_pg_start() {
   PG_DIR="$(mktemp -d /tmp/warden-pg.XXXXXX)"
+  WD_CLEANUP_HOOKS+=(wd_pg_cleanup)
   [ "$(id -u)" -eq 0 ] && chown postgres "$PG_DIR"
   PG_DATA="$PG_DIR/data"
   wd_pg_as "$PG_BIN/initdb" -D "$PG_DATA" -E UTF8 --locale=C -A trust -U postgres >"$PG_DIR/initdb.log" 2>&1 \
