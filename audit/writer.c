@@ -26,6 +26,13 @@
 #define BATCH_BYTES (4u << 20)
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 2000
+/* With nobody waiting on durability, a small batch waits up to LINGER_MS for company: one transaction
+ * (and one WAL flush) for several requests instead of one each. */
+#define LINGER_RECORDS 256
+#define LINGER_MS 5
+#define QUEUE_MAX_BYTES (64u << 20) /* per worker, besides audit.queue_records */
+#define STMT_RECORDS "wd_audit_ins"
+#define STMT_CKPTS "wd_audit_ckpt"
 
 static struct {
     bool enabled;
@@ -110,6 +117,8 @@ struct wd_audit_writer {
     int64_t ckpt_record_seq; /* seq of the system record announcing that checkpoint */
     uint64_t since_ckpt;
     uv_timer_t ckpt_timer;
+    uv_timer_t linger_timer;
+    uint64_t q_first_ms;     /* when the oldest queued record was queued (loop time) */
     /* spool */
     bool spooling;           /* records go to the spool, not the database */
     int spool_fd;
@@ -194,6 +203,7 @@ int wd_audit_init(const struct wd_audit_config *cfg, const char *config_sha256, 
         close(fd);
     }
     G.enabled = true;
+    (void)wd_audit_insert_sql(); /* built once here: writers prepare it from the thread pool */
     /* one attempt now, so a wrong URL or a missing migration shows at start; writers retry on their own */
     char err[300];
     PGconn *db = wd_audit_db_connect(G.db_ref, err, sizeof(err));
@@ -242,6 +252,7 @@ static void q_consume(struct wd_audit_writer *w, size_t n)
     memcpy(w->durable_hash, last->hash, 32);
     w->ent_head += n;
     w->since_ckpt += n;
+    w->q_first_ms = uv_now(w->loop); /* the rest waited at least this long already: good enough */
     STAT_SET(w, queue_depth, (uint64_t)(w->nents - w->ent_head));
     if (w->ent_head == w->nents) {
         w->ent_head = w->nents = 0;
@@ -328,6 +339,8 @@ static int append_now(struct wd_audit_writer *w, struct wd_audit_rec *rec)
         w->q.n = before;
         return -1;
     }
+    if (q_count(w) == 0)
+        w->q_first_ms = uv_now(w->loop);
     struct qent *e = &w->ents[w->nents++];
     STAT_SET(w, queue_depth, (uint64_t)q_count(w));
     e->end = w->q.n;
@@ -352,7 +365,7 @@ int wd_audit_append(struct wd_audit_writer *w, struct wd_audit_rec *rec, wd_audi
 {
     if (w == NULL)
         return 0;
-    bool full = q_count(w) >= G.queue_records;
+    bool full = q_count(w) >= G.queue_records || w->q.n - w->q_head >= QUEUE_MAX_BYTES;
     bool closed_down = G.mode == WD_AUDIT_FAIL_CLOSED && cb != NULL && w->state != DB_READY;
     if (full || closed_down) {
         STAT_ADD(w, refused, 1);
@@ -817,10 +830,11 @@ static void on_db_poll(uv_poll_t *p, int status, int events)
     }
 }
 
-static int send_json(struct wd_audit_writer *w, const char *sql)
+/* Sends the batch with a statement prepared when the connection was made (no parse and plan per batch). */
+static int send_json(struct wd_audit_writer *w, const char *stmt)
 {
     const char *params[1] = {w->batch.p};
-    if (!PQsendQueryParams(w->db, sql, 1, NULL, params, NULL, NULL, 0)) {
+    if (!PQsendQueryPrepared(w->db, stmt, 1, params, NULL, NULL, 0)) {
         db_lost(w, "send failed");
         return -1;
     }
@@ -925,7 +939,7 @@ static int replay_next(struct wd_audit_writer *w)
             w->inflight_kind = SEND_REPLAY;
             w->inflight_n = s.records;
             w->inflight_bytes = s.bytes;
-            return send_json(w, wd_audit_insert_sql()) == 0 ? 1 : 0;
+            return send_json(w, STMT_RECORDS) == 0 ? 1 : 0;
         }
     }
     return 0;
@@ -944,8 +958,10 @@ static void send_ckpts(struct wd_audit_writer *w, const struct wd_buf *lines, in
         return;
     }
     w->inflight_kind = kind;
-    send_json(w, wd_audit_ckpt_insert_sql);
+    send_json(w, STMT_CKPTS);
 }
+
+static void on_linger(uv_timer_t *t) { kick(t->data); }
 
 static void db_send(struct wd_audit_writer *w)
 {
@@ -963,6 +979,14 @@ static void db_send(struct wd_audit_writer *w)
     if (w->spooling)
         return;
     size_t n = q_count(w);
+    if (n > 0 && n < LINGER_RECORDS && w->nwaiters == 0 && !w->stopping) {
+        uint64_t age = uv_now(w->loop) - w->q_first_ms;
+        if (age < LINGER_MS) {
+            if (!uv_is_active((uv_handle_t *)&w->linger_timer))
+                uv_timer_start(&w->linger_timer, on_linger, LINGER_MS - age, 0);
+            return;
+        }
+    }
     if (n > 0) {
         if (n > BATCH_RECORDS)
             n = BATCH_RECORDS;
@@ -988,7 +1012,7 @@ static void db_send(struct wd_audit_writer *w)
         }
         w->inflight_kind = SEND_RECORDS;
         w->inflight_n = n;
-        send_json(w, wd_audit_insert_sql());
+        send_json(w, STMT_RECORDS);
         return;
     }
     if (w->ckpts.n > 0) {
@@ -1017,6 +1041,20 @@ static void connect_work(uv_work_t *req)
     PGresult *r = PQexec(db, "SELECT audit.ensure_partition(now()), audit.ensure_partition(now() + interval '1 month')");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(w->connect_err, sizeof(w->connect_err), "%s", PQresultErrorMessage(r));
+        w->connect_err[strcspn(w->connect_err, "\n")] = '\0';
+        PQclear(r);
+        PQfinish(db);
+        w->db = NULL;
+        return;
+    }
+    PQclear(r);
+    r = PQprepare(db, STMT_RECORDS, wd_audit_insert_sql(), 1, NULL);
+    bool prepared = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    r = PQprepare(db, STMT_CKPTS, wd_audit_ckpt_insert_sql, 1, NULL);
+    prepared = prepared && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!prepared) {
+        snprintf(w->connect_err, sizeof(w->connect_err), "preparing the inserts: %s", PQresultErrorMessage(r));
         w->connect_err[strcspn(w->connect_err, "\n")] = '\0';
         PQclear(r);
         PQfinish(db);
@@ -1127,6 +1165,8 @@ struct wd_audit_writer *wd_audit_writer_new(uv_loop_t *loop, int worker_id)
     uv_timer_init(loop, &w->retry_timer);
     w->retry_timer.data = w;
     uv_timer_init(loop, &w->ckpt_timer);
+    uv_timer_init(loop, &w->linger_timer);
+    w->linger_timer.data = w;
     w->ckpt_timer.data = w;
     uv_timer_start(&w->ckpt_timer, on_ckpt_timer, G.every_ms, G.every_ms);
     if (G.mode == WD_AUDIT_FAIL_OPEN)
@@ -1196,6 +1236,8 @@ void wd_audit_writer_free(struct wd_audit_writer *w)
         uv_close((uv_handle_t *)&w->check, handle_noop);
     if (!uv_is_closing((uv_handle_t *)&w->retry_timer))
         uv_close((uv_handle_t *)&w->retry_timer, handle_noop);
+    if (!uv_is_closing((uv_handle_t *)&w->linger_timer))
+        uv_close((uv_handle_t *)&w->linger_timer, handle_noop);
     if (!uv_is_closing((uv_handle_t *)&w->ckpt_timer))
         uv_close((uv_handle_t *)&w->ckpt_timer, handle_noop);
     uv_run(w->loop, UV_RUN_NOWAIT);
