@@ -1035,13 +1035,70 @@ static int cfg_get_target(const struct wd_config *cfg, struct cfg_node *n, const
     return 0;
 }
 
+/* A non-negative decimal number (prices). */
+static int cfg_get_number(struct cfg_node *n, const char *path, double *out, struct wd_config_err *err)
+{
+    char *s = NULL, *end;
+    if (cfg_get_str(n, path, &s, err))
+        return -1;
+    double v = strtod(s, &end);
+    bool bad = *end != '\0' || end == s || !(v >= 0.0 && v < 1e9);
+    free(s);
+    if (bad)
+        return cfg_fail(err, n->line, path, "must be a number, 0 or more");
+    *out = v;
+    return 0;
+}
+
+static int cfg_parse_prices(struct wd_config *cfg, struct cfg_node *m, const char *path, struct wd_config_err *err)
+{
+    char ap[CFG_PATH_MAX], fp[CFG_PATH_MAX];
+
+    if (cfg_want_map(m, path, err) || cfg_map_check_keys(m, path, err))
+        return -1;
+    if (m->nkids == 0)
+        return 0;
+    cfg->prices = calloc(m->nkids / 2, sizeof *cfg->prices);
+    if (!cfg->prices)
+        return cfg_oom(err);
+    for (size_t i = 0; i < m->nkids / 2; i++) {
+        struct cfg_node *k = m->kids[2 * i], *v = m->kids[2 * i + 1];
+        struct cfg_field f[] = {{.name = "input"}, {.name = "output"}, {.name = "cached"}};
+        struct wd_price *pr = &cfg->prices[cfg->nprices++];
+
+        cfg_path_key(ap, path, k);
+        pr->cached = -1;
+        pr->model = strndup(k->text, k->len);
+        if (!pr->model)
+            return cfg_oom(err);
+        if (cfg_want_map(v, ap, err) || cfg_map_take(v, ap, f, 3, err))
+            return -1;
+        if (!f[0].val || !f[1].val)
+            return cfg_fail(err, v->line, ap, "input and output are required (USD per million tokens)");
+        double *dst[] = {&pr->input, &pr->output, &pr->cached};
+        for (size_t j = 0; j < 3; j++) {
+            if (!f[j].val)
+                continue;
+            cfg_path_key(fp, ap, f[j].key);
+            if (cfg_get_number(f[j].val, fp, dst[j], err))
+                return -1;
+        }
+    }
+    return 0;
+}
+
 static int cfg_parse_models(struct wd_config *cfg, struct cfg_node *n, const char *path, struct wd_config_err *err)
 {
-    struct cfg_field f[] = {{.name = "tiers"}, {.name = "aliases"}};
+    struct cfg_field f[] = {{.name = "tiers"}, {.name = "aliases"}, {.name = "prices"}};
     char p[CFG_PATH_MAX], ap[CFG_PATH_MAX];
 
-    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 2, err))
+    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 3, err))
         return -1;
+    if (f[2].val) {
+        cfg_path_key(p, path, f[2].key);
+        if (cfg_parse_prices(cfg, f[2].val, p, err))
+            return -1;
+    }
     if (f[0].val) {
         struct cfg_field t[] = {{.name = "opus"}, {.name = "sonnet"}, {.name = "haiku"}};
         char **dst[] = {&cfg->tier_opus, &cfg->tier_sonnet, &cfg->tier_haiku};
@@ -1639,6 +1696,9 @@ void wd_config_free(struct wd_config *cfg)
         free(cfg->aliases[i].target);
     }
     free(cfg->aliases);
+    for (size_t i = 0; i < cfg->nprices; i++)
+        free(cfg->prices[i].model);
+    free(cfg->prices);
     for (size_t i = 0; i < cfg->nauth_keys; i++) {
         free(cfg->auth_keys[i].name);
         free(cfg->auth_keys[i].secret);

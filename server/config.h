@@ -34,6 +34,13 @@ struct wd_alias {
     char *target;          /* "provider/model" */
 };
 
+/* models.prices: USD per million tokens of a provider model, for warden_cost_usd_total. */
+struct wd_price {
+    char *model;           /* the provider's model name, e.g. "gemini-2.5-pro" */
+    double input, output;
+    double cached;         /* < 0: charged at the input price */
+};
+
 struct wd_auth_key {
     char *name;
     char *secret;          /* secret reference URI */
@@ -100,6 +107,8 @@ struct wd_config {
     char *tier_haiku;
     struct wd_alias *aliases;
     size_t naliases;
+    struct wd_price *prices;
+    size_t nprices;
 
     struct wd_auth_key *auth_keys;
     size_t nauth_keys;

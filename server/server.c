@@ -335,6 +335,20 @@ static int worker_init(struct wd_worker *w, int id, int fd)
     return 0;
 }
 
+/* models.prices -> warden_cost_usd_total (at start and on each reload). */
+static void apply_prices(const struct wd_config *cfg)
+{
+    if (cfg->nprices == 0)
+        return;
+    wd_metrics_clear_prices();
+    for (size_t i = 0; i < cfg->nprices; i++) {
+        const struct wd_price *p = &cfg->prices[i];
+        if (wd_metrics_set_price(p->model, p->input, p->output, p->cached) != 0)
+            wd_logf(WD_LOG_WARN, "", "models.prices.%s: not usable as a metrics label; no cost is counted for it",
+                    p->model);
+    }
+}
+
 static uv_loop_t main_loop;
 static const char *reload_path;
 
@@ -357,6 +371,7 @@ static void on_signal(uv_signal_t *s, int signum)
             wd_log(WD_LOG_ERROR, "reload failed: out of memory", "");
             return;
         }
+        apply_prices(cfg);
         struct wd_runtime *old = atomic_exchange(&current_rt, rt);
         for (unsigned i = 0; i < nworkers; i++)
             uv_async_send(&workers[i].wake);
@@ -440,6 +455,7 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
     }
     if (wd_metrics_init(nworkers) != 0)
         wd_log(WD_LOG_WARN, "metrics: out of memory; /metrics stays empty", "");
+    apply_prices(cfg);
     workers = calloc(nworkers, sizeof(*workers));
     if (workers == NULL)
         return 1;

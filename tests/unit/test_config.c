@@ -544,6 +544,15 @@ static void test_audit_and_telemetry(void **state)
     assert_int_equal(cfg->telemetry.metrics_listen_port, 9464);
     assert_false(cfg->telemetry.access_log);
     wd_config_free(cfg);
+    cfg = parse_ok(GEMINI_PROVIDER "models:\n  prices:\n    gemini-2.5-pro: {input: 1.25, output: 10}\n"
+                                 "    gemini-2.5-flash: {input: 0.30, output: 2.50, cached: 0.075}\n");
+    assert_int_equal(cfg->nprices, 2);
+    assert_string_equal(cfg->prices[0].model, "gemini-2.5-pro");
+    assert_true(cfg->prices[0].output == 10.0 && cfg->prices[0].cached < 0);
+    assert_true(cfg->prices[1].cached == 0.075);
+    wd_config_free(cfg);
+    parse_fails(GEMINI_PROVIDER "models:\n  prices:\n    m: {input: 1}\n", 8,
+                "models.prices.m (line 8): input and output are required (USD per million tokens)");
     parse_fails("audit:\n  mode: fail_open\n", 2, "audit (line 2): database is required when the audit section is present");
     parse_fails("audit:\n  database: postgresql://x@h/db\n  content: some\n", 3,
                 "audit.content (line 3): must be none, hash or full");
