@@ -727,7 +727,10 @@ static void up_done_inner(struct wd_call *c, enum wd_upstream_result res, const 
     if (c->final_sent)
         return;
     if (res != WD_UP_OK) {
-        wd_logf(WD_LOG_WARN, "", "upstream %s failed: %s", c->route.provider->name, detail ? detail : "");
+        char f[160];
+        snprintf(f, sizeof(f), "\"request_id\":\"%s\",\"trace_id\":\"%s\",\"provider\":\"%s\"", c->rid, c->trace_id,
+                 c->route.provider->name);
+        wd_logf(WD_LOG_WARN, f, "upstream request failed: %s", detail ? detail : "");
         struct wd_event ev = {.type = WD_EV_ERROR, .error_class = transport_class(res)};
         ev.message = (struct wd_str){transport_message(res), strlen(transport_message(res))};
         c->dec.failed = true;
