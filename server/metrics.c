@@ -395,38 +395,6 @@ static unsigned env_unsigned(const char *name, unsigned dflt)
     return (unsigned)n;
 }
 
-/* WARDEN_METRICS_PRICES="model=input:output[:cached],...": USD per million tokens. */
-static void env_prices(void)
-{
-    const char *v = getenv("WARDEN_METRICS_PRICES");
-    if (v == NULL || *v == '\0')
-        return;
-    char *copy = strdup(v), *save = NULL;
-    for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strrchr(tok, '=');
-        double p[3] = {-1, -1, -1};
-        int np = 0;
-        if (eq != NULL) {
-            *eq = '\0';
-            char *s = eq + 1, *end;
-            while (np < 3) {
-                p[np] = strtod(s, &end);
-                if (end == s || p[np] < 0)
-                    break;
-                np++;
-                if (*end != ':')
-                    break;
-                s = end + 1;
-            }
-            if (*end != '\0')
-                np = 0;
-        }
-        if (np < 2 || wd_metrics_set_price(tok, p[0], p[1], np == 3 ? p[2] : -1) != 0)
-            wd_logf(WD_LOG_WARN, "", "WARDEN_METRICS_PRICES: ignoring an entry (want model=input:output[:cached])");
-    }
-    free(copy);
-}
-
 int wd_metrics_init(unsigned nworkers)
 {
     if (atomic_load(&ready))
@@ -446,7 +414,6 @@ int wd_metrics_init(unsigned nworkers)
                 goto oom;
         }
     atomic_store_explicit(&ready, true, memory_order_release);
-    env_prices();
     return 0;
 oom:
     wd_metrics_free();

@@ -117,9 +117,8 @@ void wd_metrics_inflight(int worker, int delta);
  * < 0 charges cached tokens at the input price. cost = (in*input + out*output + cached*cached) / 1e6.
  * A model without a price has no cost series at all (no price is configured by default, so by default
  * warden_cost_usd_total is absent). The model takes a slot in the model table. Any thread; returns 0, or
- * -1 when the model table is full or the name is not a valid label value.
- * Until the config has a prices section, wd_metrics_init reads them from the environment:
- *   WARDEN_METRICS_PRICES="gemini-2.5-flash=0.30:2.50:0.075,gemini-2.5-pro=1.25:10"   (input:output[:cached]) */
+ * -1 when the model table is full or the name is not a valid label value. The server applies the config's
+ * models.prices with these at start and on reload. */
 int wd_metrics_set_price(const char *model, double input_per_mtok, double output_per_mtok, double cached_per_mtok);
 /* Forgets every price (e.g. before applying a reloaded config's prices). Costs already counted stay. */
 void wd_metrics_clear_prices(void);

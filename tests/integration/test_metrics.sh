@@ -14,9 +14,8 @@ A() { python3 "$HERE/wd_assert.py" "$@"; }
 export WARDEN_DEV_KEY="wk-metrics-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 MAX_MODELS=8
 export WARDEN_METRICS_MAX_MODELS=$MAX_MODELS
-# USD per million tokens for the sonnet tier's model: input, output, cached
+# USD per million tokens for the sonnet tier's model (models.prices): input, output, cached
 P_IN=0.30 P_OUT=2.50 P_CACHED=0.075
-export WARDEN_METRICS_PRICES="gemini-2.5-flash=$P_IN:$P_OUT:$P_CACHED"
 
 # ---- a small reader of the text exposition (and of the dashboard)
 M="$WD_TMP/m.py"
@@ -200,6 +199,13 @@ bodyfile "$WD_TMP/quote.json" 'gemini/gemini-q"b\c' false
 
 wd_start_fake
 CFG=$(wd_config "$(wd_free_port)" "$FAKE_URL")
+python3 - "$CFG" "$P_IN" "$P_OUT" "$P_CACHED" <<'PY'
+import sys
+p, i, o, c = sys.argv[1:]
+s = open(p).read()
+assert "models:\n" in s
+open(p, "w").write(s.replace("models:\n", f"models:\n  prices:\n    gemini-2.5-flash: {{input: {i}, output: {o}, cached: {c}}}\n", 1))
+PY
 wd_start_warden "$CFG"
 WARDEN_PORT=${WARDEN_URL##*:}
 
@@ -384,8 +390,7 @@ check "no request id or message text in any label" eval '! grep -qE "req_|msg_|h
 
 wd_stop_warden
 
-# ======== telemetry.metrics.listen: /metrics on its own port only
-unset WARDEN_METRICS_PRICES
+# ======== telemetry.metrics.listen: /metrics on its own port only (and no models.prices)
 MPORT=$(wd_free_port)
 CFG2=$(wd_config "$(wd_free_port)" "$FAKE_URL" "telemetry:
   metrics:
@@ -407,7 +412,7 @@ post "$WD_TMP/sonnet.json"
 check "a call on the main listener: 200" [ "$CODE" = 200 ]
 scrape "$S" "$MURL" >/dev/null
 check "the metrics listener counts it" eq "$(msum "$S" "warden_requests_total{$OKSEL}")" 1
-check "no price configured: no warden_cost_usd_total series (only its HELP and TYPE)" \
+check "no models.prices: no warden_cost_usd_total series (only its HELP and TYPE)" \
   eval '[ "$(mcount "$S" warden_cost_usd_total)" = 0 ] && grep -q "^# TYPE warden_cost_usd_total counter" "$S"'
 # a scrape in flight while the listener's connections are open at exit
 exec 7<>"/dev/tcp/127.0.0.1/$MPORT"
