@@ -260,6 +260,10 @@ int wd_audit_canonical(const struct wd_audit_rec *r, struct wd_buf *out)
     }
     if (!wd_audit_uuid_valid(r->f[WD_AF_CHAIN_ID].s, r->f[WD_AF_CHAIN_ID].n))
         return -1;
+    /* seq from 1; ts between 1970 and 9999 (the canonical spelling has four year digits, the reader takes
+     * no earlier year): anything else could be written but never read back */
+    if (r->f[WD_AF_SEQ].i < 1 || r->f[WD_AF_TS].i < 0 || r->f[WD_AF_TS].i >= INT64_C(253402300800000000))
+        return -1;
     wd_buf_puts(out, "{\"v\":1");
     for (int i = 0; i < WD_AF__COUNT; i++) {
         const struct wd_audit_value *v = &r->f[i];

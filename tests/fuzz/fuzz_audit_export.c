@@ -137,7 +137,10 @@ static void write_one(const uint8_t *data, size_t size)
             continue; /* null */
         switch (wd_audit_fields[f].type) {
         case WD_AT_INT:
-            wd_audit_set_int(&r, (enum wd_audit_field_id)f, (int64_t)take_u(&s, 8));
+            if (f == WD_AF_SEQ) /* a chain counts from 1: the canonical form refuses anything else */
+                wd_audit_set_int(&r, WD_AF_SEQ, (int64_t)(take_u(&s, 8) % (uint64_t)INT64_MAX) + 1);
+            else
+                wd_audit_set_int(&r, (enum wd_audit_field_id)f, (int64_t)take_u(&s, 8));
             break;
         case WD_AT_TS:
             wd_audit_set_int(&r, (enum wd_audit_field_id)f, (int64_t)(take_u(&s, 8) % TS_END));
