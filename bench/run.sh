@@ -2,13 +2,16 @@
 # Warden's load benchmark (`make bench`): the fake Gemini in --bench mode, Warden (release build) and the peers a
 # user would pick instead (claude-code-router, Portkey), all on 127.0.0.1, loaded by wrk; plus a translation
 # micro-benchmark; plus the audit trail's cost: a second Warden with audit on (a throwaway PostgreSQL 15 started
-# here with tests/pg.sh) as one more contender, and the audit writer's own throughput (bench/audit_writer_bench.c).
+# here with tests/pg.sh) as one more contender, and the audit writer's own throughput (bench/audit_writer_bench.c);
+# plus the telemetry's cost: a third Warden with tracing at 100% sampling (OTLP/HTTP protobuf to
+# tests/fakes/fake_otlp.mjs started here), the access log on and /metrics scraped once a second during its runs, as
+# one more contender against Warden with the access log off and no telemetry section.
 # Rewrites bench/README.md from this one run. Everything started here is stopped by PID on exit (PostgreSQL too).
 #
 # Environment knobs: BENCH_DURATION (s per c=32 run, 8), BENCH_LAT_DURATION (s per c=1 run, 2), BENCH_RUNS (3),
 # BENCH_PEERS_DIR (/tmp/warden-bench-peers), BENCH_SKIP_PEERS=1, BENCH_OUT (bench/README.md),
 # BENCH_RESULTS_COPY (also keep the raw results.jsonl there), BENCH_SKIP_AUDIT=1, BENCH_AUDIT_RECORDS (call
-# records per writer run, 200000), BENCH_AUDIT_WRITER_RUNS (3).
+# records per writer run, 200000), BENCH_AUDIT_WRITER_RUNS (3), BENCH_SKIP_OTEL=1.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -35,6 +38,8 @@ RES="$TMP/results.jsonl"
 PIDS=()
 PG_PID="" PG_DIR="" PG_DATA=""
 T_START=$(date +%s)
+# the standard OpenTelemetry variables would configure the exporter of every Warden started here: none of them
+for v in $(compgen -e | grep -E '^OTEL_' || true); do unset "$v"; done
 
 pg_stop() {   # the throwaway PostgreSQL: fast shutdown (SIGINT) by PID, KILL after 10 s; its directory removed
   local i
@@ -300,13 +305,18 @@ FAKE_URL="http://127.0.0.1:$FAKE_PORT"
 log "bench fake on $FAKE_URL (pid $FAKE_PID, core $LOAD_CORE)"
 
 declare -A URL HDRS BODYKIND PID_OF STATUS REASON
-CONTENDERS=(direct warden warden_audit ccr portkey)
+CONTENDERS=(direct warden warden_audit warden_otel ccr portkey)
 
 # direct: the fake's own endpoints with the Gemini body
 STATUS[direct]=ok
 PID_OF[direct]=""
 
-start_warden "$FAKE_PORT"
+# Warden and Warden with audit on: no tracing, no scrapes, and the JSON access log line (on by default) off, so
+# that the telemetry contender below is measured against all of it off.
+TELEMETRY_OFF_YAML="telemetry:
+  logs:
+    access: false"
+start_warden "$FAKE_PORT" "$TELEMETRY_OFF_YAML"
 STATUS[warden]=ok
 PID_OF[warden]=$W_PID
 log "warden on 127.0.0.1:$W_PORT (pid $W_PID, core $GW_CORE, workers: 1)"
@@ -340,7 +350,8 @@ if [ "$AUDIT" = ok ]; then
     every_seconds: 10
     signing_key: file://$TMP/audit-key.pem"
   sv=("$W_PORT" "$W_PID" "$W_LOG")
-  start_warden "$FAKE_PORT" "$AUDIT_YAML"
+  start_warden "$FAKE_PORT" "$AUDIT_YAML
+$TELEMETRY_OFF_YAML"
   WA_PORT=$W_PORT WA_PID=$W_PID WA_LOG=$W_LOG
   W_PORT=${sv[0]} W_PID=${sv[1]} W_LOG=${sv[2]}
   PID_OF[warden_audit]=$WA_PID
@@ -354,6 +365,106 @@ if [ "$AUDIT" = ok ]; then
   fi
 else
   STATUS[warden_audit]=failed REASON[warden_audit]="$AUDIT_REASON"
+fi
+
+# warden_otel: the same build and config with telemetry on (issue #4): every trace sampled and exported over
+# OTLP/HTTP protobuf to tests/fakes/fake_otlp.mjs (a strict receiver that stores each export; it shares the load
+# core, like PostgreSQL), the JSON access log line on (the default), and /metrics scraped once a second during each
+# of its runs (run_wrk). Its spans are counted after each run (bench/count_spans.mjs, which deletes the exports).
+wo_metrics() {   # the telemetry instance's exporter counters (GET /metrics) as one JSON object
+  curl -s --max-time 2 "http://127.0.0.1:$WO_PORT/metrics" | awk '
+    $1 == "warden_otel_spans_exported_total" {e = $2}
+    $1 ~ /^warden_otel_spans_dropped_total\{reason="queue_full"\}$/ {qf = $2}
+    $1 ~ /^warden_otel_spans_dropped_total\{/ {d += $2}
+    $1 ~ /^warden_otel_export_requests_total\{result="ok"\}$/ {ok = $2}
+    $1 ~ /^warden_otel_export_requests_total\{/ {r += $2}
+    END {printf "{\"exported\":%d,\"dropped\":%d,\"dropped_queue_full\":%d,\"export_requests\":%d,\"export_ok\":%d}\n", e, d, qf, r, ok}'
+}
+otlp_requests() { curl -s --max-time 2 "$OTLP_URL/_fake/stats" | jq '.requests // -1'; }
+# Waits until the spans of what was just sent are exported and answered (at most 8 s), counts them in the
+# collector's files (and deletes those), and prints the count as JSON with the milliseconds waited. The exporter
+# takes every queued span once a second (otel/exporter.c) and a request's spans are queued when it ends, so: one
+# export request answered after now (two if one was in flight now), and the collector has seen no request Warden
+# has not had the answer to. (Spans queued between an export's taking them and now wait for the next collect.)
+wo_collect() {   # wo_collect [MAX_WAIT_MS]: 8000 unless given; 0 counts what is there without waiting
+  local t0 r0 f0 need=1 r f max="${1:-8000}"
+  t0=$(date +%s%N)
+  r0=$(wo_metrics | jq .export_requests)
+  f0=$(otlp_requests)
+  [ "$f0" -gt "$r0" ] && need=2
+  r=$r0 f=$f0
+  while [ $((($(date +%s%N) - t0) / 1000000)) -lt "$max" ]; do
+    r=$(wo_metrics | jq .export_requests)
+    f=$(otlp_requests)
+    [ $((r - r0)) -ge "$need" ] && [ "$f" = "$r" ] && break
+    sleep 0.05
+  done
+  [ "$max" = 0 ] && need=0
+  node "$ROOT/bench/count_spans.mjs" "$OTLP_DIR" |
+    jq -c --argjson ms "$((($(date +%s%N) - t0) / 1000000))" --argjson to "$([ $((r - r0)) -ge "$need" ] && [ "$f" = "$r" ] && echo false || echo true)" \
+      '. + {collect_ms:$ms,collect_timed_out:$to}'
+}
+otel_delta() {   # otel_delta BEFORE AFTER SPANS_JSON -> the run's exporter figures as one JSON object
+  jq -nc --argjson a "$1" --argjson b "$2" --argjson s "$3" \
+    '{exported:($b.exported - $a.exported),dropped:($b.dropped - $a.dropped),dropped_queue_full:($b.dropped_queue_full - $a.dropped_queue_full),
+      export_requests:($b.export_requests - $a.export_requests),export_ok:($b.export_ok - $a.export_ok)} + {received:$s}'
+}
+SCRAPE_PID=""
+scrape_start() {   # scrape_start SECONDS: GET /metrics once a second, at most SECONDS + 2 times, in the background
+  : >"$TMP/scrape.out"
+  "${PIN_LOAD[@]}" bash -c 'for i in $(seq 1 "$1"); do curl -s --max-time 2 -o /dev/null -w "%{http_code} %{size_download}\n" "$2" >>"$3"; sleep 1; done' \
+    scrape "$(($1 + 2))" "http://127.0.0.1:$WO_PORT/metrics" "$TMP/scrape.out" &
+  SCRAPE_PID=$!
+}
+scrape_stop() {   # prints {"scrapes":N,"scrape_ok":N,"scrape_bytes":N}
+  [ -n "$SCRAPE_PID" ] && { kill -TERM "$SCRAPE_PID" 2>/dev/null || true; wait "$SCRAPE_PID" 2>/dev/null || true; }
+  SCRAPE_PID=""
+  awk '{n++} $1 == 200 {ok++; b += $2} END {printf "{\"scrapes\":%d,\"scrape_ok\":%d,\"scrape_bytes\":%d}\n", n, ok, (ok ? b / ok : 0)}' "$TMP/scrape.out"
+}
+OTEL=ok OTEL_REASON=""
+[ "${BENCH_SKIP_OTEL:-0}" = 1 ] && OTEL=failed OTEL_REASON="skipped (BENCH_SKIP_OTEL=1)"
+if [ "$OTEL" = ok ]; then
+  OTLP_DIR="$TMP/otlp"
+  "${PIN_LOAD[@]}" node "$ROOT/tests/fakes/fake_otlp.mjs" --port 0 --dir "$OTLP_DIR" >"$TMP/otlp.out" 2>"$TMP/otlp.err" &
+  OTLP_PID=$!
+  PIDS+=("$OTLP_PID")
+  OTLP_PORT=""
+  for i in $(seq 1 200); do
+    OTLP_PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$TMP/otlp.out" | head -1)
+    [ -n "$OTLP_PORT" ] && break
+    sleep 0.05
+  done
+  if [ -z "$OTLP_PORT" ] || ! port_is_ours "$OTLP_PORT" "$OTLP_PID"; then
+    OTEL=failed OTEL_REASON="fake_otlp.mjs did not start listening on 127.0.0.1 alone: $(tail -3 "$TMP/otlp.err" | tr '\n' ' ' | cut -c1-300)"
+  fi
+fi
+if [ "$OTEL" = ok ]; then
+  OTLP_URL="http://127.0.0.1:$OTLP_PORT"
+  OTEL_YAML="telemetry:
+  service_name: warden-bench
+  otlp:
+    endpoint: $OTLP_URL
+    protocol: http/protobuf
+    sampling_ratio: 1.0
+  logs:
+    access: true"
+  sv=("$W_PORT" "$W_PID" "$W_LOG")
+  start_warden "$FAKE_PORT" "$OTEL_YAML"
+  WO_PORT=$W_PORT WO_PID=$W_PID WO_LOG=$W_LOG
+  W_PORT=${sv[0]} W_PID=${sv[1]} W_LOG=${sv[2]}
+  PID_OF[warden_otel]=$WO_PID
+  if grep -q "exporting traces to $OTLP_URL/v1/traces" "$WO_LOG" && [ "$(wo_metrics | jq .export_requests)" = 0 ]; then
+    STATUS[warden_otel]=ok
+    log "warden with telemetry on 127.0.0.1:$WO_PORT (pid $WO_PID, core $GW_CORE, workers: 1), exporting to $OTLP_URL (fake_otlp pid $OTLP_PID, core $LOAD_CORE)"
+  else
+    STATUS[warden_otel]=failed REASON[warden_otel]="it does not say it exports traces to $OTLP_URL/v1/traces: $(grep -v '"level":"info"' "$WO_LOG" | tail -2 | tr '\n' ' ' | cut -c1-300)"
+    log "warden with telemetry: ${REASON[warden_otel]}"
+  fi
+  rec "$(jq -nc --arg s "${STATUS[warden_otel]}" --arg r "${REASON[warden_otel]:-}" '{kind:"otel_setup",ok:($s == "ok"),reason:$r,protocol:"http/protobuf",sampling_ratio:1.0,access_log:true,scrape_interval_s:1}')"
+else
+  STATUS[warden_otel]=failed REASON[warden_otel]="$OTEL_REASON"
+  log "telemetry not measured: $OTEL_REASON"
+  rec "$(jq -nc --arg r "$OTEL_REASON" '{kind:"otel_setup",ok:false,reason:$r}')"
 fi
 
 # peers: installed from npm into a scratch folder, never into the repo
@@ -441,8 +552,8 @@ target() {   # target CONTENDER SIZE MODE -> T_URL T_HDRS T_BODY
       else T_URL="$FAKE_URL/v1beta/models/$model:generateContent"; fi
       T_HDRS="x-goog-api-key: $GEMINI_KEY"
       T_BODY="$TMP/gemini-$sz.json" ;;
-    warden | warden_audit)
-      T_URL="http://127.0.0.1:$([ "$c" = warden ] && echo "$W_PORT" || echo "$WA_PORT")/anthropic/v1/messages"
+    warden | warden_audit | warden_otel)
+      T_URL="http://127.0.0.1:$(case "$c" in warden) echo "$W_PORT" ;; warden_audit) echo "$WA_PORT" ;; *) echo "$WO_PORT" ;; esac)/anthropic/v1/messages"
       T_HDRS=$'x-api-key: '"$DEV_KEY"$'\nanthropic-version: 2023-06-01'
       T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
     ccr)
@@ -469,8 +580,8 @@ smoke() {   # smoke CONTENDER -> 0 or sets SMOKE_ERR
         --data-binary @"$T_BODY" "$T_URL" || echo 000)
       case "$c:$mode" in
         direct:*) want='fake-gem' ;;
-        warden:json | warden_audit:json | ccr:json) want='"type":"message"' ;;
-        warden:sse | warden_audit:sse | ccr:sse) want='message_stop' ;;
+        warden:json | warden_audit:json | warden_otel:json | ccr:json) want='"type":"message"' ;;
+        warden:sse | warden_audit:sse | warden_otel:sse | ccr:sse) want='message_stop' ;;
         portkey:json) want='chat.completion' ;;
         portkey:sse) want='"finish_reason":"stop"' ;;
       esac
@@ -486,12 +597,16 @@ for c in "${CONTENDERS[@]}"; do
   [ "${STATUS[$c]}" = ok ] || continue
   if ! smoke "$c"; then
     [ "$c" = warden ] || [ "$c" = direct ] && die "$c smoke test failed: $SMOKE_ERR"
-    [ "$c" = warden_audit ] && { STATUS[$c]=failed; REASON[$c]="smoke test failed: $SMOKE_ERR"; log "$c: ${REASON[$c]}"; continue; }
+    [ "$c" = warden_audit ] || [ "$c" = warden_otel ] && { STATUS[$c]=failed; REASON[$c]="smoke test failed: $SMOKE_ERR"; log "$c: ${REASON[$c]}"; continue; }
     peer_fail "$c" "smoke test failed: $SMOKE_ERR"
     continue
   fi
   if [ -n "${PID_OF[$c]}" ]; then
     rec "$(jq -nc --arg c "$c" --argjson rss "$(vm_kb "${PID_OF[$c]}" VmRSS)" '{kind:"mem_idle",contender:$c,rss_kb:$rss}')"
+  fi
+  # the smoke requests' spans, so that they are not counted in the first run's
+  if [ "$c" = warden_otel ]; then
+    rec "$(jq -nc --argjson s "$(wo_collect)" '{kind:"otel_other",what:"smoke",requests:4,received:$s}')"
   fi
 done
 
@@ -507,12 +622,13 @@ place() {   # place CONTENDER split|one
 
 run_wrk() {   # run_wrk CONTENDER SIZE MODE CONC SECONDS PLACEMENT -> JSON line on stdout (+ cpu, rss, upstream conns)
   local c="$1" sz="$2" mode="$3" conc="$4" secs="$5" placement="$6" pid="${PID_OF[$1]}" t0=0 t1=0 rss=0 out wpid fstats
-  local audit='{}' m0 m1 p0 p1 dms
+  local audit='{}' m0 m1 p0 p1 dms otel='{}' o0 o1 oc0 oc1 sc spans
   target "$c" "$sz" "$mode"
   out="$TMP/wrk.out"
   place "$c" "$placement"
   curl -s -o /dev/null -X POST "$FAKE_URL/_fake/reset"   # so the fake's stats count this run's upstream connections
   if [ "$c" = warden_audit ]; then m0=$(wa_metrics); p0=$(pg_cpu_ticks); fi
+  if [ "$c" = warden_otel ]; then o0=$(wo_metrics); oc0=$(cpu_ticks "$OTLP_PID"); scrape_start "$secs"; fi
   [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
   BENCH_BODY="$T_BODY" BENCH_HEADERS="$T_HDRS" "${PIN_LOAD[@]}" wrk -t1 -c"$conc" -d"${secs}s" --timeout 10s \
     -s "$ROOT/bench/post.lua" "$T_URL" >"$out" 2>&1 &
@@ -523,8 +639,20 @@ run_wrk() {   # run_wrk CONTENDER SIZE MODE CONC SECONDS PLACEMENT -> JSON line 
   fi
   if ! wait "$wpid"; then
     place "$c" split
+    if [ "$c" = warden_otel ]; then scrape_stop >/dev/null; wo_collect >/dev/null; fi
     log "wrk failed for $c $sz $mode: $(tail -3 "$out")"
     return 1
+  fi
+  if [ "$c" = warden_otel ]; then
+    # the scrapes stop with the load; then every span of this run exported, counted in the collector's files and
+    # deleted there; Warden's CPU is read after that, so its export thread's whole share of the run is counted
+    sc=$(scrape_stop)
+    place "$c" split
+    spans=$(wo_collect)
+    o1=$(wo_metrics)
+    oc1=$(cpu_ticks "$OTLP_PID")
+    otel=$(jq -nc --argjson d "$(otel_delta "$o0" "$o1" "$spans")" --argjson sc "$sc" --argjson cc "$(((oc1 - oc0) * 1000000 / CLK_TCK))" \
+      '{otel:($d + $sc + {collector_cpu_us:$cc})}')
   fi
   if [ "$c" = warden_audit ]; then
     # every record of this run durable before the next run starts, so no backlog spills into another contender's
@@ -543,7 +671,7 @@ run_wrk() {   # run_wrk CONTENDER SIZE MODE CONC SECONDS PLACEMENT -> JSON line 
   [ -n "$fstats" ] || fstats='{}'
   grep '^{' "$out" | tail -1 | jq -c --arg c "$c" --arg sz "$sz" --arg m "$mode" --argjson conc "$conc" --arg pl "$placement" \
     --argjson cpu_us "$(((t1 - t0) * 1000000 / CLK_TCK))" --argjson rss "${rss:-0}" --argjson f "$fstats" --argjson au "$audit" \
-    '. + {contender:$c,size:$sz,mode:$m,conc:$conc,placement:$pl,cpu_us:$cpu_us,rss_kb:$rss} + $f + $au'
+    --argjson ot "$otel" '. + {contender:$c,size:$sz,mode:$m,conc:$conc,placement:$pl,cpu_us:$cpu_us,rss_kb:$rss} + $f + $au + $ot'
 }
 
 ttfb() {   # ttfb CONTENDER SIZE PLACEMENT ROUND: TTFB_N sequential streaming requests on one kept-alive connection
@@ -557,6 +685,9 @@ ttfb() {   # ttfb CONTENDER SIZE PLACEMENT ROUND: TTFB_N sequential streaming re
     -w '%{time_starttransfer} %{http_code}\n' | awk '$2 == 200 {printf "%.1f,", $1 * 1e6}') || true
   place "$c" split
   rec "{\"kind\":\"ttfb\",\"round\":$r,\"contender\":\"$c\",\"size\":\"$sz\",\"placement\":\"$placement\",\"us\":[${vals%,}]}"
+  if [ "$c" = warden_otel ]; then
+    rec "$(jq -nc --argjson n "$TTFB_N" --argjson s "$(wo_collect)" '{kind:"otel_other",what:"ttfb",requests:$n,received:$s}')"
+  fi
 }
 
 SCENARIOS=("50k json" "50k sse" "300 json" "300 sse")
@@ -606,6 +737,17 @@ done
 wlines=$(grep -vc '"level":"info"' "$W_LOG" || true)
 rec "$(jq -nc --argjson n "${wlines:-0}" --arg sample "$(grep -v '"level":"info"' "$W_LOG" | head -3)" \
   '{kind:"warden_log",non_info_lines:$n,sample:$sample}')"
+
+# ---- the telemetry instance: anything left to export, its counters, its log, what the collector saw ---------
+if [ "${STATUS[warden_otel]:-}" = ok ]; then
+  rec "$(jq -nc --argjson s "$(wo_collect 0)" '{kind:"otel_other",what:"end",requests:0,received:$s}')"
+  wolines=$(grep -vc '"level":"info"' "$WO_LOG" || true)
+  woaccess=$(grep -c '"msg":"access"' "$WO_LOG" || true)
+  rec "$(jq -nc --argjson m "$(wo_metrics)" --argjson st "$(curl -s --max-time 2 "$OTLP_URL/_fake/stats" || echo '{}')" \
+    --argjson n "${wolines:-0}" --argjson a "${woaccess:-0}" --arg sample "$(grep -v '"level":"info"' "$WO_LOG" | head -3)" \
+    --argjson bytes "$(stat -c %s "$WO_LOG")" \
+    '{kind:"otel_end",metrics:$m,collector:$st,non_info_lines:$n,access_lines:$a,log_bytes:$bytes,sample:$sample}')"
+fi
 
 # ---- the audit instance: stopped (SIGTERM drains its queue and writes the last checkpoint), then its chain read back
 if [ "${STATUS[warden_audit]:-}" = ok ]; then
