@@ -1021,47 +1021,43 @@ static void db_send(struct wd_audit_writer *w)
     }
 }
 
+/* One set-up statement on a fresh connection; false with connect_err filled when it failed. */
+static bool setup_ok(struct wd_audit_writer *w, PGresult *r, ExecStatusType want, const char *what)
+{
+    bool ok = PQresultStatus(r) == want;
+    if (!ok) {
+        snprintf(w->connect_err, sizeof(w->connect_err), "%s: %s", what, PQresultErrorMessage(r));
+        w->connect_err[strcspn(w->connect_err, "\n")] = '\0';
+    }
+    PQclear(r);
+    return ok;
+}
+
 static void connect_work(uv_work_t *req)
 {
     struct wd_audit_writer *w = req->data;
     PGconn *db = wd_audit_db_connect(G.db_ref, w->connect_err, sizeof(w->connect_err));
     w->connect_ok = false;
-    if (db == NULL) {
-        w->db = NULL;
+    w->db = NULL;
+    if (db == NULL)
         return;
-    }
     if (G.migrate && !atomic_load(&G.migrated)) {
         if (wd_audit_migrate(db, w->connect_err, sizeof(w->connect_err)) < 0) {
             PQfinish(db);
-            w->db = NULL;
             return;
         }
         atomic_store(&G.migrated, true);
     }
-    PGresult *r = PQexec(db, "SELECT audit.ensure_partition(now()), audit.ensure_partition(now() + interval '1 month')");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        snprintf(w->connect_err, sizeof(w->connect_err), "%s", PQresultErrorMessage(r));
-        w->connect_err[strcspn(w->connect_err, "\n")] = '\0';
-        PQclear(r);
+    /* this month's and next month's partitions, then the batch statements, prepared once */
+    if (!setup_ok(w, PQexec(db, "SELECT audit.ensure_partition(now()), audit.ensure_partition(now() + interval '1 month')"),
+                  PGRES_TUPLES_OK, "creating partitions") ||
+        !setup_ok(w, PQprepare(db, STMT_RECORDS, wd_audit_insert_sql(), 1, NULL), PGRES_COMMAND_OK,
+                  "preparing the record insert") ||
+        !setup_ok(w, PQprepare(db, STMT_CKPTS, wd_audit_ckpt_insert_sql, 1, NULL), PGRES_COMMAND_OK,
+                  "preparing the checkpoint insert")) {
         PQfinish(db);
-        w->db = NULL;
         return;
     }
-    PQclear(r);
-    r = PQprepare(db, STMT_RECORDS, wd_audit_insert_sql(), 1, NULL);
-    bool prepared = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    r = PQprepare(db, STMT_CKPTS, wd_audit_ckpt_insert_sql, 1, NULL);
-    prepared = prepared && PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!prepared) {
-        snprintf(w->connect_err, sizeof(w->connect_err), "preparing the inserts: %s", PQresultErrorMessage(r));
-        w->connect_err[strcspn(w->connect_err, "\n")] = '\0';
-        PQclear(r);
-        PQfinish(db);
-        w->db = NULL;
-        return;
-    }
-    PQclear(r);
     PQsetnonblocking(db, 1);
     w->db = db;
     w->connect_ok = true;

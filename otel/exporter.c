@@ -19,8 +19,10 @@
 #include "server/log.h"
 #include "server/metrics.h"
 
-#define QUEUE_MAX_SPANS 4096            /* per worker */
-#define QUEUE_MAX_BYTES (4u << 20)
+#define QUEUE_MAX_SPANS 16384           /* per worker */
+#define QUEUE_MAX_BYTES (16u << 20)
+#define QUEUE_ADMIT_SPANS (QUEUE_MAX_SPANS * 3 / 4) /* above this a new trace is not recorded at all */
+#define FLUSH_SPANS 2048                /* a queue this long wakes the export thread before its second */
 #define EXPORT_INTERVAL_MS 1000
 #define MAX_ATTEMPTS 5
 
@@ -28,6 +30,7 @@ struct wq {
     pthread_mutex_t mu;
     struct wd_buf buf;                  /* encoded spans (protobuf: concatenated; JSON: joined by ',') */
     uint32_t n;
+    _Atomic uint32_t fill;              /* n, readable without the lock (admission of new traces) */
 };
 
 static struct {
@@ -48,6 +51,7 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop;
+    atomic_bool flush_now;              /* a queue reached FLUSH_SPANS */
     _Atomic uint64_t queued, exported, dropped_full, dropped_export, requests_ok, requests_failed, retries;
 } G = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
@@ -316,8 +320,23 @@ void wd_otel_submit(unsigned worker, const struct wd_span *s)
         return;
     }
     q->n++;
+    atomic_store_explicit(&q->fill, q->n, memory_order_relaxed);
+    bool wake = q->n == FLUSH_SPANS;
     pthread_mutex_unlock(&q->mu);
-    atomic_fetch_add_explicit(&G.queued, 1, memory_order_relaxed);
+    uint64_t depth = atomic_fetch_add_explicit(&G.queued, 1, memory_order_relaxed) + 1;
+    wd_metrics_spans_queued(depth);
+    if (wake) {
+        atomic_store(&G.flush_now, true);
+        pthread_cond_signal(&G.cv);
+    }
+}
+
+bool wd_otel_admit(unsigned worker)
+{
+    if (!G.enabled)
+        return false;
+    /* whole traces or nothing: a trace begun with room left is not cut short by a full queue */
+    return atomic_load_explicit(&G.queues[worker % G.nqueues].fill, memory_order_relaxed) < QUEUE_ADMIT_SPANS;
 }
 
 /* ---- the export thread ----------------------------------------------------------------------- */
@@ -367,8 +386,9 @@ static bool wait_ms(unsigned ms)
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000;
     }
-    while (!G.stop && pthread_cond_timedwait(&G.cv, &G.mu, &ts) != ETIMEDOUT)
+    while (!G.stop && !atomic_load(&G.flush_now) && pthread_cond_timedwait(&G.cv, &G.mu, &ts) != ETIMEDOUT)
         ;
+    atomic_store(&G.flush_now, false);
     return G.stop;
 }
 
@@ -445,6 +465,7 @@ static void export_round(CURL *h, struct wd_buf *spans, struct wd_buf *req, stru
             n += q->n;
             q->buf.n = 0;
             q->n = 0;
+            atomic_store_explicit(&q->fill, 0, memory_order_relaxed);
         }
         pthread_mutex_unlock(&q->mu);
     }

@@ -22,6 +22,10 @@ bool wd_otel_enabled(void);
 /* Head sampling for a new root trace (trace id based, so every replica decides the same). */
 bool wd_otel_sample(const uint8_t trace_id[16]);
 
+/* Whether a new sampled trace should be recorded: false when the worker's queue is nearly full, so that
+ * traces are dropped whole (the caller counts it) rather than losing some of their spans. */
+bool wd_otel_admit(unsigned worker);
+
 /* Queues an ended span from worker `worker`. Never blocks on I/O. */
 void wd_otel_submit(unsigned worker, const struct wd_span *s);
 

@@ -94,6 +94,9 @@ struct wd_call {
     bool uspan_live, first_token_seen;
     bool stream_open;                /* counted in warden_open_streams */
     bool client_captured;
+    bool auth_pending, authz_pending; /* fail_open: written at the end (audit_flush_pending) */
+    const char *auth_reason;
+    int64_t auth_ts, authz_ts;
     const char *path;                /* the route, for spans and the access log */
 };
 
@@ -255,13 +258,31 @@ static void audit_call_record(struct wd_call *c)
     wd_audit_append(c->w->audit, &r, NULL, NULL);
 }
 
-/* Authentication outcome: success, or the failure's reason class (never the presented token). */
+/* Authentication outcome: success, or the failure's reason class (never the presented token).
+ * fail_open: the auth and authz records of a call are written when it ends, with the times they
+ * happened, so the request path does no audit work before the provider is called; fail_closed writes the
+ * authz record first and waits for it. */
+static void audit_auth_now(struct wd_call *c, const char *reason, int64_t ts);
+
 static void audit_auth_record(struct wd_call *c, const char *reason)
 {
     if (c->w->audit == NULL)
         return;
-    struct wd_audit_rec r = {0};
     audit_capture_client(c);
+    if (!wd_audit_fail_closed()) {
+        c->auth_pending = true;
+        c->auth_reason = reason;
+        c->auth_ts = wd_audit_now_us();
+        return;
+    }
+    audit_auth_now(c, reason, 0);
+}
+
+static void audit_auth_now(struct wd_call *c, const char *reason, int64_t ts)
+{
+    struct wd_audit_rec r = {0};
+    if (ts > 0)
+        wd_audit_set_int(&r, WD_AF_TS, ts);
     audit_common(c, &r);
     wd_audit_set_cstr(&r, WD_AF_KIND, "auth");
     wd_audit_set_cstr(&r, WD_AF_EVENT, reason == NULL ? "success" : "failure");
@@ -271,6 +292,31 @@ static void audit_auth_record(struct wd_call *c, const char *reason)
         wd_audit_set_cstr(&r, WD_AF_ERROR_CLASS, "authentication");
     }
     wd_audit_append(c->w->audit, &r, NULL, NULL);
+}
+
+static void audit_authz_fill(struct wd_call *c, struct wd_audit_rec *r)
+{
+    audit_common(c, r);
+    wd_audit_set_cstr(r, WD_AF_KIND, "authz");
+    wd_audit_set_cstr(r, WD_AF_EVENT, "allow");
+    wd_audit_set_cstr(r, WD_AF_DECISION, "allow");
+    wd_audit_set_cstr(r, WD_AF_RULE, "auth.keys: any configured model");
+}
+
+/* Writes the records a fail_open call deferred (see audit_auth_record). */
+static void audit_flush_pending(struct wd_call *c)
+{
+    if (c->auth_pending) {
+        c->auth_pending = false;
+        audit_auth_now(c, c->auth_reason, c->auth_ts);
+    }
+    if (c->authz_pending) {
+        c->authz_pending = false;
+        struct wd_audit_rec r = {0};
+        wd_audit_set_int(&r, WD_AF_TS, c->authz_ts);
+        audit_authz_fill(c, &r);
+        wd_audit_append(c->w->audit, &r, NULL, NULL);
+    }
 }
 
 /* The trace context: the caller's traceparent (W3C) when valid, else a new trace; sampled by the
@@ -294,6 +340,10 @@ static void trace_begin(struct wd_call *c)
     }
     wd_audit_hex(c->tid, 16, c->trace_id);
     c->traced = wd_otel_enabled() && (c->flags & 1);
+    if (c->traced && !wd_otel_admit((unsigned)c->w->id)) {
+        c->traced = false; /* the exporter is behind: this trace is not recorded, whole */
+        wd_metrics_spans_dropped(WD_SPAN_DROP_QUEUE_FULL, 1);
+    }
 }
 
 static void span_start(struct wd_call *c, struct wd_span *s, const char *name, enum wd_span_kind kind,
@@ -443,11 +493,13 @@ static void call_dispose(void *p)
     call_stop_io(c);
     if (c->admitting)
         wd_audit_cancel(c->w->audit, c);
-    if (c->audited && c->w->audit != NULL) {
+    if (c->w->audit != NULL && (c->audited || c->auth_pending)) {
         struct wd_span sp;
         if (c->traced)
             span_start(c, &sp, "audit.write", WD_SPAN_INTERNAL, &c->sspan);
-        audit_call_record(c);
+        audit_flush_pending(c);
+        if (c->audited)
+            audit_call_record(c);
         if (c->traced)
             span_end(c, &sp);
     }
@@ -988,20 +1040,21 @@ static int audit_authz(struct wd_call *c)
 {
     if (c->w->audit == NULL)
         return 0;
-    struct wd_audit_rec r = {0};
-    audit_common(c, &r);
-    wd_audit_set_cstr(&r, WD_AF_KIND, "authz");
-    wd_audit_set_cstr(&r, WD_AF_EVENT, "allow");
-    wd_audit_set_cstr(&r, WD_AF_DECISION, "allow");
-    wd_audit_set_cstr(&r, WD_AF_RULE, "auth.keys: any configured model");
     bool closed = wd_audit_fail_closed();
-    if (wd_audit_append(c->w->audit, &r, closed ? on_admitted : NULL, closed ? c : NULL) != 0) {
-        call_fail(c, WD_ERR_UNAVAILABLE, closed ? "the audit trail is unavailable and audit.mode is fail_closed"
-                                                : "the audit queue is full");
+    if (!closed) {
+        /* fail_open: the call goes on whatever happens to its records (a refusal is counted and noted) */
+        c->authz_pending = true;
+        c->authz_ts = wd_audit_now_us();
+        return 0;
+    }
+    struct wd_audit_rec r = {0};
+    audit_authz_fill(c, &r);
+    if (wd_audit_append(c->w->audit, &r, on_admitted, c) != 0) {
+        call_fail(c, WD_ERR_UNAVAILABLE, "the audit trail is unavailable and audit.mode is fail_closed");
         return -1;
     }
-    c->admitting = closed;
-    return closed ? 1 : 0;
+    c->admitting = true;
+    return 1;
 }
 
 static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind)
