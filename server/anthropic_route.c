@@ -457,10 +457,23 @@ static void trace_finish(struct wd_call *c)
         char sid[17] = "";
         if (c->traced)
             wd_audit_hex(c->sspan.span_id, 8, sid);
+        /* formatted by hand: this runs once per request */
         struct wd_buf f = {0};
-        wd_buf_printf(&f, "\"request_id\":\"%s\",\"trace_id\":\"%s\",\"span_id\":\"%s\",\"method\":\"POST\",\"path\":\"%s\","
-                          "\"status\":%d,\"duration_ms\":%.3f",
-                      c->rid, c->trace_id, sid, c->path, c->status, (double)(wd_audit_now_us() - c->t0_us) / 1000.0);
+        int64_t us = wd_audit_now_us() - c->t0_us;
+        wd_buf_puts(&f, "\"request_id\":\"");
+        wd_buf_puts(&f, c->rid);
+        wd_buf_puts(&f, "\",\"trace_id\":\"");
+        wd_buf_puts(&f, c->trace_id);
+        wd_buf_puts(&f, "\",\"span_id\":\"");
+        wd_buf_puts(&f, sid);
+        wd_buf_puts(&f, "\",\"method\":\"POST\",\"path\":\"");
+        wd_buf_puts(&f, c->path);
+        wd_buf_puts(&f, "\",\"status\":");
+        wd_buf_put_i64(&f, c->status);
+        wd_buf_puts(&f, ",\"duration_ms\":");
+        wd_buf_put_i64(&f, us / 1000);
+        char frac[5] = {'.', (char)('0' + us % 1000 / 100), (char)('0' + us % 100 / 10), (char)('0' + us % 10), 0};
+        wd_buf_puts(&f, us >= 0 ? frac : "");
         if (c->who.subject[0] != '\0') {
             wd_buf_puts(&f, ",\"key\":");
             wd_json_put_string(&f, c->who.subject, strlen(c->who.subject));
@@ -470,16 +483,27 @@ static void trace_finish(struct wd_call *c)
             wd_json_put_string(&f, c->model_req, strlen(c->model_req));
         }
         if (c->route.provider != NULL) {
-            wd_buf_puts(&f, ",\"provider\":");
-            wd_json_put_string(&f, c->route.provider->name, strlen(c->route.provider->name));
+            wd_buf_puts(&f, ",\"provider\":\"");
+            wd_buf_puts(&f, c->route.provider->name); /* [a-z0-9_-] by the config's rules */
+            wd_buf_putc(&f, '"');
         }
-        if (c->usage.input_tokens || c->usage.output_tokens)
-            wd_buf_printf(&f, ",\"input_tokens\":%lld,\"output_tokens\":%lld", (long long)c->usage.input_tokens,
-                          (long long)c->usage.output_tokens);
-        if (err != NULL)
-            wd_buf_printf(&f, ",\"error\":\"%s\"", err);
-        if (c->addr[0] != '\0')
-            wd_buf_printf(&f, ",\"client\":\"%s\"", c->addr);
+        if (c->usage.input_tokens || c->usage.output_tokens) {
+            wd_buf_puts(&f, ",\"input_tokens\":");
+            wd_buf_put_i64(&f, c->usage.input_tokens);
+            wd_buf_puts(&f, ",\"output_tokens\":");
+            wd_buf_put_i64(&f, c->usage.output_tokens);
+        }
+        if (err != NULL) {
+            wd_buf_puts(&f, ",\"error\":\"");
+            wd_buf_puts(&f, err);
+            wd_buf_putc(&f, '"');
+        }
+        if (c->addr[0] != '\0') {
+            wd_buf_puts(&f, ",\"client\":\"");
+            wd_buf_puts(&f, c->addr);
+            wd_buf_putc(&f, '"');
+        }
+        wd_buf_putc(&f, '\0');
         if (!f.oom)
             wd_log(WD_LOG_INFO, "access", f.p);
         wd_buf_free(&f);
@@ -539,7 +563,7 @@ static void call_dispose(void *p)
     wd_buf_free(&c->errbody);
     wd_buf_free(&c->out);
     wd_buf_free(&c->sending);
-    OPENSSL_cleanse(c->key, sizeof(c->key));
+    OPENSSL_cleanse(c->key, strnlen(c->key, sizeof(c->key))); /* the credential, not the whole 8 KiB */
     c->w->inflight--;
     wd_runtime_release(c->rt);
 }

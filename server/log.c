@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "api/json.h"
+#include "audit/record.h"
 
 static enum wd_log_level min_level = WD_LOG_INFO;
 
@@ -18,14 +19,14 @@ void wd_log(enum wd_log_level lvl, const char *msg, const char *fields)
     static const char *const names[] = {"debug", "info", "warn", "error"};
     if (lvl < min_level)
         return;
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    char ts[40];
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    char ts[28];
+    wd_audit_format_ts(wd_audit_now_us(), ts); /* no printf: the access log calls this once per request */
     struct wd_buf b = {0};
-    wd_buf_printf(&b, "{\"time\":\"%s.%06ldZ\",\"level\":\"%s\",\"msg\":", ts, (long)tv.tv_usec, names[lvl]);
+    wd_buf_puts(&b, "{\"time\":\"");
+    wd_buf_put(&b, ts, 27);
+    wd_buf_puts(&b, "\",\"level\":\"");
+    wd_buf_puts(&b, names[lvl]);
+    wd_buf_puts(&b, "\",\"msg\":");
     wd_json_put_string(&b, msg, strlen(msg));
     if (fields != NULL && fields[0] != '\0') {
         wd_buf_putc(&b, ',');
