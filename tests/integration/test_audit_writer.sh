@@ -187,10 +187,16 @@ check "fail_open: chains gap-free after the replay" no_gaps
 check "fail_open: chains verify after the replay" verify_all
 
 # ---- 4. fail_closed: 503 while down, nothing admitted without its record ---------------------------
+completed_before=$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND event='completed'")
+OK200=0
 CFG=$(audit_config fail_closed)
 wd_start_warden "$CFG"
-for i in $(seq 1 50); do [ "$(post "$BODY" /dev/null)" = 200 ] && break; sleep 0.1; done
+for i in $(seq 1 50); do [ "$(post "$BODY" /dev/null)" = 200 ] && { OK200=$((OK200 + 1)); break; }; sleep 0.1; done
 up1=$(post "$BODY" /dev/null)
+[ "$up1" = 200 ] && OK200=$((OK200 + 1))
+# under concurrent load while PostgreSQL goes away and comes back: every admitted call has its record
+load "$WARDEN_URL" 1500 8 "$WD_TMP/load_f.out" & LF=$!
+sleep 0.5
 wd_pg_stop
 sleep 0.3
 down=""
@@ -199,10 +205,18 @@ check "fail_closed: 200 while PostgreSQL is up" [ "$up1" = 200 ]
 check "fail_closed: 503 in the Anthropic error shape while it is down ($down)" \
   [ "$down" = "503 503 503 503 503 " ] && grep -q '"type":"error"' "$WD_TMP/closed.json"
 wd_pg_launch
+wait $LF || true
 back=""
-for i in $(seq 1 100); do back=$(post "$BODY" /dev/null); [ "$back" = 200 ] && break; sleep 0.1; done
+for i in $(seq 1 100); do back=$(post "$BODY" /dev/null); [ "$back" = 200 ] && { OK200=$((OK200 + 1)); break; }; sleep 0.1; done
 check "fail_closed: admitted again once it is back" [ "$back" = 200 ]
+F2XX=$(ok2xx "$WD_TMP/load_f.out")
+F5XX=$(sed -n 's/^status codes: [0-9]* 2xx, [0-9]* 3xx, [0-9]* 4xx, \([0-9]*\) 5xx.*/\1/p' "$WD_TMP/load_f.out")
+check "fail_closed under load: calls admitted until PostgreSQL went away ($F2XX 2xx, ${F5XX:-0} 5xx)" \
+  [ "${F2XX:-0}" -gt 0 ]
+OK200=$((OK200 + ${F2XX:-0}))
 wd_stop_warden
+check "fail_closed: exactly one completed call record per 200 answered ($OK200)" \
+  [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND event='completed'")" = $((completed_before + OK200)) ]
 check "fail_closed: every completed call has a durable authz record for the same request" \
   [ "$(q "SELECT count(*) FROM audit.records c WHERE c.kind='call' AND c.event='completed' AND NOT EXISTS
          (SELECT 1 FROM audit.records a WHERE a.kind='authz' AND a.request_id=c.request_id AND a.ts <= c.ts)")" = 0 ]
