@@ -676,8 +676,13 @@ async function generate(req, res, entry, body, model, stream, sse, functionNames
     res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8', 'content-length': buf.length });
     if (fault && (fault.cut_after_chunks !== undefined || fault.stall_after_chunks !== undefined)) {
       const half = Math.floor(buf.length / 2);
+      if (fault.cut_after_chunks !== undefined) {
+        // cut only once the headers and the first half reached the socket: a connection closed before any
+        // response byte looks like a dead keep-alive connection, which the client may silently retry
+        res.write(buf.subarray(0, half), () => cut());
+        return;
+      }
       res.write(buf.subarray(0, half));
-      if (fault.cut_after_chunks !== undefined) return cut();
       await delay(fault.ms);
       if (ctx.closed) return;
       res.end(buf.subarray(half));
