@@ -203,7 +203,7 @@ down=""
 for i in 1 2 3 4 5; do down="$down$(post "$BODY" "$WD_TMP/closed.json") "; done
 check "fail_closed: 200 while PostgreSQL is up" [ "$up1" = 200 ]
 check "fail_closed: 503 in the Anthropic error shape while it is down ($down)" \
-  [ "$down" = "503 503 503 503 503 " ] && grep -q '"type":"error"' "$WD_TMP/closed.json"
+  bash -c '[ "$1" = "503 503 503 503 503 " ] && grep -q "\"type\":\"error\"" "$2"' _ "$down" "$WD_TMP/closed.json"
 wd_pg_launch
 wait $LF || true
 back=""

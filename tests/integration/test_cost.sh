@@ -23,7 +23,7 @@ val() { sed -n "s/^$1 \\([0-9.e+-]*\\)$/\\1/p" "$WD_TMP/m.txt"; }
 IN=$(val 'warden_tokens_total{model="gemini-2.5-flash",key="dev",type="input"}')
 OUT=$(val 'warden_tokens_total{model="gemini-2.5-flash",key="dev",type="output"}')
 COST=$(val 'warden_cost_usd_total{model="gemini-2.5-flash",key="dev"}')
-check "tokens counted for the priced model ($IN in, $OUT out)" [ -n "$IN" ] && [ "${IN:-0}" != 0 ]
+check "tokens counted for the priced model ($IN in, $OUT out)" [ "${IN:-0}" != 0 -a "${OUT:-0}" != 0 ]
 check "cost = tokens x price ($COST)" python3 -c "import sys; i,o,c=map(float,sys.argv[1:]); sys.exit(0 if abs(c-(i*0.30+o*2.50)/1e6) < 1e-12 else 1)" "$IN" "$OUT" "${COST:-0}"
 check "no cost series for a model without a price" bash -c "! grep -q 'warden_cost_usd_total{model=\"gemini-2.5-pro\"' '$WD_TMP/m.txt'"
 check "promtool accepts the exposition with a cost series" bash -c "promtool check metrics < '$WD_TMP/m.txt'"
