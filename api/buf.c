@@ -14,7 +14,7 @@ bool wd_str_contains(struct wd_str hay, const char *needle)
     return hay.n >= n && memmem(hay.p, hay.n, needle, n) != NULL;
 }
 
-bool wd_buf_reserve(struct wd_buf *b, size_t extra)
+bool wd_buf_grow(struct wd_buf *b, size_t extra)
 {
     if (b->oom)
         return false;

@@ -37,7 +37,15 @@ struct wd_buf {
     bool oom;
 };
 
-bool wd_buf_reserve(struct wd_buf *b, size_t extra);
+bool wd_buf_grow(struct wd_buf *b, size_t extra);
+/* Room for `extra` more bytes; false once the buffer is out of memory. The check is inline: encoders call
+ * this for every few bytes they write. */
+static inline bool wd_buf_reserve(struct wd_buf *b, size_t extra)
+{
+    if (b->cap - b->n >= extra && !b->oom)
+        return true;
+    return wd_buf_grow(b, extra);
+}
 static inline void wd_buf_put(struct wd_buf *b, const void *p, size_t n)
 {
     if (n == 0 || !wd_buf_reserve(b, n))

@@ -13,6 +13,8 @@
  * 64-bit integers as decimal strings, lowerCamelCase names, defaults omitted. */
 #include "otel/span.h"
 
+#include <assert.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +42,9 @@ static struct wd_attr *attr_slot(struct wd_span *s, const char *key)
     if (key == NULL)
         key = "";
     int n = clamp(s->nattrs, WD_SPAN_MAX_ATTRS), i = 0;
-    while (i < n && s->attrs[i].key != key && (s->attrs[i].key == NULL || strcmp(s->attrs[i].key, key) != 0))
+    /* the same key again replaces the value; keys are literals, so the pointer usually decides */
+    while (i < n && s->attrs[i].key != key &&
+           (s->attrs[i].key == NULL || s->attrs[i].key[0] != key[0] || strcmp(s->attrs[i].key, key) != 0))
         i++;
     if (i == WD_SPAN_MAX_ATTRS) {
         s->dropped_attrs++;
@@ -154,8 +158,15 @@ static size_t utf8_len(const unsigned char *s, size_t n, size_t i)
 static size_t utf8_clean_len(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
-    size_t out = 0;
-    for (size_t i = 0; i < n;) {
+    size_t i = 0;
+    /* ASCII eight bytes at a time: keys and most values are all ASCII */
+    for (uint64_t w; i + 8 <= n; i += 8) {
+        memcpy(&w, u + i, 8);
+        if (w & 0x8080808080808080u)
+            break;
+    }
+    size_t out = i;
+    while (i < n) {
         if (u[i] < 0x80) {
             i++, out++;
             continue;
@@ -331,16 +342,114 @@ static void pb_anyvalue(struct wd_buf *b, const struct wd_attr *a)
     }
 }
 
-/* Repeated KeyValue as field `field`. */
+/* One KeyValue, the slow way: through pb_open/pb_close, with invalid UTF-8 replaced. */
+static void pb_attr_slow(struct wd_buf *b, uint32_t field, const struct wd_attr *a)
+{
+    size_t kv = pb_open(b, field);
+    pb_cstring(b, 1, a->key);
+    size_t v = pb_open(b, 2);
+    pb_anyvalue(b, a);
+    pb_close(b, v);
+    pb_close(b, kv);
+}
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+static uint8_t *put_len_bytes(uint8_t *p, uint8_t tag, const char *s, size_t n)
+{
+    *p++ = tag;
+    p = put_varint(p, n);
+    if (n > 0)
+        memcpy(p, s, n);
+    return p + n;
+}
+
+/* Repeated KeyValue as field `field` (< 16). Sizes are computed first and the bytes written once, into
+ * room reserved for the whole attribute; the same bytes as pb_attr_slow (a test compares with protoc). */
 static void pb_attrs(struct wd_buf *b, uint32_t field, const struct wd_attr *attrs, int n)
 {
     for (int i = 0; i < n; i++) {
-        size_t kv = pb_open(b, field);
-        pb_cstring(b, 1, attrs[i].key);
-        size_t v = pb_open(b, 2);
-        pb_anyvalue(b, &attrs[i]);
-        pb_close(b, v);
-        pb_close(b, kv);
+        const struct wd_attr *a = &attrs[i];
+        size_t kn = a->key != NULL ? strlen(a->key) : 0;
+        size_t sn = a->type == WD_ATTR_STR || a->type == WD_ATTR_STR_ARRAY ? a->s.n : 0;
+        if (utf8_clean_len(a->key, kn) != kn || utf8_clean_len(a->s.p, sn) != sn) {
+            pb_attr_slow(b, field, a);
+            continue;
+        }
+        size_t any; /* AnyValue's content */
+        switch (a->type) {
+        case WD_ATTR_STR: any = 1 + varint_len(sn) + sn; break;
+        case WD_ATTR_BOOL: any = 2; break;
+        case WD_ATTR_INT: any = 1 + varint_len((uint64_t)a->i); break;
+        case WD_ATTR_DOUBLE: any = 9; break;
+        case WD_ATTR_STR_ARRAY: {
+            size_t inner = 1 + varint_len(sn) + sn;          /* AnyValue{string_value} */
+            size_t arr = 1 + varint_len(inner) + inner;      /* ArrayValue{values[0]} */
+            any = 1 + varint_len(arr) + arr;
+            break;
+        }
+        default: any = 0; break;
+        }
+        size_t kv = (kn > 0 ? 1 + varint_len(kn) + kn : 0) + 1 + varint_len(any) + any;
+        size_t total = 1 + varint_len(kv) + kv;
+        if (!wd_buf_reserve(b, total))
+            return;
+        uint8_t *p = (uint8_t *)b->p + b->n, *start = p;
+        *p++ = (uint8_t)(field << 3 | PB_LEN);
+        p = put_varint(p, kv);
+        if (kn > 0)
+            p = put_len_bytes(p, 1 << 3 | PB_LEN, a->key, kn);
+        *p++ = 2 << 3 | PB_LEN;
+        p = put_varint(p, any);
+        switch (a->type) {
+        case WD_ATTR_STR: p = put_len_bytes(p, 1 << 3 | PB_LEN, a->s.p, sn); break;
+        case WD_ATTR_BOOL:
+            *p++ = 2 << 3 | PB_VARINT;
+            *p++ = a->i != 0;
+            break;
+        case WD_ATTR_INT:
+            *p++ = 3 << 3 | PB_VARINT;
+            p = put_varint(p, (uint64_t)a->i);
+            break;
+        case WD_ATTR_DOUBLE: {
+            uint64_t bits;
+            memcpy(&bits, &a->d, 8);
+            *p++ = 4 << 3 | PB_I64;
+            for (int k = 0; k < 8; k++)
+                *p++ = (uint8_t)(bits >> (8 * k));
+            break;
+        }
+        case WD_ATTR_STR_ARRAY: {
+            size_t inner = 1 + varint_len(sn) + sn;
+            *p++ = 5 << 3 | PB_LEN;
+            p = put_varint(p, 1 + varint_len(inner) + inner);
+            *p++ = 1 << 3 | PB_LEN;
+            p = put_varint(p, inner);
+            p = put_len_bytes(p, 1 << 3 | PB_LEN, a->s.p, sn);
+            break;
+        }
+        default: break;
+        }
+        assert((size_t)(p - start) == total);
+        b->n += (size_t)(p - start);
     }
 }
 

@@ -1,6 +1,9 @@
-/* JSON-lines logger; a single write(2) per line keeps lines whole across threads. */
+/* JSON-lines logger. Every write(2) holds whole lines, so lines stay whole across threads. A worker thread
+ * batches its info and debug lines (the access log is one per request) and writes them in one call before its
+ * loop waits for events; a warning or an error flushes the batch and goes out at once, in order. */
 #include "server/log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/time.h>
@@ -11,6 +14,40 @@
 #include "audit/record.h"
 
 static enum wd_log_level min_level = WD_LOG_INFO;
+
+#define BATCH_FLUSH_BYTES (32u << 10)
+static _Thread_local struct wd_buf batch;
+static _Thread_local bool batching;
+
+static void write_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t r = write(2, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return; /* stderr gone or full: a log line is not worth blocking or failing a request */
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
+void wd_log_batch_begin(void) { batching = true; }
+
+void wd_log_flush(void)
+{
+    if (batch.n > 0)
+        write_all(batch.p, batch.n);
+    batch.n = 0;
+    batch.oom = false;
+}
+
+void wd_log_batch_end(void)
+{
+    wd_log_flush();
+    wd_buf_free(&batch);
+    batching = false;
+}
 
 void wd_log_set_level(enum wd_log_level lvl) { min_level = lvl; }
 
@@ -33,9 +70,23 @@ void wd_log(enum wd_log_level lvl, const char *msg, const char *fields)
         wd_buf_puts(&b, fields);
     }
     wd_buf_puts(&b, "}\n");
-    if (!b.oom) {
-        ssize_t r = write(2, b.p, b.n);
-        (void)r;
+    if (b.oom) {
+        wd_buf_free(&b);
+        return;
+    }
+    if (batching && lvl < WD_LOG_WARN) {
+        size_t keep = batch.n;
+        wd_buf_put(&batch, b.p, b.n);
+        if (batch.oom) { /* the lines before it go out; this one alone */
+            batch.n = keep;
+            wd_log_flush();
+            write_all(b.p, b.n);
+        } else if (batch.n >= BATCH_FLUSH_BYTES) {
+            wd_log_flush();
+        }
+    } else {
+        wd_log_flush();
+        write_all(b.p, b.n);
     }
     wd_buf_free(&b);
 }

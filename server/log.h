@@ -10,4 +10,11 @@ void wd_log_set_level(enum wd_log_level lvl);
 void wd_log(enum wd_log_level lvl, const char *msg, const char *fields_json);
 void wd_logf(enum wd_log_level lvl, const char *fields_json, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Batching, per thread: after wd_log_batch_begin the calling thread's debug and info lines collect in a
+ * buffer written by wd_log_flush (a worker calls it before each wait for events) or when it reaches 32 KiB;
+ * a warning or an error flushes what is collected, then goes out at once. wd_log_batch_end flushes and stops. */
+void wd_log_batch_begin(void);
+void wd_log_flush(void);
+void wd_log_batch_end(void);
+
 #endif

@@ -297,11 +297,19 @@ static void on_wake(uv_async_t *a)
     }
 }
 
+static void on_log_flush(uv_prepare_t *p)
+{
+    (void)p;
+    wd_log_flush();
+}
+
 static void *worker_main(void *arg)
 {
     struct wd_worker *w = arg;
     self_worker = w;
+    wd_log_batch_begin();
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    wd_log_batch_end();
     /* h2o keeps freed socket buffers in a per-thread free list that dies with the thread: hand them back
      * to malloc so a drained process exits with nothing outstanding. */
     h2o_mem_recycle_t *r = &h2o_socket_buffer_prototype.allocator;
@@ -327,6 +335,9 @@ static int worker_init(struct wd_worker *w, int id, int fd)
     w->rt = runtime_acquire_global();
     uv_async_init(&w->loop, &w->wake, on_wake);
     w->wake.data = w;
+    uv_prepare_init(&w->loop, &w->log_flush);
+    uv_prepare_start(&w->log_flush, on_log_flush);
+    uv_unref((uv_handle_t *)&w->log_flush); /* it never keeps a loop alive */
     uv_tcp_init(&w->loop, &w->listener);
     w->listener.data = w;
     if (uv_tcp_open(&w->listener, fd) != 0 || uv_listen((uv_stream_t *)&w->listener, 1024, on_accept) != 0)

@@ -31,6 +31,7 @@ struct wd_worker {
     struct wd_audit_writer *audit;   /* NULL when audit is off */
     uv_async_t wake;
     uv_timer_t drain_timer;
+    uv_prepare_t log_flush;    /* writes the thread's batched log lines before the loop waits */
     struct wd_runtime *rt;     /* this worker's reference to the current runtime */
     int inflight;              /* requests being handled */
     bool draining;

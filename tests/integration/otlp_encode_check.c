@@ -25,6 +25,10 @@ static const char UNICODE[] = "日本語 ✓ café 😀";
 static const char ESCAPES[] = "quote \" backslash \\ slash / nl \n cr \r tab \t ctl \x01 del \x7f </script>";
 static const char CUT[] = "cut \xe6\x97 lone \x80 end"; /* invalid UTF-8: each bad byte becomes U+FFFD */
 
+#define LONG                                                                                               \
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"  \
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -83,6 +87,8 @@ int main(int argc, char **argv)
     wd_span_attr_int(cli, "warden.zero", 0);
     wd_span_attr_double(cli, "warden.double_zero", 0.0);
     wd_span_attr_cstr(cli, "warden.empty", "");
+    /* lengths over 127 take a two-byte varint, in the value, the AnyValue and the KeyValue */
+    wd_span_attr_cstr(cli, "warden.long", LONG);
     struct wd_span_event *e = wd_span_add_event(cli, "retry", 1700000000500000000ull);
     if (e == NULL)
         return 1;

@@ -110,6 +110,7 @@ resource_spans {
       attributes { key: "warden.zero" value { int_value: 0 } }
       attributes { key: "warden.double_zero" value { double_value: 0 } }
       attributes { key: "warden.empty" value { string_value: "" } }
+      attributes { key: "warden.long" value { string_value: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" } }
       events {
         time_unix_nano: 1700000000500000000
         name: "retry"

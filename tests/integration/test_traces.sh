@@ -345,7 +345,26 @@ check "h: resource: service.name from OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTE
 check "g: OTEL_EXPORTER_OTLP_COMPRESSION=gzip: every export came with Content-Encoding gzip and decoded" \
   bash -c "[ \$(curl -s '$OTLP_URL/_fake/stats' | python3 -c 'import json,sys; s=json.load(sys.stdin); print(int(s[\"exports\"]>0 and s[\"gzip\"]==s[\"exports\"]))') = 1 ] && grep -q '\"encoding\": \"gzip\"' '$OTLP_DIR'/req-0001.headers.json"
 check "g: no x-api-key header without one configured" bash -c "! grep -q 'x-api-key' '$OTLP_DIR'/req-0001.headers.json"
+
+# ---- k. the access log under concurrent load: a worker batches its lines and writes them before it waits
+# for events (server/log.c); every line stays whole and none is lost, SIGTERM included -------------------
+access_lines() { grep -c '"msg":"access"' "$WARDEN_LOG" || true; }
+sleep 0.2
+K0=$(access_lines)
+KPIDS=()
+for j in $(seq 1 8); do
+  ( for i in $(seq 1 25); do
+      curl -s -o /dev/null --max-time 10 "$WARDEN_URL/anthropic/v1/messages" -H "x-api-key: $WARDEN_DEV_KEY" \
+        -H 'content-type: application/json' --data-binary @"$SMALL"
+    done ) &
+  KPIDS+=($!)
+done
+wait "${KPIDS[@]}"
 wd_stop_warden
+K1=$(access_lines)
+check "k: 200 concurrent requests, then SIGTERM: exactly 200 more access lines ($((K1 - K0)))" [ "$((K1 - K0))" = 200 ]
+check "k: every line on stderr is one whole JSON object" \
+  python3 -c "import json,sys; [json.loads(l) for l in open('$WARDEN_LOG') if l.startswith('{')]; sys.exit(0 if all(l.startswith('{') or l.startswith('=') for l in open('$WARDEN_LOG')) else 1)"
 check "decode: the gzip exports decode with protoc" bash -c "[ ! -s '$OTLP_DIR/decode-errors.txt' ] || { cat '$OTLP_DIR/decode-errors.txt' >&2; false; }"
 
 wd_finish
