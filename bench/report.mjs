@@ -409,6 +409,43 @@ if (!oset.ok) {
   p('');
 }
 
+// ---- tracing sampled vs not sampled in one process (issue #4) ----
+const ab = all('otel_ab');
+const abPairs = (size, mode, conc, pl = 'split') => {
+  const sel = f => ab.filter(r => r.size === size && r.mode === mode && r.conc === conc && r.flags === f && (r.placement || 'split') === pl);
+  const on = sel('01'), off = sel('00');
+  const pairs = [];
+  for (const a of on) {
+    const b = off.find(x => x.pair === a.pair);
+    if (!b || !a.requests || !b.requests) continue;
+    const rate = r => r.requests / (r.duration_us / 1e6);
+    pairs.push({ on: a, off: b, rpsOn: rate(a), rpsOff: rate(b), cpuOn: a.cpu_us / a.requests, cpuOff: b.cpu_us / b.requests });
+  }
+  return pairs;
+};
+const AB = {};
+if (ab.length) {
+  p('### Tracing alone: sampled against not sampled, in one process', '');
+  p(`The telemetry instance once more, after the rounds above: every request carries a W3C \`traceparent\` of its own (\`bench/post.lua\` with \`BENCH_TRACE\`), flags \`01\` (sampled: with \`sampling_ratio: 1.0\` Warden honours the caller's flag, records the trace's spans and exports them) or flags \`00\` (not sampled: no span is recorded or exported; the traceparent still goes to the provider). Both arms run in the same process, on the same connections, with the same metrics, scrapes (once a second) and access log, so the difference between them is tracing alone, without the differences between two processes that move the comparison above by tens of µs on this VM. Metrics have no off switch in Warden (per-worker counters, updated on every request whatever the config), so they are in both arms here and in both contenders above. ${Math.max(...ab.map(r => r.pair))} pairs of runs per scenario, in ABBA order (sampled first in odd pairs), each pair a c=${C} run of ${fmt(ab.find(r => r.conc === C)?.duration_us / 1e6, 0)} s and a c=1 run of ${fmt(ab.find(r => r.conc === 1)?.duration_us / 1e6, 0)} s per arm in each placement (split cores, and one core as above); each figure is the median over pairs of that pair's figure. CPU per request counts Warden's whole process (the export thread included: after a sampled run the bench waits until its spans are exported).`, '');
+  p(`| scenario | req/s c=${C}: not sampled → sampled | change (median of pairs) | Warden CPU µs/req: not sampled → sampled | added CPU µs/req (median of pairs) | p50 c=1 µs, split cores: not sampled → sampled | added p50 (median of pairs) | p50 c=1 µs, one core: not sampled → sampled | added p50 (median of pairs) | spans received / request: sampled, not sampled |`);
+  p('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  for (const [size, mode, label] of SCEN) {
+    const L = abPairs(size, mode, C), U = abPairs(size, mode, 1), U1 = abPairs(size, mode, 1, 'one');
+    if (!L.length) continue;
+    const x = {
+      rpsOff: median(L.map(q => q.rpsOff)), rpsOn: median(L.map(q => q.rpsOn)), change: median(L.map(q => pct(q.rpsOn, q.rpsOff))),
+      cpuOff: median(L.map(q => q.cpuOff)), cpuOn: median(L.map(q => q.cpuOn)), cpuAdd: median(L.map(q => q.cpuOn - q.cpuOff)),
+      p50Off: median(U.map(q => q.off.p50_us)), p50On: median(U.map(q => q.on.p50_us)), p50Add: median(U.map(q => q.on.p50_us - q.off.p50_us)),
+      p50Off1: median(U1.map(q => q.off.p50_us)), p50On1: median(U1.map(q => q.on.p50_us)), p50Add1: median(U1.map(q => q.on.p50_us - q.off.p50_us)),
+      spansOn: L.concat(U, U1).reduce((n, q) => n + (q.on.received?.spans || 0), 0) / L.concat(U, U1).reduce((n, q) => n + q.on.requests, 0),
+      spansOff: L.concat(U, U1).reduce((n, q) => n + (q.off.received?.spans || 0), 0) / L.concat(U, U1).reduce((n, q) => n + q.off.requests, 0),
+    };
+    AB[`${size}/${mode}`] = x;
+    p(`| ${label} | ${fmt(x.rpsOff)} → ${fmt(x.rpsOn)} | ${signedPct(x.change)} | ${fmt(x.cpuOff, 1)} → ${fmt(x.cpuOn, 1)} | ${signed(x.cpuAdd, 1)} | ${fmt(x.p50Off)} → ${fmt(x.p50On)} | ${signed(x.p50Add)} | ${fmt(x.p50Off1)} → ${fmt(x.p50On1)} | ${signed(x.p50Add1)} | ${fmt(x.spansOn, 2)}, ${fmt(x.spansOff, 2)} |`);
+  }
+  p('');
+}
+
 // ---- targets ----
 p('## Targets', '');
 p('Latency targets are judged in both placements (split cores / one core).', '');
@@ -471,6 +508,13 @@ const tgt = (name, fig, ok) => p(`| ${name} | ${fig} | ${pf(ok)} |`);
         return off && on ? on.p50 - off.p50 : NaN;
       }, 5);
       p(`| tracing (100%) + metrics on: added p50 (c=1) ≤ 5 µs over all off, ${label.replace(' request', '')} | ${fig} | ${res} |`);
+    }
+    for (const [size, mode, label] of SCEN) {
+      const x = AB[`${size}/${mode}`];
+      if (!x) continue;
+      tgt(`tracing alone, one process (sampled vs not): throughput cost at c=${C} ≤ 5%, ${label.replace(' request', '')}`, `${signedPct(x.change)} (${fmt(x.rpsOn)} vs ${fmt(x.rpsOff)} req/s; ${signed(x.cpuAdd, 1)} µs CPU/req)`, Number.isFinite(x.change) ? -x.change <= 5 : undefined);
+      const r5 = v => (Number.isFinite(v) ? (v <= 5 ? 'pass' : '**FAIL**') : 'n/a');
+      p(`| tracing alone, one process (sampled vs not): added p50 (c=1) ≤ 5 µs, ${label.replace(' request', '')} | split ${signed(x.p50Add)} µs; one core ${signed(x.p50Add1)} µs | ${r5(x.p50Add)} / ${r5(x.p50Add1)} |`);
     }
   }
 }

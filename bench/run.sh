@@ -11,7 +11,8 @@
 # Environment knobs: BENCH_DURATION (s per c=32 run, 8), BENCH_LAT_DURATION (s per c=1 run, 2), BENCH_RUNS (3),
 # BENCH_PEERS_DIR (/tmp/warden-bench-peers), BENCH_SKIP_PEERS=1, BENCH_OUT (bench/README.md),
 # BENCH_RESULTS_COPY (also keep the raw results.jsonl there), BENCH_SKIP_AUDIT=1, BENCH_AUDIT_RECORDS (call
-# records per writer run, 200000), BENCH_AUDIT_WRITER_RUNS (3), BENCH_SKIP_OTEL=1.
+# records per writer run, 200000), BENCH_AUDIT_WRITER_RUNS (3), BENCH_SKIP_OTEL=1, BENCH_AB_PAIRS (5),
+# BENCH_AB_DURATION (s per c=32 run of the tracing A/B, 3), BENCH_AB_LAT_DURATION (s per c=1 run of it, 1).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -726,6 +727,50 @@ for r in $(seq 1 "$RUNS"); do
     done
   done
 done
+
+# ---- tracing on and off inside one process (issue #4) ---------------------------------------------------------
+# The telemetry instance again, every request carrying a traceparent of its own (bench/post.lua, BENCH_TRACE):
+# flags 01 (sampled: Warden records and exports the trace, sampling_ratio 1.0 honours the caller's flag) against
+# flags 00 (not sampled: no span is recorded; the traceparent still goes upstream). Same process, same
+# connections, same metrics, scrapes and access log in both arms, so the difference is tracing alone, free of
+# what differs between two processes on this VM. Pairs of runs in ABBA order; medians of the per-pair figures.
+AB_PAIRS="${BENCH_AB_PAIRS:-5}"
+AB_DURATION="${BENCH_AB_DURATION:-3}"
+AB_LAT_DURATION="${BENCH_AB_LAT_DURATION:-1}"
+ab_run() {   # ab_run SIZE MODE CONC SECONDS FLAGS PAIR PLACEMENT -> one JSON line
+  local sz="$1" mode="$2" conc="$3" secs="$4" flags="$5" pair="$6" pl="$7" t0 t1 out="$TMP/ab.out" spans
+  target warden_otel "$sz" "$mode"
+  place warden_otel "$pl"
+  t0=$(cpu_ticks "$WO_PID")
+  scrape_start "$secs"
+  BENCH_TRACE="$flags" BENCH_BODY="$T_BODY" BENCH_HEADERS="$T_HDRS" "${PIN_LOAD[@]}" wrk -t1 -c"$conc" -d"${secs}s" \
+    --timeout 10s -s "$ROOT/bench/post.lua" "$T_URL" >"$out" 2>&1 || { scrape_stop >/dev/null; place warden_otel split; return 1; }
+  scrape_stop >/dev/null
+  place warden_otel split
+  # sampled: wait until the run's spans are exported, so the export thread's CPU is counted; not sampled:
+  # count what arrived without waiting (nothing should)
+  if [ "$flags" = 01 ]; then spans=$(wo_collect); else spans=$(wo_collect 0); fi
+  t1=$(cpu_ticks "$WO_PID")
+  grep '^{' "$out" | tail -1 | jq -c --arg sz "$sz" --arg m "$mode" --argjson conc "$conc" --arg f "$flags" \
+    --argjson pair "$pair" --arg pl "$pl" --argjson cpu "$(((t1 - t0) * 1000000 / CLK_TCK))" --argjson s "$spans" \
+    '. + {kind:"otel_ab",size:$sz,mode:$m,conc:$conc,flags:$f,pair:$pair,placement:$pl,cpu_us:$cpu,received:$s}'
+}
+if [ "${STATUS[warden_otel]:-}" = ok ]; then
+  log "tracing sampled vs not sampled in one process: ${#SCENARIOS[@]} scenarios x $AB_PAIRS pairs (c=$CONC ${AB_DURATION}s, c=1 ${AB_LAT_DURATION}s in both placements)"
+  wo_collect 0 >/dev/null
+  for sc in "${SCENARIOS[@]}"; do
+    read -r sz mode <<<"$sc"
+    for p in $(seq 1 "$AB_PAIRS"); do
+      order="01 00"
+      [ $((p % 2)) = 0 ] && order="00 01"
+      for f in $order; do
+        line=$(ab_run "$sz" "$mode" "$CONC" "$AB_DURATION" "$f" "$p" split) && rec "$line"
+        line=$(ab_run "$sz" "$mode" 1 "$AB_LAT_DURATION" "$f" "$p" split) && rec "$line"
+        line=$(ab_run "$sz" "$mode" 1 "$AB_LAT_DURATION" "$f" "$p" one) && rec "$line"
+      done
+    done
+  done
+fi
 
 # ---- memory at the end, Warden's log ---------------------------------------------------------------------
 for c in "${active[@]}"; do
