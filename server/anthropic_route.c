@@ -60,7 +60,7 @@ struct wd_call {
     bool final_sent;
     bool finished;                   /* everything is in out; the next send is the last */
     bool disposed;
-    bool batching;                   /* inside one upstream read: flush once at its end */
+    bool batching;                   /* upstream data decoded but not yet written: up_flush or up_done writes it */
     uv_timer_t *timer;               /* pings and the request deadline */
     uint64_t started_ms, last_write_ms;
     /* what the audit record of this call says (audit/writer.h) */
@@ -740,16 +740,27 @@ static void up_data(void *ctx, const char *p, size_t n)
             wd_buf_put(&c->errbody, p, n);
         return;
     }
-    /* every event of one upstream read leaves in one write */
+    /* every event of one pass through curl (several reads, and often the end of the stream) leaves in
+     * one write: up_flush or up_done writes it, once curl has unwound */
     c->batching = true;
     int r = wd_sse_feed(&c->sse, p, n, on_sse_event, c);
-    c->batching = false;
     if (r < 0 && !c->final_sent) {
         struct wd_event ev = {.type = WD_EV_ERROR, .error_class = WD_ERR_BAD_GATEWAY,
                               .message = WD_STR("provider sent a malformed stream")};
         c->dec.failed = true;
         gate_emit(&c->sink, &ev);
     }
+    if (c->xfer == NULL || c->finished) {
+        /* cancelled (a stop sequence) or ended here: no later callback of this transfer */
+        c->batching = false;
+        call_flush(c);
+    }
+}
+
+static void up_flush(void *ctx)
+{
+    struct wd_call *c = ctx;
+    c->batching = false;
     call_flush(c);
 }
 
@@ -800,6 +811,7 @@ static void up_done(void *ctx, enum wd_upstream_result res, const char *detail)
 static void up_done_inner(struct wd_call *c, enum wd_upstream_result res, const char *detail)
 {
     c->xfer = NULL;
+    c->batching = false;
     if (c->final_sent)
         return;
     if (res != WD_UP_OK) {
@@ -845,6 +857,7 @@ static void up_done_inner(struct wd_call *c, enum wd_upstream_result res, const 
         return;
     }
     wd_gemini_stream_finish(&c->dec);
+    call_flush(c); /* what the last pass decoded, when the end added nothing */
 }
 
 /* h2o 2.2.5 stops reading an HTTP/1 connection while it answers a request, so a client that hangs up
@@ -933,6 +946,7 @@ static int call_start_upstream(struct wd_call *c)
         .ctx = c,
         .on_response = up_response,
         .on_data = up_data,
+        .on_flush = up_flush,
         .on_done = up_done,
     };
     c->xfer = wd_upstream_start(c->w->up, &ur);

@@ -43,6 +43,8 @@ struct wd_upstream_xfer {
     void (*on_response)(void *ctx, int status, long retry_after_s, const char *content_type);
     void (*on_data)(void *ctx, const char *p, size_t n);
     void (*on_done)(void *ctx, enum wd_upstream_result res, const char *detail);
+    void (*on_flush)(void *ctx);
+    struct wd_upstream_xfer *flush_next; /* up->flushq while flush_queued */
     uint64_t t_start;            /* uv_now at wd_upstream_start */
     uint64_t last_rx;            /* uv_now at the last header line or body piece */
     unsigned first_byte_ms;
@@ -54,6 +56,7 @@ struct wd_upstream_xfer {
     bool responded;              /* on_response delivered; later header lines are trailers */
     bool cancelled;              /* no callback may run any more; reaped when curl is off the stack */
     bool finished;               /* released from curl (on_done running or done); cancel is a no-op */
+    bool flush_queued;           /* on up->flushq: on_data ran in the current pass */
     char errbuf[CURL_ERROR_SIZE];
     char detail[CURL_ERROR_SIZE + 64];
     /* The request headers as curl_slist nodes whose strings follow the array in the same block:
@@ -67,6 +70,7 @@ struct wd_upstream {
     uv_timer_t timer;            /* curl's own deadline (CURLMOPT_TIMERFUNCTION) */
     struct wd_upstream_xfer *live; /* transfers not yet released, queued ones included */
     struct up_sock *socks;       /* poll handles not yet closed */
+    struct wd_upstream_xfer *flushq; /* transfers owed an on_flush once curl has unwound */
     CURL *pool[UP_POOL_MAX];
     size_t npool;
     unsigned nhandles;           /* uv handles not yet through their close callback; up dies at 0 */
@@ -125,10 +129,25 @@ static void sock_close(struct up_sock *sk)
     uv_close((uv_handle_t *)&sk->poll, sock_on_closed);
 }
 
+static void flushq_remove(struct wd_upstream *up, struct wd_upstream_xfer *x)
+{
+    if (!x->flush_queued)
+        return;
+    for (struct wd_upstream_xfer **pp = &up->flushq; *pp; pp = &(*pp)->flush_next) {
+        if (*pp == x) {
+            *pp = x->flush_next;
+            break;
+        }
+    }
+    x->flush_queued = false;
+    x->flush_next = NULL;
+}
+
 static void xfer_on_closed(uv_handle_t *h)
 {
     struct wd_upstream_xfer *x = h->data;
     struct wd_upstream *up = x->up;
+    flushq_remove(up, x);
     free(x);
     up_handle_gone(up);
 }
@@ -336,8 +355,21 @@ static void up_after_curl(struct wd_upstream *up)
             up_reap(up);
         int left;
         CURLMsg *m = curl_multi_info_read(up->multi, &left);
-        if (!m)
-            return;
+        if (!m) {
+            if (!up->flushq)
+                return;
+            /* every completion is reported: now the transfers that only received data write it on */
+            struct wd_upstream_xfer *x = up->flushq;
+            up->flushq = x->flush_next;
+            x->flush_queued = false;
+            x->flush_next = NULL;
+            if (!x->finished && !x->cancelled && x->on_flush) {
+                up->busy++;
+                x->on_flush(x->ctx);
+                up->busy--;
+            }
+            continue;
+        }
         if (m->msg != CURLMSG_DONE)
             continue;
         char *priv = NULL;
@@ -539,6 +571,11 @@ static size_t xfer_on_write(char *p, size_t size, size_t n, void *ud)
         x->on_data(x->ctx, p, len);
         if (x->cancelled)
             return 0;
+        if (x->on_flush && !x->flush_queued) {
+            x->flush_queued = true;
+            x->flush_next = x->up->flushq;
+            x->up->flushq = x;
+        }
     }
     return len;
 }
@@ -739,6 +776,7 @@ struct wd_upstream_xfer *wd_upstream_start(struct wd_upstream *up, const struct 
     x->on_response = req->on_response;
     x->on_data = req->on_data;
     x->on_done = req->on_done;
+    x->on_flush = req->on_flush;
     x->first_byte_ms = req->first_byte_timeout_ms;
     x->idle_ms = req->idle_timeout_ms;
     x->retry_after = -1;

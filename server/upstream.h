@@ -40,6 +40,11 @@ struct wd_upstream_req {
     void (*on_response)(void *ctx, int status, long retry_after_s, const char *content_type);
     /* A piece of the response body, as it arrives. */
     void (*on_data)(void *ctx, const char *p, size_t n);
+    /* Optional: called once curl has returned control after delivering body pieces through on_data, so
+     * that everything received in one pass (several reads, often the end of the response too) can be
+     * written onward at once. Not called when on_done came in that same pass (on_done comes after the
+     * last on_data), nor after a cancel. */
+    void (*on_flush)(void *ctx);
     /* Always called exactly once unless cancelled; the xfer is freed after it returns. WD_UP_OK means
      * the HTTP exchange completed, whatever the status. detail is never NULL ("" on WD_UP_OK) and
      * names no header value and no query string, so it can be logged. */

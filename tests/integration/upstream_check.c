@@ -37,6 +37,7 @@ static int g_node_stdin = -1;
 static int g_failures;
 static int g_in_start; /* set around wd_upstream_start: a callback seen then is a contract breach */
 static int g_early_callbacks;
+static int g_flush_bad;       /* on_flush without data before it, after on_done, or inside wd_upstream_start */
 
 /* ---- one observed transfer ---- */
 
@@ -49,6 +50,8 @@ struct tx {
     char *body;
     size_t len;
     int ndata;
+    int nflush;                  /* on_flush calls */
+    int data_since_flush;        /* on_data calls since the last on_flush */
     int64_t first_data_wall_ms;  /* CLOCK_REALTIME, comparable with the fake's Date.now() */
     uint64_t t_start, t_last_data, t_done; /* uv_hrtime */
     int ndone;
@@ -121,6 +124,7 @@ static void on_data(void *ctx, const char *p, size_t n)
     if (t->ndata == 0)
         t->first_data_wall_ms = wall_ms();
     t->ndata++;
+    t->data_since_flush++;
     t->t_last_data = uv_hrtime();
     if (!t->body)
         t->body = calloc(1, MAX_BODY + 1);
@@ -145,6 +149,20 @@ static void on_data(void *ctx, const char *p, size_t n)
         wd_upstream_free(t->free_on_data);
         t->free_on_data = NULL;
     }
+}
+
+/* The contract: on_flush follows one or more on_data of the same pass, never on_done, never a cancel. */
+static void on_flush(void *ctx)
+{
+    struct tx *t = ctx;
+    if (g_in_start || t->ndone > 0 || t->data_since_flush == 0)
+        g_flush_bad++;
+    if (t->cancelled) {
+        t->late_calls++;
+        return;
+    }
+    t->nflush++;
+    t->data_since_flush = 0;
 }
 
 static void on_done(void *ctx, enum wd_upstream_result res, const char *detail)
@@ -176,6 +194,7 @@ static void tx_start(struct tx *t, struct wd_upstream *up, const struct wd_upstr
     r.ctx = t;
     r.on_response = on_response;
     r.on_data = on_data;
+    r.on_flush = on_flush;
     r.on_done = on_done;
     t->retry_after = -2;
     t->t_start = uv_hrtime();
@@ -543,14 +562,15 @@ static void check_post_streaming(void)
         sent_at = atoll(last + strlen("last sent_at="));
     bool ok = t.x && t.ndone == 1 && t.res == WD_UP_OK && t.nresp == 1 && t.status == 200 &&
               strcmp(t.ct, "text/plain") == 0 && t.body && strncmp(t.body, want, strlen(want)) == 0 &&
-              t.ndata >= 3 && sent_at > 0 && t.first_data_wall_ms < sent_at && !t.order_bad;
+              t.ndata >= 3 && sent_at > 0 && t.first_data_wall_ms < sent_at && !t.order_bad &&
+              t.nflush >= 2;
     if (!ok) {
         diag_tx(&t);
         diag("body: %.300s", t.body ? t.body : "(none)");
     }
     check(ok, "POST: status 200, headers and %zu-byte body seen by the server, response streamed in %d "
-              "pieces, first piece %lld ms before the last was sent",
-          blen, t.ndata, sent_at - t.first_data_wall_ms);
+              "pieces (%d flushes), first piece %lld ms before the last was sent",
+          blen, t.ndata, t.nflush, sent_at - t.first_data_wall_ms);
     tx_free(&t);
     free(body);
 }
@@ -566,13 +586,14 @@ static void check_reuse(void)
     tx_start(&b, g_up, &r);
     run_until(one_done, &b, 3000);
     bool ok = a.res == WD_UP_OK && b.res == WD_UP_OK && a.ndone == 1 && b.ndone == 1 && a.body && b.body &&
-              strncmp(a.body, "conn=", 5) == 0 && strcmp(a.body, b.body) == 0;
+              strncmp(a.body, "conn=", 5) == 0 && strcmp(a.body, b.body) == 0 &&
+              a.nflush == 0 && b.nflush == 0; /* a body that ends in the read that brings it: on_done alone */
     if (!ok) {
         diag_tx(&a);
         diag_tx(&b);
         diag("bodies '%s' '%s'", a.body ? a.body : "", b.body ? b.body : "");
     }
-    check(ok, "two sequential requests share one TCP connection (%s, %s)", a.body ? a.body : "-",
+    check(ok, "two sequential requests share one TCP connection (%s, %s), no on_flush before on_done", a.body ? a.body : "-",
           b.body ? b.body : "-");
     tx_free(&a);
     tx_free(&b);
@@ -1127,6 +1148,8 @@ int main(int argc, char **argv)
     check_connect_timeout();      /* 21 */
     check(g_early_callbacks == 0, "no callback ever ran before wd_upstream_start returned (%d did)",
           g_early_callbacks);
+    check(g_flush_bad == 0, "on_flush only ever followed on_data, never on_done or a cancel (%d breaches)",
+          g_flush_bad);
 
     wd_upstream_free(g_up);
     /* The close callbacks release the memory; the loop ends once the last handle is gone. */
