@@ -626,7 +626,7 @@ static void call_commit(struct wd_call *c, int status, const char *ct)
     c->ttfb_us = wd_audit_now_us() - c->t0_us;
     h2o_req_t *req = c->req;
     req->res.status = status;
-    req->res.reason = "OK";
+    req->res.reason = wd_http_reason(status);
     add_header(req, H2O_TOKEN_CONTENT_TYPE, ct);
     if (c->enc.stream)
         add_header(req, H2O_TOKEN_CACHE_CONTROL, "no-cache");

@@ -42,6 +42,9 @@ struct wd_worker {
 /* The worker running the calling thread. */
 struct wd_worker *wd_worker_self(void);
 
+/* The reason phrase for an HTTP/1.1 status line. */
+const char *wd_http_reason(int status);
+
 /* Sends a complete response with a body (copied into the request's pool). */
 void wd_respond(h2o_req_t *req, int status, const char *content_type, const char *body, size_t len);
 

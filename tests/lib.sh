@@ -24,6 +24,8 @@ wd_cleanup() {
   for pid in "${WD_PIDS[@]:-}"; do
     [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
   done
+  # WD_KEEP_LOGS=DIR: keep this test's temp dir (Warden's logs, configs) there for a post-mortem
+  if [ -n "${WD_KEEP_LOGS:-}" ]; then mkdir -p "$WD_KEEP_LOGS" && cp -r "$WD_TMP" "$WD_KEEP_LOGS/" 2>/dev/null || true; fi
   rm -rf "$WD_TMP"
 }
 trap wd_cleanup EXIT

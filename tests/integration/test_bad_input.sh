@@ -131,6 +131,8 @@ check "encodings: Warden still healthy" healthy
 post "$WD_TMP/ok.json"
 check "no key: HTTP 401" status_is 401
 check "no key: authentication_error" A error "$OUT" authentication_error
+check "no key: the status line names the status (401 Unauthorized)" \
+  bash -c 'curl -si -o - "$1/anthropic/v1/messages" -H "content-type: application/json" --data-binary @"$2" | head -1 | grep -q "^HTTP/1.1 401 Unauthorized"' _ "$WARDEN_URL" "$WD_TMP/ok.json"
 post "$WD_TMP/ok.json" -H "x-api-key: wrong-$WARDEN_DEV_KEY"
 check "wrong x-api-key: HTTP 401" status_is 401
 check "wrong x-api-key: authentication_error, the key is not echoed" \
