@@ -137,6 +137,9 @@ void wd_respond(h2o_req_t *req, int status, const char *ct, const char *body, si
 {
     req->res.status = status;
     req->res.reason = wd_http_reason(status);
+    /* A known length keeps an HTTP/1.1 connection alive: h2o 2.2.5 chunks only 200 responses and closes the
+     * connection after any other status whose length it does not know (every error, a 429 included). */
+    req->res.content_length = len;
     if (ct != NULL)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));
     h2o_iovec_t b = h2o_strdup(&req->pool, body, len);

@@ -131,6 +131,11 @@ check "encodings: Warden still healthy" healthy
 post "$WD_TMP/ok.json"
 check "no key: HTTP 401" status_is 401
 check "no key: authentication_error" A error "$OUT" authentication_error
+check "an error keeps the HTTP/1.1 connection: a 401 then a 200 on one connection" \
+  bash -c 'curl -sv -o /dev/null "$1/anthropic/v1/messages" -H "content-type: application/json" --data-binary @"$2" \
+    --next -o /dev/null "$1/anthropic/v1/messages" -H "content-type: application/json" -H "x-api-key: $3" --data-binary @"$2" 2>&1 |
+    tr -d "\r" | grep -E "^< HTTP/1.1|Re-using existing connection|^< Connection:" | tr "\n" "|" |
+    grep -q "^< HTTP/1.1 401 Unauthorized|< Connection: keep-alive|.*Re-using existing connection.*< HTTP/1.1 200 OK"' _ "$WARDEN_URL" "$WD_TMP/ok.json" "$WARDEN_DEV_KEY"
 check "no key: the status line names the status (401 Unauthorized)" \
   bash -c 'curl -si -o - "$1/anthropic/v1/messages" -H "content-type: application/json" --data-binary @"$2" | head -1 | grep -q "^HTTP/1.1 401 Unauthorized"' _ "$WARDEN_URL" "$WD_TMP/ok.json"
 post "$WD_TMP/ok.json" -H "x-api-key: wrong-$WARDEN_DEV_KEY"
