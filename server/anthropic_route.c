@@ -696,8 +696,12 @@ static void gate_emit(struct wd_sink *s, const struct wd_event *ev)
             call_fail(c, c->enc.error.cls, c->enc.error.msg);
             return;
         }
-        if (!c->enc.stream)
+        if (!c->enc.stream) {
+            /* the whole message is in c->out (nothing is written before the commit): a length, not chunks */
+            if (c->sending.n == 0 && !c->in_flight)
+                c->req->res.content_length = c->out.n;
             call_commit(c, 200, "application/json");
+        }
         c->finished = true;
     }
     if (!c->batching)

@@ -147,6 +147,10 @@ check "wrong bearer token: HTTP 401 authentication_error" eval 'status_is 401 &&
 post "$WD_TMP/ok.json" -H "authorization: Bearer $WARDEN_DEV_KEY"
 check "Authorization: Bearer <key>: HTTP 200" status_is 200
 check "Authorization: Bearer <key>: a message" A message "$OUT" --stop-reason end_turn
+check "a non-streaming answer carries Content-Length (the size of its body), not chunks" \
+  bash -c 'curl -s -D "$4" -o "$5" "$1/anthropic/v1/messages" -H "content-type: application/json" -H "x-api-key: $3" --data-binary @"$2" &&
+    tr -d "\r" <"$4" | grep -qix "content-length: $(stat -c %s "$5")" && ! grep -qi "^transfer-encoding" "$4"' \
+  _ "$WARDEN_URL" "$WD_TMP/ok.json" "$WARDEN_DEV_KEY" "$WD_TMP/cl.hdr" "$WD_TMP/cl.body"
 post "$WD_TMP/ok.json" "${AUTH[@]}"
 check "x-api-key: HTTP 200" status_is 200
 check "auth cases: Warden still healthy" healthy
