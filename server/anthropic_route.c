@@ -1128,7 +1128,7 @@ static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind
                    WD_SPAN_SERVER, NULL);
     if (w->audit != NULL) {
         if (wd_audit_content() != WD_AUDIT_CONTENT_NONE && (c->resp_md = EVP_MD_CTX_new()) != NULL)
-            EVP_DigestInit_ex(c->resp_md, EVP_sha256(), NULL);
+            EVP_DigestInit_ex(c->resp_md, wd_audit_sha256(), NULL);
     }
     const struct wd_config *cfg = c->rt->cfg;
 
@@ -1162,7 +1162,7 @@ static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind
     if (c->audited && wd_audit_content() != WD_AUDIT_CONTENT_NONE) {
         uint8_t d[32];
         unsigned dl = 0;
-        EVP_Digest(body, len, d, &dl, EVP_sha256(), NULL);
+        EVP_Digest(body, len, d, &dl, wd_audit_sha256(), NULL);
         wd_audit_hex(d, 32, c->req_sha);
         if (wd_audit_content() == WD_AUDIT_CONTENT_FULL && len <= WD_AUDIT_BODY_MAX)
             wd_buf_put(&c->req_copy, body, len);
