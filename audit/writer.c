@@ -105,6 +105,7 @@ struct wd_audit_writer {
     size_t inflight_n;       /* records (queue) */
     size_t inflight_bytes;   /* bytes of the replay file covered */
     bool inflight_failed;
+    struct wd_buf canon;         /* append_now's scratch: the record's canonical form */
     struct wd_buf batch;
     /* checkpoints waiting for the database */
     struct wd_buf ckpts;     /* lines joined by ',' */
@@ -313,17 +314,16 @@ static int append_now(struct wd_audit_writer *w, struct wd_audit_rec *rec)
     wd_audit_set_int(rec, WD_AF_SEQ, w->next_seq);
     if (!rec->f[WD_AF_TS].set)
         wd_audit_set_int(rec, WD_AF_TS, wd_audit_now_us());
-    struct wd_buf canon = {0};
-    if (wd_audit_canonical(rec, &canon) != 0) {
-        wd_buf_free(&canon);
+    struct wd_buf *canon = &w->canon; /* reused: a record's canonical form is built on every append */
+    canon->n = 0;
+    canon->oom = false;
+    if (wd_audit_canonical(rec, canon) != 0)
         return -1;
-    }
     uint8_t h[32];
-    wd_audit_chain_hash(w->prev, canon.p, canon.n, h);
+    wd_audit_chain_hash(w->prev, canon->p, canon->n, h);
     size_t before = w->q.n;
-    wd_audit_line(rec, canon.p, canon.n, h, &w->q);
+    wd_audit_line(rec, canon->p, canon->n, h, &w->q);
     wd_buf_putc(&w->q, '\n');
-    wd_buf_free(&canon);
     if (w->nents == w->ents_cap) {
         size_t cap = w->ents_cap ? w->ents_cap * 2 : 256;
         struct qent *e = realloc(w->ents, cap * sizeof(*e));
@@ -1252,6 +1252,7 @@ void wd_audit_writer_free(struct wd_audit_writer *w)
     free(w->ents);
     free(w->waiters);
     wd_buf_free(&w->batch);
+    wd_buf_free(&w->canon);
     wd_buf_free(&w->ckpts);
     wd_buf_free(&w->rckpts);
     wd_buf_free(&w->spool_buf);
