@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <sys/types.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 /* Characters that stop the fast string scan: quote, backslash, control characters, non-ASCII. */
 static const uint8_t str_special[256] = {
     [0 ... 31] = 1, ['"'] = 1, ['\\'] = 1, [128 ... 255] = 1,
@@ -82,8 +86,26 @@ static int scan_string(struct wd_json *j, size_t *pos, int ti)
     const unsigned char *s = (const unsigned char *)j->src;
     size_t i = *pos, len = j->len;
     for (;;) {
-        /* Eight bytes at a time while none is a quote, backslash, control character or non-ASCII:
-         * most of a request is long prose, and this loop is where the tokenizer spends its time. */
+#if defined(__SSE2__)
+        /* Sixteen bytes at a time (every x86-64 has SSE2), straight to the first quote, backslash, control
+         * character or non-ASCII byte: most of a request is long prose with an escaped newline every line
+         * or so, and this loop is where the tokenizer spends its time. Compared as signed bytes, one test
+         * catches both the control characters (below 0x20) and the non-ASCII bytes (negative). */
+        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+        while (i + 16 <= len) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                     _mm_cmplt_epi8(v, space));
+            unsigned bits = (unsigned)_mm_movemask_epi8(m);
+            if (bits != 0) {
+                i += (size_t)__builtin_ctz(bits); /* the loops below stop at once on this byte */
+                break;
+            }
+            i += 16;
+        }
+#endif
+        /* Eight bytes at a time while none is a quote, backslash, control character or non-ASCII (the
+         * tail, or the whole string where SSE2 is not there). */
         const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
         while (i + 8 <= len) {
             uint64_t v;

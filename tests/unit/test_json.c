@@ -165,6 +165,64 @@ static void test_depth_limit(void **state)
     wd_json_free(&j);
 }
 
+/* The string scanner reads 16 and 8 bytes at a time: every special byte at every offset of a block must
+ * stop it, with the error (or the escape flag) at the right byte, and a string that runs into the end of the
+ * input must never be read past it (ASan checks that: the document is copied to a buffer of its own size). */
+static void test_string_scan_offsets(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *ins;       /* bytes put at offset k inside a string of a's */
+        const char *err;       /* NULL: accepted */
+        int escaped;
+    } specials[] = {
+        {"\\n", NULL, 1},    {"\\u00e9", NULL, 1}, {"\xc3\xa9", NULL, 0}, {"\xe2\x82\xac", NULL, 0},
+        {"\x01", "control character in string", 0}, {"\x1f", "control character in string", 0},
+        {"\xff", "invalid UTF-8", 0},  {"\xc3", "invalid UTF-8", 0},  {"\\q", "bad escape", 0},
+        {"\x7f", NULL, 0},
+    };
+    struct wd_json j = {0};
+    struct wd_buf b = {0};
+    for (size_t c = 0; c < sizeof(specials) / sizeof(specials[0]); c++) {
+        for (size_t k = 0; k < 40; k++) {
+            b.n = 0;
+            wd_buf_puts(&b, "[\"");
+            for (size_t i = 0; i < k; i++)
+                wd_buf_putc(&b, 'a');
+            wd_buf_puts(&b, specials[c].ins);
+            for (size_t i = 0; i < 37 - k % 17; i++)
+                wd_buf_putc(&b, 'b');
+            wd_buf_puts(&b, "\"]");
+            char *doc = malloc(b.n);
+            assert_non_null(doc);
+            memcpy(doc, b.p, b.n);
+            int r = wd_json_parse(&j, doc, b.n);
+            if (specials[c].err == NULL) {
+                assert_int_equal(r, 0);
+                assert_int_equal(j.n, 2);
+                assert_int_equal(j.t[1].escaped, specials[c].escaped);
+            } else {
+                assert_int_equal(r, -1);
+                assert_string_equal(j.err, specials[c].err);
+                assert_int_equal(j.err_off, 2 + k);
+            }
+            free(doc);
+        }
+    }
+    /* unterminated, every length: the scanner stops at the end of the input */
+    for (size_t k = 0; k < 40; k++) {
+        char *doc = malloc(k + 1);
+        assert_non_null(doc);
+        doc[0] = '"';
+        memset(doc + 1, 'a', k);
+        assert_int_equal(wd_json_parse(&j, doc, k + 1), -1);
+        assert_string_equal(j.err, "unterminated string");
+        free(doc);
+    }
+    wd_buf_free(&b);
+    wd_json_free(&j);
+}
+
 static void test_tree(void **state)
 {
     const char *src = "{\"a\":[1,{\"b\":null}],\"c\":\"x\\ny\",\"d\":{},\"\\u0065\":true}";
@@ -369,7 +427,7 @@ static void test_raw_roundtrip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accept),       cmocka_unit_test(test_reject),    cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_accept),       cmocka_unit_test(test_reject),    cmocka_unit_test(test_depth_limit), cmocka_unit_test(test_string_scan_offsets),
         cmocka_unit_test(test_tree),         cmocka_unit_test(test_str_decode), cmocka_unit_test(test_unescape),
         cmocka_unit_test(test_numbers),      cmocka_unit_test(test_put_escaped), cmocka_unit_test(test_raw_roundtrip),
     };
