@@ -59,6 +59,29 @@ static int raw_str(struct dec *d, int i, struct wd_str *out, const char *path, c
     return 0;
 }
 
+/* base + suffix (+ a decimal index when idx >= 0) into out, cut to cap like snprintf. The error paths
+ * ("messages.3.content.1") are built on the way down for every message, block and tool, so this runs far
+ * more often than an error is reported; snprintf cost about 0.2 us a call. */
+static void path_cat(char *out, size_t cap, const char *base, const char *suffix, long long idx)
+{
+    size_t n = 0;
+    for (const char *s = base; *s != '\0' && n + 1 < cap; s++)
+        out[n++] = *s;
+    for (const char *s = suffix; *s != '\0' && n + 1 < cap; s++)
+        out[n++] = *s;
+    if (idx >= 0) {
+        char dig[24];
+        int k = 0;
+        do {
+            dig[k++] = (char)('0' + idx % 10);
+            idx /= 10;
+        } while (idx > 0);
+        while (k > 0 && n + 1 < cap)
+            out[n++] = dig[--k];
+    }
+    out[n] = '\0';
+}
+
 static int decode_media(struct dec *d, int blk, struct wd_part *p, const char *path)
 {
     const struct wd_json *j = d->j;
@@ -68,7 +91,7 @@ static int decode_media(struct dec *d, int blk, struct wd_part *p, const char *p
     int type = wd_json_get(j, src, "type");
     if (wd_json_str_eq(j, type, "base64")) {
         char sp[160];
-        snprintf(sp, sizeof(sp), "%s.source", path);
+        path_cat(sp, sizeof(sp), path, ".source", -1);
         if (raw_str(d, wd_json_get(j, src, "media_type"), &p->media.media_type, sp, "media_type") < 0 ||
             raw_str(d, wd_json_get(j, src, "data"), &p->media.data, sp, "data") < 0)
             return -1;
@@ -76,7 +99,7 @@ static int decode_media(struct dec *d, int blk, struct wd_part *p, const char *p
             FAIL(d, "%s.source.data: empty", path);
     } else if (wd_json_str_eq(j, type, "url")) {
         char sp[160];
-        snprintf(sp, sizeof(sp), "%s.source", path);
+        path_cat(sp, sizeof(sp), path, ".source", -1);
         if (decode_str(d, wd_json_get(j, src, "url"), &p->media.url, sp, "url") < 0)
             return -1;
         if (!wd_str_has_prefix(p->media.url, "https://") && !wd_str_has_prefix(p->media.url, "http://"))
@@ -85,7 +108,7 @@ static int decode_media(struct dec *d, int blk, struct wd_part *p, const char *p
         /* a plain-text document is text to every provider */
         p->type = WD_PART_TEXT;
         char sp[160];
-        snprintf(sp, sizeof(sp), "%s.source", path);
+        path_cat(sp, sizeof(sp), path, ".source", -1);
         return raw_str(d, wd_json_get(j, src, "data"), &p->text, sp, "data");
     } else {
         FAIL(d, "%s.source.type: unsupported source type", path);
@@ -147,7 +170,7 @@ static int decode_tool_result(struct dec *d, int blk, struct wd_part *p, const c
     const struct wd_json *j = d->j;
     p->type = WD_PART_TOOL_RESULT;
     char ip[160];
-    snprintf(ip, sizeof(ip), "%s.tool_use_id", path);
+    path_cat(ip, sizeof(ip), path, ".tool_use_id", -1);
     if (decode_tool_id(d, wd_json_get(j, blk, "tool_use_id"), p, ip) < 0)
         return -1;
     int err = wd_json_get(j, blk, "is_error");
@@ -177,7 +200,7 @@ static int decode_tool_result(struct dec *d, int blk, struct wd_part *p, const c
     WD_JSON_ARR_EACH(j, c, e)
     {
         char sub[160];
-        snprintf(sub, sizeof(sub), "%s.content.%d", path, idx++);
+        path_cat(sub, sizeof(sub), path, ".content.", idx++);
         if (decode_block(d, (int)e, &p->content[p->ncontent], WD_ROLE_USER, true, sub) < 0)
             return -1;
         p->ncontent++;
@@ -209,7 +232,7 @@ static int decode_block(struct dec *d, int blk, struct wd_part *p, enum wd_role 
             FAIL(d, "%s: tool_use blocks belong to assistant messages", path);
         p->type = WD_PART_TOOL_CALL;
         char ip[160];
-        snprintf(ip, sizeof(ip), "%s.id", path);
+        path_cat(ip, sizeof(ip), path, ".id", -1);
         if (decode_tool_id(d, wd_json_get(j, blk, "id"), p, ip) < 0 || tool_id_signature(d, p) < 0 ||
             decode_str(d, wd_json_get(j, blk, "name"), &p->name, path, "name") < 0)
             return -1;
@@ -266,7 +289,7 @@ static int decode_content(struct dec *d, int c, struct wd_msg *m, const char *pa
     WD_JSON_ARR_EACH(j, c, e)
     {
         char sub[128];
-        snprintf(sub, sizeof(sub), "%s.%d", path, idx++);
+        path_cat(sub, sizeof(sub), path, ".", idx++);
         struct wd_part *p = &m->parts[m->nparts];
         if (decode_block(d, (int)e, p, m->role, false, sub) < 0)
             return -1;
@@ -303,7 +326,7 @@ static int decode_tools(struct dec *d, int tools, struct wd_request *req)
     WD_JSON_ARR_EACH(j, tools, e)
     {
         char path[64];
-        snprintf(path, sizeof(path), "tools.%d", idx++);
+        path_cat(path, sizeof(path), "tools.", "", idx++);
         if (wd_json_type(j, (int)e) != WD_J_OBJ)
             FAIL(d, "%s: expected an object", path);
         int type = wd_json_get(j, (int)e, "type");
@@ -507,7 +530,7 @@ int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens,
             WD_JSON_ARR_EACH(j, v, e)
             {
                 char sp[48];
-                snprintf(sp, sizeof(sp), "stop_sequences.%zu", req->nstop);
+                path_cat(sp, sizeof(sp), "stop_sequences.", "", (long long)req->nstop);
                 if (decode_str(d, (int)e, &req->stop[req->nstop], sp, NULL) < 0)
                     return -1;
                 /* Warden matches stop sequences itself (api/stop.h); these bounds keep that cheap */
@@ -552,7 +575,7 @@ int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens,
     WD_JSON_ARR_EACH(j, messages, e)
     {
         char path[48];
-        snprintf(path, sizeof(path), "messages.%d", idx++);
+        path_cat(path, sizeof(path), "messages.", "", idx++);
         if (wd_json_type(j, (int)e) != WD_J_OBJ)
             FAIL(d, "%s: expected an object", path);
         struct wd_msg *m = &req->msgs[req->nmsgs];
@@ -569,7 +592,7 @@ int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens,
         if (content < 0)
             FAIL(d, "%s.content: Field required", path);
         char cpath[64];
-        snprintf(cpath, sizeof(cpath), "%s.content", path);
+        path_cat(cpath, sizeof(cpath), path, ".content", -1);
         if (decode_content(d, content, m, cpath) < 0)
             return -1;
         WD_JSON_OBJ_EACH(j, (int)e, k)
