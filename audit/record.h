@@ -152,10 +152,10 @@ typedef int (*wd_audit_line_cb)(void *ctx, int kind, const struct wd_audit_rec *
                                 const struct wd_audit_ckpt *ckpt, const char *line, size_t len, const char *why);
 size_t wd_audit_scan(const char *data, size_t len, wd_audit_line_cb cb, void *ctx, size_t *tail_len);
 
-/* Signing keys: a PEM Ed25519 private key behind a secret reference (env://, file://). */
 /* SHA-256 for EVP_Digest*: fetched once per process (EVP_sha256() looks it up on every use). */
 const EVP_MD *wd_audit_sha256(void);
 
+/* Signing keys: a PEM Ed25519 private key behind a secret reference (env://, file://). */
 EVP_PKEY *wd_audit_key_load(const char *ref, char *why, size_t why_cap);
 /* A PEM public key (file contents), or NULL. */
 EVP_PKEY *wd_audit_pubkey_parse(const char *pem, size_t len);

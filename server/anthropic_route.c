@@ -697,9 +697,8 @@ static void gate_emit(struct wd_sink *s, const struct wd_event *ev)
             return;
         }
         if (!c->enc.stream) {
-            /* the whole message is in c->out (nothing is written before the commit): a length, not chunks */
-            if (c->sending.n == 0 && !c->in_flight)
-                c->req->res.content_length = c->out.n;
+            /* the whole message is in c->out (call_flush writes nothing before the commit): a length, not chunks */
+            c->req->res.content_length = c->out.n;
             call_commit(c, 200, "application/json");
         }
         c->finished = true;
@@ -950,7 +949,7 @@ static int call_start_upstream(struct wd_call *c)
         .ctx = c,
         .on_response = up_response,
         .on_data = up_data,
-        .on_flush = up_flush,
+        .on_flush = c->creq.stream && c->kind != CALL_COUNT_TOKENS ? up_flush : NULL, /* whole bodies: on_done */
         .on_done = up_done,
     };
     c->xfer = wd_upstream_start(c->w->up, &ur);

@@ -593,8 +593,8 @@ static void check_reuse(void)
         diag_tx(&b);
         diag("bodies '%s' '%s'", a.body ? a.body : "", b.body ? b.body : "");
     }
-    check(ok, "two sequential requests share one TCP connection (%s, %s), no on_flush before on_done", a.body ? a.body : "-",
-          b.body ? b.body : "-");
+    check(ok, "two sequential requests share one TCP connection (%s, %s), no on_flush before on_done",
+          a.body ? a.body : "-", b.body ? b.body : "-");
     tx_free(&a);
     tx_free(&b);
 }
