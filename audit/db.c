@@ -303,6 +303,20 @@ const char *wd_audit_insert_sql(void)
     return sql;
 }
 
+const char *wd_audit_copy_sql(void)
+{
+    static char sql[1024];
+    if (sql[0] != '\0')
+        return sql;
+    char cols[768] = "";
+    for (int i = 0; i < WD_AF__COUNT; i++) {
+        size_t l = strlen(cols);
+        snprintf(cols + l, sizeof(cols) - l, "%s, ", wd_audit_fields[i].name);
+    }
+    snprintf(sql, sizeof(sql), "COPY audit.records (%shash, request_body, response_body) FROM STDIN", cols);
+    return sql;
+}
+
 const char wd_audit_ckpt_insert_sql[] =
     "INSERT INTO audit.checkpoints (chain_id, seq, head, ts, key_id, sig) "
     "SELECT r.chain_id, r.seq, decode(r.head, 'hex'), r.ts, r.key_id, decode(r.sig, 'base64') "

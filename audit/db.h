@@ -34,6 +34,10 @@ int wd_audit_schema_version(PGconn *db, char *why, size_t why_cap);
  * a record already present (a replay after an unacknowledged commit) is skipped. NUL-terminated,
  * static. */
 const char *wd_audit_insert_sql(void);
+/* The statement a batch of new records is copied with (rows from wd_audit_line_copy): COPY is several
+ * times cheaper for PostgreSQL than the JSON insert above, but not idempotent, so the writer uses it only
+ * for records never sent before (a duplicate would fail the whole batch). NUL-terminated, static. */
+const char *wd_audit_copy_sql(void);
 /* Inserts checkpoints: $1 is a JSON array of checkpoint lines (wd_audit_ckpt_line). Idempotent. */
 extern const char wd_audit_ckpt_insert_sql[];
 

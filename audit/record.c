@@ -20,6 +20,7 @@ const struct wd_audit_field_desc wd_audit_fields[WD_AF__COUNT] = {
 };
 
 static const char hexdig[] = "0123456789abcdef";
+static int b64val(char c);
 
 void wd_audit_hex(const uint8_t *p, size_t n, char *out)
 {
@@ -380,6 +381,151 @@ void wd_audit_line(const struct wd_audit_rec *r, const char *canon, size_t canon
     else
         wd_buf_puts(out, "null");
     wd_buf_putc(out, '}');
+}
+
+/* A bytea value in COPY text: "\\x" (the backslash doubled by COPY's own escaping) then hex. */
+static void put_copy_bytea(struct wd_buf *out, const unsigned char *p, size_t n)
+{
+    wd_buf_put(out, "\\\\x", 3);
+    if (!wd_buf_reserve(out, 2 * n + 1))
+        return;
+    wd_audit_hex(p, n, out->p + out->n);
+    out->n += 2 * n;
+}
+
+/* A JSON base64 string of a record line (exactly EVP_EncodeBlock's spelling) as a bytea, or null. */
+static int copy_b64(const char **pp, const char *end, struct wd_buf *out)
+{
+    const char *p = *pp;
+    if ((size_t)(end - p) >= 4 && memcmp(p, "null", 4) == 0) {
+        wd_buf_put(out, "\\N", 2);
+        *pp = p + 4;
+        return 0;
+    }
+    if (p >= end || *p != '"')
+        return -1;
+    const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
+    if (q == NULL)
+        return -1;
+    size_t n = (size_t)(q - p - 1);
+    if (n % 4 != 0 || n / 4 * 3 > WD_AUDIT_BODY_MAX)
+        return -1;
+    size_t pad = n >= 1 && q[-1] == '=' ? (n >= 2 && q[-2] == '=' ? 2 : 1) : 0;
+    for (size_t k = 0; k < n - pad; k++)
+        if (b64val(p[1 + k]) < 0)
+            return -1;
+    unsigned char *raw = malloc(n / 4 * 3 + 1);
+    if (raw == NULL)
+        return -1;
+    int len = n ? EVP_DecodeBlock(raw, (const unsigned char *)p + 1, (int)n) : 0;
+    if (len >= 0)
+        put_copy_bytea(out, raw, (size_t)len - pad);
+    free(raw);
+    *pp = q + 1;
+    return len < 0 ? -1 : 0;
+}
+
+int wd_audit_line_copy(const char *line, size_t n, struct wd_buf *out)
+{
+    const char *p = line, *end = line + n;
+    size_t mark = out->n;
+#define EXPECT(lit)                                                                                         \
+    do {                                                                                                    \
+        size_t l_ = sizeof(lit) - 1;                                                                        \
+        if ((size_t)(end - p) < l_ || memcmp(p, lit, l_) != 0)                                              \
+            goto bad;                                                                                       \
+        p += l_;                                                                                            \
+    } while (0)
+    EXPECT("{\"v\":1");
+    for (int i = 0; i < WD_AF__COUNT; i++) {
+        const char *nm = wd_audit_fields[i].name;
+        size_t nl = strlen(nm);
+        EXPECT(",\"");
+        if ((size_t)(end - p) < nl + 2 || memcmp(p, nm, nl) != 0 || p[nl] != '"' || p[nl + 1] != ':')
+            goto bad;
+        p += nl + 2;
+        if (i > 0)
+            wd_buf_putc(out, '\t');
+        if ((size_t)(end - p) >= 4 && memcmp(p, "null", 4) == 0) {
+            wd_buf_put(out, "\\N", 2);
+            p += 4;
+            continue;
+        }
+        if (wd_audit_fields[i].type == WD_AT_INT) {
+            const char *d = p;
+            if (p < end && *p == '-')
+                p++;
+            const char *digits0 = p;
+            while (p < end && *p >= '0' && *p <= '9')
+                p++;
+            if (p == digits0 || p - d > 20)
+                goto bad;
+            wd_buf_put(out, d, (size_t)(p - d));
+            continue;
+        }
+        /* a canonical string: only \" \\ and \u00xx escapes; the bytes between are valid UTF-8 already */
+        if (p >= end || *p++ != '"')
+            goto bad;
+        for (;;) {
+            const char *run = p;
+            while (p < end && (unsigned char)*p >= 0x20 && *p != '"' && *p != '\\')
+                p++;
+            wd_buf_put(out, run, (size_t)(p - run));
+            if (p >= end || (unsigned char)*p < 0x20)
+                goto bad; /* the canonical form escapes every control byte */
+            if (*p == '"') {
+                p++;
+                break;
+            }
+            if (end - p < 2)
+                goto bad;
+            if (p[1] == '"') {
+                wd_buf_putc(out, '"');
+                p += 2;
+            } else if (p[1] == '\\') {
+                wd_buf_put(out, "\\\\", 2);
+                p += 2;
+            } else if (p[1] == 'u' && end - p >= 6 && p[2] == '0' && p[3] == '0' && hexval(p[4]) >= 0 &&
+                       hexval(p[5]) >= 0) {
+                int c = hexval(p[4]) * 16 + hexval(p[5]);
+                if (c == 0 || c >= 0x20)
+                    goto bad;
+                /* COPY's octal escape: tab, newline and carriage return must not appear raw */
+                char e[4] = {'\\', (char)('0' + (c >> 6)), (char)('0' + ((c >> 3) & 7)), (char)('0' + (c & 7))};
+                wd_buf_put(out, e, 4);
+                p += 6;
+            } else {
+                goto bad;
+            }
+        }
+    }
+    EXPECT(",\"hash\":\"");
+    {
+        uint8_t h[32];
+        if (end - p < 65 || p[64] != '"' || wd_audit_unhex(p, 64, h, sizeof(h)) != 32)
+            goto bad;
+        wd_buf_putc(out, '\t');
+        put_copy_bytea(out, h, 32);
+        p += 65;
+    }
+    EXPECT(",\"request_body\":");
+    wd_buf_putc(out, '\t');
+    if (copy_b64(&p, end, out) != 0)
+        goto bad;
+    EXPECT(",\"response_body\":");
+    wd_buf_putc(out, '\t');
+    if (copy_b64(&p, end, out) != 0)
+        goto bad;
+    EXPECT("}");
+    if (p != end)
+        goto bad;
+#undef EXPECT
+    wd_buf_putc(out, '\n');
+    if (!out->oom)
+        return 0;
+bad:
+    out->n = mark;
+    return -1;
 }
 
 void wd_audit_ckpt_message(const struct wd_audit_ckpt *c, struct wd_buf *out)

@@ -112,6 +112,13 @@ void wd_audit_chain_hash(const uint8_t prev[32], const char *canon, size_t n, ui
 void wd_audit_line(const struct wd_audit_rec *r, const char *canon, size_t canon_len, const uint8_t hash[32],
                    struct wd_buf *out);
 
+/* A record line (wd_audit_line's output, no newline) as one row of COPY audit.records FROM STDIN in text
+ * format: the columns of WD_AUDIT_FIELDS, then hash, request_body, response_body (wd_audit_copy_sql's
+ * order), tab-separated, newline-terminated, \N for null, bytea as hex. The stored values are the ones
+ * the line names, so the verifier's canonical form of the row is the one that was hashed. Accepts only
+ * the exact spelling wd_audit_line writes; -1 (out unchanged) for anything else. */
+int wd_audit_line_copy(const char *line, size_t n, struct wd_buf *out);
+
 /* Signed checkpoint of a chain head. Signature: Ed25519 over wd_audit_ckpt_message(). */
 struct wd_audit_ckpt {
     char chain_id[37];

@@ -105,6 +105,10 @@ struct wd_audit_writer {
     size_t inflight_n;       /* records (queue) */
     size_t inflight_bytes;   /* bytes of the replay file covered */
     bool inflight_failed;
+    bool inflight_copy;      /* a COPY waiting for the server to take the rows in w->batch */
+    /* the connection went away with records in flight: they may have been committed, so the queue is
+     * sent with the idempotent JSON insert until one batch of it is through */
+    bool q_maybe_sent;
     struct wd_buf canon;         /* append_now's scratch: the record's canonical form */
     struct wd_buf batch;
     /* checkpoints waiting for the database */
@@ -684,6 +688,7 @@ static int replay_line(void *ctx, int kind, const struct wd_audit_rec *rec, cons
 /* ---- database --------------------------------------------------------------------------------- */
 
 static void db_close(struct wd_audit_writer *w);
+static int copy_rows(struct wd_audit_writer *w);
 static void db_send(struct wd_audit_writer *w);
 
 static void on_retry(uv_timer_t *t) { connect_start(t->data); }
@@ -720,8 +725,11 @@ static void db_lost(struct wd_audit_writer *w, const char *why)
                 G.mode == WD_AUDIT_FAIL_OPEN ? "spooling records" : "refusing requests until it is back");
     }
     db_close(w);
+    if (w->inflight && w->inflight_kind == SEND_RECORDS)
+        w->q_maybe_sent = true;
     w->inflight = false;
     w->inflight_failed = false;
+    w->inflight_copy = false;
     if (G.mode == WD_AUDIT_FAIL_OPEN) {
         start_spooling(w);
     } else {
@@ -761,6 +769,7 @@ static void batch_done(struct wd_audit_writer *w)
     STAT_ADD(w, batches, 1);
     switch (w->inflight_kind) {
     case SEND_RECORDS:
+        w->q_maybe_sent = false;
         STAT_ADD(w, written, w->inflight_n);
         q_consume(w, w->inflight_n);
         after_durable(w);
@@ -812,6 +821,12 @@ static void on_db_poll(uv_poll_t *p, int status, int events)
                 break;
             }
             ExecStatusType st = PQresultStatus(res);
+            if (st == PGRES_COPY_IN) {
+                PQclear(res);
+                if (copy_rows(w) != 0)
+                    return;
+                continue;
+            }
             if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
                 static _Thread_local uint64_t last_ms;
                 if (uv_now(w->loop) - last_ms >= 1000) {
@@ -839,6 +854,46 @@ static int send_json(struct wd_audit_writer *w, const char *stmt)
         return -1;
     }
     w->inflight = true;
+    int r = PQflush(w->db);
+    if (r < 0) {
+        db_lost(w, "send failed");
+        return -1;
+    }
+    uv_poll_start(&w->poll, r == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE, on_db_poll);
+    return 0;
+}
+
+/* The server is ready for the rows of a COPY: they go in one piece (libpq buffers what the socket does
+ * not take yet and on_db_poll flushes it), then the end of the data. */
+static int copy_rows(struct wd_audit_writer *w)
+{
+    if (!w->inflight_copy) {
+        db_lost(w, "unexpected COPY");
+        return -1;
+    }
+    w->inflight_copy = false;
+    if (PQputCopyData(w->db, w->batch.p, (int)w->batch.n) != 1 || PQputCopyEnd(w->db, NULL) != 1) {
+        db_lost(w, "send failed");
+        return -1;
+    }
+    int r = PQflush(w->db);
+    if (r < 0) {
+        db_lost(w, "send failed");
+        return -1;
+    }
+    uv_poll_start(&w->poll, r == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE, on_db_poll);
+    return 0;
+}
+
+/* New records: COPY ... FROM STDIN, with the rows built now and sent when the server asks for them. */
+static int send_copy(struct wd_audit_writer *w)
+{
+    if (!PQsendQuery(w->db, wd_audit_copy_sql())) {
+        db_lost(w, "send failed");
+        return -1;
+    }
+    w->inflight = true;
+    w->inflight_copy = true;
     int r = PQflush(w->db);
     if (r < 0) {
         db_lost(w, "send failed");
@@ -961,6 +1016,34 @@ static void send_ckpts(struct wd_audit_writer *w, const struct wd_buf *lines, in
     send_json(w, STMT_CKPTS);
 }
 
+/* Puts up to n queued records in w->batch, as COPY rows or as the insert's JSON array (NUL-terminated),
+ * stopping past BATCH_BYTES. Returns how many it took; 0 when a line did not convert to a row. */
+static size_t fill_batch(struct wd_audit_writer *w, size_t n, bool copy)
+{
+    w->batch.n = 0;
+    if (!copy)
+        wd_buf_putc(&w->batch, '[');
+    size_t start = w->q_head, i = 0;
+    while (i < n && w->batch.n < BATCH_BYTES) {
+        size_t end = w->ents[w->ent_head + i].end;
+        if (copy) {
+            if (wd_audit_line_copy(w->q.p + start, end - 1 - start, &w->batch) != 0 && !w->batch.oom)
+                return 0;
+        } else {
+            if (i > 0)
+                wd_buf_putc(&w->batch, ',');
+            wd_buf_put(&w->batch, w->q.p + start, end - 1 - start);
+        }
+        start = end;
+        i++;
+    }
+    if (!copy) {
+        wd_buf_putc(&w->batch, ']');
+        wd_buf_putc(&w->batch, '\0');
+    }
+    return i;
+}
+
 static void on_linger(uv_timer_t *t) { kick(t->data); }
 
 static void db_send(struct wd_audit_writer *w)
@@ -988,31 +1071,27 @@ static void db_send(struct wd_audit_writer *w)
         }
     }
     if (n > 0) {
-        if (n > BATCH_RECORDS)
-            n = BATCH_RECORDS;
-        w->batch.n = 0;
-        wd_buf_putc(&w->batch, '[');
-        size_t start = w->q_head;
-        for (size_t i = 0; i < n; i++) {
-            size_t end = w->ents[w->ent_head + i].end;
-            if (i > 0)
-                wd_buf_putc(&w->batch, ',');
-            wd_buf_put(&w->batch, w->q.p + start, end - 1 - start);
-            start = end;
-            if (w->batch.n >= BATCH_BYTES) {
-                n = i + 1;
-                break;
-            }
+        size_t want = n > BATCH_RECORDS ? BATCH_RECORDS : n;
+        /* COPY rows, unless these records may be in the database already (then the idempotent insert), or
+         * a line does not convert (it cannot happen: the lines are ours; the insert checks them anyway) */
+        bool copy = !w->q_maybe_sent;
+        n = fill_batch(w, want, copy);
+        if (n == 0 && copy) {
+            wd_logf(WD_LOG_ERROR, "", "audit: worker %d: a queued record does not convert to a COPY row; sending "
+                    "the batch as an insert", w->worker);
+            copy = false;
+            n = fill_batch(w, want, false);
         }
-        wd_buf_putc(&w->batch, ']');
-        wd_buf_putc(&w->batch, '\0');
         if (w->batch.oom) {
             w->batch.oom = false;
             return;
         }
         w->inflight_kind = SEND_RECORDS;
         w->inflight_n = n;
-        send_json(w, STMT_RECORDS);
+        if (copy)
+            send_copy(w);
+        else
+            send_json(w, STMT_RECORDS);
         return;
     }
     if (w->ckpts.n > 0) {

@@ -90,6 +90,29 @@ static void audit_check_ckpt(const struct wd_audit_ckpt *c)
     wd_buf_free(&l2);
 }
 
+/* A line through wd_audit_line_copy: refused with the output untouched, or one COPY text row of every column
+ * (fields of WD_AUDIT_FIELDS, hash, both bodies): tab-separated, one final newline, no raw newline or
+ * carriage return in a value. Returns whether it converted. */
+static bool audit_check_copy(const char *line, size_t n)
+{
+    struct wd_buf row = {0};
+    wd_buf_puts(&row, "x");
+    int rc = wd_audit_line_copy(line, n, &row);
+    if (rc != 0) {
+        MUST(row.n == 1 && row.p[0] == 'x');
+    } else {
+        MUST(row.n >= 2 && row.p[row.n - 1] == '\n');
+        size_t tabs = 0;
+        for (size_t i = 1; i + 1 < row.n; i++) {
+            MUST(row.p[i] != '\n' && row.p[i] != '\r');
+            tabs += row.p[i] == '\t';
+        }
+        MUST(tabs == WD_AF__COUNT + 2);
+    }
+    wd_buf_free(&row);
+    return rc == 0;
+}
+
 static void audit_check_record(const struct wd_audit_rec *r, const uint8_t hash[32])
 {
     /* a record from the reader or the setters: the writer can write it */
@@ -116,6 +139,7 @@ static void audit_check_record(const struct wd_audit_rec *r, const uint8_t hash[
 
     wd_audit_line(r, c.p, c.n, hash, &l);
     MUST(!l.oom && memcmp(l.p, c.p, c.n - 1) == 0 && memchr(l.p, '\n', l.n) == NULL);
+    MUST(audit_check_copy(l.p, l.n)); /* every line the writer writes goes to the database by COPY */
     struct wd_arena a = {0};
     struct wd_audit_rec back;
     struct wd_audit_ckpt ck;

@@ -2,7 +2,7 @@
  * Every complete line reaches the callback once, in order, exactly as it is in the file; a last line
  * without its newline is reported as the tail and never read; whatever a line reads as passes the checks
  * of audit_check.h (written again and read back, it is the same); a callback that stops the scan stops it
- * at that line. */
+ * at that line; any line through wd_audit_line_copy is a well-formed COPY row or refused. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,8 +37,10 @@ static int on_line(void *ctx, int kind, const struct wd_audit_rec *rec, const ui
     MUST((why != NULL) == (kind < 0));
     if (len == 0)
         MUST(kind == -1 && strcmp(why, "empty line") == 0);
-    if (w->check)
+    if (w->check) {
         audit_check_result(kind, rec, hash, ckpt, why);
+        audit_check_copy(line, len); /* any bytes: a row or a refusal, never a crash */
+    }
     if (w->lines < 64)
         w->kinds[w->lines] = kind;
     w->off += len + 1;

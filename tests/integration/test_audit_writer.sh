@@ -59,9 +59,11 @@ BODY="$WD_TMP/body.json"
 printf '{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"%s"}]}' "$PROMPT" >"$BODY"
 SBODY="$WD_TMP/sbody.json"
 printf '{"model":"claude-haiku-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"%s"}]}' "$PROMPT" >"$SBODY"
+# the user agent carries what COPY text must escape (a backslash, a tab) and UTF-8: stored exactly as sent
+UA=$'audit-test/1.0 (\xc3\xbcn\xc3\xafcode) C:\\dir\t"q"'
 post() { # post BODYFILE OUTFILE [key] -> status
   curl -s -o "$2" -w '%{http_code}' "$WARDEN_URL/anthropic/v1/messages" -H "x-api-key: ${3:-$WARDEN_DEV_KEY}" \
-    -H 'content-type: application/json' -H 'user-agent: audit-test/1.0 (ünïcode)' --data-binary @"$1"
+    -H 'content-type: application/json' -H "user-agent: $UA" --data-binary @"$1"
 }
 
 # ---- 1. the records of one call, digests, secrets -------------------------------------------------
@@ -70,7 +72,7 @@ wd_start_warden "$CFG"
 TP="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 s1=$(post "$BODY" "$WD_TMP/r1.json")
 s2=$(curl -s -o "$WD_TMP/r2.sse" -w '%{http_code}' "$WARDEN_URL/anthropic/v1/messages" -H "x-api-key: $WARDEN_DEV_KEY" \
-  -H 'content-type: application/json' -H 'user-agent: audit-test/1.0 (ünïcode)' -H "traceparent: $TP" --data-binary @"$SBODY")
+  -H 'content-type: application/json' -H "user-agent: $UA" -H "traceparent: $TP" --data-binary @"$SBODY")
 s3=$(post "$BODY" "$WD_TMP/r3.json" "sk-wrong-key")
 check "calls answered 200, 200, 401" [ "$s1 $s2 $s3" = "200 200 401" ]
 wd_stop_warden
@@ -92,6 +94,8 @@ check "call records carry principal, client, route, models, provider, status, st
           AND client_addr='127.0.0.1' AND user_agent LIKE 'audit-test/1.0%' AND api='anthropic' AND route='/v1/messages'
           AND model_resolved LIKE 'gemini-2.5-%' AND provider='gemini' AND upstream_status=200 AND stop_reason='end_turn'
           AND input_tokens > 0 AND output_tokens > 0 AND ttfb_us > 0 AND total_us >= ttfb_us")" = 2 ]
+check "the user agent is stored byte for byte (backslash, tab, quote, UTF-8)" \
+  [ "$(q "SELECT DISTINCT encode(convert_to(user_agent, 'UTF8'), 'hex') FROM audit.records WHERE kind='call'")" = "$(printf '%s' "$UA" | od -An -tx1 | tr -d ' \n')" ]
 check "writer start, config load and writer stop are recorded" \
   [ "$(q "SELECT count(DISTINCT event) FROM audit.records WHERE event IN ('writer_start','writer_stop') OR kind='config'")" = 3 ]
 check "checkpoints were exported and stored" [ "$(q "SELECT count(*) FROM audit.checkpoints")" -ge 2 -a "$(wc -l <"$EXPORT")" -ge 2 ]

@@ -608,6 +608,104 @@ static void test_genesis_and_chain(void **state)
 
 /* ---- the line format ---- */
 
+/* ---- COPY rows (wd_audit_line_copy), decoded here by PostgreSQL's documented COPY text rules ---- */
+
+/* One field of a COPY text row, unescaped; *null for \N. Returns the position after the field's
+ * separator (tab or the final newline). */
+static const char *copy_field(const char *p, const char *end, struct wd_buf *out, bool *null)
+{
+    wd_buf_reset(out);
+    *null = false;
+    if (end - p >= 3 && p[0] == '\\' && p[1] == 'N' && (p[2] == '\t' || p[2] == '\n')) {
+        *null = true;
+        return p + 3;
+    }
+    while (p < end && *p != '\t' && *p != '\n') {
+        if (*p != '\\') {
+            wd_buf_putc(out, *p++);
+            continue;
+        }
+        assert_true(end - p >= 2);
+        char c = p[1];
+        p += 2;
+        if (c >= '0' && c <= '7') {
+            int v = c - '0';
+            for (int k = 0; k < 2 && p < end && *p >= '0' && *p <= '7'; k++)
+                v = v * 8 + (*p++ - '0');
+            wd_buf_putc(out, (char)v);
+        } else {
+            static const char from[] = "bfnrtv", to[] = "\b\f\n\r\t\v";
+            const char *f = strchr(from, c);
+            assert_true(c != 'x' && c != 'N'); /* the writer never needs these */
+            wd_buf_putc(out, f != NULL && c != '\0' ? to[f - from] : c);
+        }
+    }
+    assert_true(p < end);
+    return p + 1;
+}
+
+/* A bytea field in hex input format, compared with the bytes it should hold. */
+static void check_copy_bytea(const struct wd_buf *f, bool null, bool want_set, const void *want, size_t wn)
+{
+    assert_int_equal(null, !want_set);
+    if (null)
+        return;
+    assert_true(f->n >= 2 && f->p[0] == '\\' && f->p[1] == 'x');
+    uint8_t *raw = malloc(wn + 1);
+    assert_non_null(raw);
+    assert_int_equal(wd_audit_unhex(f->p + 2, f->n - 2, raw, wn + 1), (int)wn);
+    if (wn)
+        assert_memory_equal(raw, want, wn);
+    free(raw);
+}
+
+/* The COPY row of a line holds what the line reader read from it, field by field. */
+static void check_copy_row(const char *line, size_t n, const struct wd_audit_rec *rec, const uint8_t hash[32])
+{
+    struct wd_buf row = {0}, f = {0};
+    wd_buf_puts(&row, "prefix\n"); /* the row is appended */
+    assert_int_equal(wd_audit_line_copy(line, n, &row), 0);
+    assert_memory_equal(row.p, "prefix\n", 7);
+    const char *p = row.p + 7, *end = row.p + row.n;
+    assert_int_equal(end[-1], '\n');
+    assert_null(memchr(p, '\n', (size_t)(end - p - 1))); /* one line: newlines inside values are escaped */
+    bool null;
+    for (int i = 0; i < WD_AF__COUNT; i++) {
+        p = copy_field(p, end, &f, &null);
+        const struct wd_audit_value *v = &rec->f[i];
+        char num[32];
+        switch (wd_audit_fields[i].type) {
+        case WD_AT_INT:
+            assert_int_equal(null, !v->set);
+            if (v->set) {
+                snprintf(num, sizeof(num), "%lld", (long long)v->i);
+                assert_bytes(wd_audit_fields[i].name, f.p, f.n, num, strlen(num));
+            }
+            break;
+        case WD_AT_TS:
+            assert_int_equal(null, !v->set);
+            if (v->set) {
+                wd_audit_format_ts(v->i, num);
+                assert_bytes(wd_audit_fields[i].name, f.p, f.n, num, 27);
+            }
+            break;
+        default:
+            assert_int_equal(null, v->s == NULL);
+            if (v->s != NULL)
+                assert_bytes(wd_audit_fields[i].name, f.p, f.n, v->s, v->n);
+        }
+    }
+    p = copy_field(p, end, &f, &null);
+    check_copy_bytea(&f, null, true, hash, 32);
+    p = copy_field(p, end, &f, &null);
+    check_copy_bytea(&f, null, rec->has_request_body, rec->request_body, rec->request_body_len);
+    p = copy_field(p, end, &f, &null);
+    check_copy_bytea(&f, null, rec->has_response_body, rec->response_body, rec->response_body_len);
+    assert_ptr_equal(p, end);
+    wd_buf_free(&row);
+    wd_buf_free(&f);
+}
+
 static void check_roundtrip(const struct wd_audit_rec *r, const uint8_t prev[32])
 {
     struct wd_buf c = {0}, l = {0}, c2 = {0}, l2 = {0};
@@ -643,6 +741,8 @@ static void check_roundtrip(const struct wd_audit_rec *r, const uint8_t prev[32]
     /* and writing what was read gives the same line */
     wd_audit_line(&g.rec, c2.p, c2.n, g.hash, &l2);
     assert_bytes("re-written line", l2.p, l2.n, l.p, l.n);
+    /* the database gets the same values through COPY */
+    check_copy_row(l.p, l.n, &g.rec, h);
     got_free(&g);
     wd_buf_free(&c);
     wd_buf_free(&l);
@@ -726,6 +826,70 @@ static void test_line_roundtrip(void **state)
 
     wd_buf_free(&c);
     wd_buf_free(&l);
+}
+
+/* The minimal line's COPY row byte for byte, the full record's escapes, and every malformed line refused
+ * with the output untouched. */
+static void test_copy_row(void **state)
+{
+    (void)state;
+    struct wd_buf row = {0}, c = {0}, l = {0}, bad = {0};
+    assert_int_equal(wd_audit_line_copy(LINE_MINIMAL, sizeof(LINE_MINIMAL) - 1, &row), 0);
+    static const char want_min[] =
+        "0192a4e8-7c1f-4b3a-9d2e-5f6a7b8c9d0e\t1\t2026-01-01T00:00:00.000000Z\tsystem\tchain_start"
+        "\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N"
+        "\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N"
+        "\t\\\\xfa3f60339da5c8159c14ab873147c3ab12913a0378aee135fa9ebda7238e71aa\t\\N\t\\N\n";
+    assert_bytes("minimal row", row.p, row.n, want_min, sizeof(want_min) - 1);
+
+    /* the full record: a quote stays as is, a backslash doubles, control bytes go octal, an empty string
+     * stays empty (not null), UTF-8 as is, bodies as hex */
+    struct wd_audit_rec r;
+    rec_full(&r);
+    r.request_body = "\x00\xff";
+    r.request_body_len = 2;
+    r.has_request_body = true;
+    uint8_t h[32] = {0};
+    canon(&r, &c);
+    wd_audit_line(&r, c.p, c.n, h, &l);
+    wd_buf_reset(&row);
+    assert_int_equal(wd_audit_line_copy(l.p, l.n, &row), 0);
+    wd_buf_putc(&row, '\0');
+    assert_non_null(strstr(row.p, "\tmatched \"platform\"\t200\t"));
+    assert_non_null(strstr(row.p, "\t2876543\t\td236a8b8"));
+    assert_non_null(strstr(row.p, "\tpath C:\\\\tmp\\012line2\\011tab \\001 na\xC3\xAFve \xE2\x86\x92 \xF0\x9F\x94\x92\t"));
+    assert_non_null(strstr(row.p, "\tcurl/8.5 (caf\xEF\xBF\xBD)\t"));
+    assert_non_null(strstr(row.p, "\t\\\\x0000000000000000000000000000000000000000000000000000000000000000\t\\\\x00ff\t\\N\n"));
+
+    /* every cut of a valid line, and lines that are not exactly what wd_audit_line writes */
+    wd_buf_reset(&row);
+    wd_buf_puts(&row, "kept");
+    for (size_t n = 0; n < l.n; n++)
+        assert_int_equal(wd_audit_line_copy(l.p, n, &row), -1);
+    static const char *const swaps[][2] = {
+        {"\"seq\":42", "\"seq\":\"42\""},          {"\"seq\":42", "\"seq\":4.2"},
+        {"\"seq\":42", "\"seq\":-"},               {"\"kind\":\"request\"", "\"kind\":7"},
+        {"\\u000a", "\\n"},                        {"\\u0009", "\\u0000"},
+        {"\\u0001", "\\u0020"},                    {"\\u0001", "\\u00zz"},
+        {"\\u0009", "\t"},                        {"\\u000a", "\r"},
+        {"\\\\tmp", "\\/tmp"},                     {"\"team\"", "\"org\""},
+        {"{\"v\":1", "{\"v\":2"},                  {"\"hash\":\"00", "\"hash\":\"0g"},
+        {"\"request_body\":\"AP8=\"", "\"request_body\":\"AP8\""},
+        {"\"request_body\":\"AP8=\"", "\"request_body\":\"A*8=\""},
+        {"\"response_body\":null}", "\"response_body\":null} "},
+        {"\"response_body\":null}", "\"response_body\":nul}"},
+    };
+    wd_buf_putc(&l, '\0');
+    for (size_t i = 0; i < sizeof(swaps) / sizeof(swaps[0]); i++) {
+        subst(l.p, swaps[i][0], swaps[i][1], &bad);
+        if (wd_audit_line_copy(bad.p, bad.n, &row) != -1)
+            fail_msg("accepted a line with %s -> %s", swaps[i][0], swaps[i][1]);
+    }
+    assert_bytes("output after refusals", row.p, row.n, "kept", 4);
+    wd_buf_free(&row);
+    wd_buf_free(&c);
+    wd_buf_free(&l);
+    wd_buf_free(&bad);
 }
 
 static void test_read_line_rejects(void **state)
@@ -1425,7 +1589,7 @@ int main(void)
         cmocka_unit_test(test_read_line_rejects), cmocka_unit_test(test_ckpt_known_answer),
         cmocka_unit_test(test_ckpt_sign_verify),  cmocka_unit_test(test_ckpt_line),
         cmocka_unit_test(test_scan),              cmocka_unit_test(test_key_load),
-        cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_uuid),              cmocka_unit_test(test_copy_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
