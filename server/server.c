@@ -327,7 +327,7 @@ static void on_wake(uv_async_t *a)
 
 static void on_log_flush(uv_prepare_t *p)
 {
-    (void)p;
+    wd_anthropic_idle(p->data);
     wd_log_flush();
 }
 
@@ -364,6 +364,7 @@ static int worker_init(struct wd_worker *w, int id, int fd)
     uv_async_init(&w->loop, &w->wake, on_wake);
     w->wake.data = w;
     uv_prepare_init(&w->loop, &w->log_flush);
+    w->log_flush.data = w;
     uv_prepare_start(&w->log_flush, on_log_flush);
     uv_unref((uv_handle_t *)&w->log_flush); /* it never keeps a loop alive */
     uv_tcp_init(&w->loop, &w->listener);

@@ -20,6 +20,8 @@ struct wd_runtime {
 };
 void wd_runtime_release(struct wd_runtime *rt);
 
+struct wd_call;
+
 struct wd_worker {
     int id;
     uv_loop_t loop;
@@ -31,7 +33,8 @@ struct wd_worker {
     struct wd_audit_writer *audit;   /* NULL when audit is off */
     uv_async_t wake;
     uv_timer_t drain_timer;
-    uv_prepare_t log_flush;    /* writes the thread's batched log lines before the loop waits */
+    uv_prepare_t log_flush;    /* before the loop waits: deferred request digests, then the batched log lines */
+    struct wd_call *digest_first; /* calls whose request digest waits for the loop to be idle */
     struct wd_runtime *rt;     /* this worker's reference to the current runtime */
     int inflight;              /* requests being handled */
     bool draining;
@@ -50,6 +53,9 @@ void wd_respond(h2o_req_t *req, int status, const char *content_type, const char
 
 /* The Anthropic routes; returns 0 when it handled the request, -1 when the path is not its. */
 int wd_anthropic_route(h2o_req_t *req, struct wd_worker *w);
+/* Work the routes put off until the loop is about to wait (the audit digests of request bodies whose
+ * provider requests have left). */
+void wd_anthropic_idle(struct wd_worker *w);
 
 int wd_server_run(struct wd_config *cfg, const char *config_path);
 
