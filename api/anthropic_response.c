@@ -91,10 +91,16 @@ size_t wd_anthropic_tool_id(char *out, size_t cap, struct wd_str sig)
 static void put_usage(struct wd_buf *b, const struct wd_usage *u, bool with_input)
 {
     wd_buf_putc(b, '{');
-    if (with_input)
-        wd_buf_printf(b, "\"input_tokens\":%lld,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":%lld,",
-                      (long long)u->input_tokens, (long long)u->cache_read_tokens);
-    wd_buf_printf(b, "\"output_tokens\":%lld}", (long long)u->output_tokens);
+    if (with_input) {
+        wd_buf_puts(b, "\"input_tokens\":");
+        wd_buf_put_i64(b, u->input_tokens);
+        wd_buf_puts(b, ",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":");
+        wd_buf_put_i64(b, u->cache_read_tokens);
+        wd_buf_putc(b, ',');
+    }
+    wd_buf_puts(b, "\"output_tokens\":");
+    wd_buf_put_i64(b, u->output_tokens);
+    wd_buf_putc(b, '}');
 }
 
 static const char *stop_name(enum wd_stop_reason r)
@@ -150,7 +156,9 @@ static void emit_stream(struct wd_anthropic_out *o, const struct wd_event *ev)
         break;
     case WD_EV_PART_START:
         sse(b, "content_block_start");
-        wd_buf_printf(b, "{\"type\":\"content_block_start\",\"index\":%d,\"content_block\":", o->nblocks);
+        wd_buf_puts(b, "{\"type\":\"content_block_start\",\"index\":");
+        wd_buf_put_i64(b, o->nblocks);
+        wd_buf_puts(b, ",\"content_block\":");
         switch (ev->part_type) {
         case WD_PART_THINKING: wd_buf_puts(b, "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}"); break;
         case WD_PART_TOOL_CALL:
@@ -169,7 +177,9 @@ static void emit_stream(struct wd_anthropic_out *o, const struct wd_event *ev)
         break;
     case WD_EV_DELTA:
         sse(b, "content_block_delta");
-        wd_buf_printf(b, "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":", o->nblocks - 1);
+        wd_buf_puts(b, "{\"type\":\"content_block_delta\",\"index\":");
+        wd_buf_put_i64(b, o->nblocks - 1);
+        wd_buf_puts(b, ",\"delta\":");
         if (ev->part_type == WD_PART_TOOL_CALL) {
             wd_buf_puts(b, "{\"type\":\"input_json_delta\",\"partial_json\":");
             wd_json_put_string(b, ev->args.p, ev->args.n);
@@ -191,12 +201,15 @@ static void emit_stream(struct wd_anthropic_out *o, const struct wd_event *ev)
         break;
     case WD_EV_PART_STOP:
         sse(b, "content_block_stop");
-        wd_buf_printf(b, "{\"type\":\"content_block_stop\",\"index\":%d}\n\n", o->nblocks - 1);
+        wd_buf_puts(b, "{\"type\":\"content_block_stop\",\"index\":");
+        wd_buf_put_i64(b, o->nblocks - 1);
+        wd_buf_puts(b, "}\n\n");
         break;
     case WD_EV_MESSAGE_STOP:
         sse(b, "message_delta");
-        wd_buf_printf(b, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"%s\",\"stop_sequence\":",
-                      stop_name(ev->stop_reason));
+        wd_buf_puts(b, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"");
+        wd_buf_puts(b, stop_name(ev->stop_reason));
+        wd_buf_puts(b, "\",\"stop_sequence\":");
         if (ev->stop_reason == WD_STOP_STOP_SEQUENCE)
             wd_json_put_string(b, ev->stop_sequence.p, ev->stop_sequence.n);
         else
@@ -280,7 +293,9 @@ static void emit_whole(struct wd_anthropic_out *o, const struct wd_event *ev)
         put_message_head(o, b);
         wd_buf_puts(b, ",\"content\":[");
         wd_buf_put(b, c->p, c->n);
-        wd_buf_printf(b, "],\"stop_reason\":\"%s\",\"stop_sequence\":", stop_name(ev->stop_reason));
+        wd_buf_puts(b, "],\"stop_reason\":\"");
+        wd_buf_puts(b, stop_name(ev->stop_reason));
+        wd_buf_puts(b, "\",\"stop_sequence\":");
         if (ev->stop_reason == WD_STOP_STOP_SEQUENCE)
             wd_json_put_string(b, ev->stop_sequence.p, ev->stop_sequence.n);
         else

@@ -38,11 +38,20 @@ bool wd_buf_grow(struct wd_buf *b, size_t extra)
     return true;
 }
 
+/* Decimal by hand: snprintf's format parsing cost more than the digits on the response path, where
+ * every event carries an index or a token count. */
 void wd_buf_put_i64(struct wd_buf *b, int64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-    wd_buf_put(b, tmp, (size_t)n);
+    char *e = tmp + sizeof(tmp), *p = e;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    wd_buf_put(b, p, (size_t)(e - p));
 }
 
 void wd_buf_put_double(struct wd_buf *b, double v)
@@ -55,15 +64,22 @@ void wd_buf_put_double(struct wd_buf *b, double v)
 
 void wd_buf_printf(struct wd_buf *b, const char *fmt, ...)
 {
+    /* one pass into the room there is (made at least 128 bytes); a second only when it did not fit */
+    if (!wd_buf_reserve(b, 128))
+        return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
     va_end(ap);
-    if (n < 0 || !wd_buf_reserve(b, (size_t)n + 1))
+    if (n < 0)
         return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if ((size_t)n >= b->cap - b->n) {
+        if (!wd_buf_reserve(b, (size_t)n + 1))
+            return;
+        va_start(ap, fmt);
+        vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->n += (size_t)n;
 }
 

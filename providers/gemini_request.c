@@ -415,7 +415,9 @@ static void put_thinking(const struct wd_request *req, const struct wd_gemini_mo
             level = "low";
         else if (req->effort == WD_EFFORT_MEDIUM)
             level = mi->flash ? "medium" : "high";
-        wd_buf_printf(b, "\"thinkingLevel\":\"%s\"", level);
+        wd_buf_puts(b, "\"thinkingLevel\":\"");
+        wd_buf_puts(b, level);
+        wd_buf_putc(b, '"');
     } else {
         int64_t budget;
         if (req->thinking == WD_THINKING_DISABLED)
@@ -430,7 +432,8 @@ static void put_thinking(const struct wd_request *req, const struct wd_gemini_mo
             budget = mi->budget_max;
         else
             budget = -1; /* dynamic: the model decides, which is what adaptive asks for */
-        wd_buf_printf(b, "\"thinkingBudget\":%lld", (long long)budget);
+        wd_buf_puts(b, "\"thinkingBudget\":");
+        wd_buf_put_i64(b, budget);
     }
     if (show)
         wd_buf_puts(b, ",\"includeThoughts\":true");
@@ -444,7 +447,8 @@ static int put_generation_config(const struct wd_request *req, struct wd_str mod
     wd_gemini_model_info(model, &mi);
     /* Claude Code asks for 128000 output tokens; Gemini rejects more than the model's ceiling. */
     int64_t max = req->max_tokens > mi.max_output ? mi.max_output : req->max_tokens;
-    wd_buf_printf(b, ",\"generationConfig\":{\"maxOutputTokens\":%lld", (long long)max);
+    wd_buf_puts(b, ",\"generationConfig\":{\"maxOutputTokens\":");
+    wd_buf_put_i64(b, max);
     if (!isnan(req->temperature)) {
         wd_buf_puts(b, ",\"temperature\":");
         wd_buf_put_double(b, req->temperature);
@@ -453,8 +457,10 @@ static int put_generation_config(const struct wd_request *req, struct wd_str mod
         wd_buf_puts(b, ",\"topP\":");
         wd_buf_put_double(b, req->top_p);
     }
-    if (req->top_k >= 0)
-        wd_buf_printf(b, ",\"topK\":%lld", (long long)req->top_k);
+    if (req->top_k >= 0) {
+        wd_buf_puts(b, ",\"topK\":");
+        wd_buf_put_i64(b, req->top_k);
+    }
     /* stop_sequences are not sent: Gemini's finishReason cannot tell a stop sequence from a natural stop
      * and its text omits the sequence, so Warden matches them itself (api/stop.h) and cancels the
      * generation when one matches. */

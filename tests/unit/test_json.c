@@ -424,9 +424,44 @@ static void test_raw_roundtrip(void **state)
     wd_json_free(&j2);
 }
 
+/* wd_buf_put_i64 against printf's own digits, and wd_buf_printf when the text fits the room there is, when it
+ * does not (a second pass after growing), and appended after what the buffer held. */
+static void test_buf_numbers(void **state)
+{
+    (void)state;
+    static const int64_t vals[] = {0, 1, -1, 9, 10, -10, 99, 100, 12345, -987654321, INT64_MAX, INT64_MIN,
+                                   INT64_MIN + 1, 1000000000000000000LL};
+    struct wd_buf b = {0};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "[%lld]", (long long)vals[i]);
+        b.n = 0;
+        wd_buf_putc(&b, '[');
+        wd_buf_put_i64(&b, vals[i]);
+        wd_buf_putc(&b, ']');
+        assert_int_equal(b.n, strlen(want));
+        assert_memory_equal(b.p, want, b.n);
+    }
+    char big[3000];
+    memset(big, 'z', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    for (size_t len = 0; len < sizeof(big); len += 97) {
+        b.n = 0;
+        wd_buf_puts(&b, "head:");
+        wd_buf_printf(&b, "%d<%s>%s", 42, big + sizeof(big) - 1 - len, "tail");
+        assert_int_equal(b.n, 5 + 2 + 1 + len + 1 + 4);
+        assert_memory_equal(b.p, "head:42<", 8);
+        assert_memory_equal(b.p + 8 + len, ">tail", 5);
+        for (size_t k = 0; k < len; k++)
+            assert_int_equal(b.p[8 + k], 'z');
+    }
+    wd_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_numbers),
         cmocka_unit_test(test_accept),       cmocka_unit_test(test_reject),    cmocka_unit_test(test_depth_limit), cmocka_unit_test(test_string_scan_offsets),
         cmocka_unit_test(test_tree),         cmocka_unit_test(test_str_decode), cmocka_unit_test(test_unescape),
         cmocka_unit_test(test_numbers),      cmocka_unit_test(test_put_escaped), cmocka_unit_test(test_raw_roundtrip),
