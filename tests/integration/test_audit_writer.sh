@@ -160,6 +160,10 @@ after=$(q "SELECT count(*) FROM audit.records WHERE kind='call'")
 check "load: exactly one call record per call ($((after - before)) for $((2 * LOAD_CALLS)))" [ $((after - before)) = $((2 * LOAD_CALLS)) ]
 check "load: chains from both processes are gap-free" no_gaps
 check "load: every chain verifies" verify_all
+# new records went by COPY (a line that did not convert would fall back to the insert and say so), and
+# every call's request digest was computed before its call ended
+check "load: no batch fell back from COPY, no request digest was lost" \
+  bash -c '! grep -h -e "does not convert to a COPY row" -e "digest was computed" "$0" "$1"' "$LOG_A" "$LOG_B"
 
 # ---- 3. fail_open: PostgreSQL stopped mid-load, then back ------------------------------------------
 before=$(q "SELECT count(*) FROM audit.records WHERE kind='call'")
