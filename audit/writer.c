@@ -845,6 +845,19 @@ static void on_db_poll(uv_poll_t *p, int status, int events)
     }
 }
 
+/* Pushes what libpq holds towards the server and watches the socket: for writing too while some is left
+ * (on_db_poll flushes the rest), for the result in any case. */
+static int flush_and_watch(struct wd_audit_writer *w)
+{
+    int r = PQflush(w->db);
+    if (r < 0) {
+        db_lost(w, "send failed");
+        return -1;
+    }
+    uv_poll_start(&w->poll, r == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE, on_db_poll);
+    return 0;
+}
+
 /* Sends the batch with a statement prepared when the connection was made (no parse and plan per batch). */
 static int send_json(struct wd_audit_writer *w, const char *stmt)
 {
@@ -854,13 +867,7 @@ static int send_json(struct wd_audit_writer *w, const char *stmt)
         return -1;
     }
     w->inflight = true;
-    int r = PQflush(w->db);
-    if (r < 0) {
-        db_lost(w, "send failed");
-        return -1;
-    }
-    uv_poll_start(&w->poll, r == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE, on_db_poll);
-    return 0;
+    return flush_and_watch(w);
 }
 
 /* The server is ready for the rows of a COPY: they go in one piece (libpq buffers what the socket does
@@ -876,13 +883,7 @@ static int copy_rows(struct wd_audit_writer *w)
         db_lost(w, "send failed");
         return -1;
     }
-    int r = PQflush(w->db);
-    if (r < 0) {
-        db_lost(w, "send failed");
-        return -1;
-    }
-    uv_poll_start(&w->poll, r == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE, on_db_poll);
-    return 0;
+    return flush_and_watch(w);
 }
 
 /* New records: COPY ... FROM STDIN, with the rows built now and sent when the server asks for them. */
@@ -894,13 +895,7 @@ static int send_copy(struct wd_audit_writer *w)
     }
     w->inflight = true;
     w->inflight_copy = true;
-    int r = PQflush(w->db);
-    if (r < 0) {
-        db_lost(w, "send failed");
-        return -1;
-    }
-    uv_poll_start(&w->poll, r == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE, on_db_poll);
-    return 0;
+    return flush_and_watch(w);
 }
 
 /* Next replay chunk: reads whole lines from the oldest spool file. Returns 1 when a batch was sent, 0
