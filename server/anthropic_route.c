@@ -108,11 +108,11 @@ struct wd_call {
 
 static void call_flush(struct wd_call *c);
 
-/* The request body's digest for the call record (content: hash or full). It is not needed before the end
- * of the call, so a call that reaches its provider computes it once the provider request has been handed
- * to curl, while the provider works (wd_anthropic_idle, run before the loop waits: a 50 KB body is about
- * 25 us of SHA-256 that would otherwise sit between the client and the provider). Any answer that starts
- * earlier computes it first, while the body is certainly alive. */
+/* The request body's digest for the call record (content: hash or full), and under full its copy. Neither
+ * is needed before the end of the call, so a call that reaches its provider does both once the provider
+ * request has been handed to curl, while the provider works (wd_anthropic_idle, run before the loop waits:
+ * a 50 KB body is tens of microseconds of SHA-256 that would otherwise sit between the client and the
+ * provider). Any answer that starts earlier does them first, while the body is certainly alive. */
 static void digest_unlink(struct wd_call *c)
 {
     if (c->dig_prevp == NULL)
@@ -134,6 +134,8 @@ static void digest_now(struct wd_call *c)
     unsigned dl = 0;
     EVP_Digest(c->dig_p, c->dig_n, d, &dl, wd_audit_sha256(), NULL);
     wd_audit_hex(d, 32, c->req_sha);
+    if (wd_audit_content() == WD_AUDIT_CONTENT_FULL && c->dig_n <= WD_AUDIT_BODY_MAX)
+        wd_buf_put(&c->req_copy, c->dig_p, c->dig_n);
 }
 
 static void digest_defer(struct wd_call *c)
@@ -153,7 +155,6 @@ void wd_anthropic_idle(struct wd_worker *w)
     while (w->digest_first != NULL)
         digest_now(w->digest_first);
 }
-
 
 static void timer_closed(uv_handle_t *h) { free(h); }
 
@@ -1225,8 +1226,6 @@ static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind
         c->dig_pending = true;
         c->dig_p = body;
         c->dig_n = len;
-        if (wd_audit_content() == WD_AUDIT_CONTENT_FULL && len <= WD_AUDIT_BODY_MAX)
-            wd_buf_put(&c->req_copy, body, len);
     }
     struct wd_error err = {0};
     if (wd_anthropic_decode_request(body, len, kind == CALL_COUNT_TOKENS, &c->arena, &c->json, &c->creq, &err) < 0) {
