@@ -12,17 +12,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Reset easy handles kept for reuse: curl_easy_init costs several allocations per transfer. */
 #define UP_POOL_MAX 16
 
-/* One socket curl asked us to watch; lives from curl's first interest until CURL_POLL_REMOVE. */
+/* One socket curl watches through us. A connection's socket (opened by up_on_open_socket) keeps its
+ * poll handle from the moment it is opened until curl closes it (up_on_close_socket): a kept-alive
+ * connection goes through CURL_POLL_REMOVE at the end of every transfer, and re-creating the handle
+ * for the next one cost an ioctl and several epoll_ctl calls per request. Any other socket curl asks
+ * us to watch (the resolver's wake-up pair, which curl closes without the callback) lives from curl's
+ * first interest until CURL_POLL_REMOVE, as before. */
 struct up_sock {
     uv_poll_t poll;
     struct wd_upstream *up;
     curl_socket_t fd;
     int events;                  /* CURL_POLL_IN/OUT as last requested, to report errors back */
+    bool conn;                   /* a connection's socket: parked on CURL_POLL_REMOVE, closed with it */
     bool closing;                /* uv_close called; freed by the close callback */
     struct up_sock *prev, *next; /* up->socks, so wd_upstream_free can close what curl forgets */
 };
@@ -70,6 +78,8 @@ struct wd_upstream {
     uv_timer_t timer;            /* curl's own deadline (CURLMOPT_TIMERFUNCTION) */
     struct wd_upstream_xfer *live; /* transfers not yet released, queued ones included */
     struct up_sock *socks;       /* poll handles not yet closed */
+    struct up_sock **byfd;       /* socks by descriptor, for the connection sockets curl hands back */
+    size_t nbyfd;
     struct wd_upstream_xfer *flushq; /* transfers owed an on_flush once curl has unwound */
     CURL *pool[UP_POOL_MAX];
     size_t npool;
@@ -95,8 +105,10 @@ void wd_upstream_global_cleanup(void)
 
 static void up_handle_gone(struct wd_upstream *up)
 {
-    if (--up->nhandles == 0 && up->closing)
+    if (--up->nhandles == 0 && up->closing) {
+        free(up->byfd);
         free(up);
+    }
 }
 
 static void up_on_timer_closed(uv_handle_t *h)
@@ -125,6 +137,8 @@ static void sock_close(struct up_sock *sk)
     if (sk->next)
         sk->next->prev = sk->prev;
     sk->prev = sk->next = NULL;
+    if ((size_t)sk->fd < up->nbyfd && up->byfd[sk->fd] == sk)
+        up->byfd[sk->fd] = NULL;
     /* uv_close stops the poll at once, so curl may reuse the descriptor number right away. */
     uv_close((uv_handle_t *)&sk->poll, sock_on_closed);
 }
@@ -391,6 +405,45 @@ static void up_socket_action(struct wd_upstream *up, curl_socket_t fd, int flags
     up_after_curl(up);
 }
 
+static struct up_sock *sock_new(struct wd_upstream *up, curl_socket_t fd, bool conn)
+{
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= up->nbyfd) {
+        size_t n = up->nbyfd ? up->nbyfd : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        struct up_sock **b = realloc(up->byfd, n * sizeof *b);
+        if (!b)
+            return NULL;
+        memset(b + up->nbyfd, 0, (n - up->nbyfd) * sizeof *b);
+        up->byfd = b;
+        up->nbyfd = n;
+    }
+    struct up_sock *sk = malloc(sizeof *sk);
+    if (!sk)
+        return NULL;
+    if (uv_poll_init_socket(up->loop, &sk->poll, fd) != 0) {
+        free(sk);
+        return NULL;
+    }
+    sk->poll.data = sk;
+    sk->up = up;
+    sk->fd = fd;
+    sk->events = 0;
+    sk->conn = conn;
+    sk->closing = false;
+    sk->prev = NULL;
+    sk->next = up->socks;
+    if (up->socks)
+        up->socks->prev = sk;
+    up->socks = sk;
+    up->nhandles++;
+    /* A stale entry can only be a handle already closing (its descriptor was closed and reused). */
+    up->byfd[fd] = sk;
+    return sk;
+}
+
 static void sock_on_poll(uv_poll_t *h, int status, int events)
 {
     struct up_sock *sk = h->data;
@@ -424,32 +477,27 @@ static int up_on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp
     struct up_sock *sk = socketp;
     (void)easy;
     if (what == CURL_POLL_REMOVE) {
-        if (sk)
+        if (sk && sk->conn) {
+            /* Parked until the next transfer on this connection or its close. libuv leaves the
+             * descriptor in epoll until it reports an event nobody watches, so a quiet kept-alive
+             * connection costs nothing here. */
+            uv_poll_stop(&sk->poll);
+            sk->events = 0;
+        } else if (sk) {
             sock_close(sk);
+        }
         return 0;
     }
     if (up->closing)
         return 0;
+    if (!sk && (size_t)fd < up->nbyfd && up->byfd[fd] && !up->byfd[fd]->closing) {
+        sk = up->byfd[fd];
+        curl_multi_assign(up->multi, fd, sk);
+    }
     if (!sk) {
-        sk = malloc(sizeof *sk);
         /* -1 makes curl fail the transfers on this multi: each still gets its on_done. */
-        if (!sk)
+        if (!(sk = sock_new(up, fd, false)))
             return -1;
-        if (uv_poll_init_socket(up->loop, &sk->poll, fd) != 0) {
-            free(sk);
-            return -1;
-        }
-        sk->poll.data = sk;
-        sk->up = up;
-        sk->fd = fd;
-        sk->events = 0;
-        sk->closing = false;
-        sk->prev = NULL;
-        sk->next = up->socks;
-        if (up->socks)
-            up->socks->prev = sk;
-        up->socks = sk;
-        up->nhandles++;
         curl_multi_assign(up->multi, fd, sk);
     }
     int ev = 0;
@@ -459,6 +507,28 @@ static int up_on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp
         ev |= UV_WRITABLE;
     sk->events = what;
     return uv_poll_start(&sk->poll, ev, sock_on_poll) == 0 ? 0 : -1;
+}
+
+/* Opens a connection's socket for curl and starts its poll handle's life (see struct up_sock). */
+static curl_socket_t up_on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct wd_upstream *up = clientp;
+    curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd == CURL_SOCKET_BAD || purpose != CURLSOCKTYPE_IPCXN || up->closing)
+        return fd;
+    /* Without a handle now, the socket is watched the old way (one handle per transfer). */
+    (void)sock_new(up, fd, true);
+    return fd;
+}
+
+static int up_on_close_socket(void *clientp, curl_socket_t fd)
+{
+    struct wd_upstream *up = clientp;
+    /* The handle goes first, while the descriptor is still open: libuv takes it out of epoll, and the
+     * number may be reused by the next socket as soon as it is closed. */
+    if ((size_t)fd < up->nbyfd && up->byfd[fd])
+        sock_close(up->byfd[fd]);
+    return close(fd);
 }
 
 static void up_on_timeout(uv_timer_t *t)
@@ -709,6 +779,10 @@ static CURLcode xfer_setup_easy(struct wd_upstream_xfer *x, const struct wd_upst
     UP_SET(CURLOPT_HTTPHEADER, &x->hdrs[0]);
     UP_SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     UP_SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    UP_SET(CURLOPT_OPENSOCKETFUNCTION, up_on_open_socket);
+    UP_SET(CURLOPT_OPENSOCKETDATA, x->up);
+    UP_SET(CURLOPT_CLOSESOCKETFUNCTION, up_on_close_socket);
+    UP_SET(CURLOPT_CLOSESOCKETDATA, x->up);
     /* curl reads 0 as its 300 s default; the contract says 0 is no limit. */
     UP_SET(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms ? (long)req->connect_timeout_ms
                                                               : (long)INT_MAX);

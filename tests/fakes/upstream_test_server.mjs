@@ -64,6 +64,10 @@ const h1 = http.createServer(async (req, res) => {
   case '/conn':
     await readBody(req);
     return plain(res, 200, `conn=${sock.wdConn}`);
+  case '/conn-idle-close':
+    // Answers on a kept-alive connection, then closes it while it sits idle in the client's cache.
+    res.on('finish', () => setTimeout(() => sock.destroy(), Number(q('ms') || 30)));
+    return plain(res, 200, `conn=${sock.wdConn}`);
   case '/slow':
     return setTimeout(() => plain(res, 200, `id=${q('id')}`), Number(q('ms') || 100));
   case '/delay-headers': {

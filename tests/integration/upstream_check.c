@@ -599,6 +599,70 @@ static void check_reuse(void)
     tx_free(&b);
 }
 
+static void count_polls(uv_handle_t *h, void *arg)
+{
+    if (h->type == UV_POLL && !uv_is_closing(h))
+        ++*(int *)arg;
+}
+
+static int live_polls(void)
+{
+    int n = 0;
+    uv_walk(g_loop, count_polls, &n);
+    return n;
+}
+
+/* A kept-alive connection keeps one poll handle across its transfers (no handle per request), and a
+ * connection the server closes while it idles in curl's cache is replaced, its handle closed. */
+static void check_parked_sockets(void)
+{
+    char url[128], url_close[128];
+    url_h1(url, sizeof url, "/conn");
+    url_h1(url_close, sizeof url_close, "/conn-idle-close?ms=30");
+    struct wd_upstream_req r = req_get(url);
+    char first[32] = "";
+    int polls[5], same = 0;
+    for (int i = 0; i < 5; i++) {
+        struct tx t = {.name = "parked"};
+        tx_start(&t, g_up, &r);
+        run_until(one_done, &t, 3000);
+        polls[i] = live_polls();
+        if (t.res == WD_UP_OK && t.body && strncmp(t.body, "conn=", 5) == 0) {
+            if (i == 0)
+                snprintf(first, sizeof first, "%s", t.body);
+            same += strcmp(t.body, first) == 0;
+        }
+        tx_free(&t);
+    }
+    check(same == 5 && polls[0] >= 1 && polls[4] == polls[0] && polls[1] == polls[0],
+          "five sequential requests on one connection (%s) keep the same poll handles (%d, %d, %d live)",
+          first, polls[0], polls[1], polls[4]);
+
+    struct wd_upstream_req rc = req_get(url_close);
+    struct tx a = {.name = "idle-close"}, b = {.name = "after-close"};
+    tx_start(&a, g_up, &rc);
+    run_until(one_done, &a, 3000);
+    int before = live_polls();
+    run_for(200); /* the server closes the idle connection after 30 ms */
+    tx_start(&b, g_up, &r);
+    run_until(one_done, &b, 3000);
+    run_for(20);
+    int after = live_polls();
+    /* a reuses the connection above (so it is the only one cached for this server), b needs a new one:
+     * the dead one's handle must be closed for the count not to grow. */
+    bool ok = a.res == WD_UP_OK && b.res == WD_UP_OK && a.body && b.body && strcmp(a.body, first) == 0 &&
+              strcmp(a.body, b.body) != 0 && after <= before;
+    if (!ok) {
+        diag_tx(&a);
+        diag_tx(&b);
+    }
+    check(ok, "a connection closed by the server while idle is replaced (%s then %s) and its poll handle "
+              "closed (%d live before, %d after)",
+          a.body ? a.body : "-", b.body ? b.body : "-", before, after);
+    tx_free(&a);
+    tx_free(&b);
+}
+
 static void check_concurrent(void)
 {
     enum { N = 20 };
@@ -1131,21 +1195,22 @@ int main(int argc, char **argv)
 
     check_post_streaming();       /* 1 */
     check_reuse();                /* 2 */
-    check_concurrent();           /* 3 */
-    check_first_byte_timeout();   /* 4 */
-    check_idle_timeout();         /* 5 */
-    check_refused();              /* 6 */
-    check_cut();                  /* 7 */
-    check_cancel_self_on_data();  /* 8 */
-    check_h2();                   /* 9, 10, 11 */
-    check_retry_after();          /* 12, 13 */
-    check_cancel_on_response();   /* 14 */
-    check_cancel_other();         /* 15 */
-    check_cancel_and_start_in_done(); /* 16 */
-    check_no_body();              /* 17 */
-    check_bad_header();           /* 18 */
-    check_free_live();            /* 19, 20 */
-    check_connect_timeout();      /* 21 */
+    check_parked_sockets();       /* 3, 4 */
+    check_concurrent();           /* 5 */
+    check_first_byte_timeout();   /* 6 */
+    check_idle_timeout();         /* 7 */
+    check_refused();              /* 8 */
+    check_cut();                  /* 9 */
+    check_cancel_self_on_data();  /* 10 */
+    check_h2();                   /* 11, 12, 13 */
+    check_retry_after();          /* 14, 15 */
+    check_cancel_on_response();   /* 16 */
+    check_cancel_other();         /* 17 */
+    check_cancel_and_start_in_done(); /* 18 */
+    check_no_body();              /* 19 */
+    check_bad_header();           /* 20 */
+    check_free_live();            /* 21, 22 */
+    check_connect_timeout();      /* 23 */
     check(g_early_callbacks == 0, "no callback ever ran before wd_upstream_start returned (%d did)",
           g_early_callbacks);
     check(g_flush_bad == 0, "on_flush only ever followed on_data, never on_done or a cancel (%d breaches)",
