@@ -18,7 +18,9 @@ static const uint8_t str_special[256] = {
 static int tok_push(struct wd_json *j, uint8_t type, size_t start)
 {
     if (j->n == j->cap) {
-        uint32_t cap = j->cap ? j->cap * 2 : 256;
+        /* A request holds about one token per 70 bytes (the long strings are single tokens): the first
+         * allocation is sized for that, so a 50 KB body needs no regrowth. */
+        uint32_t cap = j->cap ? j->cap * 2 : (j->len / 64 > 256 ? (uint32_t)(j->len / 64) : 256);
         if (cap > (1u << 26))
             return -1;
         struct wd_jtok *t = realloc(j->t, (size_t)cap * sizeof(*t));
