@@ -341,6 +341,11 @@ static void sha256_2(const void *a, size_t an, const void *b, size_t bn, uint8_t
         memset(out, 0, 32); /* cannot happen short of memory exhaustion; a zero hash never verifies */
 }
 
+void wd_sha256(const void *p, size_t n, uint8_t out[32])
+{
+    sha256_2(p, n, NULL, 0, out);
+}
+
 void wd_audit_genesis(const char *chain_id, uint8_t out[32])
 {
     sha256_2("warden-audit-v1 genesis ", 24, chain_id, strlen(chain_id), out);

@@ -161,6 +161,9 @@ size_t wd_audit_scan(const char *data, size_t len, wd_audit_line_cb cb, void *ct
 
 /* SHA-256 for EVP_Digest*: fetched once per process (EVP_sha256() looks it up on every use). */
 const EVP_MD *wd_audit_sha256(void);
+/* SHA-256 of p[0..n) with the thread's reused digest context: OpenSSL 3's one-shot SHA256() looks the
+ * implementation up and allocates a context on every call. */
+void wd_sha256(const void *p, size_t n, uint8_t out[32]);
 
 /* Signing keys: a PEM Ed25519 private key behind a secret reference (env://, file://). */
 EVP_PKEY *wd_audit_key_load(const char *ref, char *why, size_t why_cap);

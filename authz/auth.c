@@ -1,6 +1,7 @@
 /* Static key authentication. Keys are stored as SHA-256 digests and compared with CRYPTO_memcmp over
  * every entry, so neither the match position nor the key length shows in the timing. */
 #include "authz/auth.h"
+#include "audit/record.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@ int wd_auth_check(const struct wd_auth *a, struct wd_str presented, struct wd_pr
     if (presented.n == 0)
         return -1;
     uint8_t d[32];
-    SHA256((const unsigned char *)presented.p, presented.n, d);
+    wd_sha256(presented.p, presented.n, d);
     size_t match = SIZE_MAX;
     for (size_t i = 0; i < a->nkeys; i++) {
         int eq = CRYPTO_memcmp(d, a->keys[i].digest, sizeof(d)) == 0;

@@ -131,8 +131,7 @@ static void digest_now(struct wd_call *c)
     c->dig_pending = false;
     digest_unlink(c);
     uint8_t d[32];
-    unsigned dl = 0;
-    EVP_Digest(c->dig_p, c->dig_n, d, &dl, wd_audit_sha256(), NULL);
+    wd_sha256(c->dig_p, c->dig_n, d);
     wd_audit_hex(d, 32, c->req_sha);
     if (wd_audit_content() == WD_AUDIT_CONTENT_FULL && c->dig_n <= WD_AUDIT_BODY_MAX)
         wd_buf_put(&c->req_copy, c->dig_p, c->dig_n);

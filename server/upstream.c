@@ -16,8 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Reset easy handles kept for reuse: curl_easy_init costs several allocations per transfer. */
-#define UP_POOL_MAX 16
+/* Reset easy handles kept for reuse: curl_easy_init costs several allocations per transfer. Sized above
+ * the concurrency a worker commonly sees, or a burst of 32 frees half its handles and allocates them
+ * again a moment later. */
+#define UP_POOL_MAX 64
 
 /* One socket curl watches through us. A connection's socket (opened by up_on_open_socket) keeps its
  * poll handle from the moment it is opened until curl closes it (up_on_close_socket): a kept-alive
