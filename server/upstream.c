@@ -32,6 +32,7 @@ struct up_sock {
     struct wd_upstream *up;
     curl_socket_t fd;
     int events;                  /* CURL_POLL_IN/OUT as last requested, to report errors back */
+    int watching;                /* UV_READABLE/WRITABLE the handle is started with; 0 when stopped */
     bool conn;                   /* a connection's socket: parked on CURL_POLL_REMOVE, closed with it */
     bool closing;                /* uv_close called; freed by the close callback */
     struct up_sock *prev, *next; /* up->socks, so wd_upstream_free can close what curl forgets */
@@ -92,6 +93,9 @@ struct wd_upstream {
     bool free_requested;         /* wd_upstream_free ran while busy; tear down when unwound */
     bool closing;                /* torn down; freed when the last handle has closed */
 };
+
+static int sock_watch(struct up_sock *sk, int ev);
+static void sock_on_poll(uv_poll_t *h, int status, int events);
 
 int wd_upstream_global_init(void)
 {
@@ -246,7 +250,7 @@ static void up_teardown(struct wd_upstream *up)
     /* Stop watching while the descriptors are still open: curl_multi_cleanup closes cached
      * connections without always telling the socket callback. */
     for (struct up_sock *sk = up->socks; sk; sk = sk->next)
-        uv_poll_stop(&sk->poll);
+        sock_watch(sk, 0);
     curl_multi_cleanup(up->multi);
     up->multi = NULL;
     while (up->npool > 0)
@@ -433,6 +437,7 @@ static struct up_sock *sock_new(struct wd_upstream *up, curl_socket_t fd, bool c
     sk->up = up;
     sk->fd = fd;
     sk->events = 0;
+    sk->watching = 0;
     sk->conn = conn;
     sk->closing = false;
     sk->prev = NULL;
@@ -446,10 +451,36 @@ static struct up_sock *sock_new(struct wd_upstream *up, curl_socket_t fd, bool c
     return sk;
 }
 
+/* uv_poll_start stops the handle first, and libuv then re-adds the descriptor to epoll (an ADD that
+ * fails with EEXIST and a MOD): two system calls even when nothing changes, so only real changes go
+ * through. */
+static int sock_watch(struct up_sock *sk, int ev)
+{
+    if (ev == sk->watching)
+        return 0;
+    if (ev == 0) {
+        uv_poll_stop(&sk->poll);
+        sk->watching = 0;
+        return 0;
+    }
+    int rc = uv_poll_start(&sk->poll, ev, sock_on_poll);
+    sk->watching = rc == 0 ? ev : 0;
+    return rc;
+}
+
 static void sock_on_poll(uv_poll_t *h, int status, int events)
 {
     struct up_sock *sk = h->data;
     int flags = 0;
+    if (status < 0)
+        sk->watching = 0; /* libuv stopped the handle */
+    if (sk->conn && sk->events == 0) {
+        /* A parked connection (no transfer on it) became readable: the server closed it or sent what
+         * it should not. Curl finds out when it next considers the connection; stop watching so a
+         * level-triggered EOF does not spin. */
+        sock_watch(sk, 0);
+        return;
+    }
     if (status < 0) {
         /* libuv stops the handle on POLLERR; let curl try the socket and find the error itself. */
         flags = CURL_CSELECT_ERR;
@@ -469,7 +500,7 @@ static void sock_on_poll(uv_poll_t *h, int status, int events)
     if (status < 0 && !sk->closing && sk->events) {
         int ev = (sk->events & CURL_POLL_IN ? UV_READABLE : 0) |
                  (sk->events & CURL_POLL_OUT ? UV_WRITABLE : 0);
-        uv_poll_start(&sk->poll, ev, sock_on_poll);
+        sock_watch(sk, ev);
     }
 }
 
@@ -480,11 +511,12 @@ static int up_on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp
     (void)easy;
     if (what == CURL_POLL_REMOVE) {
         if (sk && sk->conn) {
-            /* Parked until the next transfer on this connection or its close. libuv leaves the
-             * descriptor in epoll until it reports an event nobody watches, so a quiet kept-alive
-             * connection costs nothing here. */
-            uv_poll_stop(&sk->poll);
+            /* Parked until the next transfer on this connection or its close. A handle watching for
+             * reads stays so (the next transfer wants the same, and changing costs system calls);
+             * sock_on_poll stops it if the parked connection stirs. */
             sk->events = 0;
+            if (sk->watching & UV_WRITABLE)
+                sock_watch(sk, 0);
         } else if (sk) {
             sock_close(sk);
         }
@@ -508,7 +540,7 @@ static int up_on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp
     if (what & CURL_POLL_OUT)
         ev |= UV_WRITABLE;
     sk->events = what;
-    return uv_poll_start(&sk->poll, ev, sock_on_poll) == 0 ? 0 : -1;
+    return sock_watch(sk, ev) == 0 ? 0 : -1;
 }
 
 /* Opens a connection's socket for curl and starts its poll handle's life (see struct up_sock). */
