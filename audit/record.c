@@ -14,7 +14,7 @@
 #include "secrets/secrets.h"
 
 const struct wd_audit_field_desc wd_audit_fields[WD_AF__COUNT] = {
-#define WD_AF_DESC(e, nm, ty) {nm, WD_AT_##ty},
+#define WD_AF_DESC(e, nm, ty) {nm, WD_AT_##ty, ",\"" nm "\":", sizeof(",\"" nm "\":") - 1},
     WD_AUDIT_FIELDS(WD_AF_DESC)
 #undef WD_AF_DESC
 };
@@ -121,12 +121,36 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return 0;
 }
 
+/* Length of the leading run of p[0..n) with no control byte, quote or backslash (and, when ascii, no byte
+ * from 0x80): eight bytes at a time, then byte by byte. The word test can stop early (a borrow out of a
+ * matching byte), never late, so the byte loop decides exactly where the run ends. */
+static size_t plain_run(const unsigned char *p, size_t n, bool ascii)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+    while (i + 8 <= n) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
+        uint64_t t = ((q - ones) & ~q) | ((bs - ones) & ~bs) | ((v - ones * 0x20) & ~v) | (ascii ? v : 0);
+        if (t & highs)
+            break;
+        i += 8;
+    }
+    while (i < n && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\' && (!ascii || p[i] < 0x80))
+        i++;
+    return i;
+}
+
 static void put_canon_string(struct wd_buf *b, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     wd_buf_putc(b, '"');
     size_t run = 0; /* start of the current run of bytes copied as they are */
     for (size_t i = 0; i < n;) {
+        i += plain_run(p + i, n - i, true);
+        if (i >= n)
+            break;
         unsigned c = p[i];
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
             i++;
@@ -269,9 +293,7 @@ int wd_audit_canonical(const struct wd_audit_rec *r, struct wd_buf *out)
     wd_buf_puts(out, "{\"v\":1");
     for (int i = 0; i < WD_AF__COUNT; i++) {
         const struct wd_audit_value *v = &r->f[i];
-        wd_buf_puts(out, ",\"");
-        wd_buf_puts(out, wd_audit_fields[i].name);
-        wd_buf_puts(out, "\":");
+        wd_buf_put(out, wd_audit_fields[i].key, wd_audit_fields[i].keylen);
         switch (wd_audit_fields[i].type) {
         case WD_AT_INT:
             if (v->set)
@@ -443,12 +465,10 @@ int wd_audit_line_copy(const char *line, size_t n, struct wd_buf *out)
     } while (0)
     EXPECT("{\"v\":1");
     for (int i = 0; i < WD_AF__COUNT; i++) {
-        const char *nm = wd_audit_fields[i].name;
-        size_t nl = strlen(nm);
-        EXPECT(",\"");
-        if ((size_t)(end - p) < nl + 2 || memcmp(p, nm, nl) != 0 || p[nl] != '"' || p[nl + 1] != ':')
+        size_t kl = wd_audit_fields[i].keylen;
+        if ((size_t)(end - p) < kl || memcmp(p, wd_audit_fields[i].key, kl) != 0)
             goto bad;
-        p += nl + 2;
+        p += kl;
         if (i > 0)
             wd_buf_putc(out, '\t');
         if ((size_t)(end - p) >= 4 && memcmp(p, "null", 4) == 0) {
@@ -473,8 +493,7 @@ int wd_audit_line_copy(const char *line, size_t n, struct wd_buf *out)
             goto bad;
         for (;;) {
             const char *run = p;
-            while (p < end && (unsigned char)*p >= 0x20 && *p != '"' && *p != '\\')
-                p++;
+            p += plain_run((const unsigned char *)p, (size_t)(end - p), false);
             wd_buf_put(out, run, (size_t)(p - run));
             if (p >= end || (unsigned char)*p < 0x20)
                 goto bad; /* the canonical form escapes every control byte */

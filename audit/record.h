@@ -64,6 +64,8 @@ enum wd_audit_type { WD_AT_UUID = 1, WD_AT_INT, WD_AT_TS, WD_AT_STR };
 struct wd_audit_field_desc {
     const char *name;
     enum wd_audit_type type;
+    const char *key;             /* the member's prefix in the canonical form: ,"name": */
+    size_t keylen;
 };
 extern const struct wd_audit_field_desc wd_audit_fields[WD_AF__COUNT];
 
