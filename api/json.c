@@ -6,14 +6,11 @@
 #include <stdlib.h>
 #include <sys/types.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <immintrin.h>
+#define WD_JSON_X86 1
 #endif
 
-/* Characters that stop the fast string scan: quote, backslash, control characters, non-ASCII. */
-static const uint8_t str_special[256] = {
-    [0 ... 31] = 1, ['"'] = 1, ['\\'] = 1, [128 ... 255] = 1,
-};
 
 static int tok_push(struct wd_json *j, uint8_t type, size_t start)
 {
@@ -83,92 +80,146 @@ static bool utf8_step(const unsigned char *s, size_t len, size_t *i)
     return true;
 }
 
-static int scan_string(struct wd_json *j, size_t *pos, int ti)
+/* Bit k is set when p[k] needs a look inside a string: a quote, a backslash, a control character or a
+ * non-ASCII byte. Sixteen bytes per compare with SSE2 (every x86-64 has it); compared as signed bytes, one
+ * test catches both the control characters (below 0x20) and the non-ASCII bytes (negative). */
+static inline uint64_t special_mask64(const unsigned char *p)
+{
+#if defined(WD_JSON_X86)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+    uint64_t m = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        __m128i x = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                 _mm_cmplt_epi8(v, space));
+        m |= (uint64_t)(unsigned)_mm_movemask_epi8(x) << (16 * k);
+    }
+    return m;
+#else
+    static const uint8_t str_special[256] = {
+        [0 ... 31] = 1, ['"'] = 1, ['\\'] = 1, [128 ... 255] = 1,
+    };
+    uint64_t m = 0;
+    for (int k = 0; k < 64; k++)
+        m |= (uint64_t)str_special[p[k]] << k;
+    return m;
+#endif
+}
+
+#if defined(WD_JSON_X86)
+/* The same mask, thirty-two bytes per compare, for processors with AVX2 (chosen at run time). */
+__attribute__((target("avx2"))) static inline uint64_t special_mask64_avx2(const unsigned char *p)
+{
+    const __m256i quote = _mm256_set1_epi8('"'), bslash = _mm256_set1_epi8('\\'), space = _mm256_set1_epi8(0x20);
+    __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
+    __m256i xa = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(a, quote), _mm256_cmpeq_epi8(a, bslash)),
+                                 _mm256_cmpgt_epi8(space, a));
+    __m256i xb = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(b, quote), _mm256_cmpeq_epi8(b, bslash)),
+                                 _mm256_cmpgt_epi8(space, b));
+    return (uint64_t)(uint32_t)_mm256_movemask_epi8(xa) | (uint64_t)(uint32_t)_mm256_movemask_epi8(xb) << 32;
+}
+#endif
+
+#if defined(WD_JSON_X86)
+#define MASK64(p) (avx2 ? special_mask64_avx2(p) : special_mask64(p))
+#else
+#define MASK64(p) ((void)avx2, special_mask64(p))
+#endif
+
+/* Scans the string whose first content byte is at *pos; on success *pos is its closing quote.
+ * Works on 64-byte blocks: one mask says where the quotes, backslashes, control characters and non-ASCII
+ * bytes are, and only those bytes are looked at, in order, without leaving the block. Most of a request is
+ * long prose with an escaped newline every line or so; stopping the vector scan at each of them and starting
+ * it again cost more than the scan itself. */
+static inline __attribute__((always_inline)) int scan_string_with(struct wd_json *j, size_t *pos, int ti,
+                                                                 bool avx2)
 {
     const unsigned char *s = (const unsigned char *)j->src;
     size_t i = *pos, len = j->len;
-    for (;;) {
-#if defined(__SSE2__)
-        /* Sixteen bytes at a time (every x86-64 has SSE2), straight to the first quote, backslash, control
-         * character or non-ASCII byte: most of a request is long prose with an escaped newline every line
-         * or so, and this loop is where the tokenizer spends its time. Compared as signed bytes, one test
-         * catches both the control characters (below 0x20) and the non-ASCII bytes (negative). */
-        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
-        while (i + 16 <= len) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                     _mm_cmplt_epi8(v, space));
-            unsigned bits = (unsigned)_mm_movemask_epi8(m);
-            if (bits != 0) {
-                i += (size_t)__builtin_ctz(bits); /* the loops below stop at once on this byte */
-                break;
+    while (i < len) {
+        uint64_t m;
+        if (len - i >= 64) {
+            m = MASK64(s + i);
+        } else {
+            unsigned char tail[64]; /* the last bytes, padded with a byte that is never special */
+            memcpy(tail, s + i, len - i);
+            memset(tail + (len - i), 'a', 64 - (len - i));
+            m = MASK64(tail);
+        }
+        size_t next = i + 64; /* where the next block starts */
+        while (m != 0) {
+            size_t at = i + (size_t)__builtin_ctzll(m), after;
+            unsigned char c = s[at];
+            if (c == '"') {
+                *pos = at;
+                return 0;
             }
-            i += 16;
-        }
-#endif
-        /* Eight bytes at a time while none is a quote, backslash, control character or non-ASCII (the
-         * tail, or the whole string where SSE2 is not there). */
-        const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-        while (i + 8 <= len) {
-            uint64_t v;
-            memcpy(&v, s + i, 8);
-            uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
-            uint64_t t = ((q - ones) & ~q) | ((bs - ones) & ~bs) | ((v - ones * 0x20) & ~v) | v;
-            if (t & highs)
-                break;
-            i += 8;
-        }
-        while (i < len && !str_special[s[i]])
-            i++;
-        if (i >= len) {
-            j->err = "unterminated string";
-            j->err_off = i;
-            return -1;
-        }
-        unsigned char c = s[i];
-        if (c == '"')
-            break;
-        if (c < 0x20) {
-            j->err = "control character in string";
-            j->err_off = i;
-            return -1;
-        }
-        if (c == '\\') {
-            if (ti >= 0)
-                j->t[ti].escaped = 1;
-            if (i + 1 >= len) {
-                j->err = "unterminated string";
-                j->err_off = i;
-                return -1;
-            }
-            switch (s[i + 1]) {
-            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-                i += 2;
-                break;
-            case 'u':
-                if (i + 6 > len || hexval(s[i + 2]) < 0 || hexval(s[i + 3]) < 0 || hexval(s[i + 4]) < 0 ||
-                    hexval(s[i + 5]) < 0) {
-                    j->err = "bad \\u escape";
-                    j->err_off = i;
+            if (c == '\\') {
+                if (ti >= 0)
+                    j->t[ti].escaped = 1;
+                if (at + 1 >= len) {
+                    j->err = "unterminated string";
+                    j->err_off = at;
                     return -1;
                 }
-                i += 6;
-                break;
-            default:
-                j->err = "bad escape";
-                j->err_off = i;
+                switch (s[at + 1]) {
+                case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                    after = at + 2;
+                    break;
+                case 'u':
+                    if (at + 6 > len || hexval(s[at + 2]) < 0 || hexval(s[at + 3]) < 0 || hexval(s[at + 4]) < 0 ||
+                        hexval(s[at + 5]) < 0) {
+                        j->err = "bad \\u escape";
+                        j->err_off = at;
+                        return -1;
+                    }
+                    after = at + 6;
+                    break;
+                default:
+                    j->err = "bad escape";
+                    j->err_off = at;
+                    return -1;
+                }
+            } else if (c < 0x20) {
+                j->err = "control character in string";
+                j->err_off = at;
                 return -1;
+            } else {
+                after = at;
+                if (!utf8_step(s, len, &after)) {
+                    j->err = "invalid UTF-8";
+                    j->err_off = at;
+                    return -1;
+                }
             }
-            continue;
+            if (after >= next) { /* the escape or character ran into the next block: go on after it */
+                next = after;
+                break;
+            }
+            m &= ~0ull << (after - i); /* forget the bytes it covered (an escaped quote or backslash) */
         }
-        if (!utf8_step(s, len, &i)) {
-            j->err = "invalid UTF-8";
-            j->err_off = i;
-            return -1;
-        }
+        i = next;
     }
-    *pos = i;
-    return 0;
+    j->err = "unterminated string";
+    j->err_off = len;
+    return -1;
+}
+
+#if defined(WD_JSON_X86)
+__attribute__((target("avx2"))) static int scan_string_avx2(struct wd_json *j, size_t *pos, int ti)
+{
+    return scan_string_with(j, pos, ti, true);
+}
+#endif
+
+static int scan_string(struct wd_json *j, size_t *pos, int ti, bool avx2)
+{
+#if defined(WD_JSON_X86)
+    if (avx2)
+        return scan_string_avx2(j, pos, ti);
+#endif
+    return scan_string_with(j, pos, ti, false);
 }
 
 static int scan_number(struct wd_json *j, size_t *pos)
@@ -211,9 +262,14 @@ bad:
     return -1;
 }
 
+/* Byte classes for the structural loop: 1 whitespace, 2 a delimiter that may follow a value. */
+static const uint8_t byte_class[256] = {
+    [' '] = 1, ['\n'] = 1, ['\r'] = 1, ['\t'] = 1, [','] = 2, ['}'] = 2, [']'] = 2,
+};
+
 static inline size_t skip_ws(const char *s, size_t i, size_t len)
 {
-    while (i < len && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t'))
+    while (i < len && byte_class[(unsigned char)s[i]] == 1)
         i++;
     return i;
 }
@@ -232,6 +288,11 @@ int wd_json_parse(struct wd_json *j, const char *src, size_t len)
     /* Explicit stack of open containers; `expect_key` tracks object member syntax. */
     int stack[WD_JSON_MAX_DEPTH];
     int depth = 0;
+#if defined(WD_JSON_X86)
+    const bool avx2 = __builtin_cpu_supports("avx2");
+#else
+    const bool avx2 = false;
+#endif
     size_t i = skip_ws(src, 0, len);
     bool need_value = true;   /* a value must come next (start, after ':' or ',') */
     bool expect_key = false;  /* inside an object, a key or '}' must come next */
@@ -292,7 +353,7 @@ int wd_json_parse(struct wd_json *j, const char *src, size_t len)
             if (k < 0)
                 goto oom;
             size_t p = i + 1;
-            if (scan_string(j, &p, k) < 0)
+            if (scan_string(j, &p, k, avx2) < 0)
                 return -1;
             j->t[k].end = (uint32_t)p;
             j->t[k].next = (uint32_t)k + 1;
@@ -346,7 +407,7 @@ int wd_json_parse(struct wd_json *j, const char *src, size_t len)
             if (t < 0)
                 goto oom;
             size_t p = i + 1;
-            if (scan_string(j, &p, t) < 0)
+            if (scan_string(j, &p, t, avx2) < 0)
                 return -1;
             j->t[t].end = (uint32_t)p;
             i = p + 1;
@@ -387,8 +448,7 @@ int wd_json_parse(struct wd_json *j, const char *src, size_t len)
         need_value = false;
         after_comma = false;
         /* a primitive must be followed by a delimiter */
-        if (i < len && !(src[i] == ',' || src[i] == '}' || src[i] == ']' || src[i] == ' ' || src[i] == '\n' ||
-                         src[i] == '\r' || src[i] == '\t')) {
+        if (i < len && byte_class[(unsigned char)src[i]] == 0) {
             j->err = "unexpected character after value";
             j->err_off = i;
             return -1;

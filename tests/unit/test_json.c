@@ -179,18 +179,21 @@ static void test_string_scan_offsets(void **state)
         {"\\n", NULL, 1},    {"\\u00e9", NULL, 1}, {"\xc3\xa9", NULL, 0}, {"\xe2\x82\xac", NULL, 0},
         {"\x01", "control character in string", 0}, {"\x1f", "control character in string", 0},
         {"\xff", "invalid UTF-8", 0},  {"\xc3", "invalid UTF-8", 0},  {"\\q", "bad escape", 0},
-        {"\x7f", NULL, 0},
+        {"\x7f", NULL, 0},  {"\xf0\x9f\x98\x80", NULL, 0}, {"\\\"", NULL, 1}, {"\\\\", NULL, 1},
+        {"\\\\\\\"", NULL, 1}, {"\xed\xa0\x80", "invalid UTF-8", 0}, {"\\u00g0", "bad \\u escape", 0},
     };
     struct wd_json j = {0};
     struct wd_buf b = {0};
     for (size_t c = 0; c < sizeof(specials) / sizeof(specials[0]); c++) {
-        for (size_t k = 0; k < 40; k++) {
+        /* The scanner works on 64-byte blocks: offsets past 128 put the byte, and the closing quote, on
+         * every side of two block edges. */
+        for (size_t k = 0; k < 140; k++) {
             b.n = 0;
             wd_buf_puts(&b, "[\"");
             for (size_t i = 0; i < k; i++)
                 wd_buf_putc(&b, 'a');
             wd_buf_puts(&b, specials[c].ins);
-            for (size_t i = 0; i < 37 - k % 17; i++)
+            for (size_t i = 0; i < 37 - k % 17 + k % 67; i++)
                 wd_buf_putc(&b, 'b');
             wd_buf_puts(&b, "\"]");
             char *doc = malloc(b.n);
@@ -201,6 +204,7 @@ static void test_string_scan_offsets(void **state)
                 assert_int_equal(r, 0);
                 assert_int_equal(j.n, 2);
                 assert_int_equal(j.t[1].escaped, specials[c].escaped);
+                assert_int_equal(j.t[1].end, b.n - 2); /* the closing quote, not an escaped one */
             } else {
                 assert_int_equal(r, -1);
                 assert_string_equal(j.err, specials[c].err);
@@ -210,13 +214,20 @@ static void test_string_scan_offsets(void **state)
         }
     }
     /* unterminated, every length: the scanner stops at the end of the input */
-    for (size_t k = 0; k < 40; k++) {
+    for (size_t k = 0; k < 140; k++) {
         char *doc = malloc(k + 1);
         assert_non_null(doc);
         doc[0] = '"';
         memset(doc + 1, 'a', k);
         assert_int_equal(wd_json_parse(&j, doc, k + 1), -1);
         assert_string_equal(j.err, "unterminated string");
+        assert_int_equal(j.err_off, k + 1);
+        if (k > 0) { /* the input ends inside an escape */
+            doc[k] = '\\';
+            assert_int_equal(wd_json_parse(&j, doc, k + 1), -1);
+            assert_string_equal(j.err, "unterminated string");
+            assert_int_equal(j.err_off, k);
+        }
         free(doc);
     }
     wd_buf_free(&b);
