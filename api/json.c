@@ -206,22 +206,6 @@ static inline __attribute__((always_inline)) int scan_string_with(struct wd_json
     return -1;
 }
 
-#if defined(WD_JSON_X86)
-__attribute__((target("avx2"))) static int scan_string_avx2(struct wd_json *j, size_t *pos, int ti)
-{
-    return scan_string_with(j, pos, ti, true);
-}
-#endif
-
-static int scan_string(struct wd_json *j, size_t *pos, int ti, bool avx2)
-{
-#if defined(WD_JSON_X86)
-    if (avx2)
-        return scan_string_avx2(j, pos, ti);
-#endif
-    return scan_string_with(j, pos, ti, false);
-}
-
 static int scan_number(struct wd_json *j, size_t *pos)
 {
     const char *s = j->src;
@@ -274,7 +258,10 @@ static inline size_t skip_ws(const char *s, size_t i, size_t len)
     return i;
 }
 
-int wd_json_parse(struct wd_json *j, const char *src, size_t len)
+/* The tokenizer, inlined twice below: once built for AVX2 and once for the baseline instruction set, so the
+ * string scan is inlined in both and the choice is made once per document. */
+static inline __attribute__((always_inline)) int parse_with(struct wd_json *j, const char *src, size_t len,
+                                                           bool avx2)
 {
     j->src = src;
     j->len = len;
@@ -288,11 +275,6 @@ int wd_json_parse(struct wd_json *j, const char *src, size_t len)
     /* Explicit stack of open containers; `expect_key` tracks object member syntax. */
     int stack[WD_JSON_MAX_DEPTH];
     int depth = 0;
-#if defined(WD_JSON_X86)
-    const bool avx2 = __builtin_cpu_supports("avx2");
-#else
-    const bool avx2 = false;
-#endif
     size_t i = skip_ws(src, 0, len);
     bool need_value = true;   /* a value must come next (start, after ':' or ',') */
     bool expect_key = false;  /* inside an object, a key or '}' must come next */
@@ -353,7 +335,7 @@ int wd_json_parse(struct wd_json *j, const char *src, size_t len)
             if (k < 0)
                 goto oom;
             size_t p = i + 1;
-            if (scan_string(j, &p, k, avx2) < 0)
+            if (scan_string_with(j, &p, k, avx2) < 0)
                 return -1;
             j->t[k].end = (uint32_t)p;
             j->t[k].next = (uint32_t)k + 1;
@@ -407,7 +389,7 @@ int wd_json_parse(struct wd_json *j, const char *src, size_t len)
             if (t < 0)
                 goto oom;
             size_t p = i + 1;
-            if (scan_string(j, &p, t, avx2) < 0)
+            if (scan_string_with(j, &p, t, avx2) < 0)
                 return -1;
             j->t[t].end = (uint32_t)p;
             i = p + 1;
@@ -464,6 +446,22 @@ oom:
     j->err = "out of memory";
     j->err_off = i;
     return -1;
+}
+
+#if defined(WD_JSON_X86)
+__attribute__((target("avx2"))) static int parse_avx2(struct wd_json *j, const char *src, size_t len)
+{
+    return parse_with(j, src, len, true);
+}
+#endif
+
+int wd_json_parse(struct wd_json *j, const char *src, size_t len)
+{
+#if defined(WD_JSON_X86)
+    if (__builtin_cpu_supports("avx2"))
+        return parse_avx2(j, src, len);
+#endif
+    return parse_with(j, src, len, false);
 }
 
 void wd_json_free(struct wd_json *j)
