@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 void wd_gemini_model_info(struct wd_str m, struct wd_gemini_model *o)
 {
@@ -345,18 +346,34 @@ static int put_tools(const struct wd_request *req, struct wd_buf *b, struct wd_e
 {
     if (req->ntools == 0)
         return 0;
+    /* Each tool's Gemini name is mapped once; two tools whose names map to the same one are refused. */
+    char stack_names[16][65], (*names)[65] = stack_names;
+    uint8_t stack_lens[16], *lens = stack_lens;
+    if (req->ntools > 16) {
+        names = malloc(req->ntools * sizeof(*names));
+        lens = malloc(req->ntools);
+        if (names == NULL || lens == NULL) {
+            free(names);
+            free(lens);
+            wd_error_set(err, WD_ERR_API, "out of memory");
+            return -1;
+        }
+    }
+    int rc = 0;
     wd_buf_puts(b, ",\"tools\":[{\"functionDeclarations\":[");
     for (size_t i = 0; i < req->ntools; i++) {
         const struct wd_tool *t = &req->tools[i];
-        char mi[65], mj[65];
-        size_t ni = wd_gemini_name_map(t->name, mi);
-        for (size_t k = 0; k < i; k++)
-            if (wd_gemini_name_map(req->tools[k].name, mj) == ni && memcmp(mi, mj, ni) == 0) {
+        lens[i] = (uint8_t)wd_gemini_name_map(t->name, names[i]);
+        for (size_t k = 0; k < i && rc == 0; k++)
+            if (lens[k] == lens[i] && memcmp(names[k], names[i], lens[i]) == 0) {
                 wd_error_set(err, WD_ERR_INVALID_REQUEST, "tools.%zu.name: duplicate tool name", i);
-                return -1;
+                rc = -1;
             }
-        wd_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
-        put_name(b, t->name);
+        if (rc < 0)
+            break;
+        wd_buf_puts(b, i ? ",{\"name\":\"" : "{\"name\":\"");
+        wd_buf_put(b, names[i], lens[i]);
+        wd_buf_putc(b, '"');
         if (t->description.n) {
             wd_buf_puts(b, ",\"description\":\"");
             wd_buf_put_str(b, t->description);
@@ -366,6 +383,12 @@ static int put_tools(const struct wd_request *req, struct wd_buf *b, struct wd_e
         wd_buf_put_str(b, t->schema);
         wd_buf_putc(b, '}');
     }
+    if (names != stack_names) {
+        free(names);
+        free(lens);
+    }
+    if (rc < 0)
+        return -1;
     wd_buf_puts(b, "]}]");
     switch (req->tool_choice) {
     case WD_TOOL_CHOICE_AUTO:

@@ -315,6 +315,31 @@ static void test_function_names(void **state)
     check_encode_fails(RT("\"tools\":[{\"name\":\"a b\",\"input_schema\":{}},{\"name\":\"a b\",\"input_schema\":{}}]",
                           U("\"q\"")),
                        "gemini-2.5-flash", "tools.1.name: duplicate tool name");
+    /* more tools than the encoder keeps on its stack: every name is declared once, and a duplicate far
+     * down the list is still found */
+    char tools[4096], body[8192];
+    for (int dup = 0; dup < 2; dup++) {
+        size_t w = 0;
+        for (int i = 0; i < 40; i++)
+            w += (size_t)snprintf(tools + w, sizeof(tools) - w, "%s{\"name\":\"t %d\",\"input_schema\":{}}",
+                                  i ? "," : "", dup && i == 37 ? 21 : i);
+        snprintf(body, sizeof(body), RT("\"tools\":[%s]", U("\"q\"")), tools);
+        if (dup) {
+            check_encode_fails(body, "gemini-2.5-flash", "tools.37.name: duplicate tool name");
+            continue;
+        }
+        struct enc e;
+        encode(&e, body, strlen(body), "gemini-2.5-flash", false);
+        assert_int_equal(e.rc, 0);
+        for (int i = 0; i < 40; i++) {
+            char t[16];
+            snprintf(t, sizeof(t), "t %d", i);
+            wd_gemini_name_map((struct wd_str){t, strlen(t)}, m1);
+            snprintf(want, sizeof(want), "{\"name\":\"%s\",", m1);
+            assert_non_null(memmem(e.out.p, e.out.n, want, strlen(want)));
+        }
+        enc_free(&e);
+    }
 }
 
 static void test_tool_choice(void **state)
