@@ -471,11 +471,8 @@ void wd_json_free(struct wd_json *j)
     j->n = j->cap = 0;
 }
 
-static bool key_eq(const struct wd_json *j, int k, const char *key, size_t n)
+bool wd_json_key_eq_escaped(const struct wd_json *j, int k, const char *key, size_t n)
 {
-    const struct wd_jtok *t = &j->t[k];
-    if (!t->escaped)
-        return t->end - t->start == n && memcmp(j->src + t->start, key, n) == 0;
     struct wd_arena a = {0};
     struct wd_str d;
     bool eq = false;
@@ -483,24 +480,6 @@ static bool key_eq(const struct wd_json *j, int k, const char *key, size_t n)
         eq = d.n == n && memcmp(d.p, key, n) == 0;
     wd_arena_free(&a);
     return eq;
-}
-
-int wd_json_get(const struct wd_json *j, int obj, const char *key)
-{
-    if (wd_json_type(j, obj) != WD_J_OBJ)
-        return -1;
-    size_t n = strlen(key);
-    WD_JSON_OBJ_EACH(j, obj, k)
-    {
-        if (key_eq(j, (int)k, key, n))
-            return (int)k + 1;
-    }
-    return -1;
-}
-
-bool wd_json_str_eq(const struct wd_json *j, int i, const char *lit)
-{
-    return wd_json_type(j, i) == WD_J_STR && key_eq(j, i, lit, strlen(lit));
 }
 
 static size_t put_utf8(char *o, unsigned cp)

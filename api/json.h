@@ -47,14 +47,29 @@ static inline int wd_json_type(const struct wd_json *j, int i)
 {
     return i < 0 || (uint32_t)i >= j->n ? 0 : j->t[i].type;
 }
-/* Member value of object i by key, or -1. */
-int wd_json_get(const struct wd_json *j, int obj, const char *key);
+/* Whether string token k, decoded, is the n bytes at key (the escaped case, out of line). */
+bool wd_json_key_eq_escaped(const struct wd_json *j, int k, const char *key, size_t n);
+static inline bool wd_json_key_eq(const struct wd_json *j, int k, const char *key, size_t n)
+{
+    const struct wd_jtok *t = &j->t[k];
+    if (t->escaped)
+        return wd_json_key_eq_escaped(j, k, key, n);
+    return t->end - t->start == n && memcmp(j->src + t->start, key, n) == 0;
+}
+/* Member value of object i by key, or -1. Inline, so that with a literal key the length is a constant
+ * and the comparison a few instructions: the decoders look up and compare keys a few hundred times per
+ * request. */
+static inline int wd_json_get(const struct wd_json *j, int obj, const char *key);
 /* Raw slice of a token: strings without quotes (still escaped), containers with brackets. */
 static inline struct wd_str wd_json_raw(const struct wd_json *j, int i)
 {
     return (struct wd_str){j->src + j->t[i].start, j->t[i].end - j->t[i].start};
 }
-bool wd_json_str_eq(const struct wd_json *j, int i, const char *lit);
+/* Whether token i is a string equal, decoded, to lit. */
+static inline bool wd_json_str_eq(const struct wd_json *j, int i, const char *lit)
+{
+    return wd_json_type(j, i) == WD_J_STR && wd_json_key_eq(j, i, lit, strlen(lit));
+}
 /* Decoded (unescaped UTF-8) string value; NUL-terminated, allocated in a unless it has no escapes,
  * in which case it points into the source (still length-delimited: use .n). */
 int wd_json_str_decode(const struct wd_json *j, int i, struct wd_arena *a, struct wd_str *out);
@@ -69,6 +84,19 @@ int wd_json_double(const struct wd_json *j, int i, double *out);
     for (uint32_t e = (uint32_t)(arr) + 1, e##_end = (j)->t[(arr)].next; e < e##_end; e = (j)->t[e].next)
 #define WD_JSON_OBJ_EACH(j, obj, k) \
     for (uint32_t k = (uint32_t)(obj) + 1, k##_end = (j)->t[(obj)].next; k < k##_end; k = (j)->t[k + 1].next)
+
+static inline int wd_json_get(const struct wd_json *j, int obj, const char *key)
+{
+    if (wd_json_type(j, obj) != WD_J_OBJ)
+        return -1;
+    size_t n = strlen(key);
+    WD_JSON_OBJ_EACH(j, obj, k)
+    {
+        if (wd_json_key_eq(j, (int)k, key, n))
+            return (int)k + 1;
+    }
+    return -1;
+}
 
 /* Writes s as a JSON string literal (with quotes), escaping as needed. */
 void wd_json_put_string(struct wd_buf *b, const char *s, size_t n);
