@@ -924,8 +924,12 @@ static void up_done_inner(struct wd_call *c, enum wd_upstream_result res, const 
         gate_emit(&c->sink, &ev);
         return;
     }
+    /* the end's events join what the last pass decoded: the client gets them in one write, not a first
+     * write of what was pending and a second of the rest once h2o has taken the first */
+    c->batching = true;
     wd_gemini_stream_finish(&c->dec);
-    call_flush(c); /* what the last pass decoded, when the end added nothing */
+    c->batching = false;
+    call_flush(c);
 }
 
 /* h2o 2.2.5 stops reading an HTTP/1 connection while it answers a request, so a client that hangs up
