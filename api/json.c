@@ -11,7 +11,6 @@
 #define WD_JSON_X86 1
 #endif
 
-
 static int tok_push(struct wd_json *j, uint8_t type, size_t start)
 {
     if (j->n == j->cap) {
@@ -119,9 +118,7 @@ __attribute__((target("avx2"))) static inline uint64_t special_mask64_avx2(const
                                  _mm256_cmpgt_epi8(space, b));
     return (uint64_t)(uint32_t)_mm256_movemask_epi8(xa) | (uint64_t)(uint32_t)_mm256_movemask_epi8(xb) << 32;
 }
-#endif
 
-#if defined(WD_JSON_X86)
 #define MASK64(p) (avx2 ? special_mask64_avx2(p) : special_mask64(p))
 #else
 #define MASK64(p) ((void)avx2, special_mask64(p))
