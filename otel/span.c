@@ -36,75 +36,63 @@ uint64_t wd_now_ns(void)
  * the array. */
 static int clamp(int n, int max) { return n < 0 ? 0 : n > max ? max : n; }
 
-/* The slot for key: its existing attribute, a new one, or NULL (full: counted as dropped). */
-static struct wd_attr *attr_slot(struct wd_span *s, const char *key)
+static size_t attr_klen(const struct wd_attr *a)
 {
-    if (key == NULL)
-        key = "";
-    int n = clamp(s->nattrs, WD_SPAN_MAX_ATTRS), i = 0;
-    /* the same key again replaces the value; keys are literals, so the pointer usually decides */
-    while (i < n && s->attrs[i].key != key &&
-           (s->attrs[i].key == NULL || s->attrs[i].key[0] != key[0] || strcmp(s->attrs[i].key, key) != 0))
-        i++;
+    return a->klen != 0 || a->key == NULL ? a->klen : strlen(a->key);
+}
+
+/* Whether attribute a has this key: keys are literals, so the pointer usually decides, and the length
+ * rules out most of the rest without reading the text. */
+static bool same_key(const struct wd_attr *a, const char *key, size_t klen)
+{
+    if (a->key == key)
+        return true;
+    return a->key != NULL && attr_klen(a) == klen && memcmp(a->key, key, klen) == 0;
+}
+
+/* The slot at index i (n = nattrs, clamped): new when i == n, NULL when the span is full. */
+static struct wd_attr *attr_at(struct wd_span *s, int i, int n, const char *key, size_t klen)
+{
     if (i == WD_SPAN_MAX_ATTRS) {
         s->dropped_attrs++;
         return NULL;
     }
     if (i == n)
         s->nattrs = n + 1;
-    struct wd_attr *a = memset(&s->attrs[i], 0, sizeof(s->attrs[i]));
-    a->key = key;
+    struct wd_attr *a = &s->attrs[i];
+    *a = (struct wd_attr){.key = key, .klen = klen <= UINT32_MAX ? (uint32_t)klen : 0};
     return a;
 }
 
-void wd_span_attr_str(struct wd_span *s, const char *key, const char *v, size_t n)
+struct wd_attr *wd_span_attr_slot(struct wd_span *s, const char *key, size_t klen)
 {
-    struct wd_attr *a = attr_slot(s, key);
-    if (a == NULL)
-        return;
-    a->type = WD_ATTR_STR;
-    a->s = (struct wd_str){v ? v : "", v ? n : 0};
+    if (key == NULL)
+        key = "", klen = 0;
+    int n = clamp(s->nattrs, WD_SPAN_MAX_ATTRS), i = 0;
+    while (i < n && !same_key(&s->attrs[i], key, klen))
+        i++;
+    return attr_at(s, i, n, key, klen);
 }
 
-void wd_span_attr_cstr(struct wd_span *s, const char *key, const char *v)
+struct wd_attr *wd_span_attr_new(struct wd_span *s, const char *key, size_t klen)
 {
-    wd_span_attr_str(s, key, v, v ? strlen(v) : 0);
-}
-
-void wd_span_attr_int(struct wd_span *s, const char *key, int64_t v)
-{
-    struct wd_attr *a = attr_slot(s, key);
-    if (a == NULL)
-        return;
-    a->type = WD_ATTR_INT;
-    a->i = v;
+    if (key == NULL)
+        key = "", klen = 0;
+    int n = clamp(s->nattrs, WD_SPAN_MAX_ATTRS);
+#ifndef NDEBUG
+    for (int k = 0; k < n; k++)
+        assert(!same_key(&s->attrs[k], key, klen)); /* the caller said the key was new */
+#endif
+    return attr_at(s, n, n, key, klen);
 }
 
 void wd_span_attr_double(struct wd_span *s, const char *key, double v)
 {
-    struct wd_attr *a = attr_slot(s, key);
+    struct wd_attr *a = wd_span_attr_slot(s, key, key ? strlen(key) : 0);
     if (a == NULL)
         return;
     a->type = WD_ATTR_DOUBLE;
     a->d = v;
-}
-
-void wd_span_attr_bool(struct wd_span *s, const char *key, bool v)
-{
-    struct wd_attr *a = attr_slot(s, key);
-    if (a == NULL)
-        return;
-    a->type = WD_ATTR_BOOL;
-    a->i = v ? 1 : 0;
-}
-
-void wd_span_attr_str_array1(struct wd_span *s, const char *key, const char *v, size_t n)
-{
-    struct wd_attr *a = attr_slot(s, key);
-    if (a == NULL)
-        return;
-    a->type = WD_ATTR_STR_ARRAY;
-    a->s = (struct wd_str){v ? v : "", v ? n : 0};
 }
 
 struct wd_span_event *wd_span_add_event(struct wd_span *s, const char *name, uint64_t time_ns)
@@ -281,31 +269,35 @@ static void pb_cstring(struct wd_buf *b, uint32_t field, const char *s)
         pb_string(b, field, s, strlen(s));
 }
 
-/* A nested message: the tag and a one-byte length placeholder; pb_close writes the real length once the
- * content is there, moving the content when the length needs more than one byte. */
-static size_t pb_open(struct wd_buf *b, uint32_t field)
+/* A nested message: the tag and a placeholder of `room` bytes for the length; pb_close_room writes the real
+ * length once the content is there, moving the content when the length needs another number of bytes. */
+static size_t pb_open_room(struct wd_buf *b, uint32_t field, size_t room)
 {
+    static const uint8_t zero[2];
     pb_tag(b, field, PB_LEN);
     size_t at = b->n;
-    wd_buf_putc(b, 0);
+    wd_buf_put(b, zero, room);
     return at;
 }
 
-static void pb_close(struct wd_buf *b, size_t at)
+static void pb_close_room(struct wd_buf *b, size_t at, size_t room)
 {
     if (b->oom)
         return;
-    size_t len = b->n - at - 1;
+    size_t len = b->n - at - room;
     uint8_t t[10];
     size_t k = varint_to(t, len);
-    if (k > 1) {
-        if (!wd_buf_reserve(b, k - 1))
+    if (k != room) {
+        if (k > room && !wd_buf_reserve(b, k - room))
             return;
-        memmove(b->p + at + k, b->p + at + 1, len);
-        b->n += k - 1;
+        memmove(b->p + at + k, b->p + at + room, len);
+        b->n = b->n + k - room;
     }
     memcpy(b->p + at, t, k);
 }
+
+static size_t pb_open(struct wd_buf *b, uint32_t field) { return pb_open_room(b, field, 1); }
+static void pb_close(struct wd_buf *b, size_t at) { pb_close_room(b, at, 1); }
 
 /* AnyValue's content (every oneof member is written, even a default value). */
 static void pb_anyvalue(struct wd_buf *b, const struct wd_attr *a)
@@ -373,98 +365,182 @@ static uint8_t *put_varint(uint8_t *p, uint64_t v)
     return p;
 }
 
-static uint8_t *put_len_bytes(uint8_t *p, uint8_t tag, const char *s, size_t n)
+/* Copies n bytes to dst and tells whether they are all ASCII, in one pass over the source: strings are
+ * written on the assumption that they need no UTF-8 repair (keys and almost every value are ASCII), and
+ * the few that are not ASCII are written again by the checking path. Short strings, the usual ones, are
+ * copied as two overlapping words instead of through a call to memcpy. */
+static bool copy_ascii(uint8_t *dst, const char *src, size_t n)
+{
+    uint64_t acc = 0, w, x;
+    if (n >= 8) {
+        size_t i = 0;
+        for (; i + 8 < n; i += 8) {
+            memcpy(&w, src + i, 8);
+            memcpy(dst + i, &w, 8);
+            acc |= w;
+        }
+        memcpy(&w, src + n - 8, 8);                 /* the last eight, overlapping the loop's */
+        memcpy(dst + n - 8, &w, 8);
+        acc |= w;
+    } else if (n >= 4) {
+        uint32_t h, t;
+        memcpy(&h, src, 4);
+        memcpy(&t, src + n - 4, 4);
+        memcpy(dst, &h, 4);
+        memcpy(dst + n - 4, &t, 4);
+        acc = h | t;
+    } else if (n > 0) {
+        x = (uint8_t)src[0] | (uint8_t)src[n / 2] | (uint8_t)src[n - 1];
+        dst[0] = (uint8_t)src[0], dst[n / 2] = (uint8_t)src[n / 2], dst[n - 1] = (uint8_t)src[n - 1];
+        acc = x;
+    }
+    return (acc & 0x8080808080808080u) == 0;
+}
+
+/* A string field whose length takes one to two varint bytes, as the checking path would write it when s
+ * is ASCII. Returns the end, or NULL when s is not ASCII (the bytes written are then garbage). */
+static uint8_t *put_ascii_field(uint8_t *p, uint8_t tag, const char *s, size_t n)
 {
     *p++ = tag;
     p = put_varint(p, n);
-    if (n > 0)
-        memcpy(p, s, n);
-    return p + n;
+    return copy_ascii(p, s, n) ? p + n : NULL;
 }
 
-/* Repeated KeyValue as field `field` (< 16). Sizes are computed first and the bytes written once, into
- * room reserved for the whole attribute; the same bytes as pb_attr_slow (a test compares with protoc). */
+/* One KeyValue (field `field` < 16) whose key and string value are ASCII: sizes from the lengths alone,
+ * one reserve, the bytes written once. Returns false, with nothing kept, when they are not ASCII. */
+static bool pb_attr_fast(struct wd_buf *b, uint32_t field, const struct wd_attr *a)
+{
+    size_t kn = attr_klen(a);
+    size_t sn = a->type == WD_ATTR_STR || a->type == WD_ATTR_STR_ARRAY ? a->s.n : 0;
+    size_t any; /* AnyValue's content */
+    switch (a->type) {
+    case WD_ATTR_STR: any = 1 + varint_len(sn) + sn; break;
+    case WD_ATTR_BOOL: any = 2; break;
+    case WD_ATTR_INT: any = 1 + varint_len((uint64_t)a->i); break;
+    case WD_ATTR_DOUBLE: any = 9; break;
+    case WD_ATTR_STR_ARRAY: {
+        size_t inner = 1 + varint_len(sn) + sn;          /* AnyValue{string_value} */
+        size_t arr = 1 + varint_len(inner) + inner;      /* ArrayValue{values[0]} */
+        any = 1 + varint_len(arr) + arr;
+        break;
+    }
+    default: any = 0; break;
+    }
+    size_t kv = (kn > 0 ? 1 + varint_len(kn) + kn : 0) + 1 + varint_len(any) + any;
+    size_t total = 1 + varint_len(kv) + kv;
+    if (!wd_buf_reserve(b, total))
+        return true; /* out of memory: b->oom says so, the slow path would fail the same way */
+    uint8_t *p = (uint8_t *)b->p + b->n, *start = p;
+    *p++ = (uint8_t)(field << 3 | PB_LEN);
+    p = put_varint(p, kv);
+    if (kn > 0 && (p = put_ascii_field(p, 1 << 3 | PB_LEN, a->key, kn)) == NULL)
+        return false;
+    *p++ = 2 << 3 | PB_LEN;
+    p = put_varint(p, any);
+    switch (a->type) {
+    case WD_ATTR_STR:
+        p = put_ascii_field(p, 1 << 3 | PB_LEN, a->s.p, sn);
+        break;
+    case WD_ATTR_BOOL:
+        *p++ = 2 << 3 | PB_VARINT;
+        *p++ = a->i != 0;
+        break;
+    case WD_ATTR_INT:
+        *p++ = 3 << 3 | PB_VARINT;
+        p = put_varint(p, (uint64_t)a->i);
+        break;
+    case WD_ATTR_DOUBLE: {
+        uint64_t bits;
+        memcpy(&bits, &a->d, 8);
+        *p++ = 4 << 3 | PB_I64;
+        for (int k = 0; k < 8; k++)
+            *p++ = (uint8_t)(bits >> (8 * k));
+        break;
+    }
+    case WD_ATTR_STR_ARRAY: {
+        size_t inner = 1 + varint_len(sn) + sn;
+        *p++ = 5 << 3 | PB_LEN;
+        p = put_varint(p, 1 + varint_len(inner) + inner);
+        *p++ = 1 << 3 | PB_LEN;
+        p = put_varint(p, inner);
+        p = put_ascii_field(p, 1 << 3 | PB_LEN, a->s.p, sn);
+        break;
+    }
+    default: break;
+    }
+    if (p == NULL)
+        return false;
+    assert((size_t)(p - start) == total);
+    b->n += (size_t)(p - start);
+    return true;
+}
+
+/* Repeated KeyValue as field `field` (< 16): the same bytes either way (a unit test compares the two
+ * paths, and an integration test compares with protoc). */
 static void pb_attrs(struct wd_buf *b, uint32_t field, const struct wd_attr *attrs, int n)
 {
-    for (int i = 0; i < n; i++) {
-        const struct wd_attr *a = &attrs[i];
-        size_t kn = a->key != NULL ? strlen(a->key) : 0;
-        size_t sn = a->type == WD_ATTR_STR || a->type == WD_ATTR_STR_ARRAY ? a->s.n : 0;
-        if (utf8_clean_len(a->key, kn) != kn || utf8_clean_len(a->s.p, sn) != sn) {
-            pb_attr_slow(b, field, a);
-            continue;
-        }
-        size_t any; /* AnyValue's content */
-        switch (a->type) {
-        case WD_ATTR_STR: any = 1 + varint_len(sn) + sn; break;
-        case WD_ATTR_BOOL: any = 2; break;
-        case WD_ATTR_INT: any = 1 + varint_len((uint64_t)a->i); break;
-        case WD_ATTR_DOUBLE: any = 9; break;
-        case WD_ATTR_STR_ARRAY: {
-            size_t inner = 1 + varint_len(sn) + sn;          /* AnyValue{string_value} */
-            size_t arr = 1 + varint_len(inner) + inner;      /* ArrayValue{values[0]} */
-            any = 1 + varint_len(arr) + arr;
-            break;
-        }
-        default: any = 0; break;
-        }
-        size_t kv = (kn > 0 ? 1 + varint_len(kn) + kn : 0) + 1 + varint_len(any) + any;
-        size_t total = 1 + varint_len(kv) + kv;
-        if (!wd_buf_reserve(b, total))
-            return;
-        uint8_t *p = (uint8_t *)b->p + b->n, *start = p;
-        *p++ = (uint8_t)(field << 3 | PB_LEN);
-        p = put_varint(p, kv);
-        if (kn > 0)
-            p = put_len_bytes(p, 1 << 3 | PB_LEN, a->key, kn);
-        *p++ = 2 << 3 | PB_LEN;
-        p = put_varint(p, any);
-        switch (a->type) {
-        case WD_ATTR_STR: p = put_len_bytes(p, 1 << 3 | PB_LEN, a->s.p, sn); break;
-        case WD_ATTR_BOOL:
-            *p++ = 2 << 3 | PB_VARINT;
-            *p++ = a->i != 0;
-            break;
-        case WD_ATTR_INT:
-            *p++ = 3 << 3 | PB_VARINT;
-            p = put_varint(p, (uint64_t)a->i);
-            break;
-        case WD_ATTR_DOUBLE: {
-            uint64_t bits;
-            memcpy(&bits, &a->d, 8);
-            *p++ = 4 << 3 | PB_I64;
-            for (int k = 0; k < 8; k++)
-                *p++ = (uint8_t)(bits >> (8 * k));
-            break;
-        }
-        case WD_ATTR_STR_ARRAY: {
-            size_t inner = 1 + varint_len(sn) + sn;
-            *p++ = 5 << 3 | PB_LEN;
-            p = put_varint(p, 1 + varint_len(inner) + inner);
-            *p++ = 1 << 3 | PB_LEN;
-            p = put_varint(p, inner);
-            p = put_len_bytes(p, 1 << 3 | PB_LEN, a->s.p, sn);
-            break;
-        }
-        default: break;
-        }
-        assert((size_t)(p - start) == total);
-        b->n += (size_t)(p - start);
+    for (int i = 0; i < n; i++)
+        if (!pb_attr_fast(b, field, &attrs[i]))
+            pb_attr_slow(b, field, &attrs[i]);
+}
+
+/* Span fields 1 to 8 (ids, trace_state, parent, name, kind, times) when its two strings are ASCII, with
+ * one reserve. Returns false, with nothing kept, when they are not. */
+static bool pb_span_head_fast(struct wd_buf *b, const struct wd_span *s)
+{
+    size_t name_n = s->name != NULL ? strlen(s->name) : 0, ts_n = s->trace_state.n;
+    /* 18 + 10 + 10 ids, 11 + 11 string framing, 11 kind, 9 + 9 times */
+    if (!wd_buf_reserve(b, 89 + name_n + ts_n))
+        return true;
+    uint8_t *p = (uint8_t *)b->p + b->n;
+    *p++ = 1 << 3 | PB_LEN, *p++ = 16;
+    memcpy(p, s->trace_id, 16), p += 16;
+    *p++ = 2 << 3 | PB_LEN, *p++ = 8;
+    memcpy(p, s->span_id, 8), p += 8;
+    if (ts_n > 0 && (p = put_ascii_field(p, 3 << 3 | PB_LEN, s->trace_state.p, ts_n)) == NULL)
+        return false;
+    if (s->has_parent) {
+        *p++ = 4 << 3 | PB_LEN, *p++ = 8;
+        memcpy(p, s->parent_span_id, 8), p += 8;
     }
+    if (name_n > 0 && (p = put_ascii_field(p, 5 << 3 | PB_LEN, s->name, name_n)) == NULL)
+        return false;
+    if (s->kind != 0) {
+        *p++ = 6 << 3 | PB_VARINT;
+        p = put_varint(p, (uint32_t)s->kind);
+    }
+    for (int f = 7; f <= 8; f++) {
+        uint64_t t = f == 7 ? s->start_ns : s->end_ns;
+        if (t == 0)
+            continue;
+        *p++ = (uint8_t)(f << 3 | PB_I64);
+        for (int k = 0; k < 8; k++)
+            *p++ = (uint8_t)(t >> (8 * k));
+    }
+    b->n = (size_t)(p - (uint8_t *)b->p);
+    return true;
+}
+
+static void pb_span_head_slow(struct wd_buf *b, const struct wd_span *s)
+{
+    pb_bytes(b, 1, s->trace_id, 16);
+    pb_bytes(b, 2, s->span_id, 8);
+    pb_string(b, 3, s->trace_state.p, s->trace_state.n);
+    if (s->has_parent)
+        pb_bytes(b, 4, s->parent_span_id, 8);
+    pb_cstring(b, 5, s->name);
+    pb_uint(b, 6, (uint32_t)s->kind);
+    pb_fixed64(b, 7, s->start_ns);
+    pb_fixed64(b, 8, s->end_ns);
 }
 
 void wd_otlp_span_pb(const struct wd_span *s, struct wd_buf *out)
 {
-    size_t span = pb_open(out, 2);                               /* ScopeSpans.spans */
-    pb_bytes(out, 1, s->trace_id, 16);
-    pb_bytes(out, 2, s->span_id, 8);
-    pb_string(out, 3, s->trace_state.p, s->trace_state.n);
-    if (s->has_parent)
-        pb_bytes(out, 4, s->parent_span_id, 8);
-    pb_cstring(out, 5, s->name);
-    pb_uint(out, 6, (uint32_t)s->kind);
-    pb_fixed64(out, 7, s->start_ns);
-    pb_fixed64(out, 8, s->end_ns);
+    /* ScopeSpans.spans with room for a two-byte length: a span is 128 bytes to 16 KiB but for the smallest
+     * (pb_close moves the content when the length needs another size) */
+    size_t span = pb_open_room(out, 2, 2);
+    if (!pb_span_head_fast(out, s))
+        pb_span_head_slow(out, s);
     pb_attrs(out, 9, s->attrs, clamp(s->nattrs, WD_SPAN_MAX_ATTRS));
     pb_uint(out, 10, s->dropped_attrs);
     for (int i = 0, n = clamp(s->nevents, WD_SPAN_MAX_EVENTS); i < n; i++) {
@@ -482,7 +558,7 @@ void wd_otlp_span_pb(const struct wd_span *s, struct wd_buf *out)
         pb_uint(out, 3, (uint32_t)s->status);
         pb_close(out, st);
     }
-    pb_close(out, span);
+    pb_close_room(out, span, 2);
 }
 
 void wd_otlp_request_pb(const struct wd_otlp_resource *r, const char *scope_name, const char *scope_version,

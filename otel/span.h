@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "api/buf.h"
 
@@ -20,6 +21,7 @@ enum wd_attr_type { WD_ATTR_STR = 1, WD_ATTR_INT, WD_ATTR_DOUBLE, WD_ATTR_BOOL, 
 struct wd_attr {
     const char *key;          /* static */
     uint8_t type;
+    uint32_t klen;            /* strlen(key), set by the setters; 0: not known, measured when encoding */
     struct wd_str s;          /* STR; STR_ARRAY: a one-element array holding s */
     int64_t i;                /* INT, BOOL */
     double d;                 /* DOUBLE */
@@ -54,14 +56,76 @@ struct wd_span {
 
 uint64_t wd_now_ns(void);     /* CLOCK_REALTIME */
 
-/* Setting a key again replaces its value; new keys past the capacity are counted in dropped_attrs (OTLP
- * dropped_attributes_count). */
-void wd_span_attr_str(struct wd_span *s, const char *key, const char *v, size_t n);
-void wd_span_attr_cstr(struct wd_span *s, const char *key, const char *v);
-void wd_span_attr_int(struct wd_span *s, const char *key, int64_t v);
+/* The attribute slot for key (klen = strlen(key)): its existing attribute, found by the key's text, to be
+ * replaced, or a new one. NULL when the span is full: the attribute is counted in dropped_attrs (OTLP
+ * dropped_attributes_count). The slot is zeroed but for key and klen. */
+struct wd_attr *wd_span_attr_slot(struct wd_span *s, const char *key, size_t klen);
+/* The same for a key the caller knows is not on the span yet: appended without looking (debug builds
+ * assert it), as the search compares the key with every attribute already there. */
+struct wd_attr *wd_span_attr_new(struct wd_span *s, const char *key, size_t klen);
+
+/* The setters are inline so that the length of a literal key is a constant: encoding needs no strlen. */
+static inline void wd_span__str(struct wd_span *s, const char *key, bool fresh, uint8_t type, const char *v,
+                                size_t n)
+{
+    struct wd_attr *a = (fresh ? wd_span_attr_new : wd_span_attr_slot)(s, key, key ? strlen(key) : 0);
+    if (a == NULL)
+        return;
+    a->type = type;
+    a->s = (struct wd_str){v ? v : "", v ? n : 0};
+}
+
+static inline void wd_span__int(struct wd_span *s, const char *key, bool fresh, uint8_t type, int64_t v)
+{
+    struct wd_attr *a = (fresh ? wd_span_attr_new : wd_span_attr_slot)(s, key, key ? strlen(key) : 0);
+    if (a == NULL)
+        return;
+    a->type = type;
+    a->i = v;
+}
+
+/* Setting a key again replaces its value; new keys past the capacity are counted in dropped_attrs. */
+static inline void wd_span_attr_str(struct wd_span *s, const char *key, const char *v, size_t n)
+{
+    wd_span__str(s, key, false, WD_ATTR_STR, v, n);
+}
+static inline void wd_span_attr_cstr(struct wd_span *s, const char *key, const char *v)
+{
+    wd_span__str(s, key, false, WD_ATTR_STR, v, v ? strlen(v) : 0);
+}
+static inline void wd_span_attr_int(struct wd_span *s, const char *key, int64_t v)
+{
+    wd_span__int(s, key, false, WD_ATTR_INT, v);
+}
+static inline void wd_span_attr_bool(struct wd_span *s, const char *key, bool v)
+{
+    wd_span__int(s, key, false, WD_ATTR_BOOL, v ? 1 : 0);
+}
+static inline void wd_span_attr_str_array1(struct wd_span *s, const char *key, const char *v, size_t n)
+{
+    wd_span__str(s, key, false, WD_ATTR_STR_ARRAY, v, n);
+}
 void wd_span_attr_double(struct wd_span *s, const char *key, double v);
-void wd_span_attr_bool(struct wd_span *s, const char *key, bool v);
-void wd_span_attr_str_array1(struct wd_span *s, const char *key, const char *v, size_t n);
+
+/* The same for a key the caller has not set on this span (its fixed set of keys, each set once): see
+ * wd_span_attr_new. */
+static inline void wd_span_put_str(struct wd_span *s, const char *key, const char *v, size_t n)
+{
+    wd_span__str(s, key, true, WD_ATTR_STR, v, n);
+}
+static inline void wd_span_put_cstr(struct wd_span *s, const char *key, const char *v)
+{
+    wd_span__str(s, key, true, WD_ATTR_STR, v, v ? strlen(v) : 0);
+}
+static inline void wd_span_put_int(struct wd_span *s, const char *key, int64_t v)
+{
+    wd_span__int(s, key, true, WD_ATTR_INT, v);
+}
+static inline void wd_span_put_str_array1(struct wd_span *s, const char *key, const char *v, size_t n)
+{
+    wd_span__str(s, key, true, WD_ATTR_STR_ARRAY, v, n);
+}
+
 /* The new event (attributes filled by the caller, at most WD_SPAN_EVENT_MAX_ATTRS), or NULL when the span
  * already has WD_SPAN_MAX_EVENTS (counted in dropped_events). */
 struct wd_span_event *wd_span_add_event(struct wd_span *s, const char *name, uint64_t time_ns);

@@ -439,16 +439,16 @@ static void uspan_end(struct wd_call *c, const char *error_type)
     c->uspan_live = false;
     struct wd_span *s = &c->uspan;
     if (c->up_status > 0)
-        wd_span_attr_int(s, "http.response.status_code", c->up_status);
+        wd_span_put_int(s, "http.response.status_code", c->up_status);
     if (c->usage.input_tokens || c->usage.output_tokens) {
-        wd_span_attr_int(s, "gen_ai.usage.input_tokens", c->usage.input_tokens + c->usage.cache_read_tokens);
-        wd_span_attr_int(s, "gen_ai.usage.output_tokens", c->usage.output_tokens);
+        wd_span_put_int(s, "gen_ai.usage.input_tokens", c->usage.input_tokens + c->usage.cache_read_tokens);
+        wd_span_put_int(s, "gen_ai.usage.output_tokens", c->usage.output_tokens);
     }
     if (c->stop_reason != WD_STOP_NONE)
-        wd_span_attr_str_array1(s, "gen_ai.response.finish_reasons", stop_names[c->stop_reason],
+        wd_span_put_str_array1(s, "gen_ai.response.finish_reasons", stop_names[c->stop_reason],
                                 strlen(stop_names[c->stop_reason]));
     if (error_type != NULL) {
-        wd_span_attr_cstr(s, "error.type", error_type);
+        wd_span_put_cstr(s, "error.type", error_type);
         s->status = WD_STATUS_ERROR;
     }
     span_end(c, s);
@@ -467,15 +467,15 @@ static void uspan_begin(struct wd_call *c)
         return; /* not sampled here: only the context goes on */
     c->uspan_live = true;
     c->first_token_seen = false;
-    wd_span_attr_cstr(s, "gen_ai.operation.name", count ? "count_tokens" : "chat");
-    wd_span_attr_cstr(s, "gen_ai.provider.name", "gcp.gemini");
-    wd_span_attr_str(s, "gen_ai.request.model", c->route.model.p, c->route.model.n);
-    wd_span_attr_str(s, "gen_ai.response.model", c->route.model.p, c->route.model.n);
+    wd_span_put_cstr(s, "gen_ai.operation.name", count ? "count_tokens" : "chat");
+    wd_span_put_cstr(s, "gen_ai.provider.name", "gcp.gemini");
+    wd_span_put_str(s, "gen_ai.request.model", c->route.model.p, c->route.model.n);
+    wd_span_put_str(s, "gen_ai.response.model", c->route.model.p, c->route.model.n);
     if (c->creq.max_tokens > 0)
-        wd_span_attr_int(s, "gen_ai.request.max_tokens", c->creq.max_tokens);
-    wd_span_attr_cstr(s, "http.request.method", "POST");
-    wd_span_attr_cstr(s, "url.full", c->url);
-    wd_span_attr_cstr(s, "warden.provider", c->route.provider->name);
+        wd_span_put_int(s, "gen_ai.request.max_tokens", c->creq.max_tokens);
+    wd_span_put_cstr(s, "http.request.method", "POST");
+    wd_span_put_cstr(s, "url.full", c->url);
+    wd_span_put_cstr(s, "warden.provider", c->route.provider->name);
 }
 
 /* The server span (HTTP semantic conventions) and the access log line, when the request is over. */
@@ -485,22 +485,22 @@ static void trace_finish(struct wd_call *c)
     const char *err = c->err != WD_ERR_NONE ? error_names[c->err] : c->cut ? "client_gone" : NULL;
     if (c->traced) {
         struct wd_span *s = &c->sspan;
-        wd_span_attr_cstr(s, "http.request.method", "POST");
-        wd_span_attr_cstr(s, "http.route", c->path);
-        wd_span_attr_cstr(s, "url.path", c->path);
-        wd_span_attr_cstr(s, "url.scheme", c->w->accept_ctx.ssl_ctx != NULL ? "https" : "http");
-        wd_span_attr_cstr(s, "network.protocol.version", c->req->version >= 0x200 ? "2" : "1.1");
+        wd_span_put_cstr(s, "http.request.method", "POST");
+        wd_span_put_cstr(s, "http.route", c->path);
+        wd_span_put_cstr(s, "url.path", c->path);
+        wd_span_put_cstr(s, "url.scheme", c->w->accept_ctx.ssl_ctx != NULL ? "https" : "http");
+        wd_span_put_cstr(s, "network.protocol.version", c->req->version >= 0x200 ? "2" : "1.1");
         if (c->status > 0)
-            wd_span_attr_int(s, "http.response.status_code", c->status);
+            wd_span_put_int(s, "http.response.status_code", c->status);
         if (c->addr[0] != '\0')
-            wd_span_attr_cstr(s, "client.address", c->addr);
+            wd_span_put_cstr(s, "client.address", c->addr);
         if (c->ua[0] != '\0')
-            wd_span_attr_cstr(s, "user_agent.original", c->ua);
+            wd_span_put_cstr(s, "user_agent.original", c->ua);
         if (c->model_req[0] != '\0')
-            wd_span_attr_cstr(s, "gen_ai.request.model", c->model_req);
-        wd_span_attr_cstr(s, "warden.request_id", c->rid);
+            wd_span_put_cstr(s, "gen_ai.request.model", c->model_req);
+        wd_span_put_cstr(s, "warden.request_id", c->rid);
         if (err != NULL)
-            wd_span_attr_cstr(s, "error.type", err);
+            wd_span_put_cstr(s, "error.type", err);
         /* a server error, or a stream that failed after its 200 with a server-side class */
         bool server_err = c->err == WD_ERR_API || c->err == WD_ERR_BAD_GATEWAY || c->err == WD_ERR_UNAVAILABLE ||
                           c->err == WD_ERR_TIMEOUT || c->err == WD_ERR_OVERLOADED;
@@ -1214,10 +1214,10 @@ static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind
         span_start(c, &sp, "authenticate", WD_SPAN_INTERNAL, &c->sspan);
     int authed = authenticate(c);
     if (c->traced) {
-        wd_span_attr_cstr(&sp, "warden.auth.method", "api_key");
-        wd_span_attr_cstr(&sp, "warden.auth.outcome", authed == 0 ? "success" : "failure");
+        wd_span_put_cstr(&sp, "warden.auth.method", "api_key");
+        wd_span_put_cstr(&sp, "warden.auth.outcome", authed == 0 ? "success" : "failure");
         if (authed == 0)
-            wd_span_attr_cstr(&sp, "enduser.id", c->who.subject);
+            wd_span_put_cstr(&sp, "enduser.id", c->who.subject);
         else
             sp.status = WD_STATUS_ERROR;
         span_end(c, &sp);
@@ -1243,10 +1243,10 @@ static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind
         span_start(c, &sp, "route", WD_SPAN_INTERNAL, &c->sspan);
     int routed = wd_route_resolve(cfg, c->creq.model, &c->route, &err);
     if (c->traced) {
-        wd_span_attr_cstr(&sp, "gen_ai.request.model", c->model_req);
+        wd_span_put_cstr(&sp, "gen_ai.request.model", c->model_req);
         if (routed == 0) {
-            wd_span_attr_cstr(&sp, "warden.route.provider", c->route.provider->name);
-            wd_span_attr_str(&sp, "warden.route.model", c->route.model.p, c->route.model.n);
+            wd_span_put_cstr(&sp, "warden.route.provider", c->route.provider->name);
+            wd_span_put_str(&sp, "warden.route.model", c->route.model.p, c->route.model.n);
         } else {
             sp.status = WD_STATUS_ERROR;
         }

@@ -431,6 +431,291 @@ static void test_json_tiny(void **state)
     wd_buf_free(&b);
 }
 
+/* ---- a reference encoder, for the differential test below ------------------------------------- */
+
+/* Written the plain way: every nested message built in a buffer of its own and copied behind its tag
+ * and length, UTF-8 repaired character by character. wd_otlp_span_pb writes ASCII strings on a fast
+ * path and the rest on a checking path; both must give these bytes. */
+static void r_varint(struct wd_buf *b, uint64_t v)
+{
+    while (v >= 0x80) {
+        wd_buf_putc(b, (char)(v | 0x80));
+        v >>= 7;
+    }
+    wd_buf_putc(b, (char)v);
+}
+
+static void r_tag(struct wd_buf *b, int field, int wire) { r_varint(b, (uint64_t)field << 3 | (unsigned)wire); }
+
+static void r_msg(struct wd_buf *b, int field, struct wd_buf *m)
+{
+    r_tag(b, field, 2);
+    r_varint(b, m->n);
+    wd_buf_put(b, m->p, m->n);
+    wd_buf_free(m);
+}
+
+/* RFC 3629 by the table of well-formed byte sequences (Unicode 15, table 3-7). */
+static size_t r_utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t need = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
+    if (need == 0 || n < need + 1)
+        return 0;
+    unsigned lo = 0x80, hi = 0xbf;
+    if (c == 0xe0)
+        lo = 0xa0;
+    else if (c == 0xed)
+        hi = 0x9f;
+    else if (c == 0xf0)
+        lo = 0x90;
+    else if (c == 0xf4)
+        hi = 0x8f;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t k = 2; k <= need; k++)
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+    return need + 1;
+}
+
+static void r_clean(struct wd_buf *b, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t k = r_utf8_seq((const unsigned char *)s + i, n - i);
+        if (k == 0) {
+            wd_buf_put(b, "\xef\xbf\xbd", 3);
+            i++;
+        } else {
+            wd_buf_put(b, s + i, k);
+            i += k;
+        }
+    }
+}
+
+static void r_string(struct wd_buf *b, int field, const char *s, size_t n, bool always)
+{
+    if (n == 0 && !always)
+        return;
+    struct wd_buf m = {0};
+    r_clean(&m, s, n);
+    r_msg(b, field, &m);
+}
+
+static void r_fixed64(struct wd_buf *b, int field, uint64_t v)
+{
+    if (v == 0)
+        return;
+    r_tag(b, field, 1);
+    for (int i = 0; i < 8; i++)
+        wd_buf_putc(b, (char)(v >> (8 * i)));
+}
+
+static void r_attrs(struct wd_buf *b, int field, const struct wd_attr *attrs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const struct wd_attr *a = &attrs[i];
+        struct wd_buf kv = {0}, any = {0};
+        if (a->key != NULL)
+            r_string(&kv, 1, a->key, strlen(a->key), false);
+        switch (a->type) {
+        case WD_ATTR_STR: r_string(&any, 1, a->s.p, a->s.n, true); break;
+        case WD_ATTR_BOOL: r_tag(&any, 2, 0), r_varint(&any, a->i != 0); break;
+        case WD_ATTR_INT: r_tag(&any, 3, 0), r_varint(&any, (uint64_t)a->i); break;
+        case WD_ATTR_DOUBLE: {
+            uint64_t bits;
+            memcpy(&bits, &a->d, 8);
+            r_tag(&any, 4, 1);
+            for (int k = 0; k < 8; k++)
+                wd_buf_putc(&any, (char)(bits >> (8 * k)));
+            break;
+        }
+        case WD_ATTR_STR_ARRAY: {
+            struct wd_buf arr = {0}, v = {0};
+            r_string(&v, 1, a->s.p, a->s.n, true);
+            r_msg(&arr, 1, &v);
+            r_msg(&any, 5, &arr);
+            break;
+        }
+        }
+        r_msg(&kv, 2, &any);
+        r_msg(b, field, &kv);
+    }
+}
+
+static void r_span(const struct wd_span *s, struct wd_buf *out)
+{
+    struct wd_buf m = {0};
+    r_tag(&m, 1, 2), r_varint(&m, 16), wd_buf_put(&m, s->trace_id, 16);
+    r_tag(&m, 2, 2), r_varint(&m, 8), wd_buf_put(&m, s->span_id, 8);
+    r_string(&m, 3, s->trace_state.p, s->trace_state.n, false);
+    if (s->has_parent)
+        r_tag(&m, 4, 2), r_varint(&m, 8), wd_buf_put(&m, s->parent_span_id, 8);
+    if (s->name != NULL)
+        r_string(&m, 5, s->name, strlen(s->name), false);
+    if (s->kind != 0)
+        r_tag(&m, 6, 0), r_varint(&m, (uint32_t)s->kind);
+    r_fixed64(&m, 7, s->start_ns);
+    r_fixed64(&m, 8, s->end_ns);
+    r_attrs(&m, 9, s->attrs, s->nattrs);
+    if (s->dropped_attrs != 0)
+        r_tag(&m, 10, 0), r_varint(&m, s->dropped_attrs);
+    for (int i = 0; i < s->nevents; i++) {
+        struct wd_buf e = {0};
+        r_fixed64(&e, 1, s->events[i].time_ns);
+        if (s->events[i].name != NULL)
+            r_string(&e, 2, s->events[i].name, strlen(s->events[i].name), false);
+        r_attrs(&e, 3, s->events[i].attrs, s->events[i].nattrs);
+        r_msg(&m, 11, &e);
+    }
+    if (s->dropped_events != 0)
+        r_tag(&m, 12, 0), r_varint(&m, s->dropped_events);
+    if (s->status != WD_STATUS_UNSET || s->status_message.n > 0) {
+        struct wd_buf st = {0};
+        r_string(&st, 2, s->status_message.p, s->status_message.n, false);
+        if (s->status != 0)
+            r_tag(&st, 3, 0), r_varint(&st, (uint32_t)s->status);
+        r_msg(&m, 15, &st);
+    }
+    r_msg(out, 2, &m);
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15u;
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return rng;
+}
+
+/* Strings around the encoder's edges: empty, one to three bytes, the 4- and 8-byte copy sizes and one
+ * past them, lengths whose varint takes one or two bytes, valid UTF-8 of every length, and each kind of
+ * invalid sequence (stray continuation, truncated, overlong, surrogate, past U+10FFFF, 0xff), alone and
+ * between ASCII on either side. */
+static const char *const pool[] = {
+    "", "a", "ab", "abc", "POST", "12345", "1234567", "12345678", "123456789", "gen_ai.request.model",
+    "/anthropic/v1/messages", "h\xc3\xa9llo", "\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "\xf0\x9f\x98\x80",
+    "1234567\xc3\xa9", "\xff", "a\xc3", "\x80" "abcdefgh", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+    "abcdefghijklmn\xe2\x82", "abcdefgh\xffijklmnop", "\xe0\x80\x80", "\xf0\x80\x80\x80",
+};
+static char big[20000];
+
+static struct wd_str pick(void)
+{
+    uint64_t r = rnd();
+    if (r % 10 == 0) { /* long: one- and two-byte lengths around 128, and spans past 16 KiB */
+        static const size_t lens[] = {100, 120, 125, 126, 127, 128, 129, 200, 5000, 16400};
+        size_t n = lens[(r >> 8) % 10];
+        return (struct wd_str){big + (r >> 16) % 64, n};
+    }
+    const char *p = pool[(r >> 8) % (sizeof(pool) / sizeof(pool[0]))];
+    return (struct wd_str){p, strlen(p)};
+}
+
+static void random_attr(struct wd_attr *a)
+{
+    struct wd_str k = pick(), v = pick();
+    char *key = malloc(k.n + 1); /* keys are C strings */
+    memcpy(key, k.p, k.n);
+    key[k.n] = '\0';
+    *a = (struct wd_attr){.key = key, .type = (uint8_t)(1 + rnd() % 6)}; /* 6: no type, an empty AnyValue */
+    if (a->type == 6)
+        a->type = 0;
+    a->s = v;
+    a->i = (int64_t)(rnd() >> (rnd() % 64)) * (rnd() % 2 ? 1 : -1);
+    a->d = (double)a->i / 7.0;
+    if (rnd() % 2)
+        a->klen = (uint32_t)k.n; /* set by the setters; 0 when built by hand */
+}
+
+static void test_pb_fast_equals_reference(void **state)
+{
+    for (size_t i = 0; i < sizeof(big); i++) /* ASCII, with a non-ASCII byte now and then */
+        big[i] = (char)(i % 997 == 996 ? 0xc3 : 'a' + i % 26);
+    struct wd_span *s = calloc(1, sizeof(*s));
+    assert_non_null(s);
+    for (int iter = 0; iter < 4000; iter++) {
+        memset(s, 0, sizeof(*s));
+        for (int i = 0; i < 16; i++)
+            s->trace_id[i] = (uint8_t)rnd();
+        for (int i = 0; i < 8; i++)
+            s->span_id[i] = (uint8_t)rnd(), s->parent_span_id[i] = (uint8_t)rnd();
+        s->has_parent = rnd() % 2;
+        struct wd_str name = pick(), ts = pick();
+        char *name_c = malloc(name.n + 1);
+        memcpy(name_c, name.p, name.n);
+        name_c[name.n] = '\0';
+        s->name = rnd() % 8 ? name_c : NULL;
+        s->trace_state = rnd() % 3 ? WD_STR_NULL : ts;
+        s->kind = (enum wd_span_kind)(rnd() % 4);
+        s->start_ns = rnd() % 4 ? rnd() : 0;
+        s->end_ns = rnd() % 4 ? rnd() : 0;
+        s->nattrs = (int)(rnd() % (WD_SPAN_MAX_ATTRS + 1));
+        for (int i = 0; i < s->nattrs; i++)
+            random_attr(&s->attrs[i]);
+        s->dropped_attrs = rnd() % 3 ? 0 : (uint32_t)rnd() % 1000;
+        s->nevents = (int)(rnd() % 3 ? 0 : rnd() % (WD_SPAN_MAX_EVENTS + 1));
+        for (int i = 0; i < s->nevents; i++) {
+            s->events[i].name = pool[rnd() % (sizeof(pool) / sizeof(pool[0]))];
+            s->events[i].time_ns = rnd() % 2 ? rnd() : 0;
+            s->events[i].nattrs = (int)(rnd() % (WD_SPAN_EVENT_MAX_ATTRS + 1));
+            for (int k = 0; k < s->events[i].nattrs; k++)
+                random_attr(&s->events[i].attrs[k]);
+        }
+        s->dropped_events = rnd() % 4 ? 0 : 2;
+        s->status = (enum wd_span_status)(rnd() % 3);
+        s->status_message = rnd() % 3 ? WD_STR_NULL : pick();
+
+        struct wd_buf got = {0}, want = {0};
+        wd_buf_put(&got, "x", 1); /* not at the start of the buffer */
+        wd_buf_put(&want, "x", 1);
+        wd_otlp_span_pb(s, &got);
+        r_span(s, &want);
+        if (got.n != want.n || memcmp(got.p, want.p, got.n) != 0)
+            fail_msg("iteration %d: %zu bytes, the reference %zu", iter, got.n, want.n);
+        wd_buf_free(&got);
+        wd_buf_free(&want);
+        for (int i = 0; i < s->nattrs; i++)
+            free((char *)s->attrs[i].key);
+        for (int i = 0; i < s->nevents; i++)
+            for (int k = 0; k < s->events[i].nattrs; k++)
+                free((char *)s->events[i].attrs[k].key);
+        free(name_c);
+    }
+    free(s);
+}
+
+static void test_put_appends(void **state)
+{
+    /* the put setters give the same attributes as the replacing ones when each key is set once */
+    struct wd_span a = {0}, b = {0};
+    wd_span_attr_cstr(&a, "k1", "v");
+    wd_span_attr_str(&a, "k2", "vv", 2);
+    wd_span_attr_int(&a, "k3", -5);
+    wd_span_attr_str_array1(&a, "k4", "x", 1);
+    wd_span_put_cstr(&b, "k1", "v");
+    wd_span_put_str(&b, "k2", "vv", 2);
+    wd_span_put_int(&b, "k3", -5);
+    wd_span_put_str_array1(&b, "k4", "x", 1);
+    assert_int_equal(b.nattrs, 4);
+    assert_memory_equal(a.attrs, b.attrs, 4 * sizeof(a.attrs[0]));
+    assert_int_equal(b.attrs[0].klen, 2);
+    char keys[WD_SPAN_MAX_ATTRS + 3][16]; /* keys live as long as the span */
+    for (int i = 4; i < WD_SPAN_MAX_ATTRS + 3; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "n%d", i);
+        wd_span_put_int(&b, keys[i], i);
+    }
+    assert_int_equal(b.nattrs, WD_SPAN_MAX_ATTRS);
+    assert_int_equal(b.dropped_attrs, 3);
+    /* a key whose text equals an existing one is found by the replacing setter, whatever its pointer */
+    char again[4] = "k3";
+    wd_span_attr_int(&a, again, 9);
+    assert_int_equal(a.nattrs, 4);
+    assert_int_equal(a.attrs[2].i, 9);
+    assert_int_equal(a.attrs[2].klen, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -440,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_now),                 cmocka_unit_test(test_pb_tiny),
         cmocka_unit_test(test_pb_values),           cmocka_unit_test(test_pb_long_lengths),
         cmocka_unit_test(test_pb_request),          cmocka_unit_test(test_json_tiny),
+        cmocka_unit_test(test_pb_fast_equals_reference), cmocka_unit_test(test_put_appends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
