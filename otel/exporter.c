@@ -46,6 +46,7 @@ static struct {
     char *strings[48];                  /* owned attribute strings */
     int nstrings;
     struct wq *queues;
+    struct wd_buf *taken;               /* the export thread's: each queue's buffer, swapped out whole */
     unsigned nqueues;
     pthread_t thread;
     pthread_mutex_t mu;
@@ -264,7 +265,11 @@ int wd_otel_init(const struct wd_telemetry_config *cfg, unsigned nworkers, char 
     if (ra != NULL)
         each_pair(ra, env_res_attr);
     G.queues = calloc(nworkers ? nworkers : 1, sizeof(*G.queues));
-    if (G.queues == NULL) {
+    G.taken = calloc(nworkers ? nworkers : 1, sizeof(*G.taken));
+    if (G.queues == NULL || G.taken == NULL) {
+        free(G.queues);
+        free(G.taken);
+        G.queues = NULL, G.taken = NULL;
         snprintf(why, why_cap, "out of memory");
         return -1;
     }
@@ -355,21 +360,75 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
     return len;
 }
 
-static int gzip_buf(const struct wd_buf *in, struct wd_buf *out)
+/* A request body in pieces (the request's head, each queue's spans, the JSON tail), sent through curl's
+ * read callback: the spans go from the queues' buffers straight into curl's, with no copy of the whole
+ * batch into one buffer first. */
+struct body {
+    struct wd_str *piece;
+    size_t npieces, len;
+    size_t i, off;                      /* read position */
+};
+
+static void body_add(struct body *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return;
+    b->piece[b->npieces++] = (struct wd_str){p, n};
+    b->len += n;
+}
+
+static size_t body_read(char *dst, size_t sz, size_t nmemb, void *ud)
+{
+    struct body *b = ud;
+    size_t cap = sz * nmemb, n = 0;
+    while (n < cap && b->i < b->npieces) {
+        const struct wd_str *pc = &b->piece[b->i];
+        size_t k = pc->n - b->off < cap - n ? pc->n - b->off : cap - n;
+        memcpy(dst + n, pc->p + b->off, k);
+        n += k;
+        b->off += k;
+        if (b->off == pc->n)
+            b->i++, b->off = 0;
+    }
+    return n;
+}
+
+/* curl rewinds a body it must send again (a reused connection that turned out closed). */
+static int body_seek(void *ud, curl_off_t offset, int origin)
+{
+    struct body *b = ud;
+    if (origin != SEEK_SET || offset < 0 || (size_t)offset > b->len)
+        return CURL_SEEKFUNC_CANTSEEK;
+    size_t left = (size_t)offset;
+    b->i = 0;
+    while (b->i < b->npieces && left >= b->piece[b->i].n)
+        left -= b->piece[b->i++].n;
+    b->off = left;
+    return CURL_SEEKFUNC_OK;
+}
+
+static int gzip_body(const struct body *in, struct wd_buf *out)
 {
     z_stream z = {0};
     if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return -1;
-    size_t cap = deflateBound(&z, in->n);
+    size_t cap = deflateBound(&z, in->len) + 64 * in->npieces; /* room for a block end per piece, to spare */
     if (!wd_buf_reserve(out, cap)) {
         deflateEnd(&z);
         return -1;
     }
-    z.next_in = (Bytef *)in->p;
-    z.avail_in = (uInt)in->n;
     z.next_out = (Bytef *)out->p;
     z.avail_out = (uInt)cap;
-    int r = deflate(&z, Z_FINISH);
+    int r = Z_OK;
+    for (size_t i = 0; i < in->npieces && r == Z_OK; i++) {
+        z.next_in = (Bytef *)in->piece[i].p;
+        z.avail_in = (uInt)in->piece[i].n;
+        r = deflate(&z, Z_NO_FLUSH);
+        if (z.avail_in != 0)
+            r = Z_BUF_ERROR;
+    }
+    if (r == Z_OK)
+        r = deflate(&z, Z_FINISH);
     out->n = cap - z.avail_out;
     deflateEnd(&z);
     return r == Z_STREAM_END ? 0 : -1;
@@ -393,7 +452,7 @@ static bool wait_ms(unsigned ms)
 }
 
 /* POSTs one request; retries what a collector says to retry. */
-static void export_batch(CURL *h, const struct wd_buf *body, uint32_t nspans, bool final)
+static void export_batch(CURL *h, struct body *body, uint32_t nspans, bool final)
 {
     long retry_after = 0;
     unsigned backoff = 250;
@@ -404,8 +463,13 @@ static void export_batch(CURL *h, const struct wd_buf *body, uint32_t nspans, bo
         curl_easy_setopt(h, CURLOPT_URL, G.url);
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, G.headers);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body->p);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->n);
+        body->i = body->off = 0;
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, body_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, body);
+        curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, body_seek);
+        curl_easy_setopt(h, CURLOPT_SEEKDATA, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)G.timeout_ms);
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(G.timeout_ms < 5000 ? G.timeout_ms : 5000));
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
@@ -450,44 +514,60 @@ static void export_batch(CURL *h, const struct wd_buf *body, uint32_t nspans, bo
     wd_metrics_spans_dropped(WD_SPAN_DROP_EXPORT_FAILED, nspans);
 }
 
-/* Takes every worker's spans and sends them as one request. */
-static void export_round(CURL *h, struct wd_buf *spans, struct wd_buf *req, struct wd_buf *gz, bool final)
+/* Takes every worker's spans and sends them as one request. A queue's buffer is swapped with the one it
+ * had last time (emptied), so a worker waits for the lock no longer than a swap, and the spans are not
+ * copied on their way to curl. */
+static void export_round(CURL *h, struct body *body, struct wd_buf *head, struct wd_buf *gz, bool final)
 {
     uint32_t n = 0;
-    spans->n = 0;
+    size_t spans_len = 0;
     for (unsigned i = 0; i < G.nqueues; i++) {
         struct wq *q = &G.queues[i];
+        struct wd_buf *t = &G.taken[i];
+        t->n = 0;
         pthread_mutex_lock(&q->mu);
         if (q->n > 0) {
-            if (G.json && spans->n > 0)
-                wd_buf_putc(spans, ',');
-            wd_buf_put(spans, q->buf.p, q->buf.n);
+            struct wd_buf full = q->buf;
+            q->buf = *t;
+            *t = full;
             n += q->n;
-            q->buf.n = 0;
             q->n = 0;
             atomic_store_explicit(&q->fill, 0, memory_order_relaxed);
         }
         pthread_mutex_unlock(&q->mu);
+        spans_len += t->n;
     }
     atomic_fetch_sub_explicit(&G.queued, n, memory_order_relaxed);
     wd_metrics_spans_queued(atomic_load_explicit(&G.queued, memory_order_relaxed));
     if (n == 0)
         return;
-    req->n = 0;
+    head->n = 0;
+    body->npieces = body->len = 0;
     if (G.json)
-        wd_otlp_request_json(&G.res, "warden", WARDEN_VERSION, spans->p, spans->n, req);
+        wd_otlp_request_json_head(&G.res, "warden", WARDEN_VERSION, head);
     else
-        wd_otlp_request_pb(&G.res, "warden", WARDEN_VERSION, spans->p, spans->n, req);
-    const struct wd_buf *body = req;
-    if (G.gzip) {
-        gz->n = 0;
-        if (gzip_buf(req, gz) == 0)
-            body = gz;
-        else
-            body = NULL;
+        wd_otlp_request_pb_head(&G.res, "warden", WARDEN_VERSION, spans_len, head);
+    body_add(body, head->p, head->n);
+    bool first = true;
+    for (unsigned i = 0; i < G.nqueues; i++) {
+        if (G.taken[i].n == 0)
+            continue;
+        if (G.json && !first)
+            body_add(body, ",", 1); /* each queue's JSON spans are joined by ',' already */
+        body_add(body, G.taken[i].p, G.taken[i].n);
+        first = false;
     }
-    if (body == NULL || spans->oom || req->oom) {
-        spans->oom = req->oom = gz->oom = false;
+    if (G.json)
+        body_add(body, WD_OTLP_REQUEST_JSON_TAIL, strlen(WD_OTLP_REQUEST_JSON_TAIL));
+    bool failed = head->oom;
+    if (G.gzip && !failed) {
+        gz->n = 0;
+        failed = gzip_body(body, gz) != 0;
+        body->npieces = body->len = 0;
+        body_add(body, gz->p, gz->n);
+    }
+    if (failed) {
+        head->oom = gz->oom = false;
         atomic_fetch_add_explicit(&G.dropped_export, n, memory_order_relaxed);
         wd_metrics_spans_dropped(WD_SPAN_DROP_ENCODE, n);
         return;
@@ -499,21 +579,23 @@ static void *export_main(void *arg)
 {
     (void)arg;
     CURL *h = curl_easy_init();
-    struct wd_buf spans = {0}, req = {0}, gz = {0};
+    struct wd_buf head = {0}, gz = {0};
+    /* the head, each queue's spans with a ',' before it, the JSON tail */
+    struct body body = {.piece = calloc(2 * (size_t)G.nqueues + 2, sizeof(struct wd_str))};
     pthread_mutex_lock(&G.mu);
     for (;;) {
         bool stopping = wait_ms(EXPORT_INTERVAL_MS);
         pthread_mutex_unlock(&G.mu);
-        if (h != NULL)
-            export_round(h, &spans, &req, &gz, stopping);
+        if (h != NULL && body.piece != NULL)
+            export_round(h, &body, &head, &gz, stopping);
         pthread_mutex_lock(&G.mu);
         if (stopping)
             break;
     }
     pthread_mutex_unlock(&G.mu);
     curl_easy_cleanup(h);
-    wd_buf_free(&spans);
-    wd_buf_free(&req);
+    free(body.piece);
+    wd_buf_free(&head);
     wd_buf_free(&gz);
     return NULL;
 }
@@ -532,9 +614,13 @@ void wd_otel_shutdown(void)
     for (unsigned i = 0; i < G.nqueues; i++) {
         wd_buf_free(&G.queues[i].buf);
         pthread_mutex_destroy(&G.queues[i].mu);
+        if (G.taken != NULL)
+            wd_buf_free(&G.taken[i]);
     }
     free(G.queues);
     G.queues = NULL;
+    free(G.taken);
+    G.taken = NULL;
     G.nqueues = 0;
     curl_slist_free_all(G.headers);
     G.headers = NULL;

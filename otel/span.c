@@ -561,11 +561,11 @@ void wd_otlp_span_pb(const struct wd_span *s, struct wd_buf *out)
     pb_close_room(out, span, 2);
 }
 
-void wd_otlp_request_pb(const struct wd_otlp_resource *r, const char *scope_name, const char *scope_version,
-                        const char *spans, size_t spans_len, struct wd_buf *out)
+void wd_otlp_request_pb_head(const struct wd_otlp_resource *r, const char *scope_name, const char *scope_version,
+                             size_t spans_len, struct wd_buf *out)
 {
     /* ResourceSpans{resource, ScopeSpans{scope, spans...}}: everything but the spans is small, so it is
-     * built first and the (possibly large) spans are copied once, behind lengths computed up front. */
+     * built first, and the lengths before it computed from it and spans_len. */
     struct wd_buf res = {0}, scope = {0};
     size_t at = pb_open(&res, 1);                                /* ResourceSpans.resource */
     pb_attrs(&res, 1, r ? r->attrs : NULL, r ? clamp(r->nattrs, 16) : 0);
@@ -586,10 +586,17 @@ void wd_otlp_request_pb(const struct wd_otlp_resource *r, const char *scope_name
         pb_tag(out, 2, PB_LEN);                                  /* ResourceSpans.scope_spans */
         pb_varint(out, scope_spans_len);
         wd_buf_put(out, scope.p, scope.n);
-        wd_buf_put(out, spans, spans_len);
     }
     wd_buf_free(&res);
     wd_buf_free(&scope);
+}
+
+void wd_otlp_request_pb(const struct wd_otlp_resource *r, const char *scope_name, const char *scope_version,
+                        const char *spans, size_t spans_len, struct wd_buf *out)
+{
+    wd_otlp_request_pb_head(r, scope_name, scope_version, spans_len, out);
+    if (!out->oom)
+        wd_buf_put(out, spans, spans_len);
 }
 
 /* ---- OTLP/JSON -------------------------------------------------------------------------------- */
@@ -774,8 +781,8 @@ void wd_otlp_span_json(const struct wd_span *s, struct wd_buf *out)
     wd_buf_putc(out, '}');
 }
 
-void wd_otlp_request_json(const struct wd_otlp_resource *r, const char *scope_name, const char *scope_version,
-                          const char *spans_json, size_t spans_len, struct wd_buf *out)
+void wd_otlp_request_json_head(const struct wd_otlp_resource *r, const char *scope_name, const char *scope_version,
+                               struct wd_buf *out)
 {
     bool rfirst = true, sfirst = true;
     wd_buf_puts(out, "{\"resourceSpans\":[{\"resource\":{");
@@ -784,8 +791,14 @@ void wd_otlp_request_json(const struct wd_otlp_resource *r, const char *scope_na
     j_cstring(out, &sfirst, "name", scope_name);
     j_cstring(out, &sfirst, "version", scope_version);
     wd_buf_puts(out, "},\"spans\":[");
+}
+
+void wd_otlp_request_json(const struct wd_otlp_resource *r, const char *scope_name, const char *scope_version,
+                          const char *spans_json, size_t spans_len, struct wd_buf *out)
+{
+    wd_otlp_request_json_head(r, scope_name, scope_version, out);
     wd_buf_put(out, spans_json, spans_len);
-    wd_buf_puts(out, "]}]}]}");
+    wd_buf_puts(out, WD_OTLP_REQUEST_JSON_TAIL);
 }
 
 /* ---- W3C traceparent -------------------------------------------------------------------------- */

@@ -151,6 +151,13 @@ void wd_otlp_request_pb(const struct wd_otlp_resource *r, const char *scope_name
 /* The same in OTLP/JSON; spans_json is the wd_otlp_span_json objects joined by ','. */
 void wd_otlp_request_json(const struct wd_otlp_resource *r, const char *scope_name, const char *scope_version,
                           const char *spans_json, size_t spans_len, struct wd_buf *out);
+/* The bytes of those requests before the spans (for spans_len bytes of them, in protobuf), and after them
+ * in JSON: an exporter holding the spans in pieces sends the pieces between them as they are. */
+void wd_otlp_request_pb_head(const struct wd_otlp_resource *r, const char *scope_name, const char *scope_version,
+                             size_t spans_len, struct wd_buf *out);
+void wd_otlp_request_json_head(const struct wd_otlp_resource *r, const char *scope_name, const char *scope_version,
+                               struct wd_buf *out);
+#define WD_OTLP_REQUEST_JSON_TAIL "]}]}]}"
 
 /* W3C traceparent: "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>", lowercase hex. Returns 0 and
  * fills the ids and flags, or -1 (invalid, or all-zero ids). A later version (not ff) is read the same way
