@@ -51,43 +51,47 @@ void wd_log_batch_end(void)
 
 void wd_log_set_level(enum wd_log_level lvl) { min_level = lvl; }
 
-void wd_log(enum wd_log_level lvl, const char *msg, const char *fields)
+/* One line: {"time":...,"level":...,"msg":...,fields}\n */
+static void put_line(struct wd_buf *b, enum wd_log_level lvl, const char *msg, const char *fields)
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};
-    if (lvl < min_level)
-        return;
     char ts[28];
     wd_audit_format_ts(wd_audit_now_us(), ts); /* no printf: the access log calls this once per request */
-    struct wd_buf b = {0};
-    wd_buf_puts(&b, "{\"time\":\"");
-    wd_buf_put(&b, ts, 27);
-    wd_buf_puts(&b, "\",\"level\":\"");
-    wd_buf_puts(&b, names[lvl]);
-    wd_buf_puts(&b, "\",\"msg\":");
-    wd_json_put_string(&b, msg, strlen(msg));
+    wd_buf_puts(b, "{\"time\":\"");
+    wd_buf_put(b, ts, 27);
+    wd_buf_puts(b, "\",\"level\":\"");
+    wd_buf_puts(b, names[lvl]);
+    wd_buf_puts(b, "\",\"msg\":");
+    wd_json_put_string(b, msg, strlen(msg));
     if (fields != NULL && fields[0] != '\0') {
-        wd_buf_putc(&b, ',');
-        wd_buf_puts(&b, fields);
+        wd_buf_putc(b, ',');
+        wd_buf_puts(b, fields);
     }
-    wd_buf_puts(&b, "}\n");
-    if (b.oom) {
-        wd_buf_free(&b);
+    wd_buf_puts(b, "}\n");
+}
+
+void wd_log(enum wd_log_level lvl, const char *msg, const char *fields)
+{
+    if (lvl < min_level)
         return;
-    }
     if (batching && lvl < WD_LOG_WARN) {
+        /* straight into the batch, without a buffer of its own to allocate and copy */
         size_t keep = batch.n;
-        wd_buf_put(&batch, b.p, b.n);
-        if (batch.oom) { /* the lines before it go out; this one alone */
-            batch.n = keep;
-            wd_log_flush();
-            write_all(b.p, b.n);
-        } else if (batch.n >= BATCH_FLUSH_BYTES) {
-            wd_log_flush();
+        put_line(&batch, lvl, msg, fields);
+        if (!batch.oom) {
+            if (batch.n >= BATCH_FLUSH_BYTES)
+                wd_log_flush();
+            return;
         }
+        batch.n = keep; /* the lines before it go out; this one alone, below */
+        wd_log_flush();
     } else {
         wd_log_flush();
-        write_all(b.p, b.n);
     }
+    struct wd_buf b = {0};
+    put_line(&b, lvl, msg, fields);
+    if (!b.oom)
+        write_all(b.p, b.n);
     wd_buf_free(&b);
 }
 
