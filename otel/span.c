@@ -367,21 +367,31 @@ static uint8_t *put_varint(uint8_t *p, uint64_t v)
 
 /* Copies n bytes to dst and tells whether they are all ASCII, in one pass over the source: strings are
  * written on the assumption that they need no UTF-8 repair (keys and almost every value are ASCII), and
- * the few that are not ASCII are written again by the checking path. Short strings, the usual ones, are
- * copied as two overlapping words instead of through a call to memcpy. */
-static bool copy_ascii(uint8_t *dst, const char *src, size_t n)
+ * the few that are not ASCII are written again by the checking path. Whole words, the last ones
+ * overlapping the ones before, instead of a call to memcpy and a loop for the tail: attribute strings are
+ * mostly 4 to 40 bytes. */
+static inline bool copy_ascii(uint8_t *dst, const char *src, size_t n)
 {
-    uint64_t acc = 0, w, x;
-    if (n >= 8) {
-        size_t i = 0;
-        for (; i + 8 < n; i += 8) {
-            memcpy(&w, src + i, 8);
-            memcpy(dst + i, &w, 8);
-            acc |= w;
+    uint64_t acc = 0, w0, w1;
+    if (n > 16) {
+        for (size_t i = 0; i + 16 < n; i += 16) {
+            memcpy(&w0, src + i, 8);
+            memcpy(&w1, src + i + 8, 8);
+            memcpy(dst + i, &w0, 8);
+            memcpy(dst + i + 8, &w1, 8);
+            acc |= w0 | w1;
         }
-        memcpy(&w, src + n - 8, 8);                 /* the last eight, overlapping the loop's */
-        memcpy(dst + n - 8, &w, 8);
-        acc |= w;
+        memcpy(&w0, src + n - 16, 8);
+        memcpy(&w1, src + n - 8, 8);
+        memcpy(dst + n - 16, &w0, 8);
+        memcpy(dst + n - 8, &w1, 8);
+        acc |= w0 | w1;
+    } else if (n >= 8) {
+        memcpy(&w0, src, 8);
+        memcpy(&w1, src + n - 8, 8);
+        memcpy(dst, &w0, 8);
+        memcpy(dst + n - 8, &w1, 8);
+        acc = w0 | w1;
     } else if (n >= 4) {
         uint32_t h, t;
         memcpy(&h, src, 4);
@@ -390,9 +400,8 @@ static bool copy_ascii(uint8_t *dst, const char *src, size_t n)
         memcpy(dst + n - 4, &t, 4);
         acc = h | t;
     } else if (n > 0) {
-        x = (uint8_t)src[0] | (uint8_t)src[n / 2] | (uint8_t)src[n - 1];
         dst[0] = (uint8_t)src[0], dst[n / 2] = (uint8_t)src[n / 2], dst[n - 1] = (uint8_t)src[n - 1];
-        acc = x;
+        acc = (uint8_t)src[0] | (uint8_t)src[n / 2] | (uint8_t)src[n - 1];
     }
     return (acc & 0x8080808080808080u) == 0;
 }
@@ -408,10 +417,8 @@ static uint8_t *put_ascii_field(uint8_t *p, uint8_t tag, const char *s, size_t n
 
 /* One KeyValue (field `field` < 16) whose key and string value are ASCII: sizes from the lengths alone,
  * one reserve, the bytes written once. Returns false, with nothing kept, when they are not ASCII. */
-static bool pb_attr_fast(struct wd_buf *b, uint32_t field, const struct wd_attr *a)
+static bool pb_attr_sized(struct wd_buf *b, uint32_t field, const struct wd_attr *a, size_t kn, size_t sn)
 {
-    size_t kn = attr_klen(a);
-    size_t sn = a->type == WD_ATTR_STR || a->type == WD_ATTR_STR_ARRAY ? a->s.n : 0;
     size_t any; /* AnyValue's content */
     switch (a->type) {
     case WD_ATTR_STR: any = 1 + varint_len(sn) + sn; break;
@@ -472,6 +479,72 @@ static bool pb_attr_fast(struct wd_buf *b, uint32_t field, const struct wd_attr 
         return false;
     assert((size_t)(p - start) == total);
     b->n += (size_t)(p - start);
+    return true;
+}
+
+/* pb_attr_sized for the usual attribute, whose key and string value come to 100 bytes or less: then every
+ * length in it is below 128, one varint byte, and each is written once its content is there, without
+ * computing sizes first. */
+static bool pb_attr_fast(struct wd_buf *b, uint32_t field, const struct wd_attr *a)
+{
+    size_t kn = attr_klen(a);
+    size_t sn = a->type == WD_ATTR_STR || a->type == WD_ATTR_STR_ARRAY ? a->s.n : 0;
+    if (kn + sn > 100)
+        return pb_attr_sized(b, field, a, kn, sn);
+    /* at most 2 + (2 + 100 + 2 + 11): an int64 value is up to 10 varint bytes */
+    if (!wd_buf_reserve(b, 128))
+        return true; /* out of memory: b->oom says so */
+    uint8_t *p = (uint8_t *)b->p + b->n, *kv, *any;
+    bool ascii = copy_ascii(p + 4, a->key, kn);
+    *p++ = (uint8_t)(field << 3 | PB_LEN);
+    kv = p++;
+    if (kn > 0) {
+        *p++ = 1 << 3 | PB_LEN;
+        *p++ = (uint8_t)kn;
+        p += kn; /* copied above */
+    }
+    *p++ = 2 << 3 | PB_LEN;
+    any = p++;
+    switch (a->type) {
+    case WD_ATTR_STR:
+        *p++ = 1 << 3 | PB_LEN;
+        *p++ = (uint8_t)sn;
+        ascii &= copy_ascii(p, a->s.p, sn);
+        p += sn;
+        break;
+    case WD_ATTR_BOOL:
+        *p++ = 2 << 3 | PB_VARINT;
+        *p++ = a->i != 0;
+        break;
+    case WD_ATTR_INT:
+        *p++ = 3 << 3 | PB_VARINT;
+        p = put_varint(p, (uint64_t)a->i);
+        break;
+    case WD_ATTR_DOUBLE: {
+        uint64_t bits;
+        memcpy(&bits, &a->d, 8);
+        *p++ = 4 << 3 | PB_I64;
+        for (int k = 0; k < 8; k++)
+            *p++ = (uint8_t)(bits >> (8 * k));
+        break;
+    }
+    case WD_ATTR_STR_ARRAY:                          /* ArrayValue{values[0]: AnyValue{string_value}} */
+        *p++ = 5 << 3 | PB_LEN;
+        *p++ = (uint8_t)(sn + 4);
+        *p++ = 1 << 3 | PB_LEN;
+        *p++ = (uint8_t)(sn + 2);
+        *p++ = 1 << 3 | PB_LEN;
+        *p++ = (uint8_t)sn;
+        ascii &= copy_ascii(p, a->s.p, sn);
+        p += sn;
+        break;
+    default: break;
+    }
+    if (!ascii)
+        return false;
+    *any = (uint8_t)(p - any - 1);
+    *kv = (uint8_t)(p - kv - 1);
+    b->n = (size_t)(p - (uint8_t *)b->p);
     return true;
 }
 
