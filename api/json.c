@@ -6,10 +6,15 @@
 #include <stdlib.h>
 #include <sys/types.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #if defined(__x86_64__) && defined(__SSE2__)
 #include <immintrin.h>
-#define WD_JSON_X86 1
+#define WD_JSON_AVX2 1 /* built for AVX2 as well, chosen at run time */
 #endif
+
+bool wd_json_force_baseline;
 
 static int tok_push(struct wd_json *j, uint8_t type, size_t start)
 {
@@ -81,10 +86,12 @@ static bool utf8_step(const unsigned char *s, size_t len, size_t *i)
 
 /* Bit k is set when p[k] needs a look inside a string: a quote, a backslash, a control character or a
  * non-ASCII byte. Sixteen bytes per compare with SSE2 (every x86-64 has it); compared as signed bytes, one
- * test catches both the control characters (below 0x20) and the non-ASCII bytes (negative). */
+ * test catches both the control characters (below 0x20) and the non-ASCII bytes (negative). Elsewhere,
+ * eight bytes per word: the word test may also flag an ordinary byte right after a special one (a borrow),
+ * never miss one, and the scanner looks at every flagged byte itself, so an extra flag costs a look only. */
 static inline uint64_t special_mask64(const unsigned char *p)
 {
-#if defined(WD_JSON_X86)
+#if defined(__SSE2__)
     const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
     uint64_t m = 0;
     for (int k = 0; k < 4; k++) {
@@ -95,17 +102,24 @@ static inline uint64_t special_mask64(const unsigned char *p)
     }
     return m;
 #else
-    static const uint8_t str_special[256] = {
-        [0 ... 31] = 1, ['"'] = 1, ['\\'] = 1, [128 ... 255] = 1,
-    };
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     uint64_t m = 0;
-    for (int k = 0; k < 64; k++)
-        m |= (uint64_t)str_special[p[k]] << k;
+    for (int k = 0; k < 8; k++) {
+        uint64_t v;
+        memcpy(&v, p + 8 * k, 8);
+        uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
+        uint64_t t = (((q - ones) & ~q) | ((bs - ones) & ~bs) | ((v - ones * 0x20) & ~v) | v) & highs;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        t = __builtin_bswap64(t); /* byte 0 of the input in the low byte */
+#endif
+        /* the high bit of each byte, gathered into eight bits: byte j's lands on bit 56 + j */
+        m |= ((t >> 7) * 0x0102040810204080ull) >> 56 << (8 * k);
+    }
     return m;
 #endif
 }
 
-#if defined(WD_JSON_X86)
+#if defined(WD_JSON_AVX2)
 /* The same mask, thirty-two bytes per compare, for processors with AVX2 (chosen at run time). */
 __attribute__((target("avx2"))) static inline uint64_t special_mask64_avx2(const unsigned char *p)
 {
@@ -126,9 +140,10 @@ __attribute__((target("avx2"))) static inline uint64_t special_mask64_avx2(const
 
 /* Scans the string whose first content byte is at *pos; on success *pos is its closing quote.
  * Works on 64-byte blocks: one mask says where the quotes, backslashes, control characters and non-ASCII
- * bytes are, and only those bytes are looked at, in order, without leaving the block. Most of a request is
- * long prose with an escaped newline every line or so; stopping the vector scan at each of them and starting
- * it again cost more than the scan itself. */
+ * bytes are, and only those bytes are looked at, in order; the bytes an escape or a UTF-8 character covers
+ * are dropped from the mask, and when one runs past the block the next block starts right after it. Most of
+ * a request is long prose with an escaped newline every line or so; stopping a vector scan at each of them
+ * and starting it again cost more than the scan itself. */
 static inline __attribute__((always_inline)) int scan_string_with(struct wd_json *j, size_t *pos, int ti,
                                                                  bool avx2)
 {
@@ -194,7 +209,8 @@ static inline __attribute__((always_inline)) int scan_string_with(struct wd_json
                 next = after;
                 break;
             }
-            m &= ~0ull << (after - i); /* forget the bytes it covered (an escaped quote or backslash) */
+            m &= ~0ull << (after - i); /* forget the bytes it covered (an escaped quote or backslash, the
+                                          * continuation bytes of a character) */
         }
         i = next;
     }
@@ -445,7 +461,7 @@ oom:
     return -1;
 }
 
-#if defined(WD_JSON_X86)
+#if defined(WD_JSON_AVX2)
 __attribute__((target("avx2"))) static int parse_avx2(struct wd_json *j, const char *src, size_t len)
 {
     return parse_with(j, src, len, true);
@@ -454,8 +470,8 @@ __attribute__((target("avx2"))) static int parse_avx2(struct wd_json *j, const c
 
 int wd_json_parse(struct wd_json *j, const char *src, size_t len)
 {
-#if defined(WD_JSON_X86)
-    if (__builtin_cpu_supports("avx2"))
+#if defined(WD_JSON_AVX2)
+    if (!wd_json_force_baseline && __builtin_cpu_supports("avx2"))
         return parse_avx2(j, src, len);
 #endif
     return parse_with(j, src, len, false);

@@ -39,6 +39,10 @@ struct wd_json {
 
 #define WD_JSON_MAX_DEPTH 64
 
+/* Tests only: when set, documents are scanned with the baseline code (SSE2, or the portable words) even
+ * on a processor with AVX2, so the tests cover both. */
+extern bool wd_json_force_baseline;
+
 /* Parses src (not copied; must outlive j). Returns 0, or -1 with j->err/err_off set. */
 int wd_json_parse(struct wd_json *j, const char *src, size_t len);
 void wd_json_free(struct wd_json *j);
@@ -47,7 +51,8 @@ static inline int wd_json_type(const struct wd_json *j, int i)
 {
     return i < 0 || (uint32_t)i >= j->n ? 0 : j->t[i].type;
 }
-/* Whether string token k, decoded, is the n bytes at key (the escaped case, out of line). */
+/* Whether string token k, decoded, is the n bytes at key (the escaped case, out of line). k must be a
+ * string token of j: callers check (wd_json_str_eq, or an object's keys in wd_json_get). */
 bool wd_json_key_eq_escaped(const struct wd_json *j, int k, const char *key, size_t n);
 static inline bool wd_json_key_eq(const struct wd_json *j, int k, const char *key, size_t n)
 {

@@ -234,6 +234,24 @@ static void test_string_scan_offsets(void **state)
     wd_json_free(&j);
 }
 
+/* The same tables and offsets through the baseline scanner (SSE2, or the portable words), which a machine
+ * with AVX2 would otherwise never run. */
+static void test_baseline_scanner(void **state)
+{
+    wd_json_force_baseline = true;
+    test_accept(state);
+    test_reject(state);
+    test_string_scan_offsets(state);
+    wd_json_force_baseline = false;
+}
+
+static int reset_baseline(void **state)
+{
+    (void)state;
+    wd_json_force_baseline = false;
+    return 0;
+}
+
 static void test_tree(void **state)
 {
     const char *src = "{\"a\":[1,{\"b\":null}],\"c\":\"x\\ny\",\"d\":{},\"\\u0065\":true}";
@@ -474,6 +492,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_numbers),
         cmocka_unit_test(test_accept),       cmocka_unit_test(test_reject),    cmocka_unit_test(test_depth_limit), cmocka_unit_test(test_string_scan_offsets),
+        cmocka_unit_test_teardown(test_baseline_scanner, reset_baseline),
         cmocka_unit_test(test_tree),         cmocka_unit_test(test_str_decode), cmocka_unit_test(test_unescape),
         cmocka_unit_test(test_numbers),      cmocka_unit_test(test_put_escaped), cmocka_unit_test(test_raw_roundtrip),
     };
