@@ -55,6 +55,7 @@ function newStats() {
     gzip: 0,              // accepted exports that came gzip-encoded
     rejected: 0,          // answered 4xx (bad content type, path, body)
     injected: 0,          // answered by a "status" mode fault (429/503...)
+    dropped_reused: 0,    // requests read and left unanswered, the connection closed ("drop_reused" mode)
   };
 }
 
@@ -63,6 +64,7 @@ const S = {
   stats: newStats(),
   seq: 0,
   mode: { mode: 'ok' }, // {mode:'ok'} | {mode:'slow', delay_ms} | {mode:'status', status, retry_after, count}
+                        // | {mode:'drop_reused', count}
   log: [],              // [{seq, file, content_type, encoding, status, bytes, headers, ts}] (last 200)
 };
 
@@ -265,8 +267,8 @@ function noteRequest(req, ct, enc, status, bytes, file) {
 
 export function applyMode(m) {
   if (!m || typeof m !== 'object' || Array.isArray(m)) throw new Error('mode must be a JSON object');
-  const known = { ok: [], slow: ['delay_ms'], status: ['status', 'retry_after', 'count'] };
-  if (!Object.hasOwn(known, m.mode)) throw new Error('mode must be "ok", "slow" or "status"');
+  const known = { ok: [], slow: ['delay_ms'], status: ['status', 'retry_after', 'count'], drop_reused: ['count'] };
+  if (!Object.hasOwn(known, m.mode)) throw new Error('mode must be "ok", "slow", "status" or "drop_reused"');
   for (const k of Object.keys(m))
     if (k !== 'mode' && !known[m.mode].includes(k)) throw new Error(`unknown key ${k} for mode ${m.mode}`);
   const nat = (k, min = 0) => {
@@ -282,6 +284,9 @@ export function applyMode(m) {
     nat('count', 1);
     S.mode = { mode: 'status', status: m.status, count: m.count === undefined ? 1 : m.count };
     if (m.retry_after !== undefined) S.mode.retry_after = m.retry_after;
+  } else if (m.mode === 'drop_reused') {
+    nat('count', 1);
+    S.mode = { mode: 'drop_reused', count: m.count === undefined ? 1 : m.count };
   } else {
     S.mode = { mode: 'ok' };
   }
@@ -325,7 +330,19 @@ async function handler(req, res) {
   const pathname = q < 0 ? url : url.slice(0, q);
   try {
     if (pathname.startsWith('/_fake/')) return await handleControl(req, res, pathname);
-    if (pathname === '/v1/traces') return await handleTraces(req, res);
+    if (pathname === '/v1/traces') {
+      req.socket.wdRequests = (req.socket.wdRequests || 0) + 1;
+      if (S.mode.mode === 'drop_reused' && req.socket.wdRequests > 1) {
+        // A kept-alive connection that dies under a request: the request is read whole, then the
+        // connection is closed without an answer. A client resends such a request on a new connection.
+        await readBody(req).catch(() => null);
+        S.stats.requests++;
+        S.stats.dropped_reused++;
+        if (--S.mode.count === 0) S.mode = { mode: 'ok' };
+        return req.socket.destroy();
+      }
+      return await handleTraces(req, res);
+    }
     await readBody(req).catch(() => null);
     countStatus(404);
     S.stats.rejected++;
