@@ -415,6 +415,28 @@ static uint8_t *put_ascii_field(uint8_t *p, uint8_t tag, const char *s, size_t n
     return copy_ascii(p, s, n) ? p + n : NULL;
 }
 
+/* The AnyValue field of a bool, int or double attribute (AnyValue fields 2, 3, 4). */
+static uint8_t *put_scalar_value(uint8_t *p, const struct wd_attr *a)
+{
+    switch (a->type) {
+    case WD_ATTR_BOOL:
+        *p++ = 2 << 3 | PB_VARINT;
+        *p++ = a->i != 0;
+        return p;
+    case WD_ATTR_INT:
+        *p++ = 3 << 3 | PB_VARINT;
+        return put_varint(p, (uint64_t)a->i);
+    default: {
+        uint64_t bits;
+        memcpy(&bits, &a->d, 8);
+        *p++ = 4 << 3 | PB_I64;
+        for (int k = 0; k < 8; k++)
+            *p++ = (uint8_t)(bits >> (8 * k));
+        return p;
+    }
+    }
+}
+
 /* One KeyValue (field `field` < 16) whose key and string value are ASCII: sizes from the lengths alone,
  * one reserve, the bytes written once. Returns false, with nothing kept, when they are not ASCII. */
 static bool pb_attr_sized(struct wd_buf *b, uint32_t field, const struct wd_attr *a, size_t kn, size_t sn)
@@ -449,21 +471,10 @@ static bool pb_attr_sized(struct wd_buf *b, uint32_t field, const struct wd_attr
         p = put_ascii_field(p, 1 << 3 | PB_LEN, a->s.p, sn);
         break;
     case WD_ATTR_BOOL:
-        *p++ = 2 << 3 | PB_VARINT;
-        *p++ = a->i != 0;
-        break;
     case WD_ATTR_INT:
-        *p++ = 3 << 3 | PB_VARINT;
-        p = put_varint(p, (uint64_t)a->i);
+    case WD_ATTR_DOUBLE:
+        p = put_scalar_value(p, a);
         break;
-    case WD_ATTR_DOUBLE: {
-        uint64_t bits;
-        memcpy(&bits, &a->d, 8);
-        *p++ = 4 << 3 | PB_I64;
-        for (int k = 0; k < 8; k++)
-            *p++ = (uint8_t)(bits >> (8 * k));
-        break;
-    }
     case WD_ATTR_STR_ARRAY: {
         size_t inner = 1 + varint_len(sn) + sn;
         *p++ = 5 << 3 | PB_LEN;
@@ -513,21 +524,10 @@ static bool pb_attr_fast(struct wd_buf *b, uint32_t field, const struct wd_attr 
         p += sn;
         break;
     case WD_ATTR_BOOL:
-        *p++ = 2 << 3 | PB_VARINT;
-        *p++ = a->i != 0;
-        break;
     case WD_ATTR_INT:
-        *p++ = 3 << 3 | PB_VARINT;
-        p = put_varint(p, (uint64_t)a->i);
+    case WD_ATTR_DOUBLE:
+        p = put_scalar_value(p, a);
         break;
-    case WD_ATTR_DOUBLE: {
-        uint64_t bits;
-        memcpy(&bits, &a->d, 8);
-        *p++ = 4 << 3 | PB_I64;
-        for (int k = 0; k < 8; k++)
-            *p++ = (uint8_t)(bits >> (8 * k));
-        break;
-    }
     case WD_ATTR_STR_ARRAY:                          /* ArrayValue{values[0]: AnyValue{string_value}} */
         *p++ = 5 << 3 | PB_LEN;
         *p++ = (uint8_t)(sn + 4);
