@@ -208,7 +208,6 @@ static void audit_response_bytes(struct wd_call *c, const char *p, size_t n)
     }
 }
 
-/* Client address and user agent, copied while the connection is certainly alive. */
 /* Dotted decimal by hand: glibc's inet_ntop formats an IPv4 address with sprintf, which cost more
  * instructions than a span. out has room for 16 bytes. */
 static void ipv4_str(const uint8_t a[4], char *out)
@@ -224,6 +223,7 @@ static void ipv4_str(const uint8_t a[4], char *out)
     }
 }
 
+/* Client address and user agent, copied while the connection is certainly alive. */
 static void audit_capture_client(struct wd_call *c)
 {
     h2o_req_t *req = c->req;
