@@ -31,6 +31,9 @@
 #define LINGER_RECORDS 256
 #define LINGER_MS 5
 #define QUEUE_MAX_BYTES (64u << 20) /* per worker, besides audit.queue_records */
+/* fail_open: a full queue spills to the spool; records are refused only past this many times the bound
+ * (the spool not keeping up either, or no spool to write to) */
+#define QUEUE_HARD_FACTOR 2
 #define STMT_RECORDS "wd_audit_ins"
 #define STMT_CKPTS "wd_audit_ckpt"
 
@@ -126,6 +129,9 @@ struct wd_audit_writer {
     uint64_t q_first_ms;     /* when the oldest queued record was queued (loop time) */
     /* spool */
     bool spooling;           /* records go to the spool, not the database */
+    /* the own spool may hold records the database already has (a batch in flight when the connection
+     * went): its replay uses the idempotent insert instead of COPY until the spool is emptied */
+    bool spool_maybe_sent;
     int spool_fd;
     char spool_path[PATH_MAX];
     off_t spool_size;
@@ -133,6 +139,7 @@ struct wd_audit_writer {
     bool spool_busy;
     struct wd_buf spool_buf;
     size_t spool_n;          /* queue records in spool_buf */
+    int64_t spool_first_seq; /* seq of the first queue record in spool_buf */
     size_t spool_ckpts;      /* checkpoint bytes in spool_buf taken from ckpts */
     struct replay *replays;  /* orphans and our own spool, replayed in order */
     size_t nreplays;
@@ -276,6 +283,22 @@ static void q_consume(struct wd_audit_writer *w, size_t n)
     }
 }
 
+/* Takes out n queued records from the at-th on, durable in the spool behind a batch still in flight (the
+ * queue's head): the chain's durable prefix (durable_seq) moves on once that batch is through. */
+static void q_cut(struct wd_audit_writer *w, size_t at, size_t n)
+{
+    size_t i0 = w->ent_head + at, i1 = i0 + n;
+    size_t from = w->ents[i0 - 1].end, to = w->ents[i1 - 1].end, cut = to - from;
+    memmove(w->q.p + from, w->q.p + to, w->q.n - to);
+    w->q.n -= cut;
+    for (size_t i = i1; i < w->nents; i++)
+        w->ents[i].end -= cut;
+    memmove(w->ents + i0, w->ents + i1, (w->nents - i1) * sizeof(*w->ents));
+    w->nents -= n;
+    w->since_ckpt += n;
+    STAT_SET(w, queue_depth, (uint64_t)q_count(w));
+}
+
 static void fire_waiters(struct wd_audit_writer *w, bool all_fail)
 {
     size_t k = 0;
@@ -311,6 +334,7 @@ static void kick(struct wd_audit_writer *w)
 }
 
 static void connect_start(struct wd_audit_writer *w);
+static int spill(struct wd_audit_writer *w);
 
 static int append_now(struct wd_audit_writer *w, struct wd_audit_rec *rec)
 {
@@ -369,7 +393,13 @@ int wd_audit_append(struct wd_audit_writer *w, struct wd_audit_rec *rec, wd_audi
 {
     if (w == NULL)
         return 0;
-    bool full = q_count(w) >= G.queue_records || w->q.n - w->q_head >= QUEUE_MAX_BYTES;
+    size_t qn = q_count(w), qb = w->q.n - w->q_head;
+    bool full = qn >= G.queue_records || qb >= QUEUE_MAX_BYTES;
+    /* fail_open: the queue goes to the spool (durable, replayed in order) rather than refusing, up to
+     * the hard bound; the queue drains into the spool every loop turn */
+    if (full && G.mode == WD_AUDIT_FAIL_OPEN && qn < (size_t)G.queue_records * QUEUE_HARD_FACTOR &&
+        qb < (size_t)QUEUE_MAX_BYTES * QUEUE_HARD_FACTOR && spill(w) == 0)
+        full = false;
     bool closed_down = G.mode == WD_AUDIT_FAIL_CLOSED && cb != NULL && w->state != DB_READY;
     if (full || closed_down) {
         STAT_ADD(w, refused, 1);
@@ -565,7 +595,21 @@ static void spool_synced(uv_fs_t *req)
         return;
     }
     STAT_ADD(w, spooled, w->spool_n);
-    q_consume(w, w->spool_n);
+    size_t qn = q_count(w);
+    if (w->spool_n > 0 && qn >= w->spool_n) {
+        /* where the records just made durable stand in the queue now */
+        size_t k = w->inflight && w->inflight_kind == SEND_RECORDS ? w->inflight_n : 0;
+        if (w->ents[w->ent_head].seq == w->spool_first_seq) {
+            q_consume(w, w->spool_n);
+            w->q_maybe_sent = false; /* the head of the queue went to the spool whole */
+        } else if (k > 0 && k + w->spool_n <= qn && w->ents[w->ent_head + k].seq == w->spool_first_seq) {
+            q_cut(w, k, w->spool_n); /* behind the batch in flight */
+        } else {
+            /* the batch ahead of them was lost with the connection: the queue goes to the spool again
+             * from its head, so these are there twice, which the replay's idempotent insert absorbs */
+            w->spool_maybe_sent = true;
+        }
+    }
     if (w->spool_ckpts > 0) {
         wd_buf_consume(&w->ckpts, w->spool_ckpts < w->ckpts.n ? w->spool_ckpts + 1 : w->ckpts.n);
         w->nckpts = w->ckpts.n ? w->nckpts : 0;
@@ -580,9 +624,21 @@ static void spool_flush(struct wd_audit_writer *w)
 {
     if (w->spool_busy || (q_count(w) == 0 && w->ckpts.n == 0) || spool_open(w) != 0)
         return;
-    size_t n = q_count(w);
+    /* when the queue started going to the spool (spill) while a batch of its head was on its way to the
+     * database, the spool takes what is behind that batch */
+    size_t skip = w->inflight && w->inflight_kind == SEND_RECORDS ? w->inflight_n : 0;
+    size_t qn = q_count(w);
+    if (skip >= qn && w->ckpts.n == 0)
+        return;
+    if (skip > qn)
+        skip = qn;
+    if (w->q_maybe_sent)
+        w->spool_maybe_sent = true;
+    size_t n = qn - skip;
+    size_t from = skip == 0 ? w->q_head : w->ents[w->ent_head + skip - 1].end;
+    w->spool_first_seq = n > 0 ? w->ents[w->ent_head + skip].seq : 0;
     w->spool_buf.n = 0;
-    wd_buf_put(&w->spool_buf, w->q.p + w->q_head, w->q.n - w->q_head);
+    wd_buf_put(&w->spool_buf, w->q.p + from, w->q.n - from);
     /* checkpoint lines: ckpts holds them joined by ',', between '}' and '{' */
     size_t ck = w->ckpts.n;
     for (size_t i = 0; i < ck; i++) {
@@ -659,7 +715,8 @@ static void find_orphans(struct wd_audit_writer *w)
 struct replay_scan {
     struct wd_buf *batch;
     struct wd_buf *ckpts;
-    size_t records, ckpt_lines, bytes, bad;
+    bool copy; /* records as COPY rows, not as the insert's JSON array */
+    size_t records, ckpt_lines, bytes, bad, nocopy;
 };
 
 static int replay_line(void *ctx, int kind, const struct wd_audit_rec *rec, const uint8_t hash[32],
@@ -675,8 +732,15 @@ static int replay_line(void *ctx, int kind, const struct wd_audit_rec *rec, cons
         return 1;
     }
     struct wd_buf *b = kind == WD_AUDIT_LINE_RECORD ? s->batch : s->ckpts;
-    wd_buf_putc(b, b->n == 0 ? '[' : ',');
-    wd_buf_put(b, line, len);
+    if (kind == WD_AUDIT_LINE_RECORD && s->copy) {
+        if (wd_audit_line_copy(line, len, b) != 0 && !b->oom) {
+            s->nocopy++;
+            return 1;
+        }
+    } else {
+        wd_buf_putc(b, b->n == 0 ? '[' : ',');
+        wd_buf_put(b, line, len);
+    }
     if (kind == WD_AUDIT_LINE_RECORD)
         s->records++;
     else
@@ -705,14 +769,37 @@ static void retry_later(struct wd_audit_writer *w)
 }
 
 /* fail_open: from now on records go to the spool; the trail says so in its own next record. */
-static void start_spooling(struct wd_audit_writer *w)
+static void start_spooling(struct wd_audit_writer *w, const char *reason)
 {
     if (w->spooling)
         return;
     w->spooling = true;
-    wd_logf(WD_LOG_WARN, "", "audit: worker %d writes records to the spool %s/%s.spool", w->worker, G.spool_dir,
-            w->chain_id);
-    append_system(w, "spool_start", "{}");
+    wd_logf(WD_LOG_WARN, "", "audit: worker %d writes records to the spool %s/%s.spool (%s)", w->worker,
+            G.spool_dir, w->chain_id, reason);
+    char d[64];
+    snprintf(d, sizeof(d), "{\"reason\":\"%s\"}", reason);
+    append_system(w, "spool_start", d);
+}
+
+/* fail_open, the queue full while the database is reachable (it takes records more slowly than they
+ * come): the queue goes to the spool like in an outage, and the spool is replayed at once, behind it,
+ * with COPY; once the replay catches up, records go to the database directly again. Returns -1 when
+ * there is no spool to write to. */
+static int spill(struct wd_audit_writer *w)
+{
+    if (w->spooling)
+        return 0;
+    if (spool_open(w) != 0)
+        return -1;
+    start_spooling(w, "queue_full");
+    if (w->state == DB_READY) {
+        bool have = false;
+        for (size_t i = 0; i < w->nreplays; i++)
+            have |= w->replays[i].own;
+        if (!have)
+            replay_add(w, -1, w->spool_path, true);
+    }
+    return 0;
 }
 
 static void db_lost(struct wd_audit_writer *w, const char *why)
@@ -727,11 +814,13 @@ static void db_lost(struct wd_audit_writer *w, const char *why)
     db_close(w);
     if (w->inflight && w->inflight_kind == SEND_RECORDS)
         w->q_maybe_sent = true;
+    if (w->inflight && w->inflight_kind == SEND_REPLAY && w->nreplays > 0 && w->replays[0].own)
+        w->spool_maybe_sent = true;
     w->inflight = false;
     w->inflight_failed = false;
     w->inflight_copy = false;
     if (G.mode == WD_AUDIT_FAIL_OPEN) {
-        start_spooling(w);
+        start_spooling(w, "database_unreachable");
     } else {
         fire_waiters(w, true);
     }
@@ -904,11 +993,12 @@ static int replay_next(struct wd_audit_writer *w)
 {
     while (w->nreplays > 0) {
         struct replay *r = &w->replays[0];
+        /* the own spool is read up to its last completed write; a write in flight is read back later */
         off_t end = r->own ? w->spool_size : lseek(r->fd, 0, SEEK_END);
-        if (r->own && w->spool_busy)
-            return 0; /* wait for the write in flight, then read it back */
         if (r->off >= end) {
             if (r->own) {
+                if (w->spool_busy)
+                    return 0; /* not caught up until the write in flight is read back too */
                 /* caught up: the database has everything; back to writing directly */
                 char d[64];
                 snprintf(d, sizeof(d), "{\"bytes\":%lld}", (long long)w->spool_size);
@@ -916,6 +1006,7 @@ static int replay_next(struct wd_audit_writer *w)
                     w->spool_size = 0;
                 STAT_SET(w, spool_bytes, 0);
                 w->spooling = false;
+                w->spool_maybe_sent = false;
                 wd_logf(WD_LOG_INFO, "", "audit: worker %d replayed its spool; writing to the database again",
                         w->worker);
                 append_system(w, "spool_replayed", d);
@@ -934,7 +1025,8 @@ static int replay_next(struct wd_audit_writer *w)
             if (buf == NULL)
                 return 0;
             int fd = r->own ? open(w->spool_path, O_RDONLY | O_CLOEXEC) : r->fd;
-            ssize_t n = fd >= 0 ? pread(fd, buf, want, r->off) : -1;
+            size_t avail = (size_t)(end - r->off);
+            ssize_t n = fd >= 0 ? pread(fd, buf, want < avail ? want : avail, r->off) : -1;
             if (r->own && fd >= 0)
                 close(fd);
             if (n <= 0) {
@@ -943,10 +1035,25 @@ static int replay_next(struct wd_audit_writer *w)
             }
             struct wd_buf ck = {0};
             w->batch.n = 0;
-            struct replay_scan s = {.batch = &w->batch, .ckpts = &ck};
+            /* records that cannot be in the database yet go in with COPY (half the server's CPU) */
+            bool copy = r->own && !w->spool_maybe_sent;
+            struct replay_scan s = {.batch = &w->batch, .ckpts = &ck, .copy = copy};
             size_t tail = 0;
             wd_audit_scan(buf, (size_t)n, replay_line, &s, &tail);
             free(buf);
+            if (s.nocopy > 0 || w->batch.oom || ck.oom) {
+                wd_buf_free(&ck);
+                if (s.nocopy == 0) {
+                    w->batch.oom = false;
+                    return 0; /* out of memory: the next loop turn tries again */
+                }
+                /* cannot happen (the lines are ours, and the queue sends the same lines with COPY); the
+                 * insert checks them and names what is wrong */
+                wd_logf(WD_LOG_ERROR, "", "audit: worker %d: a spooled record does not convert to a COPY row; "
+                        "replaying with the insert", w->worker);
+                w->spool_maybe_sent = true;
+                continue;
+            }
             if (s.bad > 0 || (s.records == 0 && s.ckpt_lines == 0 && (size_t)n == want)) {
                 if (s.bad == 0 && want < WD_AUDIT_BODY_MAX * 2u) {
                     want *= 2; /* one line longer than the chunk (full bodies) */
@@ -984,11 +1091,13 @@ static int replay_next(struct wd_audit_writer *w)
                 r->off += (off_t)s.bytes;
                 break;
             }
-            wd_buf_putc(&w->batch, ']');
-            wd_buf_putc(&w->batch, '\0');
             w->inflight_kind = SEND_REPLAY;
             w->inflight_n = s.records;
             w->inflight_bytes = s.bytes;
+            if (copy)
+                return send_copy(w) == 0 ? 1 : 0;
+            wd_buf_putc(&w->batch, ']');
+            wd_buf_putc(&w->batch, '\0');
             return send_json(w, STMT_RECORDS) == 0 ? 1 : 0;
         }
     }
@@ -1057,7 +1166,7 @@ static void db_send(struct wd_audit_writer *w)
     if (w->spooling)
         return;
     size_t n = q_count(w);
-    if (n > 0 && n < LINGER_RECORDS && w->nwaiters == 0 && !w->stopping) {
+    if (n > 0 && n < LINGER_RECORDS && n < G.queue_records / 2 && w->nwaiters == 0 && !w->stopping) {
         uint64_t age = uv_now(w->loop) - w->q_first_ms;
         if (age < LINGER_MS) {
             if (!uv_is_active((uv_handle_t *)&w->linger_timer))
@@ -1154,7 +1263,7 @@ static void connect_after(uv_work_t *req, int status)
             wd_logf(WD_LOG_WARN, "", "audit: worker %d cannot reach the database: %s", w->worker, w->connect_err);
         }
         if (G.mode == WD_AUDIT_FAIL_OPEN)
-            start_spooling(w);
+            start_spooling(w, "database_unreachable");
         if (G.mode == WD_AUDIT_FAIL_CLOSED)
             fire_waiters(w, true);
         retry_later(w);

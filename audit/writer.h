@@ -35,7 +35,8 @@ void wd_audit_writer_free(struct wd_audit_writer *w); /* after its loop stopped 
 typedef void (*wd_audit_durable_cb)(void *ctx, int ok);
 
 /* Completes rec (chain_id, seq, ts), hashes it into the chain and queues it. Returns 0, or -1 when the
- * record was refused: queue full, or (fail_closed, with cb) the database is not reachable. A refused
+ * record was refused: queue full (fail_open: a full queue goes to the spool, and only twice the bound
+ * refuses), or (fail_closed, with cb) the database is not reachable. A refused
  * record gets no sequence number (the chain has no gap) and is counted; the trail then carries a
  * system record saying how many were refused. cb, when given, is called later, never from here. */
 int wd_audit_append(struct wd_audit_writer *w, struct wd_audit_rec *rec, wd_audit_durable_cb cb, void *ctx);

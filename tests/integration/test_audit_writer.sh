@@ -25,16 +25,17 @@ wd_start_fake --key "$GEMINI_API_KEY"
 
 q() { wd_psql postgres -At -c "$1"; }
 
-# audit_config MODE [extra audit keys] -> config path on a fresh port
+# audit_config MODE [extra audit lines] -> config path on a fresh port
 audit_config() {
-  local mode="$1" port
+  local mode="$1" extra="${2:+
+$2}" port
   port=$(wd_free_port)
   wd_config "$port" "$FAKE_URL" "limits:
   drain_timeout: 5s
 audit:
   database: $DB_URL
   mode: $mode
-  content: ${CONTENT:-hash}
+  content: ${CONTENT:-hash}$extra
   spool: $SPOOL
   checkpoints:
     every_records: 1000
@@ -201,6 +202,44 @@ check "fail_open: the trail records that the spool was used and replayed" \
   [ "$(q "SELECT count(DISTINCT event) FROM audit.records WHERE event IN ('spool_start','spool_replayed')")" = 2 ]
 check "fail_open: chains gap-free after the replay" no_gaps
 check "fail_open: chains verify after the replay" verify_all
+
+# ---- 3b. fail_open: PostgreSQL up but slower than the records come: the queue spills to the spool ----
+# Another session's lock stalls the writer's batch for 2 s while calls keep coming: the small queue fills
+# behind it, goes to the spool instead of refusing records, and the spool is replayed once the batch is
+# through.
+before=$(q "SELECT count(*) FROM audit.records WHERE kind='call'")
+CFG=$(audit_config fail_open "  queue_records: 1024")
+wd_start_warden "$CFG"
+wd_psql postgres -c "BEGIN" -c "LOCK TABLE audit.records IN SHARE MODE" -c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null & LK=$!
+for i in $(seq 1 100); do
+  [ "$(q "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'records' AND l.mode = 'ShareLock' AND l.granted")" = 1 ] && break
+  sleep 0.05
+done
+N=2000
+load "$WARDEN_URL" "$N" 8 "$WD_TMP/load_q.out"
+wait $LK
+check "queue full: every call answered 200 while the writer was stalled ($(ok2xx "$WD_TMP/load_q.out")/$N)" \
+  [ "$(ok2xx "$WD_TMP/load_q.out")" = "$N" ]
+for i in $(seq 1 300); do
+  [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call'")" = $((before + N)) ] && grep -q 'replayed its spool' "$WARDEN_LOG" && break
+  sleep 0.1
+done
+curl -s "$WARDEN_URL/metrics" >"$WD_TMP/metrics_q.txt"
+metric() { sed -n "s/^$1 \([0-9]*\)\$/\1/p" "$WD_TMP/metrics_q.txt"; }
+check "queue full: the records went to the spool, saying why" grep -q 'writes records to the spool .*(queue_full)' "$WARDEN_LOG"
+check "queue full: no record refused ($(metric warden_audit_records_refused_total) refused, $(metric warden_audit_records_spooled_total) spooled)" \
+  [ "$(metric warden_audit_records_refused_total)" = 0 -a "$(metric warden_audit_records_spooled_total)" -gt 1024 ]
+check "queue full: every call record in the database after the replay" \
+  [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call'")" = $((before + N)) ]
+check "queue full: the spool was replayed and emptied, the writer back on the database" \
+  bash -c 'grep -q "replayed its spool" "$0" && grep -qx "warden_audit_spool_bytes 0" "$1"' "$WARDEN_LOG" "$WD_TMP/metrics_q.txt"
+check "queue full: the trail says the spool was used because the queue was full" \
+  [ "$(q "SELECT count(*) FROM audit.records WHERE event = 'spool_start' AND detail = '{\"reason\":\"queue_full\"}'")" -ge 1 ]
+check "queue full: the replay went in with COPY (no record needed the insert)" \
+  bash -c '! grep -q "does not convert to a COPY row" "$0"' "$WARDEN_LOG"
+wd_stop_warden
+check "queue full: chains gap-free" no_gaps
+check "queue full: chains verify" verify_all
 
 # ---- 4. fail_closed: 503 while down, nothing admitted without its record ---------------------------
 completed_before=$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND event='completed'")
