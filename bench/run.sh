@@ -329,13 +329,15 @@ wa_metrics() {   # the audit instance's writer counters (GET /metrics) as one JS
     $1 == "warden_audit_records_spooled_total" {s = $2}  $1 == "warden_audit_records_refused_total" {f = $2}
     $1 == "warden_audit_batches_total" {b = $2}  $1 == "warden_audit_checkpoints_total" {k = $2}
     $1 == "warden_audit_queue_depth" {q = $2}  $1 == "warden_audit_database_connected" {c = $2}
-    END {printf "{\"records\":%d,\"written\":%d,\"spooled\":%d,\"refused\":%d,\"batches\":%d,\"checkpoints\":%d,\"queue\":%d,\"connected\":%d}\n", r, w, s, f, b, k, q, c}'
+    $1 == "warden_audit_spool_bytes" {sb = $2}
+    END {printf "{\"records\":%d,\"written\":%d,\"spooled\":%d,\"refused\":%d,\"batches\":%d,\"checkpoints\":%d,\"queue\":%d,\"spool_bytes\":%d,\"connected\":%d}\n", r, w, s, f, b, k, q, sb, c}'
 }
-wa_drain() {   # waits (at most 60 s) until every queued audit record is durable; prints the milliseconds waited
+wa_drain() {   # waits (at most 120 s) until every audit record is in the database (queue empty, spool replayed);
+               # prints the milliseconds waited
   local t0 i
   t0=$(date +%s%N)
-  for i in $(seq 1 1200); do
-    [ "$(wa_metrics | jq .queue)" = 0 ] && break
+  for i in $(seq 1 2400); do
+    [ "$(wa_metrics | jq '.queue + .spool_bytes')" = 0 ] && break
     sleep 0.05
   done
   echo $((($(date +%s%N) - t0) / 1000000))
