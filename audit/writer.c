@@ -26,10 +26,9 @@
 #define BATCH_BYTES (4u << 20)
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 2000
-/* With nobody waiting on durability, a small batch waits up to LINGER_MS for company: one transaction
- * (and one WAL flush) for several requests instead of one each. */
+/* With nobody waiting on durability, a batch of fewer than LINGER_RECORDS waits up to audit.batch_wait
+ * for company: one transaction (and one WAL flush) for several requests instead of one each. */
 #define LINGER_RECORDS 256
-#define LINGER_MS 5
 #define QUEUE_MAX_BYTES (64u << 20) /* per worker, besides audit.queue_records */
 /* fail_open: a full queue spills to the spool; records are refused only past this many times the bound
  * (the spool not keeping up either, or no spool to write to) */
@@ -43,7 +42,7 @@ static struct {
     enum wd_audit_content content;
     bool migrate;
     atomic_bool migrated;
-    unsigned queue_records, every_records, every_ms;
+    unsigned queue_records, every_records, every_ms, batch_wait_ms;
     char *spool_dir;
     char *export_path;
     char *db_ref;
@@ -169,6 +168,7 @@ int wd_audit_init(const struct wd_audit_config *cfg, const char *config_sha256, 
     G.content = cfg->content;
     G.migrate = cfg->migrate;
     G.queue_records = cfg->queue_records;
+    G.batch_wait_ms = cfg->batch_wait_ms;
     G.every_records = cfg->every_records;
     G.every_ms = cfg->every_ms;
     G.spool_dir = strdup(cfg->spool);
@@ -1168,9 +1168,9 @@ static void db_send(struct wd_audit_writer *w)
     size_t n = q_count(w);
     if (n > 0 && n < LINGER_RECORDS && n < G.queue_records / 2 && w->nwaiters == 0 && !w->stopping) {
         uint64_t age = uv_now(w->loop) - w->q_first_ms;
-        if (age < LINGER_MS) {
+        if (age < G.batch_wait_ms) {
             if (!uv_is_active((uv_handle_t *)&w->linger_timer))
-                uv_timer_start(&w->linger_timer, on_linger, LINGER_MS - age, 0);
+                uv_timer_start(&w->linger_timer, on_linger, G.batch_wait_ms - age, 0);
             return;
         }
     }

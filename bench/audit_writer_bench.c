@@ -247,6 +247,7 @@ int main(int argc, char **argv)
         .spool = (char *)A.spool,
         .migrate = false, /* `warden db migrate` ran as the owner; this is the writer role */
         .queue_records = 65536,
+        .batch_wait_ms = 20,
         .every_records = 1000,
         .every_ms = 10000,
         .signing_key = (char *)A.key,

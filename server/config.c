@@ -1254,7 +1254,7 @@ static int cfg_parse_audit(struct wd_config *cfg, struct cfg_node *n, const char
 {
     struct cfg_field f[] = {{.name = "database"}, {.name = "mode"},          {.name = "content"},
                             {.name = "spool"},    {.name = "checkpoints"},   {.name = "migrate"},
-                            {.name = "queue_records"}};
+                            {.name = "queue_records"}, {.name = "batch_wait"}};
     struct wd_audit_config *a = &cfg->audit;
     char p[CFG_PATH_MAX], *s = NULL;
     uint64_t v;
@@ -1332,6 +1332,13 @@ static int cfg_parse_audit(struct wd_config *cfg, struct cfg_node *n, const char
         if (cfg_get_uint(f[6].val, p, 16, 16777216, &v, err))
             return -1;
         a->queue_records = (unsigned)v;
+    }
+    if (f[7].val) {
+        cfg_path_key(p, path, f[7].key);
+        if (cfg_get_duration(f[7].val, p, &a->batch_wait_ms, err))
+            return -1;
+        if (a->batch_wait_ms > 1000)
+            return cfg_fail(err, f[7].val->line, p, "must be at most 1s (records wait in memory that long)");
     }
     if (!a->enabled)
         return cfg_fail(err, n->line, path, "database is required when the audit section is present");
@@ -1561,6 +1568,7 @@ int wd_config_parse(const char *yaml, size_t len, const char *source, struct wd_
     cfg->telemetry.access_log = true;
     cfg->audit.content = WD_AUDIT_CONTENT_HASH;
     cfg->audit.queue_records = 65536;
+    cfg->audit.batch_wait_ms = 20;
     cfg->audit.every_records = 1000;
     cfg->audit.every_ms = 10000;
     cfg->audit.spool = strdup("/var/lib/warden/audit-spool");

@@ -58,6 +58,7 @@ struct wd_audit_config {
     char *spool;                 /* directory, default /var/lib/warden/audit-spool */
     bool migrate;                /* default true: apply pending migrations at start */
     unsigned queue_records;      /* per worker, default 65536 */
+    unsigned batch_wait_ms;      /* a small batch waits this long for company, default 20 ms */
     unsigned every_records;      /* checkpoint every N records, default 1000 */
     unsigned every_ms;           /* ... or every T, default 10 s */
     char *signing_key;           /* secret reference to a PEM Ed25519 key; NULL: no checkpoints (warned) */

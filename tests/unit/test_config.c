@@ -506,6 +506,7 @@ static void test_audit_and_telemetry(void **state)
                                      "  spool: /var/lib/warden/audit-spool\n"
                                      "  migrate: false\n"
                                      "  queue_records: 1024\n"
+                                     "  batch_wait: 50ms\n"
                                      "  checkpoints:\n"
                                      "    every_records: 1000\n"
                                      "    every_seconds: 10\n"
@@ -529,6 +530,7 @@ static void test_audit_and_telemetry(void **state)
     assert_int_equal(cfg->audit.content, WD_AUDIT_CONTENT_FULL);
     assert_false(cfg->audit.migrate);
     assert_int_equal(cfg->audit.queue_records, 1024);
+    assert_int_equal(cfg->audit.batch_wait_ms, 50);
     assert_int_equal(cfg->audit.every_records, 1000);
     assert_int_equal(cfg->audit.every_ms, 10000);
     assert_string_equal(cfg->audit.signing_key, "file:///etc/warden/audit-ed25519.pem");
@@ -556,6 +558,11 @@ static void test_audit_and_telemetry(void **state)
     parse_fails("audit:\n  mode: fail_open\n", 2, "audit (line 2): database is required when the audit section is present");
     parse_fails("audit:\n  database: postgresql://x@h/db\n  content: some\n", 3,
                 "audit.content (line 3): must be none, hash or full");
+    parse_fails("audit:\n  database: postgresql://x@h/db\n  batch_wait: 2s\n", 3,
+                "audit.batch_wait (line 3): must be at most 1s (records wait in memory that long)");
+    cfg = parse_ok("audit:\n  database: postgresql://x@h/db\n");
+    assert_int_equal(cfg->audit.batch_wait_ms, 20);
+    wd_config_free(cfg);
     parse_fails("telemetry:\n  otlp:\n    sampling_ratio: 2\n", 3,
                 "telemetry.otlp.sampling_ratio (line 3): must be a number from 0 to 1");
 }
