@@ -108,6 +108,7 @@ struct wd_audit_writer {
     size_t inflight_bytes;   /* bytes of the replay file covered */
     bool inflight_failed;
     bool inflight_copy;      /* a COPY waiting for the server to take the rows in w->batch */
+    bool inflight_insert;    /* the records in flight went with the idempotent insert, not COPY */
     /* the connection went away with records in flight: they may have been committed, so the queue is
      * sent with the idempotent JSON insert until one batch of it is through */
     bool q_maybe_sent;
@@ -150,6 +151,7 @@ struct wd_audit_writer {
     /* counters read by /metrics from another thread: relaxed atomics, written by this loop only */
     struct {
         _Atomic uint64_t records, written, spooled, refused, batches, checkpoints, queue_depth, spool_bytes;
+        _Atomic uint64_t insert_batches;
         atomic_bool connected;
     } st;
 };
@@ -565,15 +567,18 @@ static void spool_written(uv_fs_t *req)
     ssize_t r = req->result;
     uv_fs_req_cleanup(req);
     if (r < 0 || (size_t)r != w->spool_buf.n) {
-        /* a short write leaves a torn line that the reader skips; the records stay queued and go again */
+        /* the records stay queued and go to the spool again */
         wd_logf(WD_LOG_ERROR, "", "audit: spool write failed: %s", r < 0 ? uv_strerror((int)r) : "short write");
-        if (r > 0) {
-            /* keep the file line-aligned for the next write */
+        if (r > 0 && ftruncate(w->spool_fd, w->spool_size) != 0) {
+            /* the torn line cannot be cut off: end it, so the next write starts a line of its own; the
+             * replay stops at it (a damaged line), which the log names */
             w->spool_size += r;
             ssize_t k = write(w->spool_fd, "\n", 1);
             (void)k;
             w->spool_size += 1;
         }
+        /* a replay may have read part of it already: what goes again goes with the idempotent insert */
+        w->spool_maybe_sent = true;
         w->spool_busy = false;
         kick(w);
         return;
@@ -590,19 +595,22 @@ static void spool_synced(uv_fs_t *req)
     uv_fs_req_cleanup(req);
     w->spool_busy = false;
     if (r < 0) {
+        /* the records stay queued and are written again; the replay may have sent this copy already */
         wd_logf(WD_LOG_ERROR, "", "audit: spool fdatasync failed: %s", uv_strerror(r));
+        w->spool_maybe_sent = true;
         kick(w);
         return;
     }
-    STAT_ADD(w, spooled, w->spool_n);
     size_t qn = q_count(w);
     if (w->spool_n > 0 && qn >= w->spool_n) {
         /* where the records just made durable stand in the queue now */
         size_t k = w->inflight && w->inflight_kind == SEND_RECORDS ? w->inflight_n : 0;
         if (w->ents[w->ent_head].seq == w->spool_first_seq) {
+            STAT_ADD(w, spooled, w->spool_n);
             q_consume(w, w->spool_n);
             w->q_maybe_sent = false; /* the head of the queue went to the spool whole */
         } else if (k > 0 && k + w->spool_n <= qn && w->ents[w->ent_head + k].seq == w->spool_first_seq) {
+            STAT_ADD(w, spooled, w->spool_n);
             q_cut(w, k, w->spool_n); /* behind the batch in flight */
         } else {
             /* the batch ahead of them was lost with the connection: the queue goes to the spool again
@@ -627,8 +635,10 @@ static void spool_flush(struct wd_audit_writer *w)
     /* when the queue started going to the spool (spill) while a batch of its head was on its way to the
      * database, the spool takes what is behind that batch */
     size_t skip = w->inflight && w->inflight_kind == SEND_RECORDS ? w->inflight_n : 0;
+    /* checkpoint lines on their way to the database stay where they are (batch_done consumes them) */
+    size_t ck = w->inflight && w->inflight_kind == SEND_CKPTS ? 0 : w->ckpts.n;
     size_t qn = q_count(w);
-    if (skip >= qn && w->ckpts.n == 0)
+    if (skip >= qn && ck == 0)
         return;
     if (skip > qn)
         skip = qn;
@@ -640,7 +650,6 @@ static void spool_flush(struct wd_audit_writer *w)
     w->spool_buf.n = 0;
     wd_buf_put(&w->spool_buf, w->q.p + from, w->q.n - from);
     /* checkpoint lines: ckpts holds them joined by ',', between '}' and '{' */
-    size_t ck = w->ckpts.n;
     for (size_t i = 0; i < ck; i++) {
         char c = w->ckpts.p[i];
         if (c == ',' && i > 0 && w->ckpts.p[i - 1] == '}' && i + 1 < ck && w->ckpts.p[i + 1] == '{')
@@ -819,6 +828,7 @@ static void db_lost(struct wd_audit_writer *w, const char *why)
     w->inflight = false;
     w->inflight_failed = false;
     w->inflight_copy = false;
+    w->inflight_insert = false;
     if (G.mode == WD_AUDIT_FAIL_OPEN) {
         start_spooling(w, "database_unreachable");
     } else {
@@ -850,12 +860,18 @@ static void batch_done(struct wd_audit_writer *w)
 {
     w->inflight = false;
     if (w->inflight_failed) {
-        /* an SQL error (not a lost connection): treat the database as unusable for now */
+        /* an SQL error (not a lost connection): treat the database as unusable for now; an own-spool
+         * replay goes again with the idempotent insert (a COPY fails whole on one duplicate) */
         w->inflight_failed = false;
+        if (w->inflight_kind == SEND_REPLAY && w->nreplays > 0 && w->replays[0].own)
+            w->spool_maybe_sent = true;
         db_lost(w, "the batch insert failed");
         return;
     }
     STAT_ADD(w, batches, 1);
+    if (w->inflight_insert && (w->inflight_kind == SEND_RECORDS || w->inflight_kind == SEND_REPLAY))
+        STAT_ADD(w, insert_batches, 1);
+    w->inflight_insert = false;
     switch (w->inflight_kind) {
     case SEND_RECORDS:
         w->q_maybe_sent = false;
@@ -956,6 +972,7 @@ static int send_json(struct wd_audit_writer *w, const char *stmt)
         return -1;
     }
     w->inflight = true;
+    w->inflight_insert = true;
     return flush_and_watch(w);
 }
 
@@ -1002,11 +1019,15 @@ static int replay_next(struct wd_audit_writer *w)
                 /* caught up: the database has everything; back to writing directly */
                 char d[64];
                 snprintf(d, sizeof(d), "{\"bytes\":%lld}", (long long)w->spool_size);
-                if (ftruncate(w->spool_fd, 0) == 0)
+                if (ftruncate(w->spool_fd, 0) == 0) {
                     w->spool_size = 0;
+                    w->spool_maybe_sent = false;
+                } else {
+                    /* the next replay of this file starts from its beginning again: idempotently */
+                    w->spool_maybe_sent = true;
+                }
                 STAT_SET(w, spool_bytes, 0);
                 w->spooling = false;
-                w->spool_maybe_sent = false;
                 wd_logf(WD_LOG_INFO, "", "audit: worker %d replayed its spool; writing to the database again",
                         w->worker);
                 append_system(w, "spool_replayed", d);
@@ -1451,6 +1472,7 @@ void wd_audit_writer_stats(const struct wd_audit_writer *w, struct wd_audit_stat
     out->refused = STAT_GET(refused);
     out->batches = STAT_GET(batches);
     out->checkpoints = STAT_GET(checkpoints);
+    out->insert_batches = STAT_GET(insert_batches);
     out->queue_depth = STAT_GET(queue_depth);
     out->spool_bytes = STAT_GET(spool_bytes);
     out->connected = atomic_load_explicit(&w->st.connected, memory_order_relaxed);

@@ -49,6 +49,7 @@ bool wd_audit_writer_drain(struct wd_audit_writer *w);
 
 struct wd_audit_stats {
     uint64_t records, written, spooled, refused, batches, checkpoints;
+    uint64_t insert_batches; /* record batches sent with the idempotent insert rather than COPY */
     uint64_t queue_depth, spool_bytes;
     bool connected;
 };

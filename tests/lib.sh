@@ -93,14 +93,15 @@ YAML
   echo "$f"
 }
 
-# wd_start_warden CONFIG -> WARDEN_PID, WARDEN_URL, WARDEN_LOG (port taken from the config's listen)
+# wd_start_warden CONFIG -> WARDEN_PID, WARDEN_URL, WARDEN_LOG (port taken from the config's listen).
+# WD_WARDEN_ENV (an array of NAME=value) is added to Warden's environment only.
 wd_start_warden() {
   local cfg="$1"
   WARDEN_LOG="$WD_TMP/warden.$RANDOM.log"
   local port
   port=$(sed -n 's/^listen: .*:\([0-9]*\)$/\1/p' "$cfg")
   GEMINI_API_KEY="${GEMINI_API_KEY-test-gemini-key}" WARDEN_DEV_KEY="${WARDEN_DEV_KEY-devkey}" \
-    "$WARDEN_BIN" serve --config "$cfg" >"$WARDEN_LOG.out" 2>"$WARDEN_LOG" &
+    env ${WD_WARDEN_ENV[@]+"${WD_WARDEN_ENV[@]}"} "$WARDEN_BIN" serve --config "$cfg" >"$WARDEN_LOG.out" 2>"$WARDEN_LOG" &
   WARDEN_PID=$!
   WD_PIDS+=("$WARDEN_PID")
   WARDEN_URL="http://127.0.0.1:$port"

@@ -210,11 +210,11 @@ check "fail_open: chains verify after the replay" verify_all
 before=$(q "SELECT count(*) FROM audit.records WHERE kind='call'")
 CFG=$(audit_config fail_open "  queue_records: 1024")
 wd_start_warden "$CFG"
+# locks on a table: held (granted) or waited for (not granted)
+locks() { q "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = '$1' AND l.mode = '$2' AND l.granted = $3"; }
+wait_lock() { local i; for i in $(seq 1 100); do [ "$(locks "$@")" -ge 1 ] && return 0; sleep 0.05; done; return 1; }
 wd_psql postgres -c "BEGIN" -c "LOCK TABLE audit.records IN SHARE MODE" -c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null & LK=$!
-for i in $(seq 1 100); do
-  [ "$(q "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'records' AND l.mode = 'ShareLock' AND l.granted")" = 1 ] && break
-  sleep 0.05
-done
+check "queue full: another session holds a lock that stalls the writer" wait_lock records ShareLock true
 N=2000
 load "$WARDEN_URL" "$N" 8 "$WD_TMP/load_q.out"
 wait $LK
@@ -235,11 +235,90 @@ check "queue full: the spool was replayed and emptied, the writer back on the da
   bash -c 'grep -q "replayed its spool" "$0" && grep -qx "warden_audit_spool_bytes 0" "$1"' "$WARDEN_LOG" "$WD_TMP/metrics_q.txt"
 check "queue full: the trail says the spool was used because the queue was full" \
   [ "$(q "SELECT count(*) FROM audit.records WHERE event = 'spool_start' AND detail = '{\"reason\":\"queue_full\"}'")" -ge 1 ]
-check "queue full: the replay went in with COPY (no record needed the insert)" \
-  bash -c '! grep -q "does not convert to a COPY row" "$0"' "$WARDEN_LOG"
+check "queue full: every batch went with COPY, the spool's replay too ($(metric warden_audit_insert_batches_total) with the insert)" \
+  [ "$(metric warden_audit_insert_batches_total)" = 0 ]
 wd_stop_warden
 check "queue full: chains gap-free" no_gaps
 check "queue full: chains verify" verify_all
+
+# ---- 3c/3d. spill races, made deterministic -------------------------------------------------------
+# tests/integration/fault_sync.c, preloaded into Warden, holds the spool's fdatasync while a gate file
+# exists and fails one with EIO when a fail file exists. A psql session fed through a fifo holds a lock
+# for exactly as long as the test says.
+GATE="$WD_TMP/sync.gate"
+FAILSYNC="$WD_TMP/sync.fail"
+WD_WARDEN_ENV=(LD_PRELOAD="$(dirname "$WARDEN_BIN")/libfault_sync.so" WD_FAULT_SYNC_GATE="$GATE"
+  WD_FAULT_SYNC_FAIL="$FAILSYNC" ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0")
+lock_begin() { # lock_begin TABLE: held until lock_end
+  rm -f "$WD_TMP/lock.fifo"; mkfifo "$WD_TMP/lock.fifo"
+  wd_psql postgres <"$WD_TMP/lock.fifo" >/dev/null & LK=$!
+  exec 7>"$WD_TMP/lock.fifo"
+  echo "BEGIN; LOCK TABLE audit.$1 IN SHARE MODE;" >&7
+  wait_lock "$1" ShareLock true
+}
+lock_end() { echo "COMMIT;" >&7; exec 7>&-; wait "$LK"; }
+calls() { q "SELECT count(*) FROM audit.records WHERE kind='call'"; }
+mq() { curl -s "$WARDEN_URL/metrics" | sed -n "s/^$1 \\([0-9]*\\)\$/\\1/p"; }
+wait_for() { local i; for i in $(seq 1 300); do "$@" && return 0; sleep 0.1; done; return 1; }
+replayed() { [ "$(calls)" = "$1" ] && grep -q "replayed its spool" "$WARDEN_LOG"; } # all N calls in, spool replayed
+
+# 3c. A checkpoint's insert waits on a lock while calls fill the queue and spill; then, with a spool write
+# held in fdatasync, the checkpoint timer makes the next checkpoint, and only then is the lock released.
+# The spill must leave the line of the checkpoint in flight to its insert: spooling it too made the
+# insert's completion remove the next checkpoint's line (or part of it) from the lines still to send.
+before=$(calls)
+ck_db0=$(q "SELECT count(*) FROM audit.checkpoints")
+ck_ex0=$(wc -l <"$EXPORT")
+CFG=$(audit_config fail_open "  queue_records: 1024")
+sed -i "s/^workers: 2\$/workers: 1/" "$CFG" # one writer: every record and checkpoint goes through it
+wd_start_warden "$CFG"
+post "$BODY" /dev/null >/dev/null
+lock_begin checkpoints
+check "checkpoint in flight: Warden's checkpoint insert waits on the lock" wait_lock checkpoints RowExclusiveLock false
+load "$WARDEN_URL" 400 8 "$WD_TMP/load_k.out"
+check "checkpoint in flight: the 400 calls (1,200 records) spilled to the spool" wait_for [ "$(mq warden_audit_records_spooled_total)" -ge 1200 ]
+touch "$GATE"
+post "$BODY" /dev/null >/dev/null
+sleep 1.5 # a spool write waits in fdatasync; the checkpoint timer (1 s) makes the next checkpoint
+lock_end
+sleep 0.3
+rm -f "$GATE"
+check "checkpoint in flight: every call record in the database after the replay" wait_for replayed $((before + 402))
+wd_stop_warden
+check "checkpoint in flight: no damaged spool line" bash -c '! grep -q "damaged line" "$0"' "$WARDEN_LOG"
+ck_db=$(($(q "SELECT count(*) FROM audit.checkpoints") - ck_db0))
+ck_ex=$(($(wc -l <"$EXPORT") - ck_ex0))
+check "checkpoint in flight: every checkpoint exported is in the database ($ck_db stored, $ck_ex exported)" \
+  [ "$ck_db" = "$ck_ex" -a "$ck_ex" -ge 2 ]
+check "checkpoint in flight: chains gap-free" no_gaps
+check "checkpoint in flight: chains verify" verify_all
+
+# 3d. A spool write the replay has already sent with COPY fails its fdatasync: the records are spooled
+# again, and that second copy must go with the idempotent insert (a COPY of them failed on the primary
+# key, was retried, and failed again, for ever).
+before=$(calls)
+wd_start_warden "$CFG"
+lock_begin records
+load "$WARDEN_URL" 400 8 "$WD_TMP/load_e2.out"
+# every record of the load is in the stalled batch or durable in the spool
+settled() { [ $(($(mq warden_audit_records_spooled_total) + $(mq warden_audit_queue_depth))) -ge 1200 -a "$(mq warden_audit_records_spooled_total)" -ge 600 ]; }
+check "fdatasync error: the queue spilled behind the stalled batch" wait_for settled
+touch "$GATE"
+post "$BODY" /dev/null >/dev/null
+lock_end
+check "fdatasync error: the replay sent the records whose fdatasync is still pending" wait_for [ "$(calls)" = $((before + 401)) ]
+touch "$FAILSYNC"
+rm -f "$GATE"
+check "fdatasync error: the failure was logged" wait_for grep -q 'spool fdatasync failed' "$WARDEN_LOG"
+post "$BODY" /dev/null >/dev/null
+check "fdatasync error: every call record once, the writer back on the database" wait_for replayed $((before + 402))
+check "fdatasync error: the records spooled twice went with the idempotent insert ($(mq warden_audit_insert_batches_total) batches)" \
+  [ "$(mq warden_audit_insert_batches_total)" -ge 1 ]
+wd_stop_warden
+check "fdatasync error: no insert failed (no duplicate key)" bash -c '! grep -q "insert failed" "$0"' "$WARDEN_LOG"
+check "fdatasync error: chains gap-free" no_gaps
+check "fdatasync error: chains verify" verify_all
+WD_WARDEN_ENV=()
 
 # ---- 4. fail_closed: 503 while down, nothing admitted without its record ---------------------------
 completed_before=$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND event='completed'")
