@@ -130,7 +130,8 @@ struct wd_audit_writer {
     /* spool */
     bool spooling;           /* records go to the spool, not the database */
     /* the own spool may hold records the database already has (a batch in flight when the connection
-     * went): its replay uses the idempotent insert instead of COPY until the spool is emptied */
+     * went, a spool write or fdatasync that failed and goes again, an own replay that failed): its
+     * replay uses the idempotent insert instead of COPY until the spool is emptied */
     bool spool_maybe_sent;
     int spool_fd;
     char spool_path[PATH_MAX];
