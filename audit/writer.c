@@ -816,6 +816,14 @@ static void start_spooling(struct wd_audit_writer *w, const char *reason)
     append_system(w, "spool_start", d);
 }
 
+static bool own_replay_queued(const struct wd_audit_writer *w)
+{
+    for (size_t i = 0; i < w->nreplays; i++)
+        if (w->replays[i].own)
+            return true;
+    return false;
+}
+
 /* fail_open, the queue full while the database is reachable (it takes records more slowly than they
  * come): the queue goes to the spool like in an outage, and the spool is replayed at once, behind it,
  * with COPY; once the replay catches up, records go to the database directly again. Returns -1 when
@@ -827,13 +835,8 @@ static int spill(struct wd_audit_writer *w)
     if (spool_open(w) != 0)
         return -1;
     start_spooling(w, "queue_full");
-    if (w->state == DB_READY) {
-        bool have = false;
-        for (size_t i = 0; i < w->nreplays; i++)
-            have |= w->replays[i].own;
-        if (!have)
-            replay_add(w, -1, w->spool_path, true);
-    }
+    if (w->state == DB_READY && !own_replay_queued(w))
+        replay_add(w, -1, w->spool_path, true);
     return 0;
 }
 
@@ -1333,9 +1336,7 @@ static void connect_after(uv_work_t *req, int status)
     uv_poll_start(&w->poll, UV_READABLE, on_db_poll);
     if (w->spooling) {
         /* replay what went to our spool while the database was away, after any orphans */
-        bool have = false;
-        for (size_t i = 0; i < w->nreplays; i++)
-            have |= w->replays[i].own;
+        bool have = own_replay_queued(w);
         if (!have && w->spool_fd >= 0)
             replay_add(w, -1, w->spool_path, true);
         else if (!have)
