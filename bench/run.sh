@@ -29,6 +29,7 @@ CCR_PKG="@musistudio/claude-code-router@2.0.0"
 PORTKEY_PKG="@portkey-ai/gateway@1.15.2"
 WARDEN_BIN="$ROOT/build/warden"
 WRITER_BENCH_BIN="$ROOT/build/audit_writer_bench"
+FLOOR_BIN="$ROOT/build/floor_proxy"
 AUDIT_RECORDS="${BENCH_AUDIT_RECORDS:-200000}"
 AUDIT_WRITER_RUNS="${BENCH_AUDIT_WRITER_RUNS:-3}"
 DEV_KEY="bench-dev-key"
@@ -306,7 +307,7 @@ FAKE_URL="http://127.0.0.1:$FAKE_PORT"
 log "bench fake on $FAKE_URL (pid $FAKE_PID, core $LOAD_CORE)"
 
 declare -A URL HDRS BODYKIND PID_OF STATUS REASON
-CONTENDERS=(direct warden warden_audit warden_otel ccr portkey)
+CONTENDERS=(direct floor warden warden_audit warden_otel ccr portkey)
 
 # direct: the fake's own endpoints with the Gemini body
 STATUS[direct]=ok
@@ -321,6 +322,25 @@ start_warden "$FAKE_PORT" "$TELEMETRY_OFF_YAML"
 STATUS[warden]=ok
 PID_OF[warden]=$W_PID
 log "warden on 127.0.0.1:$W_PORT (pid $W_PID, core $GW_CORE, workers: 1)"
+
+# floor: bench/floor_proxy.c, a pass-through proxy made of the parts Warden's request path is made of (libh2o on
+# libuv, server/upstream.c's libcurl client, one loop) doing no work of its own: what it adds over direct is what
+# this stack adds on this machine before any authentication, JSON or translation. Same pinning as Warden.
+STATUS[floor]=failed REASON[floor]="$FLOOR_BIN not built"
+PID_OF[floor]=""
+if [ -x "$FLOOR_BIN" ]; then
+  FL_PORT=$(free_port)
+  "${PIN_GW[@]}" "$FLOOR_BIN" "$FL_PORT" "$FAKE_URL" >"$TMP/floor.out" 2>"$TMP/floor.log" &
+  FL_PID=$!
+  PIDS+=("$FL_PID")
+  if wait_port "$FL_PORT" "$FL_PID" 10; then
+    STATUS[floor]=ok PID_OF[floor]=$FL_PID
+    log "floor proxy on 127.0.0.1:$FL_PORT (pid $FL_PID, core $GW_CORE)"
+  else
+    REASON[floor]="it did not start: $(tail -2 "$TMP/floor.log" | tr '\n' ' ')"
+  fi
+fi
+[ "${STATUS[floor]}" = ok ] || log "floor: ${REASON[floor]}"
 
 # warden_audit: the same build and config plus an audit section (what the issue asks to measure), its own port
 wa_metrics() {   # the audit instance's writer counters (GET /metrics) as one JSON object
@@ -551,9 +571,11 @@ target() {   # target CONTENDER SIZE MODE -> T_URL T_HDRS T_BODY
   local c="$1" sz="$2" mode="$3" model=gemini-2.5-pro
   [ "$sz" = 300 ] && model=gemini-2.5-flash
   case "$c" in
-    direct)
-      if [ "$mode" = sse ]; then T_URL="$FAKE_URL/v1beta/models/$model:streamGenerateContent?alt=sse"
-      else T_URL="$FAKE_URL/v1beta/models/$model:generateContent"; fi
+    direct | floor)
+      local base="$FAKE_URL"
+      [ "$c" = floor ] && base="http://127.0.0.1:$FL_PORT"
+      if [ "$mode" = sse ]; then T_URL="$base/v1beta/models/$model:streamGenerateContent?alt=sse"
+      else T_URL="$base/v1beta/models/$model:generateContent"; fi
       T_HDRS="x-goog-api-key: $GEMINI_KEY"
       T_BODY="$TMP/gemini-$sz.json" ;;
     warden | warden_audit | warden_otel)
@@ -583,7 +605,7 @@ smoke() {   # smoke CONTENDER -> 0 or sets SMOKE_ERR
       code=$(curl -s -N --max-time 20 -o "$out" -w '%{http_code}' "${CURL_H[@]}" -H 'content-type: application/json' \
         --data-binary @"$T_BODY" "$T_URL" || echo 000)
       case "$c:$mode" in
-        direct:*) want='fake-gem' ;;
+        direct:* | floor:*) want='fake-gem' ;;
         warden:json | warden_audit:json | warden_otel:json | ccr:json) want='"type":"message"' ;;
         warden:sse | warden_audit:sse | warden_otel:sse | ccr:sse) want='message_stop' ;;
         portkey:json) want='chat.completion' ;;
@@ -601,7 +623,7 @@ for c in "${CONTENDERS[@]}"; do
   [ "${STATUS[$c]}" = ok ] || continue
   if ! smoke "$c"; then
     [ "$c" = warden ] || [ "$c" = direct ] && die "$c smoke test failed: $SMOKE_ERR"
-    [ "$c" = warden_audit ] || [ "$c" = warden_otel ] && { STATUS[$c]=failed; REASON[$c]="smoke test failed: $SMOKE_ERR"; log "$c: ${REASON[$c]}"; continue; }
+    [ "$c" = warden_audit ] || [ "$c" = warden_otel ] || [ "$c" = floor ] && { STATUS[$c]=failed; REASON[$c]="smoke test failed: $SMOKE_ERR"; log "$c: ${REASON[$c]}"; continue; }
     peer_fail "$c" "smoke test failed: $SMOKE_ERR"
     continue
   fi
@@ -848,6 +870,7 @@ if [ "${STATUS[ccr]:-}" = ok ] || [ "${STATUS[portkey]:-}" = ok ]; then
     kill -TERM "$CCR2_PID" 2>/dev/null || true
   fi
 fi
+rec "$(jq -nc --arg s "${STATUS[floor]:-failed}" --arg r "${REASON[floor]:-}" '{kind:"floor",status:$s,reason:$r}')"
 for c in ccr portkey; do
   rec "$(jq -nc --arg c "$c" --arg s "${STATUS[$c]:-failed}" --arg r "${REASON[$c]:-}" '{kind:"peer",contender:$c,status:$s,reason:$r}')"
 done
