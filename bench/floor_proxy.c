@@ -2,7 +2,8 @@
  * path is built from (libh2o over libuv for the client side, server/upstream.c's libcurl multi_socket
  * client for the provider side, one loop, the same 64 KB socket input buffer) and nothing else: no
  * authentication, no JSON, no translation, no routing, no metrics, no logs. A POST is sent on unchanged
- * (path and query appended to the upstream base, the body as received, x-goog-api-key and content-type),
+ * (path and query appended to the upstream base, the body as received, x-goog-api-key, content-type, and a
+ * W3C traceparent when the client sent one, as a proxy passes it on),
  * and the provider's status, content type and body bytes come back as they arrive.
  *
  * bench/run.sh measures it beside Warden against the same fake with the body Warden would have sent:
@@ -37,7 +38,8 @@ struct fcall {
     char *url;
     char key[256];
     char ctype[128];
-    struct wd_upstream_header hdrs[2];
+    char tp[64];
+    struct wd_upstream_header hdrs[3];
     char *out, *sending;         /* bytes received and not yet handed to h2o; bytes h2o is sending */
     size_t nout, capout, capsending;
     bool started, in_flight, done, final_sent, gone;
@@ -185,11 +187,18 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     snprintf(c->ctype, sizeof(c->ctype), "%.*s", (int)ct.len, ct.base ? ct.base : "application/json");
     c->hdrs[0] = (struct wd_upstream_header){"x-goog-api-key", c->key};
     c->hdrs[1] = (struct wd_upstream_header){"content-type", c->ctype};
+    size_t nh = 2;
+    h2o_iovec_t tp = header_value(req, H2O_STRLIT("traceparent"));
+    if (tp.base && tp.len < sizeof(c->tp)) {
+        memcpy(c->tp, tp.base, tp.len);
+        c->tp[tp.len] = '\0';
+        c->hdrs[nh++] = (struct wd_upstream_header){"traceparent", c->tp};
+    }
     struct wd_upstream_req ur = {
         .method = "POST",
         .url = c->url,
         .headers = c->hdrs,
-        .nheaders = 2,
+        .nheaders = nh,
         .body = req->entity.base ? req->entity.base : "",
         .body_len = req->entity.len,
         .first_byte_timeout_ms = 30000,

@@ -861,10 +861,13 @@ cg_metric() {   # cg_metric PORT NAME: the sum of a metric's series on that inst
   curl -s --max-time 10 "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n || index($1, n "{") == 1 {s += $2} END {printf "%d\n", s}'
 }
 cg_run() {   # cg_run CONTENDER SIZE MODE -> one JSON line, or nothing when the run failed
-  local c="$1" sz="$2" mode="$3" port pid out="$TMP/cg-$1-$2-$3" i reqs want dump extra=""
+  # floor_tp: the floor with a W3C traceparent on every request, which it passes on to the fake as Warden does
+  # with tracing on: what propagating it costs in libcurl alone
+  local c="$1" sz="$2" mode="$3" port pid out="$TMP/cg-$1-$2-$3" i reqs want dump extra="" trace=""
   port=$(free_port)
+  [ "$c" = floor_tp ] && trace=01
   case "$c" in
-    floor) "${PIN_GW[@]}" valgrind --tool=callgrind --callgrind-out-file="$out.cg" "$FLOOR_BIN" "$port" "$FAKE_URL" >"$out.log" 2>&1 & ;;
+    floor | floor_tp) "${PIN_GW[@]}" valgrind --tool=callgrind --callgrind-out-file="$out.cg" "$FLOOR_BIN" "$port" "$FAKE_URL" >"$out.log" 2>&1 & ;;
     *)
       case "$c" in
         warden) extra="$TELEMETRY_OFF_YAML" ;;
@@ -879,7 +882,7 @@ $TELEMETRY_OFF_YAML" ;;
   pid=$!
   PIDS+=("$pid")
   if ! wait_port "$port" "$pid" 60; then kill -KILL "$pid" 2>/dev/null; log "callgrind: $c did not start"; return 1; fi
-  target "$c" "$sz" "$mode"
+  target "${c%_tp}" "$sz" "$mode"
   T_URL="http://127.0.0.1:$port/${T_URL#http://127.0.0.1:*/}"
   curl_hdrs
   for i in $(seq 1 20); do
@@ -890,8 +893,8 @@ $TELEMETRY_OFF_YAML" ;;
   fi
   [ "$c" = warden_otel ] && sleep 3   # the warm-up's spans exported (once a second) before the counters start
   callgrind_control -z "$pid" >/dev/null 2>&1
-  BENCH_BODY="$T_BODY" BENCH_HEADERS="$T_HDRS" "${PIN_LOAD[@]}" wrk -t1 -c1 -d"${CG_SECONDS}s" --timeout 30s \
-    -s "$ROOT/bench/post.lua" "$T_URL" >"$out.wrk" 2>&1 || true
+  BENCH_TRACE="$trace" BENCH_BODY="$T_BODY" BENCH_HEADERS="$T_HDRS" "${PIN_LOAD[@]}" wrk -t1 -c1 -d"${CG_SECONDS}s" \
+    --timeout 30s -s "$ROOT/bench/post.lua" "$T_URL" >"$out.wrk" 2>&1 || true
   reqs=$(grep '^{' "$out.wrk" | tail -1 | jq '.requests - .err_status' 2>/dev/null || echo 0)
   case "$c" in
     warden_audit)   # every record of the run durable, its writer's work done
@@ -939,10 +942,10 @@ $TELEMETRY_OFF_YAML" ;;
 }
 if [ "$CG" = ok ]; then
   cg_list=()
-  for c in floor warden warden_audit warden_otel; do
+  for c in floor floor_tp warden warden_audit warden_otel; do
     [ "$c" = warden_audit ] && [ "$AUDIT" != ok ] && continue
     [ "$c" = warden_otel ] && [ "$OTEL" != ok ] && continue
-    [ "$c" = floor ] && [ "${STATUS[floor]}" != ok ] && continue
+    [ "${c%_tp}" = floor ] && [ "${STATUS[floor]}" != ok ] && continue
     cg_list+=("$c")
   done
   log "instructions per request under callgrind: ${cg_list[*]}; 4 scenarios, ${CG_SECONDS}s each at c=1"
