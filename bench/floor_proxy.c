@@ -23,6 +23,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "server/accept.h"
 #include "server/upstream.h"
 
 static h2o_globalconf_t config;
@@ -220,18 +221,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 static void on_accept(uv_stream_t *listener, int status)
 {
-    if (status != 0)
-        return;
-    uv_tcp_t *conn = malloc(sizeof(*conn));
-    if (!conn)
-        return;
-    uv_tcp_init(listener->loop, conn);
-    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
-        return;
-    }
-    uv_tcp_nodelay(conn, 1);
-    h2o_accept(&accept_ctx, h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free));
+    if (status == 0)
+        wd_h2o_accept(listener, &accept_ctx);
 }
 
 static void on_signal(uv_signal_t *s, int signum)

@@ -1,5 +1,6 @@
 /* Listener, workers, health endpoints, graceful drain (SIGTERM) and atomic reload (SIGHUP). */
 #include "server/server.h"
+#include "server/accept.h"
 #include "otel/exporter.h"
 #include "server/metrics.h"
 
@@ -236,17 +237,7 @@ static void on_accept(uv_stream_t *listener, int status)
     struct wd_worker *w = listener->data;
     if (status != 0 || w->draining)
         return;
-    uv_tcp_t *conn = malloc(sizeof(*conn));
-    if (conn == NULL)
-        return;
-    uv_tcp_init(listener->loop, conn);
-    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
-        return;
-    }
-    uv_tcp_nodelay(conn, 1);
-    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
-    h2o_accept(&w->accept_ctx, sock);
+    wd_h2o_accept(listener, &w->accept_ctx);
 }
 
 static int listen_socket(const struct wd_config *cfg)
