@@ -43,7 +43,7 @@ struct fcall {
     struct wd_upstream_header hdrs[3];
     char *out, *sending;         /* bytes received and not yet handed to h2o; bytes h2o is sending */
     size_t nout, capout, capsending;
-    bool started, in_flight, done, final_sent, gone;
+    bool started, in_flight, done, final_sent, gone; /* done: the upstream transfer ended (xfer is NULL) */
 };
 
 static void fcall_free(struct fcall *c)
@@ -76,8 +76,6 @@ static void on_proceed(h2o_generator_t *g, h2o_req_t *req)
     (void)req;
     struct fcall *c = (struct fcall *)g;
     c->in_flight = false;
-    if (c->final_sent)
-        return;
     flush(c);
 }
 
@@ -86,7 +84,7 @@ static void on_stop(h2o_generator_t *g, h2o_req_t *req)
     (void)req;
     struct fcall *c = (struct fcall *)g;
     c->gone = true;
-    if (c->xfer && !c->done)
+    if (c->xfer)
         wd_upstream_cancel(c->xfer);
     c->xfer = NULL;
 }
@@ -96,7 +94,7 @@ static void on_req_dispose(void *p)
 {
     struct fcall **slot = p;
     struct fcall *c = *slot;
-    if (c->xfer && !c->done)
+    if (c->xfer) /* NULL once the transfer is done or cancelled */
         wd_upstream_cancel(c->xfer);
     fcall_free(c);
 }
