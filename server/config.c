@@ -784,12 +784,13 @@ static int cfg_parse_tls(struct wd_config *cfg, struct cfg_node *n, const char *
 
 static int cfg_parse_limits(struct wd_config *cfg, struct cfg_node *n, const char *path, struct wd_config_err *err)
 {
-    struct cfg_field f[] = {{.name = "max_body_bytes"}, {.name = "max_header_bytes"}, {.name = "idle_timeout"},
-                            {.name = "request_timeout"}, {.name = "drain_timeout"}};
+    struct cfg_field f[] = {{.name = "max_body_bytes"},  {.name = "max_header_bytes"},       {.name = "idle_timeout"},
+                            {.name = "request_timeout"}, {.name = "drain_timeout"},          {.name = "max_connections"},
+                            {.name = "max_pending_body_bytes"}, {.name = "http2_max_resets"}};
     unsigned *durations[] = {&cfg->idle_timeout_ms, &cfg->request_timeout_ms, &cfg->drain_timeout_ms};
     char p[CFG_PATH_MAX];
 
-    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 5, err))
+    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 8, err))
         return -1;
     if (f[0].val) {
         cfg_path_key(p, path, f[0].key);
@@ -807,6 +808,31 @@ static int cfg_parse_limits(struct wd_config *cfg, struct cfg_node *n, const cha
         cfg_path_key(p, path, f[2 + i].key);
         if (cfg_get_duration(f[2 + i].val, p, durations[i], err))
             return -1;
+    }
+    if (f[5].val) {
+        uint64_t v;
+        cfg_path_key(p, path, f[5].key);
+        if (cfg_get_uint(f[5].val, p, 0, 10000000, &v, err))
+            return -1;
+        cfg->max_connections = (size_t)v;
+    }
+    if (f[6].val) {
+        cfg_path_key(p, path, f[6].key);
+        if (cfg_get_size(f[6].val, p, &cfg->max_pending_body_bytes, err))
+            return -1;
+    }
+    if (f[7].val) {
+        uint64_t v;
+        cfg_path_key(p, path, f[7].key);
+        if (cfg_get_uint(f[7].val, p, 1, 1000000, &v, err))
+            return -1;
+        cfg->http2_max_resets = (unsigned)v;
+    }
+    /* a chunked body holds its worst case, twice max_body_bytes (libh2o's own cap), until it is complete */
+    if (cfg->max_pending_body_bytes / 2 < cfg->max_body_bytes) {
+        cfg_path_key(p, path, f[6].val ? f[6].key : f[0].key);
+        return cfg_fail(err, f[6].val ? f[6].val->line : f[0].val ? f[0].val->line : n->line, p,
+                        "max_pending_body_bytes must be at least twice max_body_bytes");
     }
     return 0;
 }
@@ -1563,6 +1589,8 @@ int wd_config_parse(const char *yaml, size_t len, const char *source, struct wd_
     cfg->idle_timeout_ms = 60000;
     cfg->request_timeout_ms = 600000;
     cfg->drain_timeout_ms = 30000;
+    cfg->max_pending_body_bytes = (size_t)256 * 1024 * 1024;
+    cfg->http2_max_resets = 200;
     cfg->audit.migrate = true;
     cfg->telemetry.sampling_ratio = -1.0;
     cfg->telemetry.access_log = true;

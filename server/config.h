@@ -99,6 +99,9 @@ struct wd_config {
     unsigned idle_timeout_ms;    /* client connection idle, default 60000 */
     unsigned request_timeout_ms; /* whole request incl. stream, default 600000 */
     unsigned drain_timeout_ms;   /* SIGTERM grace, default 30000 */
+    size_t max_connections;      /* client connections; 0 => derived from the descriptor limit (server/front.h) */
+    size_t max_pending_body_bytes; /* request bytes buffered before their handler, whole process; default 256 MiB */
+    unsigned http2_max_resets;   /* client stream resets per connection per 10 s before GOAWAY; default 200 */
 
     struct wd_provider *providers;
     size_t nproviders;

@@ -1,6 +1,7 @@
 /* Prometheus metrics: per-worker series tables written only by their worker, merged and summed at scrape;
  * bounded label tables; process metrics from /proc; an optional listener thread of its own. See metrics.h. */
 #include "server/metrics.h"
+#include "server/front.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -908,6 +909,8 @@ void wd_metrics_render(struct wd_buf *b, wd_metrics_audit_fn audit)
         wd_buf_printf(b, "warden_open_streams{api=\"other\"} %lld\n", (long long)streams[0]);
     put_meta(b, "warden_inflight_requests", "gauge", "Requests being handled.");
     wd_buf_printf(b, "warden_inflight_requests %lld\n", (long long)inflight);
+
+    wd_front_render_metrics(b); /* connections and the front guard (server/front.h) */
 
     put_meta(b, "warden_metrics_label_overflow_total", "counter",
              "Label values counted as other because the table of names was full.");

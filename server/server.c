@@ -1,6 +1,6 @@
 /* Listener, workers, health endpoints, graceful drain (SIGTERM) and atomic reload (SIGHUP). */
 #include "server/server.h"
-#include "server/accept.h"
+#include "server/front.h"
 #include "otel/exporter.h"
 #include "server/metrics.h"
 
@@ -201,6 +201,26 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct wd_worker *w = self_worker;
     h2o_iovec_t path = req->path_normalized;
+    {
+        /* decided by the front guard on the request's headers (server/front.h) */
+        int st;
+        const char *type, *msg;
+        if (wd_front_refusal(req, &st, &type, &msg)) {
+            struct wd_buf b = {0};
+            wd_buf_puts(&b, "{\"type\":\"error\",\"error\":{\"type\":");
+            wd_json_put_string(&b, type, strlen(type));
+            wd_buf_puts(&b, ",\"message\":");
+            wd_json_put_string(&b, msg, strlen(msg));
+            wd_buf_puts(&b, "}}");
+            wd_respond(req, st, "application/json", b.p ? b.p : "", b.n);
+            wd_buf_free(&b);
+            return 0;
+        }
+        if (wd_front_stream_doomed(req)) {
+            respond_json(req, 503, "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"stream reset by the client\"}}");
+            return 0;
+        }
+    }
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/healthz"))) {
         respond_json(req, 200, "{\"status\":\"ok\"}");
         return 0;
@@ -232,12 +252,60 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
+/* The listening socket: one, shared by the workers (each listens on a dup of it). No SO_REUSEPORT: a second
+ * process, Warden or not, cannot bind the same address while this one holds it. */
+static int listen_fd = -1;
+
+static void on_accept(uv_stream_t *listener, int status);
+
+static int listener_open(struct wd_worker *w)
+{
+    int fd = dup(listen_fd);
+    if (fd < 0)
+        return -1;
+    uv_tcp_init(&w->loop, &w->listener);
+    w->listener.data = w;
+    if (uv_tcp_open(&w->listener, fd) != 0 || uv_listen((uv_stream_t *)&w->listener, 1024, on_accept) != 0) {
+        uv_close((uv_handle_t *)&w->listener, NULL);
+        return -1;
+    }
+    w->listening = true;
+    return 0;
+}
+
+static void on_resume(uv_timer_t *t)
+{
+    struct wd_worker *w = t->data;
+    if (w->draining || w->listening)
+        return;
+    if (listener_open(w) != 0)
+        uv_timer_start(&w->resume_timer, on_resume, 250, 0);
+}
+
+static void on_listener_rested(uv_handle_t *h)
+{
+    struct wd_worker *w = h->data;
+    if (w->draining)
+        return;
+    if (!w->resume_armed) {
+        uv_timer_init(&w->loop, &w->resume_timer);
+        w->resume_timer.data = w;
+        w->resume_armed = true;
+    }
+    uv_timer_start(&w->resume_timer, on_resume, 250, 0);
+}
+
 static void on_accept(uv_stream_t *listener, int status)
 {
     struct wd_worker *w = listener->data;
-    if (status != 0 || w->draining)
+    if (w->draining)
         return;
-    wd_h2o_accept(listener, &w->accept_ctx);
+    wd_front_accept(listener, w, status);
+    if ((status == UV_EMFILE || status == UV_ENFILE) && w->listening) {
+        /* libuv would call again at once, for ever: the listener rests for 250 ms instead */
+        w->listening = false;
+        uv_close((uv_handle_t *)&w->listener, on_listener_rested);
+    }
 }
 
 static int listen_socket(const struct wd_config *cfg)
@@ -251,8 +319,7 @@ static int listen_socket(const struct wd_config *cfg)
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int on = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
-        listen(fd, 1024) != 0) {
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
         int e = errno;
         if (fd >= 0)
             close(fd);
@@ -311,6 +378,8 @@ static void on_wake(uv_async_t *a)
             uv_close((uv_handle_t *)&w->listener, NULL);
             w->listening = false;
         }
+        if (w->resume_armed)
+            uv_timer_stop(&w->resume_timer);
         h2o_context_request_shutdown(&w->ctx);
         w->drain_deadline = uv_now(&w->loop) + w->rt->cfg->drain_timeout_ms;
         uv_timer_init(&w->loop, &w->drain_timer);
@@ -346,7 +415,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int worker_init(struct wd_worker *w, int id, int fd)
+static int worker_init(struct wd_worker *w, int id)
 {
     w->id = id;
     if (uv_loop_init(&w->loop) != 0)
@@ -367,12 +436,7 @@ static int worker_init(struct wd_worker *w, int id, int fd)
     w->log_flush.data = w;
     uv_prepare_start(&w->log_flush, on_log_flush);
     uv_unref((uv_handle_t *)&w->log_flush); /* it never keeps a loop alive */
-    uv_tcp_init(&w->loop, &w->listener);
-    w->listener.data = w;
-    if (uv_tcp_open(&w->listener, fd) != 0 || uv_listen((uv_stream_t *)&w->listener, 1024, on_accept) != 0)
-        return -1;
-    w->listening = true;
-    return 0;
+    return listener_open(w);
 }
 
 /* models.prices -> warden_cost_usd_total (at start and on each reload). */
@@ -461,6 +525,8 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
         }
     }
 
+    if (wd_front_init(cfg->max_connections, cfg->max_pending_body_bytes, cfg->max_body_bytes, cfg->http2_max_resets) != 0)
+        return 1;
     h2o_config_init(&globalconf);
     /* h2o answers bodies past its own limit with a plain-text 413; ours, in the API's shape, covers
      * bodies up to twice the configured limit (see the README). */
@@ -499,22 +565,23 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
     workers = calloc(nworkers, sizeof(*workers));
     if (workers == NULL)
         return 1;
+    listen_fd = listen_socket(cfg);
+    if (listen_fd < 0) {
+        wd_logf(WD_LOG_ERROR, "", "cannot listen on %s:%u: %s%s", cfg->listen_host, cfg->listen_port, strerror(errno),
+                errno == EADDRINUSE ? " (address in use: another process holds it)" : "");
+        return 1;
+    }
     for (unsigned i = 0; i < nworkers; i++) {
-        int fd = listen_socket(cfg);
-        if (fd < 0) {
-            wd_logf(WD_LOG_ERROR, "", "cannot listen on %s:%u: %s", cfg->listen_host, cfg->listen_port,
-                    strerror(errno));
-            return 1;
-        }
-        if (worker_init(&workers[i], (int)i, fd) != 0) {
+        if (worker_init(&workers[i], (int)i) != 0) {
             wd_log(WD_LOG_ERROR, "worker initialisation failed", "");
             return 1;
         }
     }
     char fields[256];
-    snprintf(fields, sizeof(fields), "\"listen\":\"%s:%u\",\"workers\":%u,\"tls\":%s,\"config\":\"%s\"",
+    snprintf(fields, sizeof(fields),
+             "\"listen\":\"%s:%u\",\"workers\":%u,\"tls\":%s,\"config\":\"%s\",\"max_connections\":%zu",
              cfg->listen_host, cfg->listen_port, nworkers, ssl_ctx ? "true" : "false",
-             config_path ? "file" : "embedded");
+             config_path ? "file" : "embedded", wd_front_max_connections());
     wd_log(WD_LOG_INFO, "warden listening", fields);
     {
         char why[300];
@@ -573,5 +640,8 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
     uv_walk(&main_loop, close_walk_cb, NULL);
     uv_run(&main_loop, UV_RUN_DEFAULT);
     wd_runtime_release(atomic_load(&current_rt));
+    if (listen_fd >= 0)
+        close(listen_fd);
+    wd_front_free();
     return 0;
 }

@@ -29,6 +29,8 @@ struct wd_worker {
     h2o_accept_ctx_t accept_ctx;
     uv_tcp_t listener;
     bool listening;
+    uv_timer_t resume_timer;   /* out of descriptors: the listener rests, then is opened again */
+    bool resume_armed;
     struct wd_upstream *up;
     struct wd_audit_writer *audit;   /* NULL when audit is off */
     uv_async_t wake;
