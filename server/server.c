@@ -398,6 +398,9 @@ static void *worker_main(void *arg)
 {
     struct wd_worker *w = arg;
     self_worker = w;
+    char name[16];
+    snprintf(name, sizeof(name), "wd-worker-%d", w->id);
+    pthread_setname_np(pthread_self(), name); /* top, ps -T and the tests tell the workers apart */
     /* A socket's input buffer starts at 8 KB in h2o and doubles as it fills, so a 50 KB Claude Code
      * request was read in four read() calls with 56 KB of copying between them. Starting at 64 KB
      * takes such a request in one read. The buffer is freed (to a per-thread cache of at most 16)

@@ -4,7 +4,7 @@ loopback only, every loop bounded in count and time. Each subcommand prints one 
 
   hostile.py h1-early PORT KEY|- CONTENT_LENGTH [PATH]       headers only; is it answered before the body?
   hostile.py h1-flood PORT CONNS MIB SECONDS                  unauthenticated bodies on many connections
-  hostile.py h1-raw PORT HEX_PAYLOAD [SECONDS]               raw bytes in; every response out, and whether it closed
+  hostile.py h1-raw PORT HEX_PAYLOAD|@FILE [SECONDS]         raw bytes in; every response out, and whether it closed
   hostile.py h1-hold PORT KEY CONTENT_LENGTH CONNS SECONDS    authenticated heads whose bodies never come
   hostile.py h2-flood PORT STREAMS SECONDS [KEY]             HEADERS without END_STREAM, then DATA on all streams
   hostile.py h2-reset PORT KEY|- BATCHES PER_BATCH           open and reset streams in batches until GOAWAY
@@ -160,6 +160,8 @@ def h1_flood(port, conns, mib, seconds):
 
 
 def h1_raw(port, payload_hex, seconds=3.0):
+    if payload_hex.startswith("@"):  # a file holding the hex (a long payload does not fit in argv)
+        payload_hex = open(payload_hex[1:]).read().strip()
     s = connect(port)
     s.sendall(bytes.fromhex(payload_hex))
     res, closed = read_http1_responses(s, seconds)
