@@ -147,6 +147,11 @@ struct wd_audit_writer {
     struct wd_buf spool_buf;
     size_t spool_n;          /* queue records in spool_buf */
     int64_t spool_first_seq; /* seq of the first queue record in spool_buf */
+    int64_t spool_last_seq;  /* seq of the last queue record in spool_buf */
+    /* queued records up to this seq may be in the database already: a spool write of them reached the file
+     * (the replay reads it) but failed its fdatasync, and with the spool failing (backoff) they may go to
+     * the database directly: with the idempotent insert, never COPY */
+    int64_t q_sent_upto;
     size_t spool_ckpts;      /* checkpoint bytes in spool_buf taken from ckpts */
     /* the spool failed (a write, its fdatasync, or opening it): no spool write before spool_retry_at
      * (loop time), then one try; spool_timer kicks the loop then */
@@ -663,6 +668,8 @@ static void spool_written(uv_fs_t *req)
             ssize_t k = write(w->spool_fd, "\n", 1);
             (void)k;
             w->spool_size += 1;
+            if (w->spool_last_seq > w->q_sent_upto)
+                w->q_sent_upto = w->spool_last_seq; /* a whole line of it may be in the file */
         }
         /* a replay may have read part of it already: what goes again goes with the idempotent insert */
         w->spool_maybe_sent = true;
@@ -685,6 +692,8 @@ static void spool_synced(uv_fs_t *req)
         /* the records stay queued and are written again; the replay may have sent this copy already */
         spool_failed(w, "fdatasync", uv_strerror(r));
         w->spool_maybe_sent = true;
+        if (w->spool_last_seq > w->q_sent_upto)
+            w->q_sent_upto = w->spool_last_seq;
         kick(w);
         return;
     }
@@ -741,6 +750,9 @@ static void spool_flush(struct wd_audit_writer *w)
     size_t n = qn - skip;
     size_t from = skip == 0 ? w->q_head : w->ents[w->ent_head + skip - 1].end;
     w->spool_first_seq = n > 0 ? w->ents[w->ent_head + skip].seq : 0;
+    w->spool_last_seq = n > 0 ? w->ents[w->nents - 1].seq : 0;
+    if (n > 0 && w->spool_first_seq <= w->q_sent_upto)
+        w->spool_maybe_sent = true;
     w->spool_buf.n = 0;
     wd_buf_put(&w->spool_buf, w->q.p + from, w->q.n - from);
     /* checkpoint lines: ckpts holds them joined by ',', between '}' and '{' */
@@ -1327,7 +1339,14 @@ static void db_send(struct wd_audit_writer *w)
         size_t want = n > BATCH_RECORDS ? BATCH_RECORDS : n;
         /* COPY rows, unless these records may be in the database already (then the idempotent insert), or
          * a line does not convert (it cannot happen: the lines are ours; the insert checks them anyway) */
-        bool copy = !w->q_maybe_sent;
+        bool copy = !w->q_maybe_sent && w->ents[w->ent_head].seq > w->q_sent_upto;
+        if (!w->q_maybe_sent && !copy) {
+            /* only those the replay may have sent go with the insert; the ones after them with COPY */
+            size_t k = 0;
+            while (k < want && w->ents[w->ent_head + k].seq <= w->q_sent_upto)
+                k++;
+            want = k;
+        }
         n = fill_batch(w, want, copy);
         if (n == 0 && copy) {
             wd_logf(WD_LOG_ERROR, "", "audit: worker %d: a queued record does not convert to a COPY row; sending "
