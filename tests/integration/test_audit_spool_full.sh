@@ -172,6 +172,13 @@ verify
 check "after the stop: audit verify exits 3 naming every lost record ($(lost))" \
   bash -c '[ "$0" = 3 ] && grep -q "^LOST chain $1: $2 records lost between " "$3"' "$VERIFY_RC" "$CHAIN" "$(lost)" "$WD_TMP/verify.out"
 check "after the stop: no chain tampered" bash -c '! grep -q TAMPERED "$0"' "$WD_TMP/verify.out"
+# the same from an export, with no database: the loss travels with the chain
+"$WARDEN_BIN" audit export --db "$WD_DB_AUDITOR_URL" --chain "$CHAIN" --out "$WD_TMP/chain.jsonl" >/dev/null 2>&1
+FRC=0
+"$WARDEN_BIN" audit verify --file "$WD_TMP/chain.jsonl" --checkpoints "$EXPORT" --pubkey "$WD_TMP/audit-pub.pem" \
+  >"$WD_TMP/verify_file.out" 2>&1 || FRC=$?
+check "audit verify --file of the chain's export: the same loss, exit 3 (rc $FRC)" \
+  bash -c '[ "$0" = 3 ] && grep -q "^LOST chain $1: $2 records lost between " "$3"' "$FRC" "$CHAIN" "$(lost)" "$WD_TMP/verify_file.out"
 WD_WARDEN_ENV=()
 
 # ---- 4. fail_closed: no database (and no spool in that mode): the call is refused -------------------------
