@@ -659,6 +659,9 @@ struct chain {
     size_t ck, ck_end;     /* this chain's checkpoints not yet matched */
     int64_t problems, problem_seq;
     char problem[240];
+    /* records the writer lost (its system/records_refused records say how many and when) */
+    int64_t lost, lost_reports, lost_seq;
+    char lost_first[28], lost_last[28];
 };
 
 struct verify {
@@ -674,6 +677,7 @@ struct verify {
     char (*done)[37];      /* chains closed so far (an export must hold each chain once) */
     size_t ndone, capdone;
     int64_t chains, records, ckpts, bad_chains, problems;
+    int64_t lost, loss_chains; /* records lost, as the trail itself reports (system/records_refused) */
     size_t line;           /* export line number */
 };
 
@@ -816,6 +820,63 @@ static void check_body(struct verify *v, int64_t seq, const struct wd_audit_rec 
 
 static void chain_end(struct verify *v);
 
+static bool field_is(const struct wd_audit_rec *r, enum wd_audit_field_id f, const char *s)
+{
+    size_t n = strlen(s);
+    return r->f[f].s != NULL && r->f[f].n == n && memcmp(r->f[f].s, s, n) == 0;
+}
+
+/* "key":"<27-char ts>" in a records_refused detail, copied to out (else left as is). */
+static void detail_ts(const char *d, size_t n, const char *key, char out[28])
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; i + kl + 27 + 1 <= n; i++)
+        if (memcmp(d + i, key, kl) == 0 && d[i + kl + 27] == '"') {
+            memcpy(out, d + i + kl, 27);
+            out[27] = '\0';
+            return;
+        }
+}
+
+/* A system/records_refused record: the writer lost records (its queue full, neither the database nor the
+ * spool taking them). The chain is intact, but the trail is incomplete, and the auditor is told. Detail:
+ * {"refused":N} (older writers) or {"refused":N,"first_ts":"..","last_ts":".."}. */
+static void note_loss(struct verify *v, const struct wd_audit_rec *r, int64_t seq)
+{
+    struct chain *c = &v->c;
+    const char *d = r->f[WD_AF_DETAIL].s;
+    size_t n = r->f[WD_AF_DETAIL].n;
+    static const char key[] = "\"refused\":";
+    long long k = 0;
+    for (size_t i = 0; d != NULL && i + sizeof(key) - 1 < n; i++)
+        if (memcmp(d + i, key, sizeof(key) - 1) == 0) {
+            for (size_t j = i + sizeof(key) - 1; j < n && d[j] >= '0' && d[j] <= '9' && k < INT64_MAX / 10 - 10; j++)
+                k = k * 10 + (d[j] - '0');
+            break;
+        }
+    if (k <= 0)
+        k = 1; /* unreadable count: at least one record was lost */
+    char first[28] = "", last[28] = "";
+    if (d != NULL) {
+        detail_ts(d, n, "\"first_ts\":\"", first);
+        detail_ts(d, n, "\"last_ts\":\"", last);
+    }
+    if (first[0] == '\0' && r->f[WD_AF_TS].set)
+        wd_audit_format_ts(r->f[WD_AF_TS].i, first); /* older writers: no span, only when it was said */
+    if (last[0] == '\0')
+        memcpy(last, first, sizeof(last));
+    if (c->lost_reports++ == 0) {
+        c->lost_seq = seq;
+        memcpy(c->lost_first, first, sizeof(first));
+    }
+    if (strcmp(last, c->lost_last) > 0)
+        memcpy(c->lost_last, last, sizeof(last));
+    if (first[0] != '\0' && strcmp(first, c->lost_first) < 0)
+        memcpy(c->lost_first, first, sizeof(first));
+    c->lost += k;
+    v->lost += k;
+}
+
 /* One record in (chain, seq) order: bad is set when it could not be rebuilt from its row. */
 static void verify_record(struct verify *v, const struct wd_audit_rec *r, const uint8_t stored[32], const char *bad)
 {
@@ -867,6 +928,8 @@ static void verify_record(struct verify *v, const struct wd_audit_rec *r, const 
         wd_buf_free(&canon);
         check_body(v, seq, r, true);
         check_body(v, seq, r, false);
+        if (field_is(r, WD_AF_KIND, "system") && field_is(r, WD_AF_EVENT, "records_refused"))
+            note_loss(v, r, seq);
     }
     memcpy(c->prev, stored, 32);
     c->linked = true;
@@ -912,6 +975,14 @@ static void chain_end(struct verify *v)
             printf(", last checkpoint at seq %lld\n", (long long)c->last_ckpt);
         else
             printf(", no checkpoint\n");
+    }
+    if (c->lost > 0) {
+        v->loss_chains++;
+        printf("LOST chain %s: %lld record%s lost between %s and %s: the writer could not queue them (neither the "
+               "database nor the spool took records); the trail says so in %lld system/records_refused record%s, the "
+               "first at seq %lld\n",
+               c->id, (long long)c->lost, c->lost == 1 ? "" : "s", c->lost_first, c->lost_last,
+               (long long)c->lost_reports, c->lost_reports == 1 ? "" : "s", (long long)c->lost_seq);
     }
     if (beyond > 0)
         printf("note chain %s: the checkpoint file goes on to seq %lld, past this export's last record (seq %lld):"
@@ -1106,7 +1177,7 @@ static void verify_free(struct verify *v)
     free(v->done);
 }
 
-static int verify_summary(struct verify *v, bool nosig)
+static int verify_summary(struct verify *v, bool nosig, bool accept_loss)
 {
     if (v->problems > 0 && v->chains == 0)
         printf("audit verify: FAILED: %lld problem%s, no chain verified\n", (long long)v->problems,
@@ -1116,13 +1187,21 @@ static int verify_summary(struct verify *v, bool nosig)
                " %lld valid checkpoints\n",
                (long long)v->problems, v->problems == 1 ? "" : "s", (long long)v->bad_chains, (long long)v->chains,
                (long long)v->records, (long long)v->ckpts);
+    else if (v->lost > 0 && !accept_loss)
+        printf("audit verify: RECORDS LOST: %lld record%s lost in %lld of %lld chains, as the trail itself records; "
+               "no tampering: %lld chain%s, %lld records, %lld checkpoints verified (--accept-loss: exit 0)\n",
+               (long long)v->lost, v->lost == 1 ? "" : "s", (long long)v->loss_chains, (long long)v->chains,
+               (long long)v->chains, v->chains == 1 ? "" : "s", (long long)v->records, (long long)v->ckpts);
     else
         printf("audit verify: ok: %lld chain%s, %lld records, %lld checkpoints verified\n", (long long)v->chains,
                v->chains == 1 ? "" : "s", (long long)v->records, (long long)v->ckpts);
+    if (v->problems == 0 && v->lost > 0 && accept_loss)
+        printf("audit verify: %lld record%s lost in %lld chain%s (accepted with --accept-loss)\n", (long long)v->lost,
+               v->lost == 1 ? "" : "s", (long long)v->loss_chains, v->loss_chains == 1 ? "" : "s");
     if (!v->sigs)
         printf("audit verify: checkpoint signatures were NOT checked (no --pubkey)%s\n",
                nosig ? "" : "; give --pubkey FILE, or --no-signatures to accept that");
-    return v->problems > 0 ? 1 : !v->sigs && !nosig ? 2 : 0;
+    return v->problems > 0 ? 1 : !v->sigs && !nosig ? 2 : v->lost > 0 && !accept_loss ? 3 : 0;
 }
 
 static int cmd_verify(int argc, char **argv)
@@ -1130,7 +1209,7 @@ static int cmd_verify(int argc, char **argv)
     const char *ref = NULL, *file = NULL, *chain_s = NULL, *from_s = NULL, *to_s = NULL;
     const char *ckfiles[MAX_MULTI], *pubs[MAX_MULTI];
     int nckf = 0, npub = 0;
-    bool nosig = false;
+    bool nosig = false, accept_loss = false;
     const struct opt o[] = {{.name = "--db", .val = &ref},
                             {.name = "--file", .val = &file},
                             {.name = "--chain", .val = &chain_s},
@@ -1139,6 +1218,7 @@ static int cmd_verify(int argc, char **argv)
                             {.name = "--checkpoints", .multi = ckfiles, .nmulti = &nckf},
                             {.name = "--pubkey", .multi = pubs, .nmulti = &npub},
                             {.name = "--no-signatures", .flag = &nosig},
+                            {.name = "--accept-loss", .flag = &accept_loss},
                             {0}};
     const char *cmd = "audit verify";
     struct verify v;
@@ -1183,7 +1263,7 @@ static int cmd_verify(int argc, char **argv)
             printf("chain %s: not found (no records, no checkpoints)\n", v.cks.only);
             v.problems++;
         }
-        rc = verify_summary(&v, nosig);
+        rc = verify_summary(&v, nosig, accept_loss);
     } else if (v.chains > 0) {
         printf("audit verify: incomplete (see the error above)\n");
     }
@@ -1519,12 +1599,14 @@ void wd_cli_usage(FILE *f)
           "                                 the signing key's PEM public key (REF: file:///path, env://NAME;\n"
           "                                 FILE: a config's audit.checkpoints.signing_key)\n"
           "  warden audit verify --db URL [--chain ID] [--from SEQ] [--to SEQ]\n"
-          "                      [--checkpoints FILE]... [--pubkey FILE]... [--no-signatures]\n"
+          "                      [--checkpoints FILE]... [--pubkey FILE]... [--no-signatures] [--accept-loss]\n"
           "  warden audit verify --file EXPORT [--checkpoints FILE]... [--pubkey FILE]... [--chain ID] [--to SEQ]\n"
+          "                      [--accept-loss]\n"
           "                                 check chains, seq continuity, body digests and signed checkpoints\n"
           "                                 (--file --to SEQ: the export must reach SEQ);\n"
           "                                 exit 0 intact, 1 tampering found, 2 usage or connection error\n"
-          "                                 (also when signatures went unchecked without --no-signatures)\n"
+          "                                 (also when signatures went unchecked without --no-signatures),\n"
+          "                                 3 intact but the trail records lost records (0 with --accept-loss)\n"
           "  warden audit query --db URL [--from TIME] [--to TIME] [--principal S] [--team T] [--model M]\n"
           "                     [--provider P] [--decision allow|deny] [--status N] [--kind K] [--chain ID]\n"
           "                     [--limit N] [--format jsonl|csv]\n"

@@ -33,6 +33,11 @@
 /* fail_open: a full queue spills to the spool; records are refused only past this many times the bound
  * (the spool not keeping up either, or no spool to write to) */
 #define QUEUE_HARD_FACTOR 2
+/* a spool that cannot be written (a full disk, an I/O error) is tried again after a backoff, not on every
+ * loop turn, and its failures are logged at most once per SPOOL_LOG_MS */
+#define SPOOL_RETRY_MIN_MS 100
+#define SPOOL_RETRY_MAX_MS 2000
+#define SPOOL_LOG_MS 10000
 #define STMT_RECORDS "wd_audit_ins"
 #define STMT_CKPTS "wd_audit_ckpt"
 
@@ -92,6 +97,7 @@ struct wd_audit_writer {
     int64_t durable_seq;
     uint8_t durable_hash[32];
     uint64_t refused_unreported;
+    int64_t refused_first_us, refused_last_us; /* wall clock span of the unreported refusals */
     /* database */
     enum db_state state;
     PGconn *db;
@@ -141,7 +147,22 @@ struct wd_audit_writer {
     struct wd_buf spool_buf;
     size_t spool_n;          /* queue records in spool_buf */
     int64_t spool_first_seq; /* seq of the first queue record in spool_buf */
+    int64_t spool_last_seq;  /* seq of the last queue record in spool_buf */
+    /* queued records up to this seq may be in the database already: a spool write of them reached the file
+     * (the replay reads it) but failed its fdatasync, and with the spool failing (backoff) they may go to
+     * the database directly: with the idempotent insert, never COPY */
+    int64_t q_sent_upto;
     size_t spool_ckpts;      /* checkpoint bytes in spool_buf taken from ckpts */
+    /* the spool failed (a write, its fdatasync, or opening it): no spool write before spool_retry_at
+     * (loop time), then one try; spool_timer kicks the loop then */
+    bool spool_broken;
+    uint64_t spool_retry_at;
+    unsigned spool_retry_ms;
+    uint64_t spool_failures;     /* failed spool operations since the spool last worked */
+    uint64_t spool_fail_unlogged; /* of those, failures not logged yet (rate limit) */
+    uint64_t spool_fail_log_ms;  /* loop time of the last failure logged */
+    uint64_t spool_ok_log_ms;    /* loop time of the last recovery logged */
+    uv_timer_t spool_timer;
     struct replay *replays;  /* orphans and our own spool, replayed in order */
     size_t nreplays;
     /* export */
@@ -383,13 +404,38 @@ static int append_now(struct wd_audit_writer *w, struct wd_audit_rec *rec)
     return 0;
 }
 
-static void append_system(struct wd_audit_writer *w, const char *event, const char *detail)
+static int append_system(struct wd_audit_writer *w, const char *event, const char *detail)
 {
     struct wd_audit_rec r = {0};
     wd_audit_set_cstr(&r, WD_AF_KIND, "system");
     wd_audit_set_cstr(&r, WD_AF_EVENT, event);
     wd_audit_set_cstr(&r, WD_AF_DETAIL, detail);
-    append_now(w, &r);
+    return append_now(w, &r);
+}
+
+/* A record whose event happened but which will not be in the trail (the queue is full: neither the
+ * database nor the spool takes records): counted, with the wall-clock span, for report_refused. */
+static void note_lost(struct wd_audit_writer *w)
+{
+    int64_t now = wd_audit_now_us();
+    if (w->refused_unreported++ == 0)
+        w->refused_first_us = now;
+    w->refused_last_us = now;
+}
+
+/* The trail itself says how many records it lost and when: a system/records_refused record, queued
+ * before the next accepted record, or as soon as the queue has room again (on_check), or at drain. */
+static void report_refused(struct wd_audit_writer *w)
+{
+    if (w->refused_unreported == 0)
+        return;
+    char a[28], b[28], d[160];
+    wd_audit_format_ts(w->refused_first_us, a);
+    wd_audit_format_ts(w->refused_last_us, b);
+    snprintf(d, sizeof(d), "{\"refused\":%llu,\"first_ts\":\"%s\",\"last_ts\":\"%s\"}",
+             (unsigned long long)w->refused_unreported, a, b);
+    if (append_system(w, "records_refused", d) == 0)
+        w->refused_unreported = 0; /* else (out of memory) the count stays and goes with a later one */
 }
 
 int wd_audit_append(struct wd_audit_writer *w, struct wd_audit_rec *rec, wd_audit_durable_cb cb, void *ctx)
@@ -400,13 +446,17 @@ int wd_audit_append(struct wd_audit_writer *w, struct wd_audit_rec *rec, wd_audi
     bool full = qn >= G.queue_records || qb >= QUEUE_MAX_BYTES;
     /* fail_open: the queue goes to the spool (durable, replayed in order) rather than refusing, up to
      * the hard bound; the queue drains into the spool every loop turn */
+    /* (a spool that just failed is not spilled to again: the queue holds them until it is retried) */
     if (full && G.mode == WD_AUDIT_FAIL_OPEN && qn < (size_t)G.queue_records * QUEUE_HARD_FACTOR &&
-        qb < (size_t)QUEUE_MAX_BYTES * QUEUE_HARD_FACTOR && spill(w) == 0)
+        qb < (size_t)QUEUE_MAX_BYTES * QUEUE_HARD_FACTOR && (w->spool_broken || spill(w) == 0))
         full = false;
     bool closed_down = G.mode == WD_AUDIT_FAIL_CLOSED && cb != NULL && w->state != DB_READY;
     if (full || closed_down) {
         STAT_ADD(w, refused, 1);
-        w->refused_unreported++;
+        /* fail_closed with the database away: the request is refused (503) and its own call/failed record
+         * says so; no event goes unrecorded. A full queue loses the record of an event that happened. */
+        if (full)
+            note_lost(w);
         static _Thread_local uint64_t last_log_ms;
         uint64_t now = uv_now(w->loop);
         if (now - last_log_ms >= 1000) {
@@ -417,15 +467,10 @@ int wd_audit_append(struct wd_audit_writer *w, struct wd_audit_rec *rec, wd_audi
         }
         return -1;
     }
-    if (w->refused_unreported > 0 && !full) {
-        /* the trail itself says that records were refused, and how many */
-        char d[96];
-        snprintf(d, sizeof(d), "{\"refused\":%llu}", (unsigned long long)w->refused_unreported);
-        w->refused_unreported = 0;
-        append_system(w, "records_refused", d);
-    }
+    report_refused(w);
     if (append_now(w, rec) != 0) {
         STAT_ADD(w, refused, 1);
+        note_lost(w);
         return -1;
     }
     if (cb != NULL) {
@@ -545,16 +590,62 @@ static void after_durable(struct wd_audit_writer *w)
 
 /* ---- spool ------------------------------------------------------------------------------------ */
 
+static void on_spool_timer(uv_timer_t *t) { kick(t->data); }
+
+/* A spool operation failed (a full disk, an I/O error, no spool file): the records stay queued. The
+ * spool is tried again after a backoff (SPOOL_RETRY_MIN_MS doubling to SPOOL_RETRY_MAX_MS), not on every
+ * loop turn, and meanwhile the database (once back) takes the queue directly. Logged at most once per
+ * SPOOL_LOG_MS, with the count of failures since the last line. */
+static void spool_failed(struct wd_audit_writer *w, const char *what, const char *err)
+{
+    uint64_t now = uv_now(w->loop);
+    w->spool_failures++;
+    w->spool_fail_unlogged++;
+    if (!w->spool_broken) {
+        w->spool_broken = true;
+        w->spool_retry_ms = SPOOL_RETRY_MIN_MS;
+    } else {
+        w->spool_retry_ms = w->spool_retry_ms * 2 > SPOOL_RETRY_MAX_MS ? SPOOL_RETRY_MAX_MS : w->spool_retry_ms * 2;
+    }
+    w->spool_retry_at = now + w->spool_retry_ms;
+    if (!w->freeing)
+        uv_timer_start(&w->spool_timer, on_spool_timer, w->spool_retry_ms, 0);
+    if (w->spool_fail_log_ms == 0 || now - w->spool_fail_log_ms >= SPOOL_LOG_MS) {
+        w->spool_fail_log_ms = now ? now : 1;
+        wd_logf(WD_LOG_ERROR, "", "audit: worker %d: spool %s failed: %s (%llu failure%s since the last report); the "
+                "records stay queued, the spool is tried again every %u ms at most and the database takes them "
+                "when it can", w->worker, what, err, (unsigned long long)w->spool_fail_unlogged,
+                w->spool_fail_unlogged == 1 ? "" : "s", SPOOL_RETRY_MAX_MS);
+        w->spool_fail_unlogged = 0;
+    }
+}
+
+/* A spool write and its fdatasync went through: the spool works (again). Logged at the same bounded rate
+ * as the failures, so a flapping disk cannot flood the log either. */
+static void spool_ok(struct wd_audit_writer *w)
+{
+    if (!w->spool_broken)
+        return;
+    w->spool_broken = false;
+    uv_timer_stop(&w->spool_timer);
+    uint64_t now = uv_now(w->loop);
+    if (w->spool_ok_log_ms == 0 || now - w->spool_ok_log_ms >= SPOOL_LOG_MS) {
+        w->spool_ok_log_ms = now ? now : 1;
+        wd_logf(WD_LOG_INFO, "", "audit: worker %d: the spool is writable again after %llu failed operation%s",
+                w->worker, (unsigned long long)w->spool_failures, w->spool_failures == 1 ? "" : "s");
+    }
+    w->spool_failures = 0;
+}
+
+/* Returns 0, or -1 with errno set (the caller reports it: spool_failed). */
 static int spool_open(struct wd_audit_writer *w)
 {
     if (w->spool_fd >= 0)
         return 0;
     snprintf(w->spool_path, sizeof(w->spool_path), "%s/%s.spool", G.spool_dir, w->chain_id);
     w->spool_fd = open(w->spool_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (w->spool_fd < 0) {
-        wd_logf(WD_LOG_ERROR, "", "audit: cannot open the spool %s: %s", w->spool_path, strerror(errno));
+    if (w->spool_fd < 0)
         return -1;
-    }
     /* a live writer holds its spool locked: whoever can lock a spool file knows its writer is gone */
     flock(w->spool_fd, LOCK_EX | LOCK_NB);
     return 0;
@@ -568,8 +659,8 @@ static void spool_written(uv_fs_t *req)
     ssize_t r = req->result;
     uv_fs_req_cleanup(req);
     if (r < 0 || (size_t)r != w->spool_buf.n) {
-        /* the records stay queued and go to the spool again */
-        wd_logf(WD_LOG_ERROR, "", "audit: spool write failed: %s", r < 0 ? uv_strerror((int)r) : "short write");
+        /* the records stay queued and go to the spool again, after a backoff */
+        spool_failed(w, "write", r < 0 ? uv_strerror((int)r) : "short write (the disk is full?)");
         if (r > 0 && ftruncate(w->spool_fd, w->spool_size) != 0) {
             /* the torn line cannot be cut off: end it, so the next write starts a line of its own; the
              * replay stops at it (a damaged line), which the log names */
@@ -577,6 +668,8 @@ static void spool_written(uv_fs_t *req)
             ssize_t k = write(w->spool_fd, "\n", 1);
             (void)k;
             w->spool_size += 1;
+            if (w->spool_last_seq > w->q_sent_upto)
+                w->q_sent_upto = w->spool_last_seq; /* a whole line of it may be in the file */
         }
         /* a replay may have read part of it already: what goes again goes with the idempotent insert */
         w->spool_maybe_sent = true;
@@ -597,11 +690,14 @@ static void spool_synced(uv_fs_t *req)
     w->spool_busy = false;
     if (r < 0) {
         /* the records stay queued and are written again; the replay may have sent this copy already */
-        wd_logf(WD_LOG_ERROR, "", "audit: spool fdatasync failed: %s", uv_strerror(r));
+        spool_failed(w, "fdatasync", uv_strerror(r));
         w->spool_maybe_sent = true;
+        if (w->spool_last_seq > w->q_sent_upto)
+            w->q_sent_upto = w->spool_last_seq;
         kick(w);
         return;
     }
+    spool_ok(w);
     size_t qn = q_count(w);
     if (w->spool_n > 0 && qn >= w->spool_n) {
         /* where the records just made durable stand in the queue now */
@@ -631,8 +727,14 @@ static void spool_synced(uv_fs_t *req)
 /* Appends queued records (and checkpoint lines) to the spool. */
 static void spool_flush(struct wd_audit_writer *w)
 {
-    if (w->spool_busy || (q_count(w) == 0 && w->ckpts.n == 0) || spool_open(w) != 0)
+    if (w->spool_busy || (q_count(w) == 0 && w->ckpts.n == 0))
         return;
+    if (w->spool_broken && uv_now(w->loop) < w->spool_retry_at)
+        return; /* spool_timer kicks the loop when it is time to try again */
+    if (spool_open(w) != 0) {
+        spool_failed(w, "open", strerror(errno));
+        return;
+    }
     /* when the queue started going to the spool (spill) while a batch of its head was on its way to the
      * database, the spool takes what is behind that batch */
     size_t skip = w->inflight && w->inflight_kind == SEND_RECORDS ? w->inflight_n : 0;
@@ -648,6 +750,9 @@ static void spool_flush(struct wd_audit_writer *w)
     size_t n = qn - skip;
     size_t from = skip == 0 ? w->q_head : w->ents[w->ent_head + skip - 1].end;
     w->spool_first_seq = n > 0 ? w->ents[w->ent_head + skip].seq : 0;
+    w->spool_last_seq = n > 0 ? w->ents[w->nents - 1].seq : 0;
+    if (n > 0 && w->spool_first_seq <= w->q_sent_upto)
+        w->spool_maybe_sent = true;
     w->spool_buf.n = 0;
     wd_buf_put(&w->spool_buf, w->q.p + from, w->q.n - from);
     /* checkpoint lines: ckpts holds them joined by ',', between '}' and '{' */
@@ -669,8 +774,10 @@ static void spool_flush(struct wd_audit_writer *w)
     w->spool_busy = true;
     w->spool_req.data = w;
     uv_buf_t b = uv_buf_init(w->spool_buf.p, (unsigned)w->spool_buf.n);
-    if (uv_fs_write(w->loop, &w->spool_req, w->spool_fd, &b, 1, -1, spool_written) != 0)
+    if (uv_fs_write(w->loop, &w->spool_req, w->spool_fd, &b, 1, -1, spool_written) != 0) {
         w->spool_busy = false;
+        spool_failed(w, "write", "cannot queue the write");
+    }
 }
 
 static void replay_add(struct wd_audit_writer *w, int fd, const char *path, bool own)
@@ -832,8 +939,10 @@ static int spill(struct wd_audit_writer *w)
 {
     if (w->spooling)
         return 0;
-    if (spool_open(w) != 0)
+    if (spool_open(w) != 0) {
+        spool_failed(w, "open", strerror(errno));
         return -1;
+    }
     start_spooling(w, "queue_full");
     if (w->state == DB_READY && !own_replay_queued(w))
         replay_add(w, -1, w->spool_path, true);
@@ -1230,7 +1339,14 @@ static void db_send(struct wd_audit_writer *w)
         size_t want = n > BATCH_RECORDS ? BATCH_RECORDS : n;
         /* COPY rows, unless these records may be in the database already (then the idempotent insert), or
          * a line does not convert (it cannot happen: the lines are ours; the insert checks them anyway) */
-        bool copy = !w->q_maybe_sent;
+        bool copy = !w->q_maybe_sent && w->ents[w->ent_head].seq > w->q_sent_upto;
+        if (!w->q_maybe_sent && !copy) {
+            /* only those the replay may have sent go with the insert; the ones after them with COPY */
+            size_t k = 0;
+            while (k < want && w->ents[w->ent_head + k].seq <= w->q_sent_upto)
+                k++;
+            want = k;
+        }
         n = fill_batch(w, want, copy);
         if (n == 0 && copy) {
             wd_logf(WD_LOG_ERROR, "", "audit: worker %d: a queued record does not convert to a COPY row; sending "
@@ -1363,6 +1479,9 @@ static void connect_start(struct wd_audit_writer *w)
 static void on_check(uv_check_t *h)
 {
     struct wd_audit_writer *w = h->data;
+    /* records were lost while the queue was full: the trail says so as soon as it has room again */
+    if (w->refused_unreported > 0 && q_count(w) < G.queue_records)
+        report_refused(w);
     if (w->spooling && G.mode == WD_AUDIT_FAIL_OPEN)
         spool_flush(w);
     db_send(w);
@@ -1396,10 +1515,13 @@ struct wd_audit_writer *wd_audit_writer_new(uv_loop_t *loop, int worker_id)
     uv_timer_init(loop, &w->ckpt_timer);
     uv_timer_init(loop, &w->linger_timer);
     w->linger_timer.data = w;
+    uv_timer_init(loop, &w->spool_timer);
+    w->spool_timer.data = w;
     w->ckpt_timer.data = w;
     uv_timer_start(&w->ckpt_timer, on_ckpt_timer, G.every_ms, G.every_ms);
-    if (G.mode == WD_AUDIT_FAIL_OPEN)
-        spool_open(w); /* claims the name now; an empty spool is removed at exit */
+    if (G.mode == WD_AUDIT_FAIL_OPEN && spool_open(w) != 0) /* claims the name now; an empty spool is removed at exit */
+        wd_logf(WD_LOG_ERROR, "", "audit: worker %d cannot open its spool in %s: %s", worker_id, G.spool_dir,
+                strerror(errno));
     char host[128] = "";
     gethostname(host, sizeof(host) - 1);
     char d[512];
@@ -1433,6 +1555,7 @@ bool wd_audit_writer_drain(struct wd_audit_writer *w)
         return true;
     if (!w->stopping) {
         w->stopping = true;
+        report_refused(w); /* the last word on what was lost, before the chain's last record */
         append_system(w, "writer_stop", "{}");
     }
     bool empty = q_count(w) == 0 && !w->inflight && !w->spool_busy && w->export_pending == 0 &&
@@ -1467,6 +1590,8 @@ void wd_audit_writer_free(struct wd_audit_writer *w)
         uv_close((uv_handle_t *)&w->retry_timer, handle_noop);
     if (!uv_is_closing((uv_handle_t *)&w->linger_timer))
         uv_close((uv_handle_t *)&w->linger_timer, handle_noop);
+    if (!uv_is_closing((uv_handle_t *)&w->spool_timer))
+        uv_close((uv_handle_t *)&w->spool_timer, handle_noop);
     if (!uv_is_closing((uv_handle_t *)&w->ckpt_timer))
         uv_close((uv_handle_t *)&w->ckpt_timer, handle_noop);
     uv_run(w->loop, UV_RUN_NOWAIT);

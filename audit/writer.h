@@ -37,8 +37,10 @@ typedef void (*wd_audit_durable_cb)(void *ctx, int ok);
 /* Completes rec (chain_id, seq, ts), hashes it into the chain and queues it. Returns 0, or -1 when the
  * record was refused: queue full (fail_open: a full queue goes to the spool, and only twice the bound
  * refuses), or (fail_closed, with cb) the database is not reachable. A refused
- * record gets no sequence number (the chain has no gap) and is counted; the trail then carries a
- * system record saying how many were refused. cb, when given, is called later, never from here. */
+ * record gets no sequence number (the chain has no gap) and is counted; as soon as the queue has room
+ * again the trail carries a system/records_refused record saying how many were lost and when (a
+ * fail_closed admission refused with the database away is not a loss: the call is refused too). cb, when
+ * given, is called later, never from here. */
 int wd_audit_append(struct wd_audit_writer *w, struct wd_audit_rec *rec, wd_audit_durable_cb cb, void *ctx);
 /* Forgets a pending callback (the request is gone). */
 void wd_audit_cancel(struct wd_audit_writer *w, void *ctx);

@@ -1,13 +1,20 @@
-/* A fault injector for the spool tests, loaded into Warden with LD_PRELOAD: it wraps libc's fdatasync.
- * WD_FAULT_SYNC_GATE=PATH: a call waits while PATH exists (at most 30 s), so a test can hold a spool
- * write "in flight" for as long as it needs. WD_FAULT_SYNC_FAIL=PATH: when PATH exists, the call removes
- * it and fails with EIO (once per creation of the file). Without either variable it changes nothing. */
+/* A fault injector for the spool tests, loaded into Warden with LD_PRELOAD: it wraps libc's fdatasync
+ * and write. WD_FAULT_SYNC_GATE=PATH: a call waits while PATH exists (at most 30 s), so a test can hold a
+ * spool write "in flight" for as long as it needs. WD_FAULT_SYNC_FAIL=PATH: when PATH exists, the call
+ * removes it and fails with EIO (once per creation of the file). WD_FAULT_SPOOL_FULL=PATH: while PATH
+ * exists, a write to a *.spool file behaves as on a full filesystem: it writes only the first half of
+ * its bytes (a short write), or, when PATH's content starts with "enospc", nothing (ENOSPC). Removing
+ * PATH is the space coming back. Without any of these variables it changes nothing. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,4 +35,38 @@ int fdatasync(int fd)
         return -1;
     }
     return real(fd);
+}
+
+/* Whether fd is open on a spool file (its name ends in ".spool"). */
+static int is_spool(int fd)
+{
+    char link[64], path[PATH_MAX];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof(path) - 1);
+    if (n < 6)
+        return 0;
+    path[n] = '\0';
+    return strcmp(path + n - 6, ".spool") == 0;
+}
+
+ssize_t write(int fd, const void *buf, size_t len)
+{
+    static ssize_t (*real)(int, const void *, size_t);
+    if (real == NULL)
+        real = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+    const char *full = getenv("WD_FAULT_SPOOL_FULL");
+    if (full == NULL || len == 0 || access(full, F_OK) != 0 || !is_spool(fd))
+        return real(fd, buf, len);
+    char mode[8] = "";
+    int m = open(full, O_RDONLY | O_CLOEXEC);
+    if (m >= 0) {
+        ssize_t k = read(m, mode, sizeof(mode) - 1);
+        mode[k > 0 ? k : 0] = '\0';
+        close(m);
+    }
+    if (strncmp(mode, "enospc", 6) == 0 || len < 2) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return real(fd, buf, len / 2);
 }
