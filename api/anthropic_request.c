@@ -192,10 +192,10 @@ static int extra_input(struct dec *d, uint32_t k, const char *path)
 }
 
 /* ---- duplicate keys ----
- * Every object of the request, not only those decoded here: a repeated key is read as its last value by
- * some parsers and its first by others, so a policy layer and the provider could see different requests.
- * Small objects compare each key with the earlier ones; large ones sort their keys. Only failures build a
- * path. */
+ * Every object of the request but tool schemas (see no_dup_in), not only those decoded here: a repeated
+ * key is read as its last value by some parsers and its first by others, so a policy layer and the
+ * provider could see different requests. Small objects compare a key with the earlier ones only when a
+ * hash says it may repeat one; large ones sort their keys. Only failures build a path. */
 
 struct key_tok {
     struct wd_str key;      /* decoded */
@@ -216,6 +216,35 @@ static int find_dup_key(struct dec *d, int obj, uint32_t *dup)
 {
     const struct wd_json *j = d->j;
     uint32_t n = j->t[obj].size, m = 0;
+    if (n <= 16) {
+        /* The common case, run for every object of the request: raw slices. A 64-bit mask of a hash of
+         * each key's length and end bytes says which keys may repeat one seen before; only those are
+         * compared. An escaped key sends the object to the decoding path below. */
+        uint32_t toks[16];
+        uint64_t seen = 0;
+        WD_JSON_OBJ_EACH(j, obj, k)
+        {
+            const struct wd_jtok *t = &j->t[k];
+            if (t->escaped)
+                goto decoded;
+            uint32_t len = t->end - t->start;
+            const unsigned char *p = (const unsigned char *)j->src + t->start;
+            uint64_t bit = 1ull << ((len * 7u + (len ? p[0] + p[len - 1] * 3u : 0u)) & 63u);
+            if (seen & bit)
+                for (uint32_t i = 0; i < m; i++) {
+                    const struct wd_jtok *u = &j->t[toks[i]];
+                    if (u->end - u->start == len && memcmp(j->src + u->start, p, len) == 0) {
+                        *dup = k;
+                        return 1;
+                    }
+                }
+            seen |= bit;
+            toks[m++] = k;
+        }
+        return 0;
+    decoded:
+        m = 0;
+    }
     struct key_tok small[16], *kt = small;
     if (n > 16 && (kt = wd_arena_alloc(d->a, sizeof(*kt) * n)) == NULL)
         return -1;
@@ -223,18 +252,9 @@ static int find_dup_key(struct dec *d, int obj, uint32_t *dup)
     {
         if (wd_json_str_decode(j, (int)k, d->a, &kt[m].key) < 0)
             return -1;
-        kt[m].tok = k;
-        if (n <= 16)
-            for (uint32_t i = 0; i < m; i++)
-                if (kt[i].key.n == kt[m].key.n && memcmp(kt[i].key.p, kt[m].key.p, kt[m].key.n) == 0) {
-                    *dup = k;
-                    return 1;
-                }
-        m++;
+        kt[m++].tok = k;
     }
-    if (n <= 16)
-        return 0;
-    qsort(kt, m, sizeof(*kt), key_tok_cmp); /* equal keys become neighbours */
+    qsort(kt, m, sizeof(*kt), key_tok_cmp); /* equal keys become neighbours, in document order */
     for (uint32_t i = 1; i < m; i++)
         if (kt[i].key.n == kt[i - 1].key.n && memcmp(kt[i].key.p, kt[i - 1].key.p, kt[i].key.n) == 0) {
             *dup = kt[i].tok;
@@ -288,23 +308,39 @@ static void token_path(const struct wd_json *j, uint32_t t, char *out, size_t ca
     }
 }
 
-static int no_duplicate_keys(struct dec *d)
+/* Checks the objects in the subtree of token c, depth first (at most WD_JSON_MAX_DEPTH deep). Tool schemas
+ * (input_schema) are skipped: JSON Schema handed to the provider as it is, which no policy reads, and most
+ * of a Claude Code request's keys; checking them cost about 10% of the decoding time. */
+static int no_dup_in(struct dec *d, uint32_t c)
 {
     const struct wd_json *j = d->j;
-    for (uint32_t i = 0; i < j->n; i++) {
-        if (j->t[i].type != WD_J_OBJ || j->t[i].size < 2)
-            continue;
-        uint32_t dup = 0;
-        int r = find_dup_key(d, (int)i, &dup);
-        if (r < 0) {
-            wd_error_set(d->err, WD_ERR_API, "out of memory");
+    const struct wd_jtok *t = &j->t[c];
+    if (t->type == WD_J_ARR) {
+        if (t->next - c - 1 == t->size)
+            return 0; /* primitives only */
+        for (uint32_t e = c + 1; e < t->next; e = j->t[e].next)
+            if (j->t[e].type <= WD_J_ARR && no_dup_in(d, e) < 0)
+                return -1;
+        return 0;
+    }
+    uint32_t dup = 0;
+    int r = t->size < 2 ? 0 : find_dup_key(d, (int)c, &dup);
+    if (r < 0) {
+        wd_error_set(d->err, WD_ERR_API, "out of memory");
+        return -1;
+    }
+    if (r > 0) {
+        char path[160];
+        token_path(j, dup + 1, path, sizeof(path));
+        FAIL(d, "%s: duplicate key (a key may appear once in an object)", path);
+    }
+    if (t->next - c - 1 == 2 * t->size)
+        return 0; /* primitive members only */
+    WD_JSON_OBJ_EACH(j, c, k)
+    {
+        uint32_t v = k + 1;
+        if (j->t[v].type <= WD_J_ARR && !key_is(j, k, "input_schema") && no_dup_in(d, v) < 0)
             return -1;
-        }
-        if (r > 0) {
-            char path[160];
-            token_path(j, dup + 1, path, sizeof(path));
-            FAIL(d, "%s: duplicate key (a key may appear once in an object)", path);
-        }
     }
     return 0;
 }
@@ -617,7 +653,7 @@ int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens,
         FAIL(d, "request body is not valid JSON: %s at byte %zu", j->err, j->err_off);
     if (j->t[0].type != WD_J_OBJ)
         FAIL(d, "request body must be a JSON object");
-    if (no_duplicate_keys(d) < 0)
+    if (no_dup_in(d, 0) < 0)
         return -1;
 
     int model = -1, messages = -1;

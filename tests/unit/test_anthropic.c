@@ -407,8 +407,8 @@ static void test_lax_input(void **state)
         snprintf(big + strlen(big), sizeof(big) - strlen(big), "\"k%d\":{},", i);
     char big_body[1400];
     snprintf(big_body, sizeof(big_body),
-             REQ("\"tools\":[{\"name\":\"t\",\"input_schema\":{\"type\":\"object\",\"properties\":{%s\"k7\":{}}}}],"
-                 MSGS("\"hi\"")),
+             REQ("\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"n\","
+                 "\"input\":{\"a\":[[{\"x\":1}],{%s\"k7\":{}}]}}]}]"),
              big);
     const struct err_case cases[] = {
         /* the second "model" would have won */
@@ -427,7 +427,10 @@ static void test_lax_input(void **state)
         {REQ("\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"n\","
              "\"input\":{\"path\":\"/a\",\"path\":\"/etc/shadow\"}}]}]"),
          "messages.0.content.0.input.path: duplicate key (a key may appear once in an object)"},
-        {big_body, "tools.0.input_schema.properties.k7: duplicate key (a key may appear once in an object)"},
+        {big_body, "messages.0.content.0.input.a.1.k7: duplicate key (a key may appear once in an object)"},
+        {REQ("\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"n\","
+             "\"input\":{\"a\":[[{\"x\":1,\"x\":2}]]}}]}]"),
+         "messages.0.content.0.input.a.0.0.x: duplicate key (a key may appear once in an object)"},
         /* a client key is echoed as printable ASCII only */
         {"{\"model\":\"m\",\"max_tokens\":10," MSGS("\"hi\"") ",\"\\u0000x\\\"\":1,\"\\u0000x\\\"\":2}",
          "?x?: duplicate key (a key may appear once in an object)"},
