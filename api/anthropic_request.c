@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 struct dec {
     const struct wd_json *j;
@@ -36,6 +37,19 @@ static bool top_level_dropped(const struct wd_json *j, uint32_t k)
 #define FIELD_FMT "%s%s%s"
 #define FIELD_ARGS(path, field) (path), (field) ? "." : "", (field) ? (field) : ""
 
+/* A client's key as it may appear in an error (and so in the access log): at most 64 bytes, anything but
+ * printable ASCII (and the quote and backslash) as '?'. Returns out. */
+static const char *safe_key(struct wd_str key, char out[65])
+{
+    size_t n = key.n > 64 ? 64 : key.n;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)key.p[i];
+        out[i] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\' ? '?' : (char)c;
+    }
+    out[n] = '\0';
+    return out;
+}
+
 static int decode_str(struct dec *d, int i, struct wd_str *out, const char *path, const char *field)
 {
     if (i < 0)
@@ -56,6 +70,18 @@ static int raw_str(struct dec *d, int i, struct wd_str *out, const char *path, c
     if (wd_json_type(d->j, i) != WD_J_STR)
         FAIL(d, FIELD_FMT ": expected a string", FIELD_ARGS(path, field));
     *out = wd_json_raw(d->j, i);
+    return 0;
+}
+
+/* A name (model, tool, tool call, tool_choice): decoded, and without control characters, which no provider
+ * accepts in a name and which would otherwise be echoed back in errors and logs. */
+static int decode_name(struct dec *d, int i, struct wd_str *out, const char *path, const char *field)
+{
+    if (decode_str(d, i, out, path, field) < 0)
+        return -1;
+    for (size_t k = 0; k < out->n; k++)
+        if ((unsigned char)out->p[k] < 0x20 || out->p[k] == 0x7f)
+            FAIL(d, FIELD_FMT ": control characters are not allowed in a name", FIELD_ARGS(path, field));
     return 0;
 }
 
@@ -161,8 +187,162 @@ static int extra_input(struct dec *d, uint32_t k, const char *path)
         wd_error_set(d->err, WD_ERR_API, "out of memory");
         return -1;
     }
-    FAIL(d, "%s%s%.*s: Extra inputs are not permitted", path ? path : "", path ? "." : "",
-         (int)(key.n > 64 ? 64 : key.n), key.p);
+    char sk[65];
+    FAIL(d, "%s%s%s: Extra inputs are not permitted", path ? path : "", path ? "." : "", safe_key(key, sk));
+}
+
+/* ---- duplicate keys ----
+ * Every object of the request but tool schemas (see no_dup_in), not only those decoded here: a repeated
+ * key is read as its last value by some parsers and its first by others, so a policy layer and the
+ * provider could see different requests. Small objects compare a key with the earlier ones only when a
+ * hash says it may repeat one; large ones sort their keys. Only failures build a path. */
+
+struct key_tok {
+    struct wd_str key;      /* decoded */
+    uint32_t tok;
+};
+
+static int key_tok_cmp(const void *a, const void *b)
+{
+    const struct key_tok *x = a, *y = b;
+    if (x->key.n != y->key.n)
+        return x->key.n < y->key.n ? -1 : 1;
+    int c = memcmp(x->key.p, y->key.p, x->key.n);
+    return c != 0 ? c : x->tok < y->tok ? -1 : x->tok > y->tok; /* equal keys in document order */
+}
+
+/* Sets *dup to the token of a key of obj that repeats an earlier one; 1 then, 0 if none, -1 on OOM. */
+static int find_dup_key(struct dec *d, int obj, uint32_t *dup)
+{
+    const struct wd_json *j = d->j;
+    uint32_t n = j->t[obj].size, m = 0;
+    if (n <= 16) {
+        /* The common case, run for every object of the request: raw slices. A 64-bit mask of a hash of
+         * each key's length and end bytes says which keys may repeat one seen before; only those are
+         * compared. An escaped key sends the object to the decoding path below. */
+        uint32_t toks[16];
+        uint64_t seen = 0;
+        WD_JSON_OBJ_EACH(j, obj, k)
+        {
+            const struct wd_jtok *t = &j->t[k];
+            if (t->escaped)
+                goto decoded;
+            uint32_t len = t->end - t->start;
+            const unsigned char *p = (const unsigned char *)j->src + t->start;
+            uint64_t bit = 1ull << ((len * 7u + (len ? p[0] + p[len - 1] * 3u : 0u)) & 63u);
+            if (seen & bit)
+                for (uint32_t i = 0; i < m; i++) {
+                    const struct wd_jtok *u = &j->t[toks[i]];
+                    if (u->end - u->start == len && memcmp(j->src + u->start, p, len) == 0) {
+                        *dup = k;
+                        return 1;
+                    }
+                }
+            seen |= bit;
+            toks[m++] = k;
+        }
+        return 0;
+    decoded:
+        m = 0;
+    }
+    struct key_tok small[16], *kt = small;
+    if (n > 16 && (kt = wd_arena_alloc(d->a, sizeof(*kt) * n)) == NULL)
+        return -1;
+    WD_JSON_OBJ_EACH(j, obj, k)
+    {
+        if (wd_json_str_decode(j, (int)k, d->a, &kt[m].key) < 0)
+            return -1;
+        kt[m++].tok = k;
+    }
+    qsort(kt, m, sizeof(*kt), key_tok_cmp); /* equal keys become neighbours, in document order */
+    for (uint32_t i = 1; i < m; i++)
+        if (kt[i].key.n == kt[i - 1].key.n && memcmp(kt[i].key.p, kt[i - 1].key.p, kt[i].key.n) == 0) {
+            *dup = kt[i].tok;
+            return 1;
+        }
+    return 0;
+}
+
+/* "messages.3.content.1.input" for token t, walking down from the root. */
+static void token_path(const struct wd_json *j, uint32_t t, char *out, size_t cap)
+{
+    size_t n = 0;
+    uint32_t cur = 0;
+    out[0] = '\0';
+    while (cur != t && (j->t[cur].type == WD_J_OBJ || j->t[cur].type == WD_J_ARR)) {
+        uint32_t next = cur;
+        char seg[72];
+        if (j->t[cur].type == WD_J_OBJ) {
+            WD_JSON_OBJ_EACH(j, cur, k)
+            {
+                if (k + 1 <= t && t < j->t[k + 1].next) {
+                    struct wd_arena a = {0};
+                    struct wd_str key = WD_STR_NULL;
+                    char sk[65];
+                    wd_json_str_decode(j, (int)k, &a, &key);
+                    snprintf(seg, sizeof(seg), "%s", safe_key(key, sk));
+                    wd_arena_free(&a);
+                    next = k + 1;
+                    break;
+                }
+            }
+        } else {
+            long long idx = 0;
+            WD_JSON_ARR_EACH(j, cur, e)
+            {
+                if (e <= t && t < j->t[e].next) {
+                    snprintf(seg, sizeof(seg), "%lld", idx);
+                    next = e;
+                    break;
+                }
+                idx++;
+            }
+        }
+        if (next == cur)
+            break;
+        int w = snprintf(out + n, cap - n, "%s%s", n ? "." : "", seg);
+        if (w < 0 || (size_t)w >= cap - n)
+            break;
+        n += (size_t)w;
+        cur = next;
+    }
+}
+
+/* Checks the objects in the subtree of token c, depth first (at most WD_JSON_MAX_DEPTH deep). Tool schemas
+ * (input_schema) are skipped: JSON Schema handed to the provider as it is, which no policy reads, and most
+ * of a Claude Code request's keys; checking them cost about 10% of the decoding time. */
+static int no_dup_in(struct dec *d, uint32_t c)
+{
+    const struct wd_json *j = d->j;
+    const struct wd_jtok *t = &j->t[c];
+    if (t->type == WD_J_ARR) {
+        if (t->next - c - 1 == t->size)
+            return 0; /* primitives only */
+        for (uint32_t e = c + 1; e < t->next; e = j->t[e].next)
+            if (j->t[e].type <= WD_J_ARR && no_dup_in(d, e) < 0)
+                return -1;
+        return 0;
+    }
+    uint32_t dup = 0;
+    int r = t->size < 2 ? 0 : find_dup_key(d, (int)c, &dup);
+    if (r < 0) {
+        wd_error_set(d->err, WD_ERR_API, "out of memory");
+        return -1;
+    }
+    if (r > 0) {
+        char path[160];
+        token_path(j, dup + 1, path, sizeof(path));
+        FAIL(d, "%s: duplicate key (a key may appear once in an object)", path);
+    }
+    if (t->next - c - 1 == 2 * t->size)
+        return 0; /* primitive members only */
+    WD_JSON_OBJ_EACH(j, c, k)
+    {
+        uint32_t v = k + 1;
+        if (j->t[v].type <= WD_J_ARR && !key_is(j, k, "input_schema") && no_dup_in(d, v) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 static int decode_tool_result(struct dec *d, int blk, struct wd_part *p, const char *path)
@@ -234,7 +414,7 @@ static int decode_block(struct dec *d, int blk, struct wd_part *p, enum wd_role 
         char ip[160];
         path_cat(ip, sizeof(ip), path, ".id", -1);
         if (decode_tool_id(d, wd_json_get(j, blk, "id"), p, ip) < 0 || tool_id_signature(d, p) < 0 ||
-            decode_str(d, wd_json_get(j, blk, "name"), &p->name, path, "name") < 0)
+            decode_name(d, wd_json_get(j, blk, "name"), &p->name, path, "name") < 0)
             return -1;
         int in = wd_json_get(j, blk, "input");
         if (wd_json_type(j, in) != WD_J_OBJ)
@@ -317,7 +497,6 @@ static int decode_tools(struct dec *d, int tools, struct wd_request *req)
     const struct wd_json *j = d->j;
     if (wd_json_type(j, tools) != WD_J_ARR)
         FAIL(d, "tools: expected an array");
-    /* a repeated key replaces the earlier value, as in Anthropic's own parser */
     req->ntools = 0;
     req->tools = wd_arena_zalloc(d->a, sizeof(*req->tools) * (j->t[tools].size + 1));
     if (req->tools == NULL)
@@ -333,7 +512,7 @@ static int decode_tools(struct dec *d, int tools, struct wd_request *req)
         if (type >= 0 && !wd_json_str_eq(j, type, "custom"))
             FAIL(d, "%s.type: Anthropic server tools are not supported by this gateway", path);
         struct wd_tool *t = &req->tools[req->ntools++];
-        if (decode_str(d, wd_json_get(j, (int)e, "name"), &t->name, path, "name") < 0)
+        if (decode_name(d, wd_json_get(j, (int)e, "name"), &t->name, path, "name") < 0)
             return -1;
         if (t->name.n == 0 || t->name.n > 128)
             FAIL(d, "%s.name: must be 1 to 128 characters", path);
@@ -370,7 +549,7 @@ static int decode_tool_choice(struct dec *d, int tc, struct wd_request *req)
         req->tool_choice = WD_TOOL_CHOICE_NONE;
     else if (wd_json_str_eq(j, type, "tool")) {
         req->tool_choice = WD_TOOL_CHOICE_TOOL;
-        if (decode_str(d, wd_json_get(j, tc, "name"), &req->tool_choice_name, "tool_choice", "name") < 0)
+        if (decode_name(d, wd_json_get(j, tc, "name"), &req->tool_choice_name, "tool_choice", "name") < 0)
             return -1;
     } else
         FAIL(d, "tool_choice.type: expected auto, any, tool or none");
@@ -474,6 +653,8 @@ int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens,
         FAIL(d, "request body is not valid JSON: %s at byte %zu", j->err, j->err_off);
     if (j->t[0].type != WD_J_OBJ)
         FAIL(d, "request body must be a JSON object");
+    if (no_dup_in(d, 0) < 0)
+        return -1;
 
     int model = -1, messages = -1;
     WD_JSON_OBJ_EACH(j, 0, k)
@@ -523,7 +704,7 @@ int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens,
         } else if (key_is(j, k, "stop_sequences")) {
             if (wd_json_type(j, v) != WD_J_ARR)
                 FAIL(d, "stop_sequences: expected an array of strings");
-            req->nstop = 0; /* a repeated key replaces the earlier value */
+            req->nstop = 0;
             req->stop = wd_arena_zalloc(a, sizeof(*req->stop) * (j->t[v].size + 1));
             if (req->stop == NULL)
                 goto oom;
@@ -555,7 +736,7 @@ int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens,
             return extra_input(d, k, NULL);
         }
     }
-    if (decode_str(d, model, &req->model, "model", NULL) < 0)
+    if (decode_name(d, model, &req->model, "model", NULL) < 0)
         return -1;
     if (req->model.n == 0 || req->model.n > 256)
         FAIL(d, "model: must be 1 to 256 characters");

@@ -51,6 +51,18 @@ static int hexval(char c)
     return -1;
 }
 
+/* The code unit of the \\uXXXX escape at s[at] (the backslash), or -1 when it is cut short or not hex. */
+static inline int u_escape(const unsigned char *s, size_t at, size_t len)
+{
+    if (at + 6 > len)
+        return -1;
+    int a = hexval((char)s[at + 2]), b = hexval((char)s[at + 3]), c = hexval((char)s[at + 4]),
+        d = hexval((char)s[at + 5]);
+    if ((a | b | c | d) < 0)
+        return -1;
+    return a << 12 | b << 8 | c << 4 | d;
+}
+
 /* Validates one UTF-8 sequence at s[*i]; advances past it. */
 static bool utf8_step(const unsigned char *s, size_t len, size_t *i)
 {
@@ -179,15 +191,29 @@ static inline __attribute__((always_inline)) int scan_string_with(struct wd_json
                 case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
                     after = at + 2;
                     break;
-                case 'u':
-                    if (at + 6 > len || hexval(s[at + 2]) < 0 || hexval(s[at + 3]) < 0 || hexval(s[at + 4]) < 0 ||
-                        hexval(s[at + 5]) < 0) {
+                case 'u': {
+                    int cp = u_escape(s, at, len);
+                    if (cp < 0) {
                         j->err = "bad \\u escape";
                         j->err_off = at;
                         return -1;
                     }
                     after = at + 6;
+                    /* A surrogate escape must be a high one followed by a low one: a lone half has no UTF-8
+                     * form, and a provider would be handed text it may reject or mangle. */
+                    if (cp >= 0xd800 && cp <= 0xdfff) {
+                        int lo = cp <= 0xdbff && after + 1 < len && s[after] == '\\' && s[after + 1] == 'u'
+                                     ? u_escape(s, after, len)
+                                     : -1;
+                        if (lo < 0xdc00 || lo > 0xdfff) {
+                            j->err = "lone surrogate escape";
+                            j->err_off = at;
+                            return -1;
+                        }
+                        after += 6;
+                    }
                     break;
+                }
                 default:
                     j->err = "bad escape";
                     j->err_off = at;
@@ -559,8 +585,8 @@ static ssize_t unescape(char *o, const char *s, size_t n)
                     r += 6;
                 }
             }
-            /* A lone surrogate is valid JSON grammar (JavaScript clients produce one when they cut a string
-             * inside a pair) but has no UTF-8 form: it decodes to U+FFFD. */
+            /* A lone surrogate has no UTF-8 form: it decodes to U+FFFD. The tokenizer refuses them, so only
+             * content from elsewhere (wd_json_unescape's callers) can hold one. */
             if (cp >= 0xd800 && cp <= 0xdfff)
                 cp = 0xfffd;
             w += put_utf8(o + w, cp);

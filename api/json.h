@@ -1,5 +1,6 @@
 /* Strict, zero-copy JSON tokenizer for the request path, and JSON writing helpers.
- * One pass validates the whole document (RFC 8259 grammar, escapes, UTF-8, no raw control characters)
+ * One pass validates the whole document (RFC 8259 grammar, escapes, UTF-8, no raw control characters, no
+ * lone surrogate escapes: RFC 8259 section 8.2 leaves them to the parser, and they have no UTF-8 form)
  * and records for each token where its subtree ends, so lookups skip siblings in O(1). String tokens
  * point at the still-escaped bytes between the quotes: those bytes are valid JSON string content and can
  * be copied into output verbatim, which is how long prompts cross the gateway without decode/encode. */

@@ -38,6 +38,7 @@ struct wd_gemini_stream {
     bool failed;                    /* an ERROR event was emitted; ignore the rest */
     int open;                       /* enum wd_part_type of the open block, 0 if none */
     bool open_has_content;
+    bool text_seen;                 /* answer text was emitted: a later text signature is dropped */
     int nparts;                     /* blocks emitted */
     int ncalls;
     struct wd_str finish_reason;    /* decoded copy in arena */

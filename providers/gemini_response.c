@@ -138,16 +138,23 @@ static int handle_part(struct wd_gemini_stream *s, int p)
         return 0;
     }
     int ti = wd_json_get(j, p, "text");
-    if (wd_json_type(j, ti) != WD_J_STR) {
-        if (sig.n) { /* a signature alone */
+    bool thought = wd_json_type(j, ti) == WD_J_STR && wd_json_type(j, wd_json_get(j, p, "thought")) == WD_J_TRUE;
+    if (sig.n && !thought) {
+        /* A signature on answer text (or alone). The Anthropic API never puts a thinking block after text in
+         * a message, and Claude Code prints the message's last text block: before any answer text it is
+         * carried in a redacted_thinking block ahead of the text (Gemini 2.5 signs the first part); after
+         * answer text it is dropped (Gemini 3 signs the last part, in a stream an empty-text part of the
+         * last chunk). Gemini validates only function-call signatures, so nothing Gemini needs is lost. */
+        if (!s->text_seen) {
             struct wd_event ev = {.signature = sig};
             open_block(s, WD_PART_SIGNATURE, &ev);
             close_open(s);
         }
-        return 0; /* executableCode, inlineData output...: nothing the client API carries */
+        sig = WD_STR_NULL;
     }
+    if (wd_json_type(j, ti) != WD_J_STR)
+        return 0; /* executableCode, inlineData output...: nothing the client API carries */
     struct wd_str text = wd_json_raw(j, ti);
-    bool thought = wd_json_type(j, wd_json_get(j, p, "thought")) == WD_J_TRUE;
     enum wd_part_type kind = thought ? WD_PART_THINKING : WD_PART_TEXT;
     if (text.n > 0 || (thought && sig.n)) {
         if (s->open != (int)kind) {
@@ -158,19 +165,13 @@ static int handle_part(struct wd_gemini_stream *s, int p)
             struct wd_event d = {.type = WD_EV_DELTA, .index = s->nparts - 1, .part_type = kind, .text = text};
             emit(s, &d);
             s->open_has_content = true;
+            s->text_seen |= !thought;
         }
     }
-    if (sig.n) {
-        if (thought) {
-            struct wd_event d = {.type = WD_EV_DELTA, .index = s->nparts - 1, .part_type = kind, .signature = sig};
-            emit(s, &d);
-            close_open(s); /* a signature ends a thought */
-        } else {
-            /* a signature on answer text: carried in its own block right after the text */
-            struct wd_event ev = {.signature = sig};
-            open_block(s, WD_PART_SIGNATURE, &ev);
-            close_open(s);
-        }
+    if (sig.n) { /* on a thought only, by now */
+        struct wd_event d = {.type = WD_EV_DELTA, .index = s->nparts - 1, .part_type = kind, .signature = sig};
+        emit(s, &d);
+        close_open(s); /* a signature ends a thought */
     }
     return 0;
 }

@@ -78,6 +78,7 @@ struct wd_call {
     char addr[64];
     char ua[WD_AUDIT_STR_MAX / 2];
     char model_req[256], model_res[256];
+    char reason[256];                /* why Warden refused the request (a field path and a rule), for the log */
     char req_sha[65];
     /* audit.content hash/full: the request body's digest waits until the provider request is on its way
      * (digest_now); until then the body is here and the call is on its worker's list */
@@ -568,6 +569,10 @@ static void trace_finish(struct wd_call *c)
             wd_buf_puts(&f, ",\"error\":\"");
             wd_buf_puts(&f, err);
             wd_buf_putc(&f, '"');
+        }
+        if (c->reason[0] != '\0') {
+            wd_buf_puts(&f, ",\"reason\":");
+            wd_json_put_string(&f, c->reason, strlen(c->reason));
         }
         if (c->addr[0] != '\0') {
             wd_buf_puts(&f, ",\"client\":\"");
@@ -1130,6 +1135,7 @@ static int request_body(struct wd_call *c, const char **body, size_t *len)
     }
     inflateEnd(&z);
     if (r != Z_STREAM_END) {
+        snprintf(c->reason, sizeof(c->reason), "request body is not valid gzip");
         call_fail(c, WD_ERR_INVALID_REQUEST, "request body is not valid gzip");
         return -1;
     }
@@ -1251,6 +1257,9 @@ static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind
     }
     struct wd_error err = {0};
     if (wd_anthropic_decode_request(body, len, kind == CALL_COUNT_TOKENS, &c->arena, &c->json, &c->creq, &err) < 0) {
+        /* the decoder's messages name a field path and a rule, never a value (api/anthropic_request.c) */
+        if (err.cls == WD_ERR_INVALID_REQUEST)
+            snprintf(c->reason, sizeof(c->reason), "%s", err.msg);
         call_fail(c, err.cls ? err.cls : WD_ERR_API, err.cls ? err.msg : "out of memory");
         return;
     }

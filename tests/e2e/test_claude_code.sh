@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The real Claude Code CLI (from npm, pinned in package-lock.json) doing a scripted multi-step task through Warden
 # against the strict fake Gemini: Write, two parallel Reads, Edit, final text; then a run on the haiku tier.
+# The final answers carry a thoughtSignature after their text, as Gemini 3 does (issue 14: Claude Code printed
+# an empty result when Warden put a redacted_thinking block after the text).
 # Usage: bash tests/e2e/test_claude_code.sh path/to/warden
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "${1:-}"
 E2E="$WD_ROOT/tests/e2e"
@@ -47,7 +49,7 @@ run_claude() {
 # --- run 1: the multi-step task on the default model -----------------------------------------------------
 script=$(FILE="$FILE" FINAL="$FINAL_TEXT" node -e '
   const f = process.env.FILE;
-  console.log(JSON.stringify({ mode: "agent", steps: [
+  console.log(JSON.stringify({ mode: "agent", text_signature: "empty_part", steps: [
     { call: { name: "Write", args: { file_path: f, content: "alpha\nbeta\n" } } },
     { calls: [ { name: "Read", args: { file_path: f } }, { name: "Read", args: { file_path: f } } ] },
     { call: { name: "Edit", args: { file_path: f, old_string: "beta", new_string: "gamma" } } },
@@ -71,7 +73,7 @@ echo '{}' >"$OUT1.empty"
 
 jcheck "claude JSON output has is_error false and the final text" "$OUT1" "
   const good = D.is_error === false && D.subtype === 'success' && D.result === $(node -e 'console.log(JSON.stringify(process.argv[1]))' "$FINAL_TEXT");
-  if (!good) why(D);
+  if (!good) why({ type: D.type, subtype: D.subtype, is_error: D.is_error, result: D.result });
   return good;"
 if [ -f "$FILE" ] && [ "$(cat "$FILE")" = "$(printf 'alpha\ngamma')" ]; then
   ok "the file on disk has the edited content"
@@ -158,7 +160,7 @@ jcheck "the default model (claude-opus-*) went to gemini-2.5-pro" "$REQS1" "$GEN
 # --- run 2: the haiku tier --------------------------------------------------------------------------------
 HAIKU_TEXT="Haiku tier answering through Warden."
 fake_post /_fake/reset >/dev/null
-fake_post /_fake/script "{\"mode\":\"agent\",\"steps\":[{\"text\":\"$HAIKU_TEXT\"}]}" >/dev/null
+fake_post /_fake/script "{\"mode\":\"agent\",\"text_signature\":\"last_part\",\"steps\":[{\"text\":\"$HAIKU_TEXT\"}]}" >/dev/null
 OUT2="$WD_TMP/claude2.json"
 t0=$(date +%s%N)
 rc=0
@@ -168,7 +170,7 @@ if [ "$rc" -eq 0 ]; then ok "claude on the haiku tier exits 0"; else fail "claud
 [ -s "$OUT2" ] && node -e 'JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))' "$OUT2" 2>/dev/null || cp "$OUT1.empty" "$OUT2"
 jcheck "claude on the haiku tier returns the scripted text" "$OUT2" "
   const good = D.is_error === false && D.result === '$HAIKU_TEXT';
-  if (!good) why(D);
+  if (!good) why({ type: D.type, subtype: D.subtype, is_error: D.is_error, result: D.result });
   return good;"
 REQS2="$WD_TMP/requests2.json"
 fake_get /_fake/requests >"$REQS2"

@@ -101,6 +101,10 @@ const S = {
   faults: [],
   agent: null, // {steps, k, log}
   chunkDelayMs: 5,
+  // Where a text answer's turn signature goes, as Gemini 3 does for a response without a function call:
+  // null (none), 'last_part' (on the last text part), 'empty_part' (on an extra empty-text part at the end,
+  // in a stream the last chunk's)
+  textSignature: null,
   signatures: new Map(), // signature -> {kind, name}
   apiConns: new WeakSet(),
 };
@@ -250,6 +254,8 @@ function buildPlan(body, seed, answer) {
     candidatesTokens = textTokens(JSON.stringify(answer.calls));
   } else {
     segments.push({ kind: 'text', text: answer.text });
+    if (S.textSignature === 'last_part') segments[segments.length - 1].sig = issueSignature('text', null);
+    if (S.textSignature === 'empty_part') segments.push({ kind: 'text', text: '', sig: issueSignature('text', null) });
     candidatesTokens = textTokens(answer.text);
   }
   return { segments, thinks, promptTokens: promptTokens(body), thoughtsTokens, candidatesTokens };
@@ -365,7 +371,12 @@ function streamChunks(plan, finishReason, model, responseId) {
       });
     } else if (seg.kind === 'text') {
       const n = Math.max(3, Math.ceil(Array.from(seg.text).length / 20));
-      for (const tx of splitText(seg.text, n)) pieces.push({ part: partOf(seg, tx), thTok: 0, candTok: textTokens(tx) });
+      const texts = splitText(seg.text, n);
+      texts.forEach((tx, i) => {
+        const p = partOf(seg, tx);
+        if (seg.sig && i === texts.length - 1) p.thoughtSignature = seg.sig;
+        pieces.push({ part: p, thTok: 0, candTok: textTokens(tx) });
+      });
     } else {
       const p = partOf(seg);
       if (seg.sig) p.thoughtSignature = seg.sig;
@@ -444,7 +455,7 @@ function checkStep(s, i) {
 
 export function applyScript(s) {
   if (!s || typeof s !== 'object' || Array.isArray(s)) throw new Error('script must be a JSON object');
-  for (const k of Object.keys(s)) if (!['mode', 'steps', 'faults', 'append', 'chunk_delay_ms'].includes(k)) throw new Error(`unknown script key ${k}`);
+  for (const k of Object.keys(s)) if (!['mode', 'steps', 'faults', 'append', 'chunk_delay_ms', 'text_signature'].includes(k)) throw new Error(`unknown script key ${k}`);
   const mode = s.mode;
   if (mode !== undefined && !['agent', 'faults', 'echo'].includes(mode)) throw new Error('mode must be agent, faults or echo');
   if (mode === 'agent') {
@@ -457,11 +468,13 @@ export function applyScript(s) {
     s.faults.forEach(checkFault);
   }
   if (s.chunk_delay_ms !== undefined && !(Number.isInteger(s.chunk_delay_ms) && s.chunk_delay_ms >= 0)) throw new Error('chunk_delay_ms must be a non-negative integer');
+  if (s.text_signature !== undefined && ![null, 'last_part', 'empty_part'].includes(s.text_signature)) throw new Error('text_signature must be null, "last_part" or "empty_part"');
   // All checked: apply.
   if (mode === 'agent') S.agent = { steps: s.steps, k: 0, log: [] };
   if (mode === 'echo') S.agent = null;
   if (s.faults !== undefined) S.faults = s.append ? S.faults.concat(s.faults) : s.faults.slice();
   if (s.chunk_delay_ms !== undefined) S.chunkDelayMs = s.chunk_delay_ms;
+  if (s.text_signature !== undefined) S.textSignature = s.text_signature;
 }
 
 function resetState(forgetSignatures) {
@@ -470,6 +483,7 @@ function resetState(forgetSignatures) {
   S.faults = [];
   S.agent = null;
   S.chunkDelayMs = S.opts.chunkDelayMs;
+  S.textSignature = null;
   S.apiConns = new WeakSet();
   if (forgetSignatures) S.signatures = new Map();
 }

@@ -392,6 +392,40 @@ test('streaming with includeThoughts: signature on the last thought chunk', asyn
   assert.ok(evs[evs.length - 1].usageMetadata.thoughtsTokenCount > 0);
 });
 
+test('text_signature: a text answer signed on its last part, or on an empty last part (Gemini 3)', async () => {
+  const body = { contents: [user('sign the answer')] };
+  await ctl(F.base, '/_fake/script', { mode: 'echo', text_signature: 'empty_part' });
+  let r = await gen(F.base, body);
+  let parts = r.json.candidates[0].content.parts;
+  assert.equal(parts.length, 2);
+  assert.equal(parts[0].thoughtSignature, undefined);
+  assert.equal(parts[1].text, '');
+  assert.ok(parts[1].thoughtSignature);
+  let evs = sseEvents((await streamRaw(F.base, 'gemini-2.5-flash', body)).raw).map(e => JSON.parse(e));
+  let last = evs[evs.length - 1].candidates[0];
+  assert.deepEqual(Object.keys(last.content.parts[0]).sort(), ['text', 'thoughtSignature']);
+  assert.equal(last.content.parts[0].text, '');
+  assert.equal(last.finishReason, 'STOP');
+  evs.slice(0, -1).forEach(e => assert.equal(e.candidates[0].content.parts[0].thoughtSignature, undefined));
+  await ctl(F.base, '/_fake/script', { text_signature: 'last_part' });
+  r = await gen(F.base, body);
+  parts = r.json.candidates[0].content.parts;
+  assert.equal(parts.length, 1);
+  assert.ok(parts[0].text.length > 0 && parts[0].thoughtSignature);
+  // the signature is one the fake issued: history that hands it back is accepted
+  const hist = { contents: [user('sign the answer'), { role: 'model', parts }, user('again')] };
+  assert.equal((await gen(F.base, hist)).status, 200);
+  evs = sseEvents((await streamRaw(F.base, 'gemini-2.5-flash', body)).raw).map(e => JSON.parse(e));
+  last = evs[evs.length - 1].candidates[0].content.parts[0];
+  assert.ok(last.text.length > 0 && last.thoughtSignature);
+  const bad = await fetch(`${F.base}/_fake/script`, { method: 'POST', body: JSON.stringify({ text_signature: 'first' }) });
+  assert.equal(bad.status, 400);
+  await ctl(F.base, '/_fake/reset', {});
+  parts = (await gen(F.base, body)).json.candidates[0].content.parts;
+  assert.equal(parts.length, 1);
+  assert.equal(parts[0].thoughtSignature, undefined);
+});
+
 test('streamGenerateContent without alt=sse streams a JSON array', async () => {
   const s = await streamRaw(F.base, 'gemini-2.5-flash', { contents: [user('array please')] }, { sse: false });
   const arr = JSON.parse(s.raw);

@@ -28,9 +28,21 @@ static void check_json(const char *p, size_t n)
     wd_json_free(&j);
 }
 
+/* The Anthropic API never puts a thinking block after text in a message, and Claude Code prints the last
+ * text block (issue 14): no redacted_thinking block may follow a text block. The markers cannot occur
+ * inside a string value, whose quotes are escaped. */
+static void check_no_sig_after_text(const char *p, size_t n, const char *text, const char *sig)
+{
+    const char *t = memmem(p, n, text, strlen(text));
+    if (t != NULL && memmem(t, n - (size_t)(t - p), sig, strlen(sig)) != NULL)
+        __builtin_trap();
+}
+
 /* Every event is "event: NAME\ndata: JSON\n\n". */
 static void check_sse(const struct wd_buf *b)
 {
+    check_no_sig_after_text(b->p, b->n, "\"content_block\":{\"type\":\"text\"",
+                            "\"content_block\":{\"type\":\"redacted_thinking\"");
     size_t i = 0;
     while (i < b->n) {
         const char *e = b->p + i;
@@ -110,6 +122,7 @@ static void run_whole(const uint8_t *data, size_t size)
             __builtin_trap();
     } else {
         check_json(out.p, out.n);
+        check_no_sig_after_text(out.p, out.n, "{\"type\":\"text\"", "{\"type\":\"redacted_thinking\"");
     }
     wd_gemini_stream_free(&dec);
     wd_anthropic_out_free(&enc);

@@ -65,6 +65,25 @@ bad "missing max_tokens" 400 invalid_request_error "{\"model\":\"claude-sonnet-4
 bad "missing messages" 400 invalid_request_error "{$V}" --contains messages
 bad "unknown top-level field" 400 invalid_request_error "{$V,$U,\"frobnicate_level\":3}" --contains frobnicate_level
 bad "unknown model gpt-5" 404 not_found_error "{\"model\":\"gpt-5\",\"max_tokens\":64,$U}" --contains gpt-5
+# values that must not reach the log through the reason of a 400 (checked at the end)
+bad "max_tokens is a string holding a value" 400 invalid_request_error \
+  "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":\"VALUE-7f3a9c\",$U}" --contains max_tokens
+bad "content block of unknown type holding prompt text" 400 invalid_request_error \
+  "{$V,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"hologram\",\"text\":\"PROMPT-4d2e81\"}]}]}" \
+  --contains messages.0.content.0.type
+
+# ---- lax input (issue 14 item 8): one reading for every parser, nothing odd echoed back
+bad "model given twice (the last would have won)" 400 invalid_request_error \
+  "{$V,$U,\"model\":\"gemini-2.5-flash-lite\"}" --contains "model: duplicate key"
+bad "tool input with a key given twice" 400 invalid_request_error \
+  "{$V,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"Read\",\"input\":{\"file_path\":\"/a\",\"file_path\":\"/b\"}}]}]}" \
+  --contains "messages.1.content.0.input.file_path: duplicate key"
+bad "lone surrogate escape in a prompt" 400 invalid_request_error \
+  "{$V,\"messages\":[{\"role\":\"user\",\"content\":\"cut \\ud83d here\"}]}" --contains "lone surrogate escape"
+bad "NUL in the model name" 400 invalid_request_error \
+  "{\"model\":\"claude-sonnet-4-5\\u0000evil\",\"max_tokens\":64,$U}" \
+  --contains "model: control characters are not allowed in a name" --not-contains evil
+check "NUL in the model name: no NUL escape in the answer" eval '! grep -qiF "\\u0000" "$OUT"'
 
 # ---- sizes and encodings (limits.max_body_bytes is 1 MiB)
 python3 - "$WD_TMP" <<'PY'
@@ -187,4 +206,31 @@ check "after concurrency: Warden still healthy" healthy
 
 wd_stop_warden
 check "Warden's log never contains the client key" eval '! grep -qF "$WARDEN_DEV_KEY" "$WARDEN_LOG" "$WARDEN_LOG.out"'
+# Issue 14 item 16: the access line of a refused request says why (field path and rule), never a value.
+access_reasons() {
+  python3 - "$WARDEN_LOG" "$@" <<'PY'
+import json, sys
+log, want = sys.argv[1], sys.argv[2:]
+reasons = []
+for line in open(log, encoding="utf-8", errors="replace"):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if e.get("msg") == "access" and e.get("status") == 400:
+        reasons.append(e.get("reason"))
+missing = [w for w in want if not any(r and r.startswith(w) for r in reasons)]
+if missing or None in reasons:
+    print("  400 access lines' reasons:", reasons, "missing:", missing, file=sys.stderr)
+    sys.exit(1)
+PY
+}
+check "every 400 access line has a reason, naming the field and the rule" access_reasons \
+  "request body is not valid JSON: " "max_tokens: expected a positive integer" \
+  "messages.0.role: expected user, assistant or system" "frobnicate_level: Extra inputs are not permitted" \
+  "messages.0.content.0.type: unsupported content block type" "model: duplicate key" \
+  "messages.1.content.0.input.file_path: duplicate key" "request body is not valid JSON: lone surrogate escape" \
+  "model: control characters are not allowed in a name" "request body is not valid gzip"
+check "the reasons carry no value or prompt text" \
+  eval '! grep -qE "VALUE-7f3a9c|PROMPT-4d2e81|evil" "$WARDEN_LOG" "$WARDEN_LOG.out"'
 wd_finish

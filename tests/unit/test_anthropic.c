@@ -383,7 +383,10 @@ static void test_error_message_utf8(void **state)
     wd_anthropic_write_error(&out, err.cls, err.msg, strlen(err.msg));
     struct wd_json ej = {0};
     assert_int_equal(wd_json_parse(&ej, out.p, out.n), 0);
-    assert_true(wd_str_contains((struct wd_str){out.p, out.n}, "\\ufffd: Extra inputs are not permitted"));
+    /* a client's key is echoed as printable ASCII: the 64-byte cut, and every byte of a character, is '?' */
+    assert_true(wd_str_contains((struct wd_str){out.p, out.n},
+                                "\"a???????????????????????????????????????????????????????????????: Extra inputs "
+                                "are not permitted"));
     wd_json_free(&ej);
     wd_buf_free(&out);
     wd_json_free(&j);
@@ -394,23 +397,84 @@ static void test_error_message_utf8(void **state)
 /* Regression (fuzz_anthropic_request): a repeated "tools" or "stop_sequences" key kept counting from the
  * first array while filling the second one's smaller allocation, writing past it inside the arena
  * (invisible to ASan until the arena poisoned its free space). A repeated key now replaces the earlier. */
-static void test_repeated_keys(void **state)
+/* Issue 14 item 8: lax input that a policy layer and the provider could read differently, or that would
+ * be echoed back: duplicate keys (anywhere in the request), lone surrogate escapes, control characters in
+ * names. */
+static void test_lax_input(void **state)
 {
-    const char *body =
-        "{\"model\":\"m\",\"max_tokens\":5,"
-        "\"tools\":[{\"name\":\"a\",\"input_schema\":{}},{\"name\":\"b\",\"input_schema\":{}},"
-        "{\"name\":\"c\",\"input_schema\":{}}],\"stop_sequences\":[\"x\",\"y\",\"z\"],"
-        "\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],"
-        "\"tools\":[{\"name\":\"d\",\"input_schema\":{\"type\":\"object\"}}],\"stop_sequences\":[\"w\"],"
-        "\"model\":\"m2\"}";
+    char big[1024] = "";
+    for (int i = 0; i < 20; i++)
+        snprintf(big + strlen(big), sizeof(big) - strlen(big), "\"k%d\":{},", i);
+    char big_body[1400];
+    snprintf(big_body, sizeof(big_body),
+             REQ("\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"n\","
+                 "\"input\":{\"a\":[[{\"x\":1}],{%s\"k7\":{}}]}}]}]"),
+             big);
+    const struct err_case cases[] = {
+        /* the second "model" would have won */
+        {"{\"model\":\"m\",\"max_tokens\":10," MSGS("\"hi\"") ",\"model\":\"m2\"}",
+         "model: duplicate key (a key may appear once in an object)"},
+        /* escaped spelling of the same key */
+        {"{\"model\":\"m\",\"max_tokens\":10," MSGS("\"hi\"") ",\"mod\\u0065l\":\"m2\"}",
+         "model: duplicate key (a key may appear once in an object)"},
+        {REQ("\"stop_sequences\":[\"x\"]," MSGS("\"hi\"") ",\"stop_sequences\":[\"w\"]"),
+         "stop_sequences: duplicate key (a key may appear once in an object)"},
+        {REQ("\"messages\":[{\"role\":\"user\",\"content\":\"a\",\"role\":\"assistant\"}]"),
+         "messages.0.role: duplicate key (a key may appear once in an object)"},
+        {BLOCK("{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"a\",\"text\":\"b\"}"),
+         "messages.0.content.1.text: duplicate key (a key may appear once in an object)"},
+        /* inside data forwarded as it is: tool input and schemas */
+        {REQ("\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"n\","
+             "\"input\":{\"path\":\"/a\",\"path\":\"/etc/shadow\"}}]}]"),
+         "messages.0.content.0.input.path: duplicate key (a key may appear once in an object)"},
+        {big_body, "messages.0.content.0.input.a.1.k7: duplicate key (a key may appear once in an object)"},
+        {REQ("\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"n\","
+             "\"input\":{\"a\":[[{\"x\":1,\"x\":2}]]}}]}]"),
+         "messages.0.content.0.input.a.0.0.x: duplicate key (a key may appear once in an object)"},
+        /* a client key is echoed as printable ASCII only */
+        {"{\"model\":\"m\",\"max_tokens\":10," MSGS("\"hi\"") ",\"\\u0000x\\\"\":1,\"\\u0000x\\\"\":2}",
+         "?x?: duplicate key (a key may appear once in an object)"},
+        /* lone surrogate escapes */
+        {REQ(MSGS("\"a\\ud800b\"")), "request body is not valid JSON: lone surrogate escape at byte 68"},
+        {REQ(MSGS("\"a\\udc00\"")), "request body is not valid JSON: lone surrogate escape at byte 68"},
+        {REQ(MSGS("\"\\ud83d\\u0041\"")), "request body is not valid JSON: lone surrogate escape at byte 67"},
+        /* control characters in names */
+        {"{\"model\":\"m\\u0000x\",\"max_tokens\":10," MSGS("\"hi\"") "}",
+         "model: control characters are not allowed in a name"},
+        {"{\"model\":\"m\\n\",\"max_tokens\":10," MSGS("\"hi\"") "}",
+         "model: control characters are not allowed in a name"},
+        {REQ("\"tools\":[{\"name\":\"a\\u0007\",\"input_schema\":{}}]," MSGS("\"hi\"")),
+         "tools.0.name: control characters are not allowed in a name"},
+        {REQ("\"tool_choice\":{\"type\":\"tool\",\"name\":\"\\u007f\"}," MSGS("\"hi\"")),
+         "tool_choice.name: control characters are not allowed in a name"},
+        {REQ("\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"n\\u001b\","
+             "\"input\":{}}]}]"),
+         "messages.0.content.0.name: control characters are not allowed in a name"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct wd_arena a = {0};
+        struct wd_json j = {0};
+        struct wd_request req;
+        struct wd_error err = {0};
+        int rc = wd_anthropic_decode_request(cases[i].body, strlen(cases[i].body), false, &a, &j, &req, &err);
+        if (rc == 0 || strcmp(err.msg, cases[i].msg) != 0)
+            print_error("case %zu: %s\n  got: %s\n", i, cases[i].body, rc == 0 ? "(accepted)" : err.msg);
+        assert_int_equal(rc, -1);
+        assert_int_equal(err.cls, WD_ERR_INVALID_REQUEST);
+        assert_string_equal(err.msg, cases[i].msg);
+        wd_json_free(&j);
+        wd_arena_free(&a);
+    }
+    /* the same keys in different objects, a surrogate pair, and printable names are fine */
+    const char *good =
+        "{\"model\":\"gemini-2.5-pro\",\"max_tokens\":5,\"tools\":[{\"name\":\"a\",\"input_schema\":{\"type\":\"object\"}},"
+        "{\"name\":\"b\",\"input_schema\":{\"type\":\"object\"}}],"
+        "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"\\ud83d\\ude00\"}]},"
+        "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"ok\"}]}]}";
     struct decoded d;
-    decode_ok(&d, body, strlen(body), false);
-    assert_int_equal(d.req.ntools, 1);
-    assert_true(str_is(d.req.tools[0].name, "d"));
-    assert_true(str_is(d.req.tools[0].schema, "{\"type\":\"object\"}"));
-    assert_int_equal(d.req.nstop, 1);
-    assert_true(str_is(d.req.stop[0], "w"));
-    assert_true(str_is(d.req.model, "m2"));
+    decode_ok(&d, good, strlen(good), false);
+    assert_int_equal(d.req.ntools, 2);
+    assert_true(str_is(d.req.model, "gemini-2.5-pro"));
     decoded_free(&d);
 }
 
@@ -711,7 +775,7 @@ int main(void)
         cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_error_message_utf8),
-        cmocka_unit_test(test_repeated_keys),
+        cmocka_unit_test(test_lax_input),
         cmocka_unit_test(test_tool_id),
         cmocka_unit_test(test_out_stream),
         cmocka_unit_test(test_out_json),

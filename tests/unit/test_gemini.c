@@ -1060,12 +1060,14 @@ static void test_whole_message(void **state)
     run_free(&r);
 }
 
-/* Gemini's signature-only parts and signatures on answer text become redacted_thinking blocks that the
- * next request hands back (see test_signatures for the way back). */
+/* A signature on answer text: before any text it is carried in a redacted_thinking block ahead of the
+ * text (the next request hands it back on that text, see test_signatures); after text it is dropped, since
+ * the Anthropic API never puts a thinking block after text and Claude Code prints the last text block. */
 static void test_signature_parts(void **state)
 {
     const char *c[] = {"{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"answer\",\"thoughtSignature\":\"U0lH\"},"
-                       "{\"text\":\"\",\"thoughtSignature\":\"U0lHMg==\"},{\"text\":\"more\"}]},\"finishReason\":\"STOP\"}]}"};
+                       "{\"text\":\"\",\"thoughtSignature\":\"U0lHMg==\"},{\"thoughtSignature\":\"U0lHMw==\"},"
+                       "{\"text\":\"more\"}]},\"finishReason\":\"STOP\"}]}"};
     struct rec r;
     feed_chunks(&r, c, 1, true);
     static const struct {
@@ -1075,16 +1077,12 @@ static void test_signature_parts(void **state)
         const char *sig;
     } want[] = {
         {WD_EV_MESSAGE_START, 0, 0, NULL},
-        {WD_EV_PART_START, WD_PART_TEXT, 0, NULL},
-        {WD_EV_DELTA, WD_PART_TEXT, 0, NULL},
-        {WD_EV_PART_STOP, WD_PART_TEXT, 0, NULL},
-        {WD_EV_PART_START, WD_PART_SIGNATURE, 1, "U0lH"},
-        {WD_EV_PART_STOP, WD_PART_SIGNATURE, 1, NULL},
-        {WD_EV_PART_START, WD_PART_SIGNATURE, 2, "U0lHMg=="},
-        {WD_EV_PART_STOP, WD_PART_SIGNATURE, 2, NULL},
-        {WD_EV_PART_START, WD_PART_TEXT, 3, NULL},
-        {WD_EV_DELTA, WD_PART_TEXT, 3, NULL},
-        {WD_EV_PART_STOP, WD_PART_TEXT, 3, NULL},
+        {WD_EV_PART_START, WD_PART_SIGNATURE, 0, "U0lH"},
+        {WD_EV_PART_STOP, WD_PART_SIGNATURE, 0, NULL},
+        {WD_EV_PART_START, WD_PART_TEXT, 1, NULL},
+        {WD_EV_DELTA, WD_PART_TEXT, 1, NULL},
+        {WD_EV_DELTA, WD_PART_TEXT, 1, NULL},
+        {WD_EV_PART_STOP, WD_PART_TEXT, 1, NULL},
         {WD_EV_MESSAGE_STOP, 0, 0, NULL},
     };
     assert_int_equal(r.n, sizeof(want) / sizeof(want[0]));
@@ -1097,9 +1095,64 @@ static void test_signature_parts(void **state)
         if (r.ev[i].type != WD_EV_MESSAGE_START && r.ev[i].type != WD_EV_MESSAGE_STOP)
             assert_int_equal(r.ev[i].index, want[i].index);
     }
-    assert_true(wd_str_eq(r.ev[2].text, "answer"));
-    assert_true(wd_str_eq(r.ev[9].text, "more"));
+    assert_true(wd_str_eq(r.ev[4].text, "answer"));
+    assert_true(wd_str_eq(r.ev[5].text, "more"));
     assert_int_equal(last(&r)->stop_reason, WD_STOP_END_TURN);
+}
+
+/* Issue 14: Gemini 3 ends a streamed answer with an empty-text part holding the turn's signature (and signs
+ * the last part of a whole answer). Claude Code prints the message's last text block, so that block must be
+ * the answer, in both modes: no redacted_thinking after it. */
+static void test_signature_after_final_text(void **state)
+{
+#define SIG_CHUNK(parts, fin)                                                                                   \
+    "data: {\"candidates\":[{\"content\":{\"parts\":[" parts "],\"role\":\"model\"}" fin ",\"index\":0}]}\r\n\r\n"
+    static const char sse[] =
+        SIG_CHUNK("{\"text\":\"plan\",\"thought\":true,\"thoughtSignature\":\"VEhJTks=\"}", "")
+        SIG_CHUNK("{\"text\":\"Done: notes\"}", "") SIG_CHUNK("{\"text\":\".txt edited.\"}", "")
+        SIG_CHUNK("{\"text\":\"\",\"thoughtSignature\":\"TEFTVA==\"}", ",\"finishReason\":\"STOP\"");
+    struct run r;
+    run_init(&r, true);
+    assert_int_equal(wd_sse_feed(&r.sse, sse, sizeof(sse) - 1, on_sse, &r.dec), 0);
+    wd_gemini_stream_finish(&r.dec);
+    assert_true(r.enc.finished);
+    wd_buf_putc(&r.out, '\0');
+    assert_false(contains(&r.out, "redacted_thinking"));
+    assert_false(contains(&r.out, "TEFTVA=="));
+    assert_true(contains(&r.out, "\"signature_delta\",\"signature\":\"wdsig1.VEhJTks=\""));
+    /* the last content block opened is the text, at index 1 */
+    const char *lastblk = NULL;
+    for (const char *p = r.out.p; (p = memmem(p, r.out.n - (size_t)(p - r.out.p), "content_block_start", 19)) != NULL; p++)
+        lastblk = p;
+    assert_non_null(lastblk);
+    static const char want_last[] = "content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\"";
+    if (strncmp(lastblk, want_last, sizeof(want_last) - 1) != 0)
+        print_error("out:\n%.*s\n", (int)r.out.n, r.out.p);
+    assert_true(strncmp(lastblk, want_last, sizeof(want_last) - 1) == 0);
+    run_free(&r);
+
+    /* whole: the signature on the answer's last part (with text, and an empty one after it) */
+    static const char whole[] =
+        "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"plan\",\"thought\":true,\"thoughtSignature\":\"VEhJTks=\"},"
+        "{\"text\":\"Done: notes\"},{\"text\":\".txt edited.\",\"thoughtSignature\":\"TEFTVA==\"},"
+        "{\"text\":\"\",\"thoughtSignature\":\"TEFTVDI=\"}],\"role\":\"model\"},\"finishReason\":\"STOP\"}]}";
+    run_init(&r, false);
+    assert_int_equal(wd_gemini_stream_chunk(&r.dec, whole, sizeof(whole) - 1), 0);
+    wd_gemini_stream_finish(&r.dec);
+    assert_true(r.enc.finished);
+    assert_false(r.enc.failed);
+    wd_buf_putc(&r.out, '\0');
+    json_object *o = json_tokener_parse(r.out.p);
+    assert_non_null(o);
+    json_object *content = json_object_object_get(o, "content");
+    assert_int_equal(json_object_array_length(content), 2);
+    json_object *b0 = json_object_array_get_idx(content, 0), *b1 = json_object_array_get_idx(content, 1);
+    assert_string_equal(json_object_get_string(json_object_object_get(b0, "type")), "thinking");
+    assert_string_equal(json_object_get_string(json_object_object_get(b1, "type")), "text");
+    assert_string_equal(json_object_get_string(json_object_object_get(b1, "text")), "Done: notes.txt edited.");
+    json_object_put(o);
+    run_free(&r);
+#undef SIG_CHUNK
 }
 
 int main(void)
@@ -1123,6 +1176,7 @@ int main(void)
         cmocka_unit_test(test_names_mapped_back),
         cmocka_unit_test(test_whole_message),
         cmocka_unit_test(test_signature_parts),
+        cmocka_unit_test(test_signature_after_final_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
