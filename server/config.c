@@ -785,12 +785,20 @@ static int cfg_parse_tls(struct wd_config *cfg, struct cfg_node *n, const char *
 static int cfg_parse_limits(struct wd_config *cfg, struct cfg_node *n, const char *path, struct wd_config_err *err)
 {
     struct cfg_field f[] = {{.name = "max_body_bytes"}, {.name = "max_header_bytes"}, {.name = "idle_timeout"},
-                            {.name = "request_timeout"}, {.name = "drain_timeout"}};
+                            {.name = "request_timeout"}, {.name = "drain_timeout"}, {.name = "max_response_bytes"}};
     unsigned *durations[] = {&cfg->idle_timeout_ms, &cfg->request_timeout_ms, &cfg->drain_timeout_ms};
     char p[CFG_PATH_MAX];
 
-    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 5, err))
+    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 6, err))
         return -1;
+    if (f[5].val) {
+        cfg_path_key(p, path, f[5].key);
+        if (cfg_get_size(f[5].val, p, &cfg->max_response_bytes, err))
+            return -1;
+        /* below 1 KiB not even a provider's error fits; above 1 GiB one answer could take a worker's memory */
+        if (cfg->max_response_bytes < 1024 || cfg->max_response_bytes > (size_t)1 << 30)
+            return cfg_fail(err, f[5].val->line, p, "must be between 1KiB and 1GiB");
+    }
     if (f[0].val) {
         cfg_path_key(p, path, f[0].key);
         if (cfg_get_size(f[0].val, p, &cfg->max_body_bytes, err))
@@ -1560,6 +1568,7 @@ int wd_config_parse(const char *yaml, size_t len, const char *source, struct wd_
     cfg->listen_port = 8080;
     cfg->max_body_bytes = (size_t)32 * 1024 * 1024;
     cfg->max_header_bytes = (size_t)64 * 1024;
+    cfg->max_response_bytes = (size_t)16 * 1024 * 1024;
     cfg->idle_timeout_ms = 60000;
     cfg->request_timeout_ms = 600000;
     cfg->drain_timeout_ms = 30000;

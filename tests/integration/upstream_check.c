@@ -306,6 +306,8 @@ static const char *res_name(enum wd_upstream_result r)
     case WD_UP_ERR_FIRST_BYTE_TIMEOUT: return "FIRST_BYTE_TIMEOUT";
     case WD_UP_ERR_IDLE_TIMEOUT: return "IDLE_TIMEOUT";
     case WD_UP_ERR_TRANSFER: return "TRANSFER";
+    case WD_UP_ERR_TOO_LARGE: return "TOO_LARGE";
+    case WD_UP_ERR_RESEND: return "RESEND";
     }
     return "?";
 }
