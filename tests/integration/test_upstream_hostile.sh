@@ -28,6 +28,17 @@ start_hostile huge HUGE_URL
 start_hostile huge-length HUGELEN_URL
 start_hostile huge-error HUGEERR_URL
 start_hostile redirect REDIR_URL
+# the spans go to the OTLP fake as OTLP/JSON (no protoc needed)
+OTLP_DIR="$WD_TMP/otlp"
+mkdir -p "$OTLP_DIR"
+node "$WD_ROOT/tests/fakes/fake_otlp.mjs" --port 0 --dir "$OTLP_DIR" >"$WD_TMP/otlp.out" 2>"$WD_TMP/otlp.err" &
+WD_PIDS+=("$!")
+for i in $(seq 1 200); do
+  grep -q '"port"' "$WD_TMP/otlp.out" 2>/dev/null && break
+  sleep 0.05
+done
+OTLP_PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$WD_TMP/otlp.out" | head -1)
+[ -n "$OTLP_PORT" ] || { echo "fake_otlp did not start" >&2; cat "$WD_TMP/otlp.err" >&2; exit 1; }
 
 PORT=$(wd_free_port)
 CFG="$WD_TMP/hostile.yaml"
@@ -48,6 +59,8 @@ provider() { # provider NAME URL
   printf '    m-huge: huge/gemini-2.5-flash\n    m-hugelen: hugelen/gemini-2.5-flash\n'
   printf '    m-hugeerr: hugeerr/gemini-2.5-flash\n    m-redir: redir/gemini-2.5-flash\n'
   printf 'auth:\n  keys:\n    - name: dev\n      secret: env://WARDEN_DEV_KEY\n'
+  printf 'telemetry:\n  otlp:\n    endpoint: http://127.0.0.1:%s\n    protocol: http/json\n    sampling_ratio: 1.0\n' \
+    "$OTLP_PORT"
 } >"$CFG"
 wd_start_warden "$CFG"
 
@@ -196,6 +209,26 @@ check "reset-half: the provider received exactly the attempts Warden counted ($P
 check "reset-half: Warden retried reset requests itself (retries > 0, <= $N)" \
   eval '[ "$RETRIES" -gt 0 ] && [ "$RETRIES" -le "$N" ]'
 check "reset-half: at most one retry per request ($POSTS <= 2 x $N)" [ "$POSTS" -le $((2 * N)) ]
+# the same count in the traces: one client span per attempt, and the server spans' warden.upstream.attempts
+spans_ok() {
+  local i
+  for i in $(seq 1 75); do
+    python3 "$HERE/otlp_spans.py" collect "$OTLP_DIR" /nonexistent >/dev/null 2>&1 || true
+    python3 - "$OTLP_DIR/spans.json" "$N" "$POSTS" <<'PY' 2>"$WD_TMP/spans.err" && return 0
+import json, sys
+spans, n, posts = json.load(open(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3])
+server = [s for s in spans if s["kind"] == 2 and s["attributes"].get("gen_ai.request.model") == "claude-sonnet-4-5"]
+client = [s for s in spans if s["kind"] == 3 and s["attributes"].get("warden.provider") == "reset"]
+att = sum(int(s["attributes"].get("warden.upstream.attempts", 0)) for s in server)
+print(f"  {len(server)} server spans with {att} attempts, {len(client)} client spans; provider: {posts}", file=sys.stderr)
+sys.exit(0 if len(server) == n and att == posts and len(client) == posts else 1)
+PY
+    sleep 0.2
+  done
+  cat "$WD_TMP/spans.err" >&2
+  return 1
+}
+check "reset-half: the spans count the same attempts (client spans, warden.upstream.attempts)" spans_ok
 check "the provider key never reached the log" eval '! grep -q test-gemini-key "$WARDEN_LOG"'
 
 wd_stop_warden
