@@ -170,6 +170,14 @@ function onSecure(req, res) {
     res.on('close', () => { clearInterval(iv); clearTimeout(stop); closed.set(id, 'closed'); });
     return;
   }
+  if (u.pathname === '/h2/echo') {
+    // What arrived of a request body, for a POST over HTTP/2.
+    return readBody(req).then((body) => {
+      const b = `proto=${req.httpVersion} method=${req.method} len=${body.length} fnv=${fnv1a(body)}`;
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(b) });
+      res.end(b);
+    });
+  }
   if (u.pathname === '/h2/slow') {
     const ms = Number(u.searchParams.get('ms') || 300);
     return setTimeout(() => {

@@ -866,6 +866,43 @@ static void check_no_silent_resend(void)
     tx_free(&c);
 }
 
+/* A request body over HTTP/2 arrives whole through the read callback (DATA frames, not the header buffer). */
+static void check_h2_post(void)
+{
+    if (g_https_port <= 0) {
+        check(false, "h2 POST: no TLS fake");
+        return;
+    }
+    size_t blen = 300 * 1024;
+    char *body = malloc(blen);
+    if (!body) {
+        check(false, "h2 POST: out of memory");
+        return;
+    }
+    for (size_t i = 0; i < blen; i++)
+        body[i] = (char)('A' + (i * 11) % 26);
+    char ca[128], url[128], want[128];
+    snprintf(ca, sizeof ca, "%s/ca.pem", g_tmpdir);
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/h2/echo", g_https_port);
+    struct wd_upstream_req r = req_get(url);
+    r.tls_ca = ca;
+    r.method = "POST";
+    r.body = body;
+    r.body_len = blen;
+    struct tx t = {.name = "h2-post"};
+    tx_start(&t, g_up, &r);
+    run_until(one_done, &t, 5000);
+    snprintf(want, sizeof want, "proto=2.0 method=POST len=%zu fnv=%08x", blen, fnv1a(body, blen));
+    bool ok = t.ndone == 1 && t.res == WD_UP_OK && t.status == 200 && t.body && strcmp(t.body, want) == 0;
+    if (!ok) {
+        diag_tx(&t);
+        diag("body '%s', want '%s'", t.body ? t.body : "", want);
+    }
+    check(ok, "h2 POST: a %zu-byte body arrives whole", blen);
+    tx_free(&t);
+    free(body);
+}
+
 /* max_response_bytes: the transfer stops once the body would pass it, with nothing past it delivered. */
 static void check_max_response(void)
 {
@@ -1284,6 +1321,7 @@ int main(int argc, char **argv)
     check_connect_timeout();      /* 23 */
     check_no_silent_resend();     /* 24 */
     check_max_response();         /* 25 */
+    check_h2_post();              /* 26 */
     check(g_early_callbacks == 0, "no callback ever ran before wd_upstream_start returned (%d did)",
           g_early_callbacks);
     check(g_flush_bad == 0, "on_flush only ever followed on_data, never on_done or a cancel (%d breaches)",
