@@ -1055,7 +1055,7 @@ static int call_start_upstream(struct wd_call *c)
         .first_byte_timeout_ms = p->first_byte_timeout_ms,
         .idle_timeout_ms = p->idle_timeout_ms,
         /* a streamed answer is passed on as it comes (its events are capped, c->sse.max_event); a whole
-         * one is held, so it is capped; an error's body is read whole whatever was asked */
+         * one is held, so it is capped; an error body is capped alike (up_data keeps its first 64 KiB) */
         .max_response_bytes = c->creq.stream && c->kind != CALL_COUNT_TOKENS ? 0 : c->rt->cfg->max_response_bytes,
         .max_error_bytes = c->rt->cfg->max_response_bytes,
         .fresh_connect = fresh,
