@@ -52,6 +52,8 @@ struct wd_call {
     struct wd_anthropic_out enc;
     struct wd_sink sink;             /* in front of enc: decides when the response is committed */
     int retries_left;
+    int attempts;                    /* provider requests started (each is one the provider may bill) */
+    bool fresh_conn;                 /* the next attempt opens a new connection (the last one died unanswered) */
     /* response writing: `out` fills while `sending` is with h2o */
     struct wd_buf out, sending;
     bool committed;                  /* status line sent */
@@ -515,6 +517,8 @@ static void trace_finish(struct wd_call *c)
         if (c->model_req[0] != '\0')
             wd_span_put_cstr(s, "gen_ai.request.model", c->model_req);
         wd_span_put_cstr(s, "warden.request_id", c->rid);
+        if (c->attempts > 0)
+            wd_span_put_int(s, "warden.upstream.attempts", c->attempts);
         if (err != NULL)
             wd_span_put_cstr(s, "error.type", err);
         /* a server error, or a stream that failed after its 200 with a server-side class */
@@ -824,7 +828,8 @@ static void up_data(void *ctx, const char *p, size_t n)
     }
     if (c->up_status != 200 || c->kind == CALL_COUNT_TOKENS || !c->creq.stream) {
         /* whole bodies: errors, count_tokens, non-streamed messages */
-        size_t cap = c->up_status != 200 ? ERROR_BODY_MAX : c->rt->cfg->max_body_bytes * 4;
+        /* the upstream module stops a whole body at limits.max_response_bytes; of an error, only the start is kept */
+        size_t cap = c->up_status != 200 ? ERROR_BODY_MAX : c->rt->cfg->max_response_bytes;
         if (c->errbody.n + n <= cap)
             wd_buf_put(&c->errbody, p, n);
         return;
@@ -870,6 +875,8 @@ static const char *transport_message(enum wd_upstream_result r)
     case WD_UP_ERR_CONNECT_TIMEOUT: return "timed out connecting to the provider";
     case WD_UP_ERR_FIRST_BYTE_TIMEOUT: return "the provider did not answer in time";
     case WD_UP_ERR_IDLE_TIMEOUT: return "the provider stopped sending mid-response";
+    case WD_UP_ERR_TOO_LARGE: return "the provider's answer exceeds limits.max_response_bytes";
+    case WD_UP_ERR_RESEND: return "the provider connection closed before it answered";
     default: return "the provider connection failed mid-response";
     }
 }
@@ -908,10 +915,22 @@ static void up_done_inner(struct wd_call *c, enum wd_upstream_result res, const 
         snprintf(f, sizeof(f), "\"request_id\":\"%s\",\"trace_id\":\"%s\",\"provider\":\"%s\"", c->rid, c->trace_id,
                  c->route.provider->name);
         wd_logf(WD_LOG_WARN, f, "upstream request failed: %s", detail ? detail : "");
-        struct wd_event ev = {.type = WD_EV_ERROR, .error_class = transport_class(res)};
+        /* A kept-alive connection that died before any answer byte: curl's silent re-send was refused
+         * (server/upstream.h), and the request goes again as one more counted attempt, on a new
+         * connection, if the call's one retry is still unused. */
+        struct wd_event ev = {.type = WD_EV_ERROR, .error_class = transport_class(res),
+                              .retryable = res == WD_UP_ERR_RESEND};
         ev.message = (struct wd_str){transport_message(res), strlen(transport_message(res))};
+        c->fresh_conn = res == WD_UP_ERR_RESEND;
         c->dec.failed = true;
         gate_emit(&c->sink, &ev);
+        return;
+    }
+    if (c->up_status < 200 || (c->up_status > 200 && c->up_status < 400)) {
+        /* Warden follows no redirect and expects no other success: the provider's answer is unusable */
+        char msg[96];
+        snprintf(msg, sizeof(msg), "the provider answered with an unexpected HTTP %d", c->up_status);
+        call_fail(c, WD_ERR_BAD_GATEWAY, msg);
         return;
     }
     if (c->up_status != 200) {
@@ -1018,6 +1037,10 @@ static int call_start_upstream(struct wd_call *c)
     uspan_end(c, "retried");
     c->up_status = 0;
     c->retry_after = -1;
+    c->sse.max_event = c->rt->cfg->max_response_bytes;
+    bool fresh = c->fresh_conn;
+    c->fresh_conn = false;
+    c->attempts++;
     uspan_begin(c);
     int nh = 2;
     if (c->up_tp[0] != '\0') {
@@ -1036,6 +1059,11 @@ static int call_start_upstream(struct wd_call *c)
         .connect_timeout_ms = p->connect_timeout_ms,
         .first_byte_timeout_ms = p->first_byte_timeout_ms,
         .idle_timeout_ms = p->idle_timeout_ms,
+        /* a streamed answer is passed on as it comes (its events are capped, c->sse.max_event); a whole
+         * one is held, so it is capped; an error body is capped alike (up_data keeps its first 64 KiB) */
+        .max_response_bytes = c->creq.stream && c->kind != CALL_COUNT_TOKENS ? 0 : c->rt->cfg->max_response_bytes,
+        .max_error_bytes = c->rt->cfg->max_response_bytes,
+        .fresh_connect = fresh,
         .ctx = c,
         .on_response = up_response,
         .on_data = up_data,

@@ -785,13 +785,21 @@ static int cfg_parse_tls(struct wd_config *cfg, struct cfg_node *n, const char *
 static int cfg_parse_limits(struct wd_config *cfg, struct cfg_node *n, const char *path, struct wd_config_err *err)
 {
     struct cfg_field f[] = {{.name = "max_body_bytes"},  {.name = "max_header_bytes"},       {.name = "idle_timeout"},
-                            {.name = "request_timeout"}, {.name = "drain_timeout"},          {.name = "max_connections"},
-                            {.name = "max_pending_body_bytes"}, {.name = "http2_max_resets"}};
+                            {.name = "request_timeout"}, {.name = "drain_timeout"},          {.name = "max_response_bytes"},
+                            {.name = "max_connections"}, {.name = "max_pending_body_bytes"}, {.name = "http2_max_resets"}};
     unsigned *durations[] = {&cfg->idle_timeout_ms, &cfg->request_timeout_ms, &cfg->drain_timeout_ms};
     char p[CFG_PATH_MAX];
 
-    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 8, err))
+    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 9, err))
         return -1;
+    if (f[5].val) {
+        cfg_path_key(p, path, f[5].key);
+        if (cfg_get_size(f[5].val, p, &cfg->max_response_bytes, err))
+            return -1;
+        /* below 1 KiB not even a provider's error fits; above 1 GiB one answer could take a worker's memory */
+        if (cfg->max_response_bytes < 1024 || cfg->max_response_bytes > (size_t)1 << 30)
+            return cfg_fail(err, f[5].val->line, p, "must be between 1KiB and 1GiB");
+    }
     if (f[0].val) {
         cfg_path_key(p, path, f[0].key);
         if (cfg_get_size(f[0].val, p, &cfg->max_body_bytes, err))
@@ -809,29 +817,29 @@ static int cfg_parse_limits(struct wd_config *cfg, struct cfg_node *n, const cha
         if (cfg_get_duration(f[2 + i].val, p, durations[i], err))
             return -1;
     }
-    if (f[5].val) {
+    if (f[6].val) {
         uint64_t v;
-        cfg_path_key(p, path, f[5].key);
-        if (cfg_get_uint(f[5].val, p, 0, 10000000, &v, err))
+        cfg_path_key(p, path, f[6].key);
+        if (cfg_get_uint(f[6].val, p, 0, 10000000, &v, err))
             return -1;
         cfg->max_connections = (size_t)v;
     }
-    if (f[6].val) {
-        cfg_path_key(p, path, f[6].key);
-        if (cfg_get_size(f[6].val, p, &cfg->max_pending_body_bytes, err))
+    if (f[7].val) {
+        cfg_path_key(p, path, f[7].key);
+        if (cfg_get_size(f[7].val, p, &cfg->max_pending_body_bytes, err))
             return -1;
     }
-    if (f[7].val) {
+    if (f[8].val) {
         uint64_t v;
-        cfg_path_key(p, path, f[7].key);
-        if (cfg_get_uint(f[7].val, p, 1, 1000000, &v, err))
+        cfg_path_key(p, path, f[8].key);
+        if (cfg_get_uint(f[8].val, p, 1, 1000000, &v, err))
             return -1;
         cfg->http2_max_resets = (unsigned)v;
     }
     /* a chunked body holds its worst case, twice max_body_bytes (libh2o's own cap), until it is complete */
     if (cfg->max_pending_body_bytes / 2 < cfg->max_body_bytes) {
-        cfg_path_key(p, path, f[6].val ? f[6].key : f[0].key);
-        return cfg_fail(err, f[6].val ? f[6].val->line : f[0].val ? f[0].val->line : n->line, p,
+        cfg_path_key(p, path, f[7].val ? f[7].key : f[0].key);
+        return cfg_fail(err, f[7].val ? f[7].val->line : f[0].val ? f[0].val->line : n->line, p,
                         "max_pending_body_bytes must be at least twice max_body_bytes");
     }
     return 0;
@@ -1586,6 +1594,7 @@ int wd_config_parse(const char *yaml, size_t len, const char *source, struct wd_
     cfg->listen_port = 8080;
     cfg->max_body_bytes = (size_t)32 * 1024 * 1024;
     cfg->max_header_bytes = (size_t)64 * 1024;
+    cfg->max_response_bytes = (size_t)16 * 1024 * 1024;
     cfg->idle_timeout_ms = 60000;
     cfg->request_timeout_ms = 600000;
     cfg->drain_timeout_ms = 30000;

@@ -96,6 +96,8 @@ struct wd_config {
     unsigned workers;      /* 0 => number of cores */
     size_t max_body_bytes;       /* default 32 MiB, also the cap on a decoded gzip body */
     size_t max_header_bytes;     /* default 64 KiB */
+    size_t max_response_bytes;   /* default 16 MiB: a provider answer read whole, or one event of a
+                                  * stream; the transfer stops when it is passed. 1 KiB..1 GiB */
     unsigned idle_timeout_ms;    /* client connection idle, default 60000 */
     unsigned request_timeout_ms; /* whole request incl. stream, default 600000 */
     unsigned drain_timeout_ms;   /* SIGTERM grace, default 30000 */

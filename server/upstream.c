@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -61,6 +62,12 @@ struct wd_upstream_xfer {
     unsigned first_byte_ms;
     unsigned idle_ms;
     long retry_after;            /* of the response being parsed; -1 when absent */
+    const char *body;            /* the request body (the caller's), sent through xfer_on_read */
+    size_t body_len;
+    size_t body_pos;             /* bytes of body handed to curl so far */
+    size_t max_ok, max_err;      /* body caps for a 2xx and for any other status; 0: none */
+    size_t cap;                  /* the cap of the response being received (0: none) */
+    size_t rx_body;              /* response body bytes received */
     enum xfer_phase phase;
     const char *setup_err;       /* request rejected at start; reported through on_done later */
     bool in_multi;               /* added to up->multi */
@@ -68,6 +75,8 @@ struct wd_upstream_xfer {
     bool cancelled;              /* no callback may run any more; reaped when curl is off the stack */
     bool finished;               /* released from curl (on_done running or done); cancel is a no-op */
     bool flush_queued;           /* on up->flushq: on_data ran in the current pass */
+    bool too_large;              /* the body passed x->cap: xfer_on_write stopped the transfer */
+    bool resend_refused;         /* curl asked to rewind the sent body to send it again */
     char errbuf[CURL_ERROR_SIZE];
     char detail[CURL_ERROR_SIZE + 64];
     /* The request headers as curl_slist nodes whose strings follow the array in the same block:
@@ -313,6 +322,7 @@ static void xfer_deliver_response(struct wd_upstream_xfer *x)
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct);
     x->responded = true;
+    x->cap = status >= 200 && status < 300 ? x->max_ok : x->max_err;
     if (x->on_response)
         x->on_response(x->ctx, (int)status, x->retry_after, ct);
 }
@@ -327,7 +337,16 @@ static void xfer_complete(struct wd_upstream_xfer *x, CURLcode code)
         return;
     }
     if (code != CURLE_OK) {
-        xfer_finish(x, up_map_code(code, x->phase), xfer_describe(x, code), true);
+        enum wd_upstream_result res = up_map_code(code, x->phase);
+        const char *detail = xfer_describe(x, code);
+        if (x->too_large || code == CURLE_FILESIZE_EXCEEDED) {
+            res = WD_UP_ERR_TOO_LARGE;
+            detail = "response body exceeds its limit";
+        } else if (x->resend_refused && code == CURLE_SEND_FAIL_REWIND) {
+            res = WD_UP_ERR_RESEND;
+            detail = "reused connection closed before any response; not re-sent";
+        }
+        xfer_finish(x, res, detail, true);
         return;
     }
     if (!x->responded) {
@@ -671,6 +690,13 @@ static size_t xfer_on_write(char *p, size_t size, size_t n, void *ud)
         if (x->cancelled)
             return 0;
     }
+    if (x->cap && len > x->cap - x->rx_body) {
+        /* Not one byte past the cap reaches the caller; curl fails the transfer (CURLE_WRITE_ERROR)
+         * and xfer_complete closes the connection, so the provider stops sending at once. */
+        x->too_large = true;
+        return 0;
+    }
+    x->rx_body += len;
     if (len > 0 && x->on_data) {
         x->on_data(x->ctx, p, len);
         if (x->cancelled)
@@ -682,6 +708,33 @@ static size_t xfer_on_write(char *p, size_t size, size_t n, void *ud)
         }
     }
     return len;
+}
+
+/* The request body goes to curl through a read callback, not CURLOPT_POSTFIELDS, for one reason: when a
+ * kept-alive connection dies after the request went out and before any answer, libcurl 7.88
+ * (Curl_retry_request) sends the request again on a new connection, up to five times, without telling
+ * anyone; with POSTFIELDS it needs nothing from us to do so. With a read callback it must first rewind
+ * the body through CURLOPT_SEEKFUNCTION, which refuses: the transfer fails with CURLE_SEND_FAIL_REWIND
+ * and the caller decides whether to send the request again, as a new, counted attempt. */
+static size_t xfer_on_read(char *buf, size_t size, size_t n, void *ud)
+{
+    struct wd_upstream_xfer *x = ud;
+    size_t left = x->body_len - x->body_pos, len = size * n;
+    if (len > left)
+        len = left;
+    if (len > 0)
+        memcpy(buf, x->body + x->body_pos, len);
+    x->body_pos += len;
+    return len;
+}
+
+static int xfer_on_seek(void *ud, curl_off_t offset, int origin)
+{
+    struct wd_upstream_xfer *x = ud;
+    if (offset == 0 && origin == SEEK_SET && x->body_pos == 0)
+        return CURL_SEEKFUNC_OK; /* nothing was read yet: nothing can be sent twice */
+    x->resend_refused = true;
+    return CURL_SEEKFUNC_FAIL;
 }
 
 /* ---- transfer start and deadlines ---- */
@@ -817,6 +870,13 @@ static CURLcode xfer_setup_easy(struct wd_upstream_xfer *x, const struct wd_upst
     UP_SET(CURLOPT_OPENSOCKETDATA, x->up);
     UP_SET(CURLOPT_CLOSESOCKETFUNCTION, up_on_close_socket);
     UP_SET(CURLOPT_CLOSESOCKETDATA, x->up);
+    if (req->fresh_connect)
+        UP_SET(CURLOPT_FRESH_CONNECT, 1L);
+    if (req->max_response_bytes && req->max_error_bytes) {
+        /* A Content-Length over every cap is refused before one body byte is read. */
+        size_t m = req->max_response_bytes > req->max_error_bytes ? req->max_response_bytes : req->max_error_bytes;
+        UP_SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)m);
+    }
     /* curl reads 0 as its 300 s default; the contract says 0 is no limit. */
     UP_SET(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms ? (long)req->connect_timeout_ms
                                                               : (long)INT_MAX);
@@ -831,9 +891,16 @@ static CURLcode xfer_setup_easy(struct wd_upstream_xfer *x, const struct wd_upst
         UP_SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     }
     if (is_post || req->body_len > 0) {
-        /* Not copied: the caller keeps the body alive until on_done or cancel. */
-        UP_SET(CURLOPT_POSTFIELDS, req->body ? req->body : "");
-        UP_SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        /* Not copied: the caller keeps the body alive until on_done or cancel. A read callback and a
+         * seek callback that refuses to rewind: see xfer_on_read. */
+        x->body = req->body ? req->body : "";
+        x->body_len = req->body ? req->body_len : 0;
+        UP_SET(CURLOPT_POST, 1L);
+        UP_SET(CURLOPT_READFUNCTION, xfer_on_read);
+        UP_SET(CURLOPT_READDATA, x);
+        UP_SET(CURLOPT_SEEKFUNCTION, xfer_on_seek);
+        UP_SET(CURLOPT_SEEKDATA, x);
+        UP_SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
         if (!is_post)
             UP_SET(CURLOPT_CUSTOMREQUEST, method);
     } else if (strcmp(method, "HEAD") == 0) {
@@ -888,6 +955,8 @@ struct wd_upstream_xfer *wd_upstream_start(struct wd_upstream *up, const struct 
     x->first_byte_ms = req->first_byte_timeout_ms;
     x->idle_ms = req->idle_timeout_ms;
     x->retry_after = -1;
+    x->max_ok = req->max_response_bytes;
+    x->max_err = req->max_error_bytes;
     x->phase = XP_QUEUED;
     x->t_start = uv_now(up->loop);
     x->setup_err = setup_err;

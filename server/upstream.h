@@ -1,6 +1,9 @@
 /* Upstream HTTP client: one libcurl multi handle per worker, driven by that worker's libuv loop
  * (multi_socket_action via uv_poll + uv_timer). Connections are reused; https upstreams use HTTP/2
- * over TLS (ALPN), http:// upstreams HTTP/1.1. Only this module talks to curl. */
+ * over TLS (ALPN), http:// upstreams HTTP/1.1. Only this module talks to curl.
+ * A request body is sent at most once per wd_upstream_start: curl's own re-send of a request whose
+ * reused connection died is refused (WD_UP_ERR_RESEND), so every request a provider receives is one
+ * the caller started, and counted. */
 #ifndef WARDEN_SERVER_UPSTREAM_H
 #define WARDEN_SERVER_UPSTREAM_H
 
@@ -17,6 +20,11 @@ enum wd_upstream_result {
     WD_UP_ERR_FIRST_BYTE_TIMEOUT,
     WD_UP_ERR_IDLE_TIMEOUT,
     WD_UP_ERR_TRANSFER,      /* connection cut, malformed HTTP, other curl errors */
+    WD_UP_ERR_TOO_LARGE,     /* the response body passed its cap (or announced a larger length):
+                              * the transfer was stopped there and its connection closed */
+    WD_UP_ERR_RESEND,        /* a reused connection died after the request went out and before any
+                              * response byte; curl wanted to send it again on a new connection and
+                              * was refused. The provider may or may not have seen the request. */
 };
 
 struct wd_upstream_header {
@@ -35,6 +43,9 @@ struct wd_upstream_req {
     unsigned connect_timeout_ms;
     unsigned first_byte_timeout_ms;
     unsigned idle_timeout_ms;
+    size_t max_response_bytes; /* cap on a 2xx response body; 0: none. Over it: WD_UP_ERR_TOO_LARGE */
+    size_t max_error_bytes;  /* the same for a body of any other status; 0: none */
+    int fresh_connect;       /* non-zero: open a new connection instead of reusing a kept-alive one */
     void *ctx;
     /* Status line and headers complete. retry_after_s is the Retry-After header in seconds, -1 when absent. */
     void (*on_response)(void *ctx, int status, long retry_after_s, const char *content_type);

@@ -22,6 +22,7 @@ function fnv1a(buf) {
 }
 
 let nextConn = 0;
+let resetPosts = 0; // requests /reset-reused received
 const closed = new Map(); // stream id (?id= on /endless, /delay-headers) -> 'open' | 'closed'
 
 function readBody(req) {
@@ -64,6 +65,16 @@ const h1 = http.createServer(async (req, res) => {
   case '/conn':
     await readBody(req);
     return plain(res, 200, `conn=${sock.wdConn}`);
+  case '/reset-reused':
+    // Read whole, then: on a connection that already served a request, a TCP reset instead of an answer
+    // (the provider saw the request; the client cannot know). /reset-count says how many arrived.
+    await readBody(req);
+    resetPosts++;
+    if (sock.wdServed) return sock.resetAndDestroy();
+    sock.wdServed = true;
+    return plain(res, 200, `conn=${sock.wdConn}`);
+  case '/reset-count':
+    return plain(res, 200, String(resetPosts), { connection: 'close' });
   case '/conn-idle-close':
     // Answers on a kept-alive connection, then closes it while it sits idle in the client's cache.
     res.on('finish', () => setTimeout(() => sock.destroy(), Number(q('ms') || 30)));
@@ -158,6 +169,14 @@ function onSecure(req, res) {
     res.on('error', () => {});
     res.on('close', () => { clearInterval(iv); clearTimeout(stop); closed.set(id, 'closed'); });
     return;
+  }
+  if (u.pathname === '/h2/echo') {
+    // What arrived of a request body, for a POST over HTTP/2.
+    return readBody(req).then((body) => {
+      const b = `proto=${req.httpVersion} method=${req.method} len=${body.length} fnv=${fnv1a(body)}`;
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(b) });
+      res.end(b);
+    });
   }
   if (u.pathname === '/h2/slow') {
     const ms = Number(u.searchParams.get('ms') || 300);

@@ -306,6 +306,8 @@ static const char *res_name(enum wd_upstream_result r)
     case WD_UP_ERR_FIRST_BYTE_TIMEOUT: return "FIRST_BYTE_TIMEOUT";
     case WD_UP_ERR_IDLE_TIMEOUT: return "IDLE_TIMEOUT";
     case WD_UP_ERR_TRANSFER: return "TRANSFER";
+    case WD_UP_ERR_TOO_LARGE: return "TOO_LARGE";
+    case WD_UP_ERR_RESEND: return "RESEND";
     }
     return "?";
 }
@@ -826,6 +828,101 @@ static void check_cut(void)
     tx_free(&t);
 }
 
+/* A kept-alive connection reset after the request went out and before any answer: libcurl would send the
+ * request again on a new connection by itself; the client must refuse (RESEND), so the server sees it once,
+ * and the caller's own re-send with fresh_connect is a new, separate request. */
+static void check_no_silent_resend(void)
+{
+    char url[128], out[64];
+    url_h1(url, sizeof url, "/reset-reused");
+    static const char body[] = "{\"once\":true}";
+    struct wd_upstream_req r = req_get(url);
+    r.method = "POST";
+    r.body = body;
+    r.body_len = sizeof body - 1;
+    struct tx a = {.name = "reset1"}, b = {.name = "reset2"}, c = {.name = "reset3"};
+    tx_start(&a, g_up, &r); /* a new connection: answered */
+    run_until(one_done, &a, 3000);
+    tx_start(&b, g_up, &r); /* the same connection, now reset */
+    run_until(one_done, &b, 3000);
+    int seen_b = ctl_get("/reset-count", out, sizeof out) == 0 ? atoi(out) : -1;
+    r.fresh_connect = 1;
+    tx_start(&c, g_up, &r); /* the caller's decision: once more, on a new connection */
+    run_until(one_done, &c, 3000);
+    int seen_c = ctl_get("/reset-count", out, sizeof out) == 0 ? atoi(out) : -1;
+    bool ok = a.res == WD_UP_OK && a.status == 200 && b.ndone == 1 && b.res == WD_UP_ERR_RESEND && b.nresp == 0 &&
+              seen_b == 2 && c.res == WD_UP_OK && c.status == 200 && a.body && c.body && strcmp(a.body, c.body) != 0 &&
+              seen_c == 3;
+    if (!ok) {
+        diag_tx(&a);
+        diag_tx(&b);
+        diag_tx(&c);
+    }
+    check(ok, "reused connection reset before the answer -> RESEND ('%s'), not re-sent by curl (server saw %d of 2); "
+              "fresh_connect re-sends on a new connection (%s then %s)",
+          b.detail, seen_b, a.body ? a.body : "-", c.body ? c.body : "-");
+    tx_free(&a);
+    tx_free(&b);
+    tx_free(&c);
+}
+
+/* A request body over HTTP/2 arrives whole through the read callback (DATA frames, not the header buffer). */
+static void check_h2_post(void)
+{
+    if (g_https_port <= 0) {
+        check(false, "h2 POST: no TLS fake");
+        return;
+    }
+    size_t blen = 300 * 1024;
+    char *body = malloc(blen);
+    if (!body) {
+        check(false, "h2 POST: out of memory");
+        return;
+    }
+    for (size_t i = 0; i < blen; i++)
+        body[i] = (char)('A' + (i * 11) % 26);
+    char ca[128], url[128], want[128];
+    snprintf(ca, sizeof ca, "%s/ca.pem", g_tmpdir);
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/h2/echo", g_https_port);
+    struct wd_upstream_req r = req_get(url);
+    r.tls_ca = ca;
+    r.method = "POST";
+    r.body = body;
+    r.body_len = blen;
+    struct tx t = {.name = "h2-post"};
+    tx_start(&t, g_up, &r);
+    run_until(one_done, &t, 5000);
+    snprintf(want, sizeof want, "proto=2.0 method=POST len=%zu fnv=%08x", blen, fnv1a(body, blen));
+    bool ok = t.ndone == 1 && t.res == WD_UP_OK && t.status == 200 && t.body && strcmp(t.body, want) == 0;
+    if (!ok) {
+        diag_tx(&t);
+        diag("body '%s', want '%s'", t.body ? t.body : "", want);
+    }
+    check(ok, "h2 POST: a %zu-byte body arrives whole", blen);
+    tx_free(&t);
+    free(body);
+}
+
+/* max_response_bytes: the transfer stops once the body would pass it, with nothing past it delivered. */
+static void check_max_response(void)
+{
+    char url[128];
+    url_h1(url, sizeof url, "/endless?id=cap");
+    struct wd_upstream_req r = req_get(url);
+    r.max_response_bytes = 40; /* "data: start\n\n" then "data: N\n\n" every 50 ms */
+    r.max_error_bytes = 1;     /* for other statuses only: a 200 is held to the 40 */
+    struct tx t = {.name = "cap"};
+    tx_start(&t, g_up, &r);
+    run_until(one_done, &t, 3000);
+    double closed = wait_server_closed("cap", 2000);
+    bool ok = t.ndone == 1 && t.res == WD_UP_ERR_TOO_LARGE && t.nresp == 1 && t.status == 200 && t.len > 0 &&
+              t.len <= 40 && closed >= 0;
+    if (!ok)
+        diag_tx(&t);
+    check(ok, "max_response_bytes 40 -> TOO_LARGE after %zu bytes ('%s'), server saw the close", t.len, t.detail);
+    tx_free(&t);
+}
+
 static void check_cancel_self_on_data(void)
 {
     char url[128];
@@ -1222,6 +1319,9 @@ int main(int argc, char **argv)
     check_bad_header();           /* 20 */
     check_free_live();            /* 21, 22 */
     check_connect_timeout();      /* 23 */
+    check_no_silent_resend();     /* 24 */
+    check_max_response();         /* 25 */
+    check_h2_post();              /* 26 */
     check(g_early_callbacks == 0, "no callback ever ran before wd_upstream_start returned (%d did)",
           g_early_callbacks);
     check(g_flush_bad == 0, "on_flush only ever followed on_data, never on_done or a cancel (%d breaches)",

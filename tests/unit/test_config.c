@@ -93,6 +93,7 @@ static void test_example_parses(void **state)
     assert_null(cfg->tls_key);
     assert_int_equal(cfg->workers, 0);
     assert_int_equal(cfg->max_body_bytes, 32 * 1024 * 1024);
+    assert_int_equal(cfg->max_response_bytes, 16 * 1024 * 1024);
     assert_int_equal(cfg->max_header_bytes, 64 * 1024);
     assert_int_equal(cfg->idle_timeout_ms, 60000);
     assert_int_equal(cfg->request_timeout_ms, 600000);
@@ -391,6 +392,19 @@ static void test_durations_and_sizes(void **state)
     parse_fails("limits:\n  max_body_bytes: 99999999999999999999999\n", 2,
                 "limits.max_body_bytes (line 2): must be a size in bytes: an integer, or a number with KiB, MiB or GiB");
     parse_fails("limits:\n  max_header_bytes: {a: 1}\n", 2, "limits.max_header_bytes (line 2): must be a size, not a mapping");
+
+    cfg = parse_ok("limits:\n  max_response_bytes: 1KiB\n");
+    assert_int_equal(cfg->max_response_bytes, 1024);
+    wd_config_free(cfg);
+    cfg = parse_ok("limits: {max_response_bytes: 1GiB}\n");
+    assert_int_equal(cfg->max_response_bytes, (size_t)1 << 30);
+    wd_config_free(cfg);
+    parse_fails("limits:\n  max_response_bytes: 1023\n", 2,
+                "limits.max_response_bytes (line 2): must be between 1KiB and 1GiB");
+    parse_fails("limits:\n  max_response_bytes: 1025MiB\n", 2,
+                "limits.max_response_bytes (line 2): must be between 1KiB and 1GiB");
+    parse_fails("limits:\n  max_response_bytes: 16MB\n", 2,
+                "limits.max_response_bytes (line 2): must be a size in bytes: an integer, or a number with KiB, MiB or GiB");
 }
 
 static void test_duplicate_key(void **state)
