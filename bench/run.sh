@@ -164,7 +164,9 @@ for r in $(seq 1 "$MICRO_RUNS"); do
 done
 
 # ---- Warden config ---------------------------------------------------------------------------------------
-warden_config() {   # warden_config FILE LISTEN_PORT FAKE_PORT [EXTRA_YAML]
+warden_config() {   # warden_config FILE LISTEN_PORT FAKE_PORT [EXTRA_YAML]: @MPORT@ in EXTRA_YAML -> W_MPORT, a free port
+  local extra="${4:-}"
+  W_MPORT=$(free_port)
   cat >"$1" <<YAML
 # bench/run.sh: one worker, pinned to one core by taskset
 listen: 127.0.0.1:$2
@@ -184,7 +186,7 @@ auth:
   keys:
     - name: bench
       secret: env://WARDEN_DEV_KEY
-${4:-}
+${extra//@MPORT@/$W_MPORT}
 YAML
 }
 
@@ -316,6 +318,8 @@ PID_OF[direct]=""
 # Warden and Warden with audit on: no tracing, no scrapes, and the JSON access log line (on by default) off, so
 # that the telemetry contender below is measured against all of it off.
 TELEMETRY_OFF_YAML="telemetry:
+  metrics:
+    listen: 127.0.0.1:@MPORT@
   logs:
     access: false"
 start_warden "$FAKE_PORT" "$TELEMETRY_OFF_YAML"
@@ -344,7 +348,7 @@ fi
 
 # warden_audit: the same build and config plus an audit section (what the issue asks to measure), its own port
 wa_metrics() {   # the audit instance's writer counters (GET /metrics) as one JSON object
-  curl -s --max-time 2 "http://127.0.0.1:$WA_PORT/metrics" | awk '
+  curl -s --max-time 2 "http://127.0.0.1:$WA_MPORT/metrics" | awk '
     $1 == "warden_audit_records_total" {r = $2}  $1 == "warden_audit_records_written_total" {w = $2}
     $1 == "warden_audit_records_spooled_total" {s = $2}  $1 == "warden_audit_records_refused_total" {f = $2}
     $1 == "warden_audit_batches_total" {b = $2}  $1 == "warden_audit_checkpoints_total" {k = $2}
@@ -375,7 +379,7 @@ if [ "$AUDIT" = ok ]; then
   sv=("$W_PORT" "$W_PID" "$W_LOG")
   start_warden "$FAKE_PORT" "$AUDIT_YAML
 $TELEMETRY_OFF_YAML"
-  WA_PORT=$W_PORT WA_PID=$W_PID WA_LOG=$W_LOG
+  WA_PORT=$W_PORT WA_PID=$W_PID WA_LOG=$W_LOG WA_MPORT=$W_MPORT
   W_PORT=${sv[0]} W_PID=${sv[1]} W_LOG=${sv[2]}
   PID_OF[warden_audit]=$WA_PID
   for i in $(seq 1 200); do [ "$(wa_metrics | jq .connected)" = 1 ] && break; sleep 0.05; done
@@ -396,7 +400,7 @@ fi
 # line is off, as in the all-off contender: the issue's target is the cost of tracing and metrics, and a log line
 # written to a file in one contender and not the other would be measured with them. Its spans are counted after each run (bench/count_spans.mjs, which deletes the exports).
 wo_metrics() {   # the telemetry instance's exporter counters (GET /metrics) as one JSON object
-  curl -s --max-time 2 "http://127.0.0.1:$WO_PORT/metrics" | awk '
+  curl -s --max-time 2 "http://127.0.0.1:$WO_MPORT/metrics" | awk '
     $1 == "warden_otel_spans_exported_total" {e = $2}
     $1 ~ /^warden_otel_spans_dropped_total\{reason="queue_full"\}$/ {qf = $2}
     $1 ~ /^warden_otel_spans_dropped_total\{/ {d += $2}
@@ -437,7 +441,7 @@ SCRAPE_PID=""
 scrape_start() {   # scrape_start SECONDS: GET /metrics once a second, at most SECONDS + 2 times, in the background
   : >"$TMP/scrape.out"
   "${PIN_LOAD[@]}" bash -c 'for i in $(seq 1 "$1"); do curl -s --max-time 2 -o /dev/null -w "%{http_code} %{size_download}\n" "$2" >>"$3"; sleep 1; done' \
-    scrape "$(($1 + 2))" "http://127.0.0.1:$WO_PORT/metrics" "$TMP/scrape.out" &
+    scrape "$(($1 + 2))" "http://127.0.0.1:$WO_MPORT/metrics" "$TMP/scrape.out" &
   SCRAPE_PID=$!
 }
 scrape_stop() {   # prints {"scrapes":N,"scrape_ok":N,"scrape_bytes":N}
@@ -470,11 +474,13 @@ if [ "$OTEL" = ok ]; then
     endpoint: $OTLP_URL
     protocol: http/protobuf
     sampling_ratio: 1.0
+  metrics:
+    listen: 127.0.0.1:@MPORT@
   logs:
     access: false"
   sv=("$W_PORT" "$W_PID" "$W_LOG")
   start_warden "$FAKE_PORT" "$OTEL_YAML"
-  WO_PORT=$W_PORT WO_PID=$W_PID WO_LOG=$W_LOG
+  WO_PORT=$W_PORT WO_PID=$W_PID WO_LOG=$W_LOG WO_MPORT=$W_MPORT
   W_PORT=${sv[0]} W_PID=${sv[1]} W_LOG=${sv[2]}
   PID_OF[warden_otel]=$WO_PID
   if grep -q "exporting traces to $OTLP_URL/v1/traces" "$WO_LOG" && [ "$(wo_metrics | jq .export_requests)" = 0 ]; then
@@ -857,13 +863,13 @@ CG=ok CG_REASON=""
 [ "${BENCH_SKIP_CALLGRIND:-0}" = 1 ] && CG=failed CG_REASON="skipped (BENCH_SKIP_CALLGRIND=1)"
 [ "$CG" = ok ] && ! { command -v valgrind && command -v callgrind_control && command -v callgrind_annotate; } >/dev/null &&
   CG=failed CG_REASON="valgrind (callgrind) is not installed"
-cg_metric() {   # cg_metric PORT NAME: the sum of a metric's series on that instance's /metrics
+cg_metric() {   # cg_metric METRICS_PORT NAME: the sum of a metric's series on that instance's /metrics
   curl -s --max-time 10 "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n || index($1, n "{") == 1 {s += $2} END {printf "%d\n", s}'
 }
 cg_run() {   # cg_run CONTENDER SIZE MODE -> one JSON line, or nothing when the run failed
   # floor_tp: the floor with a W3C traceparent on every request, which it passes on to the fake as Warden does
   # with tracing on: what propagating it costs in libcurl alone
-  local c="$1" sz="$2" mode="$3" port pid out="$TMP/cg-$1-$2-$3" i reqs want dump extra="" trace=""
+  local c="$1" sz="$2" mode="$3" port pid out="$TMP/cg-$1-$2-$3" i reqs want dump extra="" trace="" mport=""
   port=$(free_port)
   [ "$c" = floor_tp ] && trace=01
   case "$c" in
@@ -876,6 +882,7 @@ $TELEMETRY_OFF_YAML" ;;
         warden_otel) extra="$OTEL_YAML" ;;
       esac
       warden_config "$out.yaml" "$port" "$FAKE_PORT" "$extra"
+      mport=$W_MPORT
       GEMINI_API_KEY="$GEMINI_KEY" WARDEN_DEV_KEY="$DEV_KEY" "${PIN_GW[@]}" valgrind --tool=callgrind \
         --callgrind-out-file="$out.cg" "$WARDEN_BIN" serve --config "$out.yaml" >"$out.log" 2>&1 & ;;
   esac
@@ -889,7 +896,7 @@ $TELEMETRY_OFF_YAML" ;;
     curl -s -o /dev/null --max-time 30 "${CURL_H[@]}" -H 'content-type: application/json' --data-binary @"$T_BODY" "$T_URL" || true
   done
   if [ "$c" = warden_audit ]; then   # the warm-up's records written first, so the counted run pays for its own
-    for i in $(seq 1 600); do [ "$(cg_metric "$port" warden_audit_queue_depth)" = 0 ] && break; sleep 0.1; done
+    for i in $(seq 1 600); do [ "$(cg_metric "$mport" warden_audit_queue_depth)" = 0 ] && break; sleep 0.1; done
   fi
   [ "$c" = warden_otel ] && sleep 3   # the warm-up's spans exported (once a second) before the counters start
   callgrind_control -z "$pid" >/dev/null 2>&1
@@ -899,12 +906,12 @@ $TELEMETRY_OFF_YAML" ;;
   case "$c" in
     warden_audit)   # every record of the run durable, its writer's work done
       for i in $(seq 1 600); do
-        [ "$(cg_metric "$port" warden_audit_queue_depth)" = 0 ] && [ "$(cg_metric "$port" warden_audit_spool_bytes)" = 0 ] && break
+        [ "$(cg_metric "$mport" warden_audit_queue_depth)" = 0 ] && [ "$(cg_metric "$mport" warden_audit_spool_bytes)" = 0 ] && break
         sleep 0.1
       done ;;
     warden_otel)    # every span of the run exported: 4 per request (the warm-up's were exported before the zero)
       want=$(((20 + reqs) * 4))
-      for i in $(seq 1 300); do [ "$(cg_metric "$port" warden_otel_spans_exported_total)" -ge "$want" ] && break; sleep 0.1; done ;;
+      for i in $(seq 1 300); do [ "$(cg_metric "$mport" warden_otel_spans_exported_total)" -ge "$want" ] && break; sleep 0.1; done ;;
   esac
   callgrind_control -d "$pid" >/dev/null 2>&1
   sleep 1

@@ -187,6 +187,17 @@ int wd_otel_init(const struct wd_telemetry_config *cfg, unsigned nworkers, char 
         snprintf(why, why_cap, "OTLP endpoint must start with http:// or https://");
         return -1;
     }
+    /* user:password@ in the endpoint would reach the start-up and export-failure logs; the config loader
+     * refuses it in telemetry.otlp.endpoint, and the variables get the same answer, never echoing the URL */
+    const char *auth = G.url + (G.url[4] == 's' ? 8 : 7);
+    if (memchr(auth, '@', strcspn(auth, "/?#")) != NULL) {
+        snprintf(why, why_cap, "%s must not contain user:password@; send credentials with OTEL_EXPORTER_OTLP_HEADERS",
+                 cfg->otlp_endpoint != NULL ? "telemetry.otlp.endpoint"
+                 : full != NULL             ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+                                            : "OTEL_EXPORTER_OTLP_ENDPOINT");
+        OPENSSL_cleanse(G.url, sizeof(G.url));
+        return -1;
+    }
     /* protocol */
     const char *proto = env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
     if (proto == NULL)

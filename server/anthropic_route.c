@@ -1384,6 +1384,24 @@ static void handle_models(h2o_req_t *req, struct wd_worker *w)
 {
     const struct wd_config *cfg = w->rt->cfg;
     struct wd_buf b = {0};
+    /* The tier and alias map is the deployment's routing: a key is needed, as on the model routes. */
+    struct wd_str presented = WD_STR_NULL;
+    struct wd_principal who;
+    h2o_iovec_t k = find_header(req, H2O_STRLIT("x-api-key"));
+    ssize_t ai = k.base != NULL ? -1 : h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (k.base != NULL)
+        presented = (struct wd_str){k.base, k.len};
+    else if (ai >= 0 && req->headers.entries[ai].value.len > 7 &&
+             strncasecmp(req->headers.entries[ai].value.base, "Bearer ", 7) == 0)
+        presented = (struct wd_str){req->headers.entries[ai].value.base + 7, req->headers.entries[ai].value.len - 7};
+    if (presented.n == 0 || wd_auth_check(&w->rt->auth, presented, &who) != 0) {
+        static const char m1[] = "missing API key: send x-api-key or Authorization: Bearer", m2[] = "invalid API key";
+        wd_anthropic_write_error(&b, WD_ERR_AUTHENTICATION, presented.n ? m2 : m1,
+                                 presented.n ? sizeof(m2) - 1 : sizeof(m1) - 1);
+        wd_respond(req, wd_anthropic_error_status(WD_ERR_AUTHENTICATION), "application/json", b.p ? b.p : "", b.n);
+        wd_buf_free(&b);
+        return;
+    }
     wd_buf_puts(&b, "{\"data\":[");
     const char *names[3] = {"claude-opus-4-5", "claude-sonnet-4-5", "claude-haiku-4-5"};
     const char *targets[3] = {cfg->tier_opus, cfg->tier_sonnet, cfg->tier_haiku};

@@ -924,6 +924,15 @@ static int cfg_parse_provider_timeouts(struct wd_provider *pv, struct cfg_node *
     return 0;
 }
 
+/* True when the authority of url (after its scheme's "://", skip bytes in) holds userinfo ("user:password@").
+ * Such a URL would carry the password into every place the URL is shown (logs, span url.full, errors), so the
+ * loader refuses it rather than keep it. */
+static bool cfg_url_has_userinfo(const char *url, size_t skip)
+{
+    size_t n = strcspn(url + skip, "/?#");
+    return memchr(url + skip, '@', n) != NULL;
+}
+
 static int cfg_parse_base_url(struct wd_provider *pv, struct cfg_node *n, const char *path, struct wd_config_err *err)
 {
     size_t len, skip;
@@ -945,6 +954,10 @@ static int cfg_parse_base_url(struct wd_provider *pv, struct cfg_node *n, const 
         pv->base_url[--len] = '\0';
     if (len == skip || pv->base_url[skip] == '/')
         return cfg_fail(err, n->line, path, "has no host");
+    if (cfg_url_has_userinfo(pv->base_url, skip))
+        return cfg_fail(err, n->line, path,
+                        "must not contain user:password@ (it would be shown in logs and traces); give the "
+                        "credential under keys");
     return 0;
 }
 
@@ -1121,13 +1134,15 @@ static int cfg_parse_prices(struct wd_config *cfg, struct cfg_node *m, const cha
     return 0;
 }
 
-static int cfg_parse_models(struct wd_config *cfg, struct cfg_node *n, const char *path, struct wd_config_err *err)
+static int cfg_parse_models(struct wd_config *cfg, struct cfg_node *n, const char *path, bool *tiers_given,
+                            struct wd_config_err *err)
 {
     struct cfg_field f[] = {{.name = "tiers"}, {.name = "aliases"}, {.name = "prices"}};
     char p[CFG_PATH_MAX], ap[CFG_PATH_MAX];
 
     if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 3, err))
         return -1;
+    *tiers_given = f[0].val != NULL;
     if (f[2].val) {
         cfg_path_key(p, path, f[2].key);
         if (cfg_parse_prices(cfg, f[2].val, p, err))
@@ -1176,6 +1191,39 @@ static int cfg_parse_models(struct wd_config *cfg, struct cfg_node *n, const cha
         }
     }
     return 0;
+}
+
+/* models.tiers absent (or null): Claude Code asks for opus, sonnet and haiku models by default, and a first
+ * config rarely has tiers, so the first provider whose family has an obvious map gets the tiers the embedded
+ * default gives it. `tiers: {}` keeps them unset. */
+static int cfg_default_tiers(struct wd_config *cfg, struct wd_config_err *err)
+{
+    static const char *const gemini[3] = {"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"};
+    char **dst[3] = {&cfg->tier_opus, &cfg->tier_sonnet, &cfg->tier_haiku};
+
+    for (size_t i = 0; i < cfg->nproviders; i++) {
+        const struct wd_provider *pv = &cfg->providers[i];
+        if (pv->type != WD_PROVIDER_GEMINI)
+            continue;
+        for (size_t t = 0; t < 3; t++) {
+            size_t l = strlen(pv->name) + 1 + strlen(gemini[t]) + 1;
+            if ((*dst[t] = malloc(l)) == NULL)
+                return cfg_oom(err);
+            snprintf(*dst[t], l, "%s/%s", pv->name, gemini[t]);
+        }
+        cfg->tiers_defaulted = pv->name;
+        return 0;
+    }
+    return 0;
+}
+
+int wd_config_tiers_note(const struct wd_config *cfg, char *out, size_t cap)
+{
+    if (cfg == NULL || cfg->tiers_defaulted == NULL || cap == 0)
+        return 0;
+    return snprintf(out, cap,
+                    "models.tiers is not set: opus -> %s, sonnet -> %s, haiku -> %s (the defaults for provider %s)",
+                    cfg->tier_opus, cfg->tier_sonnet, cfg->tier_haiku, cfg->tiers_defaulted);
 }
 
 static int cfg_parse_auth(struct wd_config *cfg, struct cfg_node *n, const char *path, struct wd_config_err *err)
@@ -1394,6 +1442,10 @@ static int cfg_parse_telemetry_otlp(struct wd_telemetry_config *t, struct cfg_no
             return -1;
         if (strncmp(t->otlp_endpoint, "http://", 7) && strncmp(t->otlp_endpoint, "https://", 8))
             return cfg_fail(err, f[0].val->line, p, "must start with http:// or https://");
+        if (cfg_url_has_userinfo(t->otlp_endpoint, t->otlp_endpoint[4] == 's' ? 8 : 7))
+            return cfg_fail(err, f[0].val->line, p,
+                            "must not contain user:password@ (it would be shown in logs); send credentials "
+                            "with telemetry.otlp.headers, whose values may be secret references");
         size_t l = strlen(t->otlp_endpoint);
         while (l > 0 && t->otlp_endpoint[l - 1] == '/')
             t->otlp_endpoint[--l] = '\0';
@@ -1505,8 +1557,18 @@ static int cfg_parse_telemetry(struct wd_config *cfg, struct cfg_node *n, const 
             return -1;
         if (m[0].val) {
             cfg_path_key(kp, p, m[0].key);
-            if (cfg_parse_hostport(m[0].val, kp, &t->metrics_listen_host, &t->metrics_listen_port, err))
+            char *v = NULL;
+            if (cfg_get_str(m[0].val, kp, &v, err))
                 return -1;
+            bool off = !strcmp(v, "off");
+            free(v);
+            if (off) {
+                free(t->metrics_listen_host);
+                t->metrics_listen_host = NULL;
+            } else if (cfg_parse_hostport(m[0].val, kp, &t->metrics_listen_host, &t->metrics_listen_port, err)) {
+                return -1;
+            }
+            t->metrics_listen_explicit = true;
         }
     }
     if (f[3].val) {
@@ -1535,6 +1597,7 @@ static int cfg_parse_root(struct wd_config *cfg, struct cfg_node *root, struct w
                             {.name = "providers"}, {.name = "models"}, {.name = "auth"}, {.name = "audit"},
                             {.name = "telemetry"}};
     uint64_t w;
+    bool tiers_given = false;
 
     if (!root || (root->kind == CFG_SCALAR && root->is_null))
         return 0;
@@ -1557,7 +1620,9 @@ static int cfg_parse_root(struct wd_config *cfg, struct cfg_node *root, struct w
     /* Providers before models: tier and alias targets are checked against them. */
     if (f[4].val && cfg_parse_providers(cfg, f[4].val, "providers", err))
         return -1;
-    if (f[5].val && cfg_parse_models(cfg, f[5].val, "models", err))
+    if (f[5].val && cfg_parse_models(cfg, f[5].val, "models", &tiers_given, err))
+        return -1;
+    if (!tiers_given && cfg_default_tiers(cfg, err))
         return -1;
     if (f[6].val && cfg_parse_auth(cfg, f[6].val, "auth", err))
         return -1;
@@ -1603,6 +1668,9 @@ int wd_config_parse(const char *yaml, size_t len, const char *source, struct wd_
     cfg->audit.migrate = true;
     cfg->telemetry.sampling_ratio = -1.0;
     cfg->telemetry.access_log = true;
+    /* /metrics shows key names and token volumes: loopback, off the client listener, unless configured */
+    cfg->telemetry.metrics_listen_host = strdup("127.0.0.1");
+    cfg->telemetry.metrics_listen_port = 9464;
     cfg->audit.content = WD_AUDIT_CONTENT_HASH;
     cfg->audit.queue_records = 65536;
     cfg->audit.batch_wait_ms = 20;
@@ -1618,7 +1686,7 @@ int wd_config_parse(const char *yaml, size_t len, const char *source, struct wd_
         for (unsigned i = 0; i < 32; i++)
             snprintf(cfg->sha256 + 2 * i, 3, "%02x", d[i]);
     }
-    if (!cfg->listen_host || !cfg->source || !cfg->audit.spool) {
+    if (!cfg->listen_host || !cfg->source || !cfg->audit.spool || !cfg->telemetry.metrics_listen_host) {
         wd_config_free(cfg);
         return cfg_oom(err);
     }

@@ -83,8 +83,11 @@ struct wd_telemetry_config {
     double sampling_ratio;         /* < 0: unset (OTEL_TRACES_SAMPLER_ARG, else 1.0) */
     unsigned otlp_timeout_ms;      /* 0: unset (OTEL_EXPORTER_OTLP_TIMEOUT, else 10 s) */
     enum wd_otlp_compression otlp_compression;
-    char *metrics_listen_host;     /* NULL: /metrics on the main listener */
-    uint16_t metrics_listen_port;
+    char *metrics_listen_host;     /* default "127.0.0.1"; NULL: `listen: off`, no /metrics anywhere. Never
+                                      served on the client listener */
+    uint16_t metrics_listen_port;  /* default 9464 */
+    bool metrics_listen_explicit;  /* set in the file: a port that cannot be bound stops the start; the
+                                      default address only warns (two Wardens on one host) */
     bool access_log;               /* default true */
 };
 
@@ -111,6 +114,8 @@ struct wd_config {
     char *tier_opus;       /* "provider/model" or NULL */
     char *tier_sonnet;
     char *tier_haiku;
+    const char *tiers_defaulted; /* models.tiers absent: the provider whose family's tier map filled them in
+                                    (points into providers[]), else NULL */
     struct wd_alias *aliases;
     size_t naliases;
     struct wd_price *prices;
@@ -141,6 +146,9 @@ int wd_config_load_file(const char *path, struct wd_config **out, struct wd_conf
  * auth keys from WARDEN_API_KEYS. */
 int wd_config_load_default(struct wd_config **out, struct wd_config_err *err);
 const char *wd_config_default_yaml(void);
+/* When models.tiers was filled in by default (cfg->tiers_defaulted), one line saying so, for the start-up log
+ * and `config check`; returns its length (as snprintf), or 0 when the tiers came from the file. */
+int wd_config_tiers_note(const struct wd_config *cfg, char *out, size_t cap);
 const struct wd_provider *wd_config_provider(const struct wd_config *cfg, const char *name, size_t name_len);
 void wd_config_free(struct wd_config *cfg);
 

@@ -116,6 +116,9 @@ int main(int argc, char **argv)
         }
         printf("%s: ok (%zu providers, %zu aliases, %zu auth keys)\n", argv[3], cfg->nproviders, cfg->naliases,
                cfg->nauth_keys);
+        char note[400];
+        if (wd_config_tiers_note(cfg, note, sizeof(note)) > 0)
+            printf("%s: %s\n", argv[3], note);
         wd_config_free(cfg);
         return 0;
     }

@@ -185,18 +185,6 @@ static size_t metrics_audit_stats(struct wd_audit_stats *out, size_t cap)
     return n;
 }
 
-/* telemetry.metrics.listen set: /metrics is served there only (server/metrics.c), not on this listener. */
-static bool metrics_elsewhere;
-
-/* Prometheus text exposition (server/metrics.c). */
-static void respond_metrics(h2o_req_t *req)
-{
-    struct wd_buf b = {0};
-    wd_metrics_render(&b, metrics_audit_stats);
-    wd_respond(req, 200, WD_METRICS_CONTENT_TYPE, b.p ? b.p : "", b.n);
-    wd_buf_free(&b);
-}
-
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct wd_worker *w = self_worker;
@@ -242,10 +230,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         }
         return 0;
     }
-    if (!metrics_elsewhere && h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
-        respond_metrics(req);
-        return 0;
-    }
+    /* /metrics is never answered here (key names, token volumes): it has its own listener,
+     * telemetry.metrics.listen, on loopback by default (server/metrics.c). */
     if (wd_anthropic_route(req, w) == 0)
         return 0;
     respond_json(req, 404, "{\"type\":\"error\",\"error\":{\"type\":\"not_found_error\",\"message\":\"no such route\"}}");
@@ -486,6 +472,9 @@ static void on_signal(uv_signal_t *s, int signum)
          * the new one on their next loop turn; until then the old stays alive through them. */
         wd_runtime_release(old);
         wd_logf(WD_LOG_INFO, "", "config reloaded from %s", reload_path);
+        char note[400];
+        if (wd_config_tiers_note(cfg, note, sizeof(note)) > 0)
+            wd_log(WD_LOG_INFO, note, "");
         return;
     }
     wd_logf(WD_LOG_INFO, "", "%s: draining", signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -587,6 +576,11 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
              config_path ? "file" : "embedded", wd_front_max_connections());
     wd_log(WD_LOG_INFO, "warden listening", fields);
     {
+        char note[400];
+        if (wd_config_tiers_note(cfg, note, sizeof(note)) > 0)
+            wd_log(WD_LOG_INFO, note, "");
+    }
+    {
         char why[300];
         if (ready_check(cfg, why, sizeof(why)) < 0)
             wd_logf(WD_LOG_WARN, "", "not ready: %s. Set it and Warden will pick it up on the next request.", why);
@@ -595,13 +589,20 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
     if (cfg->telemetry.metrics_listen_host != NULL) {
         char why[300];
         if (wd_metrics_serve(cfg->telemetry.metrics_listen_host, cfg->telemetry.metrics_listen_port,
-                             metrics_audit_stats, why, sizeof(why)) != 0) {
+                             metrics_audit_stats, why, sizeof(why)) == 0) {
+            wd_logf(WD_LOG_INFO, "", "metrics on http://%s%s%s:%u/metrics",
+                    strchr(cfg->telemetry.metrics_listen_host, ':') ? "[" : "", cfg->telemetry.metrics_listen_host,
+                    strchr(cfg->telemetry.metrics_listen_host, ':') ? "]" : "", cfg->telemetry.metrics_listen_port);
+        } else if (cfg->telemetry.metrics_listen_explicit) {
             wd_logf(WD_LOG_ERROR, "", "telemetry.metrics.listen: %s", why);
             return 1;
+        } else {
+            /* the default address is best effort: another Warden on this host may hold it */
+            wd_logf(WD_LOG_WARN, "", "metrics not served: %s (the default telemetry.metrics.listen; set it to "
+                    "another address, or to off)", why);
         }
-        metrics_elsewhere = true;
-        wd_logf(WD_LOG_INFO, "", "metrics on http://%s:%u/metrics", cfg->telemetry.metrics_listen_host,
-                cfg->telemetry.metrics_listen_port);
+    } else {
+        wd_log(WD_LOG_INFO, "metrics off (telemetry.metrics.listen: off)", "");
     }
 
     uv_loop_init(&main_loop);

@@ -93,7 +93,9 @@ YAML
   echo "$f"
 }
 
-# wd_start_warden CONFIG -> WARDEN_PID, WARDEN_URL, WARDEN_LOG (port taken from the config's listen).
+# wd_start_warden CONFIG -> WARDEN_PID, WARDEN_URL, WARDEN_LOG (port taken from the config's listen),
+# WARDEN_METRICS_URL (the telemetry.metrics.listen base URL Warden logged, else empty; give tests that read
+# /metrics their own port with "$(wd_metrics_yaml)", as the default 127.0.0.1:9464 is shared).
 # WD_WARDEN_ENV (an array of NAME=value) is added to Warden's environment only.
 wd_start_warden() {
   local cfg="$1"
@@ -106,6 +108,14 @@ wd_start_warden() {
   WD_PIDS+=("$WARDEN_PID")
   WARDEN_URL="http://127.0.0.1:$port"
   wd_wait_http "$WARDEN_URL/healthz"
+  WARDEN_METRICS_URL=$(sed -n 's|.*"msg":"metrics on \(http://[^"]*\)/metrics".*|\1|p' "$WARDEN_LOG" | head -1)
+}
+
+# wd_metrics_yaml [INDENT] -> a telemetry.metrics section on a free loopback port, for wd_config's extra yaml
+# (INDENT "  " gives just the metrics: lines, for a config that has its own telemetry: section)
+wd_metrics_yaml() {
+  [ -n "${1:-}" ] || echo "telemetry:"
+  printf '  metrics:\n    listen: 127.0.0.1:%s\n' "$(wd_free_port)"
 }
 
 # Stops Warden with SIGTERM and checks it exits 0 without sanitizer reports.

@@ -41,7 +41,8 @@ audit:
     every_records: 1000
     every_seconds: 1
     signing_key: file://$KEY
-    export: $EXPORT"
+    export: $EXPORT
+$(wd_metrics_yaml)"
 }
 
 verify_all() {
@@ -179,7 +180,7 @@ for i in $(seq 1 400); do
   sleep 0.05
 done
 wd_pg_stop
-spooled() { curl -s "$WARDEN_URL/metrics" | sed -n 's/^warden_audit_records_spooled_total \([0-9]*\)$/\1/p'; }
+spooled() { curl -s "$WARDEN_METRICS_URL/metrics" | sed -n 's/^warden_audit_records_spooled_total \([0-9]*\)$/\1/p'; }
 for i in $(seq 1 200); do [ "$(spooled)" -ge 300 ] 2>/dev/null && break; sleep 0.05; done
 sleep 0.3
 wd_pg_launch
@@ -193,7 +194,7 @@ for i in $(seq 1 300); do
 done
 check "fail_open: every record present after the replay" [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call'")" = $((before + N)) ]
 check "fail_open: the replay was logged" grep -q 'replayed its spool' "$WARDEN_LOG"
-curl -s "$WARDEN_URL/metrics" >"$WD_TMP/metrics.txt"
+curl -s "$WARDEN_METRICS_URL/metrics" >"$WD_TMP/metrics.txt"
 check "fail_open: the spool shows in /metrics" \
   [ "$(sed -n 's/^warden_audit_records_spooled_total \([0-9]*\)$/\1/p' "$WD_TMP/metrics.txt")" -gt 0 ]
 check "fail_open: the spool is empty again in /metrics" grep -qx 'warden_audit_spool_bytes 0' "$WD_TMP/metrics.txt"
@@ -224,7 +225,7 @@ for i in $(seq 1 300); do
   [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call'")" = $((before + N)) ] && grep -q 'replayed its spool' "$WARDEN_LOG" && break
   sleep 0.1
 done
-curl -s "$WARDEN_URL/metrics" >"$WD_TMP/metrics_q.txt"
+curl -s "$WARDEN_METRICS_URL/metrics" >"$WD_TMP/metrics_q.txt"
 metric() { sed -n "s/^$1 \([0-9]*\)\$/\1/p" "$WD_TMP/metrics_q.txt"; }
 check "queue full: the records went to the spool, saying why" grep -q 'writes records to the spool .*(queue_full)' "$WARDEN_LOG"
 check "queue full: no record refused ($(metric warden_audit_records_refused_total) refused, $(metric warden_audit_records_spooled_total) spooled)" \
@@ -258,7 +259,7 @@ lock_begin() { # lock_begin TABLE: held until lock_end
 }
 lock_end() { echo "COMMIT;" >&7; exec 7>&-; wait "$LK"; }
 calls() { q "SELECT count(*) FROM audit.records WHERE kind='call'"; }
-mq() { curl -s "$WARDEN_URL/metrics" | sed -n "s/^$1 \\([0-9]*\\)\$/\\1/p"; }
+mq() { curl -s "$WARDEN_METRICS_URL/metrics" | sed -n "s/^$1 \\([0-9]*\\)\$/\\1/p"; }
 wait_for() { local i; for i in $(seq 1 300); do "$@" && return 0; sleep 0.1; done; return 1; }
 replayed() { [ "$(calls)" = "$1" ] && grep -q "replayed its spool" "$WARDEN_LOG"; } # all N calls in, spool replayed
 

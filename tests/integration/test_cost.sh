@@ -4,7 +4,7 @@ source "$(dirname "$0")/../lib.sh" "$1"
 wd_start_fake
 PORT=$(wd_free_port)
 # wd_config writes a models: section; prices go in a second config built from it
-CFG=$(wd_config "$PORT" "$FAKE_URL")
+CFG=$(wd_config "$PORT" "$FAKE_URL" "$(wd_metrics_yaml)")
 python3 - "$CFG" <<'PY'
 import sys
 p = sys.argv[1]
@@ -18,7 +18,7 @@ for m in claude-sonnet-4-5 claude-sonnet-4-5 claude-opus-4-5; do
   curl -s -o /dev/null "$WARDEN_URL/anthropic/v1/messages" -H "x-api-key: ${WARDEN_DEV_KEY:-devkey}" \
     -H 'content-type: application/json' -d "$(body $m)"
 done
-curl -s "$WARDEN_URL/metrics" >"$WD_TMP/m.txt"
+curl -s "$WARDEN_METRICS_URL/metrics" >"$WD_TMP/m.txt"
 val() { sed -n "s/^$1 \\([0-9.e+-]*\\)$/\\1/p" "$WD_TMP/m.txt"; }
 IN=$(val 'warden_tokens_total{model="gemini-2.5-flash",key="dev",type="input"}')
 OUT=$(val 'warden_tokens_total{model="gemini-2.5-flash",key="dev",type="output"}')

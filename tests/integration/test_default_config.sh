@@ -46,4 +46,51 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/an
   -H "Authorization: Bearer beta-key" -d "$body")
 check "second key of WARDEN_API_KEYS accepted (reaches the provider step: 503)" test "$code" = 503
 wd_stop_warden "$pid" "$WD_TMP/err2"
+
+# A new user's first file: one Gemini provider, no models.tiers (issue 14, item 15). Interactive Claude Code
+# asks for claude-opus-5-5 by default; the tiers default as the embedded config has them, and both
+# `config check` and the start-up log say so.
+wd_start_fake
+port=$(wd_free_port)
+cat >"$WD_TMP/minimal.yaml" <<YAML
+listen: 127.0.0.1:$port
+providers:
+  gemini:
+    type: gemini
+    base_url: $FAKE_URL
+    keys:
+      - secret: env://GEMINI_API_KEY
+auth:
+  keys:
+    - name: dev
+      secret: env://WARDEN_DEV_KEY
+YAML
+note="models.tiers is not set: opus -> gemini/gemini-2.5-pro, sonnet -> gemini/gemini-2.5-flash, haiku -> gemini/gemini-2.5-flash-lite (the defaults for provider gemini)"
+rc=0
+"$WARDEN_BIN" config check "$WD_TMP/minimal.yaml" >"$WD_TMP/check.out" 2>&1 || rc=$?
+check "minimal config: config check passes and says which tiers it defaulted" \
+  eval '[ "$rc" = 0 ] && grep -qxF "$WD_TMP/minimal.yaml: $note" "$WD_TMP/check.out"'
+wd_start_warden "$WD_TMP/minimal.yaml"
+check "minimal config: the start-up log says which tiers it defaulted" grep -qF "\"msg\":\"$note\"" "$WARDEN_LOG"
+ask() { # ask MODEL -> HTTP status of a one-line call
+  curl -s -o "$WD_TMP/ask.json" -w '%{http_code}' --max-time 30 "$WARDEN_URL/anthropic/v1/messages" \
+    -H "x-api-key: devkey" -H 'content-type: application/json' \
+    -d "{\"model\":\"$1\",\"max_tokens\":32,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
+}
+last_model() { curl -s "$FAKE_URL/_fake/requests" | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["path"])'; }
+check "minimal config: claude-opus-5-5 (Claude Code's default) answers 200" [ "$(ask claude-opus-5-5)" = 200 ]
+check "minimal config: opus went to gemini-2.5-pro" bash -c "[[ '$(last_model)' == *'/gemini-2.5-pro:'* ]]"
+check "minimal config: claude-haiku-4-5 answers 200" [ "$(ask claude-haiku-4-5)" = 200 ]
+check "minimal config: haiku went to gemini-2.5-flash-lite" bash -c "[[ '$(last_model)' == *'/gemini-2.5-flash-lite:'* ]]"
+check "minimal config: the model list shows the defaulted tiers" \
+  bash -c "curl -s -H 'x-api-key: devkey' '$WARDEN_URL/anthropic/v1/models' | grep -qF '\"display_name\":\"gemini/gemini-2.5-pro\"'"
+wd_stop_warden
+
+# tiers: {} is the operator saying "no tiers": nothing is filled in, and Claude Code's default is a 404
+sed -e 's/^auth:/models:\n  tiers: {}\nauth:/' "$WD_TMP/minimal.yaml" >"$WD_TMP/notiers.yaml"
+wd_start_warden "$WD_TMP/notiers.yaml"
+check "tiers: {}: nothing defaulted, nothing logged" bash -c "! grep -q 'models.tiers is not set' '$WARDEN_LOG'"
+check "tiers: {}: claude-opus-5-5 is a 404 not_found_error" \
+  eval '[ "$(ask claude-opus-5-5)" = 404 ] && grep -q "\"not_found_error\"" "$WD_TMP/ask.json"'
+wd_stop_warden
 wd_finish

@@ -3,7 +3,7 @@
 # upstream attempts, retries, errors by class, tokens and cost, gauges, process series; a real Prometheus
 # scrapes Warden during a load and its queries (counts, histogram_quantile, every dashboard expression)
 # answer; label cardinality stays bounded (models past WARDEN_METRICS_MAX_MODELS count as "other");
-# telemetry.metrics.listen serves /metrics on its own port only; deploy/grafana-dashboard.json uses only
+# /metrics is served on telemetry.metrics.listen only, never on the client listener; deploy/grafana-dashboard.json uses only
 # metric names the exposition has.
 # Usage: bash tests/integration/test_metrics.sh build-asan/warden
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "${1:-}"
@@ -182,7 +182,7 @@ fault() {
 }
 # scrape FILE [BASE_URL] -> HTTP status on stdout, the body in FILE, the headers in FILE.h
 scrape() {
-  curl -sS --max-time 10 -D "$1.h" -o "$1" -w '%{http_code}' "${2:-$WARDEN_URL}/metrics" 2>/dev/null || true
+  curl -sS --max-time 10 -D "$1.h" -o "$1" -w '%{http_code}' "${2:-$METRICS_URL}/metrics" 2>/dev/null || true
 }
 promtool_ok() { # promtool_ok FILE: promtool check metrics passes with nothing to say
   local out rc=0
@@ -198,7 +198,11 @@ bodyfile "$WD_TMP/unknown.json" no-such-model false
 bodyfile "$WD_TMP/quote.json" 'gemini/gemini-q"b\c' false
 
 wd_start_fake
-CFG=$(wd_config "$(wd_free_port)" "$FAKE_URL")
+METRICS_PORT=$(wd_free_port)
+METRICS_URL="http://127.0.0.1:$METRICS_PORT"
+CFG=$(wd_config "$(wd_free_port)" "$FAKE_URL" "telemetry:
+  metrics:
+    listen: 127.0.0.1:$METRICS_PORT")
 python3 - "$CFG" "$P_IN" "$P_OUT" "$P_CACHED" <<'PY'
 import sys
 p, i, o, c = sys.argv[1:]
@@ -207,7 +211,7 @@ assert "models:\n" in s
 open(p, "w").write(s.replace("models:\n", f"models:\n  prices:\n    gemini-2.5-flash: {{input: {i}, output: {o}, cached: {c}}}\n", 1))
 PY
 wd_start_warden "$CFG"
-WARDEN_PORT=${WARDEN_URL##*:}
+wd_wait_http "$METRICS_URL/metrics"
 
 # ======== the exposition before any traffic
 S="$WD_TMP/m0.txt"
@@ -311,7 +315,7 @@ global:
 scrape_configs:
   - job_name: warden
     static_configs:
-      - targets: ['127.0.0.1:$WARDEN_PORT']
+      - targets: ['127.0.0.1:$METRICS_PORT']
 YAML
 prometheus --config.file="$WD_TMP/prometheus.yml" --web.listen-address="127.0.0.1:$PROM_PORT" \
   --storage.tsdb.path="$WD_TMP/prom" --log.level=warn >"$WD_TMP/prometheus.log" 2>&1 &
@@ -399,7 +403,7 @@ wd_start_warden "$CFG2"
 MURL="http://127.0.0.1:$MPORT"
 check "the metrics listener answers" wd_wait_http "$MURL/metrics"
 S="$WD_TMP/m4.txt"
-check "the main listener answers /metrics with 404" [ "$(scrape "$S")" = 404 ]
+check "the main listener answers /metrics with 404" [ "$(scrape "$S" "$WARDEN_URL")" = 404 ]
 check "GET /metrics on the metrics listener: 200, text format 0.0.4" \
   eval '[ "$(scrape "$S" "$MURL")" = 200 ] && grep -qiF "content-type: text/plain; version=0.0.4" "$S.h"'
 check "promtool check metrics: no complaints (metrics listener)" promtool_ok "$S"

@@ -56,6 +56,7 @@ telemetry:
     headers: {x-api-key: env://OTLP_KEY}
     sampling_ratio: $3
 YAML
+  wd_metrics_yaml "  "
 }
 
 # decodes what arrived; spq EXPR: a Python expression over the spans (tests/integration/otlp_spans.py)
@@ -210,7 +211,7 @@ sys.exit(0 if ok else 1)
 PY
 
 # ---- j. secrets and prompt text -------------------------------------------------------------------------
-curl -s "$WARDEN_URL/metrics" >"$WD_TMP/metrics.txt"
+curl -s "$WARDEN_METRICS_URL/metrics" >"$WD_TMP/metrics.txt"
 check "j: /metrics answered" [ -s "$WD_TMP/metrics.txt" ]
 leaks=""
 for s in "$WARDEN_DEV_KEY" "$GEMINI_API_KEY" "$OTLP_KEY" "$PROMPT"; do
@@ -264,7 +265,7 @@ PY
 
 # A kept-alive connection to the collector that dies under an export: curl sends the batch again on a new
 # connection, which needs the body (sent in pieces through a read callback) rewound: no failed export.
-export_failures() { curl -s "$WARDEN_URL/metrics" | awk '$1 ~ /^warden_otel_export_requests_total/ && $1 !~ /"ok"/ {n += $2} END {print n + 0}'; }
+export_failures() { curl -s "$WARDEN_METRICS_URL/metrics" | awk '$1 ~ /^warden_otel_export_requests_total/ && $1 !~ /"ok"/ {n += $2} END {print n + 0}'; }
 TPRE=$(newtid)
 post "$SMALL" /dev/null -H "traceparent: 00-$TPRE-$(newsid)-01" >/dev/null
 check "i: the spans before the dropped connection went out" wait_trace "$TPRE"

@@ -558,6 +558,7 @@ static void test_audit_and_telemetry(void **state)
     assert_int_equal(cfg->telemetry.otlp_compression, WD_OTLP_COMPRESSION_GZIP);
     assert_string_equal(cfg->telemetry.metrics_listen_host, "127.0.0.1");
     assert_int_equal(cfg->telemetry.metrics_listen_port, 9464);
+    assert_true(cfg->telemetry.metrics_listen_explicit);
     assert_false(cfg->telemetry.access_log);
     wd_config_free(cfg);
     cfg = parse_ok(GEMINI_PROVIDER "models:\n  prices:\n    gemini-2.5-pro: {input: 1.25, output: 10}\n"
@@ -581,6 +582,115 @@ static void test_audit_and_telemetry(void **state)
                 "telemetry.otlp.sampling_ratio (line 3): must be a number from 0 to 1");
 }
 
+/* Issue 14 item 4: userinfo in a URL would carry its password into logs, span url.full and errors. The loader
+ * refuses it, naming the key and line and never the password (here interpolated, as a careless file would). */
+static void test_url_userinfo_refused(void **state)
+{
+    (void)state;
+    struct wd_config *cfg = NULL;
+    struct wd_config_err err;
+    static const char *const bad[] = {
+        "providers:\n  gemini:\n    type: gemini\n    base_url: http://user:${WD_TEST_URL_PW}@127.0.0.1:9100\n"
+        "    keys:\n      - secret: env://GEMINI_API_KEY\n",
+        "providers:\n  gemini:\n    type: gemini\n    base_url: https://${WD_TEST_URL_PW}@proxy.example/gemini\n"
+        "    keys:\n      - secret: env://GEMINI_API_KEY\n",
+        "providers:\n  gemini:\n    type: gemini\n    base_url: https://u:p@ss@proxy.example?x=1\n"
+        "    keys:\n      - secret: env://GEMINI_API_KEY\n",
+    };
+
+    assert_int_equal(setenv("WD_TEST_URL_PW", "hunter2-url-password", 1), 0);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&err, 0, sizeof err);
+        assert_int_equal(wd_config_parse(bad[i], strlen(bad[i]), "test.yaml", &cfg, &err), -1);
+        assert_null(cfg);
+        assert_int_equal(err.line, 4);
+        assert_int_equal(strncmp(err.msg, "providers.gemini.base_url (line 4): must not contain user:password@", 67), 0);
+        assert_null(strstr(err.msg, "hunter2"));
+        assert_null(strstr(err.msg, "p@ss"));
+    }
+    parse_fails("telemetry:\n  otlp:\n    endpoint: http://otel:${WD_TEST_URL_PW}@collector:4318/\n", 3,
+                "telemetry.otlp.endpoint (line 3): must not contain user:password@ (it would be shown in logs); "
+                "send credentials with telemetry.otlp.headers, whose values may be secret references");
+    unsetenv("WD_TEST_URL_PW");
+    /* an @ after the authority is path, not userinfo */
+    cfg = parse_ok("providers:\n  gemini:\n    type: gemini\n    base_url: https://proxy.example/a@b\n"
+                   "    keys:\n      - secret: env://GEMINI_API_KEY\n"
+                   "telemetry:\n  otlp:\n    endpoint: http://collector:4318/otlp@v1\n");
+    assert_string_equal(cfg->providers[0].base_url, "https://proxy.example/a@b");
+    assert_string_equal(cfg->telemetry.otlp_endpoint, "http://collector:4318/otlp@v1");
+    wd_config_free(cfg);
+}
+
+/* Issue 14 item 5: /metrics is off the client listener; its own listener is on loopback unless configured. */
+static void test_metrics_listen_default(void **state)
+{
+    (void)state;
+    struct wd_config *cfg = parse_ok("");
+    assert_string_equal(cfg->telemetry.metrics_listen_host, "127.0.0.1");
+    assert_int_equal(cfg->telemetry.metrics_listen_port, 9464);
+    assert_false(cfg->telemetry.metrics_listen_explicit);
+    wd_config_free(cfg);
+    cfg = parse_ok("telemetry:\n  metrics:\n    listen: off\n");
+    assert_null(cfg->telemetry.metrics_listen_host);
+    assert_true(cfg->telemetry.metrics_listen_explicit);
+    wd_config_free(cfg);
+    cfg = parse_ok("telemetry:\n  metrics:\n    listen: '[::1]:9100'\n");
+    assert_string_equal(cfg->telemetry.metrics_listen_host, "::1");
+    assert_int_equal(cfg->telemetry.metrics_listen_port, 9100);
+    assert_true(cfg->telemetry.metrics_listen_explicit);
+    wd_config_free(cfg);
+    cfg = parse_ok("telemetry:\n  metrics:\n    listen: ~\n");
+    assert_string_equal(cfg->telemetry.metrics_listen_host, "127.0.0.1");
+    assert_false(cfg->telemetry.metrics_listen_explicit);
+    wd_config_free(cfg);
+    parse_fails("telemetry:\n  metrics:\n    listen: on\n", 3,
+                "telemetry.metrics.listen (line 3): must be host:port, e.g. 0.0.0.0:8080");
+}
+
+/* Issue 14 item 15: one Gemini provider and no models.tiers gets the embedded default's tier map, and says so. */
+static void test_tiers_default(void **state)
+{
+    (void)state;
+    char note[400];
+    struct wd_config *cfg = parse_ok(GEMINI_PROVIDER);
+    assert_string_equal(cfg->tier_opus, "gemini/gemini-2.5-pro");
+    assert_string_equal(cfg->tier_sonnet, "gemini/gemini-2.5-flash");
+    assert_string_equal(cfg->tier_haiku, "gemini/gemini-2.5-flash-lite");
+    assert_string_equal(cfg->tiers_defaulted, "gemini");
+    assert_true(wd_config_tiers_note(cfg, note, sizeof note) > 0);
+    assert_string_equal(note, "models.tiers is not set: opus -> gemini/gemini-2.5-pro, sonnet -> gemini/gemini-2.5-flash, "
+                              "haiku -> gemini/gemini-2.5-flash-lite (the defaults for provider gemini)");
+    wd_config_free(cfg);
+
+    /* the first Gemini provider in the file, whatever its name; aliases alone do not count as tiers */
+    cfg = parse_ok("providers:\n  claude:\n    type: anthropic\n    keys: [{secret: env://A}]\n"
+                   "  g2:\n    type: gemini\n    keys: [{secret: env://B}]\n"
+                   "  g3:\n    type: gemini\n    keys: [{secret: env://C}]\n"
+                   "models:\n  tiers: ~\n  aliases: {fast: g3/gemini-2.5-flash}\n");
+    assert_string_equal(cfg->tier_opus, "g2/gemini-2.5-pro");
+    assert_string_equal(cfg->tier_haiku, "g2/gemini-2.5-flash-lite");
+    assert_string_equal(cfg->tiers_defaulted, "g2");
+    wd_config_free(cfg);
+
+    /* tiers given (even one, even none) are the operator's: nothing is filled in */
+    cfg = parse_ok(GEMINI_PROVIDER "models:\n  tiers: {opus: gemini/gemini-3-pro}\n");
+    assert_string_equal(cfg->tier_opus, "gemini/gemini-3-pro");
+    assert_null(cfg->tier_sonnet);
+    assert_null(cfg->tiers_defaulted);
+    assert_int_equal(wd_config_tiers_note(cfg, note, sizeof note), 0);
+    wd_config_free(cfg);
+    cfg = parse_ok(GEMINI_PROVIDER "models:\n  tiers: {}\n");
+    assert_null(cfg->tier_opus);
+    assert_null(cfg->tiers_defaulted);
+    wd_config_free(cfg);
+
+    /* no family with an obvious map */
+    cfg = parse_ok("providers:\n  claude:\n    type: anthropic\n    keys: [{secret: env://A}]\n");
+    assert_null(cfg->tier_opus);
+    assert_null(cfg->tiers_defaulted);
+    wd_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -600,6 +710,9 @@ int main(void)
         cmocka_unit_test(test_empty_and_null),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_audit_and_telemetry),
+        cmocka_unit_test(test_url_userinfo_refused),
+        cmocka_unit_test(test_metrics_listen_default),
+        cmocka_unit_test(test_tiers_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
