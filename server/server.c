@@ -271,13 +271,35 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/* After the drain deadline's cut, and once no request is left, the cut calls' last writes and the audit
+ * writer get this much more: the records of the calls the cut ended are appended at their disposal,
+ * after the deadline, and must still become durable. Bounded, so a client that stops reading or a
+ * database that hangs cannot hold the exit. */
+#define WD_DRAIN_GRACE_MS 2000
+
 static void drain_tick(uv_timer_t *t)
 {
     struct wd_worker *w = t->data;
-    if (w->inflight > 0 && uv_now(&w->loop) < w->drain_deadline)
+    uint64_t now = uv_now(&w->loop);
+    if (w->inflight > 0 && now < w->drain_deadline)
         return;
-    if (w->inflight > 0)
-        wd_logf(WD_LOG_WARN, "", "worker %d: drain timeout with %d requests in flight", w->id, w->inflight);
+    if (w->inflight > 0 && !w->drain_cut) {
+        /* every call still running ends properly: an error event or a 503, its access line, its record */
+        w->drain_cut = true;
+        int n = wd_anthropic_drain_cut(w);
+        wd_logf(WD_LOG_WARN, "", "worker %d: drain timeout with %d requests in flight: %d calls ended with overloaded_error",
+                w->id, w->inflight, n);
+        w->drain_deadline = now + WD_DRAIN_GRACE_MS;
+        return;
+    }
+    if (w->inflight > 0) {
+        wd_logf(WD_LOG_WARN, "", "worker %d: %d requests still in flight after the drain grace; exiting without them",
+                w->id, w->inflight);
+    } else if (!w->drain_idle && !w->drain_cut) {
+        w->drain_idle = true;
+        if (w->drain_deadline < now + WD_DRAIN_GRACE_MS)
+            w->drain_deadline = now + WD_DRAIN_GRACE_MS;
+    }
     /* then the audit queue: every record durable and the last checkpoint out */
     if (!wd_audit_writer_drain(w->audit) && uv_now(&w->loop) < w->drain_deadline)
         return;
@@ -467,7 +489,9 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
     globalconf.max_request_entity_size = cfg->max_body_bytes * 2;
     globalconf.http1.req_timeout = cfg->idle_timeout_ms;
     globalconf.http2.idle_timeout = cfg->idle_timeout_ms;
-    globalconf.http2.graceful_shutdown_timeout = cfg->drain_timeout_ms;
+    /* h2o closes HTTP/2 connections itself at this timeout: after the drain's cut and grace (drain_tick),
+     * so the cut streams' error events get out first */
+    globalconf.http2.graceful_shutdown_timeout = cfg->drain_timeout_ms + 2 * WD_DRAIN_GRACE_MS;
     globalconf.server_name = h2o_iovec_init(H2O_STRLIT("warden"));
     h2o_hostconf_t *host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
