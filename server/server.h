@@ -34,6 +34,8 @@ struct wd_worker {
     uv_async_t wake;
     uv_timer_t drain_timer;
     uv_prepare_t log_flush;    /* before the loop waits: deferred request digests, then the batched log lines */
+    uv_timer_t trim_timer;     /* a second after the worker's last request: freed memory back to the system */
+    bool trim_due;             /* requests ran since the last trim */
     struct wd_call *digest_first; /* calls whose request digest waits for the loop to be idle */
     struct wd_call *live_first; /* every call not yet disposed, for the drain deadline's cut */
     struct wd_runtime *rt;     /* this worker's reference to the current runtime */
