@@ -344,16 +344,18 @@ static void on_wake(uv_async_t *a)
 
 /* glibc keeps what a burst freed: 5 waves of 5,000 streams left a process at 626 MB with nothing open,
  * 33 MB after malloc_trim (the freed chunks sit between live ones, below the heap top that M_TRIM_THRESHOLD
- * looks at, in every thread's arena). So once a worker has had no request for WD_TRIM_IDLE_MS, it trims:
- * every arena, a few milliseconds for hundreds of MB, at most once per idle period of a worker and never
- * while it has a request (bench/README.md, "Memory after a burst"). */
+ * looks at, in every thread's arena). So once the process has had no request for WD_TRIM_IDLE_MS, the last
+ * worker to go idle trims. malloc_trim walks every arena, holding each one's lock while it hands its free
+ * pages back (20-50 ms after a 5,000-stream burst, about 2 ms when there is little to give): only when no
+ * worker has a request, so no request waits on it (bench/README.md, "Memory after a burst"). */
 #define WD_TRIM_IDLE_MS 1000
+static atomic_int busy_workers; /* workers that had a request at their last loop turn */
 
 static void on_trim(uv_timer_t *t)
 {
     struct wd_worker *w = t->data;
-    if (w->inflight > 0 || w->draining)
-        return; /* busy again: the next idle moment re-arms it */
+    if (w->inflight > 0 || w->draining || atomic_load(&busy_workers) > 0)
+        return; /* busy again, or another worker is: the next idle moment re-arms it */
     w->trim_due = false;
     malloc_trim(0);
 }
@@ -363,7 +365,12 @@ static void on_log_flush(uv_prepare_t *p)
     struct wd_worker *w = p->data;
     wd_anthropic_idle(w);
     wd_log_flush();
-    if (w->inflight > 0)
+    bool busy = w->inflight > 0;
+    if (busy != w->busy) {
+        w->busy = busy;
+        atomic_fetch_add(&busy_workers, busy ? 1 : -1);
+    }
+    if (busy)
         w->trim_due = true;
     else if (w->trim_due && !w->draining && !uv_is_active((uv_handle_t *)&w->trim_timer))
         uv_timer_start(&w->trim_timer, on_trim, WD_TRIM_IDLE_MS, 0);

@@ -36,6 +36,7 @@ struct wd_worker {
     uv_prepare_t log_flush;    /* before the loop waits: deferred request digests, then the batched log lines */
     uv_timer_t trim_timer;     /* a second after the worker's last request: freed memory back to the system */
     bool trim_due;             /* requests ran since the last trim */
+    bool busy;                 /* had a request at its last loop turn (counted in server.c's busy_workers) */
     struct wd_call *digest_first; /* calls whose request digest waits for the loop to be idle */
     struct wd_call *live_first; /* every call not yet disposed, for the drain deadline's cut */
     struct wd_runtime *rt;     /* this worker's reference to the current runtime */
