@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Memory after a burst: Warden's RSS must come back once a burst of streams is over (glibc keeps freed memory
-# unless it is trimmed; the workers trim a second after their last request). Two waves of 1,500 concurrent
+# unless it is trimmed; Warden trims once no worker has had a request for a second). Two waves of 1,500 concurrent
 # streams on one process (the fake provider holds each open for a second or two); VmRSS idle, at the peak
 # and 2.5 s after each wave (bench/burst.mjs). Measured on the release build: ASan's allocator keeps a
 # quarantine, so its RSS says nothing about glibc's. bench/README.md has the 5,000-stream figures.
