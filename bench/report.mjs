@@ -234,6 +234,21 @@ for (const c of Object.keys(mem)) {
 }
 p('');
 
+// ---- memory after a burst (bench/burst.sh) ----
+const bursts = all('burst');
+const burstSetup = one('burst_setup');
+if (bursts.length) {
+  const b0 = bursts[0];
+  p(`### Memory after a burst of ${fmt(b0.streams)} streams`, '');
+  p(`One Warden process (one worker) in front of the fake holding each stream open about 4 s (a chunk a second); ${bursts.length} waves of ${fmt(b0.streams)} concurrent streams (\`bench/burst.sh\`, \`bench/burst.mjs\`). *Idle* is VmRSS after start-up and 3 requests; *peak* the highest VmRSS sampled every 50 ms during the wave; *after* VmRSS ${fmt((burstSetup.settle_ms || 3000) / 1000, 1)} s after the wave's last stream ended. Per-stream cost = (peak − idle) ÷ streams. Freed memory goes back to the system (\`malloc_trim\`) once no worker has had a request for a second; what stays is mostly curl's cache of up to 512 idle provider connections.`, '');
+  p('| wave | streams ok | open at once | idle (MB) | peak (MB) | after (MB) | after ÷ idle | per-stream cost (KB) |', '|--:|--:|--:|--:|--:|--:|--:|--:|');
+  for (const r of bursts)
+    p(`| ${r.wave} | ${fmt(r.ok)} of ${fmt(r.streams)} | ${fmt(r.open_peak)} | ${fmt(r.idle_kb / 1024, 1)} | ${fmt(r.peak_kb / 1024, 1)} | ${fmt(r.after_kb / 1024, 1)} | ${fmt(r.after_kb / r.idle_kb, 2)} | ${fmt((r.peak_kb - r.idle_kb) / r.streams, 1)} |`);
+  p('');
+} else if (burstSetup.reason) {
+  p(`Memory after a burst: not measured (${burstSetup.reason}).`, '');
+}
+
 // ---- TTFB ----
 const ttfb = {};
 for (const c of [...contenders, 'warden_audit', 'warden_otel'])
@@ -576,6 +591,11 @@ const tgt = (name, fig, ok) => p(`| ${name} | ${fig} | ${pf(ok)} |`);
   tgt('translation CPU ≤ 60 µs per 50 KB request', `${fmt(tr, 1)} µs`, Number.isFinite(tr) ? tr <= 60 : undefined);
   const idle = mem.warden?.idle;
   tgt('Warden RSS ≤ 30 MB idle', `${fmt(idle, 1)} MB`, Number.isFinite(idle) ? idle <= 30 : undefined);
+  if (bursts.length) {
+    const worst = Math.max(...bursts.map(r => r.after_kb / r.idle_kb));
+    const last = bursts[bursts.length - 1];
+    tgt(`RSS after a burst of ${fmt(last.streams)} streams within 2× idle (worst of ${bursts.length} waves)`, `${fmt(worst, 2)}× (last wave: ${fmt(last.after_kb / 1024, 1)} MB after, ${fmt(last.idle_kb / 1024, 1)} MB idle)`, worst <= 2);
+  }
   for (const size of ['50k', '300']) {
     const [fig, res] = both(pl => ttfb[`warden/${size}/${pl}`] - ttfb[`direct/${size}/${pl}`], 100);
     p(`| streaming TTFB within 100 µs of direct (${size === '50k' ? '50 KB' : '300-byte'}) | ${fig}${floorFig(pl => ttfb[`floor/${size}/${pl}`] - ttfb[`direct/${size}/${pl}`])} | ${res} |`);

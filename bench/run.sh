@@ -12,7 +12,8 @@
 # BENCH_PEERS_DIR (/tmp/warden-bench-peers), BENCH_SKIP_PEERS=1, BENCH_OUT (bench/README.md),
 # BENCH_RESULTS_COPY (also keep the raw results.jsonl there), BENCH_SKIP_AUDIT=1, BENCH_AUDIT_RECORDS (call
 # records per writer run, 200000), BENCH_AUDIT_WRITER_RUNS (3), BENCH_SKIP_OTEL=1, BENCH_AB_PAIRS (5),
-# BENCH_AB_DURATION (s per c=32 run of the tracing A/B, 3), BENCH_AB_LAT_DURATION (s per c=1 run of it, 1).
+# BENCH_AB_DURATION (s per c=32 run of the tracing A/B, 3), BENCH_AB_LAT_DURATION (s per c=1 run of it, 1),
+# BENCH_SKIP_BURST=1, BURST_STREAMS (5000), BURST_WAVES (5), BURST_SETTLE_MS (3000) for the memory-after-a-burst rows.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -966,6 +967,20 @@ else
   log "instructions per request not measured: $CG_REASON"
 fi
 rec "$(jq -nc --arg ok "$CG" --arg r "$CG_REASON" --argjson s "$CG_SECONDS" '{kind:"instr_setup",ok:($ok == "ok"),reason:$r,seconds:$s}')"
+
+# ---- memory after a burst: 5,000 concurrent streams, 5 waves, on one Warden process (bench/burst.sh) ---------
+if [ "${BENCH_SKIP_BURST:-0}" = 1 ]; then
+  rec '{"kind":"burst_setup","ok":false,"reason":"skipped (BENCH_SKIP_BURST=1)"}'
+else
+  log "memory after a burst: ${BURST_WAVES:-5} waves of ${BURST_STREAMS:-5000} streams (bench/burst.sh)"
+  if BURST_SETTLE_MS="${BURST_SETTLE_MS:-3000}" bash "$ROOT/bench/burst.sh" "$WARDEN_BIN" >"$TMP/burst.jsonl" 2>"$TMP/burst.err" &&
+    [ -s "$TMP/burst.jsonl" ]; then
+    cat "$TMP/burst.jsonl" >>"$RES"
+    rec "$(jq -nc --argjson s "${BURST_SETTLE_MS:-3000}" '{kind:"burst_setup",ok:true,settle_ms:$s}')"
+  else
+    rec "$(jq -nc --arg r "$(tail -c 300 "$TMP/burst.err")" '{kind:"burst_setup",ok:false,reason:$r}')"
+  fi
+fi
 
 # ---- after the measurements: do the peers' translations pass the strict fake? (informational) ----------
 strict_peer() {   # strict_peer CONTENDER URL: the 50 KB non-streaming request through the peer to the strict fake

@@ -68,6 +68,7 @@ struct wd_call {
     bool audited;                    /* authenticated: a call record is due at disposal */
     bool admitting;                  /* fail_closed: waiting for the admission record to be durable */
     bool cut;                        /* the client went away before the end */
+    bool shutdown;                   /* ended by the drain deadline: 503, as new requests get while draining */
     struct wd_principal who;
     char rid[32];
     char trace_id[33];
@@ -88,6 +89,7 @@ struct wd_call {
     const char *dig_p;
     size_t dig_n;
     struct wd_call *dig_next, **dig_prevp;
+    struct wd_call *live_next, **live_prevp; /* the worker's live calls (wd_anthropic_drain_cut) */
     struct wd_buf req_copy;          /* audit.content full */
     EVP_MD_CTX *resp_md;             /* audit.content hash/full: digest of every response byte sent */
     struct wd_buf resp_copy;         /* audit.content full */
@@ -594,6 +596,11 @@ static void call_dispose(void *p)
 {
     struct wd_call *c = p;
     c->disposed = true;
+    if (c->live_prevp != NULL) {
+        *c->live_prevp = c->live_next;
+        if (c->live_next != NULL)
+            c->live_next->live_prevp = c->live_prevp;
+    }
     call_stop_io(c);
     if (c->dig_pending) {
         /* ended before its provider request left (the connection closed under it): the body may be gone */
@@ -677,7 +684,7 @@ static void call_fail(struct wd_call *c, enum wd_error_class cls, const char *ms
     if (cls == WD_ERR_OVERLOADED || cls == WD_ERR_UNAVAILABLE)
         add_header(req, H2O_TOKEN_RETRY_AFTER, "1");
     c->err = cls;
-    c->status = wd_anthropic_error_status(cls);
+    c->status = c->shutdown ? 503 : wd_anthropic_error_status(cls);
     audit_response_bytes(c, b.p ? b.p : "", b.n);
     wd_respond(req, c->status, "application/json", b.p ? b.p : "", b.n);
     wd_buf_free(&b);
@@ -1023,6 +1030,28 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
+int wd_anthropic_drain_cut(struct wd_worker *w)
+{
+    int n = 0;
+    struct wd_call *next;
+    for (struct wd_call *c = w->live_first; c != NULL; c = next) {
+        next = c->live_next;
+        if (c->final_sent || c->finished || c->cut || c->disposed)
+            continue; /* its end is already on its way to the client */
+        n++;
+        /* the same path as the request timeout (on_tick): a committed stream gets an error event after
+         * what it already sent, anything else a complete 503 with Retry-After */
+        call_stop_io(c);
+        c->shutdown = true;
+        c->batching = false;
+        c->dec.failed = true;
+        struct wd_event ev = {.type = WD_EV_ERROR, .error_class = WD_ERR_OVERLOADED,
+                              .message = WD_STR("server is shutting down")};
+        gate_emit(&c->sink, &ev);
+    }
+    return n;
+}
+
 static int call_start_upstream(struct wd_call *c)
 {
     const struct wd_provider *p = c->route.provider;
@@ -1228,6 +1257,11 @@ static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind
     c->rt = w->rt;
     atomic_fetch_add(&c->rt->refs, 1);
     w->inflight++;
+    c->live_next = w->live_first;
+    if (c->live_next != NULL)
+        c->live_next->live_prevp = &c->live_next;
+    c->live_prevp = &w->live_first;
+    w->live_first = c;
     c->retries_left = 1;
     c->retry_after = -1;
     c->sink.emit = gate_emit;

@@ -36,10 +36,16 @@ struct wd_worker {
     uv_async_t wake;
     uv_timer_t drain_timer;
     uv_prepare_t log_flush;    /* before the loop waits: deferred request digests, then the batched log lines */
+    uv_timer_t trim_timer;     /* a second after the worker's last request: freed memory back to the system */
+    bool trim_due;             /* requests ran since the last trim */
+    bool busy;                 /* had a request at its last loop turn (counted in server.c's busy_workers) */
     struct wd_call *digest_first; /* calls whose request digest waits for the loop to be idle */
+    struct wd_call *live_first; /* every call not yet disposed, for the drain deadline's cut */
     struct wd_runtime *rt;     /* this worker's reference to the current runtime */
     int inflight;              /* requests being handled */
     bool draining;
+    bool drain_cut;            /* the drain deadline passed and the calls still running were ended */
+    bool drain_idle;           /* no request left: the audit writer's extra moment is set */
     uint64_t drain_deadline;
     pthread_t thread;
 };
@@ -58,6 +64,10 @@ int wd_anthropic_route(h2o_req_t *req, struct wd_worker *w);
 /* Work the routes put off until the loop is about to wait (the audit digests of request bodies whose
  * provider requests have left). */
 void wd_anthropic_idle(struct wd_worker *w);
+/* The drain deadline: ends every call still running (a stream with an overloaded_error event, anything
+ * not yet committed with a 503); each then logs its access line and appends its audit record as it is
+ * disposed. Returns how many calls it ended. */
+int wd_anthropic_drain_cut(struct wd_worker *w);
 
 int wd_server_run(struct wd_config *cfg, const char *config_path);
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Warden's process lifecycle: SIGHUP reload (a good config takes effect, a broken one is refused and the old one
 # keeps serving, a stream in flight survives), SIGTERM drain (the in-flight stream completes, new connections
-# are refused, exit 0 without sanitizer reports, also when the drain timeout cuts a stuck stream), TLS with
+# are refused, exit 0 without sanitizer reports, also when the drain timeout cuts a stuck stream; streams cut
+# at the drain deadline end with an overloaded_error event, an access line and a durable audit record), TLS with
 # HTTP/2 through ALPN, and the CLI (config check, version, --help).
 # Usage: bash tests/integration/test_lifecycle.sh build-asan/warden
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "${1:-}"
@@ -189,6 +190,79 @@ check "drain timeout: exit status 0 (got $EXIT_RC)" test "$EXIT_RC" = 0
 check "drain timeout: no sanitizer report" no_sanitizer_report "$WARDEN_LOG"
 check "drain timeout: the cut stream has no message_stop" eval '! grep -q message_stop "$WD_TMP/stuck.sse"'
 wait "$BG" || true
+
+# ======== SIGTERM with long streams past the drain timeout: each call is ended, logged and recorded
+# 24 HTTP/1.1 and 6 h2c streams send a delta every 3 s, a non-streaming and a streaming request wait on
+# the provider's headers; drain_timeout 1 s. Each cut stream must end with an overloaded_error event, the
+# two uncommitted calls get a 503 overloaded_error, and every call has its access line and (PostgreSQL)
+# its audit call record, durable before the exit.
+source "$WD_ROOT/tests/pg.sh"
+wd_pg_start
+wd_pg_setup_db
+"$WARDEN_BIN" db migrate --db "$WD_DB_ADMIN_URL" >"$WD_TMP/migrate.out" 2>&1 || cat "$WD_TMP/migrate.out" >&2
+wd_pg_grant_roles
+CFG=$(wd_config "$(wd_free_port)" "$FAKE_URL" "limits: {drain_timeout: 1s}
+audit:
+  database: $WD_DB_URL
+  mode: fail_open
+  spool: $WD_TMP/cut-spool")
+wd_start_warden "$CFG"
+curl -sS --max-time 5 -o /dev/null -X POST "$FAKE_URL/_fake/reset"
+curl -sS --max-time 5 -o /dev/null --fail-with-body "$FAKE_URL/_fake/script" \
+  -d '{"faults":[{"delay_headers_ms":9000},{"delay_headers_ms":9000}],"chunk_delay_ms":3000}'
+fake_requests() { curl -sS --max-time 5 "$FAKE_URL/_fake/requests" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+CUT_PIDS=()
+cut_post() { # cut_post OUTFILE BODYFILE [curl args]
+  local o="$1" b="$2"
+  shift 2
+  curl -sS -N --max-time 20 -o "$o" -w '%{http_code}' "$@" -H "x-api-key: $WARDEN_DEV_KEY" \
+    -H 'content-type: application/json' --data-binary "@$b" "$WARDEN_URL/anthropic/v1/messages" >"$o.code" 2>/dev/null &
+  CUT_PIDS+=($!)
+}
+cut_post "$WD_TMP/cut-whole.json" "$WD_TMP/sonnet.json"
+wait_for 5 eval '[ "$(fake_requests)" -ge 1 ]' || true
+cut_post "$WD_TMP/cut-early.sse" "$WD_TMP/stream.json"
+wait_for 5 eval '[ "$(fake_requests)" -ge 2 ]' || true
+NCUT=30
+for i in $(seq 1 $NCUT); do
+  if [ "$i" -le 24 ]; then cut_post "$WD_TMP/cut-$i.sse" "$WD_TMP/stream.json"
+  else cut_post "$WD_TMP/cut-$i.sse" "$WD_TMP/stream.json" --http2-prior-knowledge; fi
+done
+all_started() { local i; for i in $(seq 1 $NCUT); do grep -qs content_block_delta "$WD_TMP/cut-$i.sse" || return 1; done; }
+check "drain cut: $NCUT streams are under way before SIGTERM" wait_for 10 all_started
+kill -TERM "$WARDEN_PID"
+check "drain cut: Warden exits within the drain timeout and its grace" exits_within 6 "$WARDEN_PID"
+check "drain cut: exit status 0 (got $EXIT_RC)" test "$EXIT_RC" = 0
+for p in "${CUT_PIDS[@]}"; do wait "$p" || true; done
+bad=0
+for i in $(seq 1 $NCUT); do
+  if ! A sse "$WD_TMP/cut-$i.sse" --error --error-type overloaded_error 2>"$WD_TMP/cut-$i.why" ||
+    ! grep -q 'server is shutting down' "$WD_TMP/cut-$i.sse"; then
+    bad=$((bad + 1))
+    [ "$bad" -le 3 ] && echo "  stream $i: $(cat "$WD_TMP/cut-$i.why") $(tail -c 300 "$WD_TMP/cut-$i.sse")" >&2
+  fi
+done
+check "drain cut: every cut stream ends with event: error overloaded_error 'server is shutting down' ($bad of $NCUT do not)" \
+  test "$bad" = 0
+check "drain cut: the uncommitted non-streaming call got 503 overloaded_error (got $(cat "$WD_TMP/cut-whole.json.code"))" \
+  eval '[ "$(cat "$WD_TMP/cut-whole.json.code")" = 503 ] && A error "$WD_TMP/cut-whole.json" overloaded_error'
+check "drain cut: the uncommitted stream got 503 overloaded_error (got $(cat "$WD_TMP/cut-early.sse.code"))" \
+  eval '[ "$(cat "$WD_TMP/cut-early.sse.code")" = 503 ] && A error "$WD_TMP/cut-early.sse" overloaded_error'
+NALL=$((NCUT + 2))
+n=$(grep '"msg":"access"' "$WARDEN_LOG" | grep -c '"path":"/anthropic/v1/messages"' || true)
+check "drain cut: one access line per call ($n, want $NALL)" test "$n" = "$NALL"
+n=$(grep '"msg":"access"' "$WARDEN_LOG" | grep -c '"error":"overloaded"' || true)
+check "drain cut: each access line says overloaded ($n, want $NALL)" test "$n" = "$NALL"
+q() { wd_psql postgres -At -c "$1"; }
+n=$(q "SELECT count(*) FROM audit.records WHERE kind='call'")
+check "drain cut: one audit call record per call ($n, want $NALL)" test "$n" = "$NALL"
+n=$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND event IN ('failed','cut') AND error_class='overloaded'")
+check "drain cut: every call record is failed with error_class overloaded ($n, want $NALL)" test "$n" = "$NALL"
+check "drain cut: no record was left undurable" eval '! grep -q "not durable" "$WARDEN_LOG"'
+check "drain cut: no sanitizer report" no_sanitizer_report "$WARDEN_LOG"
+wd_pg_stop
+PG_PID=
+curl -sS --max-time 5 -o /dev/null -X POST "$FAKE_URL/_fake/reset"
 
 # ======== TLS, HTTP/2 through ALPN
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=127.0.0.1" \
