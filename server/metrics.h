@@ -26,6 +26,9 @@
  *   warden_otel_spans_queued, warden_otel_spans_exported_total, warden_otel_spans_dropped_total{reason},
  *   warden_otel_export_requests_total{result}
  *   warden_metrics_label_overflow_total{label}   names folded to "other" because a table was full
+ *   warden_connections_open, warden_connections_max, warden_connections_refused_total, warden_fd_exhausted_total,
+ *   warden_requests_refused_early_total{reason}, warden_pending_body_bytes, warden_http2_goaway_total{reason},
+ *   warden_http2_streams_refused_total, warden_http2_streams_doomed_total   the front guard (server/front.h)
  *   process_cpu_seconds_total, process_resident_memory_bytes, process_virtual_memory_bytes,
  *   process_open_fds, process_max_fds, process_start_time_seconds, warden_build_info{version}
  */
