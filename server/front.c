@@ -25,19 +25,14 @@
 #include <h2o/http2.h>
 #include <h2o/http2_internal.h>
 
+#include "server/framing.h"
 #include "server/log.h"
 #include "server/server.h"
 
-/* libh2o's bundled picohttpparser: exported by libh2o.so, no header installed. The guard parses a head
- * exactly as libh2o will. */
-struct phr_header {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-};
+/* libh2o's bundled picohttpparser: exported by libh2o.so, no header installed (its struct wd_field has the
+ * layout of struct wd_field). The guard parses a head exactly as libh2o will. */
 int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len, const char **path,
-                      size_t *path_len, int *minor_version, struct phr_header *headers, size_t *num_headers,
+                      size_t *path_len, int *minor_version, struct wd_field *headers, size_t *num_headers,
                       size_t last_len);
 
 #define H1_MAX_FIELDS 100        /* libh2o's H2O_MAX_HEADERS: more is its plain-text 400 */
@@ -50,19 +45,10 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
 enum proto { P_NONE = 0, P_H1, P_H2 };
 
 enum h1st {
-    H1_HEAD = 0,  /* waiting for a complete request head (the input starts with it) */
-    H1_CL,        /* Content-Length body: h1_left bytes to come */
-    H1_CS,        /* chunk-size digits */
-    H1_CEXT,      /* chunk extension, up to CR */
-    H1_CS_LF,     /* LF after the chunk-size line */
-    H1_DATA,      /* chunk data: h1_left bytes */
-    H1_D_CR,      /* CR after chunk data */
-    H1_D_LF,      /* LF after chunk data */
-    H1_TR_START,  /* start of a trailer line, or the final CRLF */
-    H1_TR_LINE,   /* inside a trailer line */
-    H1_TR_LF,     /* LF ending a trailer line */
-    H1_END_LF,    /* LF of the final CRLF */
-    H1_DONE,      /* the request is complete, or refused: the next head is checked when libh2o asks for it */
+    H1_HEAD = 0, /* waiting for a complete request head (the input starts with it) */
+    H1_CL,       /* Content-Length body: h1_left bytes to come */
+    H1_CHUNKED,  /* chunked body, read by `chunked` */
+    H1_DONE,     /* the request is complete, or refused: the next head is checked when libh2o asks for it */
 };
 
 struct fconn {
@@ -79,7 +65,7 @@ struct fconn {
     /* HTTP/1 */
     enum h1st h1;
     uint64_t h1_left;
-    unsigned hex;
+    struct wd_chunked chunked;
     size_t reserved;             /* from the process budget, for this request's body */
     /* HTTP/2 */
     size_t preface_left;         /* of the 24-byte client preface, still to skip */
@@ -320,18 +306,10 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
 
 /* ---- HTTP/1.1 ---- */
 
-static bool name_is(const struct phr_header *h, const char *lc)
+static bool name_is(const struct wd_field *h, const char *lc)
 {
     size_t n = strlen(lc);
     return h->name_len == n && strncasecmp(h->name, lc, n) == 0;
-}
-
-static void trim(const char **p, size_t *n)
-{
-    while (*n && ((*p)[0] == ' ' || (*p)[0] == '\t'))
-        (*p)++, (*n)--;
-    while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t'))
-        (*n)--;
 }
 
 static void count_early(enum early e)
@@ -343,7 +321,7 @@ static void count_early(enum early e)
  * `connection: close`. line: the request line; keep: the fields to carry over (NULL: none). The new head is
  * at least prev bytes long and ends there or later: libh2o may have looked at the first prev bytes already
  * and resumes its search for the end of the head from there (picohttpparser's last_len). */
-static void h1_rewrite(struct fconn *fc, size_t prev, const char *line, size_t line_len, const struct phr_header *keep,
+static void h1_rewrite(struct fconn *fc, size_t prev, const char *line, size_t line_len, const struct wd_field *keep,
                        size_t nkeep)
 {
     static const char *const drop[] = {"content-length", "transfer-encoding", "connection", "keep-alive", "expect",
@@ -444,7 +422,7 @@ static void h1_head(struct fconn *fc, size_t nnew)
     const struct wd_config *cfg = fc->w->rt->cfg;
     size_t prev = in->size - nnew;
     size_t look = in->size < H2O_MAX_REQLEN ? in->size : H2O_MAX_REQLEN;
-    struct phr_header hdrs[H1_MAX_FIELDS + 1];
+    struct wd_field hdrs[H1_MAX_FIELDS + 1];
     size_t nh = H1_MAX_FIELDS + 1;
     const char *m, *path;
     size_t ml, pl;
@@ -469,7 +447,7 @@ static void h1_head(struct fconn *fc, size_t nnew)
         if (crlf)
             return;
         /* too many fields, or not HTTP at all */
-        struct phr_header *many = malloc(sizeof(*many) * H1_PARSE_FIELDS);
+        struct wd_field *many = malloc(sizeof(*many) * H1_PARSE_FIELDS);
         size_t nm = H1_PARSE_FIELDS;
         int r2 = many ? phr_parse_request(in->bytes, look, &m, &ml, &path, &pl, &minor, many, &nm, 0) : -1;
         free(many);
@@ -490,53 +468,14 @@ static void h1_head(struct fconn *fc, size_t nnew)
         return;
     }
     /* framing, RFC 9112 section 6 */
-    const char *cl = NULL, *te = NULL, *xk = NULL, *az = NULL;
-    size_t cln = 0, ten = 0, xkn = 0, azn = 0;
-    unsigned ncl = 0, nte = 0;
-    bool cl_conflict = false;
-    for (size_t i = 0; i < nh; i++) {
-        if (hdrs[i].name == NULL)
-            continue;
-        const char *v = hdrs[i].value;
-        size_t vn = hdrs[i].value_len;
-        trim(&v, &vn);
-        if (name_is(&hdrs[i], "content-length")) {
-            if (ncl++ && (vn != cln || memcmp(v, cl, vn) != 0))
-                cl_conflict = true;
-            cl = v, cln = vn;
-        } else if (name_is(&hdrs[i], "transfer-encoding")) {
-            nte++;
-            te = v, ten = vn;
-        } else if (name_is(&hdrs[i], "x-api-key") && xk == NULL) {
-            xk = v, xkn = vn;
-        } else if (name_is(&hdrs[i], "authorization") && az == NULL) {
-            az = v, azn = vn;
-        }
-    }
-    if (nte != 0 && ncl != 0) {
-        h1_refuse(fc, prev, E_FRAMING, 400, "invalid_request_error",
-                  "request has both Content-Length and Transfer-Encoding");
+    struct wd_h1_body body;
+    const char *why;
+    if (wd_h1_body_framing(hdrs, nh, minor, &body, &why) != 0) {
+        h1_refuse(fc, prev, E_FRAMING, 400, "invalid_request_error", why);
         return;
     }
-    if (nte > 1 || (nte == 1 && (minor == 0 || ten != 7 || strncasecmp(te, "chunked", 7) != 0))) {
-        h1_refuse(fc, prev, E_FRAMING, 400, "invalid_request_error",
-                  "unsupported Transfer-Encoding: only a single chunked coding is accepted");
-        return;
-    }
-    uint64_t len = 0;
-    if (ncl != 0) {
-        bool ok = !cl_conflict && cln > 0 && cln <= 18;
-        for (size_t i = 0; ok && i < cln; i++)
-            ok = cl[i] >= '0' && cl[i] <= '9';
-        if (!ok) {
-            h1_refuse(fc, prev, E_FRAMING, 400, "invalid_request_error",
-                      cl_conflict ? "request has conflicting Content-Length values" : "invalid Content-Length");
-            return;
-        }
-        for (size_t i = 0; i < cln; i++)
-            len = len * 10 + (uint64_t)(cl[i] - '0');
-    }
-    bool chunked = nte == 1;
+    uint64_t len = body.length;
+    bool chunked = body.chunked;
     if (!chunked && in->size - (size_t)r >= len) {
         /* no body, or all of it is here already (it cost what it cost): the handler decides everything, and an
          * error keeps the connection */
@@ -552,7 +491,7 @@ static void h1_head(struct fconn *fc, size_t nnew)
         h1_rewrite(fc, prev, line, (size_t)n, hdrs, nh);
         return;
     }
-    if (!key_valid(fc, xk, xkn, az, azn)) {
+    if (!key_valid(fc, body.api_key, body.api_key_len, body.authorization, body.authorization_len)) {
         count_early(E_UNAUTH);
         char line[H2O_MAX_REQLEN];
         int n = snprintf(line, sizeof(line), "%.*s %.*s HTTP/1.%d", (int)ml, m, (int)pl, path, minor);
@@ -574,111 +513,41 @@ static void h1_head(struct fconn *fc, size_t nnew)
         return;
     }
     fc->reserved = want;
-    fc->h1 = chunked ? H1_CS : H1_CL;
+    fc->h1 = chunked ? H1_CHUNKED : H1_CL;
     fc->h1_left = len;
-    fc->hex = 0;
+    memset(&fc->chunked, 0, sizeof(fc->chunked));
     if (in->size > (size_t)r)
         h1_body_bytes(fc, in->bytes + r, in->size - (size_t)r);
 }
 
-/* The body's framing, byte by byte as it arrives (chunked: RFC 9112 section 7.1, CRLF everywhere). A framing
- * error is answered 400 by the handler once libh2o has the request (it would accept a bare LF), and the
- * connection closes after it, so nothing after the body is ever taken as a request. */
+/* The body's framing as it arrives. A chunked framing error (RFC 9112 section 7.1: CRLF everywhere) is answered
+ * 400 by the handler once libh2o has the request (libh2o would accept a bare LF), and the connection closes
+ * after it, so nothing after the body is ever taken as a request. */
 static void h1_body_bytes(struct fconn *fc, const char *p, size_t n)
 {
-    size_t i = 0;
-    while (i < n && fc->h1 != H1_DONE) {
-        char c = p[i];
-        switch (fc->h1) {
-        case H1_CL: {
-            size_t k = n - i < fc->h1_left ? n - i : (size_t)fc->h1_left;
-            fc->h1_left -= k;
-            i += k;
-            if (fc->h1_left == 0) {
-                fc->h1 = H1_DONE;
-                budget_give(&fc->reserved);
-            }
-            continue;
-        }
-        case H1_DATA: {
-            size_t k = n - i < fc->h1_left ? n - i : (size_t)fc->h1_left;
-            fc->h1_left -= k;
-            i += k;
-            if (fc->h1_left == 0)
-                fc->h1 = H1_D_CR;
-            continue;
-        }
-        case H1_CS: {
-            int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-            if (v >= 0 && fc->hex < 15) {
-                fc->h1_left = fc->h1_left * 16 + (uint64_t)v;
-                fc->hex++;
-            } else if (fc->hex > 0 && (c == ';' || c == ' ' || c == '\t')) {
-                fc->h1 = H1_CEXT;
-            } else if (fc->hex > 0 && c == '\r') {
-                fc->h1 = H1_CS_LF;
-            } else {
-                goto bad;
-            }
-            break;
-        }
-        case H1_CEXT:
-            if (c == '\r')
-                fc->h1 = H1_CS_LF;
-            else if (c == '\n')
-                goto bad;
-            break;
-        case H1_CS_LF:
-            if (c != '\n')
-                goto bad;
-            fc->hex = 0;
-            fc->h1 = fc->h1_left == 0 ? H1_TR_START : H1_DATA;
-            break;
-        case H1_D_CR:
-            if (c != '\r')
-                goto bad;
-            fc->h1 = H1_D_LF;
-            break;
-        case H1_D_LF:
-            if (c != '\n')
-                goto bad;
-            fc->h1 = H1_CS;
-            fc->h1_left = 0;
-            break;
-        case H1_TR_START:
-            fc->h1 = c == '\r' ? H1_END_LF : c == '\n' ? H1_DONE : H1_TR_LINE;
-            if (c == '\n')
-                goto bad;
-            break;
-        case H1_TR_LINE:
-            if (c == '\r')
-                fc->h1 = H1_TR_LF;
-            else if (c == '\n')
-                goto bad;
-            break;
-        case H1_TR_LF:
-            if (c != '\n')
-                goto bad;
-            fc->h1 = H1_TR_START;
-            break;
-        case H1_END_LF:
-            if (c != '\n')
-                goto bad;
+    if (fc->h1 == H1_CL) {
+        size_t k = n < fc->h1_left ? n : (size_t)fc->h1_left;
+        fc->h1_left -= k;
+        if (fc->h1_left == 0) {
             fc->h1 = H1_DONE;
             budget_give(&fc->reserved);
-            break;
-        default:
-            return;
         }
-        i++;
+        return;
     }
-    return;
-bad:
-    count_early(E_BARE_LF);
-    fc->refuse_status = 400;
-    fc->refuse_type = "invalid_request_error";
-    fc->refuse_msg = "invalid chunked framing: every chunk line must end with CRLF";
-    fc->h1 = H1_DONE; /* libh2o reads on to its own end of the body; the reservation is kept until then */
+    if (fc->h1 != H1_CHUNKED)
+        return;
+    size_t used;
+    int r = wd_chunked_feed(&fc->chunked, p, n, &used);
+    if (r == WD_CHUNKED_DONE) {
+        fc->h1 = H1_DONE;
+        budget_give(&fc->reserved);
+    } else if (r == WD_CHUNKED_BAD) {
+        count_early(E_BARE_LF);
+        fc->refuse_status = 400;
+        fc->refuse_type = "invalid_request_error";
+        fc->refuse_msg = "invalid chunked framing: every chunk line must end with CRLF";
+        fc->h1 = H1_DONE; /* libh2o reads on to its own end of the body; the reservation is kept until then */
+    }
 }
 
 static void h1_new_bytes(struct fconn *fc, size_t nnew)
@@ -712,6 +581,30 @@ static void h2_calm(struct fconn *fc, h2o_http2_conn_t *conn, enum calm why)
                 why == C_RESETS ? "too many stream resets (limits.http2_max_resets)" : "too many open streams", sup);
 }
 
+struct h2scan {
+    struct fconn *fc;
+    h2o_http2_conn_t *conn;
+    unsigned opens, resets;
+};
+
+static void h2_frame(void *ctx, const struct wd_h2_frame *f)
+{
+    struct h2scan *sc = ctx;
+    h2o_http2_conn_t *conn = sc->conn;
+    if (f->type == H2O_HTTP2_FRAME_TYPE_HEADERS && f->stream_id > conn->pull_stream_ids.max_open) {
+        sc->opens++;
+        if (!(f->flags & H2O_HTTP2_FRAME_FLAG_END_STREAM))
+            sc->fc->gate_pending = true;
+    } else if (f->type == H2O_HTTP2_FRAME_TYPE_RST_STREAM && f->stream_id != 0) {
+        h2o_http2_stream_t *s = h2o_http2_conn_get_stream(conn, f->stream_id);
+        if ((s != NULL && s->state < H2O_HTTP2_STREAM_STATE_END_STREAM) || f->stream_id > conn->pull_stream_ids.max_open) {
+            sc->resets++;
+            if (doomed.n < DOOMED_MAX)
+                doomed.sid[doomed.n++] = f->stream_id;
+        }
+    }
+}
+
 static void h2_pre(struct fconn *fc, size_t nnew)
 {
     h2o_http2_conn_t *conn = fc->sock->data;
@@ -726,28 +619,10 @@ static void h2_pre(struct fconn *fc, size_t nnew)
         pos += k;
         fc->preface_left -= k;
     }
-    unsigned opens = 0, resets = 0;
-    while (fc->preface_left == 0 && in->size - pos >= 9) {
-        uint32_t len = (uint32_t)b[pos] << 16 | (uint32_t)b[pos + 1] << 8 | b[pos + 2];
-        uint8_t type = b[pos + 3], flags = b[pos + 4];
-        uint32_t sid = ((uint32_t)b[pos + 5] << 24 | (uint32_t)b[pos + 6] << 16 | (uint32_t)b[pos + 7] << 8 | b[pos + 8]) &
-                       0x7fffffffu;
-        if (in->size - pos - 9 < len)
-            break;
-        if (type == H2O_HTTP2_FRAME_TYPE_HEADERS && sid > conn->pull_stream_ids.max_open) {
-            opens++;
-            if (!(flags & H2O_HTTP2_FRAME_FLAG_END_STREAM))
-                fc->gate_pending = true;
-        } else if (type == H2O_HTTP2_FRAME_TYPE_RST_STREAM && sid != 0) {
-            h2o_http2_stream_t *s = h2o_http2_conn_get_stream(conn, sid);
-            if ((s != NULL && s->state < H2O_HTTP2_STREAM_STATE_END_STREAM) || sid > conn->pull_stream_ids.max_open) {
-                resets++;
-                if (doomed.n < DOOMED_MAX)
-                    doomed.sid[doomed.n++] = sid;
-            }
-        }
-        pos += 9 + len;
-    }
+    struct h2scan sc = {.fc = fc, .conn = conn};
+    if (fc->preface_left == 0)
+        pos += wd_h2_frames(b + pos, in->size - pos, h2_frame, &sc);
+    unsigned opens = sc.opens, resets = sc.resets;
     fc->partial = in->size - pos;
     if (resets != 0) {
         uint64_t t = now_ns();

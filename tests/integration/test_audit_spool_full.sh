@@ -37,7 +37,8 @@ audit:
     every_records: 1000
     every_seconds: 1
     signing_key: file://$KEY
-    export: $EXPORT")
+    export: $EXPORT
+$(wd_metrics_yaml)")
   sed -i 's/^workers: 2$/workers: 1/' "$f"
   echo "$f"
 }
@@ -50,7 +51,7 @@ load() { # load N CONC OUT
     -H "x-api-key: $WARDEN_DEV_KEY" "$WARDEN_URL/anthropic/v1/messages" >"$3" 2>&1
 }
 ok2xx() { sed -n 's/^status codes: \([0-9]*\) 2xx.*/\1/p' "$1"; }
-mq() { curl -s "$WARDEN_URL/metrics" | sed -n "s/^$1 \\([0-9]*\\)\$/\\1/p"; }
+mq() { curl -s "$WARDEN_METRICS_URL/metrics" | sed -n "s/^$1 \\([0-9]*\\)\$/\\1/p"; }
 # wait_for CMD...: runs CMD again every 0.1 s until it succeeds, at most ~30 s (CMD is a function or a
 # command, so that what it reads is read again each time)
 wait_for() { local i; for i in $(seq 1 300); do "$@" && return 0; sleep 0.1; done; return 1; }
@@ -108,7 +109,7 @@ check "the spool failure is logged at a bounded rate: $n lines in ${ELAPSED} s (
 T_UP=$(now_ts)
 wd_pg_launch
 check "database back, spool still full: the writer takes the queue to the database, no restart" \
-  wait_for bash -c '[ "$(curl -s "$0/metrics" | sed -n "s/^warden_audit_queue_depth \([0-9]*\)$/\1/p")" = 0 ]' "$WARDEN_URL"
+  wait_for bash -c '[ "$(curl -s "$0/metrics" | sed -n "s/^warden_audit_queue_depth \([0-9]*\)$/\1/p")" = 0 ]' "$WARDEN_METRICS_URL"
 check "the trail says records were lost (system/records_refused), without waiting for another call" \
   wait_for count_is "chain_id = '$CHAIN' AND event = 'records_refused'" 1
 check "the same Warden process (no restart)" kill -0 "$WARDEN_PID"
@@ -152,7 +153,7 @@ check "space back: the writer logs that the spool works again" wait_for grep -q 
 check "space back: the spool holds the loss's count (records_refused), no restart" \
   wait_for bash -c 'grep -q "\"event\":\"records_refused\"" "$0"/*.spool' "$SPOOL"
 check "space back: the queue went to the spool" \
-  wait_for bash -c '[ "$(curl -s "$0/metrics" | sed -n "s/^warden_audit_queue_depth \([0-9]*\)$/\1/p")" = 0 ]' "$WARDEN_URL"
+  wait_for bash -c '[ "$(curl -s "$0/metrics" | sed -n "s/^warden_audit_queue_depth \([0-9]*\)$/\1/p")" = 0 ]' "$WARDEN_METRICS_URL"
 check "space back: records are spooled again ($spooled0 -> $(mq warden_audit_records_spooled_total))" \
   [ "$(mq warden_audit_records_spooled_total)" -gt "$spooled0" ]
 for i in 1 2 3; do s=$(post); [ "$s" = 200 ] && CALLS=$((CALLS + 1)); done

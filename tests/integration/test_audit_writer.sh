@@ -79,6 +79,8 @@ s3=$(post "$BODY" "$WD_TMP/r3.json" "sk-wrong-key")
 check "calls answered 200, 200, 401" [ "$s1 $s2 $s3" = "200 200 401" ]
 wd_stop_warden
 check "two call records, both completed" [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND event='completed'")" = 2 ]
+check "each call record counts its provider attempts (detail upstream_attempts 1)" \
+  [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND detail = '{\"upstream_attempts\":1}'")" = 2 ]
 check "auth records: two successes and one failure with its reason class" \
   [ "$(q "SELECT string_agg(event || ':' || coalesce(reason,'-'), ',' ORDER BY event) FROM audit.records WHERE kind='auth'")" = "failure:invalid_key,success:-,success:-" ]
 check "an authz allow record per admitted call, naming the rule" \

@@ -61,6 +61,7 @@ provider() { # provider NAME URL
   printf 'auth:\n  keys:\n    - name: dev\n      secret: env://WARDEN_DEV_KEY\n'
   printf 'telemetry:\n  otlp:\n    endpoint: http://127.0.0.1:%s\n    protocol: http/json\n    sampling_ratio: 1.0\n' \
     "$OTLP_PORT"
+  wd_metrics_yaml "  "
 } >"$CFG"
 wd_start_warden "$CFG"
 
@@ -198,7 +199,7 @@ check "reset-half: $N answers, each a 200 with the text or a 502 error (at least
 msum() { # msum FILE PREFIX: the sum of the samples whose line starts with PREFIX
   awk -v p="$2" 'index($0, p) == 1 { s += $NF } END { printf "%d\n", s }' "$1"
 }
-curl -sS --max-time 10 -o "$WD_TMP/metrics" "$WARDEN_URL/metrics"
+curl -sS --max-time 10 -o "$WD_TMP/metrics" "$WARDEN_METRICS_URL/metrics"
 ATTEMPTS=$(msum "$WD_TMP/metrics" 'warden_upstream_attempts_total{provider="reset"')
 RETRIES=$(msum "$WD_TMP/metrics" 'warden_upstream_retries_total{provider="reset"')
 POSTS=$(stat "$RESET_URL" posts)
