@@ -305,10 +305,10 @@ static void audit_call_record(struct wd_call *c)
     if (c->ttfb_us > 0)
         wd_audit_set_int(&r, WD_AF_TTFB_US, c->ttfb_us);
     wd_audit_set_int(&r, WD_AF_TOTAL_US, wd_audit_now_us() - c->t0_us);
+    char attempts[48]; /* the record points at it until it is appended */
     if (c->attempts > 0) { /* each provider request started is one the provider may bill */
-        char d[48];
-        snprintf(d, sizeof(d), "{\"upstream_attempts\":%d}", c->attempts);
-        wd_audit_set_cstr(&r, WD_AF_DETAIL, d);
+        snprintf(attempts, sizeof(attempts), "{\"upstream_attempts\":%d}", c->attempts);
+        wd_audit_set_cstr(&r, WD_AF_DETAIL, attempts);
     }
     if (c->err != WD_ERR_NONE)
         wd_audit_set_cstr(&r, WD_AF_ERROR_CLASS, error_names[c->err]);

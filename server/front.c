@@ -859,34 +859,33 @@ void wd_front_free(void)
     fdtab_len = 0;
 }
 
+static void family(struct wd_buf *b, const char *name, const char *type, const char *help)
+{
+    wd_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
 void wd_front_render_metrics(struct wd_buf *b)
 {
-    wd_buf_puts(b, "# HELP warden_connections_open Client connections open.\n# TYPE warden_connections_open gauge\n");
+    family(b, "warden_connections_open", "gauge", "Client connections open.");
     wd_buf_printf(b, "warden_connections_open %zu\n", atomic_load(&nconns));
-    wd_buf_puts(b, "# HELP warden_connections_max limits.max_connections in force.\n# TYPE warden_connections_max gauge\n");
+    family(b, "warden_connections_max", "gauge", "limits.max_connections in force.");
     wd_buf_printf(b, "warden_connections_max %zu\n", max_conns);
-    wd_buf_puts(b, "# HELP warden_connections_refused_total Connections closed at accept: limits.max_connections reached.\n"
-                   "# TYPE warden_connections_refused_total counter\n");
+    family(b, "warden_connections_refused_total", "counter", "Connections closed at accept: limits.max_connections reached.");
     wd_buf_printf(b, "warden_connections_refused_total %llu\n", atomic_load(&n_conn_refused));
-    wd_buf_puts(b, "# HELP warden_fd_exhausted_total Accepts that failed for want of a file descriptor.\n"
-                   "# TYPE warden_fd_exhausted_total counter\n");
+    family(b, "warden_fd_exhausted_total", "counter", "Accepts that failed for want of a file descriptor.");
     wd_buf_printf(b, "warden_fd_exhausted_total %llu\n", atomic_load(&n_fd_exhausted));
-    wd_buf_puts(b, "# HELP warden_requests_refused_early_total Requests answered on their headers, their body never read.\n"
-                   "# TYPE warden_requests_refused_early_total counter\n");
+    family(b, "warden_requests_refused_early_total", "counter", "Requests answered on their headers, their body never read.");
     for (int i = 0; i < E__N; i++)
         wd_buf_printf(b, "warden_requests_refused_early_total{reason=\"%s\"} %llu\n", early_names[i],
                       atomic_load(&n_early[i]));
-    wd_buf_puts(b, "# HELP warden_pending_body_bytes Request body bytes received and not yet handed to a handler.\n"
-                   "# TYPE warden_pending_body_bytes gauge\n");
+    family(b, "warden_pending_body_bytes", "gauge", "Request body bytes received and not yet handed to a handler.");
     wd_buf_printf(b, "warden_pending_body_bytes %zu\n", atomic_load(&pending_body));
-    wd_buf_puts(b, "# HELP warden_http2_goaway_total HTTP/2 connections closed with ENHANCE_YOUR_CALM.\n"
-                   "# TYPE warden_http2_goaway_total counter\n");
+    family(b, "warden_http2_goaway_total", "counter", "HTTP/2 connections closed with ENHANCE_YOUR_CALM.");
     for (int i = 0; i < C__N; i++)
         wd_buf_printf(b, "warden_http2_goaway_total{reason=\"%s\"} %llu\n", calm_names[i], atomic_load(&n_calm[i]));
-    wd_buf_puts(b, "# HELP warden_http2_streams_refused_total HTTP/2 streams reset REFUSED_STREAM: bodies over their bound.\n"
-                   "# TYPE warden_http2_streams_refused_total counter\n");
+    family(b, "warden_http2_streams_refused_total", "counter", "HTTP/2 streams reset REFUSED_STREAM: bodies over their bound.");
     wd_buf_printf(b, "warden_http2_streams_refused_total %llu\n", atomic_load(&n_h2_refused_streams));
-    wd_buf_puts(b, "# HELP warden_http2_streams_doomed_total HTTP/2 requests reset in the read that opened them: never started.\n"
-                   "# TYPE warden_http2_streams_doomed_total counter\n");
+    family(b, "warden_http2_streams_doomed_total", "counter",
+           "HTTP/2 requests reset in the read that opened them: never started.");
     wd_buf_printf(b, "warden_http2_streams_doomed_total %llu\n", atomic_load(&n_doomed));
 }

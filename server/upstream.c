@@ -1027,8 +1027,10 @@ struct wd_upstream *wd_upstream_new(uv_loop_t *loop)
     curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
     curl_multi_setopt(up->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     /* curl sizes its connection cache by the transfers currently added (4x), so after a burst it closes
-     * idle keep-alive connections it will need again a moment later; a fixed cache keeps them. */
-    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 512L);
+     * idle keep-alive connections it will need again a moment later; a fixed cache keeps them. 64 per worker:
+     * each idle connection holds curl's and OpenSSL's buffers (about 25 KB), and after a burst of thousands
+     * of streams a cache of 512 kept RSS at 2.1-2.4x idle (64: 1.5-1.7x, tests/integration/test_memory.sh). */
+    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 64L);
     uv_timer_init(loop, &up->timer);
     up->timer.data = up;
     up->nhandles = 1;

@@ -109,6 +109,9 @@ sent_below() { # sent_below URL BYTES
 }
 
 # ---- item 7: an answer over limits.max_response_bytes (1 MiB here) is stopped there
+status_kb() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$WARDEN_PID/status"; }
+RSS0=$(status_kb VmRSS)
+echo 5 >"/proc/$WARDEN_PID/clear_refs" 2>/dev/null || true # VmHWM from here on
 post m-huge false
 check "endless non-streamed answer: HTTP 502" status_is 502
 check "endless non-streamed answer: Anthropic error naming the limit" \
@@ -128,6 +131,11 @@ post m-hugeerr true
 check "endless error body on a streamed request: HTTP 502 in < 5 s" eval 'status_is 502 && faster_than 5000'
 check "endless error body: Anthropic error" A error "$OUT" api_error
 check "endless error body: Warden closed the provider connection" peer_left "$HUGEERR_URL"
+
+HWM=$(status_kb VmHWM)
+echo "# Warden's RSS before the endless answers ${RSS0} KiB, peak during them ${HWM} KiB"
+check "memory under endless answers: peak RSS at most 32 MiB over the RSS before (${RSS0} -> ${HWM} KiB)" \
+  test $((HWM - RSS0)) -lt 32768
 
 # ---- item 8: a redirect is the provider's answer being unusable: 502, never 500
 post m-redir false

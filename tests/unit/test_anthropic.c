@@ -224,6 +224,24 @@ struct err_case {
 #define REQ(rest) "{\"model\":\"m\",\"max_tokens\":10," rest "}"
 #define BLOCK(b) REQ(MSGS("[" b "]"))
 
+/* The body is refused with a 400 invalid_request_error and exactly this message. */
+static void expect_refused(size_t i, const char *body, const char *msg)
+{
+    struct wd_arena a = {0};
+    struct wd_json j = {0};
+    struct wd_request req;
+    struct wd_error err = {0};
+    int rc = wd_anthropic_decode_request(body, strlen(body), false, &a, &j, &req, &err);
+    if (rc == 0 || strcmp(err.msg, msg) != 0)
+        print_error("case %zu: %s\n  got: %s\n", i, body, rc == 0 ? "(accepted)" : err.msg);
+    assert_int_equal(rc, -1);
+    assert_int_equal(err.cls, WD_ERR_INVALID_REQUEST);
+    assert_string_equal(err.msg, msg);
+    assert_int_equal(wd_anthropic_error_status(err.cls), 400);
+    wd_json_free(&j);
+    wd_arena_free(&a);
+}
+
 static void test_errors(void **state)
 {
     static const struct err_case cases[] = {
@@ -347,21 +365,8 @@ static void test_errors(void **state)
          "output_config.effort: expected low, medium, high or max"},
         {REQ("\"output_config\":{\"format\":{}}," MSGS("\"x\"")), "output_config.format: Extra inputs are not permitted"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct wd_arena a = {0};
-        struct wd_json j = {0};
-        struct wd_request req;
-        struct wd_error err = {0};
-        int rc = wd_anthropic_decode_request(cases[i].body, strlen(cases[i].body), false, &a, &j, &req, &err);
-        if (rc == 0 || strcmp(err.msg, cases[i].msg) != 0)
-            print_error("case %zu: %s\n  got: %s\n", i, cases[i].body, rc == 0 ? "(accepted)" : err.msg);
-        assert_int_equal(rc, -1);
-        assert_int_equal(err.cls, WD_ERR_INVALID_REQUEST);
-        assert_string_equal(err.msg, cases[i].msg);
-        assert_int_equal(wd_anthropic_error_status(err.cls), 400);
-        wd_json_free(&j);
-        wd_arena_free(&a);
-    }
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        expect_refused(i, cases[i].body, cases[i].msg);
 }
 
 /* Regression: an unknown field whose name is cut at 64 bytes inside a UTF-8 character gave an error
@@ -451,20 +456,8 @@ static void test_lax_input(void **state)
              "\"input\":{}}]}]"),
          "messages.0.content.0.name: control characters are not allowed in a name"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct wd_arena a = {0};
-        struct wd_json j = {0};
-        struct wd_request req;
-        struct wd_error err = {0};
-        int rc = wd_anthropic_decode_request(cases[i].body, strlen(cases[i].body), false, &a, &j, &req, &err);
-        if (rc == 0 || strcmp(err.msg, cases[i].msg) != 0)
-            print_error("case %zu: %s\n  got: %s\n", i, cases[i].body, rc == 0 ? "(accepted)" : err.msg);
-        assert_int_equal(rc, -1);
-        assert_int_equal(err.cls, WD_ERR_INVALID_REQUEST);
-        assert_string_equal(err.msg, cases[i].msg);
-        wd_json_free(&j);
-        wd_arena_free(&a);
-    }
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        expect_refused(i, cases[i].body, cases[i].msg);
     /* the same keys in different objects, a surrogate pair, and printable names are fine */
     const char *good =
         "{\"model\":\"gemini-2.5-pro\",\"max_tokens\":5,\"tools\":[{\"name\":\"a\",\"input_schema\":{\"type\":\"object\"}},"
