@@ -27,9 +27,18 @@ def out(obj):
     print(json.dumps(obj), flush=True)
 
 
-def connect(port, timeout=5.0):
+def connect(port, timeout=5.0, alpn="http/1.1"):
+    """TCP, or TLS with ALPN when HOSTILE_TLS_CA names the CA file of the server's certificate."""
     s = socket.create_connection((HOST, port), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    ca = os.environ.get("HOSTILE_TLS_CA")
+    if ca:
+        import ssl
+        ctx = ssl.create_default_context(cafile=ca)
+        ctx.set_alpn_protocols([alpn])
+        s = ctx.wrap_socket(s, server_hostname=HOST)
+        if alpn == "h2" and s.selected_alpn_protocol() != alpn:  # HTTP/1.1 is the default without ALPN
+            sys.exit(f"ALPN: wanted {alpn}, got {s.selected_alpn_protocol()}")
     return s
 
 
@@ -131,7 +140,7 @@ def h1_flood(port, conns, mib, seconds):
                     s.close()
                     socks[i] = None
                     continue
-            except BlockingIOError:
+            except BlockingIOError:  # ssl.SSLWantReadError is one too
                 pass
             except OSError:
                 s.close()
@@ -265,7 +274,7 @@ class H2Reader:
 
 
 def h2_start(port):
-    s = connect(port)
+    s = connect(port, alpn="h2")
     s.sendall(PREFACE + frame(SETTINGS, 0, 0))
     return s
 

@@ -105,6 +105,29 @@ check "after the attacks: a normal request still works" test "$(curl -s -o /dev/
   -d '{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}' \
   "$WARDEN_URL/anthropic/v1/messages")" = 200
 
+# ---- 1, 2 over TLS: the guard reads the decrypted bytes (HTTP/1.1 and HTTP/2 through ALPN) --------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=127.0.0.1" \
+  -addext "subjectAltName=IP:127.0.0.1" -keyout "$WD_TMP/key.pem" -out "$WD_TMP/cert.pem" 2>/dev/null
+TLS_PORT=$(wd_free_port)
+cfgt=$(wd_config "$TLS_PORT" "$FAKE_URL" "tls: {cert: $WD_TMP/cert.pem, key: $WD_TMP/key.pem}")
+GEMINI_API_KEY=k WARDEN_DEV_KEY=devkey "$WARDEN_BIN" serve --config "$cfgt" >"$WD_TMP/tls.out" 2>"$WD_TMP/tls.log" &
+TLS_PID=$!
+WD_PIDS+=("$TLS_PID")
+for i in $(seq 1 100); do curl -s -o /dev/null --max-time 1 --cacert "$WD_TMP/cert.pem" "https://127.0.0.1:$TLS_PORT/healthz" && break; sleep 0.1; done
+export HOSTILE_TLS_CA="$WD_TMP/cert.pem"
+j=$($H h1-early "$TLS_PORT" - 20000000)
+jtrue "TLS HTTP/1.1, no key, 20 MB declared: 401 on the headers, connection closed" "$j" \
+  'd["responses"] and d["responses"][0]["status"]==401 and d["closed"]'
+j=$($H h1-raw "$TLS_PORT" "$(raw "${H1}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")$smuggle" 2)
+jtrue "TLS HTTP/1.1 smuggling, CL+TE: one 400, connection closed" "$j" \
+  'len(d["responses"])==1 and d["responses"][0]["status"]==400 and d["closed"]'
+j=$($H h2-flood "$TLS_PORT" 50 2)
+jtrue "TLS HTTP/2 (ALPN h2), 50 streams without a key: answered 401 on their headers" "$j" 'd["answered_401"]>=45'
+j=$($H h2-reset "$TLS_PORT" devkey 100 50)
+jtrue "TLS HTTP/2 rapid reset: GOAWAY ENHANCE_YOUR_CALM" "$j" 'd["goaway"]==11'
+unset HOSTILE_TLS_CA
+wd_stop_warden "$TLS_PID" "$WD_TMP/tls.log"
+
 # ---- 3. one process per address ---------------------------------------------------------------------------
 j=$($H reuseport-bind "$P")
 jtrue "a foreign SO_REUSEPORT socket cannot bind Warden's port" "$j" 'd["bound"] is False and d["eaddrinuse"]'
