@@ -8,7 +8,8 @@
  * putting front_on_read in place of the protocol's read callback for a connection Warden accepted.
  * wd_front_init checks that the interposition is in effect and Warden refuses to start otherwise.
  *
- * The connection's state (struct fconn) is found from the socket by its descriptor. */
+ * The connection's state (struct fconn) is found from the socket itself: Warden sets the socket's on_close
+ * callback to its own at accept (libh2o sets it only on its client-side pooled sockets). */
 #include "server/front.h"
 
 #include <dlfcn.h>
@@ -29,7 +30,7 @@
 #include "server/log.h"
 #include "server/server.h"
 
-/* libh2o's bundled picohttpparser: exported by libh2o.so, no header installed (its struct wd_field has the
+/* libh2o's bundled picohttpparser: exported by libh2o.so, no header installed (its struct phr_header has the
  * layout of struct wd_field). The guard parses a head exactly as libh2o will. */
 int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len, const char **path,
                       size_t *path_len, int *minor_version, struct wd_field *headers, size_t *num_headers,
@@ -37,7 +38,8 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
 
 #define H1_MAX_FIELDS 100        /* libh2o's H2O_MAX_HEADERS: more is its plain-text 400 */
 #define H1_PARSE_FIELDS 1024     /* to tell "too many fields" from malformed */
-#define H2_MAX_OPEN_STREAMS 128  /* SETTINGS says 100; libh2o 2.2.5 does not enforce it */
+#define H2_MAX_OPEN_STREAMS 128  /* SETTINGS says 100 (libh2o refuses streams past it): a client past this is abusive */
+#define H2_APPROVED_MAX 128
 #define H2_RESET_WINDOW_NS (10ull * 1000000000ull)
 #define DOOMED_MAX 32
 #define PAD_NAME "x-warden-pad"
@@ -55,7 +57,6 @@ struct fconn {
     uv_tcp_t tcp;                /* the handle libh2o's socket wraps */
     struct wd_worker *w;
     h2o_socket_t *sock;
-    int fd;
     enum proto proto;
     bool closed;                 /* libh2o disposed of the socket; the handle's close callback frees this */
     bool counted;                /* in nconns */
@@ -70,16 +71,17 @@ struct fconn {
     /* HTTP/2 */
     size_t preface_left;         /* of the 24-byte client preface, still to skip */
     size_t partial;              /* bytes at the end of the input starting an incomplete frame (read already) */
-    uint32_t gated_max;          /* streams up to this id have been judged */
-    bool gate_pending;           /* a HEADERS frame without END_STREAM arrived */
+    uint32_t approved[H2_APPROVED_MAX]; /* streams receiving a body that the guard let through */
+    unsigned napproved;
+    bool gate_pending;           /* streams receiving a body may wait to be judged */
+    bool resync;                 /* the scan lost its place (Upgrade: h2c): start again at the input's start */
+    bool kill;                   /* HTTP/1: the guard could not rewrite a refused head; close at the next read */
     size_t h2_pending;           /* body bytes held by this connection's streams in RECV_BODY */
     uint64_t reset_t0;
     unsigned resets;
 };
 
 /* ---- process-wide state ---- */
-static _Atomic(struct fconn *) *fdtab;
-static size_t fdtab_len;
 static size_t max_conns, max_pending, max_conn_body;
 static unsigned max_resets;
 static atomic_size_t nconns, pending_body;
@@ -143,15 +145,12 @@ static void budget_give(size_t *held)
     *held = 0;
 }
 
+static void fc_sock_closed(void *data);
+
 static struct fconn *fc_of(h2o_socket_t *sock)
 {
-    if (fdtab == NULL)
-        return NULL;
-    int fd = h2o_socket_get_fd(sock);
-    if (fd < 0 || (size_t)fd >= fdtab_len)
-        return NULL;
-    struct fconn *fc = atomic_load_explicit(&fdtab[fd], memory_order_acquire);
-    return fc != NULL && fc->sock == sock && !fc->closed ? fc : NULL;
+    struct fconn *fc = sock->on_close.cb == fc_sock_closed ? sock->on_close.data : NULL;
+    return fc != NULL && !fc->closed ? fc : NULL;
 }
 
 /* ---- accept and close ---- */
@@ -169,9 +168,6 @@ static void fc_sock_closed(void *data)
 {
     struct fconn *fc = data;
     fc->closed = true;
-    struct fconn *expect = fc;
-    if (fc->fd >= 0 && (size_t)fc->fd < fdtab_len)
-        atomic_compare_exchange_strong(&fdtab[fc->fd], &expect, NULL);
     budget_give(&fc->reserved);
     budget_give(&fc->h2_pending);
 }
@@ -191,7 +187,6 @@ void wd_front_accept(uv_stream_t *listener, struct wd_worker *w, int status)
     struct fconn *fc = calloc(1, sizeof(*fc));
     if (fc == NULL)
         return;
-    fc->fd = -1;
     uv_tcp_init(listener->loop, &fc->tcp);
     if (uv_accept(listener, (uv_stream_t *)&fc->tcp) != 0) {
         uv_close((uv_handle_t *)&fc->tcp, fc_handle_closed);
@@ -208,16 +203,11 @@ void wd_front_accept(uv_stream_t *listener, struct wd_worker *w, int status)
         return;
     }
     uv_tcp_nodelay(&fc->tcp, 1);
-    uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&fc->tcp, &fd) == 0 && fd >= 0 && (size_t)fd < fdtab_len)
-        fc->fd = fd;
     fc->w = w;
     h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&fc->tcp, fc_handle_closed);
     fc->sock = sock;
     sock->on_close.cb = fc_sock_closed;
     sock->on_close.data = fc;
-    if (fc->fd >= 0)
-        atomic_store_explicit(&fdtab[fc->fd], fc, memory_order_release);
     h2o_accept(&w->accept_ctx, sock);
 }
 
@@ -278,7 +268,10 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
                 h2_cb = cb;
             budget_give(&fc->reserved);
             fc->proto = P_H2;
-            fc->preface_left = 24;
+            /* libh2o hands the bytes after the upgrade head to the new connection directly, unseen here:
+             * the next read scans the input from its start, and judges the streams those bytes opened */
+            fc->resync = true;
+            fc->gate_pending = true;
         }
     }
     if (fc == NULL || fc->proto == P_NONE || cb != (fc->proto == P_H1 ? h1_cb : h2_cb)) {
@@ -351,15 +344,13 @@ static void h1_rewrite(struct fconn *fc, size_t prev, const char *line, size_t l
     }
     wd_buf_puts(&b, "\r\n\r\n");
     h2o_buffer_t **in = &fc->sock->input;
-    if (b.oom || b.p == NULL) {
-        (*in)->size = 0; /* nothing is parsed; the idle timeout closes the connection */
+    (*in)->size = 0;
+    h2o_iovec_t room = b.oom || b.p == NULL ? h2o_iovec_init(NULL, 0) : h2o_buffer_reserve(in, b.n);
+    if (room.base != NULL) {
+        memcpy(room.base, b.p, b.n);
+        (*in)->size = b.n;
     } else {
-        (*in)->size = 0;
-        h2o_iovec_t room = h2o_buffer_reserve(in, b.n);
-        if (room.base != NULL) {
-            memcpy(room.base, b.p, b.n);
-            (*in)->size = b.n;
-        }
+        fc->kill = true; /* out of memory: nothing is left to parse, and the connection closes at its next read */
     }
     wd_buf_free(&b);
     fc->h1 = H1_DONE;
@@ -459,6 +450,10 @@ static void h1_head(struct fconn *fc, size_t nnew)
         return;
     }
     /* a complete head of r bytes */
+    if (nh > H1_MAX_FIELDS) {
+        h1_refuse(fc, prev, E_HEADERS, 431, "invalid_request_error", "request has more than 100 header fields");
+        return;
+    }
     size_t fields = 0;
     for (size_t i = 0; i < nh; i++)
         fields += hdrs[i].name_len + hdrs[i].value_len + 4;
@@ -612,6 +607,15 @@ static void h2_pre(struct fconn *fc, size_t nnew)
     size_t span = nnew + fc->partial;
     size_t pos = span < in->size ? in->size - span : 0;
     const uint8_t *b = (const uint8_t *)in->bytes;
+    if (fc->resync) {
+        /* whatever libh2o left unparsed starts a frame, or the client preface it has not had whole yet (a
+         * frame cannot start with "PRI": its length would be over 5 MB) */
+        static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        size_t k = in->size < 24 ? in->size : 24;
+        fc->resync = false;
+        pos = 0;
+        fc->preface_left = k > 0 && memcmp(in->bytes, preface, k) == 0 ? 24 : 0;
+    }
     doomed.conn = conn;
     doomed.n = 0;
     if (fc->preface_left != 0) {
@@ -647,36 +651,51 @@ static void h2_dispatch_now(h2o_http2_conn_t *conn, h2o_http2_stream_t *s)
     h2o_http2_stream_set_state(conn, s, H2O_HTTP2_STREAM_STATE_SEND_HEADERS);
     if (conn->pull_stream_ids.max_processed < s->stream_id)
         conn->pull_stream_ids.max_processed = s->stream_id;
+    /* a request is being handled: the connection is not idle (libh2o links the idle timeout again when its
+     * last request is done) */
+    if (h2o_timeout_is_linked(&conn->_timeout_entry))
+        h2o_timeout_unlink(&conn->_timeout_entry);
     h2o_process_request(&s->req);
 }
 
+static bool approved(const struct fconn *fc, uint32_t sid)
+{
+    for (unsigned i = 0; i < fc->napproved; i++)
+        if (fc->approved[i] == sid)
+            return true;
+    return false;
+}
+
+/* Every stream receiving a body is judged until it is let through: a stream without a valid key goes to the
+ * handler at once (its body is never read); one whose route takes no body as soon as a body byte comes (a
+ * client may end a GET with an empty DATA frame). */
 static void h2_gate(struct fconn *fc, h2o_http2_conn_t *conn)
 {
-    uint32_t ids[H2_MAX_OPEN_STREAMS * 2];
-    size_t n = 0;
-    uint32_t hi = fc->gated_max;
-    bool headers_open = false;
+    uint32_t ids[H2_MAX_OPEN_STREAMS * 2], keep[H2_APPROVED_MAX];
+    size_t n = 0, nkeep = 0;
     h2o_http2_stream_t *s;
     kh_foreach_value(conn->streams, s, {
-        if (s->stream_id > fc->gated_max && !h2o_http2_stream_is_push(s->stream_id)) {
-            if (s->state == H2O_HTTP2_STREAM_STATE_RECV_HEADERS)
-                headers_open = true;
-            else if (s->state == H2O_HTTP2_STREAM_STATE_RECV_BODY && n < sizeof(ids) / sizeof(ids[0]))
+        if (s->state == H2O_HTTP2_STREAM_STATE_RECV_BODY && !h2o_http2_stream_is_push(s->stream_id)) {
+            if (approved(fc, s->stream_id)) {
+                if (nkeep < H2_APPROVED_MAX)
+                    keep[nkeep++] = s->stream_id;
+            } else if (n < sizeof(ids) / sizeof(ids[0])) {
                 ids[n++] = s->stream_id;
-            if (s->state != H2O_HTTP2_STREAM_STATE_RECV_HEADERS && s->stream_id > hi)
-                hi = s->stream_id;
+            }
         }
     });
-    if (!headers_open)
-        fc->gated_max = hi;
-    else
-        fc->gate_pending = true; /* headers still coming in CONTINUATION frames */
+    memcpy(fc->approved, keep, nkeep * sizeof(keep[0]));
+    fc->napproved = (unsigned)nkeep;
     for (size_t i = 0; i < n; i++) {
         if ((s = h2o_http2_conn_get_stream(conn, ids[i])) == NULL || s->state != H2O_HTTP2_STREAM_STATE_RECV_BODY)
             continue;
         h2o_req_t *req = &s->req;
         bool post = h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("POST"));
         if (!post || !path_takes_body(req->input.path.base, req->input.path.len)) {
+            if (s->_req_body == NULL || s->_req_body->size == 0) {
+                fc->gate_pending = true; /* judged again when DATA comes */
+                continue;
+            }
             count_early(E_NO_BODY_ROUTE);
             h2_dispatch_now(conn, s);
             continue;
@@ -688,6 +707,10 @@ static void h2_gate(struct fconn *fc, h2o_http2_conn_t *conn)
         if (!key_valid(fc, xv.base, xv.len, av.base, av.len)) {
             count_early(E_UNAUTH);
             h2_dispatch_now(conn, s);
+        } else if (fc->napproved < H2_APPROVED_MAX) {
+            fc->approved[fc->napproved++] = s->stream_id;
+        } else {
+            fc->gate_pending = true; /* judged again (and let through) once others are done */
         }
     }
 }
@@ -755,8 +778,14 @@ static void front_on_read(h2o_socket_t *sock, const char *err)
         return;
     }
     if (fc->proto == P_H1) {
-        h1_new_bytes(fc, sock->bytes_read);
-        h1_cb(sock, NULL);
+        if (!fc->kill)
+            h1_new_bytes(fc, sock->bytes_read);
+        h1_cb(sock, fc->kill ? h2o_socket_error_closed : NULL);
+        return;
+    }
+    if (((h2o_http2_conn_t *)sock->data)->state >= H2O_HTTP2_CONN_STATE_IS_CLOSING) {
+        /* libh2o reads on while its last write is in flight but parses nothing: the input would only grow */
+        h2o_socket_read_stop(sock);
         return;
     }
     if (fc->gate_pending) /* streams of an earlier read (h2o_http2_accept parsed it at once) */
@@ -845,19 +874,10 @@ int wd_front_init(size_t max_connections, size_t max_pending_body_bytes, size_t 
     max_pending = max_pending_body_bytes;
     max_conn_body = max_body_bytes * 2;
     max_resets = http2_max_resets;
-    fdtab_len = nofile;
-    fdtab = calloc(fdtab_len, sizeof(*fdtab));
-    if (fdtab == NULL)
-        return -1;
     return 0;
 }
 
-void wd_front_free(void)
-{
-    free(fdtab);
-    fdtab = NULL;
-    fdtab_len = 0;
-}
+void wd_front_free(void) {}
 
 static void family(struct wd_buf *b, const char *name, const char *type, const char *help)
 {

@@ -8,6 +8,8 @@ loopback only, every loop bounded in count and time. Each subcommand prints one 
   hostile.py h1-hold PORT KEY CONTENT_LENGTH CONNS SECONDS    authenticated heads whose bodies never come
   hostile.py h2-flood PORT STREAMS SECONDS [KEY]             HEADERS without END_STREAM, then DATA on all streams
   hostile.py h2-reset PORT KEY|- BATCHES PER_BATCH           open and reset streams in batches until GOAWAY
+  hostile.py h2-priority PORT                                 a far PRIORITY frame, then a stream without a key
+  hostile.py h2c-upgrade-reset PORT KEY BATCHES PER_BATCH    Upgrade: h2c with frames in the same write, then resets
   hostile.py reuseport-bind PORT                              can a foreign SO_REUSEPORT socket bind the port?
   hostile.py reuseport-hold PORT SECONDS                      hold the port with SO_REUSEPORT (prints ready)
   hostile.py ramp PORT CONNS SECONDS                          open many connections at once, each a GET /healthz
@@ -362,6 +364,85 @@ def h2_reset(port, key, batches, per_batch):
     out({"opened": opened, "goaway": goaway, "closed": r.closed})
 
 
+def h2_priority(port):
+    """A PRIORITY frame for a far stream id must not let later streams skip the guard."""
+    s = h2_start(port)
+    r = H2Reader(s)
+    far = frame(2, 0, 0x7FFFFFF1, struct.pack(">IB", 0, 15))  # PRIORITY: depends on 0, weight 16
+    get = hpack([(":method", "GET"), (":scheme", "http"), (":authority", f"127.0.0.1:{port}"), (":path", "/healthz")])
+    s.sendall(far + frame(HEADERS, END_HEADERS | END_STREAM, 1, get))
+    end = time.time() + 2
+    got1 = False
+    while time.time() < end and not got1 and not r.closed:
+        for t, fl, sid, p in r.pump(0.05):
+            if sid == 1 and t == DATA:
+                got1 = True
+            elif t == SETTINGS and not (fl & ACK):
+                s.sendall(frame(SETTINGS, ACK, 0))
+    s.sendall(frame(HEADERS, END_HEADERS, 3, req_headers(port, "-", [("content-length", "1000000")])) +
+              frame(DATA, 0, 3, b"c" * 16384))
+    body3 = b""
+    end = time.time() + 3
+    while time.time() < end and b"authentication_error" not in body3 and not r.closed:
+        for t, fl, sid, p in r.pump(0.05):
+            if sid == 3 and t == DATA:
+                body3 += p
+    s.close()
+    out({"stream1_answered": got1, "stream3_401": b"authentication_error" in body3})
+
+
+def h2c_upgrade_reset(port, key, batches, per_batch):
+    """HTTP/1.1 Upgrade: h2c with the preface and half a frame in the same write, then rapid resets."""
+    s = connect(port)
+    up = (f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+          "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n").encode()
+    ping = frame(PING, 0, 0, b"12345678")
+    s.sendall(up + PREFACE + frame(SETTINGS, 0, 0) + ping[:5])
+    time.sleep(0.2)
+    s.sendall(ping[5:])
+    r = H2Reader(s)
+    # the 101 first
+    s.settimeout(3)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(4096)
+        if not d:
+            break
+        buf += d
+    switched = buf.startswith(b"HTTP/1.1 101")
+    r.buf = buf[buf.find(b"\r\n\r\n") + 4:]
+    body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 16, "stream": True,
+                       "messages": [{"role": "user", "content": "hi"}]}).encode()
+    hb = req_headers(port, key, [("content-length", str(len(body)))])
+    sid, opened, goaway = 3, 0, None
+    for _ in range(batches):
+        burst = b""
+        for _ in range(per_batch):
+            burst += frame(HEADERS, END_HEADERS, sid, hb) + frame(DATA, END_STREAM, sid, body)
+            burst += frame(RST, 0, sid, struct.pack(">I", 8))
+            sid += 2
+            opened += 1
+        try:
+            s.settimeout(2.0)
+            s.sendall(burst)
+        except OSError:
+            break
+        for t, fl, fsid, p in r.pump(0.01):
+            if t == GOAWAY:
+                goaway = int.from_bytes(p[4:8], "big")
+            elif t == SETTINGS and not (fl & ACK):
+                s.sendall(frame(SETTINGS, ACK, 0))
+        if goaway is not None or r.closed:
+            break
+    end = time.time() + 2
+    while goaway is None and not r.closed and time.time() < end:
+        for t, fl, fsid, p in r.pump(0.05):
+            if t == GOAWAY:
+                goaway = int.from_bytes(p[4:8], "big")
+    s.close()
+    out({"switched": switched, "opened": opened, "goaway": goaway})
+
+
 # ---- sockets ----
 
 def reuseport_bind(port):
@@ -453,6 +534,10 @@ def main():
         h2_flood(int(a[1]), int(a[2]), float(a[3]), a[4] if len(a) > 4 else "-")
     elif cmd == "h2-reset":
         h2_reset(int(a[1]), a[2], int(a[3]), int(a[4]))
+    elif cmd == "h2-priority":
+        h2_priority(int(a[1]))
+    elif cmd == "h2c-upgrade-reset":
+        h2c_upgrade_reset(int(a[1]), a[2], int(a[3]), int(a[4]))
     elif cmd == "reuseport-bind":
         reuseport_bind(int(a[1]))
     elif cmd == "reuseport-hold":

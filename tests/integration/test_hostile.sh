@@ -99,7 +99,13 @@ reqs=$(curl -s "$FAKE_URL/_fake/stats" | python3 -c 'import json,sys; print(json
 check "HTTP/2 rapid reset: streams reset in the read that opened them never reach the provider ($reqs requests)" test "$reqs" -eq 0
 j=$($H h2-reset "$P" - 1000 100)
 jtrue "HTTP/2 rapid reset without a key: GOAWAY ENHANCE_YOUR_CALM" "$j" 'd["goaway"]==11'
-check "GOAWAYs are counted" test "$(curl -s "$WARDEN_METRICS_URL/metrics" | awk '$1 == "warden_http2_goaway_total{reason=\"resets\"}" {print $2}')" -ge 2
+j=$($H h2-priority "$P")
+jtrue "HTTP/2: a PRIORITY frame for a far stream id does not let a later stream without a key skip the guard" "$j" \
+  'd["stream1_answered"] and d["stream3_401"]'
+j=$($H h2c-upgrade-reset "$P" devkey 100 50)
+jtrue "HTTP/2 through Upgrade: h2c (frames in the upgrade's own write): rapid resets still get GOAWAY" "$j" \
+  'd["switched"] and d["goaway"]==11'
+check "GOAWAYs are counted" test "$(curl -s "$WARDEN_METRICS_URL/metrics" | awk '$1 == "warden_http2_goaway_total{reason=\"resets\"}" {print $2}')" -ge 3
 check "after the attacks: a normal request still works" test "$(curl -s -o /dev/null -w '%{http_code}' \
   -H 'x-api-key: devkey' -H 'content-type: application/json' \
   -d '{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}' \
