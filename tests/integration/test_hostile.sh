@@ -20,7 +20,7 @@ jtrue() {
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 metric() { curl -s "$WARDEN_METRICS_URL/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 metrics_url_of() { sed -n 's|.*"msg":"metrics on \(http://[^"]*\)/metrics".*|\1|p' "$1" | head -1; }
-raw() { printf "$1" | xxd -p | tr -d '\n'; }
+raw() { printf "$1" | od -An -v -tx1 | tr -d ' \n'; }
 
 wd_start_fake
 cfg=$(wd_config "$(wd_free_port)" "$FAKE_URL" "$(wd_metrics_yaml)")
