@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # `make test`: every ctest test (unit, integration, e2e) on the ASan+UBSan build, then each libFuzzer
-# target for a bounded time; ends with one "N passed, N failed" line over both.
+# target for a bounded time; ends with one "N passed, N failed" line over both, counting individual checks
+# (each test's own count, tests/count_checks.py; each fuzzer is one).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log=build-asan/ctest.log
-ctest --test-dir build-asan --output-on-failure --timeout 900 2>&1 | tee "$log"
+ctest --test-dir build-asan -V --timeout 900 2>&1 | tee "$log"
 ctest_rc=${PIPESTATUS[0]}
-summary=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
-total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$summary")
-failed=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$summary")
-total=${total:-0}
+grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1
+read -r passed failed < <(python3 tests/count_checks.py "$log")
+passed=${passed:-0}
 failed=${failed:-1}
-passed=$((total - failed))
+if [ "$ctest_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 
 fuzz_rc=0
 if [ -f tests/fuzz/run.sh ]; then
