@@ -29,6 +29,7 @@
 #include "server/framing.h"
 #include "server/log.h"
 #include "server/server.h"
+#include "server/upstream.h"
 
 /* libh2o's bundled picohttpparser: exported by libh2o.so, no header installed (its struct phr_header has the
  * layout of struct wd_field). The guard parses a head exactly as libh2o will. */
@@ -892,8 +893,10 @@ void wd_front_render_metrics(struct wd_buf *b)
     wd_buf_printf(b, "warden_connections_max %zu\n", max_conns);
     family(b, "warden_connections_refused_total", "counter", "Connections closed at accept: limits.max_connections reached.");
     wd_buf_printf(b, "warden_connections_refused_total %llu\n", atomic_load(&n_conn_refused));
-    family(b, "warden_fd_exhausted_total", "counter", "Accepts that failed for want of a file descriptor.");
-    wd_buf_printf(b, "warden_fd_exhausted_total %llu\n", atomic_load(&n_fd_exhausted));
+    family(b, "warden_fd_exhausted_total", "counter",
+           "Client accepts and provider connections that failed for want of a file descriptor.");
+    wd_buf_printf(b, "warden_fd_exhausted_total{where=\"accept\"} %llu\n", atomic_load(&n_fd_exhausted));
+    wd_buf_printf(b, "warden_fd_exhausted_total{where=\"provider\"} %llu\n", wd_upstream_fd_exhausted());
     family(b, "warden_requests_refused_early_total", "counter", "Requests answered on their headers, their body never read.");
     for (int i = 0; i < E__N; i++)
         wd_buf_printf(b, "warden_requests_refused_early_total{reason=\"%s\"} %llu\n", early_names[i],

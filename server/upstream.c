@@ -3,8 +3,11 @@
  * first-byte and idle deadlines curl has no notion of, and makes cancel safe from any callback. */
 
 #include "server/upstream.h"
+#include "server/log.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -327,6 +330,28 @@ static void xfer_deliver_response(struct wd_upstream_xfer *x)
         x->on_response(x->ctx, (int)status, x->retry_after, ct);
 }
 
+/* Provider connections that could not be opened for want of a file descriptor (README "Before a body is
+ * read": warden_fd_exhausted_total{where="provider"}), and the next time such a failure may be logged. */
+static _Atomic unsigned long long fd_exhausted, fd_log_next_ms, fd_log_skipped;
+
+unsigned long long wd_upstream_fd_exhausted(void) { return atomic_load(&fd_exhausted); }
+
+static void note_fd_exhausted(long oserr)
+{
+    atomic_fetch_add(&fd_exhausted, 1);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    unsigned long long now = (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+    unsigned long long next = atomic_load(&fd_log_next_ms);
+    if (now < next || !atomic_compare_exchange_strong(&fd_log_next_ms, &next, now + 1000)) {
+        atomic_fetch_add(&fd_log_skipped, 1);
+        return;
+    }
+    wd_logf(WD_LOG_ERROR, "", "out of file descriptors: cannot open a provider connection (%s; %llu more since the last "
+            "line); lower limits.max_connections or raise the descriptor limit", strerror((int)oserr),
+            atomic_exchange(&fd_log_skipped, 0));
+}
+
 /* One CURLMSG_DONE. */
 static void xfer_complete(struct wd_upstream_xfer *x, CURLcode code)
 {
@@ -345,6 +370,13 @@ static void xfer_complete(struct wd_upstream_xfer *x, CURLcode code)
         } else if (x->resend_refused && code == CURLE_SEND_FAIL_REWIND) {
             res = WD_UP_ERR_RESEND;
             detail = "reused connection closed before any response; not re-sent";
+        } else if (code == CURLE_COULDNT_CONNECT) {
+            long oserr = 0;
+            curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &oserr);
+            if (oserr == EMFILE || oserr == ENFILE) {
+                note_fd_exhausted(oserr);
+                detail = "out of file descriptors: cannot open a provider connection";
+            }
         }
         xfer_finish(x, res, detail, true);
         return;

@@ -84,4 +84,7 @@ struct wd_upstream_xfer *wd_upstream_start(struct wd_upstream *up, const struct 
  * if no other stream uses it). A no-op from inside on_done; invalid once on_done has returned. */
 void wd_upstream_cancel(struct wd_upstream_xfer *x);
 
+/* Provider connections that failed for want of a file descriptor (EMFILE/ENFILE), process-wide. */
+unsigned long long wd_upstream_fd_exhausted(void);
+
 #endif

@@ -4,7 +4,9 @@
  * removes it and fails with EIO (once per creation of the file). WD_FAULT_SPOOL_FULL=PATH: while PATH
  * exists, a write to a *.spool file behaves as on a full filesystem: it writes only the first half of
  * its bytes (a short write), or, when PATH's content starts with "enospc", nothing (ENOSPC). Removing
- * PATH is the space coming back. Without any of these variables it changes nothing. */
+ * PATH is the space coming back. WD_FAULT_SOCKET_EMFILE=PATH: while PATH exists, socket() for TCP fails with
+ * EMFILE (out of descriptors: a provider connection cannot be opened). Without any of these variables it
+ * changes nothing. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 int fdatasync(int fd)
@@ -69,4 +72,17 @@ ssize_t write(int fd, const void *buf, size_t len)
         return -1;
     }
     return real(fd, buf, len / 2);
+}
+
+int socket(int domain, int type, int protocol)
+{
+    static int (*real)(int, int, int);
+    if (real == NULL)
+        real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket");
+    const char *f = getenv("WD_FAULT_SOCKET_EMFILE");
+    if (f != NULL && (domain == AF_INET || domain == AF_INET6) && (type & 0xf) == SOCK_STREAM && access(f, F_OK) == 0) {
+        errno = EMFILE;
+        return -1;
+    }
+    return real(domain, type, protocol);
 }

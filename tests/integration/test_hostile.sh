@@ -211,6 +211,23 @@ check "... with at least one line" grep -q 'connection refused: limits.max_conne
 t0=$(date +%s)
 wd_stop_warden
 check "SIGTERM after the ramps drains at once (took $(( $(date +%s) - t0 )) s)" test $(( $(date +%s) - t0 )) -lt 15
+# a provider connection that cannot be opened for want of a descriptor is named in the log and counted
+touch "$WD_TMP/emfile"
+cfg6=$(wd_config "$(wd_free_port)" "$FAKE_URL" "$(wd_metrics_yaml)")
+WD_WARDEN_ENV=(LD_PRELOAD="$(dirname "$WARDEN_BIN")/libfault_sync.so" WD_FAULT_SOCKET_EMFILE="$WD_TMP/emfile"
+  ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0")
+wd_start_warden "$cfg6"
+WD_WARDEN_ENV=()
+post_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'x-api-key: devkey' -H 'content-type: application/json' \
+  -d '{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}' "$WARDEN_URL/anthropic/v1/messages"; }
+check "no descriptor for a provider connection: 502" test "$(post_code)" = 502
+check "... the log names the cause" grep -q 'out of file descriptors: cannot open a provider connection' "$WARDEN_LOG"
+check "... and it is counted (warden_fd_exhausted_total{where=\"provider\"})" \
+  test "$(metric 'warden_fd_exhausted_total{where="provider"}')" -ge 1
+rm -f "$WD_TMP/emfile"
+check "descriptors back: the next request is served" test "$(post_code)" = 200
+wd_stop_warden
+
 cfg5=$(wd_config "$(wd_free_port)" "$FAKE_URL" "$(wd_metrics_yaml)")
 port5=$(sed -n 's/^listen: .*:\([0-9]*\)$/\1/p' "$cfg5")
 GEMINI_API_KEY=k WARDEN_DEV_KEY=devkey prlimit --nofile=512:4096 "$WARDEN_BIN" serve --config "$cfg5" >"$WD_TMP/fd5.out" 2>"$WD_TMP/fd5.log" &
