@@ -26,7 +26,8 @@ export { inputTokens, outputTokens, modelInfo, MODELS };
 const USAGE = `usage: node fake_anthropic.mjs --port N [--key API_KEY] [--auth-token TOKEN] [--lenient-signatures]
        [--chunk-delay-ms N] [--verbose]`;
 
-export const VERSIONS = ['2023-06-01', '2023-01-01'];
+// 2026-10-21 is what the official SDK 1.x sends; 2023-06-01 is what curl examples and older clients send.
+export const VERSIONS = ['2023-01-01', '2023-06-01', '2026-10-21'];
 
 export function parseArgs(argv) {
   const o = { port: 0, key: 'test-anthropic-key', authToken: null, lenientSignatures: false, chunkDelayMs: 5, verbose: false, maxLog: 50 };
@@ -337,21 +338,25 @@ const sse = ([name, data]) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n
 // ---------------------------------------------------------------------------------------------------------
 // Handlers
 
+// The API key goes in x-api-key (the documented header) or as "Authorization: Bearer <key>" (what the
+// official SDK 1.x sends). A bearer token that is not the API key is an OAuth token: accepted only when it is
+// --auth-token and anthropic-beta carries oauth-2025-04-20. Returns [error, how] where how names the header used.
 function checkAuth(req) {
   const key = req.headers['x-api-key'];
   const auth = req.headers['authorization'];
   if (key !== undefined) {
-    if (key !== S.opts.key) return new ApiError(401, 'authentication_error', 'invalid x-api-key');
-    return null;
+    if (key !== S.opts.key) return [new ApiError(401, 'authentication_error', 'invalid x-api-key'), null];
+    return [null, 'x-api-key'];
   }
   if (auth !== undefined) {
     const m = /^Bearer (.+)$/.exec(auth);
+    if (m && m[1] === S.opts.key) return [null, 'bearer'];
     const betas = (req.headers['anthropic-beta'] || '').split(',').map(s => s.trim());
-    if (!m || !S.opts.authToken || !betas.includes('oauth-2025-04-20')) return new ApiError(401, 'authentication_error', 'OAuth authentication is currently not supported.');
-    if (m[1] !== S.opts.authToken) return new ApiError(401, 'authentication_error', 'Invalid bearer token');
-    return null;
+    if (!m || !S.opts.authToken || !betas.includes('oauth-2025-04-20')) return [new ApiError(401, 'authentication_error', 'OAuth authentication is currently not supported.'), null];
+    if (m[1] !== S.opts.authToken) return [new ApiError(401, 'authentication_error', 'Invalid bearer token'), null];
+    return [null, 'oauth'];
   }
-  return new ApiError(401, 'authentication_error', 'x-api-key header is required');
+  return [new ApiError(401, 'authentication_error', 'x-api-key header is required'), null];
 }
 
 function checkVersion(req) {
@@ -463,6 +468,8 @@ async function handleApi(req, res, url) {
     body: null,
     ts: Date.now(),
     status: null,
+    auth: null,
+    version: req.headers['anthropic-version'] || null,
     request_id: requestId,
   };
   S.requests.push(entry);
@@ -476,7 +483,8 @@ async function handleApi(req, res, url) {
         entry.body = raw;
       }
     }
-    const authErr = checkAuth(req);
+    const [authErr, how] = checkAuth(req);
+    entry.auth = how;
     if (authErr) throw authErr;
     const verErr = checkVersion(req);
     if (verErr) throw verErr;

@@ -23,6 +23,7 @@ export const TOOL_NAME_RE = /^[a-zA-Z0-9_-]{1,64}$/;
 
 // id -> [dated id, display name, max output tokens, created_at]
 const MODEL_TABLE = [
+  ['claude-opus-4-6', 'claude-opus-4-6', 'Claude Opus 4.6', 128000, '2026-02-05T00:00:00Z'],
   ['claude-opus-4-5', 'claude-opus-4-5-20251101', 'Claude Opus 4.5', 64000, '2025-11-24T00:00:00Z'],
   ['claude-sonnet-4-5', 'claude-sonnet-4-5-20250929', 'Claude Sonnet 4.5', 64000, '2025-09-29T00:00:00Z'],
   ['claude-haiku-4-5', 'claude-haiku-4-5-20251001', 'Claude Haiku 4.5', 64000, '2025-10-15T00:00:00Z'],
