@@ -224,7 +224,7 @@ export function applyScript(s) {
     S.faults = [];
   }
   if (s.faults) S.faults = s.append ? S.faults.concat(s.faults) : s.faults.slice();
-  if (s.answers) S.answers = s.answers === undefined ? S.answers : s.append ? S.answers.concat(s.answers) : s.answers.slice();
+  if (s.answers) S.answers = s.append ? S.answers.concat(s.answers) : s.answers.slice();
   if (s.chunk_delay_ms !== undefined) S.chunkDelayMs = s.chunk_delay_ms;
 }
 
