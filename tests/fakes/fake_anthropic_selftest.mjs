@@ -385,6 +385,45 @@ test('thinking: signatures survive /_fake/reset, not ?signatures=1', async ({ ba
 // ------------------------------------------------------------------------------------------------
 // Answers, tokens, streams
 
+test('thinking: adaptive, redacted_thinking and thinking:false answers; prefill rules', async ({ base }) => {
+  await ctl(base, '/_fake/script', { answers: [{ redacted_thinking: true, tool_use: { name: 'Read', input: { path: '/r' } } }, { thinking: false, text: 'no thoughts' }] });
+  const body = req([user('x')], { tools: TOOLS, thinking: { type: 'adaptive' } });
+  const a = await create(base, body);
+  assert.deepEqual(a.json.content.map(b => b.type), ['redacted_thinking', 'tool_use']);
+  const id = a.json.content[1].id;
+  const history = [...body.messages, asst(a.json.content), user([{ type: 'tool_result', tool_use_id: id, content: 'r' }])];
+  const b = await create(base, { ...body, messages: history });
+  assert.deepEqual(b.json.content, [{ type: 'text', text: 'no thoughts' }]);
+  const forged = structuredClone(history);
+  forged[1].content[0].data = 'AAAA';
+  expect400(await create(base, { ...body, messages: forged }), 'messages.1.content.0: Invalid `data` in `redacted_thinking` block');
+  const s = await streamRaw(base, { ...body, messages: history });
+  assert.ok(parseSse(s.raw).some(e => e.type === 'content_block_delta' && e.delta.type === 'signature_delta'));
+  // a final assistant prefill with thinking while thinking is off
+  expect400(await create(base, req([user('x'), asst([history[1].content[0]])])), 'When thinking is disabled, an `assistant` message in the final position cannot contain `thinking`');
+  const om = await create(base, req([user('x')], { max_tokens: 2000, thinking: { ...THINK, display: 'omitted' } }));
+  assert.equal(om.json.content[0].thinking, '');
+});
+
+test('faults: overrides (type, message, should_retry, stop_reason, error_type); state; unknown query', async ({ base }) => {
+  await ctl(base, '/_fake/script', { faults: [{ status: 400, type: 'billing_error', message: 'no credit', should_retry: false }, { stop_reason: 'refusal' }, { error_event_after: 2, error_type: 'api_error' }] });
+  const st = await ctl(base, '/_fake/state');
+  assert.equal(st.faults.length, 3);
+  const e = await create(base, req([user('x')]));
+  expectErr(e, 400, 'billing_error', 'no credit');
+  assert.equal(e.headers.get('x-should-retry'), 'false');
+  assert.equal((await create(base, req([user('x')]))).json.stop_reason, 'refusal');
+  const ev = parseSse((await streamRaw(base, req([user('x')]))).raw);
+  assert.equal(ev.at(-1).error.type, 'api_error');
+  await ctl(base, '/_fake/script', { faults: [{ status: 529 }], append: true });
+  await ctl(base, '/_fake/script', { faults: [{ status: 500 }], append: true });
+  assert.deepEqual((await ctl(base, '/_fake/state')).faults.map(f => f.status), [529, 500]);
+  await ctl(base, '/_fake/script', { mode: 'echo' });
+  assert.equal((await ctl(base, '/_fake/state')).faults.length, 0);
+  expect400(await api(base, '/v1/messages?key=1', req([user('x')])), 'key: Extra inputs are not permitted');
+  assert.equal((await api(base, '/v1/messages?beta=true', req([user('x')]))).status, 200);
+});
+
 test('echo answer, deterministic tokens, count_tokens equals input_tokens', async ({ base }) => {
   const body = req([user('hello there, fake')], { system: 'be brief', tools: TOOLS });
   const r = await create(base, body);
