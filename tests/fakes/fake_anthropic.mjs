@@ -438,7 +438,7 @@ async function handleCreate(req, res, body, entry, requestId) {
     if (fault.error_event_after !== undefined && i === fault.error_event_after) {
       const t = fault.error_type || 'overloaded_error';
       const msg = Object.values(ERROR_TYPES).find(([ty]) => ty === t)[1];
-      res.write(sse(['error', { type: 'error', error: { type: t, message: msg }, request_id: requestId }]));
+      res.write(sse(['error', { type: 'error', error: { type: t, message: msg } }]));
       finished = true;
       res.end();
       return;
