@@ -117,8 +117,10 @@ function commonHeaders() {
 
 function sendJson(res, code, obj, headers = {}, entry) {
   const body = Buffer.from(JSON.stringify(obj));
-  if (entry) entry.status = code;
-  countStatus(code);
+  if (entry) {
+    entry.status = code;
+    countStatus(code);
+  }
   res.writeHead(code, { 'content-type': 'application/json', 'content-length': body.length, ...commonHeaders(), ...headers });
   res.end(body);
 }
@@ -584,7 +586,8 @@ async function complete(req, res, entry, body, v) {
     if (i === stallAfter) await delay(fault.ms);
     if (ctx.closed) return;
     if (i === cutAfter) return cut();
-    res.write(`data: ${i === malformedAt ? '{not json' : JSON.stringify(chunks[i])}\n\n`);
+    // wait until each chunk is handed to the socket, so that a cut never drops chunks already sent
+    await new Promise(r => res.write(`data: ${i === malformedAt ? '{not json' : JSON.stringify(chunks[i])}\n\n`, r));
   }
   if (stallAfter >= chunks.length) await delay(fault.ms);
   if (ctx.closed) return;
