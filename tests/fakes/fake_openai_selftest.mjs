@@ -951,14 +951,20 @@ test('SDK: retries a 429 after Retry-After and then succeeds', async () => {
 });
 
 test('SDK: a stream cut mid-way or a malformed chunk is an error, not a short answer', async () => {
-  const client = await sdk(F.base);
+  const client = await sdk(F.base, { logLevel: 'off' });
   const params = { model: 'gpt-4o', messages: [{ role: 'user', content: 'cut me somewhere in the middle please' }] };
   await ctl(F.base, '/_fake/script', { mode: 'faults', faults: [{ cut_after_chunks: 3 }] });
   let e = await client.chat.completions.stream(params).finalChatCompletion().then(() => null, x => x);
   assert.ok(e, 'cut stream must fail');
+  assert.ok(e instanceof OpenAI.OpenAIError && /terminated/.test(e.message), String(e));
+  // every chunk, finish_reason included, but no [DONE] and a broken connection: still an error
+  await ctl(F.base, '/_fake/script', { mode: 'faults', faults: [{ cut_after_chunks: 1000 }] });
+  e = await client.chat.completions.stream(params).finalChatCompletion().then(() => null, x => x);
+  assert.ok(e instanceof OpenAI.OpenAIError && /terminated/.test(e.message), String(e));
   await ctl(F.base, '/_fake/script', { mode: 'faults', faults: [{ malformed_chunk_at: 2 }] });
   e = await client.chat.completions.stream(params).finalChatCompletion().then(() => null, x => x);
   assert.ok(e, 'malformed chunk must fail');
+  assert.ok(e instanceof OpenAI.OpenAIError && /malformed/.test(e.message), String(e));
 });
 
 // ------------------------------------------------------------------------------------------------
