@@ -278,10 +278,13 @@ function split(s, n) {
 }
 
 // The stream's chunk objects (without [DONE]).
-function streamChunks(plan, meta, finishReason, includeUsage) {
+// As the real API does by default, every chunk with a choice carries "obfuscation": random padding of
+// random length that evens out the chunk sizes (stream_options.include_obfuscation: false turns it off).
+function streamChunks(plan, meta, finishReason, includeUsage, includeObfuscation) {
   const chunk = (delta, finish = null) => {
     const c = { id: meta.id, object: 'chat.completion.chunk', created: meta.created, model: meta.model, service_tier: 'default', system_fingerprint: FINGERPRINT, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] };
     if (includeUsage) c.usage = null;
+    if (includeObfuscation) c.obfuscation = alnum(1 + (crypto.randomBytes(1)[0] % 12));
     return c;
   };
   const out = [];
@@ -573,7 +576,7 @@ async function complete(req, res, entry, body, v) {
     return;
   }
 
-  const chunks = streamChunks(plan, meta, finishReason, v.includeUsage);
+  const chunks = streamChunks(plan, meta, finishReason, v.includeUsage, v.includeObfuscation);
   const malformedAt = fault && fault.malformed_chunk_at !== undefined ? Math.min(fault.malformed_chunk_at, chunks.length - 1) : -1;
   const cutAfter = fault && fault.cut_after_chunks !== undefined ? fault.cut_after_chunks : -1;
   const stallAfter = fault && fault.stall_after_chunks !== undefined ? fault.stall_after_chunks : -1;

@@ -515,6 +515,8 @@ test('stream: SSE chunks, role first, content deltas, finish chunk, usage chunk,
     assert.match(c.system_fingerprint, ID.fingerprint);
     assert.ok('usage' in c, 'with include_usage every chunk has usage (null until the last)');
   }
+  for (const c of chunks.slice(0, -1)) assert.match(c.obfuscation, /^[A-Za-z0-9]{1,12}$/, 'obfuscation padding on every chunk with a choice');
+  assert.equal(chunks[chunks.length - 1].obfuscation, undefined);
   assert.deepEqual(chunks[0].choices[0].delta, { role: 'assistant', content: '', refusal: null });
   const content = chunks.slice(1, -2);
   assert.ok(content.length >= 3, 'content comes in >= 3 deltas');
@@ -533,9 +535,9 @@ test('stream: SSE chunks, role first, content deltas, finish chunk, usage chunk,
   assert.equal(finish, 'stop');
   assert.deepEqual(usage, plain.json.usage);
   // without include_usage: no usage key, no usage chunk
-  const s2 = await streamRaw(F.base, { ...body, stream: true });
+  const s2 = await streamRaw(F.base, { ...body, stream: true, stream_options: { include_obfuscation: false } });
   const c2 = chunksOf(s2.raw);
-  assert.ok(c2.every(c => !('usage' in c) && c.choices.length === 1));
+  assert.ok(c2.every(c => !('usage' in c) && !('obfuscation' in c) && c.choices.length === 1));
   assert.equal(c2[c2.length - 1].choices[0].finish_reason, 'stop');
 });
 

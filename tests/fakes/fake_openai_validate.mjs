@@ -311,7 +311,7 @@ function checkToolChoice(tc, names) {
 // ---------------------------------------------------------------------------------------------------------
 // The request
 
-// Returns {info, functionNames, stream, includeUsage}. Throws ApiError.
+// Returns {info, functionNames, stream, includeUsage, includeObfuscation}. Throws ApiError.
 // opts: {oSeries, issuedToolIds (Set|null: when set, every assistant tool call id must be one the fake issued)}
 export function validateChatRequest(body, opts = {}) {
   if (!isObj(body)) throw bad(`Invalid type for request body: expected an object, but got ${article(typeName(body))} instead.`, null, 'invalid_type');
@@ -455,6 +455,7 @@ export function validateChatRequest(body, opts = {}) {
     if (b.stream_options.include_obfuscation !== undefined) needBool(b.stream_options.include_obfuscation, 'stream_options.include_obfuscation');
   }
   const includeUsage = !!(b.stream_options && b.stream_options.include_usage === true);
+  const includeObfuscation = !(b.stream_options && b.stream_options.include_obfuscation === false);
 
   // Others.
   if (b.n !== undefined) {
@@ -494,5 +495,5 @@ export function validateChatRequest(body, opts = {}) {
     if (t === 'json_object' && !b.messages.some(m => JSON.stringify(m.content || '').toLowerCase().includes('json')))
       throw bad("'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.", 'messages', null);
   }
-  return { info, functionNames, stream, includeUsage };
+  return { info, functionNames, stream, includeUsage, includeObfuscation };
 }
