@@ -330,28 +330,6 @@ static void xfer_deliver_response(struct wd_upstream_xfer *x)
         x->on_response(x->ctx, (int)status, x->retry_after, ct);
 }
 
-/* Provider connections that could not be opened for want of a file descriptor (README "Before a body is
- * read": warden_fd_exhausted_total{where="provider"}), and the next time such a failure may be logged. */
-static _Atomic unsigned long long fd_exhausted, fd_log_next_ms, fd_log_skipped;
-
-unsigned long long wd_upstream_fd_exhausted(void) { return atomic_load(&fd_exhausted); }
-
-static void note_fd_exhausted(long oserr)
-{
-    atomic_fetch_add(&fd_exhausted, 1);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    unsigned long long now = (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
-    unsigned long long next = atomic_load(&fd_log_next_ms);
-    if (now < next || !atomic_compare_exchange_strong(&fd_log_next_ms, &next, now + 1000)) {
-        atomic_fetch_add(&fd_log_skipped, 1);
-        return;
-    }
-    wd_logf(WD_LOG_ERROR, "", "out of file descriptors: cannot open a provider connection (%s; %llu more since the last "
-            "line); lower limits.max_connections or raise the descriptor limit", strerror((int)oserr),
-            atomic_exchange(&fd_log_skipped, 0));
-}
-
 /* One CURLMSG_DONE. */
 static void xfer_complete(struct wd_upstream_xfer *x, CURLcode code)
 {
@@ -373,10 +351,8 @@ static void xfer_complete(struct wd_upstream_xfer *x, CURLcode code)
         } else if (code == CURLE_COULDNT_CONNECT) {
             long oserr = 0;
             curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &oserr);
-            if (oserr == EMFILE || oserr == ENFILE) {
-                note_fd_exhausted(oserr);
+            if (oserr == EMFILE || oserr == ENFILE) /* counted and logged where the socket failed */
                 detail = "out of file descriptors: cannot open a provider connection";
-            }
         }
         xfer_finish(x, res, detail, true);
         return;
@@ -595,10 +571,34 @@ static int up_on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp
 }
 
 /* Opens a connection's socket for curl and starts its poll handle's life (see struct up_sock). */
+/* Provider connections that could not be opened for want of a file descriptor (README "Before a body is
+ * read": warden_fd_exhausted_total{where="provider"}), and the next time such a failure may be logged. */
+static _Atomic unsigned long long fd_exhausted, fd_log_next_ms, fd_log_skipped;
+
+unsigned long long wd_upstream_fd_exhausted(void) { return atomic_load(&fd_exhausted); }
+
+static void note_fd_exhausted(long oserr)
+{
+    atomic_fetch_add(&fd_exhausted, 1);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    unsigned long long now = (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+    unsigned long long next = atomic_load(&fd_log_next_ms);
+    if (now < next || !atomic_compare_exchange_strong(&fd_log_next_ms, &next, now + 1000)) {
+        atomic_fetch_add(&fd_log_skipped, 1);
+        return;
+    }
+    wd_logf(WD_LOG_ERROR, "", "out of file descriptors: cannot open a provider connection (%s; %llu more since the last "
+            "line); lower limits.max_connections or raise the descriptor limit", strerror((int)oserr),
+            atomic_exchange(&fd_log_skipped, 0));
+}
+
 static curl_socket_t up_on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
     struct wd_upstream *up = clientp;
     curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd == CURL_SOCKET_BAD && (errno == EMFILE || errno == ENFILE))
+        note_fd_exhausted(errno); /* curl reports it only as "Couldn't connect" */
     if (fd == CURL_SOCKET_BAD || purpose != CURLSOCKTYPE_IPCXN || up->closing)
         return fd;
     /* Without a handle now, the socket is watched the old way (one handle per transfer). */

@@ -326,21 +326,19 @@ def h2_flood(port, streams, seconds, key="-"):
     out({"streams": streams, "answered_401": answered, "sent": sent, "rst": len(rst), "goaway": goaway})
 
 
-def h2_reset(port, key, batches, per_batch):
-    s = h2_start(port)
-    r = H2Reader(s)
+def reset_batches(s, r, port, key, first_sid, batches, per_batch):
+    """Batches of streams, each HEADERS + DATA (END_STREAM) + RST_STREAM (CANCEL) in one write, until GOAWAY
+    (at most 10 s); returns (streams opened, the GOAWAY's error code or None)."""
     body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 16, "stream": True,
                        "messages": [{"role": "user", "content": "hi"}]}).encode()
     hb = req_headers(port, key, [("content-length", str(len(body)))])
-    sid = 1
-    opened = 0
-    goaway = None
+    sid, opened, goaway = first_sid, 0, None
     t0 = time.time()
     for _ in range(batches):
         burst = b""
         for _ in range(per_batch):
             burst += frame(HEADERS, END_HEADERS, sid, hb) + frame(DATA, END_STREAM, sid, body)
-            burst += frame(RST, 0, sid, struct.pack(">I", 8))  # CANCEL
+            burst += frame(RST, 0, sid, struct.pack(">I", 8))
             sid += 2
             opened += 1
         try:
@@ -360,6 +358,13 @@ def h2_reset(port, key, batches, per_batch):
         for t, fl, fsid, p in r.pump(0.05):
             if t == GOAWAY:
                 goaway = int.from_bytes(p[4:8], "big")
+    return opened, goaway
+
+
+def h2_reset(port, key, batches, per_batch):
+    s = h2_start(port)
+    r = H2Reader(s)
+    opened, goaway = reset_batches(s, r, port, key, 1, batches, per_batch)
     s.close()
     out({"opened": opened, "goaway": goaway, "closed": r.closed})
 
@@ -408,34 +413,7 @@ def h2c_upgrade_reset(port, key, batches, per_batch):
         buf += d
     switched = buf.startswith(b"HTTP/1.1 101")
     r.buf = buf[buf.find(b"\r\n\r\n") + 4:]
-    body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 16, "stream": True,
-                       "messages": [{"role": "user", "content": "hi"}]}).encode()
-    hb = req_headers(port, key, [("content-length", str(len(body)))])
-    sid, opened, goaway = 3, 0, None
-    for _ in range(batches):
-        burst = b""
-        for _ in range(per_batch):
-            burst += frame(HEADERS, END_HEADERS, sid, hb) + frame(DATA, END_STREAM, sid, body)
-            burst += frame(RST, 0, sid, struct.pack(">I", 8))
-            sid += 2
-            opened += 1
-        try:
-            s.settimeout(2.0)
-            s.sendall(burst)
-        except OSError:
-            break
-        for t, fl, fsid, p in r.pump(0.01):
-            if t == GOAWAY:
-                goaway = int.from_bytes(p[4:8], "big")
-            elif t == SETTINGS and not (fl & ACK):
-                s.sendall(frame(SETTINGS, ACK, 0))
-        if goaway is not None or r.closed:
-            break
-    end = time.time() + 2
-    while goaway is None and not r.closed and time.time() < end:
-        for t, fl, fsid, p in r.pump(0.05):
-            if t == GOAWAY:
-                goaway = int.from_bytes(p[4:8], "big")
+    opened, goaway = reset_batches(s, r, port, key, 3, batches, per_batch)
     s.close()
     out({"switched": switched, "opened": opened, "goaway": goaway})
 

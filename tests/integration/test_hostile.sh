@@ -212,12 +212,12 @@ t0=$(date +%s)
 wd_stop_warden
 check "SIGTERM after the ramps drains at once (took $(( $(date +%s) - t0 )) s)" test $(( $(date +%s) - t0 )) -lt 15
 # a provider connection that cannot be opened for want of a descriptor is named in the log and counted
-touch "$WD_TMP/emfile"
 cfg6=$(wd_config "$(wd_free_port)" "$FAKE_URL" "$(wd_metrics_yaml)")
 WD_WARDEN_ENV=(LD_PRELOAD="$(dirname "$WARDEN_BIN")/libfault_sync.so" WD_FAULT_SOCKET_EMFILE="$WD_TMP/emfile"
   ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0")
 wd_start_warden "$cfg6"
 WD_WARDEN_ENV=()
+touch "$WD_TMP/emfile" # from now on (the listeners are open): socket() fails with EMFILE
 post_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'x-api-key: devkey' -H 'content-type: application/json' \
   -d '{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}' "$WARDEN_URL/anthropic/v1/messages"; }
 check "no descriptor for a provider connection: 502" test "$(post_code)" = 502
