@@ -9,9 +9,26 @@
 // Prints one line {"port":N} on stdout once listening on 127.0.0.1; exits 0 on SIGTERM/SIGINT.
 
 import http from 'node:http';
-import fs from 'node:fs';
 import crypto from 'node:crypto';
-import { pathToFileURL } from 'node:url';
+import {
+  argHelpers,
+  chunkFaults,
+  countStatus as countIn,
+  countTcpConnections,
+  delay,
+  fakeHandler,
+  parseCommandLine,
+  readBody as readBodyOf,
+  rejectBadClients,
+  runIfMain,
+  serve,
+  splitCodePoints,
+  trackApiConnection as trackConnection,
+  trackResponse,
+  verboseLog,
+  watchControlFile,
+  writeJson,
+} from './fake_http.mjs';
 import { ApiError, FUNCTION_NAME_RE, MODELS, MODEL_NAME_RE, modelInfo, promptTokens, textTokens, validateChatRequest } from './fake_openai_validate.mjs';
 
 export { promptTokens, textTokens, modelInfo };
@@ -21,14 +38,7 @@ const USAGE = `usage: node fake_openai.mjs --port N [--key API_KEY] [--o-series]
 
 export function parseArgs(argv) {
   const o = { port: 0, key: 'test-openai-key', oSeries: false, strictToolIds: false, chunkDelayMs: 5, controlFile: null, verbose: false, maxLog: 50 };
-  const need = (i, name) => {
-    if (i + 1 >= argv.length) throw new Error(`${name} needs a value`);
-    return argv[i + 1];
-  };
-  const int = (v, name) => {
-    if (!/^\d+$/.test(v)) throw new Error(`${name} needs a non-negative integer, got ${v}`);
-    return parseInt(v, 10);
-  };
+  const { need, int } = argHelpers(argv);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     switch (a) {
@@ -78,8 +88,7 @@ const S = {
   apiConns: new WeakSet(),
 };
 
-const delay = ms => (ms > 0 ? new Promise(r => setTimeout(r, ms)) : Promise.resolve());
-const log = (...a) => S.opts && S.opts.verbose && process.stderr.write(`[fake-openai] ${a.join(' ')}\n`);
+const log = verboseLog('fake-openai', S);
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 function alnum(n) {
@@ -107,52 +116,25 @@ const FINGERPRINT = `fp_${crypto.createHash('sha256').update('fake-openai').dige
 // ---------------------------------------------------------------------------------------------------------
 // HTTP helpers
 
-function countStatus(code) {
-  S.stats.responses_by_status[code] = (S.stats.responses_by_status[code] || 0) + 1;
-}
+const countStatus = code => countIn(S.stats.responses_by_status, code);
 
 function commonHeaders() {
   return { 'x-request-id': `req_${crypto.randomBytes(16).toString('hex')}`, 'openai-version': '2020-10-01', 'openai-processing-ms': '1' };
 }
 
 function sendJson(res, code, obj, headers = {}, entry) {
-  const body = Buffer.from(JSON.stringify(obj));
   if (entry) {
     entry.status = code;
     countStatus(code);
   }
-  res.writeHead(code, { 'content-type': 'application/json', 'content-length': body.length, ...commonHeaders(), ...headers });
-  res.end(body);
+  writeJson(res, code, obj, 'application/json', { ...commonHeaders(), ...headers });
 }
 
 const sendError = (res, err, entry) => sendJson(res, err.status, err.body(), err.headers || {}, entry);
 
-function readBody(req, limit = 64 * 1024 * 1024) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let n = 0;
-    req.on('data', c => {
-      n += c.length;
-      if (n > limit) {
-        reject(new ApiError(413, `Request too large: the body exceeds ${limit} bytes.`));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-    req.on('aborted', () => reject(new Error('aborted')));
-  });
-}
+const readBody = req => readBodyOf(req, { limit: 64 * 1024 * 1024, tooLarge: limit => new ApiError(413, `Request too large: the body exceeds ${limit} bytes.`) });
 
-function trackApiConnection(req) {
-  const key = req.socket;
-  if (!key || S.apiConns.has(key)) return;
-  S.apiConns.add(key);
-  S.stats.connections_opened++;
-  key.once('close', () => S.stats.connections_closed++);
-}
+const trackApiConnection = req => trackConnection(S, req.socket);
 
 // ---------------------------------------------------------------------------------------------------------
 // Answers
@@ -269,13 +251,7 @@ function completionObject(plan, meta, finishReason) {
   };
 }
 
-function split(s, n) {
-  const cps = Array.from(s);
-  const size = Math.max(1, Math.ceil(cps.length / n));
-  const out = [];
-  for (let i = 0; i < cps.length; i += size) out.push(cps.slice(i, i + size).join(''));
-  return out.length ? out : [''];
-}
+const split = splitCodePoints;
 
 // The stream's chunk objects (without [DONE]).
 // As the real API does by default, every chunk with a choice carries "obfuscation": random padding of
@@ -473,7 +449,7 @@ function modelObject(id) {
   return { id, object: 'model', created: 1700000000, owned_by: 'fake-openai' };
 }
 
-async function handleApi(req, res, pathname, url) {
+async function handleApi(req, res, pathname, query, url) {
   trackApiConnection(req);
   S.stats.requests++;
   const entry = { method: req.method, path: url, headers: { ...req.headers }, body: null, ts: Date.now(), status: null };
@@ -526,16 +502,7 @@ async function handleApi(req, res, pathname, url) {
 }
 
 async function complete(req, res, entry, body, v) {
-  const ctx = { closed: false, finished: false, cutByUs: false };
-  S.stats.streams_in_flight++;
-  res.on('finish', () => {
-    ctx.finished = true;
-  });
-  res.on('close', () => {
-    ctx.closed = true;
-    S.stats.streams_in_flight--;
-    if (!ctx.finished && !ctx.cutByUs) S.stats.aborted_streams++;
-  });
+  const ctx = trackResponse(res, S);
 
   const fault = S.faults.length ? S.faults.shift() : null;
   if (fault) log(`fault ${JSON.stringify(fault)} for ${entry.path}`);
@@ -577,9 +544,7 @@ async function complete(req, res, entry, body, v) {
   }
 
   const chunks = streamChunks(plan, meta, finishReason, v.includeUsage, v.includeObfuscation);
-  const malformedAt = fault && fault.malformed_chunk_at !== undefined ? Math.min(fault.malformed_chunk_at, chunks.length - 1) : -1;
-  const cutAfter = fault && fault.cut_after_chunks !== undefined ? fault.cut_after_chunks : -1;
-  const stallAfter = fault && fault.stall_after_chunks !== undefined ? fault.stall_after_chunks : -1;
+  const { malformedAt, cutAfter, stallAfter } = chunkFaults(fault, chunks.length);
   entry.status = 200;
   countStatus(200);
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...commonHeaders() });
@@ -599,76 +564,28 @@ async function complete(req, res, entry, body, v) {
   res.end('data: [DONE]\n\n');
 }
 
-async function handler(req, res) {
-  const url = req.url || '/';
-  const q = url.indexOf('?');
-  const pathname = q < 0 ? url : url.slice(0, q);
-  const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
-  try {
-    if (pathname.startsWith('/_fake/')) return await handleControl(req, res, pathname, query);
-    return await handleApi(req, res, pathname, url);
-  } catch (e) {
-    process.stderr.write(`[fake-openai] internal error: ${e.stack}\n`);
-    if (!res.headersSent) sendError(res, new ApiError(500, `fake-openai internal error: ${e.message}`));
-    else res.destroy();
-  }
-}
+const handler = fakeHandler({
+  tag: 'fake-openai',
+  control: handleControl,
+  api: handleApi,
+  internalError: (res, e) => sendError(res, new ApiError(500, `fake-openai internal error: ${e.message}`)),
+});
 
 // ---------------------------------------------------------------------------------------------------------
 // Server
 
-function watchControlFile(file) {
-  let last = null;
-  const load = () => {
-    let text;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      return; // absent (yet)
-    }
-    if (text === last) return;
-    last = text;
-    if (text.trim() === '') return;
-    try {
-      applyScript(JSON.parse(text));
-      log(`control file ${file} applied`);
-    } catch (e) {
-      process.stderr.write(`[fake-openai] control file ${file}: ${e.message}\n`);
-    }
-  };
-  load();
-  fs.watchFile(file, { interval: 50 }, load);
-}
-
 export function main(argv) {
-  let opts;
-  try {
-    opts = parseArgs(argv);
-  } catch (e) {
-    process.stderr.write(`${e.message === 'help' ? '' : `fake_openai: ${e.message}\n`}${USAGE}\n`);
-    process.exit(2);
-  }
+  const opts = parseCommandLine(argv, parseArgs, { name: 'fake_openai', usage: USAGE });
   S.opts = opts;
   S.chunkDelayMs = opts.chunkDelayMs;
   S.strictToolIds = opts.strictToolIds;
-  if (opts.controlFile) watchControlFile(opts.controlFile);
+  if (opts.controlFile) watchControlFile(opts.controlFile, applyScript, { tag: 'fake-openai', log });
   const server = http.createServer({ keepAlive: true, requestTimeout: 0 }, handler);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
-  server.on('connection', sock => {
-    S.stats.tcp_connections_opened++;
-    sock.once('close', () => S.stats.tcp_connections_closed++);
-  });
-  server.on('clientError', (err, sock) => {
-    if (sock.writable) sock.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-  });
-  server.listen(opts.port, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`));
-  const stop = () => {
-    server.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  countTcpConnections(server, S);
+  rejectBadClients(server);
+  serve(server, opts.port);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main(process.argv.slice(2));
+runIfMain(import.meta.url, main);
