@@ -12,7 +12,27 @@ import http2 from 'node:http2';
 import fs from 'node:fs';
 import crypto from 'node:crypto';
 import cluster from 'node:cluster';
-import { pathToFileURL } from 'node:url';
+import {
+  announcePort,
+  applyScriptText,
+  argHelpers,
+  chunkFaults,
+  countStatus as countIn,
+  countTcpConnections,
+  delay,
+  fakeHandler,
+  parseCommandLine,
+  readBody as readBodyOf,
+  rejectBadClients,
+  runIfMain,
+  serve,
+  splitUrl,
+  trackApiConnection as trackConnection,
+  trackResponse,
+  verboseLog,
+  watchControlFile,
+  writeJson,
+} from './fake_http.mjs';
 import {
   ApiError,
   STATUS_NAMES,
@@ -45,14 +65,7 @@ export function parseArgs(argv) {
     verbose: false,
     maxLog: 50,
   };
-  const need = (i, name) => {
-    if (i + 1 >= argv.length) throw new Error(`${name} needs a value`);
-    return argv[i + 1];
-  };
-  const int = (v, name) => {
-    if (!/^\d+$/.test(v)) throw new Error(`${name} needs a non-negative integer, got ${v}`);
-    return parseInt(v, 10);
-  };
+  const { need, int } = argHelpers(argv);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     switch (a) {
@@ -121,8 +134,7 @@ function issueSignature(kind, name) {
   return sig;
 }
 
-const delay = ms => (ms > 0 ? new Promise(r => setTimeout(r, ms)) : Promise.resolve());
-const log = (...a) => S.opts && S.opts.verbose && process.stderr.write(`[fake-gemini] ${a.join(' ')}\n`);
+const log = verboseLog('fake-gemini', S);
 
 // ---------------------------------------------------------------------------------------------------------
 // HTTP helpers
@@ -131,40 +143,19 @@ function isH2(req) {
   return req.httpVersionMajor === 2;
 }
 
-function countStatus(code) {
-  S.stats.responses_by_status[code] = (S.stats.responses_by_status[code] || 0) + 1;
-}
+const countStatus = code => countIn(S.stats.responses_by_status, code);
 
 function sendJson(res, code, obj, headers = {}, entry) {
-  const body = Buffer.from(JSON.stringify(obj));
   if (entry) entry.status = code;
   countStatus(code);
-  res.writeHead(code, { 'content-type': 'application/json; charset=UTF-8', 'content-length': body.length, ...headers });
-  res.end(body);
+  writeJson(res, code, obj, 'application/json; charset=UTF-8', headers);
 }
 
 function sendError(res, err, entry) {
   sendJson(res, err.code, err.body(), err.headers || {}, entry);
 }
 
-function readBody(req, limit = 64 * 1024 * 1024) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let n = 0;
-    req.on('data', c => {
-      n += c.length;
-      if (n > limit) {
-        reject(new ApiError(413, `Request payload size exceeds the limit: ${limit} bytes.`));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-    req.on('aborted', () => reject(new Error('aborted')));
-  });
-}
+const readBody = req => readBodyOf(req, { limit: 64 * 1024 * 1024, tooLarge: limit => new ApiError(413, `Request payload size exceeds the limit: ${limit} bytes.`) });
 
 function cleanHeaders(h) {
   const o = {};
@@ -172,13 +163,7 @@ function cleanHeaders(h) {
   return o;
 }
 
-function trackApiConnection(req) {
-  const key = isH2(req) ? req.stream.session : req.socket;
-  if (!key || S.apiConns.has(key)) return;
-  S.apiConns.add(key);
-  S.stats.connections_opened++;
-  key.once('close', () => S.stats.connections_closed++);
-}
+const trackApiConnection = req => trackConnection(S, isH2(req) ? req.stream.session : req.socket);
 
 // ---------------------------------------------------------------------------------------------------------
 // Models list
@@ -509,17 +494,8 @@ async function handleControl(req, res, pathname, query) {
       resetState(query.get('signatures') === '1');
       return ok({ ok: true });
     case 'POST /_fake/script': {
-      let s;
-      try {
-        s = JSON.parse(raw || 'null');
-      } catch (e) {
-        return fail(400, `script is not JSON: ${e.message}`);
-      }
-      try {
-        applyScript(s);
-      } catch (e) {
-        return fail(400, e.message);
-      }
+      const err = applyScriptText(raw, applyScript);
+      if (err !== null) return fail(400, err);
       return ok({ ok: true, faults: S.faults.length, agent_steps: S.agent ? S.agent.steps.length : null });
     }
     default:
@@ -649,16 +625,7 @@ async function handleApi(req, res, pathname, query, url) {
 }
 
 async function generate(req, res, entry, body, model, stream, sse, functionNames) {
-  const ctx = { closed: false, finished: false, cutByUs: false, broken: false };
-  S.stats.streams_in_flight++;
-  res.on('finish', () => {
-    ctx.finished = true;
-  });
-  res.on('close', () => {
-    ctx.closed = true;
-    S.stats.streams_in_flight--;
-    if (!ctx.finished && !ctx.cutByUs) S.stats.aborted_streams++;
-  });
+  const ctx = trackResponse(res, S);
 
   const fault = S.faults.length ? S.faults.shift() : null;
   if (fault) log(`fault ${JSON.stringify(fault)} for ${entry.path}`);
@@ -707,9 +674,7 @@ async function generate(req, res, entry, body, model, stream, sse, functionNames
   }
 
   const chunks = streamChunks(plan, finishReason, model, responseId);
-  const malformedAt = fault && fault.malformed_chunk_at !== undefined ? Math.min(fault.malformed_chunk_at, chunks.length - 1) : -1;
-  const cutAfter = fault && fault.cut_after_chunks !== undefined ? fault.cut_after_chunks : -1;
-  const stallAfter = fault && fault.stall_after_chunks !== undefined ? fault.stall_after_chunks : -1;
+  const { malformedAt, cutAfter, stallAfter } = chunkFaults(fault, chunks.length);
   entry.status = 200;
   countStatus(200);
   res.writeHead(200, sse ? { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } : { 'content-type': 'application/json; charset=UTF-8' });
@@ -729,20 +694,12 @@ async function generate(req, res, entry, body, model, stream, sse, functionNames
   res.end(sse ? undefined : ']');
 }
 
-async function handler(req, res) {
-  const url = req.url || '/';
-  const q = url.indexOf('?');
-  const pathname = q < 0 ? url : url.slice(0, q);
-  const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
-  try {
-    if (pathname.startsWith('/_fake/')) return await handleControl(req, res, pathname, query);
-    return await handleApi(req, res, pathname, query, url);
-  } catch (e) {
-    process.stderr.write(`[fake-gemini] internal error: ${e.stack}\n`);
-    if (!res.headersSent) sendError(res, new ApiError(500, `fake-gemini internal error: ${e.message}`));
-    else res.destroy();
-  }
-}
+const handler = fakeHandler({
+  tag: 'fake-gemini',
+  control: handleControl,
+  api: handleApi,
+  internalError: (res, e) => sendError(res, new ApiError(500, `fake-gemini internal error: ${e.message}`)),
+});
 
 // ---------------------------------------------------------------------------------------------------------
 // Bench mode: no validation, no logging, fixed answers, allocation-light.
@@ -767,8 +724,8 @@ function benchHandlerFactory() {
   return function benchHandler(req, res) {
     const url = req.url;
     if (url.charCodeAt(1) === 95 /* "_" */) {
-      const q = url.indexOf('?');
-      return handleControl(req, res, q < 0 ? url : url.slice(0, q), new URLSearchParams(q < 0 ? '' : url.slice(q + 1)));
+      const { pathname, query } = splitUrl(url);
+      return handleControl(req, res, pathname, query);
     }
     S.stats.requests++;
     const h2 = req.httpVersionMajor === 2;
@@ -791,29 +748,6 @@ function benchHandlerFactory() {
 // ---------------------------------------------------------------------------------------------------------
 // Server
 
-function watchControlFile(file) {
-  let last = null;
-  const load = () => {
-    let text;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      return; // absent (yet)
-    }
-    if (text === last) return;
-    last = text;
-    if (text.trim() === '') return;
-    try {
-      applyScript(JSON.parse(text));
-      log(`control file ${file} applied`);
-    } catch (e) {
-      process.stderr.write(`[fake-gemini] control file ${file}: ${e.message}\n`);
-    }
-  };
-  load();
-  fs.watchFile(file, { interval: 50 }, load);
-}
-
 function createServer(opts) {
   const h = opts.bench ? benchHandlerFactory() : handler;
   let server;
@@ -824,39 +758,20 @@ function createServer(opts) {
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
   }
-  server.on('connection', sock => {
-    S.stats.tcp_connections_opened++;
-    sock.once('close', () => S.stats.tcp_connections_closed++);
-  });
-  server.on('clientError', (err, sock) => {
-    if (sock.writable) sock.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-  });
+  countTcpConnections(server, S);
+  rejectBadClients(server);
   return server;
 }
 
 function listen(opts, onListening) {
   S.opts = opts;
   S.chunkDelayMs = opts.chunkDelayMs;
-  if (opts.controlFile) watchControlFile(opts.controlFile);
-  const server = createServer(opts);
-  server.listen(opts.port, '127.0.0.1', () => onListening(server.address().port));
-  const stop = () => {
-    server.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  return server;
+  if (opts.controlFile) watchControlFile(opts.controlFile, applyScript, { tag: 'fake-gemini', log });
+  return serve(createServer(opts), opts.port, { onListening });
 }
 
 export function main(argv) {
-  let opts;
-  try {
-    opts = parseArgs(argv);
-  } catch (e) {
-    process.stderr.write(`${e.message === 'help' ? '' : `fake_gemini: ${e.message}\n`}${USAGE}\n`);
-    process.exit(2);
-  }
+  const opts = parseCommandLine(argv, parseArgs, { name: 'fake_gemini', usage: USAGE });
   if (opts.workers > 1 && cluster.isPrimary) {
     cluster.schedulingPolicy = cluster.SCHED_NONE; // workers accept directly; the primary is not a hop
     cluster.setupPrimary({ args: argv });
@@ -866,7 +781,7 @@ export function main(argv) {
     for (let i = 0; i < opts.workers; i++) workers.push(cluster.fork());
     cluster.on('listening', (w, addr) => {
       port = addr.port;
-      if (++listening === opts.workers) process.stdout.write(`${JSON.stringify({ port })}\n`);
+      if (++listening === opts.workers) announcePort(port);
     });
     let stopping = false;
     cluster.on('exit', (w, code, signal) => {
@@ -891,8 +806,8 @@ export function main(argv) {
   }
   listen(opts, port => {
     if (cluster.isWorker) return; // the primary prints the port once every worker listens
-    process.stdout.write(`${JSON.stringify({ port })}\n`);
+    announcePort(port);
   });
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main(process.argv.slice(2));
+runIfMain(import.meta.url, main);

@@ -194,3 +194,20 @@ export function splitCodePoints(s, n) {
   for (let i = 0; i < cps.length; i += size) out.push(cps.slice(i, i + size).join(''));
   return out.length ? out : [''];
 }
+
+// A control call's script (the body text raw) parsed and handed to applyScript: null when applied, else the
+// error message ("script is not JSON: ..." or what applyScript threw).
+export function applyScriptText(raw, applyScript) {
+  let s;
+  try {
+    s = JSON.parse(raw || 'null');
+  } catch (e) {
+    return `script is not JSON: ${e.message}`;
+  }
+  try {
+    applyScript(s);
+  } catch (e) {
+    return e.message;
+  }
+  return null;
+}

@@ -11,6 +11,7 @@
 import http from 'node:http';
 import crypto from 'node:crypto';
 import {
+  applyScriptText,
   argHelpers,
   chunkFaults,
   countStatus as countIn,
@@ -386,17 +387,8 @@ async function handleControl(req, res, pathname, query) {
       resetState(query.get('tool_ids') === '1');
       return ok({ ok: true });
     case 'POST /_fake/script': {
-      let s;
-      try {
-        s = JSON.parse(raw || 'null');
-      } catch (e) {
-        return fail(400, `script is not JSON: ${e.message}`);
-      }
-      try {
-        applyScript(s);
-      } catch (e) {
-        return fail(400, e.message);
-      }
+      const err = applyScriptText(raw, applyScript);
+      if (err !== null) return fail(400, err);
       return ok({ ok: true, faults: S.faults.length, agent_steps: S.agent ? S.agent.steps.length : null });
     }
     default:
