@@ -16,10 +16,10 @@ import {
   announcePort,
   applyScriptText,
   argHelpers,
-  chunkFaults,
   countStatus as countIn,
   countTcpConnections,
   delay,
+  endWithFault,
   fakeHandler,
   parseCommandLine,
   readBody as readBodyOf,
@@ -27,6 +27,7 @@ import {
   runIfMain,
   serve,
   splitUrl,
+  streamWithFault,
   trackApiConnection as trackConnection,
   trackResponse,
   verboseLog,
@@ -655,43 +656,20 @@ async function generate(req, res, entry, body, model, stream, sse, functionNames
     entry.status = 200;
     countStatus(200);
     res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8', 'content-length': buf.length });
-    if (fault && (fault.cut_after_chunks !== undefined || fault.stall_after_chunks !== undefined)) {
-      const half = Math.floor(buf.length / 2);
-      if (fault.cut_after_chunks !== undefined) {
-        // cut only once the headers and the first half reached the socket: a connection closed before any
-        // response byte looks like a dead keep-alive connection, which the client may silently retry
-        res.write(buf.subarray(0, half), () => cut());
-        return;
-      }
-      res.write(buf.subarray(0, half));
-      await delay(fault.ms);
-      if (ctx.closed) return;
-      res.end(buf.subarray(half));
-      return;
-    }
-    res.end(buf);
-    return;
+    return endWithFault(res, buf, fault, ctx, cut);
   }
 
   const chunks = streamChunks(plan, finishReason, model, responseId);
-  const { malformedAt, cutAfter, stallAfter } = chunkFaults(fault, chunks.length);
   entry.status = 200;
   countStatus(200);
   res.writeHead(200, sse ? { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } : { 'content-type': 'application/json; charset=UTF-8' });
   if (typeof res.flushHeaders === 'function') res.flushHeaders();
-  for (let i = 0; i < chunks.length; i++) {
-    if (i > 0) await delay(chunkDelay);
-    if (i === stallAfter) await delay(fault.ms);
-    if (ctx.closed) return;
-    if (i === cutAfter) return cut();
-    const json = i === malformedAt ? '{not json' : JSON.stringify(chunks[i]);
-    if (sse) res.write(`data: ${json}\r\n\r\n`);
-    else res.write(`${i === 0 ? '[' : ',\r\n'}${json}`);
-  }
-  if (stallAfter >= chunks.length) await delay(fault.ms);
-  if (ctx.closed) return;
-  if (cutAfter >= chunks.length) return cut();
-  res.end(sse ? undefined : ']');
+  await streamWithFault(chunks, fault, ctx, {
+    chunkDelayMs: () => chunkDelay,
+    cut,
+    write: (i, json) => void (sse ? res.write(`data: ${json}\r\n\r\n`) : res.write(`${i === 0 ? '[' : ',\r\n'}${json}`)),
+    end: () => res.end(sse ? undefined : ']'),
+  });
 }
 
 const handler = fakeHandler({

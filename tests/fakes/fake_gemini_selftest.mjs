@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promptTokens } from './fake_gemini_validate.mjs';
-import { ctl, fakeLauncher, fetchJson, reportAndExit, stopChild, testSuite } from './selftest_lib.mjs';
+import { ctl, fakeLauncher, fetchJson, mainWithFake, testSuite } from './selftest_lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const FAKE = path.join(HERE, 'fake_gemini.mjs');
@@ -23,7 +23,8 @@ const FILTER = process.argv[2] || '';
 // ------------------------------------------------------------------------------------------------
 // Harness
 
-const { startFake, children } = fakeLauncher(FAKE);
+const launcher = fakeLauncher(FAKE);
+const { startFake } = launcher;
 const suite = testSuite();
 const { test } = suite;
 
@@ -756,20 +757,7 @@ test('SIGTERM exits 0', async () => {
 
 // ------------------------------------------------------------------------------------------------
 
-async function main() {
-  F = await startFake(['--chunk-delay-ms', '3']);
-  let result;
-  try {
-    result = await suite.run({ filter: FILTER, before: () => fetch(F.base + '/_fake/reset', { method: 'POST' }) });
-  } finally {
-    await F.stop();
-    for (const c of children) await stopChild(c);
-  }
-  reportAndExit(result);
-}
-
-main().catch(e => {
-  console.error(e);
-  for (const c of children) c.kill('SIGTERM');
-  process.exit(1);
+mainWithFake(launcher, suite, ['--chunk-delay-ms', '3'], f => {
+  F = f;
+  return { filter: FILTER, before: () => fetch(F.base + '/_fake/reset', { method: 'POST' }) };
 });

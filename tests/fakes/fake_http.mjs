@@ -186,6 +186,43 @@ export function chunkFaults(fault, nChunks) {
   };
 }
 
+// Ends a non-stream response with buf under a fault's cut_after_chunks (the first half, then cut()) or
+// stall_after_chunks (the two halves fault.ms apart); without them, whole.
+export async function endWithFault(res, buf, fault, ctx, cut) {
+  if (!fault || (fault.cut_after_chunks === undefined && fault.stall_after_chunks === undefined)) return void res.end(buf);
+  const half = Math.floor(buf.length / 2);
+  if (fault.cut_after_chunks !== undefined) {
+    // cut only once the headers and the first half reached the socket: a connection closed before any
+    // response byte looks like a dead keep-alive connection, which the client may silently retry
+    res.write(buf.subarray(0, half), () => cut());
+    return;
+  }
+  res.write(buf.subarray(0, half));
+  await delay(fault.ms);
+  if (ctx.closed) return;
+  res.end(buf.subarray(half));
+}
+
+// Streams chunks (objects) chunkDelayMs() apart with write(i, json) (awaited when it returns a promise), then
+// end(), under the fault's malformed_chunk_at (that chunk is "{not json"), stall_after_chunks (fault.ms
+// before that chunk, or before the end) and cut_after_chunks (cut() instead of that chunk, or of the end).
+// Stops when the client closed the response (ctx.closed).
+export async function streamWithFault(chunks, fault, ctx, { chunkDelayMs, cut, write, end }) {
+  const { malformedAt, cutAfter, stallAfter } = chunkFaults(fault, chunks.length);
+  for (let i = 0; i < chunks.length; i++) {
+    if (i > 0) await delay(chunkDelayMs());
+    if (i === stallAfter) await delay(fault.ms);
+    if (ctx.closed) return;
+    if (i === cutAfter) return cut();
+    const p = write(i, i === malformedAt ? '{not json' : JSON.stringify(chunks[i]));
+    if (p) await p;
+  }
+  if (stallAfter >= chunks.length) await delay(fault.ms);
+  if (ctx.closed) return;
+  if (cutAfter >= chunks.length) return cut();
+  end();
+}
+
 // Splits s into about n pieces, by code points (never half a surrogate pair); [''] for ''.
 export function splitCodePoints(s, n) {
   const cps = Array.from(s);

@@ -13,10 +13,10 @@ import crypto from 'node:crypto';
 import {
   applyScriptText,
   argHelpers,
-  chunkFaults,
   countStatus as countIn,
   countTcpConnections,
   delay,
+  endWithFault,
   fakeHandler,
   parseCommandLine,
   readBody as readBodyOf,
@@ -24,6 +24,7 @@ import {
   runIfMain,
   serve,
   splitCodePoints,
+  streamWithFault,
   trackApiConnection as trackConnection,
   trackResponse,
   verboseLog,
@@ -519,41 +520,22 @@ async function complete(req, res, entry, body, v) {
     entry.status = 200;
     countStatus(200);
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': buf.length, ...commonHeaders() });
-    if (fault && (fault.cut_after_chunks !== undefined || fault.stall_after_chunks !== undefined)) {
-      const half = Math.floor(buf.length / 2);
-      if (fault.cut_after_chunks !== undefined) {
-        res.write(buf.subarray(0, half), () => cut());
-        return;
-      }
-      res.write(buf.subarray(0, half));
-      await delay(fault.ms);
-      if (ctx.closed) return;
-      res.end(buf.subarray(half));
-      return;
-    }
-    res.end(buf);
-    return;
+    return endWithFault(res, buf, fault, ctx, cut);
   }
 
   const chunks = streamChunks(plan, meta, finishReason, v.includeUsage, v.includeObfuscation);
-  const { malformedAt, cutAfter, stallAfter } = chunkFaults(fault, chunks.length);
   entry.status = 200;
   countStatus(200);
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...commonHeaders() });
   res.flushHeaders();
-  for (let i = 0; i < chunks.length; i++) {
-    if (i > 0) await delay(S.chunkDelayMs);
-    if (i === stallAfter) await delay(fault.ms);
-    if (ctx.closed) return;
-    if (i === cutAfter) return cut();
-    // wait until each chunk is handed to the socket, so that a cut never drops chunks already sent
-    await new Promise(r => res.write(`data: ${i === malformedAt ? '{not json' : JSON.stringify(chunks[i])}\n\n`, r));
-  }
-  if (stallAfter >= chunks.length) await delay(fault.ms);
-  if (ctx.closed) return;
   // A cut at or after the last chunk drops [DONE]: the stream ends without its terminator.
-  if (cutAfter >= chunks.length) return cut();
-  res.end('data: [DONE]\n\n');
+  await streamWithFault(chunks, fault, ctx, {
+    chunkDelayMs: () => S.chunkDelayMs,
+    cut,
+    // wait until each chunk is handed to the socket, so that a cut never drops chunks already sent
+    write: (i, json) => new Promise(r => res.write(`data: ${json}\n\n`, r)),
+    end: () => res.end('data: [DONE]\n\n'),
+  });
 }
 
 const handler = fakeHandler({

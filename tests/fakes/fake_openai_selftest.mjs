@@ -14,7 +14,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promptTokens } from './fake_openai_validate.mjs';
-import { ctl, fakeLauncher, fetchJson, reportAndExit, stopChild, testSuite } from './selftest_lib.mjs';
+import { ctl, fakeLauncher, fetchJson, mainWithFake, testSuite } from './selftest_lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const FAKE = path.join(HERE, 'fake_openai.mjs');
@@ -31,7 +31,8 @@ const ID = {
 // ------------------------------------------------------------------------------------------------
 // Harness
 
-const { startFake, children } = fakeLauncher(FAKE);
+const launcher = fakeLauncher(FAKE);
+const { startFake } = launcher;
 const suite = testSuite();
 const { test, tests } = suite;
 
@@ -920,38 +921,25 @@ test('SDK: a stream cut mid-way or a malformed chunk is an error, not a short an
 
 // ------------------------------------------------------------------------------------------------
 
-async function main() {
-  F = await startFake(['--chunk-delay-ms', '3']);
-  let result;
-  try {
-    let sdkError = null;
-    if (!FILTER || 'SDK'.includes(FILTER) || tests.some(t => t.name.startsWith('SDK') && t.name.includes(FILTER))) {
-      try {
-        ensureSdk();
-        const require = createRequire(path.join(SDK_DIR, 'package.json'));
-        const mod = await import(pathToFileURL(require.resolve('openai')).href);
-        OpenAI = mod.default || mod.OpenAI;
-      } catch (e) {
-        sdkError = e;
-      }
+mainWithFake(launcher, suite, ['--chunk-delay-ms', '3'], async f => {
+  F = f;
+  let sdkError = null;
+  if (!FILTER || 'SDK'.includes(FILTER) || tests.some(t => t.name.startsWith('SDK') && t.name.includes(FILTER))) {
+    try {
+      ensureSdk();
+      const require = createRequire(path.join(SDK_DIR, 'package.json'));
+      const mod = await import(pathToFileURL(require.resolve('openai')).href);
+      OpenAI = mod.default || mod.OpenAI;
+    } catch (e) {
+      sdkError = e;
     }
-    result = await suite.run({
-      filter: FILTER,
-      stackLines: 8,
-      before: async t => {
-        await fetch(F.base + '/_fake/reset', { method: 'POST' });
-        if (t.name.startsWith('SDK') && sdkError) throw new Error(`the openai SDK is not available: ${sdkError.message}`);
-      },
-    });
-  } finally {
-    await F.stop();
-    for (const c of children) await stopChild(c);
   }
-  reportAndExit(result);
-}
-
-main().catch(e => {
-  console.error(e);
-  for (const c of children) c.kill('SIGTERM');
-  process.exit(1);
+  return {
+    filter: FILTER,
+    stackLines: 8,
+    before: async t => {
+      await fetch(F.base + '/_fake/reset', { method: 'POST' });
+      if (t.name.startsWith('SDK') && sdkError) throw new Error(`the openai SDK is not available: ${sdkError.message}`);
+    },
+  };
 });

@@ -108,3 +108,25 @@ export function reportAndExit({ passed, failed }) {
   console.log(`${passed} passed, ${failed} failed`);
   process.exit(failed ? 1 : 0);
 }
+
+// A self-test's main: starts the shared fake with args, runs the suite with the options that setup(fake)
+// resolves (filter, before, ...), stops every fake still running, prints the tally and exits. A harness
+// error is printed, the fakes are killed and it exits 1.
+export function mainWithFake({ startFake, children }, suite, args, setup) {
+  async function main() {
+    const F = await startFake(args);
+    let result;
+    try {
+      result = await suite.run(await setup(F));
+    } finally {
+      await F.stop();
+      for (const c of children) await stopChild(c);
+    }
+    reportAndExit(result);
+  }
+  main().catch(e => {
+    console.error(e);
+    for (const c of children) c.kill('SIGTERM');
+    process.exit(1);
+  });
+}
