@@ -34,6 +34,7 @@ import {
   watchControlFile,
   writeJson,
 } from './fake_http.mjs';
+import { checkChunkFault, checkStep as checkAgentStep, checkModeStepsFaults } from './fake_script.mjs';
 import {
   ApiError,
   STATUS_NAMES,
@@ -404,19 +405,7 @@ const DEFAULT_MESSAGES = {
   504: 'Deadline expired before operation could complete.',
 };
 
-function checkFault(f, i) {
-  const where = `faults[${i}]`;
-  if (!f || typeof f !== 'object' || Array.isArray(f)) throw new Error(`${where} must be an object`);
-  for (const k of Object.keys(f)) if (!FAULT_KEYS.has(k)) throw new Error(`${where}: unknown key ${k} (known: ${[...FAULT_KEYS].join(', ')})`);
-  const nat = k => {
-    if (f[k] !== undefined && !(Number.isInteger(f[k]) && f[k] >= 0)) throw new Error(`${where}.${k} must be a non-negative integer`);
-  };
-  ['retry_after', 'delay_headers_ms', 'cut_after_chunks', 'malformed_chunk_at', 'stall_after_chunks', 'ms'].forEach(nat);
-  if (f.status !== undefined && !(Number.isInteger(f.status) && f.status >= 400 && f.status <= 599)) throw new Error(`${where}.status must be an HTTP error status`);
-  if (f.finish_reason !== undefined && !FINISH_REASONS.has(f.finish_reason)) throw new Error(`${where}.finish_reason must be one of ${[...FINISH_REASONS].join(', ')}`);
-  if (f.stall_after_chunks !== undefined && f.ms === undefined) throw new Error(`${where}: stall_after_chunks needs ms`);
-  if (f.retry_after !== undefined && f.status === undefined) throw new Error(`${where}: retry_after needs status`);
-}
+const checkFault = (f, i) => checkChunkFault(f, i, { keys: FAULT_KEYS, finishReasons: FINISH_REASONS });
 
 function checkCall(c, where) {
   if (!c || typeof c !== 'object' || Array.isArray(c)) throw new Error(`${where} must be an object {name, args?, id?}`);
@@ -426,33 +415,13 @@ function checkCall(c, where) {
   if (c.id !== undefined && typeof c.id !== 'string') throw new Error(`${where}.id must be a string`);
 }
 
-function checkStep(s, i) {
-  const where = `steps[${i}]`;
-  if (!s || typeof s !== 'object' || Array.isArray(s)) throw new Error(`${where} must be an object`);
-  const keys = Object.keys(s);
-  if (keys.length !== 1 || !['call', 'calls', 'text'].includes(keys[0])) throw new Error(`${where} must have exactly one of call, calls, text`);
-  if (s.call !== undefined) checkCall(s.call, `${where}.call`);
-  if (s.calls !== undefined) {
-    if (!Array.isArray(s.calls) || s.calls.length === 0) throw new Error(`${where}.calls must be a non-empty array`);
-    s.calls.forEach((c, j) => checkCall(c, `${where}.calls[${j}]`));
-  }
-  if (s.text !== undefined && (typeof s.text !== 'string' || s.text === '')) throw new Error(`${where}.text must be a non-empty string`);
-}
+const checkStep = (s, i) => checkAgentStep(s, i, checkCall);
 
 export function applyScript(s) {
   if (!s || typeof s !== 'object' || Array.isArray(s)) throw new Error('script must be a JSON object');
   for (const k of Object.keys(s)) if (!['mode', 'steps', 'faults', 'append', 'chunk_delay_ms', 'text_signature'].includes(k)) throw new Error(`unknown script key ${k}`);
   const mode = s.mode;
-  if (mode !== undefined && !['agent', 'faults', 'echo'].includes(mode)) throw new Error('mode must be agent, faults or echo');
-  if (mode === 'agent') {
-    if (!Array.isArray(s.steps)) throw new Error('agent mode needs steps: [...]');
-    s.steps.forEach(checkStep);
-  } else if (s.steps !== undefined) throw new Error('steps only go with mode "agent"');
-  if (mode === 'faults' && !Array.isArray(s.faults)) throw new Error('faults mode needs faults: [...]');
-  if (s.faults !== undefined) {
-    if (!Array.isArray(s.faults)) throw new Error('faults must be an array');
-    s.faults.forEach(checkFault);
-  }
+  checkModeStepsFaults(s, { checkStep, checkFault });
   if (s.chunk_delay_ms !== undefined && !(Number.isInteger(s.chunk_delay_ms) && s.chunk_delay_ms >= 0)) throw new Error('chunk_delay_ms must be a non-negative integer');
   if (s.text_signature !== undefined && ![null, 'last_part', 'empty_part'].includes(s.text_signature)) throw new Error('text_signature must be null, "last_part" or "empty_part"');
   // All checked: apply.
