@@ -9,7 +9,20 @@
 
 import http from 'node:http';
 import crypto from 'node:crypto';
-import { pathToFileURL } from 'node:url';
+import {
+  argHelpers,
+  countStatus as countIn,
+  countTcpConnections,
+  delay,
+  parseCommandLine,
+  readBody as readBodyOf,
+  runIfMain,
+  serve,
+  splitCodePoints,
+  trackApiConnection as trackConnection,
+  verboseLog,
+  writeJson,
+} from './fake_http.mjs';
 import {
   ApiError,
   MODELS,
@@ -31,14 +44,7 @@ export const VERSIONS = ['2023-01-01', '2023-06-01', '2026-10-21'];
 
 export function parseArgs(argv) {
   const o = { port: 0, key: 'test-anthropic-key', authToken: null, lenientSignatures: false, chunkDelayMs: 5, verbose: false, maxLog: 50 };
-  const need = (i, name) => {
-    if (i + 1 >= argv.length) throw new Error(`${name} needs a value`);
-    return argv[i + 1];
-  };
-  const int = (v, name) => {
-    if (!/^\d+$/.test(v)) throw new Error(`${name} needs a non-negative integer, got ${v}`);
-    return parseInt(v, 10);
-  };
+  const { need, int } = argHelpers(argv);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     switch (a) {
@@ -107,53 +113,32 @@ function issueSignature() {
   return sig;
 }
 
-const delay = ms => (ms > 0 ? new Promise(r => setTimeout(r, ms)) : Promise.resolve());
-const log = (...a) => S.opts && S.opts.verbose && process.stderr.write(`[fake-anthropic] ${a.join(' ')}\n`);
+const log = verboseLog('fake-anthropic', S);
 
 // ---------------------------------------------------------------------------------------------------------
 // HTTP helpers
 
-function countStatus(code) {
-  S.stats.responses_by_status[code] = (S.stats.responses_by_status[code] || 0) + 1;
-}
+const countStatus = code => countIn(S.stats.responses_by_status, code);
 
 function sendJson(res, code, obj, headers = {}, entry) {
-  const body = Buffer.from(JSON.stringify(obj));
   if (entry) entry.status = code;
   countStatus(code);
-  res.writeHead(code, { 'content-type': 'application/json', 'content-length': body.length, ...headers });
-  res.end(body);
+  writeJson(res, code, obj, 'application/json', headers);
 }
 
 function sendError(res, err, entry, requestId) {
   sendJson(res, err.code, err.body(requestId), { ...(requestId ? { 'request-id': requestId } : {}), ...err.headers }, entry);
 }
 
-function readBody(req, limit = 32 * 1024 * 1024) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let n = 0;
-    req.on('data', c => {
-      n += c.length;
-      if (n > limit) {
-        reject(new ApiError(413, 'request_too_large', 'Request exceeds the maximum allowed number of bytes.'));
-        req.resume();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
+const readBody = req =>
+  readBodyOf(req, {
+    limit: 32 * 1024 * 1024,
+    tooLarge: () => new ApiError(413, 'request_too_large', 'Request exceeds the maximum allowed number of bytes.'),
+    resumeOnLimit: true,
+    rejectOnAbort: false,
   });
-}
 
-function trackApiConnection(req) {
-  const sock = req.socket;
-  if (!sock || S.apiConns.has(sock)) return;
-  S.apiConns.add(sock);
-  S.stats.connections_opened++;
-  sock.once('close', () => S.stats.connections_closed++);
-}
+const trackApiConnection = req => trackConnection(S, req.socket);
 
 // ---------------------------------------------------------------------------------------------------------
 // Faults and scripted answers
@@ -284,14 +269,7 @@ function buildMessage(req, v) {
   return { message, answerUsed: answer !== null };
 }
 
-function splitText(s, parts) {
-  const cps = Array.from(s);
-  const n = Math.max(1, Math.min(parts, cps.length));
-  const out = [];
-  const size = Math.ceil(cps.length / n);
-  for (let i = 0; i < cps.length; i += size) out.push(cps.slice(i, i + size).join(''));
-  return out.length ? out : [''];
-}
+const splitText = splitCodePoints;
 
 // The SSE events for a message, as [name, data] pairs, in the real API's order.
 export function streamEvents(message) {
@@ -526,16 +504,8 @@ async function handleApi(req, res, url) {
 
 async function handleControl(req, res, url) {
   const p = url.pathname;
-  const ok = obj => {
-    const b = Buffer.from(JSON.stringify(obj));
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': b.length });
-    res.end(b);
-  };
-  const bad = msg => {
-    const b = Buffer.from(JSON.stringify({ error: msg }));
-    res.writeHead(400, { 'content-type': 'application/json', 'content-length': b.length });
-    res.end(b);
-  };
+  const ok = obj => writeJson(res, 200, obj, 'application/json');
+  const bad = msg => writeJson(res, 400, { error: msg }, 'application/json');
   const raw = req.method === 'POST' ? await readBody(req).catch(() => '') : '';
   if (p === '/_fake/requests' && req.method === 'GET') return ok(S.requests);
   if (p === '/_fake/stats' && req.method === 'GET') return ok(S.stats);
@@ -577,31 +547,12 @@ function onRequest(req, res) {
 }
 
 export async function main(argv) {
-  let opts;
-  try {
-    opts = parseArgs(argv);
-  } catch (e) {
-    if (e.message !== 'help') process.stderr.write(`fake_anthropic: ${e.message}\n`);
-    process.stderr.write(USAGE + '\n');
-    process.exit(e.message === 'help' ? 0 : 2);
-  }
+  const opts = parseCommandLine(argv, parseArgs, { name: 'fake_anthropic', usage: USAGE, helpExit: 0 });
   S.opts = opts;
   S.chunkDelayMs = opts.chunkDelayMs;
   const server = http.createServer({ keepAliveTimeout: 65_000 }, onRequest);
-  server.on('connection', sock => {
-    S.stats.tcp_connections_opened++;
-    sock.once('close', () => S.stats.tcp_connections_closed++);
-  });
-  const stop = () => {
-    server.close();
-    server.closeAllConnections();
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  server.listen(opts.port, '127.0.0.1', () => {
-    process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
-  });
+  countTcpConnections(server, S);
+  serve(server, opts.port, { closeAll: true });
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] || '').href) main(process.argv.slice(2));
+runIfMain(import.meta.url, main);

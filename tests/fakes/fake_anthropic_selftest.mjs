@@ -6,12 +6,13 @@
 //   node tests/fakes/fake_anthropic_selftest.mjs [filter-substring]
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { inputTokens } from './fake_anthropic_validate.mjs';
+import { ctl, fakeLauncher, fetchJson, reportAndExit, testSuite } from './selftest_lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const FAKE = path.join(HERE, 'fake_anthropic.mjs');
@@ -23,64 +24,18 @@ const FILTER = process.argv[2] || '';
 // ------------------------------------------------------------------------------------------------
 // Harness
 
-function startFake(args = []) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FAKE, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`fake did not start: ${err}`)), 10000);
-    child.stderr.on('data', d => (err += d));
-    child.stdout.on('data', d => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        const { port } = JSON.parse(out.slice(0, nl));
-        resolve({ port, child, base: `http://127.0.0.1:${port}`, stdout: () => out, stop: () => stopChild(child) });
-      }
-    });
-    child.on('exit', code => {
-      clearTimeout(timer);
-      if (!out.includes('\n')) reject(new Error(`fake exited ${code}: ${err}`));
-    });
-  });
-}
-
-function stopChild(child) {
-  return new Promise(resolve => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve({ code: child.exitCode, signal: child.signalCode });
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-    child.kill('SIGTERM');
-  });
-}
-
-let passed = 0;
-let failed = 0;
-const tests = [];
-const test = (name, fn) => tests.push({ name, fn });
+const { startFake } = fakeLauncher(FAKE);
+const suite = testSuite();
+const { test } = suite;
 
 const HDRS = { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
 async function api(base, p, body, { headers = HDRS, method = 'POST', extra = {} } = {}) {
   const h = { ...headers, ...extra };
   for (const k of Object.keys(h)) if (h[k] === null) delete h[k];
-  const r = await fetch(base + p, { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
-  const text = await r.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: r.status, headers: r.headers, text, json };
+  return fetchJson(base + p, { method, headers: h, body });
 }
 const create = (base, body, opts) => api(base, '/v1/messages', body, opts);
 const count = (base, body, opts) => api(base, '/v1/messages/count_tokens', body, opts);
-const ctl = async (base, p, body) => {
-  const r = await fetch(base + p, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body) });
-  const j = await r.json();
-  assert.equal(r.status, 200, `control ${p}: ${JSON.stringify(j)}`);
-  return j;
-};
 
 const M = 'claude-sonnet-4-5';
 const user = content => ({ role: 'user', content });
@@ -695,22 +650,9 @@ async function run() {
   }, 240_000);
   watchdog.unref();
   const shared = await startFake();
-  for (const t of tests) {
-    if (FILTER && !t.name.includes(FILTER)) continue;
-    try {
-      await ctl(shared.base, '/_fake/reset', {});
-      await t.fn({ base: shared.base });
-      passed++;
-      console.log(`ok - ${t.name}`);
-    } catch (e) {
-      failed++;
-      console.log(`not ok - ${t.name}`);
-      console.log(`#   ${String((e && e.stack) || e).split('\n').slice(0, 6).join('\n#   ')}`);
-    }
-  }
+  const result = await suite.run({ filter: FILTER, style: 'tap', before: () => ctl(shared.base, '/_fake/reset', {}), arg: { base: shared.base } });
   await shared.stop();
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  reportAndExit(result);
 }
 
 run();

@@ -12,7 +12,29 @@ import http2 from 'node:http2';
 import fs from 'node:fs';
 import crypto from 'node:crypto';
 import cluster from 'node:cluster';
-import { pathToFileURL } from 'node:url';
+import {
+  announcePort,
+  applyScriptText,
+  argHelpers,
+  countStatus as countIn,
+  countTcpConnections,
+  delay,
+  endWithFault,
+  fakeHandler,
+  parseCommandLine,
+  readBody as readBodyOf,
+  rejectBadClients,
+  runIfMain,
+  serve,
+  splitUrl,
+  streamWithFault,
+  trackApiConnection as trackConnection,
+  trackResponse,
+  verboseLog,
+  watchControlFile,
+  writeJson,
+} from './fake_http.mjs';
+import { checkChunkFault, checkStep as checkAgentStep, checkModeStepsFaults } from './fake_script.mjs';
 import {
   ApiError,
   STATUS_NAMES,
@@ -45,14 +67,7 @@ export function parseArgs(argv) {
     verbose: false,
     maxLog: 50,
   };
-  const need = (i, name) => {
-    if (i + 1 >= argv.length) throw new Error(`${name} needs a value`);
-    return argv[i + 1];
-  };
-  const int = (v, name) => {
-    if (!/^\d+$/.test(v)) throw new Error(`${name} needs a non-negative integer, got ${v}`);
-    return parseInt(v, 10);
-  };
+  const { need, int } = argHelpers(argv);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     switch (a) {
@@ -121,8 +136,7 @@ function issueSignature(kind, name) {
   return sig;
 }
 
-const delay = ms => (ms > 0 ? new Promise(r => setTimeout(r, ms)) : Promise.resolve());
-const log = (...a) => S.opts && S.opts.verbose && process.stderr.write(`[fake-gemini] ${a.join(' ')}\n`);
+const log = verboseLog('fake-gemini', S);
 
 // ---------------------------------------------------------------------------------------------------------
 // HTTP helpers
@@ -131,40 +145,19 @@ function isH2(req) {
   return req.httpVersionMajor === 2;
 }
 
-function countStatus(code) {
-  S.stats.responses_by_status[code] = (S.stats.responses_by_status[code] || 0) + 1;
-}
+const countStatus = code => countIn(S.stats.responses_by_status, code);
 
 function sendJson(res, code, obj, headers = {}, entry) {
-  const body = Buffer.from(JSON.stringify(obj));
   if (entry) entry.status = code;
   countStatus(code);
-  res.writeHead(code, { 'content-type': 'application/json; charset=UTF-8', 'content-length': body.length, ...headers });
-  res.end(body);
+  writeJson(res, code, obj, 'application/json; charset=UTF-8', headers);
 }
 
 function sendError(res, err, entry) {
   sendJson(res, err.code, err.body(), err.headers || {}, entry);
 }
 
-function readBody(req, limit = 64 * 1024 * 1024) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let n = 0;
-    req.on('data', c => {
-      n += c.length;
-      if (n > limit) {
-        reject(new ApiError(413, `Request payload size exceeds the limit: ${limit} bytes.`));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-    req.on('aborted', () => reject(new Error('aborted')));
-  });
-}
+const readBody = req => readBodyOf(req, { limit: 64 * 1024 * 1024, tooLarge: limit => new ApiError(413, `Request payload size exceeds the limit: ${limit} bytes.`) });
 
 function cleanHeaders(h) {
   const o = {};
@@ -172,13 +165,7 @@ function cleanHeaders(h) {
   return o;
 }
 
-function trackApiConnection(req) {
-  const key = isH2(req) ? req.stream.session : req.socket;
-  if (!key || S.apiConns.has(key)) return;
-  S.apiConns.add(key);
-  S.stats.connections_opened++;
-  key.once('close', () => S.stats.connections_closed++);
-}
+const trackApiConnection = req => trackConnection(S, isH2(req) ? req.stream.session : req.socket);
 
 // ---------------------------------------------------------------------------------------------------------
 // Models list
@@ -418,19 +405,7 @@ const DEFAULT_MESSAGES = {
   504: 'Deadline expired before operation could complete.',
 };
 
-function checkFault(f, i) {
-  const where = `faults[${i}]`;
-  if (!f || typeof f !== 'object' || Array.isArray(f)) throw new Error(`${where} must be an object`);
-  for (const k of Object.keys(f)) if (!FAULT_KEYS.has(k)) throw new Error(`${where}: unknown key ${k} (known: ${[...FAULT_KEYS].join(', ')})`);
-  const nat = k => {
-    if (f[k] !== undefined && !(Number.isInteger(f[k]) && f[k] >= 0)) throw new Error(`${where}.${k} must be a non-negative integer`);
-  };
-  ['retry_after', 'delay_headers_ms', 'cut_after_chunks', 'malformed_chunk_at', 'stall_after_chunks', 'ms'].forEach(nat);
-  if (f.status !== undefined && !(Number.isInteger(f.status) && f.status >= 400 && f.status <= 599)) throw new Error(`${where}.status must be an HTTP error status`);
-  if (f.finish_reason !== undefined && !FINISH_REASONS.has(f.finish_reason)) throw new Error(`${where}.finish_reason must be one of ${[...FINISH_REASONS].join(', ')}`);
-  if (f.stall_after_chunks !== undefined && f.ms === undefined) throw new Error(`${where}: stall_after_chunks needs ms`);
-  if (f.retry_after !== undefined && f.status === undefined) throw new Error(`${where}: retry_after needs status`);
-}
+const checkFault = (f, i) => checkChunkFault(f, i, { keys: FAULT_KEYS, finishReasons: FINISH_REASONS });
 
 function checkCall(c, where) {
   if (!c || typeof c !== 'object' || Array.isArray(c)) throw new Error(`${where} must be an object {name, args?, id?}`);
@@ -440,33 +415,13 @@ function checkCall(c, where) {
   if (c.id !== undefined && typeof c.id !== 'string') throw new Error(`${where}.id must be a string`);
 }
 
-function checkStep(s, i) {
-  const where = `steps[${i}]`;
-  if (!s || typeof s !== 'object' || Array.isArray(s)) throw new Error(`${where} must be an object`);
-  const keys = Object.keys(s);
-  if (keys.length !== 1 || !['call', 'calls', 'text'].includes(keys[0])) throw new Error(`${where} must have exactly one of call, calls, text`);
-  if (s.call !== undefined) checkCall(s.call, `${where}.call`);
-  if (s.calls !== undefined) {
-    if (!Array.isArray(s.calls) || s.calls.length === 0) throw new Error(`${where}.calls must be a non-empty array`);
-    s.calls.forEach((c, j) => checkCall(c, `${where}.calls[${j}]`));
-  }
-  if (s.text !== undefined && (typeof s.text !== 'string' || s.text === '')) throw new Error(`${where}.text must be a non-empty string`);
-}
+const checkStep = (s, i) => checkAgentStep(s, i, checkCall);
 
 export function applyScript(s) {
   if (!s || typeof s !== 'object' || Array.isArray(s)) throw new Error('script must be a JSON object');
   for (const k of Object.keys(s)) if (!['mode', 'steps', 'faults', 'append', 'chunk_delay_ms', 'text_signature'].includes(k)) throw new Error(`unknown script key ${k}`);
   const mode = s.mode;
-  if (mode !== undefined && !['agent', 'faults', 'echo'].includes(mode)) throw new Error('mode must be agent, faults or echo');
-  if (mode === 'agent') {
-    if (!Array.isArray(s.steps)) throw new Error('agent mode needs steps: [...]');
-    s.steps.forEach(checkStep);
-  } else if (s.steps !== undefined) throw new Error('steps only go with mode "agent"');
-  if (mode === 'faults' && !Array.isArray(s.faults)) throw new Error('faults mode needs faults: [...]');
-  if (s.faults !== undefined) {
-    if (!Array.isArray(s.faults)) throw new Error('faults must be an array');
-    s.faults.forEach(checkFault);
-  }
+  checkModeStepsFaults(s, { checkStep, checkFault });
   if (s.chunk_delay_ms !== undefined && !(Number.isInteger(s.chunk_delay_ms) && s.chunk_delay_ms >= 0)) throw new Error('chunk_delay_ms must be a non-negative integer');
   if (s.text_signature !== undefined && ![null, 'last_part', 'empty_part'].includes(s.text_signature)) throw new Error('text_signature must be null, "last_part" or "empty_part"');
   // All checked: apply.
@@ -509,17 +464,8 @@ async function handleControl(req, res, pathname, query) {
       resetState(query.get('signatures') === '1');
       return ok({ ok: true });
     case 'POST /_fake/script': {
-      let s;
-      try {
-        s = JSON.parse(raw || 'null');
-      } catch (e) {
-        return fail(400, `script is not JSON: ${e.message}`);
-      }
-      try {
-        applyScript(s);
-      } catch (e) {
-        return fail(400, e.message);
-      }
+      const err = applyScriptText(raw, applyScript);
+      if (err !== null) return fail(400, err);
       return ok({ ok: true, faults: S.faults.length, agent_steps: S.agent ? S.agent.steps.length : null });
     }
     default:
@@ -649,16 +595,7 @@ async function handleApi(req, res, pathname, query, url) {
 }
 
 async function generate(req, res, entry, body, model, stream, sse, functionNames) {
-  const ctx = { closed: false, finished: false, cutByUs: false, broken: false };
-  S.stats.streams_in_flight++;
-  res.on('finish', () => {
-    ctx.finished = true;
-  });
-  res.on('close', () => {
-    ctx.closed = true;
-    S.stats.streams_in_flight--;
-    if (!ctx.finished && !ctx.cutByUs) S.stats.aborted_streams++;
-  });
+  const ctx = trackResponse(res, S);
 
   const fault = S.faults.length ? S.faults.shift() : null;
   if (fault) log(`fault ${JSON.stringify(fault)} for ${entry.path}`);
@@ -688,61 +625,28 @@ async function generate(req, res, entry, body, model, stream, sse, functionNames
     entry.status = 200;
     countStatus(200);
     res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8', 'content-length': buf.length });
-    if (fault && (fault.cut_after_chunks !== undefined || fault.stall_after_chunks !== undefined)) {
-      const half = Math.floor(buf.length / 2);
-      if (fault.cut_after_chunks !== undefined) {
-        // cut only once the headers and the first half reached the socket: a connection closed before any
-        // response byte looks like a dead keep-alive connection, which the client may silently retry
-        res.write(buf.subarray(0, half), () => cut());
-        return;
-      }
-      res.write(buf.subarray(0, half));
-      await delay(fault.ms);
-      if (ctx.closed) return;
-      res.end(buf.subarray(half));
-      return;
-    }
-    res.end(buf);
-    return;
+    return endWithFault(res, buf, fault, ctx, cut);
   }
 
   const chunks = streamChunks(plan, finishReason, model, responseId);
-  const malformedAt = fault && fault.malformed_chunk_at !== undefined ? Math.min(fault.malformed_chunk_at, chunks.length - 1) : -1;
-  const cutAfter = fault && fault.cut_after_chunks !== undefined ? fault.cut_after_chunks : -1;
-  const stallAfter = fault && fault.stall_after_chunks !== undefined ? fault.stall_after_chunks : -1;
   entry.status = 200;
   countStatus(200);
   res.writeHead(200, sse ? { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } : { 'content-type': 'application/json; charset=UTF-8' });
   if (typeof res.flushHeaders === 'function') res.flushHeaders();
-  for (let i = 0; i < chunks.length; i++) {
-    if (i > 0) await delay(chunkDelay);
-    if (i === stallAfter) await delay(fault.ms);
-    if (ctx.closed) return;
-    if (i === cutAfter) return cut();
-    const json = i === malformedAt ? '{not json' : JSON.stringify(chunks[i]);
-    if (sse) res.write(`data: ${json}\r\n\r\n`);
-    else res.write(`${i === 0 ? '[' : ',\r\n'}${json}`);
-  }
-  if (stallAfter >= chunks.length) await delay(fault.ms);
-  if (ctx.closed) return;
-  if (cutAfter >= chunks.length) return cut();
-  res.end(sse ? undefined : ']');
+  await streamWithFault(chunks, fault, ctx, {
+    chunkDelayMs: () => chunkDelay,
+    cut,
+    write: (i, json) => void (sse ? res.write(`data: ${json}\r\n\r\n`) : res.write(`${i === 0 ? '[' : ',\r\n'}${json}`)),
+    end: () => res.end(sse ? undefined : ']'),
+  });
 }
 
-async function handler(req, res) {
-  const url = req.url || '/';
-  const q = url.indexOf('?');
-  const pathname = q < 0 ? url : url.slice(0, q);
-  const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
-  try {
-    if (pathname.startsWith('/_fake/')) return await handleControl(req, res, pathname, query);
-    return await handleApi(req, res, pathname, query, url);
-  } catch (e) {
-    process.stderr.write(`[fake-gemini] internal error: ${e.stack}\n`);
-    if (!res.headersSent) sendError(res, new ApiError(500, `fake-gemini internal error: ${e.message}`));
-    else res.destroy();
-  }
-}
+const handler = fakeHandler({
+  tag: 'fake-gemini',
+  control: handleControl,
+  api: handleApi,
+  internalError: (res, e) => sendError(res, new ApiError(500, `fake-gemini internal error: ${e.message}`)),
+});
 
 // ---------------------------------------------------------------------------------------------------------
 // Bench mode: no validation, no logging, fixed answers, allocation-light.
@@ -767,8 +671,8 @@ function benchHandlerFactory() {
   return function benchHandler(req, res) {
     const url = req.url;
     if (url.charCodeAt(1) === 95 /* "_" */) {
-      const q = url.indexOf('?');
-      return handleControl(req, res, q < 0 ? url : url.slice(0, q), new URLSearchParams(q < 0 ? '' : url.slice(q + 1)));
+      const { pathname, query } = splitUrl(url);
+      return handleControl(req, res, pathname, query);
     }
     S.stats.requests++;
     const h2 = req.httpVersionMajor === 2;
@@ -791,29 +695,6 @@ function benchHandlerFactory() {
 // ---------------------------------------------------------------------------------------------------------
 // Server
 
-function watchControlFile(file) {
-  let last = null;
-  const load = () => {
-    let text;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      return; // absent (yet)
-    }
-    if (text === last) return;
-    last = text;
-    if (text.trim() === '') return;
-    try {
-      applyScript(JSON.parse(text));
-      log(`control file ${file} applied`);
-    } catch (e) {
-      process.stderr.write(`[fake-gemini] control file ${file}: ${e.message}\n`);
-    }
-  };
-  load();
-  fs.watchFile(file, { interval: 50 }, load);
-}
-
 function createServer(opts) {
   const h = opts.bench ? benchHandlerFactory() : handler;
   let server;
@@ -824,39 +705,20 @@ function createServer(opts) {
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
   }
-  server.on('connection', sock => {
-    S.stats.tcp_connections_opened++;
-    sock.once('close', () => S.stats.tcp_connections_closed++);
-  });
-  server.on('clientError', (err, sock) => {
-    if (sock.writable) sock.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-  });
+  countTcpConnections(server, S);
+  rejectBadClients(server);
   return server;
 }
 
 function listen(opts, onListening) {
   S.opts = opts;
   S.chunkDelayMs = opts.chunkDelayMs;
-  if (opts.controlFile) watchControlFile(opts.controlFile);
-  const server = createServer(opts);
-  server.listen(opts.port, '127.0.0.1', () => onListening(server.address().port));
-  const stop = () => {
-    server.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  return server;
+  if (opts.controlFile) watchControlFile(opts.controlFile, applyScript, { tag: 'fake-gemini', log });
+  return serve(createServer(opts), opts.port, { onListening });
 }
 
 export function main(argv) {
-  let opts;
-  try {
-    opts = parseArgs(argv);
-  } catch (e) {
-    process.stderr.write(`${e.message === 'help' ? '' : `fake_gemini: ${e.message}\n`}${USAGE}\n`);
-    process.exit(2);
-  }
+  const opts = parseCommandLine(argv, parseArgs, { name: 'fake_gemini', usage: USAGE });
   if (opts.workers > 1 && cluster.isPrimary) {
     cluster.schedulingPolicy = cluster.SCHED_NONE; // workers accept directly; the primary is not a hop
     cluster.setupPrimary({ args: argv });
@@ -866,7 +728,7 @@ export function main(argv) {
     for (let i = 0; i < opts.workers; i++) workers.push(cluster.fork());
     cluster.on('listening', (w, addr) => {
       port = addr.port;
-      if (++listening === opts.workers) process.stdout.write(`${JSON.stringify({ port })}\n`);
+      if (++listening === opts.workers) announcePort(port);
     });
     let stopping = false;
     cluster.on('exit', (w, code, signal) => {
@@ -891,8 +753,8 @@ export function main(argv) {
   }
   listen(opts, port => {
     if (cluster.isWorker) return; // the primary prints the port once every worker listens
-    process.stdout.write(`${JSON.stringify({ port })}\n`);
+    announcePort(port);
   });
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main(process.argv.slice(2));
+runIfMain(import.meta.url, main);

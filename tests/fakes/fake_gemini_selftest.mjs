@@ -4,7 +4,7 @@
 //   node tests/fakes/fake_gemini_selftest.mjs [filter-substring]
 
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promptTokens } from './fake_gemini_validate.mjs';
+import { ctl, fakeLauncher, fetchJson, mainWithFake, testSuite } from './selftest_lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const FAKE = path.join(HERE, 'fake_gemini.mjs');
@@ -22,51 +23,10 @@ const FILTER = process.argv[2] || '';
 // ------------------------------------------------------------------------------------------------
 // Harness
 
-const children = new Set();
-
-function startFake(args = [], { env } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FAKE, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: env || process.env });
-    children.add(child);
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`fake did not start: ${err}`)), 10000);
-    child.stderr.on('data', d => (err += d));
-    child.stdout.on('data', d => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        const { port } = JSON.parse(out.slice(0, nl));
-        resolve({
-          port,
-          child,
-          base: `http://127.0.0.1:${port}`,
-          stderr: () => err,
-          stop: () => stopChild(child),
-        });
-      }
-    });
-    child.on('exit', code => {
-      clearTimeout(timer);
-      children.delete(child);
-      if (!out.includes('\n')) reject(new Error(`fake exited ${code}: ${err}`));
-    });
-  });
-}
-
-function stopChild(child) {
-  return new Promise(resolve => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve({ code: child.exitCode, signal: child.signalCode });
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-    child.kill('SIGTERM');
-  });
-}
-
-let passed = 0;
-let failed = 0;
-const tests = [];
-const test = (name, fn) => tests.push({ name, fn });
+const launcher = fakeLauncher(FAKE);
+const { startFake } = launcher;
+const suite = testSuite();
+const { test } = suite;
 
 const user = text => ({ role: 'user', parts: [{ text }] });
 const model = parts => ({ role: 'model', parts });
@@ -76,23 +36,9 @@ const TOOLS = [{ functionDeclarations: [decl('Write'), decl('Read'), decl('Bash'
 async function api(base, p, body, { key = KEY, method = 'POST', headers = {} } = {}) {
   const h = { 'content-type': 'application/json', ...headers };
   if (key !== null) h['x-goog-api-key'] = key;
-  const r = await fetch(base + p, { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
-  const text = await r.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: r.status, headers: r.headers, text, json };
+  return fetchJson(base + p, { method, headers: h, body });
 }
 const gen = (base, body, m = 'gemini-2.5-flash', opts) => api(base, `/v1beta/models/${m}:generateContent`, body, opts);
-const ctl = async (base, p, body) => {
-  const r = await fetch(base + p, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body) });
-  const j = await r.json();
-  assert.equal(r.status, 200, `control ${p}: ${JSON.stringify(j)}`);
-  return j;
-};
 
 // Raw streaming read (node:http, so the test controls the socket).
 function streamRaw(base, m, body, { sse = true, onChunk } = {}) {
@@ -811,31 +757,7 @@ test('SIGTERM exits 0', async () => {
 
 // ------------------------------------------------------------------------------------------------
 
-async function main() {
-  F = await startFake(['--chunk-delay-ms', '3']);
-  try {
-    for (const t of tests) {
-      if (FILTER && !t.name.includes(FILTER)) continue;
-      try {
-        await fetch(F.base + '/_fake/reset', { method: 'POST' });
-        await t.fn();
-        passed++;
-        console.log(`ok   ${t.name}`);
-      } catch (e) {
-        failed++;
-        console.log(`FAIL ${t.name}\n     ${(e && e.stack ? e.stack : String(e)).split('\n').slice(0, 6).join('\n     ')}`);
-      }
-    }
-  } finally {
-    await F.stop();
-    for (const c of children) await stopChild(c);
-  }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-}
-
-main().catch(e => {
-  console.error(e);
-  for (const c of children) c.kill('SIGTERM');
-  process.exit(1);
+mainWithFake(launcher, suite, ['--chunk-delay-ms', '3'], f => {
+  F = f;
+  return { filter: FILTER, before: () => fetch(F.base + '/_fake/reset', { method: 'POST' }) };
 });

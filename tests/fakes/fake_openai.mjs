@@ -9,9 +9,29 @@
 // Prints one line {"port":N} on stdout once listening on 127.0.0.1; exits 0 on SIGTERM/SIGINT.
 
 import http from 'node:http';
-import fs from 'node:fs';
 import crypto from 'node:crypto';
-import { pathToFileURL } from 'node:url';
+import {
+  applyScriptText,
+  argHelpers,
+  countStatus as countIn,
+  countTcpConnections,
+  delay,
+  endWithFault,
+  fakeHandler,
+  parseCommandLine,
+  readBody as readBodyOf,
+  rejectBadClients,
+  runIfMain,
+  serve,
+  splitCodePoints,
+  streamWithFault,
+  trackApiConnection as trackConnection,
+  trackResponse,
+  verboseLog,
+  watchControlFile,
+  writeJson,
+} from './fake_http.mjs';
+import { checkChunkFault, checkStep as checkAgentStep, checkModeStepsFaults } from './fake_script.mjs';
 import { ApiError, FUNCTION_NAME_RE, MODELS, MODEL_NAME_RE, modelInfo, promptTokens, textTokens, validateChatRequest } from './fake_openai_validate.mjs';
 
 export { promptTokens, textTokens, modelInfo };
@@ -21,14 +41,7 @@ const USAGE = `usage: node fake_openai.mjs --port N [--key API_KEY] [--o-series]
 
 export function parseArgs(argv) {
   const o = { port: 0, key: 'test-openai-key', oSeries: false, strictToolIds: false, chunkDelayMs: 5, controlFile: null, verbose: false, maxLog: 50 };
-  const need = (i, name) => {
-    if (i + 1 >= argv.length) throw new Error(`${name} needs a value`);
-    return argv[i + 1];
-  };
-  const int = (v, name) => {
-    if (!/^\d+$/.test(v)) throw new Error(`${name} needs a non-negative integer, got ${v}`);
-    return parseInt(v, 10);
-  };
+  const { need, int } = argHelpers(argv);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     switch (a) {
@@ -78,8 +91,7 @@ const S = {
   apiConns: new WeakSet(),
 };
 
-const delay = ms => (ms > 0 ? new Promise(r => setTimeout(r, ms)) : Promise.resolve());
-const log = (...a) => S.opts && S.opts.verbose && process.stderr.write(`[fake-openai] ${a.join(' ')}\n`);
+const log = verboseLog('fake-openai', S);
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 function alnum(n) {
@@ -107,52 +119,25 @@ const FINGERPRINT = `fp_${crypto.createHash('sha256').update('fake-openai').dige
 // ---------------------------------------------------------------------------------------------------------
 // HTTP helpers
 
-function countStatus(code) {
-  S.stats.responses_by_status[code] = (S.stats.responses_by_status[code] || 0) + 1;
-}
+const countStatus = code => countIn(S.stats.responses_by_status, code);
 
 function commonHeaders() {
   return { 'x-request-id': `req_${crypto.randomBytes(16).toString('hex')}`, 'openai-version': '2020-10-01', 'openai-processing-ms': '1' };
 }
 
 function sendJson(res, code, obj, headers = {}, entry) {
-  const body = Buffer.from(JSON.stringify(obj));
   if (entry) {
     entry.status = code;
     countStatus(code);
   }
-  res.writeHead(code, { 'content-type': 'application/json', 'content-length': body.length, ...commonHeaders(), ...headers });
-  res.end(body);
+  writeJson(res, code, obj, 'application/json', { ...commonHeaders(), ...headers });
 }
 
 const sendError = (res, err, entry) => sendJson(res, err.status, err.body(), err.headers || {}, entry);
 
-function readBody(req, limit = 64 * 1024 * 1024) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let n = 0;
-    req.on('data', c => {
-      n += c.length;
-      if (n > limit) {
-        reject(new ApiError(413, `Request too large: the body exceeds ${limit} bytes.`));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-    req.on('aborted', () => reject(new Error('aborted')));
-  });
-}
+const readBody = req => readBodyOf(req, { limit: 64 * 1024 * 1024, tooLarge: limit => new ApiError(413, `Request too large: the body exceeds ${limit} bytes.`) });
 
-function trackApiConnection(req) {
-  const key = req.socket;
-  if (!key || S.apiConns.has(key)) return;
-  S.apiConns.add(key);
-  S.stats.connections_opened++;
-  key.once('close', () => S.stats.connections_closed++);
-}
+const trackApiConnection = req => trackConnection(S, req.socket);
 
 // ---------------------------------------------------------------------------------------------------------
 // Answers
@@ -269,13 +254,7 @@ function completionObject(plan, meta, finishReason) {
   };
 }
 
-function split(s, n) {
-  const cps = Array.from(s);
-  const size = Math.max(1, Math.ceil(cps.length / n));
-  const out = [];
-  for (let i = 0; i < cps.length; i += size) out.push(cps.slice(i, i + size).join(''));
-  return out.length ? out : [''];
-}
+const split = splitCodePoints;
 
 // The stream's chunk objects (without [DONE]).
 // As the real API does by default, every chunk with a choice carries "obfuscation": random padding of
@@ -312,20 +291,7 @@ function streamChunks(plan, meta, finishReason, includeUsage, includeObfuscation
 const FAULT_KEYS = new Set(['status', 'retry_after', 'message', 'delay_headers_ms', 'cut_after_chunks', 'malformed_chunk_at', 'finish_reason', 'stall_after_chunks', 'ms']);
 const FINISH_REASONS = new Set(['stop', 'length', 'tool_calls', 'content_filter']);
 
-function checkFault(f, i) {
-  const where = `faults[${i}]`;
-  if (!f || typeof f !== 'object' || Array.isArray(f)) throw new Error(`${where} must be an object`);
-  for (const k of Object.keys(f)) if (!FAULT_KEYS.has(k)) throw new Error(`${where}: unknown key ${k} (known: ${[...FAULT_KEYS].join(', ')})`);
-  const nat = k => {
-    if (f[k] !== undefined && !(Number.isInteger(f[k]) && f[k] >= 0)) throw new Error(`${where}.${k} must be a non-negative integer`);
-  };
-  ['retry_after', 'delay_headers_ms', 'cut_after_chunks', 'malformed_chunk_at', 'stall_after_chunks', 'ms'].forEach(nat);
-  if (f.status !== undefined && !(Number.isInteger(f.status) && f.status >= 400 && f.status <= 599)) throw new Error(`${where}.status must be an HTTP error status`);
-  if (f.message !== undefined && typeof f.message !== 'string') throw new Error(`${where}.message must be a string`);
-  if (f.finish_reason !== undefined && !FINISH_REASONS.has(f.finish_reason)) throw new Error(`${where}.finish_reason must be one of ${[...FINISH_REASONS].join(', ')}`);
-  if (f.stall_after_chunks !== undefined && f.ms === undefined) throw new Error(`${where}: stall_after_chunks needs ms`);
-  if (f.retry_after !== undefined && f.status === undefined) throw new Error(`${where}: retry_after needs status`);
-}
+const checkFault = (f, i) => checkChunkFault(f, i, { keys: FAULT_KEYS, finishReasons: FINISH_REASONS, checkMessage: true });
 
 function checkCall(c, where) {
   if (!c || typeof c !== 'object' || Array.isArray(c)) throw new Error(`${where} must be an object {name, args?, id?}`);
@@ -335,18 +301,7 @@ function checkCall(c, where) {
   if (c.id !== undefined && (typeof c.id !== 'string' || c.id === '' || c.id.length > 40)) throw new Error(`${where}.id must be a string of 1..40 characters`);
 }
 
-function checkStep(s, i) {
-  const where = `steps[${i}]`;
-  if (!s || typeof s !== 'object' || Array.isArray(s)) throw new Error(`${where} must be an object`);
-  const keys = Object.keys(s);
-  if (keys.length !== 1 || !['call', 'calls', 'text'].includes(keys[0])) throw new Error(`${where} must have exactly one of call, calls, text`);
-  if (s.call !== undefined) checkCall(s.call, `${where}.call`);
-  if (s.calls !== undefined) {
-    if (!Array.isArray(s.calls) || s.calls.length === 0) throw new Error(`${where}.calls must be a non-empty array`);
-    s.calls.forEach((c, j) => checkCall(c, `${where}.calls[${j}]`));
-  }
-  if (s.text !== undefined && (typeof s.text !== 'string' || s.text === '')) throw new Error(`${where}.text must be a non-empty string`);
-}
+const checkStep = (s, i) => checkAgentStep(s, i, checkCall);
 
 const SCRIPT_KEYS = ['mode', 'steps', 'faults', 'append', 'chunk_delay_ms', 'cached_tokens', 'strict_tool_ids'];
 
@@ -354,16 +309,7 @@ export function applyScript(s) {
   if (!s || typeof s !== 'object' || Array.isArray(s)) throw new Error('script must be a JSON object');
   for (const k of Object.keys(s)) if (!SCRIPT_KEYS.includes(k)) throw new Error(`unknown script key ${k} (known: ${SCRIPT_KEYS.join(', ')})`);
   const mode = s.mode;
-  if (mode !== undefined && !['agent', 'faults', 'echo'].includes(mode)) throw new Error('mode must be agent, faults or echo');
-  if (mode === 'agent') {
-    if (!Array.isArray(s.steps)) throw new Error('agent mode needs steps: [...]');
-    s.steps.forEach(checkStep);
-  } else if (s.steps !== undefined) throw new Error('steps only go with mode "agent"');
-  if (mode === 'faults' && !Array.isArray(s.faults)) throw new Error('faults mode needs faults: [...]');
-  if (s.faults !== undefined) {
-    if (!Array.isArray(s.faults)) throw new Error('faults must be an array');
-    s.faults.forEach(checkFault);
-  }
+  checkModeStepsFaults(s, { checkStep, checkFault });
   if (s.append !== undefined && typeof s.append !== 'boolean') throw new Error('append must be a boolean');
   if (s.chunk_delay_ms !== undefined && !(Number.isInteger(s.chunk_delay_ms) && s.chunk_delay_ms >= 0)) throw new Error('chunk_delay_ms must be a non-negative integer');
   if (s.cached_tokens !== undefined && !(Number.isInteger(s.cached_tokens) && s.cached_tokens >= 0)) throw new Error('cached_tokens must be a non-negative integer');
@@ -410,17 +356,8 @@ async function handleControl(req, res, pathname, query) {
       resetState(query.get('tool_ids') === '1');
       return ok({ ok: true });
     case 'POST /_fake/script': {
-      let s;
-      try {
-        s = JSON.parse(raw || 'null');
-      } catch (e) {
-        return fail(400, `script is not JSON: ${e.message}`);
-      }
-      try {
-        applyScript(s);
-      } catch (e) {
-        return fail(400, e.message);
-      }
+      const err = applyScriptText(raw, applyScript);
+      if (err !== null) return fail(400, err);
       return ok({ ok: true, faults: S.faults.length, agent_steps: S.agent ? S.agent.steps.length : null });
     }
     default:
@@ -473,7 +410,7 @@ function modelObject(id) {
   return { id, object: 'model', created: 1700000000, owned_by: 'fake-openai' };
 }
 
-async function handleApi(req, res, pathname, url) {
+async function handleApi(req, res, pathname, query, url) {
   trackApiConnection(req);
   S.stats.requests++;
   const entry = { method: req.method, path: url, headers: { ...req.headers }, body: null, ts: Date.now(), status: null };
@@ -526,16 +463,7 @@ async function handleApi(req, res, pathname, url) {
 }
 
 async function complete(req, res, entry, body, v) {
-  const ctx = { closed: false, finished: false, cutByUs: false };
-  S.stats.streams_in_flight++;
-  res.on('finish', () => {
-    ctx.finished = true;
-  });
-  res.on('close', () => {
-    ctx.closed = true;
-    S.stats.streams_in_flight--;
-    if (!ctx.finished && !ctx.cutByUs) S.stats.aborted_streams++;
-  });
+  const ctx = trackResponse(res, S);
 
   const fault = S.faults.length ? S.faults.shift() : null;
   if (fault) log(`fault ${JSON.stringify(fault)} for ${entry.path}`);
@@ -560,115 +488,46 @@ async function complete(req, res, entry, body, v) {
     entry.status = 200;
     countStatus(200);
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': buf.length, ...commonHeaders() });
-    if (fault && (fault.cut_after_chunks !== undefined || fault.stall_after_chunks !== undefined)) {
-      const half = Math.floor(buf.length / 2);
-      if (fault.cut_after_chunks !== undefined) {
-        res.write(buf.subarray(0, half), () => cut());
-        return;
-      }
-      res.write(buf.subarray(0, half));
-      await delay(fault.ms);
-      if (ctx.closed) return;
-      res.end(buf.subarray(half));
-      return;
-    }
-    res.end(buf);
-    return;
+    return endWithFault(res, buf, fault, ctx, cut);
   }
 
   const chunks = streamChunks(plan, meta, finishReason, v.includeUsage, v.includeObfuscation);
-  const malformedAt = fault && fault.malformed_chunk_at !== undefined ? Math.min(fault.malformed_chunk_at, chunks.length - 1) : -1;
-  const cutAfter = fault && fault.cut_after_chunks !== undefined ? fault.cut_after_chunks : -1;
-  const stallAfter = fault && fault.stall_after_chunks !== undefined ? fault.stall_after_chunks : -1;
   entry.status = 200;
   countStatus(200);
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...commonHeaders() });
   res.flushHeaders();
-  for (let i = 0; i < chunks.length; i++) {
-    if (i > 0) await delay(S.chunkDelayMs);
-    if (i === stallAfter) await delay(fault.ms);
-    if (ctx.closed) return;
-    if (i === cutAfter) return cut();
-    // wait until each chunk is handed to the socket, so that a cut never drops chunks already sent
-    await new Promise(r => res.write(`data: ${i === malformedAt ? '{not json' : JSON.stringify(chunks[i])}\n\n`, r));
-  }
-  if (stallAfter >= chunks.length) await delay(fault.ms);
-  if (ctx.closed) return;
   // A cut at or after the last chunk drops [DONE]: the stream ends without its terminator.
-  if (cutAfter >= chunks.length) return cut();
-  res.end('data: [DONE]\n\n');
+  await streamWithFault(chunks, fault, ctx, {
+    chunkDelayMs: () => S.chunkDelayMs,
+    cut,
+    // wait until each chunk is handed to the socket, so that a cut never drops chunks already sent
+    write: (i, json) => new Promise(r => res.write(`data: ${json}\n\n`, r)),
+    end: () => res.end('data: [DONE]\n\n'),
+  });
 }
 
-async function handler(req, res) {
-  const url = req.url || '/';
-  const q = url.indexOf('?');
-  const pathname = q < 0 ? url : url.slice(0, q);
-  const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
-  try {
-    if (pathname.startsWith('/_fake/')) return await handleControl(req, res, pathname, query);
-    return await handleApi(req, res, pathname, url);
-  } catch (e) {
-    process.stderr.write(`[fake-openai] internal error: ${e.stack}\n`);
-    if (!res.headersSent) sendError(res, new ApiError(500, `fake-openai internal error: ${e.message}`));
-    else res.destroy();
-  }
-}
+const handler = fakeHandler({
+  tag: 'fake-openai',
+  control: handleControl,
+  api: handleApi,
+  internalError: (res, e) => sendError(res, new ApiError(500, `fake-openai internal error: ${e.message}`)),
+});
 
 // ---------------------------------------------------------------------------------------------------------
 // Server
 
-function watchControlFile(file) {
-  let last = null;
-  const load = () => {
-    let text;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      return; // absent (yet)
-    }
-    if (text === last) return;
-    last = text;
-    if (text.trim() === '') return;
-    try {
-      applyScript(JSON.parse(text));
-      log(`control file ${file} applied`);
-    } catch (e) {
-      process.stderr.write(`[fake-openai] control file ${file}: ${e.message}\n`);
-    }
-  };
-  load();
-  fs.watchFile(file, { interval: 50 }, load);
-}
-
 export function main(argv) {
-  let opts;
-  try {
-    opts = parseArgs(argv);
-  } catch (e) {
-    process.stderr.write(`${e.message === 'help' ? '' : `fake_openai: ${e.message}\n`}${USAGE}\n`);
-    process.exit(2);
-  }
+  const opts = parseCommandLine(argv, parseArgs, { name: 'fake_openai', usage: USAGE });
   S.opts = opts;
   S.chunkDelayMs = opts.chunkDelayMs;
   S.strictToolIds = opts.strictToolIds;
-  if (opts.controlFile) watchControlFile(opts.controlFile);
+  if (opts.controlFile) watchControlFile(opts.controlFile, applyScript, { tag: 'fake-openai', log });
   const server = http.createServer({ keepAlive: true, requestTimeout: 0 }, handler);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
-  server.on('connection', sock => {
-    S.stats.tcp_connections_opened++;
-    sock.once('close', () => S.stats.tcp_connections_closed++);
-  });
-  server.on('clientError', (err, sock) => {
-    if (sock.writable) sock.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-  });
-  server.listen(opts.port, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`));
-  const stop = () => {
-    server.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  countTcpConnections(server, S);
+  rejectBadClients(server);
+  serve(server, opts.port);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main(process.argv.slice(2));
+runIfMain(import.meta.url, main);

@@ -6,7 +6,7 @@
 //   node tests/fakes/fake_openai_selftest.mjs [filter-substring]
 
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,6 +14,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promptTokens } from './fake_openai_validate.mjs';
+import { ctl, fakeLauncher, fetchJson, mainWithFake, testSuite } from './selftest_lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const FAKE = path.join(HERE, 'fake_openai.mjs');
@@ -30,46 +31,10 @@ const ID = {
 // ------------------------------------------------------------------------------------------------
 // Harness
 
-const children = new Set();
-
-function startFake(args = []) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FAKE, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`fake did not start: ${err}`)), 10000);
-    child.stderr.on('data', d => (err += d));
-    child.stdout.on('data', d => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        const line = out.slice(0, nl);
-        const { port } = JSON.parse(line);
-        resolve({ port, line, child, base: `http://127.0.0.1:${port}`, stderr: () => err, stdout: () => out, stop: () => stopChild(child) });
-      }
-    });
-    child.on('exit', code => {
-      clearTimeout(timer);
-      children.delete(child);
-      if (!out.includes('\n')) reject(new Error(`fake exited ${code}: ${err}`));
-    });
-  });
-}
-
-function stopChild(child) {
-  return new Promise(resolve => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve({ code: child.exitCode, signal: child.signalCode });
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-    child.kill('SIGTERM');
-  });
-}
-
-let passed = 0;
-let failed = 0;
-const tests = [];
-const test = (name, fn) => tests.push({ name, fn });
+const launcher = fakeLauncher(FAKE);
+const { startFake } = launcher;
+const suite = testSuite();
+const { test, tests } = suite;
 
 const user = content => ({ role: 'user', content });
 const tool = (name, props = { x: { type: 'string' } }) => ({ type: 'function', function: { name, description: `the ${name} tool`, parameters: { type: 'object', properties: props } } });
@@ -82,24 +47,10 @@ const PNG = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJA
 async function api(base, p, body, { key = KEY, method = 'POST', headers = {} } = {}) {
   const h = { 'content-type': 'application/json', ...headers };
   if (key !== null) h.authorization = `Bearer ${key}`;
-  const r = await fetch(base + p, { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
-  const text = await r.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: r.status, headers: r.headers, text, json };
+  return fetchJson(base + p, { method, headers: h, body });
 }
 const chat = (base, body, opts) => api(base, '/v1/chat/completions', body, opts);
 const req = (extra = {}) => ({ model: 'gpt-4o', messages: [user('hi')], ...extra });
-const ctl = async (base, p, body) => {
-  const r = await fetch(base + p, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body) });
-  const j = await r.json();
-  assert.equal(r.status, 200, `control ${p}: ${JSON.stringify(j)}`);
-  return j;
-};
 
 // Raw streaming read (node:http, so the test sees cuts and timing).
 function streamRaw(base, body, { onData } = {}) {
@@ -970,43 +921,25 @@ test('SDK: a stream cut mid-way or a malformed chunk is an error, not a short an
 
 // ------------------------------------------------------------------------------------------------
 
-async function main() {
-  F = await startFake(['--chunk-delay-ms', '3']);
-  try {
-    let sdkError = null;
-    if (!FILTER || 'SDK'.includes(FILTER) || tests.some(t => t.name.startsWith('SDK') && t.name.includes(FILTER))) {
-      try {
-        ensureSdk();
-        const require = createRequire(path.join(SDK_DIR, 'package.json'));
-        const mod = await import(pathToFileURL(require.resolve('openai')).href);
-        OpenAI = mod.default || mod.OpenAI;
-      } catch (e) {
-        sdkError = e;
-      }
+mainWithFake(launcher, suite, ['--chunk-delay-ms', '3'], async f => {
+  F = f;
+  let sdkError = null;
+  if (!FILTER || 'SDK'.includes(FILTER) || tests.some(t => t.name.startsWith('SDK') && t.name.includes(FILTER))) {
+    try {
+      ensureSdk();
+      const require = createRequire(path.join(SDK_DIR, 'package.json'));
+      const mod = await import(pathToFileURL(require.resolve('openai')).href);
+      OpenAI = mod.default || mod.OpenAI;
+    } catch (e) {
+      sdkError = e;
     }
-    for (const t of tests) {
-      if (FILTER && !t.name.includes(FILTER)) continue;
-      try {
-        await fetch(F.base + '/_fake/reset', { method: 'POST' });
-        if (t.name.startsWith('SDK') && sdkError) throw new Error(`the openai SDK is not available: ${sdkError.message}`);
-        await t.fn();
-        passed++;
-        console.log(`ok   ${t.name}`);
-      } catch (e) {
-        failed++;
-        console.log(`FAIL ${t.name}\n     ${(e && e.stack ? e.stack : String(e)).split('\n').slice(0, 8).join('\n     ')}`);
-      }
-    }
-  } finally {
-    await F.stop();
-    for (const c of children) await stopChild(c);
   }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-}
-
-main().catch(e => {
-  console.error(e);
-  for (const c of children) c.kill('SIGTERM');
-  process.exit(1);
+  return {
+    filter: FILTER,
+    stackLines: 8,
+    before: async t => {
+      await fetch(F.base + '/_fake/reset', { method: 'POST' });
+      if (t.name.startsWith('SDK') && sdkError) throw new Error(`the openai SDK is not available: ${sdkError.message}`);
+    },
+  };
 });

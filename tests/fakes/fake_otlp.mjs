@@ -12,7 +12,7 @@ import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { pathToFileURL } from 'node:url';
+import { parseCommandLine, rejectBadClients, runIfMain, serve, verboseLog } from './fake_http.mjs';
 
 const USAGE = 'usage: node fake_otlp.mjs --port N --dir DIR [--verbose]';
 const MAX_BODY = 64 * 1024 * 1024;
@@ -68,7 +68,7 @@ const S = {
   log: [],              // [{seq, file, content_type, encoding, status, bytes, headers, ts}] (last 200)
 };
 
-const log = (...a) => S.opts && S.opts.verbose && process.stderr.write(`[fake-otlp] ${a.join(' ')}\n`);
+const log = verboseLog('fake-otlp', S);
 const delay = ms => new Promise(r => setTimeout(r, ms));
 
 function countStatus(code) {
@@ -355,27 +355,13 @@ async function handler(req, res) {
 }
 
 export function main(argv) {
-  let opts;
-  try {
-    opts = parseArgs(argv);
-  } catch (e) {
-    process.stderr.write(`${e.message === 'help' ? '' : `fake_otlp: ${e.message}\n`}${USAGE}\n`);
-    process.exit(2);
-  }
+  const opts = parseCommandLine(argv, parseArgs, { name: 'fake_otlp', usage: USAGE });
   S.opts = opts;
   fs.mkdirSync(opts.dir, { recursive: true });
   const server = http.createServer({ keepAlive: true, requestTimeout: 0 }, handler);
   server.keepAliveTimeout = 65_000;
-  server.on('clientError', (err, sock) => {
-    if (sock.writable) sock.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-  });
-  server.listen(opts.port, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`));
-  const stop = () => {
-    server.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  rejectBadClients(server);
+  serve(server, opts.port);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main(process.argv.slice(2));
+runIfMain(import.meta.url, main);
