@@ -4,7 +4,7 @@
 #define WARDEN_API_ANTHROPIC_H
 
 #include "api/canon.h"
-#include "api/json.h"
+#include "lib/json.h"
 
 /* Parses a Messages request body (a count_tokens body needs no max_tokens). Strings in *req point into
  * body and into a. On failure err->cls is set; WD_ERR_NONE there means memory ran out. */

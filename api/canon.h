@@ -6,7 +6,7 @@
 #ifndef WARDEN_API_CANON_H
 #define WARDEN_API_CANON_H
 
-#include "api/buf.h"
+#include "lib/buf.h"
 
 enum wd_role {
     WD_ROLE_USER = 1,

@@ -1,7 +1,7 @@
 /* Stop-sequence filter on canonical events; see stop.h for why Warden matches them itself. */
 #include "api/stop.h"
 
-#include "api/json.h"
+#include "lib/json.h"
 
 static void forward(struct wd_stop_filter *f, const struct wd_event *ev) { f->next->emit(f->next, ev); }
 

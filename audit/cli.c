@@ -19,10 +19,10 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
-#include "api/json.h"
+#include "lib/json.h"
 #include "audit/db.h"
 #include "audit/record.h"
-#include "server/config.h"
+#include "config/config.h"
 
 #define MAX_MULTI 8
 #define SRC_DB 1u     /* audit.checkpoints_v */
@@ -376,7 +376,7 @@ static int unhex_body(PGresult *r, int col, const void **p, size_t *n, bool *has
         return 0;
     size_t hl = (size_t)PQgetlength(r, 0, col);
     uint8_t *b = malloc(hl / 2 + 1);
-    if (b == NULL || wd_audit_unhex(PQgetvalue(r, 0, col), hl, b, hl / 2) < 0) {
+    if (b == NULL || wd_unhex(PQgetvalue(r, 0, col), hl, b, hl / 2) < 0) {
         free(b);
         return -1;
     }
@@ -403,7 +403,7 @@ static void row_read(PGresult *r, bool bodies, struct row *w)
                 w->bad = "an integer column is out of range";
             break;
         case WD_AT_TS:
-            if (wd_audit_parse_ts(s, n, &v->i) == 0)
+            if (wd_parse_ts(s, n, &v->i) == 0)
                 v->set = true;
             else
                 w->bad = "ts has no canonical form (before 1970?)";
@@ -416,7 +416,7 @@ static void row_read(PGresult *r, bool bodies, struct row *w)
             break;
         }
     }
-    if (wd_audit_unhex(PQgetvalue(r, 0, COL_HASH), (size_t)PQgetlength(r, 0, COL_HASH), w->hash, 32) != 32)
+    if (wd_unhex(PQgetvalue(r, 0, COL_HASH), (size_t)PQgetlength(r, 0, COL_HASH), w->hash, 32) != 32)
         w->bad = "hash is not 32 bytes";
     if (bodies && (unhex_body(r, COL_REQ, &w->rec.request_body, &w->rec.request_body_len, &w->rec.has_request_body) ||
                    unhex_body(r, COL_RESP, &w->rec.response_body, &w->rec.response_body_len,
@@ -572,13 +572,13 @@ static int ck_from_row(void *ctx, PGresult *r)
     snprintf(c.chain_id, sizeof(c.chain_id), "%s", id);
     if (parse_i64(PQgetvalue(r, 0, 1), &c.seq) != 0)
         bad = "bad seq";
-    else if (wd_audit_unhex(PQgetvalue(r, 0, 2), (size_t)PQgetlength(r, 0, 2), c.head, 32) != 32)
+    else if (wd_unhex(PQgetvalue(r, 0, 2), (size_t)PQgetlength(r, 0, 2), c.head, 32) != 32)
         bad = "head is not 32 bytes";
-    else if (wd_audit_parse_ts(PQgetvalue(r, 0, 3), (size_t)PQgetlength(r, 0, 3), &c.ts_us) != 0)
+    else if (wd_parse_ts(PQgetvalue(r, 0, 3), (size_t)PQgetlength(r, 0, 3), &c.ts_us) != 0)
         bad = "ts has no canonical form";
     else if (strlen(key) != 16)
         bad = "bad key_id";
-    else if (wd_audit_unhex(PQgetvalue(r, 0, 5), (size_t)PQgetlength(r, 0, 5), c.sig, 64) != 64)
+    else if (wd_unhex(PQgetvalue(r, 0, 5), (size_t)PQgetlength(r, 0, 5), c.sig, 64) != 64)
         bad = "sig is not 64 bytes";
     memcpy(c.key_id, key, strlen(key) == 16 ? 16 : 0);
     struct ck *k = ck_add(s, &c, SRC_DB);
@@ -813,7 +813,7 @@ static void check_body(struct verify *v, int64_t seq, const struct wd_audit_rec 
     uint8_t md[32];
     char hx[65];
     SHA256(req ? r->request_body : r->response_body, req ? r->request_body_len : r->response_body_len, md);
-    wd_audit_hex(md, 32, hx);
+    wd_hex(md, 32, hx);
     if (d->n != 64 || memcmp(hx, d->s, 64) != 0)
         problem(v, seq, "%s_body does not match %s_sha256 (body replaced)", what, what);
 }
@@ -862,7 +862,7 @@ static void note_loss(struct verify *v, const struct wd_audit_rec *r, int64_t se
         detail_ts(d, n, "\"last_ts\":\"", last);
     }
     if (first[0] == '\0' && r->f[WD_AF_TS].set)
-        wd_audit_format_ts(r->f[WD_AF_TS].i, first); /* older writers: no span, only when it was said */
+        wd_format_ts(r->f[WD_AF_TS].i, first); /* older writers: no span, only when it was said */
     if (last[0] == '\0')
         memcpy(last, first, sizeof(last));
     if (c->lost_reports++ == 0) {

@@ -11,6 +11,8 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include "lib/clock.h"
+#include "lib/hash.h"
 #include "secrets/secrets.h"
 
 const struct wd_audit_field_desc wd_audit_fields[WD_AF__COUNT] = {
@@ -22,35 +24,13 @@ const struct wd_audit_field_desc wd_audit_fields[WD_AF__COUNT] = {
 static const char hexdig[] = "0123456789abcdef";
 static int b64val(char c);
 
-void wd_audit_hex(const uint8_t *p, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hexdig[p[i] >> 4];
-        out[2 * i + 1] = hexdig[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
     if (c >= 'a' && c <= 'f')
         return c - 'a' + 10;
-    return -1; /* lowercase only: one spelling per value */
-}
-
-int wd_audit_unhex(const char *s, size_t n, uint8_t *out, size_t cap)
-{
-    if (n % 2 != 0 || n / 2 > cap)
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        int h = hexval(s[2 * i]), l = hexval(s[2 * i + 1]);
-        if (h < 0 || l < 0)
-            return -1;
-        out[i] = (uint8_t)(h << 4 | l);
-    }
-    return (int)(n / 2);
+    return -1; /* lowercase only, as wd_unhex */
 }
 
 static size_t utf8_seq(const unsigned char *s, size_t n);
@@ -178,73 +158,6 @@ static void put_canon_string(struct wd_buf *b, const char *s, size_t n)
     wd_buf_putc(b, '"');
 }
 
-void wd_audit_format_ts(int64_t us, char out[28])
-{
-    time_t secs = (time_t)(us / 1000000);
-    int64_t frac = us % 1000000;
-    if (frac < 0) {
-        frac += 1000000;
-        secs--;
-    }
-    struct tm tm;
-    if (gmtime_r(&secs, &tm) == NULL)
-        memset(&tm, 0, sizeof(tm));
-    unsigned v[7] = {(unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
-                     (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
-                     (unsigned)frac};
-    static const int width[7] = {4, 2, 2, 2, 2, 2, 6};
-    static const char sep[7] = {'-', '-', 'T', ':', ':', '.', 'Z'};
-    char *o = out;
-    for (int i = 0; i < 7; i++) {
-        for (int k = width[i] - 1; k >= 0; k--) {
-            o[k] = (char)('0' + v[i] % 10);
-            v[i] /= 10;
-        }
-        o += width[i];
-        *o++ = sep[i];
-    }
-    *o = '\0';
-}
-
-static int digits(const char *s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-int wd_audit_parse_ts(const char *s, size_t n, int64_t *us)
-{
-    /* exactly the canonical spelling: anything else would hash differently once written back */
-    if (n != 27 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != '.' ||
-        s[26] != 'Z')
-        return -1;
-    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2), h = digits(s + 11, 2),
-        mi = digits(s + 14, 2), se = digits(s + 17, 2), f = digits(s + 20, 6);
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 ||
-        se > 59 || f < 0)
-        return -1;
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = se};
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -1;
-    *us = (int64_t)t * 1000000 + f;
-    char back[28];
-    wd_audit_format_ts(*us, back);
-    return memcmp(back, s, 27) == 0 ? 0 : -1; /* rejects 31 February and the like */
-}
-
-int64_t wd_audit_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 void wd_audit_new_uuid(char out[37])
 {
     uint8_t b[16];
@@ -255,7 +168,7 @@ void wd_audit_new_uuid(char out[37])
     b[6] = (uint8_t)((b[6] & 0x0F) | 0x40); /* version 4 */
     b[8] = (uint8_t)((b[8] & 0x3F) | 0x80); /* RFC 4122 variant */
     char h[33];
-    wd_audit_hex(b, 16, h);
+    wd_hex(b, 16, h);
     snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
 }
 
@@ -304,7 +217,7 @@ int wd_audit_canonical(const struct wd_audit_rec *r, struct wd_buf *out)
         case WD_AT_TS:
             if (v->set) {
                 char ts[28];
-                wd_audit_format_ts(v->i, ts);
+                wd_format_ts(v->i, ts);
                 wd_buf_putc(out, '"');
                 wd_buf_put(out, ts, 27);
                 wd_buf_putc(out, '"');
@@ -325,57 +238,14 @@ int wd_audit_canonical(const struct wd_audit_rec *r, struct wd_buf *out)
     return out->oom ? -1 : 0;
 }
 
-/* One digest context per thread, freed when the thread ends (workers come and go with the server). */
-static pthread_key_t md_key;
-static pthread_once_t md_once = PTHREAD_ONCE_INIT;
-static void md_free(void *p) { EVP_MD_CTX_free(p); }
-static void md_key_init(void) { pthread_key_create(&md_key, md_free); }
-
-/* SHA-256 fetched once: EVP_sha256() makes OpenSSL 3 look the implementation up (a lock and a property
- * query, about 0.2 µs) on every digest, and a call hashes several records. Freed by an atexit handler that
- * runs before OpenSSL's own (registered earlier, at its initialisation). */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-static void sha256_md_free(void) { EVP_MD_free(sha256_md); }
-static void sha256_md_fetch(void)
-{
-    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (sha256_md != NULL)
-        atexit(sha256_md_free);
-}
-
-const EVP_MD *wd_audit_sha256(void)
-{
-    pthread_once(&sha256_once, sha256_md_fetch);
-    return sha256_md != NULL ? sha256_md : EVP_sha256();
-}
-
-/* SHA-256 of a || b. */
-static void sha256_2(const void *a, size_t an, const void *b, size_t bn, uint8_t out[32])
-{
-    pthread_once(&md_once, md_key_init);
-    EVP_MD_CTX *ctx = pthread_getspecific(md_key);
-    if (ctx == NULL && (ctx = EVP_MD_CTX_new()) != NULL)
-        pthread_setspecific(md_key, ctx);
-    unsigned len = 32;
-    if (ctx == NULL || EVP_DigestInit_ex(ctx, wd_audit_sha256(), NULL) != 1 || EVP_DigestUpdate(ctx, a, an) != 1 ||
-        EVP_DigestUpdate(ctx, b, bn) != 1 || EVP_DigestFinal_ex(ctx, out, &len) != 1)
-        memset(out, 0, 32); /* cannot happen short of memory exhaustion; a zero hash never verifies */
-}
-
-void wd_sha256(const void *p, size_t n, uint8_t out[32])
-{
-    sha256_2(p, n, NULL, 0, out);
-}
-
 void wd_audit_genesis(const char *chain_id, uint8_t out[32])
 {
-    sha256_2("warden-audit-v1 genesis ", 24, chain_id, strlen(chain_id), out);
+    wd_sha256_2("warden-audit-v1 genesis ", 24, chain_id, strlen(chain_id), out);
 }
 
 void wd_audit_chain_hash(const uint8_t prev[32], const char *canon, size_t n, uint8_t out[32])
 {
-    sha256_2(prev, 32, canon, n, out);
+    wd_sha256_2(prev, 32, canon, n, out);
 }
 
 static void put_b64(struct wd_buf *b, const void *p, size_t n)
@@ -393,7 +263,7 @@ void wd_audit_line(const struct wd_audit_rec *r, const char *canon, size_t canon
                    struct wd_buf *out)
 {
     char hx[65];
-    wd_audit_hex(hash, 32, hx);
+    wd_hex(hash, 32, hx);
     wd_buf_put(out, canon, canon_len - 1); /* without the closing brace */
     wd_buf_puts(out, ",\"hash\":\"");
     wd_buf_put(out, hx, 64);
@@ -416,7 +286,7 @@ static void put_copy_bytea(struct wd_buf *out, const unsigned char *p, size_t n)
     wd_buf_put(out, "\\\\x", 3);
     if (!wd_buf_reserve(out, 2 * n + 1))
         return;
-    wd_audit_hex(p, n, out->p + out->n);
+    wd_hex(p, n, out->p + out->n);
     out->n += 2 * n;
 }
 
@@ -526,7 +396,7 @@ int wd_audit_line_copy(const char *line, size_t n, struct wd_buf *out)
     EXPECT(",\"hash\":\"");
     {
         uint8_t h[32];
-        if (end - p < 65 || p[64] != '"' || wd_audit_unhex(p, 64, h, sizeof(h)) != 32)
+        if (end - p < 65 || p[64] != '"' || wd_unhex(p, 64, h, sizeof(h)) != 32)
             goto bad;
         wd_buf_putc(out, '\t');
         put_copy_bytea(out, h, 32);
@@ -555,8 +425,8 @@ bad:
 void wd_audit_ckpt_message(const struct wd_audit_ckpt *c, struct wd_buf *out)
 {
     char hx[65], ts[28];
-    wd_audit_hex(c->head, 32, hx);
-    wd_audit_format_ts(c->ts_us, ts);
+    wd_hex(c->head, 32, hx);
+    wd_format_ts(c->ts_us, ts);
     wd_buf_printf(out, "warden-audit-checkpoint-v1\n%s\n%lld\n%s\n%s\n", c->chain_id, (long long)c->seq, hx, ts);
 }
 
@@ -567,7 +437,7 @@ void wd_audit_key_id(EVP_PKEY *key, char out[17])
     if (EVP_PKEY_get_raw_public_key(key, raw, &n) != 1)
         n = 0;
     SHA256(raw, n, d);
-    wd_audit_hex(d, 8, out);
+    wd_hex(d, 8, out);
 }
 
 int wd_audit_ckpt_sign(struct wd_audit_ckpt *c, EVP_PKEY *key)
@@ -609,8 +479,8 @@ int wd_audit_ckpt_verify(const struct wd_audit_ckpt *c, EVP_PKEY *pub)
 void wd_audit_ckpt_line(const struct wd_audit_ckpt *c, struct wd_buf *out)
 {
     char hx[65], ts[28];
-    wd_audit_hex(c->head, 32, hx);
-    wd_audit_format_ts(c->ts_us, ts);
+    wd_hex(c->head, 32, hx);
+    wd_format_ts(c->ts_us, ts);
     wd_buf_printf(out, "{\"type\":\"checkpoint\",\"v\":1,\"chain_id\":\"%s\",\"seq\":%lld,\"head\":\"%s\",\"ts\":\"%s\","
                        "\"key_id\":\"%s\",\"sig\":",
                   c->chain_id, (long long)c->seq, hx, ts, c->key_id);
@@ -621,7 +491,7 @@ void wd_audit_ckpt_line(const struct wd_audit_ckpt *c, struct wd_buf *out)
 void wd_audit_anchor_line(const char *chain_id, int64_t seq, const uint8_t hash[32], struct wd_buf *out)
 {
     char hx[65];
-    wd_audit_hex(hash, 32, hx);
+    wd_hex(hash, 32, hx);
     wd_buf_printf(out, "{\"type\":\"anchor\",\"v\":1,\"chain_id\":\"%s\",\"seq\":%lld,\"hash\":\"%s\"}", chain_id,
                   (long long)seq, hx);
 }
@@ -703,16 +573,16 @@ static int read_ckpt(const struct wd_json *j, struct wd_arena *a, struct wd_audi
         *why = "checkpoint: bad seq";
         return -1;
     }
-    if (get_str(j, ih, a, &s) != 0 || wd_audit_unhex(s.p, s.n, c->head, 32) != 32) {
+    if (get_str(j, ih, a, &s) != 0 || wd_unhex(s.p, s.n, c->head, 32) != 32) {
         *why = "checkpoint: bad head";
         return -1;
     }
-    if (get_str(j, it, a, &s) != 0 || wd_audit_parse_ts(s.p, s.n, &c->ts_us) != 0) {
+    if (get_str(j, it, a, &s) != 0 || wd_parse_ts(s.p, s.n, &c->ts_us) != 0) {
         *why = "checkpoint: bad ts";
         return -1;
     }
     uint8_t kid[8];
-    if (get_str(j, ik, a, &s) != 0 || wd_audit_unhex(s.p, s.n, kid, 8) != 8) {
+    if (get_str(j, ik, a, &s) != 0 || wd_unhex(s.p, s.n, kid, 8) != 8) {
         *why = "checkpoint: bad key_id";
         return -1;
     }
@@ -751,7 +621,7 @@ static int read_anchor(const struct wd_json *j, struct wd_arena *a, struct wd_au
         return -1;
     }
     wd_audit_set_int(rec, WD_AF_SEQ, v);
-    if (get_str(j, wd_json_get(j, 0, "hash"), a, &s) != 0 || wd_audit_unhex(s.p, s.n, hash, 32) != 32) {
+    if (get_str(j, wd_json_get(j, 0, "hash"), a, &s) != 0 || wd_unhex(s.p, s.n, hash, 32) != 32) {
         *why = "anchor: bad hash";
         return -1;
     }
@@ -807,7 +677,7 @@ int wd_audit_read_line(const char *line, size_t len, struct wd_arena *a, struct 
             rec->f[f].set = true;
             break;
         case WD_AT_TS:
-            if (get_str(j, i, a, &s) != 0 || wd_audit_parse_ts(s.p, s.n, &rec->f[f].i) != 0) {
+            if (get_str(j, i, a, &s) != 0 || wd_parse_ts(s.p, s.n, &rec->f[f].i) != 0) {
                 *why = "record: bad ts";
                 return -1;
             }
@@ -832,7 +702,7 @@ int wd_audit_read_line(const char *line, size_t len, struct wd_arena *a, struct 
         }
     }
     struct wd_str hs;
-    if (get_str(j, wd_json_get(j, 0, "hash"), a, &hs) != 0 || wd_audit_unhex(hs.p, hs.n, hash, 32) != 32) {
+    if (get_str(j, wd_json_get(j, 0, "hash"), a, &hs) != 0 || wd_unhex(hs.p, hs.n, hash, 32) != 32) {
         *why = "record: bad hash";
         return -1;
     }

@@ -10,8 +10,10 @@
 
 #include <openssl/evp.h>
 
-#include "api/buf.h"
-#include "api/json.h"
+#include "lib/buf.h"
+#include "lib/clock.h"
+#include "lib/hash.h"
+#include "lib/json.h"
 
 /* The record's fields in canonical order: X(ENUM, column name, type). The same list is the column list
  * of audit.records (audit/schema.c). Types: UUID (text, lowercase 8-4-4-4-12), INT (64-bit), TS (UTC
@@ -161,12 +163,6 @@ typedef int (*wd_audit_line_cb)(void *ctx, int kind, const struct wd_audit_rec *
                                 const struct wd_audit_ckpt *ckpt, const char *line, size_t len, const char *why);
 size_t wd_audit_scan(const char *data, size_t len, wd_audit_line_cb cb, void *ctx, size_t *tail_len);
 
-/* SHA-256 for EVP_Digest*: fetched once per process (EVP_sha256() looks it up on every use). */
-const EVP_MD *wd_audit_sha256(void);
-/* SHA-256 of p[0..n) with the thread's reused digest context: OpenSSL 3's one-shot SHA256() looks the
- * implementation up and allocates a context on every call. */
-void wd_sha256(const void *p, size_t n, uint8_t out[32]);
-
 /* Signing keys: a PEM Ed25519 private key behind a secret reference (env://, file://). */
 EVP_PKEY *wd_audit_key_load(const char *ref, char *why, size_t why_cap);
 /* A PEM public key (file contents), or NULL. */
@@ -174,12 +170,7 @@ EVP_PKEY *wd_audit_pubkey_parse(const char *pem, size_t len);
 int wd_audit_pubkey_pem(EVP_PKEY *key, struct wd_buf *out);
 void wd_audit_key_id(EVP_PKEY *key, char out[17]);
 
-/* Helpers shared with the writer and the verifier. */
-void wd_audit_hex(const uint8_t *p, size_t n, char *out); /* out: 2n+1 bytes */
-int wd_audit_unhex(const char *s, size_t n, uint8_t *out, size_t cap); /* bytes written, or -1 */
-void wd_audit_format_ts(int64_t us, char out[28]);          /* 27 chars + NUL */
-int wd_audit_parse_ts(const char *s, size_t n, int64_t *us);
-int64_t wd_audit_now_us(void);
+/* Helpers shared with the writer and the verifier (hex, SHA-256 and timestamps: lib/hash.h, lib/clock.h). */
 void wd_audit_new_uuid(char out[37]);
 bool wd_audit_uuid_valid(const char *s, size_t n);
 

@@ -20,7 +20,7 @@
 
 #include "audit/db.h"
 #include "secrets/secrets.h"
-#include "server/log.h"
+#include "lib/log.h"
 
 #define BATCH_RECORDS 2000
 #define BATCH_BYTES (4u << 20)
@@ -365,7 +365,7 @@ static int append_now(struct wd_audit_writer *w, struct wd_audit_rec *rec)
     wd_audit_set_str(rec, WD_AF_CHAIN_ID, w->chain_id, 36);
     wd_audit_set_int(rec, WD_AF_SEQ, w->next_seq);
     if (!rec->f[WD_AF_TS].set)
-        wd_audit_set_int(rec, WD_AF_TS, wd_audit_now_us());
+        wd_audit_set_int(rec, WD_AF_TS, wd_now_us());
     struct wd_buf *canon = &w->canon; /* reused: a record's canonical form is built on every append */
     canon->n = 0;
     canon->oom = false;
@@ -417,7 +417,7 @@ static int append_system(struct wd_audit_writer *w, const char *event, const cha
  * database nor the spool takes records): counted, with the wall-clock span, for report_refused. */
 static void note_lost(struct wd_audit_writer *w)
 {
-    int64_t now = wd_audit_now_us();
+    int64_t now = wd_now_us();
     if (w->refused_unreported++ == 0)
         w->refused_first_us = now;
     w->refused_last_us = now;
@@ -430,8 +430,8 @@ static void report_refused(struct wd_audit_writer *w)
     if (w->refused_unreported == 0)
         return;
     char a[28], b[28], d[160];
-    wd_audit_format_ts(w->refused_first_us, a);
-    wd_audit_format_ts(w->refused_last_us, b);
+    wd_format_ts(w->refused_first_us, a);
+    wd_format_ts(w->refused_last_us, b);
     snprintf(d, sizeof(d), "{\"refused\":%llu,\"first_ts\":\"%s\",\"last_ts\":\"%s\"}",
              (unsigned long long)w->refused_unreported, a, b);
     if (append_system(w, "records_refused", d) == 0)
@@ -545,7 +545,7 @@ static void checkpoint(struct wd_audit_writer *w)
     memcpy(ck.chain_id, w->chain_id, 37);
     ck.seq = w->durable_seq;
     memcpy(ck.head, w->durable_hash, 32);
-    ck.ts_us = wd_audit_now_us();
+    ck.ts_us = wd_now_us();
     if (wd_audit_ckpt_sign(&ck, G.key) != 0) {
         wd_log(WD_LOG_ERROR, "audit: signing a checkpoint failed", "");
         return;
@@ -566,7 +566,7 @@ static void checkpoint(struct wd_audit_writer *w)
     w->since_ckpt = 0;
     STAT_ADD(w, checkpoints, 1);
     char hx[65], d[160];
-    wd_audit_hex(ck.head, 32, hx);
+    wd_hex(ck.head, 32, hx);
     snprintf(d, sizeof(d), "{\"seq\":%lld,\"head\":\"%s\"}", (long long)ck.seq, hx);
     append_system(w, "checkpoint", d);
     w->ckpt_record_seq = w->next_seq - 1;

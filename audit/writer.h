@@ -13,7 +13,7 @@
 #include <uv.h>
 
 #include "audit/record.h"
-#include "server/config.h"
+#include "config/config.h"
 
 struct wd_audit_writer;
 

@@ -1,7 +1,7 @@
 /* Static key authentication. Keys are stored as SHA-256 digests and compared with CRYPTO_memcmp over
  * every entry, so neither the match position nor the key length shows in the timing. */
 #include "authz/auth.h"
-#include "audit/record.h"
+#include "lib/hash.h"
 
 #include <stdio.h>
 #include <stdlib.h>

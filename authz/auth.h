@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "api/buf.h"
+#include "lib/buf.h"
 
 struct wd_principal {
     char subject[128];       /* the key's name */

@@ -26,10 +26,10 @@
 #include <libpq-fe.h>
 #include <uv.h>
 
-#include "api/buf.h"
+#include "lib/buf.h"
 #include "audit/record.h"
 #include "audit/writer.h"
-#include "server/config.h"
+#include "config/config.h"
 
 static struct {
     const char *db, *spool, *key, *verify_db;

@@ -16,8 +16,7 @@
 #include <zlib.h>
 
 #include "secrets/secrets.h"
-#include "server/log.h"
-#include "server/metrics.h"
+#include "lib/log.h"
 
 #define QUEUE_MAX_SPANS 16384           /* per worker */
 #define QUEUE_MAX_BYTES (16u << 20)
@@ -25,6 +24,31 @@
 #define FLUSH_SPANS 2048                /* a queue this long wakes the export thread before its second */
 #define EXPORT_INTERVAL_MS 1000
 #define MAX_ATTEMPTS 5
+
+static struct wd_otel_counters counters;
+
+void wd_otel_set_counters(const struct wd_otel_counters *c) { counters = *c; }
+
+static void count_spans_queued(uint64_t depth)
+{
+    if (counters.spans_queued != NULL)
+        counters.spans_queued(depth);
+}
+static void count_spans_exported(uint64_t n)
+{
+    if (counters.spans_exported != NULL)
+        counters.spans_exported(n);
+}
+static void count_spans_dropped(enum wd_metrics_span_drop reason, uint64_t n)
+{
+    if (counters.spans_dropped != NULL)
+        counters.spans_dropped(reason, n);
+}
+static void count_export_request(enum wd_otel_result result)
+{
+    if (counters.export_request != NULL)
+        counters.export_request(result);
+}
 
 struct wq {
     pthread_mutex_t mu;
@@ -316,7 +340,7 @@ void wd_otel_submit(unsigned worker, const struct wd_span *s)
     if (q->n >= QUEUE_MAX_SPANS || q->buf.n >= QUEUE_MAX_BYTES) {
         pthread_mutex_unlock(&q->mu);
         atomic_fetch_add_explicit(&G.dropped_full, 1, memory_order_relaxed);
-        wd_metrics_spans_dropped(WD_SPAN_DROP_QUEUE_FULL, 1);
+        count_spans_dropped(WD_SPAN_DROP_QUEUE_FULL, 1);
         return;
     }
     size_t before = q->buf.n;
@@ -332,7 +356,7 @@ void wd_otel_submit(unsigned worker, const struct wd_span *s)
         q->buf.n = before;
         pthread_mutex_unlock(&q->mu);
         atomic_fetch_add_explicit(&G.dropped_full, 1, memory_order_relaxed);
-        wd_metrics_spans_dropped(WD_SPAN_DROP_ENCODE, 1);
+        count_spans_dropped(WD_SPAN_DROP_ENCODE, 1);
         return;
     }
     q->n++;
@@ -340,7 +364,7 @@ void wd_otel_submit(unsigned worker, const struct wd_span *s)
     bool wake = q->n == FLUSH_SPANS;
     pthread_mutex_unlock(&q->mu);
     uint64_t depth = atomic_fetch_add_explicit(&G.queued, 1, memory_order_relaxed) + 1;
-    wd_metrics_spans_queued(depth);
+    count_spans_queued(depth);
     if (wake) {
         atomic_store(&G.flush_now, true);
         pthread_cond_signal(&G.cv);
@@ -492,14 +516,14 @@ static void export_batch(CURL *h, struct body *body, uint32_t nspans, bool final
         if (rc == CURLE_OK && status >= 200 && status < 300) {
             atomic_fetch_add_explicit(&G.exported, nspans, memory_order_relaxed);
             atomic_fetch_add_explicit(&G.requests_ok, 1, memory_order_relaxed);
-            wd_metrics_spans_exported(nspans);
-            wd_metrics_export_request(WD_MO_OK);
+            count_spans_exported(nspans);
+            count_export_request(WD_OTEL_OK);
             return;
         }
         if (rc == CURLE_OPERATION_TIMEDOUT)
-            wd_metrics_export_request(WD_MO_TIMEOUT);
+            count_export_request(WD_OTEL_TIMEOUT);
         else
-            wd_metrics_export_request(rc == CURLE_OK ? WD_MO_HTTP_ERROR : WD_MO_TRANSPORT_ERROR);
+            count_export_request(rc == CURLE_OK ? WD_OTEL_HTTP_ERROR : WD_OTEL_TRANSPORT_ERROR);
         atomic_fetch_add_explicit(&G.requests_failed, 1, memory_order_relaxed);
         bool retryable = rc != CURLE_OK || status == 429 || status == 502 || status == 503 || status == 504;
         static time_t last_log;
@@ -522,7 +546,7 @@ static void export_batch(CURL *h, struct body *body, uint32_t nspans, bool final
             final = true; /* one last try below, then give up */
     }
     atomic_fetch_add_explicit(&G.dropped_export, nspans, memory_order_relaxed);
-    wd_metrics_spans_dropped(WD_SPAN_DROP_EXPORT_FAILED, nspans);
+    count_spans_dropped(WD_SPAN_DROP_EXPORT_FAILED, nspans);
 }
 
 /* Takes every worker's spans and sends them as one request. A queue's buffer is swapped with the one it
@@ -549,7 +573,7 @@ static void export_round(CURL *h, struct body *body, struct wd_buf *head, struct
         spans_len += t->n;
     }
     atomic_fetch_sub_explicit(&G.queued, n, memory_order_relaxed);
-    wd_metrics_spans_queued(atomic_load_explicit(&G.queued, memory_order_relaxed));
+    count_spans_queued(atomic_load_explicit(&G.queued, memory_order_relaxed));
     if (n == 0)
         return;
     head->n = 0;
@@ -580,7 +604,7 @@ static void export_round(CURL *h, struct body *body, struct wd_buf *head, struct
     if (failed) {
         head->oom = gz->oom = false;
         atomic_fetch_add_explicit(&G.dropped_export, n, memory_order_relaxed);
-        wd_metrics_spans_dropped(WD_SPAN_DROP_ENCODE, n);
+        count_spans_dropped(WD_SPAN_DROP_ENCODE, n);
         return;
     }
     export_batch(h, body, n, final);

@@ -10,7 +10,30 @@
 #include <stdint.h>
 
 #include "otel/span.h"
-#include "server/config.h"
+#include "config/config.h"
+
+/* Why exporter spans were dropped (label reason). */
+enum wd_metrics_span_drop {
+    WD_SPAN_DROP_QUEUE_FULL = 0,   /* "queue_full" */
+    WD_SPAN_DROP_EXPORT_FAILED,    /* "export_failed": the export request failed for good */
+    WD_SPAN_DROP_SHUTDOWN,         /* "shutdown": still queued at exit */
+    WD_SPAN_DROP_ENCODE,           /* "encode": too large, or out of memory */
+    WD_SPAN_DROP__COUNT
+};
+
+/* Result of one export request (label result); the values are those of enum wd_metrics_outcome. */
+enum wd_otel_result { WD_OTEL_OK = 0, WD_OTEL_HTTP_ERROR, WD_OTEL_TRANSPORT_ERROR, WD_OTEL_TIMEOUT };
+
+/* Where the exporter counts (the server points these at its /metrics before wd_otel_init; a NULL member
+ * counts nothing). Any thread calls them. */
+struct wd_otel_counters {
+    void (*spans_queued)(uint64_t depth);                             /* gauge: spans waiting for export */
+    void (*spans_exported)(uint64_t n);                               /* spans accepted by the collector */
+    void (*spans_dropped)(enum wd_metrics_span_drop reason, uint64_t n);
+    void (*export_request)(enum wd_otel_result result);               /* one export request and its result */
+};
+/* Once, before wd_otel_init. */
+void wd_otel_set_counters(const struct wd_otel_counters *c);
 
 /* Reads config + environment; starts the export thread when an endpoint is known. -1 with why on a
  * configuration error. Without an endpoint tracing is off (wd_otel_enabled() false). */

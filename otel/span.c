@@ -21,14 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "api/json.h"
-
-uint64_t wd_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#include "lib/json.h"
 
 /* ---- attributes and events -------------------------------------------------------------------- */
 
@@ -112,7 +105,7 @@ struct wd_span_event *wd_span_add_event(struct wd_span *s, const char *name, uin
 /* ---- UTF-8 ------------------------------------------------------------------------------------ */
 
 /* Length of the valid UTF-8 sequence at s[i] (RFC 3629: no overlongs, surrogates or code points past
- * U+10FFFF), or 0. The same rules as api/json.c. */
+ * U+10FFFF), or 0. The same rules as lib/json.c. */
 static size_t utf8_len(const unsigned char *s, size_t n, size_t i)
 {
     unsigned c = s[i];

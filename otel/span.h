@@ -8,7 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "api/buf.h"
+#include "lib/buf.h"
+#include "lib/clock.h"
 
 #define WD_SPAN_MAX_ATTRS 24
 #define WD_SPAN_MAX_EVENTS 4
@@ -53,8 +54,6 @@ struct wd_span {
     uint32_t dropped_attrs;   /* attributes past WD_SPAN_MAX_ATTRS */
     uint32_t dropped_events;  /* events past WD_SPAN_MAX_EVENTS (OTLP dropped_events_count) */
 };
-
-uint64_t wd_now_ns(void);     /* CLOCK_REALTIME */
 
 /* The attribute slot for key (klen = strlen(key)): its existing attribute, found by the key's text, to be
  * replaced, or a new one. NULL when the span is full: the attribute is counted in dropped_attrs (OTLP

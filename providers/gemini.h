@@ -4,7 +4,7 @@
 #define WARDEN_PROVIDERS_GEMINI_H
 
 #include "api/canon.h"
-#include "api/json.h"
+#include "lib/json.h"
 
 /* What Warden knows about a Gemini model from its name. */
 struct wd_gemini_model {

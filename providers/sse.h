@@ -2,7 +2,7 @@
 #ifndef WARDEN_PROVIDERS_SSE_H
 #define WARDEN_PROVIDERS_SSE_H
 
-#include "api/buf.h"
+#include "lib/buf.h"
 
 /* Zero-initialise; wd_sse_free also resets it for reuse. */
 struct wd_sse {

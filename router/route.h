@@ -3,7 +3,7 @@
 #define WARDEN_ROUTER_ROUTE_H
 
 #include "api/canon.h"
-#include "server/config.h"
+#include "config/config.h"
 
 struct wd_route {
     const struct wd_provider *provider;

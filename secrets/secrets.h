@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "api/buf.h"
+#include "lib/buf.h"
 
 #define WD_SECRET_MAX 8192
 

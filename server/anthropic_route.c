@@ -19,7 +19,7 @@
 #include "providers/sse.h"
 #include "router/route.h"
 #include "secrets/secrets.h"
-#include "server/log.h"
+#include "lib/log.h"
 #include "server/server.h"
 
 #define PING_INTERVAL_MS 10000
@@ -139,7 +139,7 @@ static void digest_now(struct wd_call *c)
     digest_unlink(c);
     uint8_t d[32];
     wd_sha256(c->dig_p, c->dig_n, d);
-    wd_audit_hex(d, 32, c->req_sha);
+    wd_hex(d, 32, c->req_sha);
     if (wd_audit_content() == WD_AUDIT_CONTENT_FULL && c->dig_n <= WD_AUDIT_BODY_MAX)
         wd_buf_put(&c->req_copy, c->dig_p, c->dig_n);
 }
@@ -304,7 +304,7 @@ static void audit_call_record(struct wd_call *c)
     }
     if (c->ttfb_us > 0)
         wd_audit_set_int(&r, WD_AF_TTFB_US, c->ttfb_us);
-    wd_audit_set_int(&r, WD_AF_TOTAL_US, wd_audit_now_us() - c->t0_us);
+    wd_audit_set_int(&r, WD_AF_TOTAL_US, wd_now_us() - c->t0_us);
     char attempts[48]; /* the record points at it until it is appended */
     if (c->attempts > 0) { /* each provider request started is one the provider may bill */
         snprintf(attempts, sizeof(attempts), "{\"upstream_attempts\":%d}", c->attempts);
@@ -318,7 +318,7 @@ static void audit_call_record(struct wd_call *c)
         uint8_t d[32];
         unsigned dl = 0;
         EVP_DigestFinal_ex(c->resp_md, d, &dl);
-        wd_audit_hex(d, 32, respsha);
+        wd_hex(d, 32, respsha);
         wd_audit_set_cstr(&r, WD_AF_RESPONSE_SHA256, respsha);
         if (c->req_sha[0] != '\0')
             wd_audit_set_cstr(&r, WD_AF_REQUEST_SHA256, c->req_sha);
@@ -352,7 +352,7 @@ static void audit_auth_record(struct wd_call *c, const char *reason)
     if (!wd_audit_fail_closed()) {
         c->auth_pending = true;
         c->auth_reason = reason;
-        c->auth_ts = wd_audit_now_us();
+        c->auth_ts = wd_now_us();
         return;
     }
     audit_auth_now(c, reason, 0);
@@ -418,7 +418,7 @@ static void trace_begin(struct wd_call *c)
         memcpy(c->tracestate, ts.base, ts.len);
         c->tracestate[ts.len] = '\0';
     }
-    wd_audit_hex(c->tid, 16, c->trace_id);
+    wd_hex(c->tid, 16, c->trace_id);
     c->traced = wd_otel_enabled() && (c->flags & 1);
     if (c->traced && !wd_otel_admit((unsigned)c->w->id)) {
         c->traced = false; /* the exporter is behind: this trace is not recorded, whole */
@@ -538,11 +538,11 @@ static void trace_finish(struct wd_call *c)
     if (c->rt->cfg->telemetry.access_log) {
         char sid[17] = "";
         if (c->traced)
-            wd_audit_hex(c->sspan.span_id, 8, sid);
+            wd_hex(c->sspan.span_id, 8, sid);
         /* formatted by hand: this runs once per request */
         struct wd_buf f = {0};
         wd_buf_reserve(&f, 512); /* the whole line, usually: one allocation, no growing */
-        int64_t us = wd_audit_now_us() - c->t0_us;
+        int64_t us = wd_now_us() - c->t0_us;
         wd_buf_puts(&f, "\"request_id\":\"");
         wd_buf_puts(&f, c->rid);
         wd_buf_puts(&f, "\",\"trace_id\":\"");
@@ -636,7 +636,7 @@ static void call_dispose(void *p)
         .provider = c->route.provider ? c->route.provider->name : NULL,
         .key = c->who.subject,
         .status = c->status,
-        .duration_s = (double)(wd_audit_now_us() - c->t0_us) / 1e6,
+        .duration_s = (double)(wd_now_us() - c->t0_us) / 1e6,
         .ttft_s = c->ttfb_us > 0 ? (double)c->ttfb_us / 1e6 : -1.0,
         .in_tok = c->usage.input_tokens,
         .out_tok = c->usage.output_tokens,
@@ -725,7 +725,7 @@ static void call_commit(struct wd_call *c, int status, const char *ct)
         c->stream_open = true;
         wd_metrics_stream_open(c->w->id, "anthropic", +1);
     }
-    c->ttfb_us = wd_audit_now_us() - c->t0_us;
+    c->ttfb_us = wd_now_us() - c->t0_us;
     h2o_req_t *req = c->req;
     req->res.status = status;
     req->res.reason = wd_http_reason(status);
@@ -1238,7 +1238,7 @@ static int audit_authz(struct wd_call *c)
     if (!closed) {
         /* fail_open: the call goes on whatever happens to its records (a refusal is counted and noted) */
         c->authz_pending = true;
-        c->authz_ts = wd_audit_now_us();
+        c->authz_ts = wd_now_us();
         return 0;
     }
     struct wd_audit_rec r = {0};
@@ -1271,7 +1271,7 @@ static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind
     c->retry_after = -1;
     c->sink.emit = gate_emit;
     c->started_ms = c->last_write_ms = uv_now(&w->loop);
-    c->t0_us = wd_audit_now_us();
+    c->t0_us = wd_now_us();
     wd_metrics_inflight(w->id, +1);
     memcpy(c->rid, "req_", 4);
     wd_rand_id(c->rid + 4, 24);
@@ -1286,7 +1286,7 @@ static void handle_call(h2o_req_t *req, struct wd_worker *w, enum call_kind kind
                    WD_SPAN_SERVER, NULL);
     if (w->audit != NULL) {
         if (wd_audit_content() != WD_AUDIT_CONTENT_NONE && (c->resp_md = EVP_MD_CTX_new()) != NULL)
-            EVP_DigestInit_ex(c->resp_md, wd_audit_sha256(), NULL);
+            EVP_DigestInit_ex(c->resp_md, wd_sha256_md(), NULL);
     }
     const struct wd_config *cfg = c->rt->cfg;
 

@@ -27,7 +27,7 @@
 #include <h2o/http2_internal.h>
 
 #include "server/framing.h"
-#include "server/log.h"
+#include "lib/log.h"
 #include "server/server.h"
 #include "server/upstream.h"
 

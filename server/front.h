@@ -30,7 +30,7 @@
 #include <uv.h>
 #include <h2o.h>
 
-#include "api/buf.h"
+#include "lib/buf.h"
 
 struct wd_worker;
 

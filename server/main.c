@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "audit/cli.h"
-#include "server/config.h"
-#include "server/log.h"
+#include "config/config.h"
+#include "lib/log.h"
 #include "server/server.h"
 
 static void usage(FILE *f)

@@ -19,7 +19,7 @@
 
 #include <uv.h>
 
-#include "server/log.h"
+#include "lib/log.h"
 
 #define IDX_NONE 0u
 #define IDX_OTHER 1u

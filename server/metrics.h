@@ -39,8 +39,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "api/buf.h"
+#include "lib/buf.h"
 #include "audit/writer.h"
+#include "otel/exporter.h"
 
 /* One finished request, reported once at its end (completed, failed or cut).
  *   route     the route as in the README's table: "/anthropic/v1/messages",
@@ -85,14 +86,7 @@ enum wd_metrics_outcome {
     WD_MO__COUNT
 };
 
-/* Why exporter spans were dropped (label reason). */
-enum wd_metrics_span_drop {
-    WD_SPAN_DROP_QUEUE_FULL = 0,   /* "queue_full" */
-    WD_SPAN_DROP_EXPORT_FAILED,    /* "export_failed": the export request failed for good */
-    WD_SPAN_DROP_SHUTDOWN,         /* "shutdown": still queued at exit */
-    WD_SPAN_DROP_ENCODE,           /* "encode": too large, or out of memory */
-    WD_SPAN_DROP__COUNT
-};
+/* Why exporter spans were dropped (label reason): enum wd_metrics_span_drop, in otel/exporter.h. */
 
 /* Once, before the workers start (worker indexes 0..nworkers-1). Reads WARDEN_METRICS_MAX_MODELS and
  * WARDEN_METRICS_MAX_KEYS. Returns 0, or -1 when out of memory (the metrics then stay empty). */

@@ -20,9 +20,9 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
-#include "api/json.h"
+#include "lib/json.h"
 #include "secrets/secrets.h"
-#include "server/log.h"
+#include "lib/log.h"
 
 /* Initial capacity of a worker's socket input buffers (see worker_main). */
 #define WD_SOCKET_INPUT_BUFFER 65536
@@ -241,6 +241,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 /* The listening socket: one, shared by the workers (each listens on a dup of it). No SO_REUSEPORT: a second
  * process, Warden or not, cannot bind the same address while this one holds it. */
+/* The trace exporter's request results are counted as the upstream outcomes of the same names. */
+_Static_assert((int)WD_OTEL_OK == (int)WD_MO_OK && (int)WD_OTEL_HTTP_ERROR == (int)WD_MO_HTTP_ERROR &&
+                   (int)WD_OTEL_TRANSPORT_ERROR == (int)WD_MO_TRANSPORT_ERROR &&
+                   (int)WD_OTEL_TIMEOUT == (int)WD_MO_TIMEOUT,
+               "enum wd_otel_result follows enum wd_metrics_outcome");
+static void otel_export_request(enum wd_otel_result r) { wd_metrics_export_request((enum wd_metrics_outcome)r); }
+
 static int listen_fd = -1;
 
 static void on_accept(uv_stream_t *listener, int status);
@@ -600,6 +607,8 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
         nworkers = 1;
     {
         char why[400];
+        wd_otel_set_counters(&(struct wd_otel_counters){wd_metrics_spans_queued, wd_metrics_spans_exported,
+                                                        wd_metrics_spans_dropped, otel_export_request});
         if (wd_otel_init(&cfg->telemetry, nworkers, why, sizeof(why)) != 0) {
             wd_logf(WD_LOG_ERROR, "", "telemetry: %s", why);
             return 1;

@@ -9,7 +9,7 @@
 #include <h2o.h>
 
 #include "authz/auth.h"
-#include "server/config.h"
+#include "config/config.h"
 #include "server/upstream.h"
 #include "audit/writer.h"
 

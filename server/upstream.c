@@ -3,7 +3,7 @@
  * first-byte and idle deadlines curl has no notion of, and makes cancel safe from any callback. */
 
 #include "server/upstream.h"
-#include "server/log.h"
+#include "lib/log.h"
 
 #include <curl/curl.h>
 #include <errno.h>

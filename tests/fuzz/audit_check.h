@@ -53,9 +53,9 @@ static void audit_check_ckpt(const struct wd_audit_ckpt *c)
     MUST(c->seq >= 1);
     MUST(c->key_id[16] == '\0' && audit_lower_hex(c->key_id, 16));
     char ts[28];
-    wd_audit_format_ts(c->ts_us, ts);
+    wd_format_ts(c->ts_us, ts);
     int64_t us;
-    MUST(wd_audit_parse_ts(ts, 27, &us) == 0 && us == c->ts_us);
+    MUST(wd_parse_ts(ts, 27, &us) == 0 && us == c->ts_us);
 
     /* written again and read back: the same struct, and the same line when written once more */
     struct wd_buf l = {0}, l2 = {0};

@@ -83,7 +83,7 @@ static void sha_hex(const void *p, size_t n, char out[65])
 {
     uint8_t d[32];
     SHA256(p, n, d);
-    wd_audit_hex(d, 32, out);
+    wd_hex(d, 32, out);
 }
 
 static void build(struct wd_audit_rec *r, struct scratch *s, long long i)
@@ -201,7 +201,7 @@ int main(int argc, char **argv)
         A.chain = chain;
     }
     if (A.t0 == 0)
-        A.t0 = wd_audit_now_us() - (A.records + 1) * A.step;
+        A.t0 = wd_now_us() - (A.records + 1) * A.step;
     char why[512];
     PGconn *db = NULL;
     if (A.db != NULL && (db = wd_audit_db_connect(A.db, why, sizeof(why))) == NULL)

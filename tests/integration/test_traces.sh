@@ -364,7 +364,7 @@ check "g: OTEL_EXPORTER_OTLP_COMPRESSION=gzip: every export came with Content-En
 check "g: no x-api-key header without one configured" bash -c "! grep -q 'x-api-key' '$OTLP_DIR'/req-0001.headers.json"
 
 # ---- k. the access log under concurrent load: a worker batches its lines and writes them before it waits
-# for events (server/log.c); every line stays whole and none is lost, SIGTERM included -------------------
+# for events (lib/log.c); every line stays whole and none is lost, SIGTERM included -------------------
 access_lines() { grep -c '"msg":"access"' "$WARDEN_LOG" || true; }
 sleep 0.2
 K0=$(access_lines)

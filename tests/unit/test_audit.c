@@ -53,7 +53,7 @@ static const char CKPT_SIG_B64[] =
 
 static void from_hex(const char *hex, uint8_t *out, size_t n)
 {
-    assert_int_equal(wd_audit_unhex(hex, strlen(hex), out, n), (int)n);
+    assert_int_equal(wd_unhex(hex, strlen(hex), out, n), (int)n);
 }
 
 static void assert_bytes(const char *what, const void *got, size_t gn, const void *want, size_t wn)
@@ -68,7 +68,7 @@ static void assert_bytes(const char *what, const void *got, size_t gn, const voi
 static void assert_hash_hex(const uint8_t h[32], const char *hex)
 {
     char got[65];
-    wd_audit_hex(h, 32, got);
+    wd_hex(h, 32, got);
     assert_string_equal(got, hex);
 }
 
@@ -519,10 +519,10 @@ static void test_ts(void **state)
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         char s[28];
         memset(s, 'x', sizeof(s));
-        wd_audit_format_ts(ok[i].us, s);
+        wd_format_ts(ok[i].us, s);
         assert_string_equal(s, ok[i].s);
         int64_t us = -7;
-        assert_int_equal(wd_audit_parse_ts(ok[i].s, 27, &us), 0);
+        assert_int_equal(wd_parse_ts(ok[i].s, 27, &us), 0);
         assert_int_equal(us, ok[i].us);
     }
     static const char *const bad[] = {
@@ -542,18 +542,18 @@ static void test_ts(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int64_t us = 0;
-        if (wd_audit_parse_ts(bad[i], strlen(bad[i]), &us) == 0)
+        if (wd_parse_ts(bad[i], strlen(bad[i]), &us) == 0)
             fail_msg("accepted %s", bad[i]);
     }
     /* a prefix of a good one is not good */
     int64_t us;
-    assert_int_equal(wd_audit_parse_ts("2026-03-14T15:09:26.535897Z", 26, &us), -1);
+    assert_int_equal(wd_parse_ts("2026-03-14T15:09:26.535897Z", 26, &us), -1);
     /* now is after the code was written and in range */
-    int64_t now = wd_audit_now_us();
+    int64_t now = wd_now_us();
     assert_true(now > 1767225600000000LL);
     char s[28];
-    wd_audit_format_ts(now, s);
-    assert_int_equal(wd_audit_parse_ts(s, 27, &us), 0);
+    wd_format_ts(now, s);
+    assert_int_equal(wd_parse_ts(s, 27, &us), 0);
     assert_int_equal(us, now);
 }
 
@@ -596,14 +596,14 @@ static void test_genesis_and_chain(void **state)
     /* hex helpers */
     char hx[65];
     uint8_t back[32];
-    wd_audit_hex(h2, 32, hx);
-    assert_int_equal(wd_audit_unhex(hx, 64, back, 32), 32);
+    wd_hex(h2, 32, hx);
+    assert_int_equal(wd_unhex(hx, 64, back, 32), 32);
     assert_memory_equal(back, h2, 32);
-    assert_int_equal(wd_audit_unhex(hx, 63, back, 32), -1);
-    assert_int_equal(wd_audit_unhex(hx, 64, back, 31), -1);
-    assert_int_equal(wd_audit_unhex("0A", 2, back, 32), -1); /* lowercase only */
-    assert_int_equal(wd_audit_unhex("0g", 2, back, 32), -1);
-    assert_int_equal(wd_audit_unhex("", 0, back, 32), 0);
+    assert_int_equal(wd_unhex(hx, 63, back, 32), -1);
+    assert_int_equal(wd_unhex(hx, 64, back, 31), -1);
+    assert_int_equal(wd_unhex("0A", 2, back, 32), -1); /* lowercase only */
+    assert_int_equal(wd_unhex("0g", 2, back, 32), -1);
+    assert_int_equal(wd_unhex("", 0, back, 32), 0);
 }
 
 /* ---- the line format ---- */
@@ -653,7 +653,7 @@ static void check_copy_bytea(const struct wd_buf *f, bool null, bool want_set, c
     assert_true(f->n >= 2 && f->p[0] == '\\' && f->p[1] == 'x');
     uint8_t *raw = malloc(wn + 1);
     assert_non_null(raw);
-    assert_int_equal(wd_audit_unhex(f->p + 2, f->n - 2, raw, wn + 1), (int)wn);
+    assert_int_equal(wd_unhex(f->p + 2, f->n - 2, raw, wn + 1), (int)wn);
     if (wn)
         assert_memory_equal(raw, want, wn);
     free(raw);
@@ -685,7 +685,7 @@ static void check_copy_row(const char *line, size_t n, const struct wd_audit_rec
         case WD_AT_TS:
             assert_int_equal(null, !v->set);
             if (v->set) {
-                wd_audit_format_ts(v->i, num);
+                wd_format_ts(v->i, num);
                 assert_bytes(wd_audit_fields[i].name, f.p, f.n, num, 27);
             }
             break;
@@ -1147,7 +1147,7 @@ static void test_ckpt_sign_verify(void **state)
     assert_int_equal(rn, 32);
     SHA256(raw, rn, d);
     char kid[17];
-    wd_audit_hex(d, 8, kid);
+    wd_hex(d, 8, kid);
     assert_string_equal(c.key_id, kid);
 
     /* any one bit changed in what is signed, or in the signature */

@@ -1,4 +1,4 @@
-/* Unit tests for server/config.c: the documented example and the embedded default parse to the
+/* Unit tests for config/config.c: the documented example and the embedded default parse to the
  * right values, and every class of bad input gives an error naming the key path and the exact line. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server/config.h"
+#include "config/config.h"
 
 static const char example_yaml[] =
     "listen: 127.0.0.1:8080\n"

@@ -1,4 +1,4 @@
-/* Unit tests for api/json.c: RFC 8259 accept/reject tables (grammar, numbers, escapes, UTF-8, depth,
+/* Unit tests for lib/json.c: RFC 8259 accept/reject tables (grammar, numbers, escapes, UTF-8, depth,
  * trailing garbage), the token tree, string decoding including surrogates, numbers, and the writers. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/json.h"
+#include "lib/json.h"
 
 struct doc {
     const char *s;

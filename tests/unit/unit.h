@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/buf.h"
+#include "lib/buf.h"
 
 #define GOLDEN "tests/unit/golden/"
 

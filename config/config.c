@@ -5,7 +5,7 @@
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
-#include "server/config.h"
+#include "config/config.h"
 
 #include <errno.h>
 #include <limits.h>

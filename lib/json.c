@@ -1,5 +1,5 @@
 /* Strict JSON tokenizer and writer helpers; see json.h for why strings stay escaped. */
-#include "api/json.h"
+#include "lib/json.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* Growable byte buffers, a bump arena for per-request allocations, and length-carrying strings.
  * Codecs use these instead of h2o's pool so unit tests and fuzzers need no server library. */
-#ifndef WARDEN_API_BUF_H
-#define WARDEN_API_BUF_H
+#ifndef WARDEN_LIB_BUF_H
+#define WARDEN_LIB_BUF_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /* Warden configuration: the YAML file (or the embedded default) parsed into one immutable
  * struct. A loaded config is never mutated; reload builds a new one and swaps the pointer. */
-#ifndef WARDEN_SERVER_CONFIG_H
-#define WARDEN_SERVER_CONFIG_H
+#ifndef WARDEN_CONFIG_CONFIG_H
+#define WARDEN_CONFIG_CONFIG_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* Structured logs: one JSON object per line on stderr. Callers pass fields already as JSON members;
  * nothing here ever formats a secret or a prompt. */
-#ifndef WARDEN_SERVER_LOG_H
-#define WARDEN_SERVER_LOG_H
+#ifndef WARDEN_LIB_LOG_H
+#define WARDEN_LIB_LOG_H
 
 enum wd_log_level { WD_LOG_DEBUG, WD_LOG_INFO, WD_LOG_WARN, WD_LOG_ERROR };
 

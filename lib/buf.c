@@ -1,5 +1,5 @@
 /* Buffers, arena and random ids shared by every module. */
-#include "api/buf.h"
+#include "lib/buf.h"
 
 #include <stdarg.h>
 #include <stdio.h>

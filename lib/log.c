@@ -1,7 +1,7 @@
 /* JSON-lines logger. Every write(2) holds whole lines, so lines stay whole across threads. A worker thread
  * batches its info and debug lines (the access log is one per request) and writes them in one call before its
  * loop waits for events; a warning or an error flushes the batch and goes out at once, in order. */
-#include "server/log.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/json.h"
-#include "audit/record.h"
+#include "lib/json.h"
+#include "lib/clock.h"
 
 static enum wd_log_level min_level = WD_LOG_INFO;
 
@@ -56,7 +56,7 @@ static void put_line(struct wd_buf *b, enum wd_log_level lvl, const char *msg, c
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};
     char ts[28];
-    wd_audit_format_ts(wd_audit_now_us(), ts); /* no printf: the access log calls this once per request */
+    wd_format_ts(wd_now_us(), ts); /* no printf: the access log calls this once per request */
     wd_buf_puts(b, "{\"time\":\"");
     wd_buf_put(b, ts, 27);
     wd_buf_puts(b, "\",\"level\":\"");

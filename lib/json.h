@@ -4,10 +4,10 @@
  * and records for each token where its subtree ends, so lookups skip siblings in O(1). String tokens
  * point at the still-escaped bytes between the quotes: those bytes are valid JSON string content and can
  * be copied into output verbatim, which is how long prompts cross the gateway without decode/encode. */
-#ifndef WARDEN_API_JSON_H
-#define WARDEN_API_JSON_H
+#ifndef WARDEN_LIB_JSON_H
+#define WARDEN_LIB_JSON_H
 
-#include "api/buf.h"
+#include "lib/buf.h"
 
 enum wd_jtype {
     WD_J_OBJ = 1,

@@ -1,0 +1,21 @@
+/* SHA-256 and hex, shared by every module (audit chain hashes, API key digests, log and trace ids). */
+#ifndef WARDEN_LIB_HASH_H
+#define WARDEN_LIB_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+/* SHA-256 for EVP_Digest*: fetched once per process (EVP_sha256() looks it up on every use). */
+const EVP_MD *wd_sha256_md(void);
+/* SHA-256 of p[0..n) with the thread's reused digest context: OpenSSL 3's one-shot SHA256() looks the
+ * implementation up and allocates a context on every call. */
+void wd_sha256(const void *p, size_t n, uint8_t out[32]);
+/* SHA-256 of a[0..an) || b[0..bn), with the same context. */
+void wd_sha256_2(const void *a, size_t an, const void *b, size_t bn, uint8_t out[32]);
+
+void wd_hex(const uint8_t *p, size_t n, char *out);                /* lowercase; out: 2n+1 bytes */
+int wd_unhex(const char *s, size_t n, uint8_t *out, size_t cap);   /* lowercase only; bytes written, or -1 */
+
+#endif
