@@ -75,6 +75,7 @@ struct fconn {
     uint32_t approved[H2_APPROVED_MAX]; /* streams receiving a body that the guard let through */
     unsigned napproved;
     bool gate_pending;           /* streams receiving a body may wait to be judged */
+    bool data_seen;              /* the read being handled holds DATA frames: body bytes to account */
     bool resync;                 /* the scan lost its place (Upgrade: h2c): start again at the input's start */
     bool kill;                   /* HTTP/1: the guard could not rewrite a refused head; close at the next read */
     size_t h2_pending;           /* body bytes held by this connection's streams in RECV_BODY */
@@ -581,12 +582,15 @@ struct h2scan {
     struct fconn *fc;
     h2o_http2_conn_t *conn;
     unsigned opens, resets;
+    bool data;
 };
 
 static void h2_frame(void *ctx, const struct wd_h2_frame *f)
 {
     struct h2scan *sc = ctx;
     h2o_http2_conn_t *conn = sc->conn;
+    if (f->type == H2O_HTTP2_FRAME_TYPE_DATA)
+        sc->data = true;
     if (f->type == H2O_HTTP2_FRAME_TYPE_HEADERS && f->stream_id > conn->pull_stream_ids.max_open) {
         sc->opens++;
         if (!(f->flags & H2O_HTTP2_FRAME_FLAG_END_STREAM))
@@ -628,6 +632,7 @@ static void h2_pre(struct fconn *fc, size_t nnew)
     if (fc->preface_left == 0)
         pos += wd_h2_frames(b + pos, in->size - pos, h2_frame, &sc);
     unsigned opens = sc.opens, resets = sc.resets;
+    fc->data_seen = sc.data;
     fc->partial = in->size - pos;
     if (resets != 0) {
         uint64_t t = now_ns();
@@ -760,7 +765,8 @@ static void h2_post(struct fconn *fc)
         fc->gate_pending = false;
         h2_gate(fc, conn);
     }
-    if (fc->h2_pending != 0 || conn->num_streams.pull.open != 0)
+    /* a walk of the streams only when body bytes came or are held (not on every read of a busy connection) */
+    if (fc->h2_pending != 0 || fc->data_seen)
         h2_account(fc, conn);
 }
 

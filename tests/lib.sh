@@ -49,19 +49,28 @@ wd_wait_http() {
   return 1
 }
 
-# wd_start_fake [fake args...] -> FAKE_PORT, FAKE_PID, FAKE_URL
-wd_start_fake() {
-  local out="$WD_TMP/fake.$RANDOM.out"
-  node "$WD_ROOT/tests/fakes/fake_gemini.mjs" --port 0 "$@" >"$out" 2>"$out.err" &
-  FAKE_PID=$!
-  WD_PIDS+=("$FAKE_PID")
-  local i
-  for i in $(seq 1 200); do
-    if grep -q '"port"' "$out" 2>/dev/null; then break; fi
+# wd_start_server VAR CMD [ARGS...]: starts a test server in the background (stopped by PID at exit) and waits
+# up to 10 s for the one line `{"port": N}` it prints once listening; VAR (any name but wd_*_) gets N,
+# WD_SERVER_PID its PID.
+wd_start_server() {
+  local wd_var_="$1" wd_out_="$WD_TMP/server.$RANDOM.out" wd_i_ wd_port_
+  shift
+  "$@" >"$wd_out_" 2>"$wd_out_.err" &
+  WD_SERVER_PID=$!
+  WD_PIDS+=("$WD_SERVER_PID")
+  for wd_i_ in $(seq 1 200); do
+    grep -q '"port"' "$wd_out_" 2>/dev/null && break
     sleep 0.05
   done
-  FAKE_PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$out" | head -1)
-  [ -n "$FAKE_PORT" ] || { echo "fake did not start" >&2; cat "$out.err" >&2; return 1; }
+  wd_port_=$(sed -n 's/.*"port": *\([0-9]*\).*/\1/p' "$wd_out_" | head -1)
+  [ -n "$wd_port_" ] || { echo "$(basename "$2") did not start" >&2; cat "$wd_out_.err" >&2; return 1; }
+  printf -v "$wd_var_" '%s' "$wd_port_"
+}
+
+# wd_start_fake [fake args...] -> FAKE_PORT, FAKE_PID, FAKE_URL
+wd_start_fake() {
+  wd_start_server FAKE_PORT node "$WD_ROOT/tests/fakes/fake_gemini.mjs" --port 0 "$@"
+  FAKE_PID=$WD_SERVER_PID
   FAKE_URL="http://127.0.0.1:$FAKE_PORT"
 }
 

@@ -30,16 +30,8 @@ wd_start_fake --key "$GEMINI_API_KEY"
 # start_otlp DIR [PORT] -> OTLP_PID, OTLP_PORT, OTLP_URL, OTLP_DIR
 start_otlp() {
   OTLP_DIR="$1"
-  local out="$WD_TMP/otlp.$RANDOM.out" i
-  node "$WD_ROOT/tests/fakes/fake_otlp.mjs" --port "${2:-0}" --dir "$OTLP_DIR" >"$out" 2>"$out.err" &
-  OTLP_PID=$!
-  WD_PIDS+=("$OTLP_PID")
-  for i in $(seq 1 200); do
-    grep -q '"port"' "$out" 2>/dev/null && break
-    sleep 0.05
-  done
-  OTLP_PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$out" | head -1)
-  [ -n "$OTLP_PORT" ] || { echo "fake_otlp did not start" >&2; cat "$out.err" >&2; return 1; }
+  wd_start_server OTLP_PORT node "$WD_ROOT/tests/fakes/fake_otlp.mjs" --port "${2:-0}" --dir "$OTLP_DIR"
+  OTLP_PID=$WD_SERVER_PID
   OTLP_URL="http://127.0.0.1:$OTLP_PORT"
 }
 otlp_mode() { curl -s -o /dev/null -w '%{http_code}' "$OTLP_URL/_fake/mode" -d "$1" | grep -q 200; }

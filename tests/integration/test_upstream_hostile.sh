@@ -10,17 +10,10 @@ HERE="$WD_ROOT/tests/integration"
 A() { python3 "$HERE/wd_assert.py" "$@"; }
 export WARDEN_DEV_KEY="wk-hostile-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 
-# start_hostile MODE VAR: starts a hostile provider; VAR_URL is its base URL
+# start_hostile MODE VAR: starts a hostile provider; VAR gets its base URL
 start_hostile() {
-  local out="$WD_TMP/hostile.$1.out" i port
-  python3 "$WD_ROOT/tests/fakes/hostile_provider.py" --mode "$1" >"$out" 2>"$out.err" &
-  WD_PIDS+=("$!")
-  for i in $(seq 1 200); do
-    grep -q '"port"' "$out" 2>/dev/null && break
-    sleep 0.05
-  done
-  port=$(sed -n 's/.*"port": *\([0-9]*\).*/\1/p' "$out" | head -1)
-  [ -n "$port" ] || { echo "hostile provider $1 did not start" >&2; cat "$out.err" >&2; return 1; }
+  local port
+  wd_start_server port python3 "$WD_ROOT/tests/fakes/hostile_provider.py" --mode "$1"
   printf -v "$2" '%s' "http://127.0.0.1:$port"
 }
 start_hostile reset-half RESET_URL
@@ -31,14 +24,7 @@ start_hostile redirect REDIR_URL
 # the spans go to the OTLP fake as OTLP/JSON (no protoc needed)
 OTLP_DIR="$WD_TMP/otlp"
 mkdir -p "$OTLP_DIR"
-node "$WD_ROOT/tests/fakes/fake_otlp.mjs" --port 0 --dir "$OTLP_DIR" >"$WD_TMP/otlp.out" 2>"$WD_TMP/otlp.err" &
-WD_PIDS+=("$!")
-for i in $(seq 1 200); do
-  grep -q '"port"' "$WD_TMP/otlp.out" 2>/dev/null && break
-  sleep 0.05
-done
-OTLP_PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$WD_TMP/otlp.out" | head -1)
-[ -n "$OTLP_PORT" ] || { echo "fake_otlp did not start" >&2; cat "$WD_TMP/otlp.err" >&2; exit 1; }
+wd_start_server OTLP_PORT node "$WD_ROOT/tests/fakes/fake_otlp.mjs" --port 0 --dir "$OTLP_DIR"
 
 PORT=$(wd_free_port)
 CFG="$WD_TMP/hostile.yaml"
