@@ -991,17 +991,20 @@ static int cfg_parse_provider(struct wd_provider *pv, struct cfg_node *key, stru
         pv->type = WD_PROVIDER_GEMINI;
     else if (!strcmp(type, "anthropic"))
         pv->type = WD_PROVIDER_ANTHROPIC;
+    else if (!strcmp(type, "openai"))
+        pv->type = WD_PROVIDER_OPENAI;
     free(type);
     if (!pv->type)
-        return cfg_fail(err, f[0].val->line, p, "must be gemini or anthropic");
+        return cfg_fail(err, f[0].val->line, p, "must be gemini, anthropic or openai");
 
     if (f[1].val) {
         cfg_path_key(p, path, f[1].key);
         if (cfg_parse_base_url(pv, f[1].val, p, err))
             return -1;
     } else {
-        pv->base_url = strdup(pv->type == WD_PROVIDER_GEMINI ? "https://generativelanguage.googleapis.com"
-                                                             : "https://api.anthropic.com");
+        pv->base_url = strdup(pv->type == WD_PROVIDER_GEMINI    ? "https://generativelanguage.googleapis.com"
+                              : pv->type == WD_PROVIDER_OPENAI ? "https://api.openai.com"
+                                                               : "https://api.anthropic.com");
         if (!pv->base_url)
             return cfg_oom(err);
     }
@@ -1215,6 +1218,43 @@ static int cfg_default_tiers(struct wd_config *cfg, struct wd_config_err *err)
         return 0;
     }
     return 0;
+}
+
+static int cfg_chain_one(struct wd_chain *c, const char *t, struct wd_config_err *err)
+{
+    if (t == NULL)
+        return 0;
+    if ((c->targets = calloc(1, sizeof *c->targets)) == NULL || (c->targets[0] = strdup(t)) == NULL)
+        return cfg_oom(err);
+    c->n = 1;
+    return 0;
+}
+
+/* Until lists are parsed: each tier and alias is a chain of its one target. */
+static int cfg_chains_of_one(struct wd_config *cfg, struct wd_config_err *err)
+{
+    cfg->routing = (struct wd_routing_config){.attempts_per_target = 2, .backoff_ms = 200, .max_backoff_ms = 5000,
+                                              .max_retry_after_ms = 10000, .retry_budget = 0.2,
+                                              .retry_budget_min = 10};
+    for (size_t i = 0; i < cfg->nproviders; i++)
+        if (cfg->providers[i].type == WD_PROVIDER_ANTHROPIC &&
+            (cfg->providers[i].anthropic_version = strdup("2023-06-01")) == NULL)
+            return cfg_oom(err);
+    for (size_t i = 0; i < cfg->naliases; i++)
+        if (cfg_chain_one(&cfg->aliases[i].chain, cfg->aliases[i].target, err))
+            return -1;
+    const char *tiers[3] = {cfg->tier_opus, cfg->tier_sonnet, cfg->tier_haiku};
+    for (int t = 0; t < 3; t++)
+        if (cfg_chain_one(&cfg->tier_chains[t], tiers[t], err))
+            return -1;
+    return 0;
+}
+
+static void cfg_chain_free(struct wd_chain *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->targets[i]);
+    free(c->targets);
 }
 
 int wd_config_tiers_note(const struct wd_config *cfg, char *out, size_t cap)
@@ -1624,6 +1664,8 @@ static int cfg_parse_root(struct wd_config *cfg, struct cfg_node *root, struct w
         return -1;
     if (!tiers_given && cfg_default_tiers(cfg, err))
         return -1;
+    if (cfg_chains_of_one(cfg, err))
+        return -1;
     if (f[6].val && cfg_parse_auth(cfg, f[6].val, "auth", err))
         return -1;
     if (f[7].val && cfg_parse_audit(cfg, f[7].val, "audit", err))
@@ -1796,6 +1838,7 @@ void wd_config_free(struct wd_config *cfg)
         free(p->name);
         free(p->base_url);
         free(p->tls_ca);
+        free(p->anthropic_version);
         for (size_t k = 0; k < p->nkeys; k++)
             free(p->keys[k].secret);
         free(p->keys);
@@ -1804,9 +1847,12 @@ void wd_config_free(struct wd_config *cfg)
     free(cfg->tier_opus);
     free(cfg->tier_sonnet);
     free(cfg->tier_haiku);
+    for (int t = 0; t < 3; t++)
+        cfg_chain_free(&cfg->tier_chains[t]);
     for (size_t i = 0; i < cfg->naliases; i++) {
         free(cfg->aliases[i].name);
         free(cfg->aliases[i].target);
+        cfg_chain_free(&cfg->aliases[i].chain);
     }
     free(cfg->aliases);
     for (size_t i = 0; i < cfg->nprices; i++)

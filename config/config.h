@@ -7,9 +7,18 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+/* The provider families (providers/provider.h maps each to its table of functions). */
 enum wd_provider_type {
     WD_PROVIDER_GEMINI = 1,
     WD_PROVIDER_ANTHROPIC,
+    WD_PROVIDER_OPENAI,          /* Chat Completions and every server compatible with it */
+};
+
+/* openai: which request field carries the output limit. */
+enum wd_tokens_field {
+    WD_TOKENS_FIELD_AUTO = 0,    /* max_completion_tokens for reasoning models (o*, gpt-5), else max_tokens */
+    WD_TOKENS_FIELD_MAX_TOKENS,
+    WD_TOKENS_FIELD_MAX_COMPLETION_TOKENS,
 };
 
 struct wd_provider_key {
@@ -27,11 +36,34 @@ struct wd_provider {
     unsigned connect_timeout_ms;    /* default 10000 */
     unsigned first_byte_timeout_ms; /* default 120000: time to the first response byte */
     unsigned idle_timeout_ms;       /* default 120000: longest gap between response bytes */
+    int64_t max_output_tokens;      /* 0: the family's built-in ceiling per model (if known); else max_tokens
+                                       is clamped to this */
+    char *anthropic_version;        /* anthropic: the anthropic-version header sent when the client sent none
+                                       (default "2023-06-01") */
+    enum wd_tokens_field tokens_field; /* openai: default auto */
+};
+
+/* An ordered list of targets ("provider/model"): the first is tried first, the next on a retryable failure. */
+struct wd_chain {
+    char **targets;
+    size_t n;
 };
 
 struct wd_alias {
     char *name;            /* what the client asks for */
-    char *target;          /* "provider/model" */
+    char *target;          /* "provider/model": the first of chain */
+    struct wd_chain chain; /* every target, in order (a scalar in the file is a chain of one) */
+};
+
+/* routing: retries and fallback (README "Fallback chains"). */
+struct wd_routing_config {
+    unsigned attempts_per_target;   /* default 2: a retryable failure is retried once on the same target */
+    unsigned backoff_ms;            /* default 200: first backoff; doubles per retry, with full jitter */
+    unsigned max_backoff_ms;        /* default 5000 */
+    unsigned max_retry_after_ms;    /* default 10000: a longer Retry-After moves to the next target at once */
+    double retry_budget;            /* default 0.2: retries (and fallbacks) per worker at most this share of
+                                       requests over the last 10 s ... */
+    unsigned retry_budget_min;      /* ... plus this many per 10 s (default 10) */
 };
 
 /* models.prices: USD per million tokens of a provider model, for warden_cost_usd_total. */
@@ -111,15 +143,18 @@ struct wd_config {
     struct wd_provider *providers;
     size_t nproviders;
 
-    char *tier_opus;       /* "provider/model" or NULL */
+    char *tier_opus;       /* "provider/model" or NULL: the first target of tier_chains[0] */
     char *tier_sonnet;
     char *tier_haiku;
+    struct wd_chain tier_chains[3]; /* opus, sonnet, haiku: every target in order (n 0 when unset) */
     const char *tiers_defaulted; /* models.tiers absent: the provider whose family's tier map filled them in
                                     (points into providers[]), else NULL */
     struct wd_alias *aliases;
     size_t naliases;
     struct wd_price *prices;
     size_t nprices;
+
+    struct wd_routing_config routing;
 
     struct wd_auth_key *auth_keys;
     size_t nauth_keys;
