@@ -24,7 +24,7 @@
 #include <uv.h>
 
 #include "server/accept.h"
-#include "server/upstream.h"
+#include "net/upstream.h"
 
 static h2o_globalconf_t config;
 static h2o_context_t ctx;

@@ -329,7 +329,7 @@ PID_OF[warden]=$W_PID
 log "warden on 127.0.0.1:$W_PORT (pid $W_PID, core $GW_CORE, workers: 1)"
 
 # floor: bench/floor_proxy.c, a pass-through proxy made of the parts Warden's request path is made of (libh2o on
-# libuv, server/upstream.c's libcurl client, one loop) doing no work of its own: what it adds over direct is what
+# libuv, net/upstream.c's libcurl client, one loop) doing no work of its own: what it adds over direct is what
 # this stack adds on this machine before any authentication, JSON or translation. Same pinning as Warden.
 STATUS[floor]=failed REASON[floor]="$FLOOR_BIN not built"
 PID_OF[floor]=""

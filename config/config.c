@@ -1233,7 +1233,7 @@ static int cfg_chain_one(struct wd_chain *c, const char *t, struct wd_config_err
 /* Until lists are parsed: each tier and alias is a chain of its one target. */
 static int cfg_chains_of_one(struct wd_config *cfg, struct wd_config_err *err)
 {
-    cfg->routing = (struct wd_routing_config){.attempts_per_target = 2, .backoff_ms = 200, .max_backoff_ms = 5000,
+    cfg->routing = (struct wd_routing_config){.attempts_per_target = 1, .backoff_ms = 200, .max_backoff_ms = 5000,
                                               .max_retry_after_ms = 10000, .retry_budget = 0.2,
                                               .retry_budget_min = 10};
     for (size_t i = 0; i < cfg->nproviders; i++)

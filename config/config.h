@@ -57,7 +57,8 @@ struct wd_alias {
 
 /* routing: retries and fallback (README "Fallback chains"). */
 struct wd_routing_config {
-    unsigned attempts_per_target;   /* default 2: a retryable failure is retried once on the same target */
+    unsigned attempts_per_target;   /* default 1: a retryable failure moves to the next target; 2+ retries the
+                                       same target first (Claude Code itself retries what reaches it) */
     unsigned backoff_ms;            /* default 200: first backoff; doubles per retry, with full jitter */
     unsigned max_backoff_ms;        /* default 5000 */
     unsigned max_retry_after_ms;    /* default 10000: a longer Retry-After moves to the next target at once */

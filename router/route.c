@@ -25,25 +25,46 @@ static bool contains_ci(struct wd_str s, const char *w)
     return false;
 }
 
-int wd_route_resolve(const struct wd_config *cfg, struct wd_str m, struct wd_route *out, struct wd_error *err)
+static int plan_chain(const struct wd_config *cfg, const struct wd_chain *ch, struct wd_route_plan *out)
 {
-    if (memchr(m.p, '/', m.n) != NULL && split_target(cfg, m, out) == 0)
+    out->n = 0;
+    for (size_t i = 0; i < ch->n && out->n < WD_ROUTE_MAX_TARGETS; i++)
+        if (split_target(cfg, (struct wd_str){ch->targets[i], strlen(ch->targets[i])}, &out->t[out->n]) == 0)
+            out->n++;
+    return out->n > 0 ? 0 : -1;
+}
+
+int wd_route_plan(const struct wd_config *cfg, struct wd_str m, struct wd_route_plan *out, struct wd_error *err)
+{
+    out->n = 0;
+    if (memchr(m.p, '/', m.n) != NULL && split_target(cfg, m, &out->t[0]) == 0) {
+        out->n = 1;
         return 0;
+    }
     for (size_t i = 0; i < cfg->naliases; i++)
-        if (wd_str_eq(m, cfg->aliases[i].name))
-            return split_target(cfg, (struct wd_str){cfg->aliases[i].target, strlen(cfg->aliases[i].target)}, out);
+        if (wd_str_eq(m, cfg->aliases[i].name) && plan_chain(cfg, &cfg->aliases[i].chain, out) == 0)
+            return 0;
     static const char *const tiers[] = {"opus", "sonnet", "haiku"};
-    const char *targets[] = {cfg->tier_opus, cfg->tier_sonnet, cfg->tier_haiku};
     for (int i = 0; i < 3; i++)
-        if (targets[i] != NULL && contains_ci(m, tiers[i]))
-            return split_target(cfg, (struct wd_str){targets[i], strlen(targets[i])}, out);
+        if (cfg->tier_chains[i].n > 0 && contains_ci(m, tiers[i]) && plan_chain(cfg, &cfg->tier_chains[i], out) == 0)
+            return 0;
     if (wd_str_has_prefix(m, "claude"))
         for (size_t i = 0; i < cfg->nproviders; i++)
             if (cfg->providers[i].type == WD_PROVIDER_ANTHROPIC) {
-                out->provider = &cfg->providers[i];
-                out->model = m;
+                out->t[0].provider = &cfg->providers[i];
+                out->t[0].model = m;
+                out->n = 1;
                 return 0;
             }
     wd_error_set(err, WD_ERR_NOT_FOUND, "model: %.*s", (int)(m.n > 128 ? 128 : m.n), m.p);
     return -1;
+}
+
+int wd_route_resolve(const struct wd_config *cfg, struct wd_str m, struct wd_route *out, struct wd_error *err)
+{
+    struct wd_route_plan p;
+    if (wd_route_plan(cfg, m, &p, err) < 0)
+        return -1;
+    *out = p.t[0];
+    return 0;
 }

@@ -29,7 +29,7 @@
 #include "server/framing.h"
 #include "lib/log.h"
 #include "server/server.h"
-#include "server/upstream.h"
+#include "net/upstream.h"
 
 /* libh2o's bundled picohttpparser: exported by libh2o.so, no header installed (its struct phr_header has the
  * layout of struct wd_field). The guard parses a head exactly as libh2o will. */
@@ -380,20 +380,10 @@ static bool key_valid(struct fconn *fc, const char *xk, size_t xkn, const char *
         presented = (struct wd_str){xk, xkn};
     else if (az != NULL && azn > 7 && strncasecmp(az, "Bearer ", 7) == 0)
         presented = (struct wd_str){az + 7, azn - 7};
-    if (presented.n == 0 || fc->w == NULL || fc->w->rt == NULL)
+    if (presented.n == 0 || fc->w == NULL || fc->w->gw.rt == NULL)
         return false;
     struct wd_principal who;
-    return wd_auth_check(&fc->w->rt->auth, presented, &who) == 0;
-}
-
-bool wd_front_route_takes_body(const char *path, size_t len)
-{
-    /* the POST routes of the Anthropic API (server/anthropic_route.c); the query is not part of the route */
-    const char *q = memchr(path, '?', len);
-    if (q != NULL)
-        len = (size_t)(q - path);
-    return (len == 22 && memcmp(path, "/anthropic/v1/messages", 22) == 0) ||
-           (len == 35 && memcmp(path, "/anthropic/v1/messages/count_tokens", 35) == 0);
+    return wd_auth_check(&fc->w->gw.rt->auth, presented, &who) == 0;
 }
 
 static bool path_takes_body(const char *path, size_t len)
@@ -402,7 +392,7 @@ static bool path_takes_body(const char *path, size_t len)
     h2o_mem_init_pool(&pool);
     size_t query_at, *norm = NULL;
     h2o_iovec_t p = h2o_url_normalize_path(&pool, path, len, &query_at, &norm);
-    bool ok = wd_front_route_takes_body(p.base, query_at != SIZE_MAX && query_at < p.len ? query_at : p.len);
+    bool ok = wd_gateway_route_takes_body(p.base, query_at != SIZE_MAX && query_at < p.len ? query_at : p.len);
     h2o_mem_clear_pool(&pool);
     return ok;
 }
@@ -412,7 +402,7 @@ static void h1_body_bytes(struct fconn *fc, const char *p, size_t n);
 static void h1_head(struct fconn *fc, size_t nnew)
 {
     h2o_buffer_t *in = fc->sock->input;
-    const struct wd_config *cfg = fc->w->rt->cfg;
+    const struct wd_config *cfg = fc->w->gw.rt->cfg;
     size_t prev = in->size - nnew;
     size_t look = in->size < H2O_MAX_REQLEN ? in->size : H2O_MAX_REQLEN;
     struct wd_field hdrs[H1_MAX_FIELDS + 1];

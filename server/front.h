@@ -56,7 +56,7 @@ bool wd_front_stream_doomed(h2o_req_t *req);
 /* Prometheus text for the guard's counters (server/metrics.c calls it). */
 void wd_front_render_metrics(struct wd_buf *b);
 
-/* The routes that take a request body (a body anywhere else is never read). */
-bool wd_front_route_takes_body(const char *path, size_t len);
+/* The routes that take a request body are the inbound APIs' POST routes (wd_gateway_route_takes_body); a body
+ * anywhere else is never read. */
 
 #endif

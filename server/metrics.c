@@ -203,7 +203,7 @@ enum label_kind { L_ROUTE, L_API, L_MODEL, L_PROVIDER, L_KEY, L_STATUS, L_OUTCOM
 static const double dur_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300};
 static const double ttft_bounds[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 30, 60, 120};
 
-enum fam { F_REQ, F_TTFT, F_ATTEMPT, F_RETRY, F_ERR, F_TOK, F_COST, F__N };
+enum fam { F_REQ, F_TTFT, F_ATTEMPT, F_RETRY, F_FALLBACK, F_ERR, F_TOK, F_COST, F__N };
 
 struct famdesc {
     const char *name, *help;
@@ -225,6 +225,9 @@ static const struct famdesc fams[F__N] = {
                    NULL, 0, 3, {L_PROVIDER, L_MODEL, L_OUTCOME}, {"provider", "model", "outcome"}, 1024},
     [F_RETRY] = {"warden_upstream_retries_total", "Upstream requests retried.", NULL, 0, 1, {L_PROVIDER},
                  {"provider"}, 128},
+    [F_FALLBACK] = {"warden_upstream_fallbacks_total",
+                    "Calls that left this provider for the next target of their fallback chain.", NULL, 0, 1,
+                    {L_PROVIDER}, {"provider"}, 128},
     [F_ERR] = {"warden_errors_total", "Requests that ended in an error, by inbound API and error class.", NULL, 0, 2,
                {L_API, L_CLASS}, {"api", "class"}, 256},
     [F_TOK] = {"warden_tokens_total", "Tokens by model, auth key and type (input, output, cached).", NULL, 0, 3,
@@ -509,6 +512,15 @@ void wd_metrics_retry(int worker, const char *provider)
     if (ws == NULL)
         return;
     counter_add(ws, F_RETRY, pk(cstr_idx(&providers, provider), 0, 0, 0, 0), 1);
+    store_unlock(ws);
+}
+
+void wd_metrics_fallback(int worker, const char *provider)
+{
+    struct wstore *ws = store_lock(worker);
+    if (ws == NULL)
+        return;
+    counter_add(ws, F_FALLBACK, pk(cstr_idx(&providers, provider), 0, 0, 0, 0), 1);
     store_unlock(ws);
 }
 

@@ -18,6 +18,7 @@
  *   warden_time_to_first_token_seconds{api,model,provider}                histogram, 0.01 .. 120 s (streams)
  *   warden_upstream_attempts_total{provider,model,outcome}                counter
  *   warden_upstream_retries_total{provider}                               counter
+ *   warden_upstream_fallbacks_total{provider}                             counter
  *   warden_errors_total{api,class}                                        counter
  *   warden_tokens_total{model,key,type}          type: input|output|cached counter
  *   warden_cost_usd_total{model,key}             only for models with a price (wd_metrics_set_price)
@@ -103,6 +104,8 @@ void wd_metrics_upstream_attempt(int worker, const char *provider, const char *m
                                  enum wd_metrics_outcome outcome);
 /* A retry of the upstream request (counted besides its attempt). */
 void wd_metrics_retry(int worker, const char *provider);
+/* A call left this provider for the next target of its fallback chain. */
+void wd_metrics_fallback(int worker, const char *provider);
 /* A streamed response opens (+1) or ends (-1); the gauge warden_open_streams{api}. Every +1 needs its -1
  * from the same worker. */
 void wd_metrics_stream_open(int worker, const char *api, int delta);

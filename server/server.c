@@ -3,6 +3,7 @@
 #include "server/front.h"
 #include "otel/exporter.h"
 #include "server/metrics.h"
+#include "gateway/observe.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -36,15 +37,6 @@ static _Thread_local struct wd_worker *self_worker;
 static atomic_bool draining;
 
 struct wd_worker *wd_worker_self(void) { return self_worker; }
-
-void wd_runtime_release(struct wd_runtime *rt)
-{
-    if (rt == NULL || atomic_fetch_sub(&rt->refs, 1) != 1)
-        return;
-    wd_config_free(rt->cfg);
-    wd_auth_free(&rt->auth);
-    free(rt);
-}
 
 /* Resolves the auth keys of a config. With none usable, generates one and prints it once: Warden never
  * serves without authentication. */
@@ -113,44 +105,6 @@ static struct wd_runtime *runtime_acquire_global(void)
     return rt;
 }
 
-const char *wd_http_reason(int status)
-{
-    /* RFC 9110 section 15 (and 6585 for 429, 431; 529 is Anthropic's) */
-    switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 529: return "Overloaded";
-    default: return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
-    }
-}
-
-void wd_respond(h2o_req_t *req, int status, const char *ct, const char *body, size_t len)
-{
-    req->res.status = status;
-    req->res.reason = wd_http_reason(status);
-    /* A known length keeps an HTTP/1.1 connection alive: h2o 2.2.5 chunks only 200 responses and closes the
-     * connection after any other status whose length it does not know (every error, a 429 included). */
-    req->res.content_length = len;
-    if (ct != NULL)
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));
-    h2o_iovec_t b = h2o_strdup(&req->pool, body, len);
-    h2o_send_inline(req, b.base, b.len);
-}
-
 static void respond_json(h2o_req_t *req, int status, const char *json)
 {
     wd_respond(req, status, "application/json", json, strlen(json));
@@ -181,8 +135,8 @@ static size_t metrics_audit_stats(struct wd_audit_stats *out, size_t cap)
 {
     size_t n = 0;
     for (unsigned i = 0; i < nworkers && n < cap; i++)
-        if (workers[i].audit != NULL)
-            wd_audit_writer_stats(workers[i].audit, &out[n++]);
+        if (workers[i].gw.audit != NULL)
+            wd_audit_writer_stats(workers[i].gw.audit, &out[n++]);
     return n;
 }
 
@@ -218,7 +172,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         char why[300], body[400];
         if (atomic_load(&draining)) {
             respond_json(req, 503, "{\"status\":\"draining\"}");
-        } else if (ready_check(w->rt->cfg, why, sizeof(why)) < 0) {
+        } else if (ready_check(w->gw.rt->cfg, why, sizeof(why)) < 0) {
             struct wd_buf b = {0};
             wd_buf_puts(&b, "{\"status\":\"not ready\",\"reason\":");
             wd_json_put_string(&b, why, strlen(why));
@@ -233,7 +187,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     /* /metrics is never answered here (key names, token volumes): it has its own listener,
      * telemetry.metrics.listen, on loopback by default (server/metrics.c). */
-    if (wd_anthropic_route(req, w) == 0)
+    if (wd_gateway_handle(&w->gw, req) == 0)
         return 0;
     respond_json(req, 404, "{\"type\":\"error\",\"error\":{\"type\":\"not_found_error\",\"message\":\"no such route\"}}");
     return 0;
@@ -270,7 +224,7 @@ static int listener_open(struct wd_worker *w)
 static void on_resume(uv_timer_t *t)
 {
     struct wd_worker *w = t->data;
-    if (w->draining || w->listening)
+    if (w->gw.draining || w->listening)
         return;
     if (listener_open(w) != 0)
         uv_timer_start(&w->resume_timer, on_resume, 250, 0);
@@ -279,7 +233,7 @@ static void on_resume(uv_timer_t *t)
 static void on_listener_rested(uv_handle_t *h)
 {
     struct wd_worker *w = h->data;
-    if (w->draining)
+    if (w->gw.draining)
         return;
     if (!w->resume_armed) {
         uv_timer_init(&w->loop, &w->resume_timer);
@@ -292,7 +246,7 @@ static void on_listener_rested(uv_handle_t *h)
 static void on_accept(uv_stream_t *listener, int status)
 {
     struct wd_worker *w = listener->data;
-    if (w->draining)
+    if (w->gw.draining)
         return;
     wd_front_accept(listener, w, status);
     if ((status == UV_EMFILE || status == UV_ENFILE) && w->listening) {
@@ -342,27 +296,27 @@ static void drain_tick(uv_timer_t *t)
 {
     struct wd_worker *w = t->data;
     uint64_t now = uv_now(&w->loop);
-    if (w->inflight > 0 && now < w->drain_deadline)
+    if (w->gw.inflight > 0 && now < w->drain_deadline)
         return;
-    if (w->inflight > 0 && !w->drain_cut) {
+    if (w->gw.inflight > 0 && !w->drain_cut) {
         /* every call still running ends properly: an error event or a 503, its access line, its record */
         w->drain_cut = true;
-        int n = wd_anthropic_drain_cut(w);
+        int n = wd_gateway_drain_cut(&w->gw);
         wd_logf(WD_LOG_WARN, "", "worker %d: drain timeout with %d requests in flight: %d calls ended with overloaded_error",
-                w->id, w->inflight, n);
+                w->id, w->gw.inflight, n);
         w->drain_deadline = now + WD_DRAIN_GRACE_MS;
         return;
     }
-    if (w->inflight > 0) {
+    if (w->gw.inflight > 0) {
         wd_logf(WD_LOG_WARN, "", "worker %d: %d requests still in flight after the drain grace; exiting without them",
-                w->id, w->inflight);
+                w->id, w->gw.inflight);
     } else if (!w->drain_idle && !w->drain_cut) {
         w->drain_idle = true;
         if (w->drain_deadline < now + WD_DRAIN_GRACE_MS)
             w->drain_deadline = now + WD_DRAIN_GRACE_MS;
     }
     /* then the audit queue: every record durable and the last checkpoint out */
-    if (!wd_audit_writer_drain(w->audit) && uv_now(&w->loop) < w->drain_deadline)
+    if (!wd_audit_writer_drain(w->gw.audit) && uv_now(&w->loop) < w->drain_deadline)
         return;
     uv_stop(&w->loop);
 }
@@ -372,24 +326,24 @@ static void on_wake(uv_async_t *a)
     struct wd_worker *w = a->data;
     /* a reload: take the new runtime */
     struct wd_runtime *rt = atomic_load(&current_rt);
-    if (rt != w->rt) {
+    if (rt != w->gw.rt) {
         atomic_fetch_add(&rt->refs, 1);
-        struct wd_runtime *old = w->rt;
-        w->rt = rt;
+        struct wd_runtime *old = w->gw.rt;
+        w->gw.rt = rt;
         wd_runtime_release(old);
         wd_secret_cache_clear();
-        if (w->id == 0 && w->audit != NULL) {
+        if (w->id == 0 && w->gw.audit != NULL) {
             struct wd_audit_rec r = {0};
             char d[160];
             snprintf(d, sizeof(d), "{\"sha256\":\"%s\",\"source\":\"file\"}", rt->cfg->sha256);
             wd_audit_set_cstr(&r, WD_AF_KIND, "config");
             wd_audit_set_cstr(&r, WD_AF_EVENT, "reload");
             wd_audit_set_cstr(&r, WD_AF_DETAIL, d);
-            wd_audit_append(w->audit, &r, NULL, NULL);
+            wd_audit_append(w->gw.audit, &r, NULL, NULL);
         }
     }
-    if (atomic_load(&draining) && !w->draining) {
-        w->draining = true;
+    if (atomic_load(&draining) && !w->gw.draining) {
+        w->gw.draining = true;
         if (w->listening) {
             uv_close((uv_handle_t *)&w->listener, NULL);
             w->listening = false;
@@ -397,7 +351,7 @@ static void on_wake(uv_async_t *a)
         if (w->resume_armed)
             uv_timer_stop(&w->resume_timer);
         h2o_context_request_shutdown(&w->ctx);
-        w->drain_deadline = uv_now(&w->loop) + w->rt->cfg->drain_timeout_ms;
+        w->drain_deadline = uv_now(&w->loop) + w->gw.rt->cfg->drain_timeout_ms;
         uv_timer_init(&w->loop, &w->drain_timer);
         w->drain_timer.data = w;
         uv_timer_start(&w->drain_timer, drain_tick, 0, 20);
@@ -416,7 +370,7 @@ static atomic_int busy_workers; /* workers that had a request at their last loop
 static void on_trim(uv_timer_t *t)
 {
     struct wd_worker *w = t->data;
-    if (w->inflight > 0 || w->draining || atomic_load(&busy_workers) > 0)
+    if (w->gw.inflight > 0 || w->gw.draining || atomic_load(&busy_workers) > 0)
         return; /* busy again, or another worker is: the next idle moment re-arms it */
     w->trim_due = false;
     malloc_trim(0);
@@ -425,16 +379,16 @@ static void on_trim(uv_timer_t *t)
 static void on_log_flush(uv_prepare_t *p)
 {
     struct wd_worker *w = p->data;
-    wd_anthropic_idle(w);
+    wd_gateway_idle(&w->gw);
     wd_log_flush();
-    bool busy = w->inflight > 0;
+    bool busy = w->gw.inflight > 0;
     if (busy != w->busy) {
         w->busy = busy;
         atomic_fetch_add(&busy_workers, busy ? 1 : -1);
     }
     if (busy)
         w->trim_due = true;
-    else if (w->trim_due && !w->draining && !uv_is_active((uv_handle_t *)&w->trim_timer))
+    else if (w->trim_due && !w->gw.draining && !uv_is_active((uv_handle_t *)&w->trim_timer))
         uv_timer_start(&w->trim_timer, on_trim, WD_TRIM_IDLE_MS, 0);
 }
 
@@ -471,12 +425,15 @@ static int worker_init(struct wd_worker *w, int id)
     w->accept_ctx.ctx = &w->ctx;
     w->accept_ctx.hosts = globalconf.hosts;
     w->accept_ctx.ssl_ctx = ssl_ctx;
-    w->up = wd_upstream_new(&w->loop);
-    if (w->up == NULL)
+    w->gw.id = id;
+    w->gw.loop = &w->loop;
+    w->gw.tls = ssl_ctx != NULL;
+    w->gw.up = wd_upstream_new(&w->loop);
+    if (w->gw.up == NULL)
         return -1;
-    if (wd_audit_enabled() && (w->audit = wd_audit_writer_new(&w->loop, id)) == NULL)
+    if (wd_audit_enabled() && (w->gw.audit = wd_audit_writer_new(&w->loop, id)) == NULL)
         return -1;
-    w->rt = runtime_acquire_global();
+    w->gw.rt = runtime_acquire_global();
     uv_async_init(&w->loop, &w->wake, on_wake);
     w->wake.data = w;
     uv_prepare_init(&w->loop, &w->log_flush);
@@ -619,6 +576,10 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
     if (wd_metrics_init(nworkers) != 0)
         wd_log(WD_LOG_WARN, "metrics: out of memory; /metrics stays empty", "");
     apply_prices(cfg);
+    /* every call's observers, in the order they hear its events */
+    wd_gateway_add_observer(&wd_observe_audit);
+    wd_gateway_add_observer(&wd_observe_trace);
+    wd_gateway_add_observer(&wd_observe_metrics);
     workers = calloc(nworkers, sizeof(*workers));
     if (workers == NULL)
         return 1;
@@ -697,11 +658,11 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
     /* Release what the workers held so LeakSanitizer sees a clean exit; live connections died with
      * their loops. */
     for (unsigned i = 0; i < nworkers; i++) {
-        wd_upstream_free(workers[i].up);
+        wd_upstream_free(workers[i].gw.up);
         uv_walk(&workers[i].loop, close_walk_cb, NULL);
         uv_run(&workers[i].loop, UV_RUN_NOWAIT);
-        wd_audit_writer_free(workers[i].audit);
-        wd_runtime_release(workers[i].rt);
+        wd_audit_writer_free(workers[i].gw.audit);
+        wd_runtime_release(workers[i].gw.rt);
     }
     wd_audit_global_free();
     wd_otel_shutdown(); /* the spans of the drained requests go out before exit */

@@ -14,13 +14,15 @@ declare -A ALLOWED=(
   [secrets]="lib"
   [authz]="lib"
   [api]="lib"
-  [providers]="lib api"
+  [providers]="lib config api"
   [router]="lib config api"
   [audit]="lib config secrets"
   [otel]="lib config secrets"
-  [server]="lib config secrets authz audit otel api providers router"
+  [net]="lib"
+  [gateway]="lib config secrets authz audit otel api providers router net"
+  [server]="lib config secrets authz audit otel api providers router net gateway"
 )
-MODULES="lib config secrets authz api providers router audit otel server"
+MODULES="lib config secrets authz api providers router audit otel net gateway server"
 
 # (a) includes, one line per module
 for m in $MODULES; do

@@ -3,7 +3,7 @@
  * the openssl CLI) and prints "ok N - ..." / "not ok N - ..." lines; exits 1 on any failure.
  * Usage: upstream_check [path/to/upstream_test_server.mjs]   (default: relative to the repo root) */
 
-#include "server/upstream.h"
+#include "net/upstream.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

@@ -4,8 +4,8 @@
  * A request body is sent at most once per wd_upstream_start: curl's own re-send of a request whose
  * reused connection died is refused (WD_UP_ERR_RESEND), so every request a provider receives is one
  * the caller started, and counted. */
-#ifndef WARDEN_SERVER_UPSTREAM_H
-#define WARDEN_SERVER_UPSTREAM_H
+#ifndef WARDEN_NET_UPSTREAM_H
+#define WARDEN_NET_UPSTREAM_H
 
 #include <stddef.h>
 #include <uv.h>

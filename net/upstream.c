@@ -2,7 +2,7 @@
  * which sockets to watch (uv_poll) and when to wake it (uv_timer); this file adds the per-transfer
  * first-byte and idle deadlines curl has no notion of, and makes cancel safe from any callback. */
 
-#include "server/upstream.h"
+#include "net/upstream.h"
 #include "lib/log.h"
 
 #include <curl/curl.h>
