@@ -405,6 +405,15 @@ static void test_gemini_conversation_to_anthropic(void **state)
     assert_non_null(memmem(r.out.p, r.out.n, "\"cache_control\":{\"type\":\"ephemeral\"", sizeof("\"cache_control\":{\"type\":\"ephemeral\"") - 1));
     save_for_check("gemini-origin-tool-result-turn", &r.out);
     wd_buf_free(&r.out);
+    /* the control: sent unchanged but for model and max_tokens, the fake must refuse it */
+    char *raw = strdup(in);
+    replace(&raw, "\"model\":\"claude-opus-5-5\"", "\"model\":\"claude-sonnet-4-5\"");
+    replace(&raw, "\"max_tokens\":128000", "\"max_tokens\":64000");
+    struct wd_buf b = {.p = NULL};
+    wd_buf_puts(&b, raw);
+    save_for_check("reject-gemini-origin-unrewritten", &b);
+    wd_buf_free(&b);
+    free(raw);
     /* the same for a token count */
     rewrite(&r, in, strlen(in), "claude-sonnet-4-5", 64000, true);
     assert_int_equal(r.rc, 0);
