@@ -282,13 +282,12 @@ static void test_tool_ids_cut(void **state)
 {
     (void)state;
     struct wd_anthropic_up_edits ed;
-    const char *in =
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":[" TU(
-            WID "_Ei0K-x_y") "," TU(WID "0") "," TU("toolu_01ABC") "]},{\"role\":\"user\",\"content\":[" TR(WID "_Ei0K-x_y") "," TR(WID
-                                                                                                                     "0") "," TR("toolu_01ABC") "]}]}";
-    const char *want =
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":[" TU(
-            WID) "," TU(WID "0") "," TU("toolu_01ABC") "]},{\"role\":\"user\",\"content\":[" TR(WID) "," TR(WID "0") "," TR("toolu_01ABC") "]}]}";
+    /* a signed id, an id of ours without signature, one of Anthropic's: calls and their results alike */
+#define TOOL_TURNS(a, b, c)                                                                                     \
+    "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":[" \
+    TU(a) "," TU(b) "," TU(c) "]},{\"role\":\"user\",\"content\":[" TR(a) "," TR(b) "," TR(c) "]}]}"
+    const char *in = TOOL_TURNS(WID "_Ei0K-x_y", WID "0", "toolu_01ABC");
+    const char *want = TOOL_TURNS(WID, WID "0", "toolu_01ABC");
     expect(in, "m", 0, false, want, &ed);
     assert_int_equal(ed.foreign_ids, 2);
     /* not our form: too short a random part, a character base64url has not */
@@ -362,10 +361,10 @@ static void test_thinking_rule(void **state)
 
 /* Claude Code's tool-result turn as if its assistant turn had come from Gemini through Warden: a Gemini
  * thought signature on a thinking block and on the tool id. The mid-conversation system message is left
- * out: the fake does not know that role yet. */
-static char *gemini_conversation(void)
+ * out: the fake does not know that role yet. `s` is the compact golden or the fixture's pretty-printed
+ * body (`sep` is what stands after a colon there, `nl` what stands before a block of the turn). */
+static char *gemini_conversation(char *s, const char *sep, const char *nl)
 {
-    char *s = golden_body("tool-result-turn");
     struct wd_json j = {0};
     assert_int_equal(wd_json_parse(&j, s, strlen(s)), 0);
     int msgs = wd_json_get(&j, 0, "messages");
@@ -380,16 +379,35 @@ static char *gemini_conversation(void)
     assert_true(cut > 0);
     memmove(s + cut, s + cut_end, strlen(s + cut_end) + 1);
     wd_json_free(&j);
-    replace(&s, "\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_01ABC\"",
-            "\"content\":[" FT("wdsig1.Q2lnaw==") ",{\"type\":\"tool_use\",\"id\":\"" WID "_Q2lnaw\"");
-    replace(&s, "\"tool_use_id\":\"toolu_01ABC\"", "\"tool_use_id\":\"" WID "_Q2lnaw\"");
-    return s;
+    char from[128], to[256];
+    snprintf(from, sizeof(from), "\"content\":%s[%s{", sep, nl);
+    snprintf(to, sizeof(to), "\"content\":%s[%s" FT("wdsig1.Q2lnaw==") ",%s{", sep, nl, nl);
+    char *tu = strstr(s, "\"tool_use\"");
+    assert_non_null(tu);
+    /* the content array that holds the tool_use: its last opening before it */
+    char *at = NULL;
+    for (char *p = strstr(s, from); p != NULL && p < tu; p = strstr(p + 1, from))
+        at = p;
+    assert_non_null(at);
+    size_t pre = (size_t)(at - s), fl = strlen(from), tl = strlen(to), n = strlen(s);
+    char *o = malloc(n - fl + tl + 1);
+    memcpy(o, s, pre);
+    memcpy(o + pre, to, tl);
+    memcpy(o + pre + tl, at + fl, n - pre - fl + 1);
+    free(s);
+    snprintf(from, sizeof(from), "\"id\":%s\"toolu_01ABC\"", sep);
+    snprintf(to, sizeof(to), "\"id\":%s\"" WID "_Q2lnaw\"", sep);
+    replace(&o, from, to);
+    snprintf(from, sizeof(from), "\"tool_use_id\":%s\"toolu_01ABC\"", sep);
+    snprintf(to, sizeof(to), "\"tool_use_id\":%s\"" WID "_Q2lnaw\"", sep);
+    replace(&o, from, to);
+    return o;
 }
 
 static void test_gemini_conversation_to_anthropic(void **state)
 {
     (void)state;
-    char *in = gemini_conversation();
+    char *in = gemini_conversation(golden_body("tool-result-turn"), "", "");
     struct rw_result r;
     rewrite(&r, in, strlen(in), "claude-sonnet-4-5", wd_anthropic_up_max_output(WD_STR("claude-sonnet-4-5")), false);
     assert_int_equal(r.rc, 0);
@@ -418,6 +436,32 @@ static void test_gemini_conversation_to_anthropic(void **state)
     rewrite(&r, in, strlen(in), "claude-sonnet-4-5", 64000, true);
     assert_int_equal(r.rc, 0);
     assert_non_null(memmem(r.out.p, r.out.n, "\"max_tokens\":128000", sizeof("\"max_tokens\":128000") - 1));
+    wd_buf_free(&r.out);
+    free(in);
+}
+
+/* The same from the fixture's pretty-printed body: the edits keep its layout valid, and what they do not
+ * touch (here the whole tools list) is the client's bytes. */
+static void test_gemini_conversation_pretty(void **state)
+{
+    (void)state;
+    size_t n;
+    char *model;
+    char *in = gemini_conversation(fixture_body(FIXTURES "tool-result-turn.json", &n, &model), " ", "\n      ");
+    free(model);
+    struct rw_result r;
+    rewrite(&r, in, strlen(in), "claude-sonnet-4-5", 64000, false);
+    assert_int_equal(r.rc, 0);
+    assert_true(r.ed.thinking_dropped);
+    assert_int_equal(r.ed.foreign_thinking, 1);
+    assert_int_equal(r.ed.foreign_ids, 2);
+    struct wd_json j = {0};
+    assert_int_equal(wd_json_parse(&j, in, strlen(in)), 0);
+    struct wd_str tools = wd_json_raw(&j, wd_json_get(&j, 0, "tools"));
+    assert_true(tools.n > 10000);
+    assert_non_null(memmem(r.out.p, r.out.n, tools.p, tools.n));
+    wd_json_free(&j);
+    save_for_check("gemini-origin-pretty", &r.out);
     wd_buf_free(&r.out);
     free(in);
 }
@@ -643,6 +687,7 @@ int main(void)
         cmocka_unit_test(test_tool_ids_cut),
         cmocka_unit_test(test_thinking_rule),
         cmocka_unit_test(test_gemini_conversation_to_anthropic),
+        cmocka_unit_test(test_gemini_conversation_pretty),
         cmocka_unit_test(test_count_tokens_body),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_max_output_table),
