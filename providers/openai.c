@@ -866,7 +866,7 @@ static int check_calls(struct wd_openai_stream *s, int calls)
         int name = wd_json_get(j, fn, "name");
         int args = wd_json_get(j, fn, "arguments");
         if (wd_json_type(j, name) != WD_J_STR || j->t[name].end == j->t[name].start) {
-            fail(s, WD_ERR_BAD_GATEWAY, true, "provider sent a tool call without a name");
+            fail(s, WD_ERR_BAD_GATEWAY, !s->started, "provider sent a tool call without a name");
             return -1;
         }
         if (wd_json_type(j, args) == WD_J_OBJ || (wd_json_type(j, args) == WD_J_STR && j->t[args].end == j->t[args].start))
@@ -881,7 +881,7 @@ static int check_calls(struct wd_openai_stream *s, int calls)
             wd_buf_free(&b);
         }
         if (!ok) {
-            fail(s, WD_ERR_BAD_GATEWAY, true, "provider sent malformed tool arguments");
+            fail(s, WD_ERR_BAD_GATEWAY, !s->started, "provider sent malformed tool arguments");
             return -1;
         }
     }
