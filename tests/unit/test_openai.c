@@ -897,6 +897,77 @@ static void test_reasoning(void **state)
     assert_log(&r, "start\npart 0 text\ntext 0 ok\nend 0\nstop end_turn in=0 cache=0 out=0\n");
 }
 
+/* The SSE body in path, split in two at every byte: the same events each time. */
+static void check_sse_file(const char *path, const struct wd_request *req, const char *want)
+{
+    size_t n;
+    char *body = slurp(path, &n);
+    for (size_t at = 0; at <= n; at++) {
+        struct wd_arena a = {0};
+        struct wd_openai_stream dec;
+        struct wd_sse sse = {0};
+        struct rec r;
+        rec_init(&r);
+        wd_openai_stream_init(&dec, &r.sink, req, &a);
+        assert_int_equal(wd_sse_feed(&sse, body, at, on_sse, &dec), 0);
+        assert_int_equal(wd_sse_feed(&sse, body + at, n - at, on_sse, &dec), 0);
+        assert_false(wd_sse_pending(&sse));
+        wd_openai_stream_finish(&dec);
+        assert_log(&r, want);
+        wd_sse_free(&sse);
+        wd_openai_stream_free(&dec);
+        wd_arena_free(&a);
+    }
+    free(body);
+}
+
+/* Answers the strict fake sent for golden requests 03, 05 and 01 (captured with curl): decoded, and the
+ * non-stream one written as an Anthropic message. */
+static void test_fake_answers(void **state)
+{
+    struct wd_request req = resp_req(true);
+    check_sse_file(GOLDEN "openai/fake-calls.sse", &req,
+                   "start\n"
+                   "part 0 tool call_EoJwT8gFyQz6tN3dagPRkxsJ Read\n"
+                   "args 0 {\"path\n"
+                   "args 0 \":\"a.t\n"
+                   "args 0 xt\"}\n"
+                   "end 0\n"
+                   "part 1 tool call_c9WiHgzmd9pVnHaD3scXEONo Bash\n"
+                   "args 1 {\"cmd\"\n"
+                   "args 1 :\"ls \\\n"
+                   "args 1 \"x\\\"\"}\n"
+                   "end 1\n"
+                   "stop tool_use in=267 cache=0 out=11\n");
+    check_sse_file(GOLDEN "openai/fake-text.sse", &req,
+                   "start\npart 0 text\ntext 0 fake-o\ntext 0 penai:\ntext 0  think\nend 0\n"
+                   "stop end_turn in=0 cache=12 out=21\n");
+    size_t n;
+    char *body = slurp(GOLDEN "openai/fake-text.body", &n);
+    struct wd_arena a = {0};
+    struct wd_buf out = {0};
+    struct wd_anthropic_out enc;
+    struct wd_openai_stream dec;
+    req = resp_req(false);
+    wd_anthropic_out_init(&enc, &out, false, WD_STR("claude-sonnet-4-5"));
+    wd_openai_stream_init(&dec, &enc.sink, &req, &a);
+    assert_int_equal(wd_openai_stream_chunk(&dec, body, n), 0);
+    wd_openai_stream_finish(&dec);
+    assert_true(enc.finished);
+    assert_false(enc.failed);
+    normalise_ids(&out);
+    assert_json_eq(out.p, out.n,
+                   "{\"id\":\"msg_wdXXXXXXXXXXXXXXXXXXXXXXXX\",\"type\":\"message\",\"role\":\"assistant\",\"model\":"
+                   "\"claude-sonnet-4-5\",\"content\":[{\"type\":\"text\",\"text\":\"fake-openai: again\"}],"
+                   "\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":5,"
+                   "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":50,\"output_tokens\":5}}");
+    wd_openai_stream_free(&dec);
+    wd_anthropic_out_free(&enc);
+    wd_buf_free(&out);
+    wd_arena_free(&a);
+    free(body);
+}
+
 #define COMPLETION(message, finish, usage)                                                                        \
     "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{"      \
     "\"index\":0,\"message\":" message ",\"logprobs\":null,\"finish_reason\":" finish "}],\"usage\":" usage "," \
@@ -1009,6 +1080,7 @@ int main(void)
         cmocka_unit_test(test_finish_reasons),
         cmocka_unit_test(test_reasoning),
         cmocka_unit_test(test_whole_body),
+        cmocka_unit_test(test_fake_answers),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
