@@ -129,6 +129,7 @@ static void check_encode_fails(const char *body, const char *model, const char *
 struct golden {
     const char *name, *model, *body;
     struct wd_openai_opts opts;
+    const char *file;           /* the Anthropic body comes from this fixture instead */
 };
 
 /* Each golden is a request the strict fake must accept (tests/fakes/openai_golden_check.mjs). */
@@ -137,26 +138,29 @@ static const struct golden goldens[] = {
      "{\"model\":\"m\",\"max_tokens\":100,\"temperature\":0.5,\"top_p\":0.9,\"top_k\":40,\"stop_sequences\":[\"X\"],"
      "\"system\":[{\"type\":\"text\",\"text\":\"You are terse.\"},{\"type\":\"text\",\"text\":\"Answer in \\u00e9.\"}],"
      "\"messages\":[" U("\"hi\"") "," A("\"hello\"") "," S("\"be brief\"") "," U("\"again\"") "]}",
-     {0}},
+     {0}, NULL},
     {"02-tools", "gpt-4.1",
-     RT(TOOLS ",\"tool_choice\":{\"type\":\"tool\",\"name\":\"get weather!\"}", U("\"weather in Oslo?\"")), {0}},
+     RT(TOOLS ",\"tool_choice\":{\"type\":\"tool\",\"name\":\"get weather!\"}", U("\"weather in Oslo?\"")), {0}, NULL},
     {"03-parallel-calls", "gpt-4o",
      "{\"model\":\"m\",\"max_tokens\":100000,\"stream\":true," TOOLS ",\"messages\":[" U("\"list\"") "," CALLS
      "," S("\"reminder\"") "," RESULTS "]}",
-     {0}},
+     {0}, NULL},
     {"04-images", "gpt-4o-mini",
      R(U("[{\"type\":\"text\",\"text\":\"what is this?\"}," IMG ",{\"type\":\"image\",\"source\":{\"type\":\"url\","
          "\"url\":\"https://example.com/cat.jpg\"}}]")),
-     {0}},
+     {0}, NULL},
     {"05-reasoning-budget", "gpt-5",
      "{\"model\":\"m\",\"max_tokens\":200000,\"temperature\":1,\"stream\":true,\"thinking\":{\"type\":\"enabled\","
      "\"budget_tokens\":10000},\"messages\":[" U("\"think\"") "]}",
-     {0}},
+     {0}, NULL},
     {"06-o3-adaptive", "o3",
      "{\"model\":\"m\",\"max_tokens\":50000,\"thinking\":{\"type\":\"adaptive\"},\"output_config\":{\"effort\":"
      "\"max\"}," TOOLS ",\"tool_choice\":{\"type\":\"any\"},\"messages\":[" U("\"q\"") "]}",
-     {0}},
-    {"07-opts-override", "gpt-4o", R(U("\"q\"")), {.max_output_tokens = 64, .tokens_field = WD_TOKENS_FIELD_MAX_COMPLETION_TOKENS}},
+     {0}, NULL},
+    {"07-opts-override", "gpt-4o", R(U("\"q\"")), {.max_output_tokens = 64, .tokens_field = WD_TOKENS_FIELD_MAX_COMPLETION_TOKENS}, NULL},
+    /* what Claude Code sends (the fixtures test_gemini uses) */
+    {"08-claude-code-first-turn", "gpt-4.1", NULL, {0}, GOLDEN "claude-code-first-turn.request.json"},
+    {"09-claude-code-tool-result-turn", "gpt-5", NULL, {0}, GOLDEN "claude-code-tool-result-turn.request.json"},
 };
 
 static void test_golden_requests(void **state)
@@ -167,7 +171,9 @@ static void test_golden_requests(void **state)
         char path[256];
         snprintf(path, sizeof(path), GOLDEN "openai/%s.json", g->name);
         struct enc e;
-        encode_opts(&e, g->body, g->model, &g->opts);
+        size_t bn;
+        char *fixture = g->file ? slurp(g->file, &bn) : NULL;
+        encode_opts(&e, fixture ? fixture : g->body, g->model, &g->opts);
         if (e.rc != 0)
             print_error("%s: %s\n", g->name, e.err.msg);
         assert_int_equal(e.rc, 0);
@@ -181,11 +187,12 @@ static void test_golden_requests(void **state)
         size_t n;
         char *want = slurp(path, &n);
         if (n != e.out.n || memcmp(want, e.out.p, n) != 0)
-            print_error("%s differs:\ngot:  %.*s\nwant: %s\n(WD_GOLDEN_UPDATE=1 rewrites it)\n", path, (int)e.out.n,
-                        e.out.p, want);
+            print_error("%s differs:\ngot:  %.*s\nwant: %.*s\n(WD_GOLDEN_UPDATE=1 rewrites it)\n", path,
+                        (int)(e.out.n > 2000 ? 2000 : e.out.n), e.out.p, (int)(n > 2000 ? 2000 : n), want);
         assert_int_equal(n, e.out.n);
         assert_memory_equal(want, e.out.p, n);
         free(want);
+        free(fixture);
         enc_free(&e);
     }
 }
