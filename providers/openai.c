@@ -358,8 +358,9 @@ static void put_schema(struct wd_buf *b, struct wd_str schema, struct wd_json *j
         return;
     }
     if (wd_json_parse(j, schema.p, schema.n) == 0 && j->t[0].type == WD_J_OBJ && wd_json_get(j, 0, "type") < 0) {
+        size_t in = j->t[0].start + 1; /* just inside the object's brace */
         wd_buf_puts(b, j->t[0].size ? "{\"type\":\"object\"," : "{\"type\":\"object\",\"properties\":{}");
-        wd_buf_put(b, schema.p + 1, schema.n - 1);
+        wd_buf_put(b, schema.p + in, j->t[0].end - in);
         return;
     }
     wd_buf_put_str(b, schema);
@@ -506,6 +507,7 @@ static enum wd_error_class class_of_status(int status)
     case 408:
     case 504: return WD_ERR_TIMEOUT;
     case 413: return WD_ERR_TOO_LARGE;
+    case 402: /* OpenRouter: out of credits, like insufficient_quota */
     case 429: return WD_ERR_RATE_LIMIT; /* insufficient_quota too: the provider refuses work for now */
     case 503:
     case 529: return WD_ERR_OVERLOADED; /* as for Gemini: an upstream that sheds load */

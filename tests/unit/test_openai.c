@@ -410,6 +410,25 @@ static void test_tool_choice_and_schema(void **state)
                  t[i].want);
         check_encode(body, "gpt-4o", want);
     }
+    /* schemas as they come: typed ones verbatim, untyped ones (with spaces around, or none at all) typed */
+    struct wd_part q = {.type = WD_PART_TEXT, .text = WD_STR("q")};
+    struct wd_msg m = {.role = WD_ROLE_USER, .parts = &q, .nparts = 1};
+    struct wd_tool tl[] = {{.name = WD_STR("a"), .schema = WD_STR(" { \"properties\":{} } ")},
+                           {.name = WD_STR("b"), .schema = WD_STR(" {} ")},
+                           {.name = WD_STR("c"), .schema = WD_STR_NULL},
+                           {.name = WD_STR("d"), .schema = WD_STR("{\"type\":\"object\",\"x\":1}")}};
+    struct wd_request req = {.msgs = &m, .nmsgs = 1, .tools = tl, .ntools = 4, .max_tokens = -1,
+                             .temperature = NAN, .top_p = NAN, .top_k = -1};
+    struct wd_buf out = {0};
+    struct wd_error err;
+    assert_int_equal(wd_openai_encode_request(&req, WD_STR("gpt-4o"), NULL, &out, &err), 0);
+    assert_json_eq(out.p, out.n,
+                   "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"tools\":["
+                   "{\"type\":\"function\",\"function\":{\"name\":\"a\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}},"
+                   "{\"type\":\"function\",\"function\":{\"name\":\"b\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}},"
+                   "{\"type\":\"function\",\"function\":{\"name\":\"c\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}},"
+                   "{\"type\":\"function\",\"function\":{\"name\":\"d\",\"parameters\":{\"type\":\"object\",\"x\":1}}}]}");
+    wd_buf_free(&out);
     /* no tools: no tool_choice (OpenAI refuses one without tools) */
     check_encode(RT("\"tool_choice\":{\"type\":\"any\"}", U("\"q\"")), "gpt-4o",
                  "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"max_tokens\":100}");
@@ -1022,7 +1041,7 @@ static void test_errors(void **state)
     static const struct {
         int status;
         enum wd_error_class cls;
-    } st[] = {{400, WD_ERR_INVALID_REQUEST}, {401, WD_ERR_AUTHENTICATION}, {403, WD_ERR_PERMISSION},
+    } st[] = {{400, WD_ERR_INVALID_REQUEST}, {401, WD_ERR_AUTHENTICATION}, {402, WD_ERR_RATE_LIMIT}, {403, WD_ERR_PERMISSION},
               {404, WD_ERR_NOT_FOUND},       {413, WD_ERR_TOO_LARGE},      {422, WD_ERR_INVALID_REQUEST},
               {429, WD_ERR_RATE_LIMIT},      {500, WD_ERR_API},            {502, WD_ERR_API},
               {503, WD_ERR_OVERLOADED},      {504, WD_ERR_TIMEOUT},        {529, WD_ERR_OVERLOADED}};
