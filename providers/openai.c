@@ -93,6 +93,8 @@ size_t wd_openai_call_id(struct wd_str id, char out[41])
 
 /* ---- encode ---- */
 
+static bool name_eq(struct wd_str a, struct wd_str b) { return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0); }
+
 struct enc {
     struct wd_buf *b;
     int nmsgs;          /* messages written */
@@ -191,6 +193,25 @@ static int check_documents(const struct wd_msg *m, size_t mi, struct wd_error *e
                              "messages.%zu.content.%zu.content.%zu: documents (PDF) cannot be sent to an OpenAI "
                              "Chat Completions provider",
                              mi, i, k);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+/* Chat Completions refuses two calls with one id in a message, and two answers to one call: said here, with
+ * the client's field, rather than by the provider about an id the client may never have seen. */
+static int check_unique_ids(const struct wd_msg *m, size_t mi, struct wd_error *err)
+{
+    for (size_t i = 0; i < m->nparts; i++) {
+        const struct wd_part *p = &m->parts[i];
+        if (p->type != WD_PART_TOOL_CALL && p->type != WD_PART_TOOL_RESULT)
+            continue;
+        for (size_t k = 0; k < i; k++)
+            if (m->parts[k].type == p->type && name_eq(m->parts[k].id, p->id)) {
+                wd_error_set(err, WD_ERR_INVALID_REQUEST, "messages.%zu.content.%zu: %s", mi, i,
+                             p->type == WD_PART_TOOL_CALL ? "duplicate tool_use id"
+                                                          : "a second tool_result for the same tool_use_id");
                 return -1;
             }
     }
@@ -323,7 +344,7 @@ static int put_messages(const struct wd_request *req, struct wd_buf *b, struct w
     put_system_msg(&e, req->system, req->nsystem);
     for (size_t mi = 0; mi < req->nmsgs; mi++) {
         const struct wd_msg *m = &req->msgs[mi];
-        if (check_documents(m, mi, err) < 0)
+        if (check_documents(m, mi, err) < 0 || check_unique_ids(m, mi, err) < 0)
             return -1;
         if (m->role == WD_ROLE_SYSTEM) {
             /* Claude Code puts one between a tool call and its results; tool messages must follow the
@@ -347,7 +368,6 @@ static int put_messages(const struct wd_request *req, struct wd_buf *b, struct w
     return 0;
 }
 
-static bool name_eq(struct wd_str a, struct wd_str b) { return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0); }
 
 /* The schema as parameters. Chat Completions wants an object schema: one that names no type (an empty {}
  * for a tool without input) gets "type":"object". */

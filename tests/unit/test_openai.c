@@ -303,6 +303,15 @@ static void test_tool_results(void **state)
                  "\"data:image/png;base64,iVBORw==\"}}]}],"
                  "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"Shot\",\"parameters\":{\"type\":\"object\"}}}],"
                  "\"max_tokens\":100}");
+    /* two answers to one call, two calls with one id: refused with the client's field named */
+    check_encode_fails(R(U("\"q\"") "," A("[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"Shot\",\"input\":{}}]")
+                         "," U("[{\"type\":\"tool_result\",\"tool_use_id\":\"t1\",\"content\":\"a\"},"
+                               "{\"type\":\"tool_result\",\"tool_use_id\":\"t1\",\"content\":\"b\"}]")),
+                       "gpt-4o", "messages.2.content.1: a second tool_result for the same tool_use_id");
+    check_encode_fails(R(U("\"q\"") "," A("[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"Shot\",\"input\":{}},"
+                                         "{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"Shot\",\"input\":{}}]")
+                         "," U("[{\"type\":\"tool_result\",\"tool_use_id\":\"t1\",\"content\":\"a\"}]")),
+                       "gpt-4o", "messages.1.content.1: duplicate tool_use id");
     /* documents cannot be expressed: refused with the field named */
     check_encode_fails(R(U("[{\"type\":\"document\",\"source\":{\"type\":\"base64\",\"media_type\":\"application/pdf\","
                            "\"data\":\"JVBE\"}}]")),
