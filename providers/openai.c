@@ -988,6 +988,8 @@ int wd_openai_stream_chunk(struct wd_openai_stream *s, const char *body, size_t 
         return -1;
     }
     int err = wd_json_get(j, 0, "error");
+    if (wd_json_str_eq(j, wd_json_get(j, 0, "object"), "error"))
+        err = 0; /* vLLM: the document itself is the error */
     if (err >= 0 && wd_json_type(j, err) != WD_J_NULL) {
         struct wd_error e;
         enum wd_error_class cls = wd_json_type(j, err) == WD_J_OBJ ? class_of_object(j, err) : WD_ERR_API;
