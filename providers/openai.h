@@ -16,6 +16,14 @@ struct wd_openai_model {
 };
 void wd_openai_model_info(struct wd_str model, struct wd_openai_model *out);
 
+/* Function names must match ^[a-zA-Z0-9_-]{1,64}$. Others are mapped to a deterministic name ("f_" +
+ * sanitised prefix + "_" + 8 hex digits of a hash), so that history and responses map back. */
+bool wd_openai_name_valid(struct wd_str name);
+size_t wd_openai_name_map(struct wd_str name, char out[65]);
+/* Tool call ids sent upstream: 1..40 of [A-Za-z0-9_-] pass unchanged; others (long toolu_wd ids that carry
+ * a signature) become "call_" + 32 hex digits of a hash, the same for a call and for its result. */
+size_t wd_openai_call_id(struct wd_str id, char out[41]);
+
 /* Options from the provider's config. */
 struct wd_openai_opts {
     int64_t max_output_tokens;  /* providers.X.max_output_tokens: 0 = the built-in ceiling (if known) */
@@ -44,6 +52,12 @@ struct wd_openai_stream {
     bool have_finish;
     struct wd_usage usage;
     struct wd_json json;
+    int last_tool;              /* highest tool_calls index opened, -1 before any (pieces come in order) */
+    bool done_marker;           /* [DONE] seen: later payloads are ignored */
+    bool text_seen;             /* answer text was emitted: later reasoning is dropped */
+    bool refusal;               /* refusal text came: the stop reason is REFUSAL */
+    struct wd_buf args;         /* decoded arguments of the open TOOL_CALL block, checked when it closes */
+    struct wd_buf ids;          /* ids given to TOOL_CALL blocks, each NUL-terminated: a repeated one is replaced */
 };
 void wd_openai_stream_init(struct wd_openai_stream *s, struct wd_sink *sink, const struct wd_request *req,
                            struct wd_arena *a);
