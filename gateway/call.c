@@ -292,6 +292,8 @@ static void call_dispose(void *p)
     wd_buf_free(&c->out);
     wd_buf_free(&c->sending);
     OPENSSL_cleanse(c->key, strnlen(c->key, sizeof(c->key))); /* the credential, not the whole 8 KiB */
+    if (c->wire.bearer[0] != '\0')
+        OPENSSL_cleanse(c->wire.bearer, strnlen(c->wire.bearer, sizeof(c->wire.bearer)));
     c->g->inflight--;
     wd_runtime_release(c->rt);
 }
@@ -999,7 +1001,9 @@ static int target_prepare(struct wd_call *c)
     };
     struct wd_error err = {0};
     c->upbody.n = 0;
-    memset(&c->wire, 0, sizeof(c->wire));
+    c->wire.nheaders = 0; /* not the whole struct: its storage is kilobytes */
+    c->wire.relay = c->wire.sse = false;
+    c->wire.url[0] = '\0';
     if (c->pops->build(&in, &c->wire, &c->upbody, &err) < 0) {
         if (err.cls == WD_ERR_INVALID_REQUEST)
             snprintf(c->reason, sizeof(c->reason), "%s", err.msg);
@@ -1245,8 +1249,10 @@ static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_in
                         const struct wd_inbound_route *rd)
 {
     struct wd_call *c = h2o_mem_alloc_shared(&req->pool, sizeof(*c), call_dispose);
-    memset(c, 0, offsetof(struct wd_call, key));
+    memset(c, 0, offsetof(struct wd_call, wire));
+    memset(&c->upbody, 0, offsetof(struct wd_call, key) - offsetof(struct wd_call, upbody));
     c->key[0] = '\0';
+    c->wire.bearer[0] = '\0';
     c->req = req;
     c->g = g;
     c->api = api;

@@ -24,6 +24,7 @@ struct wd_wire {
                                    client as the provider sends it, status and body included */
     bool sse;                   /* the answer is an event stream (feed its data payloads one by one) */
     char version[64];           /* storage for a header value the builder chose (e.g. anthropic-version) */
+    char bearer[8200];          /* storage for "Bearer <key>" (wiped with the call) */
 };
 
 /* What a table's build reads. */

@@ -4,10 +4,12 @@
 
 #include "providers/provider.h"
 
-extern const struct wd_provider_ops wd_provider_gemini;
+extern const struct wd_provider_ops wd_provider_gemini, wd_provider_anthropic, wd_provider_openai;
 
 static const struct wd_provider_ops *const tables[] = {
     &wd_provider_gemini,
+    &wd_provider_anthropic,
+    &wd_provider_openai,
 };
 
 const struct wd_provider_ops *wd_provider_ops_for(enum wd_provider_type type)

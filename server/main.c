@@ -6,6 +6,7 @@
 #include "audit/cli.h"
 #include "config/config.h"
 #include "lib/log.h"
+#include "providers/provider.h"
 #include "server/server.h"
 
 static void usage(FILE *f)
@@ -78,9 +79,8 @@ static int cmd_serve(int argc, char **argv)
         return 2;
     }
     for (size_t i = 0; i < cfg->nproviders; i++)
-        if (cfg->providers[i].type != WD_PROVIDER_GEMINI) {
-            fprintf(stderr, "warden: providers.%s.type: only gemini is implemented in this version\n",
-                    cfg->providers[i].name);
+        if (wd_provider_ops_for(cfg->providers[i].type) == NULL) {
+            fprintf(stderr, "warden: providers.%s.type: not built into this version\n", cfg->providers[i].name);
             wd_config_free(cfg);
             return 1;
         }
