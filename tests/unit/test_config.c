@@ -247,12 +247,12 @@ static void test_wrong_type(void **state)
     parse_fails("limits: 5\n", 1, "limits (line 1): must be a mapping, not a scalar");
     parse_fails("providers:\n  gemini:\n    type: gemini\n    keys: env://X\n", 4,
                 "providers.gemini.keys (line 4): must be a list, not a scalar");
-    parse_fails("providers:\n  gemini:\n    type: openai\n    keys: [{secret: env://X}]\n", 3,
-                "providers.gemini.type (line 3): must be gemini or anthropic");
+    parse_fails("providers:\n  gemini:\n    type: azure\n    keys: [{secret: env://X}]\n", 3,
+                "providers.gemini.type (line 3): must be gemini, anthropic or openai");
     parse_fails("providers:\n  Gemini:\n    type: gemini\n", 2,
                 "providers.Gemini (line 2): provider names must match [a-z0-9][a-z0-9_-]*");
     parse_fails("providers:\n  gemini:\n    keys: [{secret: env://X}]\n", 2,
-                "providers.gemini (line 2): type is required (gemini or anthropic)");
+                "providers.gemini (line 2): type is required (gemini, anthropic or openai)");
     parse_fails("providers:\n  gemini:\n    type: gemini\n    base_url: ftp://x\n    keys: [{secret: env://X}]\n", 4,
                 "providers.gemini.base_url (line 4): must start with http:// or https://");
     parse_fails("listen: 8080\n", 1, "listen (line 1): must be host:port, e.g. 0.0.0.0:8080");
@@ -353,7 +353,7 @@ static void test_interpolated_value_not_in_errors(void **state)
                        "auth.keys[0].secret (line 8): must be a secret reference", &err);
     assert_null(strstr(err.msg, "verysecret"));
     parse_fails_prefix("providers:\n  gemini:\n    type: ${WD_TEST_SECRET}\n", 3,
-                       "providers.gemini.type (line 3): must be gemini or anthropic", &err);
+                       "providers.gemini.type (line 3): must be gemini, anthropic or openai", &err);
     assert_null(strstr(err.msg, "verysecret"));
 
     assert_int_equal(unsetenv("WD_TEST_SECRET"), 0);
