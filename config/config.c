@@ -485,94 +485,51 @@ static size_t cfg_parse_digits(const char *s, uint64_t *v)
     return i;
 }
 
-static int cfg_get_uint(struct cfg_node *n, const char *path, uint64_t min, uint64_t max, uint64_t *out,
-                        struct wd_config_err *err)
-{
-    char *s = NULL;
-    uint64_t v;
-    size_t nd;
-
-    if (n->kind != CFG_SCALAR)
-        return cfg_fail(err, cfg_line(n), path, "must be an integer, not %s", cfg_kind_name(n));
-    if (cfg_get_str(n, path, &s, err) != 0)
-        return -1;
-    nd = cfg_parse_digits(s, &v);
-    if (nd == 0 || s[nd] != '\0') {
-        free(s);
-        return cfg_fail(err, n->line, path, "must be an integer");
-    }
-    free(s);
-    if (v < min || v > max)
-        return cfg_fail(err, n->line, path, "must be between %llu and %llu", (unsigned long long)min,
-                        (unsigned long long)max);
-    *out = v;
-    return 0;
-}
-
-struct cfg_unit {
-    const char *suffix;
-    uint64_t mult;
+/* How a kind of integer is written: an optional unit suffix scales it (sizes, durations). */
+struct cfg_numkind {
+    const char *what;           /* in type errors: "an integer" */
+    const char *form;           /* what is accepted */
+    const char *too_big;        /* over the field's capacity */
+    uint64_t cap;
+    struct {
+        const char *suffix;
+        uint64_t mult;
+    } units[4];
 };
 
-/* An integer with an optional unit suffix, scaled, greater than 0 and at most max. `what` names the
- * kind of value in type errors ("size"); `form` says what is accepted. */
-static int cfg_get_scaled(struct cfg_node *n, const char *path, const struct cfg_unit *units, size_t nunits,
-                          uint64_t max, const char *what, const char *form, uint64_t *out,
+static const struct cfg_numkind cfg_int = {"an integer", "an integer", "", UINT64_MAX, {{"", 1}}};
+static const struct cfg_numkind cfg_size = {
+    "a size", "a size in bytes: an integer, or a number with KiB, MiB or GiB", "is too large", SIZE_MAX,
+    {{"", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024}}};
+static const struct cfg_numkind cfg_duration = {
+    "a duration", "a duration: milliseconds, or a number with ms, s or m", "is too long (at most 4294967295 ms)",
+    UINT_MAX, {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}}};
+
+/* A decimal integer with one of k's unit suffixes (a space before it allowed), scaled. */
+static int cfg_get_scaled(struct cfg_node *n, const char *path, const struct cfg_numkind *k, uint64_t *out,
                           struct wd_config_err *err)
 {
     char *s = NULL;
     uint64_t v;
-    size_t i;
+    size_t i = 0;
 
     if (n->kind != CFG_SCALAR)
-        return cfg_fail(err, cfg_line(n), path, "must be a %s, not %s", what, cfg_kind_name(n));
+        return cfg_fail(err, cfg_line(n), path, "must be %s, not %s", k->what, cfg_kind_name(n));
     if (cfg_get_str(n, path, &s, err) != 0)
         return -1;
     size_t nd = cfg_parse_digits(s, &v);
     const char *u = s + nd;
-    while (*u == ' ')
+    while (*u == ' ' && k->units[1].suffix)
         u++;
-    for (i = 0; i < nunits; i++)
-        if (!strcmp(u, units[i].suffix))
-            break;
+    while (i < 4 && k->units[i].suffix && strcmp(u, k->units[i].suffix))
+        i++;
+    bool bad = nd == 0 || i == 4 || !k->units[i].suffix;
     free(s);
-    if (nd == 0 || i == nunits)
-        return cfg_fail(err, n->line, path, "must be %s", form);
-    if (v == 0)
-        return cfg_fail(err, n->line, path, "must be greater than 0");
-    if (v > max / units[i].mult)
-        return -2; /* the caller words "too large" for its own kind */
-    *out = v * units[i].mult;
-    return 0;
-}
-
-/* Bytes: an integer, or an integer followed by KiB, MiB or GiB. */
-static int cfg_get_size(struct cfg_node *n, const char *path, size_t *out, struct wd_config_err *err)
-{
-    static const struct cfg_unit units[] = {{"", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024}};
-    uint64_t v = 0;
-    int r = cfg_get_scaled(n, path, units, sizeof units / sizeof units[0], SIZE_MAX, "size",
-                           "a size in bytes: an integer, or a number with KiB, MiB or GiB", &v, err);
-    if (r == -2)
-        return cfg_fail(err, n->line, path, "is too large");
-    if (r != 0)
-        return r;
-    *out = (size_t)v;
-    return 0;
-}
-
-/* Milliseconds: an integer, or an integer followed by ms, s or m. */
-static int cfg_get_duration(struct cfg_node *n, const char *path, unsigned *out, struct wd_config_err *err)
-{
-    static const struct cfg_unit units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}};
-    uint64_t v = 0;
-    int r = cfg_get_scaled(n, path, units, sizeof units / sizeof units[0], UINT_MAX, "duration",
-                           "a duration: milliseconds, or a number with ms, s or m", &v, err);
-    if (r == -2)
-        return cfg_fail(err, n->line, path, "is too long (at most %u ms)", UINT_MAX);
-    if (r != 0)
-        return r;
-    *out = (unsigned)v;
+    if (bad)
+        return cfg_fail(err, n->line, path, "must be %s", k->form);
+    if (v > 0 && k != &cfg_int && v > k->cap / k->units[i].mult)
+        return cfg_fail(err, n->line, path, "%s", k->too_big);
+    *out = v * k->units[i].mult;
     return 0;
 }
 
@@ -1036,34 +993,28 @@ static int cfg_conv(struct cfg_ctx *c, const struct cfg_key *row, void *obj, str
         return 0;
     }
     case T_INT:
-        if (cfg_get_uint(n, path, row->min, row->max, &v, err))
+    case T_SIZE:
+    case T_DURATION:
+        if (cfg_get_scaled(n, path, row->type == T_INT ? &cfg_int : row->type == T_SIZE ? &cfg_size : &cfg_duration,
+                           &v, err))
             return -1;
-        cfg_store_uint(f, row->width, v * (row->mult ? row->mult : 1));
-        return 0;
-    case T_SIZE: {
-        size_t z = 0;
-        if (cfg_get_size(n, path, &z, err))
-            return -1;
-        if (row->max && (z < row->min || z > row->max)) {
+        if (row->type == T_INT && (v < row->min || v > row->max))
+            return cfg_fail(err, n->line, path, "must be between %llu and %llu", (unsigned long long)row->min,
+                            (unsigned long long)row->max);
+        if (row->type != T_INT && v == 0)
+            return cfg_fail(err, n->line, path, "must be greater than 0");
+        if (row->type == T_SIZE && row->max && (v < row->min || v > row->max)) {
             cfg_fmt_size(lo, sizeof lo, row->min);
             cfg_fmt_size(hi, sizeof hi, row->max);
             return cfg_fail(err, n->line, path, "must be between %s and %s", lo, hi);
         }
-        memcpy(f, &z, sizeof z);
-        return 0;
-    }
-    case T_DURATION: {
-        unsigned ms = 0;
-        if (cfg_get_duration(n, path, &ms, err))
-            return -1;
-        if (row->max && ms > row->max) {
+        if (row->type == T_DURATION && row->max && v > row->max) {
             cfg_fmt_duration(hi, sizeof hi, row->max);
             return cfg_fail(err, n->line, path, "must be at most %s%s%s%s", hi, row->hint ? " (" : "",
                             row->hint ? row->hint : "", row->hint ? ")" : "");
         }
-        memcpy(f, &ms, sizeof ms);
+        cfg_store_uint(f, row->width, v * (row->mult ? row->mult : 1));
         return 0;
-    }
     case T_NUMBER:
         return cfg_get_number(row, n, path, f, err);
     case T_ENUM: {
