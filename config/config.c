@@ -1033,10 +1033,16 @@ static int cfg_conv(struct cfg_ctx *c, const struct cfg_key *row, void *obj, str
         return 0;
     }
     case T_HOSTPORT:
-        if (row->off_word && n->kind == CFG_SCALAR && n->len == 3 && !memcmp(n->text, "off", 3)) {
-            free(*(char **)f);
-            *(char **)f = NULL;
-            return 0;
+        if (row->off_word && n->kind == CFG_SCALAR) {
+            if (cfg_get_str(n, path, &s, err))
+                return -1;
+            bool off = !strcmp(s, "off");
+            free(s);
+            if (off) {
+                free(*(char **)f);
+                *(char **)f = NULL;
+                return 0;
+            }
         }
         return cfg_parse_hostport(n, path, f, cfg_at(obj, row->off2), err);
     case T_SECTION:
@@ -1078,6 +1084,8 @@ static int cfg_walk(struct cfg_ctx *c, const struct cfg_section *s, void *obj, s
     struct cfg_seen seen[CFG_MAX_KEYS] = {{0}};
     char kp[CFG_PATH_MAX];
 
+    if (s->nkeys > CFG_MAX_KEYS)
+        return cfg_fail(c->err, 0, path, "schema section with more than %d keys", CFG_MAX_KEYS);
     if (n && n->kind != CFG_MAP)
         return cfg_fail(c->err, cfg_line(n), path, "must be a mapping, not %s", cfg_kind_name(n));
     for (size_t i = 0; n && i + 1 < n->nkids; i += 2) {
@@ -1257,7 +1265,7 @@ static int cfg_limits_check(struct cfg_ctx *c, void *obj, const struct cfg_seen 
     const struct cfg_seen *at = pend->val ? pend : body;
     char p[CFG_PATH_MAX];
 
-    if (cfg->max_pending_body_bytes / 2 >= cfg->max_body_bytes)
+    if (cfg->max_pending_body_bytes / 2 >= cfg->max_body_bytes || !at->key)
         return 0;
     cfg_path_key(p, path, at->key);
     return cfg_fail(c->err, at->val ? at->val->line : map->line, p,
@@ -1283,7 +1291,8 @@ static int cfg_provider_check(struct cfg_ctx *c, void *obj, const struct cfg_see
         const char *key;
         enum wd_provider_type type;
         const char *what;
-    } only[] = {{"anthropic_version", WD_PROVIDER_ANTHROPIC, "anthropic"}, {"tokens_field", WD_PROVIDER_OPENAI, "openai"}};
+    } only[] = {{"anthropic_version", WD_PROVIDER_ANTHROPIC, "anthropic"},
+                {"tokens_field", WD_PROVIDER_OPENAI, "openai"}};
     struct wd_provider *pv = obj;
     char p[CFG_PATH_MAX];
 
@@ -1478,7 +1487,8 @@ static const struct cfg_key limits_keys[] = {
      .doc = "Largest request header block."},
     /* below 1 KiB not even a provider's error fits; above 1 GiB one answer could take a worker's memory */
     {"max_response_bytes", T_SIZE, FIELD(struct wd_config, max_response_bytes), .def = "16MiB", .min = 1024,
-     .max = 1024 * MIB, .doc = "Largest provider answer Warden reads whole, and largest single event of a streamed one."},
+     .max = 1024 * MIB,
+     .doc = "Largest provider answer Warden reads whole, and largest single event of a streamed one."},
     {"idle_timeout", T_DURATION, FIELD(struct wd_config, idle_timeout_ms), .def = "60s",
      .doc = "How long a client connection may sit idle before it is closed."},
     {"request_timeout", T_DURATION, FIELD(struct wd_config, request_timeout_ms), .def = "600s",
@@ -1533,7 +1543,8 @@ static const struct cfg_key provider_keys[] = {
     {"tokens_field", T_ENUM, FIELD(struct wd_provider, tokens_field), .def = "auto", .vals = tokens_fields,
      .doc = "type `openai` only: which request field carries the output limit."},
 };
-static const struct cfg_section provider_section = {KEYS(provider_keys), .size = sizeof(struct wd_provider), .name_off = offsetof(struct wd_provider, name),
+static const struct cfg_section provider_section = {
+    KEYS(provider_keys), .size = sizeof(struct wd_provider), .name_off = offsetof(struct wd_provider, name),
     .elem = "<name>", .err_at_key = true, .null_msg = "must be a mapping with at least type and keys",
     .name_check = cfg_provider_name, .check = cfg_provider_check};
 
@@ -1542,7 +1553,8 @@ static const struct cfg_key tiers_keys[] = {
      .doc = "Where requests for Claude Opus-tier models go."},
     {"sonnet", T_CHAIN, .off = offsetof(struct wd_config, tier_chains[1]),
      .off2 = offsetof(struct wd_config, tier_sonnet), .doc = "Where requests for Claude Sonnet-tier models go."},
-    {"haiku", T_CHAIN, .off = offsetof(struct wd_config, tier_chains[2]), .off2 = offsetof(struct wd_config, tier_haiku),
+    {"haiku", T_CHAIN, .off = offsetof(struct wd_config, tier_chains[2]),
+     .off2 = offsetof(struct wd_config, tier_haiku),
      .doc = "Where requests for Claude Haiku-tier models go."},
 };
 static const struct cfg_section tiers_section = {KEYS(tiers_keys)};
@@ -1551,7 +1563,8 @@ static const struct cfg_key alias_keys[] = {
     {"", T_CHAIN, .off = offsetof(struct wd_alias, chain), .off2 = offsetof(struct wd_alias, target),
      .doc = "A model name clients may ask for, mapped to a provider model."},
 };
-static const struct cfg_section alias_section = {KEYS(alias_keys), .size = sizeof(struct wd_alias), .name_off = offsetof(struct wd_alias, name), .elem = "<alias>",
+static const struct cfg_section alias_section = {
+    KEYS(alias_keys), .size = sizeof(struct wd_alias), .name_off = offsetof(struct wd_alias, name), .elem = "<alias>",
     .scalar = true, .null_msg = "must be provider/model, e.g. gemini/gemini-2.5-flash", .name_check = cfg_alias_name};
 
 static const struct cfg_key price_keys[] = {
@@ -1612,7 +1625,8 @@ static const struct cfg_key checkpoint_keys[] = {
     {"every_records", T_INT, FIELD(struct wd_audit_config, every_records), .def = "1000", .min = 1, .max = 10000000,
      .doc = "A checkpoint after this many records."},
     {"every_seconds", T_INT, FIELD(struct wd_audit_config, every_ms), .def = "10", .min = 1, .max = 86400,
-     .mult = 1000, .doc = "... or after this many seconds, whichever comes first, when there is something new to cover."},
+     .mult = 1000,
+     .doc = "... or after this many seconds, whichever comes first, when there is something new to cover."},
     {"signing_key", T_SECRET, FIELD(struct wd_audit_config, signing_key), .def_doc = "none",
      .doc = "PEM Ed25519 private key that signs checkpoints."},
     {"export", T_PATH, FIELD(struct wd_audit_config, export_path),
@@ -1704,7 +1718,8 @@ static const struct cfg_key root_keys[] = {
     {"providers", T_MAP_OF, FIELD(struct wd_config, providers), .off2 = offsetof(struct wd_config, nproviders),
      .sub = &provider_section, .doc = "Upstream model providers."},
     {"models", T_SECTION, .sub = &models_section, .doc = "Tiers, aliases and prices."},
-    {"routing", T_SECTION, .off = offsetof(struct wd_config, routing), .sub = &routing_section, .doc = "Retries and fallback."},
+    {"routing", T_SECTION, .off = offsetof(struct wd_config, routing), .sub = &routing_section,
+     .doc = "Retries and fallback."},
     {"auth", T_SECTION, .sub = &auth_section, .def_doc = "none", .doc = "Client API keys."},
     {"audit", T_SECTION, .off = offsetof(struct wd_config, audit), .sub = &audit_section,
      .def_doc = "none (no trail)", .restart = true, .doc = "The audit trail."},
@@ -1715,46 +1730,33 @@ static const struct cfg_section root_section = {KEYS(root_keys), .check = cfg_ro
 
 /* ---- the schema as documentation ------------------------------------------------------------- */
 
+/* The README's Type column: the type's name, with the row's bounds or values. */
 static void cfg_type_doc(const struct cfg_key *row, char *out, size_t cap)
 {
+    static const char *const names[] = {
+        [T_STRING] = "string", [T_PATH] = "path", [T_BOOL] = "`true` \\| `false`", [T_URL] = "URL",
+        [T_SECRET] = "secret reference", [T_ENVNAME] = "environment variable name", [T_TARGET] = "target",
+        [T_CHAIN] = "target or list of targets", [T_SECTION] = "mapping", [T_MAP_OF] = "mapping", [T_LIST_OF] = "list",
+        [T_SIZE] = "size", [T_DURATION] = "duration", [T_HOSTPORT] = "`host:port`"};
     char lo[32], hi[32];
 
-    switch (row->type) {
-    case T_STRING: snprintf(out, cap, "string"); break;
-    case T_PATH: snprintf(out, cap, "path"); break;
-    case T_BOOL: snprintf(out, cap, "`true` \\| `false`"); break;
-    case T_INT: snprintf(out, cap, "integer %llu-%llu", (unsigned long long)row->min, (unsigned long long)row->max); break;
-    case T_SIZE:
-        cfg_fmt_size(lo, sizeof lo, row->min);
-        cfg_fmt_size(hi, sizeof hi, row->max);
-        if (row->max)
-            snprintf(out, cap, "size %s-%s", lo, hi);
-        else
-            snprintf(out, cap, "size");
-        break;
-    case T_DURATION:
+    cfg_fmt_size(lo, sizeof lo, row->min);
+    if (row->type == T_DURATION)
         cfg_fmt_duration(hi, sizeof hi, row->max);
-        if (row->max)
-            snprintf(out, cap, "duration, at most %s", hi);
-        else
-            snprintf(out, cap, "duration");
-        break;
-    case T_NUMBER:
-        if (row->fmax >= 1e9)
-            snprintf(out, cap, "number, %g or more", row->fmin);
-        else
-            snprintf(out, cap, "number %g-%g", row->fmin, row->fmax);
-        break;
-    case T_ENUM: cfg_fmt_enum(out, cap, row->vals, true); break;
-    case T_HOSTPORT: snprintf(out, cap, row->off_word ? "`host:port` \\| `off`" : "`host:port`"); break;
-    case T_URL: snprintf(out, cap, "URL"); break;
-    case T_SECRET: snprintf(out, cap, "secret reference"); break;
-    case T_ENVNAME: snprintf(out, cap, "environment variable name"); break;
-    case T_TARGET: snprintf(out, cap, "target"); break;
-    case T_CHAIN: snprintf(out, cap, "target or list of targets"); break;
-    case T_SECTION: case T_MAP_OF: snprintf(out, cap, "mapping"); break;
-    case T_LIST_OF: snprintf(out, cap, "list"); break;
-    }
+    else
+        cfg_fmt_size(hi, sizeof hi, row->max);
+    if (row->type == T_INT)
+        snprintf(out, cap, "integer %llu-%llu", (unsigned long long)row->min, (unsigned long long)row->max);
+    else if (row->type == T_SIZE && row->max)
+        snprintf(out, cap, "size %s-%s", lo, hi);
+    else if (row->type == T_DURATION && row->max)
+        snprintf(out, cap, "duration, at most %s", hi);
+    else if (row->type == T_NUMBER)
+        snprintf(out, cap, row->fmax >= 1e9 ? "number, %g or more" : "number %g-%g", row->fmin, row->fmax);
+    else if (row->type == T_ENUM)
+        cfg_fmt_enum(out, cap, row->vals, true);
+    else
+        snprintf(out, cap, "%s%s", names[row->type], row->off_word ? " \\| `off`" : "");
 }
 
 static void cfg_doc_row(const struct cfg_key *row, const char *path, bool restart,

@@ -910,6 +910,13 @@ static void test_more_bounds(void **state)
     assert_int_equal(cfg->telemetry.otlp_timeout_ms, 0);
     assert_null(cfg->telemetry.service_name);
     wd_config_free(cfg);
+    /* `off` may come from the environment too */
+    assert_int_equal(setenv("WD_TEST_METRICS", "off", 1), 0);
+    cfg = parse_ok("telemetry:\n  metrics:\n    listen: ${WD_TEST_METRICS}\n");
+    assert_null(cfg->telemetry.metrics_listen_host);
+    assert_true(cfg->telemetry.metrics_listen_explicit);
+    wd_config_free(cfg);
+    assert_int_equal(unsetenv("WD_TEST_METRICS"), 0);
 }
 
 int main(void)

@@ -231,8 +231,9 @@ static void test_readme_matches_schema(void **state)
     free(md);
 }
 
-static const char backoff_row[] = "| `routing.backoff` | duration | `200ms` | yes | Wait before the first retry; it doubles per "
-                                  "retry, with full jitter. |\n";
+static const char backoff_row[] =
+    "| `routing.backoff` | duration | `200ms` | yes | Wait before the first retry; it doubles per retry, with full "
+    "jitter. |\n";
 
 /* The check itself: each kind of drift is one problem. */
 static void test_checker_finds_drift(void **state)
@@ -256,10 +257,12 @@ static void test_checker_finds_drift(void **state)
     bad = edit(md, "| `200ms` | yes |", "| `250ms` | yes |");
     assert_int_equal(check_reference(bad, true), 1);
     free(bad);
-    bad = edit(md, "| `routing.attempts_per_target` | integer 1-10 |", "| `routing.attempts_per_target` | integer 1-9 |");
+    bad = edit(md, "| `routing.attempts_per_target` | integer 1-10 |",
+               "| `routing.attempts_per_target` | integer 1-9 |");
     assert_int_equal(check_reference(bad, true), 1);
     free(bad);
-    bad = edit(md, "| `listen` | `host:port` | `0.0.0.0:8080` | restart |", "| `listen` | `host:port` | `0.0.0.0:8080` | yes |");
+    bad = edit(md, "| `listen` | `host:port` | `0.0.0.0:8080` | restart |",
+               "| `listen` | `host:port` | `0.0.0.0:8080` | yes |");
     assert_int_equal(check_reference(bad, true), 1);
     free(bad);
     bad = edit(md, "| Wait before the first retry;", "| Waits before the first retry;");
