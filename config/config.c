@@ -1372,6 +1372,16 @@ static int cfg_audit_database(struct cfg_ctx *c, const struct cfg_key *row, void
     return 0;
 }
 
+/* Checked last, as the section's rule: the other keys' own errors come first. */
+static int cfg_audit_check(struct cfg_ctx *c, void *obj, const struct cfg_seen *seen, struct cfg_node *key,
+                           struct cfg_node *map, const char *path)
+{
+    if (!((struct wd_audit_config *)obj)->enabled)
+        return cfg_fail(c->err, map ? map->line : key->line, path,
+                        "database is required when the audit section is present");
+    return 0;
+}
+
 static int cfg_metrics_explicit(struct cfg_ctx *c, const struct cfg_key *row, void *obj, struct cfg_node *n,
                                 const char *path)
 {
@@ -1636,7 +1646,7 @@ static const struct cfg_section checkpoint_section = {KEYS(checkpoint_keys)};
 
 static const struct cfg_key audit_keys[] = {
     {"database", T_STRING, FIELD(struct wd_audit_config, database), .check = cfg_audit_database,
-     .required = "database is required when the audit section is present",
+     .def_doc = "*required*",
      .doc = "PostgreSQL connection: a `postgresql://` URL or a secret reference holding one."},
     {"mode", T_ENUM, FIELD(struct wd_audit_config, mode), .def = "fail_open", .vals = audit_modes,
      .doc = "What happens when PostgreSQL is unreachable"},
@@ -1652,7 +1662,7 @@ static const struct cfg_key audit_keys[] = {
     {"batch_wait", T_DURATION, FIELD(struct wd_audit_config, batch_wait_ms), .def = "20ms", .max = 1000,
      .hint = "records wait in memory that long", .doc = "How long a small batch waits for company."},
 };
-static const struct cfg_section audit_section = {KEYS(audit_keys)};
+static const struct cfg_section audit_section = {KEYS(audit_keys), .check = cfg_audit_check};
 
 static const struct cfg_key header_keys[] = {
     {"", T_STRING, FIELD(struct wd_otlp_header, value), .check = cfg_one_line,
