@@ -1160,7 +1160,8 @@ static int cfg_walk_map(struct cfg_ctx *c, const struct cfg_key *row, void *obj,
         }
         if (null)
             return cfg_fail(c->err, k->line, ep, "must not be empty");
-        if (cfg_conv(c, &s->keys[0], el, k, v, ep) || (s->keys[0].check && s->keys[0].check(c, &s->keys[0], el, v, ep)))
+        if (cfg_conv(c, &s->keys[0], el, k, v, ep) ||
+            (s->keys[0].check && s->keys[0].check(c, &s->keys[0], el, v, ep)))
             return -1;
     }
     return 0;
@@ -1241,8 +1242,8 @@ static const struct cfg_seen *cfg_seen_of(const struct cfg_section *s, const str
     return NULL;
 }
 
-static const struct cfg_section tls_section, limits_section, provider_section, models_section, auth_section,
-    audit_section;
+/* The tables are at the end of the file; the rules look their own keys up by name. */
+static const struct cfg_section limits_section, provider_section, models_section;
 
 static int cfg_tls_check(struct cfg_ctx *c, void *obj, const struct cfg_seen *seen, struct cfg_node *key,
                          struct cfg_node *map, const char *path)
