@@ -8,6 +8,8 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include "config/config.h"
+#include "lib/buf.h"
+#include "lib/hash.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -17,7 +19,6 @@
 #include <string.h>
 #include <yaml.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 /* The schema is five levels deep; anything much deeper is garbage or an attack on the stack. */
 #define CFG_MAX_DEPTH 32
@@ -58,13 +59,6 @@ struct cfg_node {
     size_t len;
     struct cfg_node **kids; /* map: key, value, key, value, ...; sequence: items */
     size_t nkids;
-    size_t cap;
-};
-
-/* A growable byte buffer for interpolation. */
-struct cfg_buf {
-    char *p;
-    size_t len;
     size_t cap;
 };
 
@@ -339,28 +333,6 @@ static void cfg_path_index(char out[CFG_PATH_MAX], const char *parent, size_t i)
 
 /* ---- scalars --------------------------------------------------------------------------------- */
 
-static int cfg_buf_add(struct cfg_buf *b, const char *s, size_t n)
-{
-    if (n > SIZE_MAX - b->len - 1)
-        return -1;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        char *p;
-
-        while (cap < b->len + n + 1)
-            cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
-        p = realloc(b->p, cap);
-        if (!p)
-            return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
 static bool cfg_env_name_ok(const char *s, size_t len)
 {
     if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
@@ -377,78 +349,60 @@ static bool cfg_env_name_ok(const char *s, size_t len)
  * fresh string. Errors name the variable (config text) but never its value (maybe a secret). */
 static int cfg_interpolate(struct cfg_node *n, const char *path, char **out, struct wd_config_err *err)
 {
-    struct cfg_buf b = {0};
+    struct wd_buf b = {0};
     const char *s = n->text, *end = n->text + n->len;
+    const char *why = NULL;
+    char q[CFG_QUOTE_MAX + 4], vname[CFG_PATH_MAX];
 
     *out = NULL;
     if (memchr(n->text, '\0', n->len))
         return cfg_fail(err, n->line, path, "must not contain a NUL character");
-    while (s < end) {
-        const char *d = memchr(s, '$', (size_t)(end - s));
-        const char *name, *close, *val;
-        char q[CFG_QUOTE_MAX + 4];
+    while (s < end && !why) {
+        const char *d = memchr(s, '$', (size_t)(end - s)), *name, *close, *val;
 
-        if (!d) {
-            if (cfg_buf_add(&b, s, (size_t)(end - s)) != 0)
-                goto oom;
+        wd_buf_put(&b, s, (size_t)((d ? d : end) - s));
+        if (!d)
             break;
-        }
-        if (cfg_buf_add(&b, s, (size_t)(d - s)) != 0)
-            goto oom;
         if (end - d >= 3 && d[1] == '$' && d[2] == '{') {
-            if (cfg_buf_add(&b, "${", 2) != 0)
-                goto oom;
+            wd_buf_put(&b, "${", 2);
             s = d + 3;
             continue;
         }
         if (end - d < 2 || d[1] != '{') {
-            if (cfg_buf_add(&b, "$", 1) != 0)
-                goto oom;
+            wd_buf_putc(&b, '$');
             s = d + 1;
             continue;
         }
         name = d + 2;
         close = memchr(name, '}', (size_t)(end - name));
         if (!close) {
-            free(b.p);
-            return cfg_fail(err, n->line, path, "unterminated ${ (write $${ for a literal ${)");
+            why = "unterminated ${ (write $${ for a literal ${)";
+            break;
         }
-        if (!cfg_env_name_ok(name, (size_t)(close - name))) {
-            free(b.p);
-            return cfg_fail(err, n->line, path, "invalid environment variable name in ${...}");
-        }
-        cfg_quote(q, name, (size_t)(close - name));
-        {
-            char vname[CFG_PATH_MAX];
-            size_t vlen = (size_t)(close - name);
-
-            if (vlen >= sizeof vname) {
-                free(b.p);
-                return cfg_fail(err, n->line, path, "environment variable name %s is too long", q);
-            }
+        size_t vlen = (size_t)(close - name);
+        cfg_quote(q, name, vlen);
+        if (!cfg_env_name_ok(name, vlen))
+            why = "invalid environment variable name in ${...}";
+        else if (vlen >= sizeof vname)
+            why = "environment variable name %s is too long";
+        else {
             memcpy(vname, name, vlen);
             vname[vlen] = '\0';
-            val = getenv(vname);
+            if ((val = getenv(vname)) == NULL)
+                why = "environment variable %s is not set";
+            else
+                wd_buf_puts(&b, val);
         }
-        if (!val) {
-            free(b.p);
-            return cfg_fail(err, n->line, path, "environment variable %s is not set", q);
-        }
-        if (cfg_buf_add(&b, val, strlen(val)) != 0)
-            goto oom;
         n->from_env = true;
         s = close + 1;
     }
-    if (!b.p) {
-        b.p = calloc(1, 1);
-        if (!b.p)
-            return cfg_oom(err);
+    wd_buf_putc(&b, '\0');
+    if (why || b.oom) {
+        free(b.p);
+        return why ? cfg_fail(err, n->line, path, why, q) : cfg_oom(err);
     }
     *out = b.p;
     return 0;
-oom:
-    free(b.p);
-    return cfg_oom(err);
 }
 
 /* A scalar value as a fresh, non-empty string. */
@@ -1856,13 +1810,9 @@ int wd_config_parse(const char *yaml, size_t len, const char *source, struct wd_
     if ((cfg = calloc(1, sizeof *cfg)) == NULL)
         return cfg_oom(err);
     c.cfg = cfg;
-    {
-        unsigned char d[32];
-        unsigned dl = 0;
-        EVP_Digest(yaml, len, d, &dl, EVP_sha256(), NULL);
-        for (unsigned i = 0; i < 32; i++)
-            snprintf(cfg->sha256 + 2 * i, 3, "%02x", d[i]);
-    }
+    uint8_t d[32];
+    wd_sha256(yaml, len, d);
+    wd_hex(d, sizeof d, cfg->sha256);
     if ((cfg->source = strdup(source ? source : "<string>")) == NULL || cfg_defaults(&c, &root_section, cfg) ||
         cfg_tree_load(yaml, len, &root, err))
         goto fail;
