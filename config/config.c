@@ -596,9 +596,9 @@ struct cfg_enum {
 
 /* One row: a key of a section. Values are stored at obj + off, obj being the struct the section fills. */
 struct cfg_key {
-    const char *name;
+    const char *name;               /* as written in the file ("" for a map element's value) */
     enum cfg_type type;
-    size_t off;
+    size_t off;                     /* the field (section: the struct its keys fill) */
     size_t off2;                    /* host:port: the port; chain: the first target; map/list: the count */
     unsigned width;                 /* sizeof the field, for integers, booleans and enums */
     const char *def;                /* the default written as in a file, converted like one; NULL: zero */
@@ -616,8 +616,9 @@ struct cfg_key {
     const char *doc;                /* one line: how the README's Meaning column starts */
 };
 
+/* A mapping with fixed keys, or the shape of each element of a map or list. */
 struct cfg_section {
-    const struct cfg_key *keys;
+    const struct cfg_key *keys;     /* in the order they are checked and documented */
     size_t nkeys;
     size_t size;                    /* map or list element: its struct size */
     size_t name_off;                /* map element: where the map key is kept */
