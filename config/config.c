@@ -1,11 +1,15 @@
 /* Warden configuration loader: YAML text (a file or the embedded default) -> struct wd_config.
- * libyaml's event stream is first built into a small node tree that keeps line numbers, then mapped
- * key by key, so every error names its key path and line ("providers.gemini.keys (line 6): ..."). */
+ * libyaml's event stream is first built into a small node tree that keeps line numbers; then one walker
+ * applies the schema tables at the end of this file (one row per key: type, field, default, bounds, doc)
+ * to it, so every error names its key path and line ("providers.gemini.keys (line 6): ...") and the
+ * README's reference is generated from, and checked against, the same rows (wd_config_schema_walk). */
 /* strdup is POSIX; the CMake build defines _GNU_SOURCE, a bare -std=c17 compile does not. */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include "config/config.h"
+#include "lib/buf.h"
+#include "lib/hash.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -15,7 +19,6 @@
 #include <string.h>
 #include <yaml.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 /* The schema is five levels deep; anything much deeper is garbage or an attack on the stack. */
 #define CFG_MAX_DEPTH 32
@@ -57,20 +60,6 @@ struct cfg_node {
     struct cfg_node **kids; /* map: key, value, key, value, ...; sequence: items */
     size_t nkids;
     size_t cap;
-};
-
-/* A growable byte buffer for interpolation. */
-struct cfg_buf {
-    char *p;
-    size_t len;
-    size_t cap;
-};
-
-/* One expected key of a fixed-shape mapping, filled by cfg_map_take. */
-struct cfg_field {
-    const char *name;
-    struct cfg_node *key;   /* where the key was written, for line numbers; NULL when absent */
-    struct cfg_node *val;   /* NULL when absent or null */
 };
 
 /* A name with its line, for duplicate detection by sorting. */
@@ -344,28 +333,6 @@ static void cfg_path_index(char out[CFG_PATH_MAX], const char *parent, size_t i)
 
 /* ---- scalars --------------------------------------------------------------------------------- */
 
-static int cfg_buf_add(struct cfg_buf *b, const char *s, size_t n)
-{
-    if (n > SIZE_MAX - b->len - 1)
-        return -1;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        char *p;
-
-        while (cap < b->len + n + 1)
-            cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
-        p = realloc(b->p, cap);
-        if (!p)
-            return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
 static bool cfg_env_name_ok(const char *s, size_t len)
 {
     if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
@@ -382,78 +349,60 @@ static bool cfg_env_name_ok(const char *s, size_t len)
  * fresh string. Errors name the variable (config text) but never its value (maybe a secret). */
 static int cfg_interpolate(struct cfg_node *n, const char *path, char **out, struct wd_config_err *err)
 {
-    struct cfg_buf b = {0};
+    struct wd_buf b = {0};
     const char *s = n->text, *end = n->text + n->len;
+    const char *why = NULL;
+    char q[CFG_QUOTE_MAX + 4], vname[CFG_PATH_MAX];
 
     *out = NULL;
     if (memchr(n->text, '\0', n->len))
         return cfg_fail(err, n->line, path, "must not contain a NUL character");
-    while (s < end) {
-        const char *d = memchr(s, '$', (size_t)(end - s));
-        const char *name, *close, *val;
-        char q[CFG_QUOTE_MAX + 4];
+    while (s < end && !why) {
+        const char *d = memchr(s, '$', (size_t)(end - s)), *name, *close, *val;
 
-        if (!d) {
-            if (cfg_buf_add(&b, s, (size_t)(end - s)) != 0)
-                goto oom;
+        wd_buf_put(&b, s, (size_t)((d ? d : end) - s));
+        if (!d)
             break;
-        }
-        if (cfg_buf_add(&b, s, (size_t)(d - s)) != 0)
-            goto oom;
         if (end - d >= 3 && d[1] == '$' && d[2] == '{') {
-            if (cfg_buf_add(&b, "${", 2) != 0)
-                goto oom;
+            wd_buf_put(&b, "${", 2);
             s = d + 3;
             continue;
         }
         if (end - d < 2 || d[1] != '{') {
-            if (cfg_buf_add(&b, "$", 1) != 0)
-                goto oom;
+            wd_buf_putc(&b, '$');
             s = d + 1;
             continue;
         }
         name = d + 2;
         close = memchr(name, '}', (size_t)(end - name));
         if (!close) {
-            free(b.p);
-            return cfg_fail(err, n->line, path, "unterminated ${ (write $${ for a literal ${)");
+            why = "unterminated ${ (write $${ for a literal ${)";
+            break;
         }
-        if (!cfg_env_name_ok(name, (size_t)(close - name))) {
-            free(b.p);
-            return cfg_fail(err, n->line, path, "invalid environment variable name in ${...}");
-        }
-        cfg_quote(q, name, (size_t)(close - name));
-        {
-            char vname[CFG_PATH_MAX];
-            size_t vlen = (size_t)(close - name);
-
-            if (vlen >= sizeof vname) {
-                free(b.p);
-                return cfg_fail(err, n->line, path, "environment variable name %s is too long", q);
-            }
+        size_t vlen = (size_t)(close - name);
+        cfg_quote(q, name, vlen);
+        if (!cfg_env_name_ok(name, vlen))
+            why = "invalid environment variable name in ${...}";
+        else if (vlen >= sizeof vname)
+            why = "environment variable name %s is too long";
+        else {
             memcpy(vname, name, vlen);
             vname[vlen] = '\0';
-            val = getenv(vname);
+            if ((val = getenv(vname)) == NULL)
+                why = "environment variable %s is not set";
+            else
+                wd_buf_puts(&b, val);
         }
-        if (!val) {
-            free(b.p);
-            return cfg_fail(err, n->line, path, "environment variable %s is not set", q);
-        }
-        if (cfg_buf_add(&b, val, strlen(val)) != 0)
-            goto oom;
         n->from_env = true;
         s = close + 1;
     }
-    if (!b.p) {
-        b.p = calloc(1, 1);
-        if (!b.p)
-            return cfg_oom(err);
+    wd_buf_putc(&b, '\0');
+    if (why || b.oom) {
+        free(b.p);
+        return why ? cfg_fail(err, n->line, path, why, q) : cfg_oom(err);
     }
     *out = b.p;
     return 0;
-oom:
-    free(b.p);
-    return cfg_oom(err);
 }
 
 /* A scalar value as a fresh, non-empty string. */
@@ -490,112 +439,55 @@ static size_t cfg_parse_digits(const char *s, uint64_t *v)
     return i;
 }
 
-static int cfg_get_uint(struct cfg_node *n, const char *path, uint64_t min, uint64_t max, uint64_t *out,
-                        struct wd_config_err *err)
-{
-    char *s = NULL;
-    uint64_t v;
-    size_t nd;
-
-    if (n->kind != CFG_SCALAR)
-        return cfg_fail(err, cfg_line(n), path, "must be an integer, not %s", cfg_kind_name(n));
-    if (cfg_get_str(n, path, &s, err) != 0)
-        return -1;
-    nd = cfg_parse_digits(s, &v);
-    if (nd == 0 || s[nd] != '\0') {
-        free(s);
-        return cfg_fail(err, n->line, path, "must be an integer");
-    }
-    free(s);
-    if (v < min || v > max)
-        return cfg_fail(err, n->line, path, "must be between %llu and %llu", (unsigned long long)min,
-                        (unsigned long long)max);
-    *out = v;
-    return 0;
-}
-
-struct cfg_unit {
-    const char *suffix;
-    uint64_t mult;
+/* How a kind of integer is written: an optional unit suffix scales it (sizes, durations). */
+struct cfg_numkind {
+    const char *what;           /* in type errors: "an integer" */
+    const char *form;           /* what is accepted */
+    const char *too_big;        /* over the field's capacity */
+    uint64_t cap;
+    struct {
+        const char *suffix;
+        uint64_t mult;
+    } units[4];
 };
 
-/* An integer with an optional unit suffix, scaled, greater than 0 and at most max. `what` names the
- * kind of value in type errors ("size"); `form` says what is accepted. */
-static int cfg_get_scaled(struct cfg_node *n, const char *path, const struct cfg_unit *units, size_t nunits,
-                          uint64_t max, const char *what, const char *form, uint64_t *out,
+static const struct cfg_numkind cfg_int = {"an integer", "an integer", "", UINT64_MAX, {{"", 1}}};
+static const struct cfg_numkind cfg_size = {
+    "a size", "a size in bytes: an integer, or a number with KiB, MiB or GiB", "is too large", SIZE_MAX,
+    {{"", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024}}};
+static const struct cfg_numkind cfg_duration = {
+    "a duration", "a duration: milliseconds, or a number with ms, s or m", "is too long (at most 4294967295 ms)",
+    UINT_MAX, {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}}};
+
+/* A decimal integer with one of k's unit suffixes (a space before it allowed), scaled. */
+static int cfg_get_scaled(struct cfg_node *n, const char *path, const struct cfg_numkind *k, uint64_t *out,
                           struct wd_config_err *err)
 {
     char *s = NULL;
     uint64_t v;
-    size_t i;
+    size_t i = 0;
 
     if (n->kind != CFG_SCALAR)
-        return cfg_fail(err, cfg_line(n), path, "must be a %s, not %s", what, cfg_kind_name(n));
+        return cfg_fail(err, cfg_line(n), path, "must be %s, not %s", k->what, cfg_kind_name(n));
     if (cfg_get_str(n, path, &s, err) != 0)
         return -1;
     size_t nd = cfg_parse_digits(s, &v);
     const char *u = s + nd;
-    while (*u == ' ')
+    while (*u == ' ' && k->units[1].suffix)
         u++;
-    for (i = 0; i < nunits; i++)
-        if (!strcmp(u, units[i].suffix))
-            break;
+    while (i < 4 && k->units[i].suffix && strcmp(u, k->units[i].suffix))
+        i++;
+    bool bad = nd == 0 || i == 4 || !k->units[i].suffix;
     free(s);
-    if (nd == 0 || i == nunits)
-        return cfg_fail(err, n->line, path, "must be %s", form);
-    if (v == 0)
-        return cfg_fail(err, n->line, path, "must be greater than 0");
-    if (v > max / units[i].mult)
-        return -2; /* the caller words "too large" for its own kind */
-    *out = v * units[i].mult;
-    return 0;
-}
-
-/* Bytes: an integer, or an integer followed by KiB, MiB or GiB. */
-static int cfg_get_size(struct cfg_node *n, const char *path, size_t *out, struct wd_config_err *err)
-{
-    static const struct cfg_unit units[] = {{"", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024}};
-    uint64_t v = 0;
-    int r = cfg_get_scaled(n, path, units, sizeof units / sizeof units[0], SIZE_MAX, "size",
-                           "a size in bytes: an integer, or a number with KiB, MiB or GiB", &v, err);
-    if (r == -2)
-        return cfg_fail(err, n->line, path, "is too large");
-    if (r != 0)
-        return r;
-    *out = (size_t)v;
-    return 0;
-}
-
-/* Milliseconds: an integer, or an integer followed by ms, s or m. */
-static int cfg_get_duration(struct cfg_node *n, const char *path, unsigned *out, struct wd_config_err *err)
-{
-    static const struct cfg_unit units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}};
-    uint64_t v = 0;
-    int r = cfg_get_scaled(n, path, units, sizeof units / sizeof units[0], UINT_MAX, "duration",
-                           "a duration: milliseconds, or a number with ms, s or m", &v, err);
-    if (r == -2)
-        return cfg_fail(err, n->line, path, "is too long (at most %u ms)", UINT_MAX);
-    if (r != 0)
-        return r;
-    *out = (unsigned)v;
+    if (bad)
+        return cfg_fail(err, n->line, path, "must be %s", k->form);
+    if (v > 0 && k != &cfg_int && v > k->cap / k->units[i].mult)
+        return cfg_fail(err, n->line, path, "%s", k->too_big);
+    *out = v * k->units[i].mult;
     return 0;
 }
 
 /* ---- mappings -------------------------------------------------------------------------------- */
-
-static int cfg_want_map(const struct cfg_node *n, const char *path, struct wd_config_err *err)
-{
-    if (n->kind != CFG_MAP)
-        return cfg_fail(err, cfg_line(n), path, "must be a mapping, not %s", cfg_kind_name(n));
-    return 0;
-}
-
-static int cfg_want_seq(const struct cfg_node *n, const char *path, struct wd_config_err *err)
-{
-    if (n->kind != CFG_SEQ)
-        return cfg_fail(err, cfg_line(n), path, "must be a list, not %s", cfg_kind_name(n));
-    return 0;
-}
 
 /* Sorts names by text, then line, so each group of equal names starts with its first occurrence. */
 static int cfg_name_cmp(const void *a, const void *b)
@@ -671,179 +563,152 @@ static int cfg_map_check_keys(const struct cfg_node *map, const char *path, stru
     return 0;
 }
 
-/* Matches each key of a fixed-shape mapping to one of fields; unknown and repeated keys are errors. */
-static int cfg_map_take(const struct cfg_node *map, const char *path, struct cfg_field *f, size_t nf,
-                        struct wd_config_err *err)
-{
-    for (size_t i = 0; i + 1 < map->nkids; i += 2) {
-        struct cfg_node *k = map->kids[i], *v = map->kids[i + 1];
-        char kp[CFG_PATH_MAX];
-        size_t j;
+/* ---- the schema's shape --------------------------------------------------------------------- */
 
-        if (k->kind != CFG_SCALAR)
-            return cfg_fail(err, k->line, path, "keys must be scalars, not %s", cfg_kind_name(k));
-        cfg_path_key(kp, path, k);
-        for (j = 0; j < nf; j++)
-            if (strlen(f[j].name) == k->len && !memcmp(f[j].name, k->text, k->len))
-                break;
-        if (j == nf)
-            return cfg_fail(err, k->line, kp, "unknown key");
-        if (f[j].key)
-            return cfg_fail(err, k->line, kp, "duplicate key (first at line %d)", f[j].key->line);
-        f[j].key = k;
-        f[j].val = (v->kind == CFG_SCALAR && v->is_null) ? NULL : v;
-    }
-    return 0;
+enum cfg_type {
+    T_STRING, T_PATH, T_BOOL, T_INT, T_SIZE, T_DURATION, T_NUMBER, T_ENUM, T_HOSTPORT, T_URL, T_SECRET,
+    T_ENVNAME, T_TARGET, T_CHAIN, T_SECTION, T_MAP_OF, T_LIST_OF,
+};
+
+struct cfg_ctx {
+    struct wd_config *cfg;   /* the config being filled: targets are checked against its providers */
+    struct wd_config_err *err;
+    bool tiers_given;        /* models.tiers was written (even empty): no defaulting */
+};
+
+/* Where a fixed key of a mapping was written; val is NULL when absent or null. */
+struct cfg_seen {
+    struct cfg_node *key;
+    struct cfg_node *val;
+};
+
+struct cfg_key;
+struct cfg_section;
+typedef int cfg_key_check(struct cfg_ctx *c, const struct cfg_key *row, void *obj, struct cfg_node *val,
+                          const char *path);
+typedef int cfg_section_check(struct cfg_ctx *c, void *obj, const struct cfg_seen *seen, struct cfg_node *key,
+                              struct cfg_node *map, const char *path);
+
+struct cfg_enum {
+    const char *name;
+    int value;
+};
+
+/* One row: a key of a section. Values are stored at obj + off, obj being the struct the section fills. */
+struct cfg_key {
+    const char *name;               /* as written in the file ("" for a map element's value) */
+    enum cfg_type type;
+    size_t off;                     /* the field (section: the struct its keys fill) */
+    size_t off2;                    /* host:port: the port; chain: the first target; map/list: the count */
+    unsigned width;                 /* sizeof the field, for integers, booleans and enums */
+    const char *def;                /* the default written as in a file, converted like one; NULL: zero */
+    const char *def_doc;            /* the README's Default text when def cannot say it */
+    uint64_t min, max;              /* integer, size, duration bounds; list: least items */
+    double fmin, fmax;              /* number bounds */
+    unsigned mult;                  /* integer stored as written * mult (seconds written, ms kept) */
+    const struct cfg_enum *vals;    /* enum values, ending with {NULL, 0} */
+    const struct cfg_section *sub;  /* section; map or list element */
+    const char *required;           /* set: the key must be given, and this is the error */
+    const char *hint;               /* URL: userinfo advice; duration: why the bound; list: too-short error */
+    bool off_word;                  /* host:port: `off` stores no address */
+    bool restart;                   /* a reload does not apply it (inherited by the keys below) */
+    cfg_key_check *check;           /* after a written value was converted */
+    const char *doc;                /* one line: how the README's Meaning column starts */
+};
+
+/* A mapping with fixed keys, or the shape of each element of a map or list. */
+struct cfg_section {
+    const struct cfg_key *keys;     /* in the order they are checked and documented */
+    size_t nkeys;
+    size_t size;                    /* map or list element: its struct size */
+    size_t name_off;                /* map element: where the map key is kept */
+    const char *elem;               /* map element: the placeholder in key paths, "<name>" */
+    bool scalar;                    /* map element: the value is keys[0] itself, not a mapping */
+    bool err_at_key;                /* required-key errors point at the section's key, not its first line */
+    const char *null_msg;           /* map element written as null */
+    void (*init)(void *obj);        /* "unset" markers that are not defaults (the environment decides) */
+    cfg_key_check *name_check;      /* map element: the name, with row NULL */
+    cfg_section_check *check;       /* after every key: rules across keys */
+};
+
+#define FIELD(T, m) .off = offsetof(T, m), .width = sizeof(((T *)0)->m)
+#define NROWS(a) (sizeof(a) / sizeof((a)[0]))
+#define KEYS(a) .keys = (a), .nkeys = NROWS(a)
+#define CFG_MAX_KEYS 16
+#define CFG_MAX_CHAIN 8
+
+static int cfg_walk(struct cfg_ctx *c, const struct cfg_section *s, void *obj, struct cfg_node *key,
+                    struct cfg_node *n, const char *path);
+
+static void *cfg_at(void *obj, size_t off)
+{
+    return (char *)obj + off;
 }
 
-/* ---- sections -------------------------------------------------------------------------------- */
-
-static int cfg_parse_hostport(struct cfg_node *n, const char *path, char **host, uint16_t *portp,
-                              struct wd_config_err *err)
+static void cfg_store_uint(void *f, unsigned width, uint64_t v)
 {
-    char *s = NULL, *host_start, *host_end, *port;
-    uint64_t v;
-    size_t nd;
+    uint8_t u8 = (uint8_t)v;
+    uint16_t u16 = (uint16_t)v;
+    uint32_t u32 = (uint32_t)v;
 
-    if (cfg_get_str(n, path, &s, err) != 0)
-        return -1;
-    for (const char *p = s; *p; p++) {
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
-            free(s);
-            return cfg_fail(err, n->line, path, "must not contain spaces or control characters");
-        }
+    switch (width) {
+    case 1: memcpy(f, &u8, 1); break;
+    case 2: memcpy(f, &u16, 2); break;
+    case 4: memcpy(f, &u32, 4); break;
+    default: memcpy(f, &v, 8); break;
     }
-    if (s[0] == '[') {
-        host_start = s + 1;
-        host_end = strchr(host_start, ']');
-        if (!host_end || host_end[1] != ':') {
-            free(s);
-            return cfg_fail(err, n->line, path, "must be host:port, with IPv6 addresses as [addr]:port");
-        }
-        port = host_end + 2;
-    } else {
-        host_start = s;
-        host_end = strrchr(s, ':');
-        if (!host_end) {
-            free(s);
-            return cfg_fail(err, n->line, path, "must be host:port, e.g. 0.0.0.0:8080");
-        }
-        if (memchr(s, ':', (size_t)(host_end - s))) {
-            free(s);
-            return cfg_fail(err, n->line, path, "IPv6 addresses must be written in brackets, e.g. [::1]:8080");
-        }
-        port = host_end + 1;
-    }
-    if (host_end == host_start) {
+}
+
+static void cfg_free_str(char *s)
+{
+    if (s) {
+        OPENSSL_cleanse(s, strlen(s));
         free(s);
-        return cfg_fail(err, n->line, path, "host must not be empty (use 0.0.0.0 for all addresses)");
     }
-    nd = cfg_parse_digits(port, &v);
-    if (nd == 0 || port[nd] != '\0' || v < 1 || v > 65535) {
-        free(s);
-        return cfg_fail(err, n->line, path, "port must be an integer from 1 to 65535");
-    }
-    *host_end = '\0';
-    free(*host);
-    *host = strdup(host_start);
-    free(s);
-    if (!*host)
-        return cfg_oom(err);
-    *portp = (uint16_t)v;
-    return 0;
 }
 
-static int cfg_parse_listen(struct wd_config *cfg, struct cfg_node *n, const char *path, struct wd_config_err *err)
+/* "1GiB", "64KiB", "1000" */
+static void cfg_fmt_size(char *out, size_t cap, uint64_t v)
 {
-    return cfg_parse_hostport(n, path, &cfg->listen_host, &cfg->listen_port, err);
+    static const char *const u[] = {"GiB", "MiB", "KiB"};
+    for (int i = 0; i < 3; i++) {
+        uint64_t m = (uint64_t)1 << (30 - 10 * i);
+        if (v >= m && v % m == 0) {
+            snprintf(out, cap, "%llu%s", (unsigned long long)(v / m), u[i]);
+            return;
+        }
+    }
+    snprintf(out, cap, "%llu", (unsigned long long)v);
 }
 
-static int cfg_parse_tls(struct wd_config *cfg, struct cfg_node *n, const char *path, int line,
-                         struct wd_config_err *err)
+static void cfg_fmt_duration(char *out, size_t cap, uint64_t ms)
 {
-    struct cfg_field f[] = {{.name = "cert"}, {.name = "key"}};
-    char p[CFG_PATH_MAX];
-
-    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 2, err))
-        return -1;
-    if (f[0].val) {
-        cfg_path_key(p, path, f[0].key);
-        if (cfg_get_str(f[0].val, p, &cfg->tls_cert, err))
-            return -1;
-    }
-    if (f[1].val) {
-        cfg_path_key(p, path, f[1].key);
-        if (cfg_get_str(f[1].val, p, &cfg->tls_key, err))
-            return -1;
-    }
-    if (!cfg->tls_cert != !cfg->tls_key)
-        return cfg_fail(err, line, path, "%s is set but %s is missing: give both cert and key, or neither",
-                        cfg->tls_cert ? "cert" : "key", cfg->tls_cert ? "key" : "cert");
-    return 0;
+    if (ms >= 60000 && ms % 60000 == 0)
+        snprintf(out, cap, "%llum", (unsigned long long)(ms / 60000));
+    else if (ms >= 1000 && ms % 1000 == 0)
+        snprintf(out, cap, "%llus", (unsigned long long)(ms / 1000));
+    else
+        snprintf(out, cap, "%llums", (unsigned long long)ms);
 }
 
-static int cfg_parse_limits(struct wd_config *cfg, struct cfg_node *n, const char *path, struct wd_config_err *err)
+/* "a, b or c" (sep ", " / " or ") or "`a` \| `b`" (quoted) */
+static void cfg_fmt_enum(char *out, size_t cap, const struct cfg_enum *v, bool quoted)
 {
-    struct cfg_field f[] = {{.name = "max_body_bytes"},  {.name = "max_header_bytes"},       {.name = "idle_timeout"},
-                            {.name = "request_timeout"}, {.name = "drain_timeout"},          {.name = "max_response_bytes"},
-                            {.name = "max_connections"}, {.name = "max_pending_body_bytes"}, {.name = "http2_max_resets"}};
-    unsigned *durations[] = {&cfg->idle_timeout_ms, &cfg->request_timeout_ms, &cfg->drain_timeout_ms};
-    char p[CFG_PATH_MAX];
+    size_t n = 0, k = 0;
 
-    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 9, err))
-        return -1;
-    if (f[5].val) {
-        cfg_path_key(p, path, f[5].key);
-        if (cfg_get_size(f[5].val, p, &cfg->max_response_bytes, err))
-            return -1;
-        /* below 1 KiB not even a provider's error fits; above 1 GiB one answer could take a worker's memory */
-        if (cfg->max_response_bytes < 1024 || cfg->max_response_bytes > (size_t)1 << 30)
-            return cfg_fail(err, f[5].val->line, p, "must be between 1KiB and 1GiB");
+    out[0] = '\0';
+    while (v[n].name)
+        n++;
+    for (size_t i = 0; i < n && k < cap; i++) {
+        const char *sep = i == 0 ? "" : quoted ? " \\| " : i + 1 == n ? " or " : ", ";
+        int w = snprintf(out + k, cap - k, quoted ? "%s`%s`" : "%s%s", sep, v[i].name);
+        if (w < 0)
+            return;
+        k += (size_t)w;
     }
-    if (f[0].val) {
-        cfg_path_key(p, path, f[0].key);
-        if (cfg_get_size(f[0].val, p, &cfg->max_body_bytes, err))
-            return -1;
-    }
-    if (f[1].val) {
-        cfg_path_key(p, path, f[1].key);
-        if (cfg_get_size(f[1].val, p, &cfg->max_header_bytes, err))
-            return -1;
-    }
-    for (size_t i = 0; i < 3; i++) {
-        if (!f[2 + i].val)
-            continue;
-        cfg_path_key(p, path, f[2 + i].key);
-        if (cfg_get_duration(f[2 + i].val, p, durations[i], err))
-            return -1;
-    }
-    if (f[6].val) {
-        uint64_t v;
-        cfg_path_key(p, path, f[6].key);
-        if (cfg_get_uint(f[6].val, p, 0, 10000000, &v, err))
-            return -1;
-        cfg->max_connections = (size_t)v;
-    }
-    if (f[7].val) {
-        cfg_path_key(p, path, f[7].key);
-        if (cfg_get_size(f[7].val, p, &cfg->max_pending_body_bytes, err))
-            return -1;
-    }
-    if (f[8].val) {
-        uint64_t v;
-        cfg_path_key(p, path, f[8].key);
-        if (cfg_get_uint(f[8].val, p, 1, 1000000, &v, err))
-            return -1;
-        cfg->http2_max_resets = (unsigned)v;
-    }
-    /* a chunked body holds its worst case, twice max_body_bytes (libh2o's own cap), until it is complete */
-    if (cfg->max_pending_body_bytes / 2 < cfg->max_body_bytes) {
-        cfg_path_key(p, path, f[7].val ? f[7].key : f[0].key);
-        return cfg_fail(err, f[7].val ? f[7].val->line : f[0].val ? f[0].val->line : n->line, p,
-                        "max_pending_body_bytes must be at least twice max_body_bytes");
-    }
-    return 0;
 }
+
+/* ---- values ---------------------------------------------------------------------------------- */
 
 static bool cfg_provider_name_ok(const char *s, size_t len)
 {
@@ -862,11 +727,10 @@ static bool cfg_provider_name_ok(const char *s, size_t len)
 static int cfg_get_secret_ref(struct cfg_node *n, const char *path, char **out, struct wd_config_err *err)
 {
     static const char *const schemes[] = {"env://", "file://", "vault://", "aws-sm://", "gcp-sm://", "azure-kv://"};
-    size_t i;
 
     if (cfg_get_str(n, path, out, err))
         return -1;
-    for (i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
         size_t sl = strlen(schemes[i]);
         if (!strncmp(*out, schemes[i], sl)) {
             const char *rest = *out + sl;
@@ -882,181 +746,82 @@ static int cfg_get_secret_ref(struct cfg_node *n, const char *path, char **out, 
                     "never the secret itself");
 }
 
-static int cfg_parse_provider_key(struct wd_provider_key *k, struct cfg_node *n, const char *path,
-                                  struct wd_config_err *err)
+static int cfg_parse_hostport(struct cfg_node *n, const char *path, char **host, uint16_t *portp,
+                              struct wd_config_err *err)
 {
-    struct cfg_field f[] = {{.name = "secret"}, {.name = "weight"}};
-    char p[CFG_PATH_MAX];
-    uint64_t w;
+    char *s = NULL, *host_start, *host_end, *port;
+    const char *why = NULL;
+    uint64_t v;
+    size_t nd;
 
-    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 2, err))
+    if (cfg_get_str(n, path, &s, err) != 0)
         return -1;
-    if (!f[0].val)
-        return cfg_fail(err, n->line, path, "secret is required");
-    cfg_path_key(p, path, f[0].key);
-    if (cfg_get_secret_ref(f[0].val, p, &k->secret, err))
-        return -1;
-    if (f[1].val) {
-        cfg_path_key(p, path, f[1].key);
-        if (cfg_get_uint(f[1].val, p, 1, CFG_MAX_WEIGHT, &w, err))
-            return -1;
-        k->weight = (unsigned)w;
+    for (const char *p = s; *p && !why; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            why = "must not contain spaces or control characters";
+    if (why) {
+    } else if (s[0] == '[') {
+        host_start = s + 1;
+        host_end = strchr(host_start, ']');
+        if (!host_end || host_end[1] != ':')
+            why = "must be host:port, with IPv6 addresses as [addr]:port";
+        else
+            port = host_end + 2;
+    } else {
+        host_start = s;
+        host_end = strrchr(s, ':');
+        if (!host_end)
+            why = "must be host:port, e.g. 0.0.0.0:8080";
+        else if (memchr(s, ':', (size_t)(host_end - s)))
+            why = "IPv6 addresses must be written in brackets, e.g. [::1]:8080";
+        else
+            port = host_end + 1;
     }
+    if (!why && host_end == host_start)
+        why = "host must not be empty (use 0.0.0.0 for all addresses)";
+    if (!why && ((nd = cfg_parse_digits(port, &v)) == 0 || port[nd] != '\0' || v < 1 || v > 65535))
+        why = "port must be an integer from 1 to 65535";
+    if (why) {
+        free(s);
+        return cfg_fail(err, n->line, path, "%s", why);
+    }
+    *host_end = '\0';
+    free(*host);
+    *host = strdup(host_start);
+    free(s);
+    if (!*host)
+        return cfg_oom(err);
+    *portp = (uint16_t)v;
     return 0;
 }
 
-static int cfg_parse_provider_timeouts(struct wd_provider *pv, struct cfg_node *n, const char *path,
-                                       struct wd_config_err *err)
-{
-    struct cfg_field f[] = {{.name = "connect"}, {.name = "first_byte"}, {.name = "idle"}};
-    unsigned *dst[] = {&pv->connect_timeout_ms, &pv->first_byte_timeout_ms, &pv->idle_timeout_ms};
-    char p[CFG_PATH_MAX];
-
-    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 3, err))
-        return -1;
-    for (size_t i = 0; i < 3; i++) {
-        if (!f[i].val)
-            continue;
-        cfg_path_key(p, path, f[i].key);
-        if (cfg_get_duration(f[i].val, p, dst[i], err))
-            return -1;
-    }
-    return 0;
-}
-
-/* True when the authority of url (after its scheme's "://", skip bytes in) holds userinfo ("user:password@").
- * Such a URL would carry the password into every place the URL is shown (logs, span url.full, errors), so the
- * loader refuses it rather than keep it. */
-static bool cfg_url_has_userinfo(const char *url, size_t skip)
-{
-    size_t n = strcspn(url + skip, "/?#");
-    return memchr(url + skip, '@', n) != NULL;
-}
-
-static int cfg_parse_base_url(struct wd_provider *pv, struct cfg_node *n, const char *path, struct wd_config_err *err)
+/* http(s)://host[...], trailing slashes removed (request paths are appended as "/v1beta/..."). userinfo
+ * ("user:password@") is refused: the URL is shown in logs, span url.full and errors, the password with it. */
+static int cfg_get_url(const struct cfg_key *row, struct cfg_node *n, const char *path, char **out,
+                       struct wd_config_err *err)
 {
     size_t len, skip;
+    char *u;
 
-    if (cfg_get_str(n, path, &pv->base_url, err))
+    if (cfg_get_str(n, path, out, err))
         return -1;
-    if (!strncmp(pv->base_url, "https://", 8))
+    u = *out;
+    if (!strncmp(u, "https://", 8))
         skip = 8;
-    else if (!strncmp(pv->base_url, "http://", 7))
+    else if (!strncmp(u, "http://", 7))
         skip = 7;
     else
         return cfg_fail(err, n->line, path, "must start with http:// or https://");
-    for (const char *c = pv->base_url; *c; c++)
-        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+    for (const char *p = u; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
             return cfg_fail(err, n->line, path, "must not contain spaces or control characters");
-    len = strlen(pv->base_url);
-    /* Request paths are appended as "/v1beta/...", so one trailing slash would double up. */
-    if (len > skip && pv->base_url[len - 1] == '/')
-        pv->base_url[--len] = '\0';
-    if (len == skip || pv->base_url[skip] == '/')
+    len = strlen(u);
+    while (len > skip && u[len - 1] == '/')
+        u[--len] = '\0';
+    if (len == skip || u[skip] == '/')
         return cfg_fail(err, n->line, path, "has no host");
-    if (cfg_url_has_userinfo(pv->base_url, skip))
-        return cfg_fail(err, n->line, path,
-                        "must not contain user:password@ (it would be shown in logs and traces); give the "
-                        "credential under keys");
-    return 0;
-}
-
-static int cfg_parse_provider(struct wd_provider *pv, struct cfg_node *key, struct cfg_node *n, const char *path,
-                              struct wd_config_err *err)
-{
-    struct cfg_field f[] = {{.name = "type"}, {.name = "base_url"}, {.name = "tls_ca"}, {.name = "keys"},
-                            {.name = "timeouts"}};
-    char p[CFG_PATH_MAX], ip[CFG_PATH_MAX];
-    char *type = NULL;
-
-    pv->connect_timeout_ms = 10000;
-    pv->first_byte_timeout_ms = 120000;
-    pv->idle_timeout_ms = 120000;
-    if (!cfg_provider_name_ok(key->text, key->len))
-        return cfg_fail(err, key->line, path, "provider names must match [a-z0-9][a-z0-9_-]*");
-    pv->name = strdup(key->text);
-    if (!pv->name)
-        return cfg_oom(err);
-    if (n->kind == CFG_SCALAR && n->is_null)
-        return cfg_fail(err, key->line, path, "must be a mapping with at least type and keys");
-    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 5, err))
-        return -1;
-
-    if (!f[0].val)
-        return cfg_fail(err, key->line, path, "type is required (gemini or anthropic)");
-    cfg_path_key(p, path, f[0].key);
-    if (cfg_get_str(f[0].val, p, &type, err))
-        return -1;
-    if (!strcmp(type, "gemini"))
-        pv->type = WD_PROVIDER_GEMINI;
-    else if (!strcmp(type, "anthropic"))
-        pv->type = WD_PROVIDER_ANTHROPIC;
-    else if (!strcmp(type, "openai"))
-        pv->type = WD_PROVIDER_OPENAI;
-    free(type);
-    if (!pv->type)
-        return cfg_fail(err, f[0].val->line, p, "must be gemini, anthropic or openai");
-
-    if (f[1].val) {
-        cfg_path_key(p, path, f[1].key);
-        if (cfg_parse_base_url(pv, f[1].val, p, err))
-            return -1;
-    } else {
-        pv->base_url = strdup(pv->type == WD_PROVIDER_GEMINI    ? "https://generativelanguage.googleapis.com"
-                              : pv->type == WD_PROVIDER_OPENAI ? "https://api.openai.com"
-                                                               : "https://api.anthropic.com");
-        if (!pv->base_url)
-            return cfg_oom(err);
-    }
-    if (f[2].val) {
-        cfg_path_key(p, path, f[2].key);
-        if (cfg_get_str(f[2].val, p, &pv->tls_ca, err))
-            return -1;
-    }
-
-    if (!f[3].val)
-        return cfg_fail(err, key->line, path, "keys is required: a list with at least one secret");
-    cfg_path_key(p, path, f[3].key);
-    if (cfg_want_seq(f[3].val, p, err))
-        return -1;
-    if (f[3].val->nkids == 0)
-        return cfg_fail(err, cfg_line(f[3].val), p, "must list at least one key");
-    pv->keys = calloc(f[3].val->nkids, sizeof *pv->keys);
-    if (!pv->keys)
-        return cfg_oom(err);
-    pv->nkeys = f[3].val->nkids;
-    for (size_t i = 0; i < pv->nkeys; i++) {
-        pv->keys[i].weight = 1;
-        cfg_path_index(ip, p, i);
-        if (cfg_parse_provider_key(&pv->keys[i], f[3].val->kids[i], ip, err))
-            return -1;
-    }
-
-    if (f[4].val) {
-        cfg_path_key(p, path, f[4].key);
-        if (cfg_parse_provider_timeouts(pv, f[4].val, p, err))
-            return -1;
-    }
-    return 0;
-}
-
-static int cfg_parse_providers(struct wd_config *cfg, struct cfg_node *n, const char *path, struct wd_config_err *err)
-{
-    char p[CFG_PATH_MAX];
-
-    if (cfg_want_map(n, path, err) || cfg_map_check_keys(n, path, err))
-        return -1;
-    if (n->nkids == 0)
-        return 0;
-    cfg->providers = calloc(n->nkids / 2, sizeof *cfg->providers);
-    if (!cfg->providers)
-        return cfg_oom(err);
-    cfg->nproviders = n->nkids / 2;
-    for (size_t i = 0; i < cfg->nproviders; i++) {
-        cfg_path_key(p, path, n->kids[2 * i]);
-        if (cfg_parse_provider(&cfg->providers[i], n->kids[2 * i], n->kids[2 * i + 1], p, err))
-            return -1;
-    }
+    if (memchr(u + skip, '@', strcspn(u + skip, "/?#")))
+        return cfg_fail(err, n->line, path, "must not contain user:password@ %s", row->hint ? row->hint : "");
     return 0;
 }
 
@@ -1085,176 +850,932 @@ static int cfg_get_target(const struct wd_config *cfg, struct cfg_node *n, const
     return 0;
 }
 
-/* A non-negative decimal number (prices). */
-static int cfg_get_number(struct cfg_node *n, const char *path, double *out, struct wd_config_err *err)
+/* A target or a list of them (a fallback chain); the chain's first target is also kept on its own. */
+static int cfg_get_chain(struct cfg_ctx *c, const struct cfg_key *row, void *obj, struct cfg_node *n,
+                         const char *path)
+{
+    struct wd_chain *ch = cfg_at(obj, row->off);
+    char **first = cfg_at(obj, row->off2), ip[CFG_PATH_MAX];
+    bool one = n->kind == CFG_SCALAR;
+    size_t cnt = one ? 1 : n->nkids;
+
+    if (n->kind == CFG_MAP)
+        return cfg_fail(c->err, cfg_line(n), path, "must be a target or a list of targets, not a mapping");
+    if (cnt == 0)
+        return cfg_fail(c->err, cfg_line(n), path, "must be a target or a non-empty list of targets");
+    if (cnt > CFG_MAX_CHAIN)
+        return cfg_fail(c->err, cfg_line(n), path, "lists more than %d targets", CFG_MAX_CHAIN);
+    if ((ch->targets = calloc(cnt, sizeof *ch->targets)) == NULL)
+        return cfg_oom(c->err);
+    ch->n = cnt;
+    for (size_t i = 0; i < cnt; i++) {
+        struct cfg_node *it = one ? n : n->kids[i];
+
+        if (one)
+            snprintf(ip, sizeof ip, "%s", path);
+        else
+            cfg_path_index(ip, path, i);
+        if (cfg_get_target(c->cfg, it, ip, &ch->targets[i], c->err))
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(ch->targets[j], ch->targets[i]))
+                return cfg_fail(c->err, it->line, ip, "duplicate target (first at line %d)", n->kids[j]->line);
+    }
+    if ((*first = strdup(ch->targets[0])) == NULL)
+        return cfg_oom(c->err);
+    return 0;
+}
+
+/* A non-negative decimal number within the row's bounds. */
+static int cfg_get_number(const struct cfg_key *row, struct cfg_node *n, const char *path, double *out,
+                          struct wd_config_err *err)
 {
     char *s = NULL, *end;
+
     if (cfg_get_str(n, path, &s, err))
         return -1;
     double v = strtod(s, &end);
-    bool bad = *end != '\0' || end == s || !(v >= 0.0 && v < 1e9);
+    bool bad = *end != '\0' || end == s || !(v >= row->fmin && v <= row->fmax);
     free(s);
+    if (bad && row->fmax >= 1e9)
+        return cfg_fail(err, n->line, path, "must be a number, %g or more", row->fmin);
     if (bad)
-        return cfg_fail(err, n->line, path, "must be a number, 0 or more");
+        return cfg_fail(err, n->line, path, "must be a number from %g to %g", row->fmin, row->fmax);
     *out = v;
     return 0;
 }
 
-static int cfg_parse_prices(struct wd_config *cfg, struct cfg_node *m, const char *path, struct wd_config_err *err)
+static int cfg_walk_map(struct cfg_ctx *c, const struct cfg_key *row, void *obj, struct cfg_node *n,
+                        const char *path);
+static int cfg_walk_list(struct cfg_ctx *c, const struct cfg_key *row, void *obj, struct cfg_node *n,
+                         const char *path);
+
+/* Converts one written value (or a default, as a scalar node with line 0) into its field. */
+static int cfg_conv(struct cfg_ctx *c, const struct cfg_key *row, void *obj, struct cfg_node *key,
+                    struct cfg_node *n, const char *path)
 {
-    char ap[CFG_PATH_MAX], fp[CFG_PATH_MAX];
+    void *f = cfg_at(obj, row->off);
+    struct wd_config_err *err = c->err;
+    char *s = NULL, lo[32], hi[32];
+    uint64_t v = 0;
 
-    if (cfg_want_map(m, path, err) || cfg_map_check_keys(m, path, err))
-        return -1;
-    if (m->nkids == 0)
-        return 0;
-    cfg->prices = calloc(m->nkids / 2, sizeof *cfg->prices);
-    if (!cfg->prices)
-        return cfg_oom(err);
-    for (size_t i = 0; i < m->nkids / 2; i++) {
-        struct cfg_node *k = m->kids[2 * i], *v = m->kids[2 * i + 1];
-        struct cfg_field f[] = {{.name = "input"}, {.name = "output"}, {.name = "cached"}};
-        struct wd_price *pr = &cfg->prices[cfg->nprices++];
-
-        cfg_path_key(ap, path, k);
-        pr->cached = -1;
-        pr->model = strndup(k->text, k->len);
-        if (!pr->model)
-            return cfg_oom(err);
-        if (cfg_want_map(v, ap, err) || cfg_map_take(v, ap, f, 3, err))
+    switch (row->type) {
+    case T_STRING:
+    case T_PATH:
+        return cfg_get_str(n, path, f, err);
+    case T_SECRET:
+        return cfg_get_secret_ref(n, path, f, err);
+    case T_URL:
+        return cfg_get_url(row, n, path, f, err);
+    case T_TARGET:
+        return cfg_get_target(c->cfg, n, path, f, err);
+    case T_CHAIN:
+        return cfg_get_chain(c, row, obj, n, path);
+    case T_ENVNAME:
+        if (cfg_get_str(n, path, f, err))
             return -1;
-        if (!f[0].val || !f[1].val)
-            return cfg_fail(err, v->line, ap, "input and output are required (USD per million tokens)");
-        double *dst[] = {&pr->input, &pr->output, &pr->cached};
-        for (size_t j = 0; j < 3; j++) {
-            if (!f[j].val)
-                continue;
-            cfg_path_key(fp, ap, f[j].key);
-            if (cfg_get_number(f[j].val, fp, dst[j], err))
+        if (!cfg_env_name_ok(*(char **)f, strlen(*(char **)f)))
+            return cfg_fail(err, n->line, path, "must be an environment variable name");
+        return 0;
+    case T_BOOL: {
+        if (cfg_get_str(n, path, &s, err))
+            return -1;
+        bool t = !strcmp(s, "true"), fl = !strcmp(s, "false");
+        free(s);
+        if (!t && !fl)
+            return cfg_fail(err, n->line, path, "must be true or false");
+        memcpy(f, &t, sizeof t);
+        return 0;
+    }
+    case T_INT:
+    case T_SIZE:
+    case T_DURATION:
+        if (cfg_get_scaled(n, path, row->type == T_INT ? &cfg_int : row->type == T_SIZE ? &cfg_size : &cfg_duration,
+                           &v, err))
+            return -1;
+        if (row->type == T_INT && (v < row->min || v > row->max))
+            return cfg_fail(err, n->line, path, "must be between %llu and %llu", (unsigned long long)row->min,
+                            (unsigned long long)row->max);
+        if (row->type != T_INT && v == 0)
+            return cfg_fail(err, n->line, path, "must be greater than 0");
+        if (row->type == T_SIZE && row->max && (v < row->min || v > row->max)) {
+            cfg_fmt_size(lo, sizeof lo, row->min);
+            cfg_fmt_size(hi, sizeof hi, row->max);
+            return cfg_fail(err, n->line, path, "must be between %s and %s", lo, hi);
+        }
+        if (row->type == T_DURATION && row->max && v > row->max) {
+            cfg_fmt_duration(hi, sizeof hi, row->max);
+            return cfg_fail(err, n->line, path, "must be at most %s%s%s%s", hi, row->hint ? " (" : "",
+                            row->hint ? row->hint : "", row->hint ? ")" : "");
+        }
+        cfg_store_uint(f, row->width, v * (row->mult ? row->mult : 1));
+        return 0;
+    case T_NUMBER:
+        return cfg_get_number(row, n, path, f, err);
+    case T_ENUM: {
+        char all[160];
+        size_t i;
+        if (cfg_get_str(n, path, &s, err))
+            return -1;
+        for (i = 0; row->vals[i].name && strcmp(row->vals[i].name, s); i++)
+            ;
+        free(s);
+        if (!row->vals[i].name) {
+            cfg_fmt_enum(all, sizeof all, row->vals, false);
+            return cfg_fail(err, n->line, path, "must be %s", all);
+        }
+        cfg_store_uint(f, row->width, (uint64_t)(int64_t)row->vals[i].value);
+        return 0;
+    }
+    case T_HOSTPORT:
+        if (row->off_word && n->kind == CFG_SCALAR) {
+            if (cfg_get_str(n, path, &s, err))
+                return -1;
+            bool off = !strcmp(s, "off");
+            free(s);
+            if (off) {
+                free(*(char **)f);
+                *(char **)f = NULL;
+                return 0;
+            }
+        }
+        return cfg_parse_hostport(n, path, f, cfg_at(obj, row->off2), err);
+    case T_SECTION:
+        return cfg_walk(c, row->sub, f, key, n, path);
+    case T_MAP_OF:
+        return cfg_walk_map(c, row, obj, n, path);
+    case T_LIST_OF:
+        return cfg_walk_list(c, row, obj, n, path);
+    }
+    return cfg_fail(err, n->line, path, "unknown value type");
+}
+
+/* ---- the walker ------------------------------------------------------------------------------ */
+
+/* Every default of a section (and of its sections below), before any written value. */
+static int cfg_defaults(struct cfg_ctx *c, const struct cfg_section *s, void *obj)
+{
+    if (s->init)
+        s->init(obj);
+    for (size_t i = 0; i < s->nkeys; i++) {
+        const struct cfg_key *row = &s->keys[i];
+
+        if (row->type == T_SECTION && cfg_defaults(c, row->sub, cfg_at(obj, row->off)))
+            return -1;
+        if (row->def) {
+            struct cfg_node d = {.kind = CFG_SCALAR, .text = (char *)row->def, .len = strlen(row->def)};
+            if (cfg_conv(c, row, obj, NULL, &d, row->name))
                 return -1;
         }
     }
     return 0;
 }
 
-static int cfg_parse_models(struct wd_config *cfg, struct cfg_node *n, const char *path, bool *tiers_given,
-                            struct wd_config_err *err)
+/* Applies section s to mapping n (NULL: written as null) filling obj: unknown and repeated keys,
+ * then every row in table order (that order is the order errors are found in), then the section's rules. */
+static int cfg_walk(struct cfg_ctx *c, const struct cfg_section *s, void *obj, struct cfg_node *key,
+                    struct cfg_node *n, const char *path)
 {
-    struct cfg_field f[] = {{.name = "tiers"}, {.name = "aliases"}, {.name = "prices"}};
-    char p[CFG_PATH_MAX], ap[CFG_PATH_MAX];
+    struct cfg_seen seen[CFG_MAX_KEYS] = {{0}};
+    char kp[CFG_PATH_MAX];
 
-    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 3, err))
+    if (s->nkeys > CFG_MAX_KEYS)
+        return cfg_fail(c->err, 0, path, "schema section with more than %d keys", CFG_MAX_KEYS);
+    if (n && n->kind != CFG_MAP)
+        return cfg_fail(c->err, cfg_line(n), path, "must be a mapping, not %s", cfg_kind_name(n));
+    for (size_t i = 0; n && i + 1 < n->nkids; i += 2) {
+        struct cfg_node *k = n->kids[i], *v = n->kids[i + 1];
+        size_t j;
+
+        if (k->kind != CFG_SCALAR)
+            return cfg_fail(c->err, k->line, path, "keys must be scalars, not %s", cfg_kind_name(k));
+        cfg_path_key(kp, path, k);
+        for (j = 0; j < s->nkeys; j++)
+            if (strlen(s->keys[j].name) == k->len && !memcmp(s->keys[j].name, k->text, k->len))
+                break;
+        if (j == s->nkeys)
+            return cfg_fail(c->err, k->line, kp, "unknown key");
+        if (seen[j].key)
+            return cfg_fail(c->err, k->line, kp, "duplicate key (first at line %d)", seen[j].key->line);
+        seen[j] = (struct cfg_seen){k, (v->kind == CFG_SCALAR && v->is_null) ? NULL : v};
+    }
+    for (size_t j = 0; j < s->nkeys; j++) {
+        const struct cfg_key *row = &s->keys[j];
+
+        if (!seen[j].val) {
+            if (row->required)
+                return cfg_fail(c->err, key && (s->err_at_key || !n) ? key->line : n ? n->line : 0, path, "%s",
+                                row->required);
+            continue;
+        }
+        cfg_path_key(kp, path, seen[j].key);
+        if (cfg_conv(c, row, obj, seen[j].key, seen[j].val, kp) ||
+            (row->check && row->check(c, row, obj, seen[j].val, kp)))
+            return -1;
+    }
+    return s->check ? s->check(c, obj, seen, key, n, path) : 0;
+}
+
+/* A mapping from names the operator chooses to elements of one shape. */
+static int cfg_walk_map(struct cfg_ctx *c, const struct cfg_key *row, void *obj, struct cfg_node *n,
+                        const char *path)
+{
+    const struct cfg_section *s = row->sub;
+    size_t cnt = n->nkids / 2;
+    char ep[CFG_PATH_MAX];
+    char *arr;
+
+    if (n->kind != CFG_MAP)
+        return cfg_fail(c->err, cfg_line(n), path, "must be a mapping, not %s", cfg_kind_name(n));
+    if (cfg_map_check_keys(n, path, c->err))
         return -1;
-    *tiers_given = f[0].val != NULL;
-    if (f[2].val) {
-        cfg_path_key(p, path, f[2].key);
-        if (cfg_parse_prices(cfg, f[2].val, p, err))
+    if (cnt == 0)
+        return 0;
+    if ((arr = calloc(cnt, s->size)) == NULL)
+        return cfg_oom(c->err);
+    *(char **)cfg_at(obj, row->off) = arr;
+    *(size_t *)cfg_at(obj, row->off2) = cnt;
+    for (size_t i = 0; i < cnt; i++) {
+        struct cfg_node *k = n->kids[2 * i], *v = n->kids[2 * i + 1];
+        void *el = arr + i * s->size;
+        bool null = v->kind == CFG_SCALAR && v->is_null;
+        char **name = cfg_at(el, s->name_off);
+
+        cfg_path_key(ep, path, k);
+        if ((*name = strndup(k->text, k->len)) == NULL)
+            return cfg_oom(c->err);
+        if ((s->name_check && s->name_check(c, NULL, el, k, ep)) || cfg_defaults(c, s, el))
+            return -1;
+        if (null && s->null_msg)
+            return cfg_fail(c->err, k->line, ep, "%s", s->null_msg);
+        if (!s->scalar) {
+            if (cfg_walk(c, s, el, k, null ? NULL : v, ep))
+                return -1;
+            continue;
+        }
+        if (null)
+            return cfg_fail(c->err, k->line, ep, "must not be empty");
+        if (cfg_conv(c, &s->keys[0], el, k, v, ep) ||
+            (s->keys[0].check && s->keys[0].check(c, &s->keys[0], el, v, ep)))
             return -1;
     }
-    if (f[0].val) {
-        struct cfg_field t[] = {{.name = "opus"}, {.name = "sonnet"}, {.name = "haiku"}};
-        char **dst[] = {&cfg->tier_opus, &cfg->tier_sonnet, &cfg->tier_haiku};
+    return 0;
+}
 
-        cfg_path_key(p, path, f[0].key);
-        if (cfg_want_map(f[0].val, p, err) || cfg_map_take(f[0].val, p, t, 3, err))
+static int cfg_walk_list(struct cfg_ctx *c, const struct cfg_key *row, void *obj, struct cfg_node *n,
+                         const char *path)
+{
+    const struct cfg_section *s = row->sub;
+    char ip[CFG_PATH_MAX];
+    char *arr;
+
+    if (n->kind != CFG_SEQ)
+        return cfg_fail(c->err, cfg_line(n), path, "must be a list, not %s", cfg_kind_name(n));
+    if (n->nkids < row->min)
+        return cfg_fail(c->err, cfg_line(n), path, "%s", row->hint ? row->hint : "must not be empty");
+    if (n->nkids == 0)
+        return 0;
+    if ((arr = calloc(n->nkids, s->size)) == NULL)
+        return cfg_oom(c->err);
+    *(char **)cfg_at(obj, row->off) = arr;
+    *(size_t *)cfg_at(obj, row->off2) = n->nkids;
+    for (size_t i = 0; i < n->nkids; i++) {
+        cfg_path_index(ip, path, i);
+        if (cfg_defaults(c, s, arr + i * s->size) || cfg_walk(c, s, arr + i * s->size, NULL, n->kids[i], ip))
             return -1;
-        for (size_t i = 0; i < 3; i++) {
-            if (!t[i].val)
-                continue;
-            cfg_path_key(ap, p, t[i].key);
-            if (cfg_get_target(cfg, t[i].val, ap, dst[i], err))
-                return -1;
+    }
+    return 0;
+}
+
+static void cfg_free_obj(const struct cfg_section *s, void *obj)
+{
+    for (size_t i = 0; i < s->nkeys; i++) {
+        const struct cfg_key *row = &s->keys[i];
+        void *f = cfg_at(obj, row->off);
+
+        switch (row->type) {
+        case T_STRING: case T_PATH: case T_URL: case T_SECRET: case T_ENVNAME: case T_TARGET: case T_HOSTPORT:
+            cfg_free_str(*(char **)f);
+            break;
+        case T_CHAIN: {
+            struct wd_chain *ch = f;
+            for (size_t k = 0; k < ch->n; k++)
+                free(ch->targets[k]);
+            free(ch->targets);
+            free(*(char **)cfg_at(obj, row->off2));
+            break;
+        }
+        case T_SECTION:
+            cfg_free_obj(row->sub, f);
+            break;
+        case T_MAP_OF:
+        case T_LIST_OF: {
+            char *arr = *(char **)f;
+            size_t cnt = *(size_t *)cfg_at(obj, row->off2);
+            for (size_t k = 0; arr && k < cnt; k++) {
+                cfg_free_obj(row->sub, arr + k * row->sub->size);
+                if (row->type == T_MAP_OF)
+                    free(*(char **)cfg_at(arr + k * row->sub->size, row->sub->name_off));
+            }
+            free(arr);
+            break;
+        }
+        default:
+            break;
         }
     }
-    if (f[1].val) {
-        struct cfg_node *m = f[1].val;
+}
 
-        cfg_path_key(p, path, f[1].key);
-        if (cfg_want_map(m, p, err) || cfg_map_check_keys(m, p, err))
-            return -1;
-        if (m->nkids == 0)
-            return 0;
-        cfg->aliases = calloc(m->nkids / 2, sizeof *cfg->aliases);
-        if (!cfg->aliases)
-            return cfg_oom(err);
-        cfg->naliases = m->nkids / 2;
-        for (size_t i = 0; i < cfg->naliases; i++) {
-            struct cfg_node *k = m->kids[2 * i], *v = m->kids[2 * i + 1];
+/* ---- rules across keys ----------------------------------------------------------------------- */
 
-            cfg_path_key(ap, p, k);
-            if (k->len == 0 || memchr(k->text, '\0', k->len))
-                return cfg_fail(err, k->line, ap, "alias names must be non-empty text");
-            cfg->aliases[i].name = strdup(k->text);
-            if (!cfg->aliases[i].name)
-                return cfg_oom(err);
-            if (v->kind == CFG_SCALAR && v->is_null)
-                return cfg_fail(err, k->line, ap, "must be provider/model, e.g. gemini/gemini-2.5-flash");
-            if (cfg_get_target(cfg, v, ap, &cfg->aliases[i].target, err))
-                return -1;
+static const struct cfg_seen *cfg_seen_of(const struct cfg_section *s, const struct cfg_seen *seen,
+                                          const char *name)
+{
+    for (size_t i = 0; i < s->nkeys; i++)
+        if (!strcmp(s->keys[i].name, name))
+            return &seen[i];
+    return NULL;
+}
+
+/* The tables are at the end of the file; the rules look their own keys up by name. */
+static const struct cfg_section limits_section, provider_section, models_section;
+
+static int cfg_tls_check(struct cfg_ctx *c, void *obj, const struct cfg_seen *seen, struct cfg_node *key,
+                         struct cfg_node *map, const char *path)
+{
+    const struct wd_config *cfg = obj;
+
+    if (!cfg->tls_cert != !cfg->tls_key)
+        return cfg_fail(c->err, key->line, path, "%s is set but %s is missing: give both cert and key, or neither",
+                        cfg->tls_cert ? "cert" : "key", cfg->tls_cert ? "key" : "cert");
+    return 0;
+}
+
+/* A chunked body holds its worst case, twice max_body_bytes (libh2o's own cap), until it is complete. */
+static int cfg_limits_check(struct cfg_ctx *c, void *obj, const struct cfg_seen *seen, struct cfg_node *key,
+                            struct cfg_node *map, const char *path)
+{
+    const struct wd_config *cfg = obj;
+    const struct cfg_seen *pend = cfg_seen_of(&limits_section, seen, "max_pending_body_bytes");
+    const struct cfg_seen *body = cfg_seen_of(&limits_section, seen, "max_body_bytes");
+    const struct cfg_seen *at = pend->val ? pend : body;
+    char p[CFG_PATH_MAX];
+
+    if (cfg->max_pending_body_bytes / 2 >= cfg->max_body_bytes || !at->key)
+        return 0;
+    cfg_path_key(p, path, at->key);
+    return cfg_fail(c->err, at->val ? at->val->line : map->line, p,
+                    "max_pending_body_bytes must be at least twice max_body_bytes");
+}
+
+static int cfg_provider_name(struct cfg_ctx *c, const struct cfg_key *row, void *el, struct cfg_node *k,
+                             const char *path)
+{
+    if (!cfg_provider_name_ok(k->text, k->len))
+        return cfg_fail(c->err, k->line, path, "provider names must match [a-z0-9][a-z0-9_-]*");
+    return 0;
+}
+
+static int cfg_provider_check(struct cfg_ctx *c, void *obj, const struct cfg_seen *seen, struct cfg_node *key,
+                              struct cfg_node *map, const char *path)
+{
+    static const char *const base_urls[] = {[WD_PROVIDER_GEMINI] = "https://generativelanguage.googleapis.com",
+                                            [WD_PROVIDER_ANTHROPIC] = "https://api.anthropic.com",
+                                            [WD_PROVIDER_OPENAI] = "https://api.openai.com"};
+    /* keys that only one family reads: given for another, they are a mistake worth naming */
+    static const struct {
+        const char *key;
+        enum wd_provider_type type;
+        const char *what;
+    } only[] = {{"anthropic_version", WD_PROVIDER_ANTHROPIC, "anthropic"},
+                {"tokens_field", WD_PROVIDER_OPENAI, "openai"}};
+    struct wd_provider *pv = obj;
+    char p[CFG_PATH_MAX];
+
+    for (size_t i = 0; i < NROWS(only); i++) {
+        const struct cfg_seen *s = cfg_seen_of(&provider_section, seen, only[i].key);
+        if (s->val && pv->type != only[i].type) {
+            cfg_path_key(p, path, s->key);
+            return cfg_fail(c->err, s->val->line, p, "is only for type %s", only[i].what);
         }
     }
+    if (pv->type != WD_PROVIDER_ANTHROPIC) {
+        cfg_free_str(pv->anthropic_version);
+        pv->anthropic_version = NULL;
+    }
+    if (!pv->base_url && (pv->base_url = strdup(base_urls[pv->type])) == NULL)
+        return cfg_oom(c->err);
+    return 0;
+}
+
+static int cfg_alias_name(struct cfg_ctx *c, const struct cfg_key *row, void *el, struct cfg_node *k,
+                          const char *path)
+{
+    if (k->len == 0 || memchr(k->text, '\0', k->len))
+        return cfg_fail(c->err, k->line, path, "alias names must be non-empty text");
+    return 0;
+}
+
+static int cfg_models_check(struct cfg_ctx *c, void *obj, const struct cfg_seen *seen, struct cfg_node *key,
+                            struct cfg_node *map, const char *path)
+{
+    c->tiers_given = cfg_seen_of(&models_section, seen, "tiers")->val != NULL;
+    return 0;
+}
+
+/* Names label keys in audit records and budgets, so two keys must not share one. */
+static int cfg_auth_keys_unique(struct cfg_ctx *c, const struct cfg_key *row, void *obj, struct cfg_node *l,
+                                const char *path)
+{
+    const struct wd_config *cfg = obj;
+    struct cfg_name *names;
+    char ip[CFG_PATH_MAX], fp[CFG_PATH_MAX];
+    int first_line = 0;
+    long d;
+
+    if (cfg->nauth_keys < 2)
+        return 0;
+    if ((names = calloc(cfg->nauth_keys, sizeof *names)) == NULL)
+        return cfg_oom(c->err);
+    for (size_t i = 0; i < cfg->nauth_keys; i++)
+        names[i] = (struct cfg_name){cfg->auth_keys[i].name, strlen(cfg->auth_keys[i].name), l->kids[i]->line, i};
+    d = cfg_names_dup(names, cfg->nauth_keys, &first_line);
+    if (d < 0) {
+        free(names);
+        return 0;
+    }
+    int line = names[d].line;
+    cfg_path_index(ip, path, names[d].idx);
+    free(names);
+    if (snprintf(fp, sizeof fp, "%s.name", ip) >= (int)sizeof fp)
+        fp[sizeof fp - 1] = '\0';
+    return cfg_fail(c->err, line, fp, "another key already has this name (first at line %d)", first_line);
+}
+
+/* A postgresql:// URL, or a secret reference holding one; the error never quotes it (it may carry a password). */
+static int cfg_audit_database(struct cfg_ctx *c, const struct cfg_key *row, void *obj, struct cfg_node *n,
+                              const char *path)
+{
+    struct wd_audit_config *a = obj;
+
+    if (strncmp(a->database, "postgresql://", 13) && strncmp(a->database, "postgres://", 11)) {
+        cfg_free_str(a->database);
+        a->database = NULL;
+        if (cfg_get_secret_ref(n, path, &a->database, c->err))
+            return -1;
+    }
+    a->enabled = true;
+    return 0;
+}
+
+/* Checked last, as the section's rule: the other keys' own errors come first. */
+static int cfg_audit_check(struct cfg_ctx *c, void *obj, const struct cfg_seen *seen, struct cfg_node *key,
+                           struct cfg_node *map, const char *path)
+{
+    if (!((struct wd_audit_config *)obj)->enabled)
+        return cfg_fail(c->err, map ? map->line : key->line, path,
+                        "database is required when the audit section is present");
+    return 0;
+}
+
+static int cfg_metrics_explicit(struct cfg_ctx *c, const struct cfg_key *row, void *obj, struct cfg_node *n,
+                                const char *path)
+{
+    c->cfg->telemetry.metrics_listen_explicit = true;
+    return 0;
+}
+
+static int cfg_header_name(struct cfg_ctx *c, const struct cfg_key *row, void *el, struct cfg_node *k,
+                           const char *path)
+{
+    struct wd_otlp_header *h = el;
+
+    for (char *p = h->name; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+              *p == '_'))
+            return cfg_fail(c->err, k->line, path, "is not a valid header name");
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    }
+    if (strlen(h->name) != k->len || k->len == 0)
+        return cfg_fail(c->err, k->line, path, "is not a valid header name");
+    return 0;
+}
+
+static int cfg_one_line(struct cfg_ctx *c, const struct cfg_key *row, void *obj, struct cfg_node *n,
+                        const char *path)
+{
+    const char *v = *(char **)cfg_at(obj, row->off);
+
+    if (strchr(v, '\n') || strchr(v, '\r'))
+        return cfg_fail(c->err, n->line, path, "must be one line");
+    return 0;
+}
+
+static void cfg_price_init(void *obj)
+{
+    ((struct wd_price *)obj)->cached = -1;
+}
+
+static void cfg_telemetry_init(void *obj)
+{
+    ((struct wd_telemetry_config *)obj)->sampling_ratio = -1.0;
+}
+
+/* Tiers as a chain of one target each. */
+static int cfg_set_tier(struct wd_config *cfg, int t, const char *target, struct wd_config_err *err)
+{
+    char **dst[3] = {&cfg->tier_opus, &cfg->tier_sonnet, &cfg->tier_haiku};
+    struct wd_chain *ch = &cfg->tier_chains[t];
+
+    if ((*dst[t] = strdup(target)) == NULL || (ch->targets = calloc(1, sizeof *ch->targets)) == NULL ||
+        (ch->targets[0] = strdup(target)) == NULL)
+        return cfg_oom(err);
+    ch->n = 1;
     return 0;
 }
 
 /* models.tiers absent (or null): Claude Code asks for opus, sonnet and haiku models by default, and a first
  * config rarely has tiers, so the first provider whose family has an obvious map gets the tiers the embedded
  * default gives it. `tiers: {}` keeps them unset. */
-static int cfg_default_tiers(struct wd_config *cfg, struct wd_config_err *err)
+static int cfg_root_check(struct cfg_ctx *c, void *obj, const struct cfg_seen *seen, struct cfg_node *key,
+                          struct cfg_node *map, const char *path)
 {
     static const char *const gemini[3] = {"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"};
-    char **dst[3] = {&cfg->tier_opus, &cfg->tier_sonnet, &cfg->tier_haiku};
+    struct wd_config *cfg = obj;
+    char t[CFG_PATH_MAX + 32];
 
-    for (size_t i = 0; i < cfg->nproviders; i++) {
+    for (size_t i = 0; !c->tiers_given && i < cfg->nproviders; i++) {
         const struct wd_provider *pv = &cfg->providers[i];
         if (pv->type != WD_PROVIDER_GEMINI)
             continue;
-        for (size_t t = 0; t < 3; t++) {
-            size_t l = strlen(pv->name) + 1 + strlen(gemini[t]) + 1;
-            if ((*dst[t] = malloc(l)) == NULL)
-                return cfg_oom(err);
-            snprintf(*dst[t], l, "%s/%s", pv->name, gemini[t]);
+        for (int k = 0; k < 3; k++) {
+            snprintf(t, sizeof t, "%s/%s", pv->name, gemini[k]);
+            if (cfg_set_tier(cfg, k, t, c->err))
+                return -1;
         }
         cfg->tiers_defaulted = pv->name;
-        return 0;
+        break;
     }
     return 0;
 }
 
-static int cfg_chain_one(struct wd_chain *c, const char *t, struct wd_config_err *err)
+/* ---- the schema ------------------------------------------------------------------------------ */
+
+static const struct cfg_enum provider_types[] = {
+    {"gemini", WD_PROVIDER_GEMINI}, {"anthropic", WD_PROVIDER_ANTHROPIC}, {"openai", WD_PROVIDER_OPENAI}, {NULL, 0}};
+static const struct cfg_enum tokens_fields[] = {{"auto", WD_TOKENS_FIELD_AUTO},
+                                                {"max_tokens", WD_TOKENS_FIELD_MAX_TOKENS},
+                                                {"max_completion_tokens", WD_TOKENS_FIELD_MAX_COMPLETION_TOKENS},
+                                                {NULL, 0}};
+static const struct cfg_enum audit_modes[] = {{"fail_open", WD_AUDIT_FAIL_OPEN}, {"fail_closed", WD_AUDIT_FAIL_CLOSED},
+                                              {NULL, 0}};
+static const struct cfg_enum audit_contents[] = {
+    {"none", WD_AUDIT_CONTENT_NONE}, {"hash", WD_AUDIT_CONTENT_HASH}, {"full", WD_AUDIT_CONTENT_FULL}, {NULL, 0}};
+static const struct cfg_enum otlp_protocols[] = {{"http/protobuf", WD_OTLP_PROTOBUF}, {"http/json", WD_OTLP_JSON},
+                                                 {NULL, 0}};
+static const struct cfg_enum otlp_compressions[] = {{"gzip", WD_OTLP_COMPRESSION_GZIP},
+                                                    {"none", WD_OTLP_COMPRESSION_NONE}, {NULL, 0}};
+
+#define CFG ((struct wd_config *)0)
+#define MIB ((uint64_t)1 << 20)
+
+static const struct cfg_key tls_keys[] = {
+    {"cert", T_PATH, FIELD(struct wd_config, tls_cert), .doc = "PEM certificate chain."},
+    {"key", T_PATH, FIELD(struct wd_config, tls_key), .doc = "PEM private key."},
+};
+static const struct cfg_section tls_section = {KEYS(tls_keys), .check = cfg_tls_check};
+
+static const struct cfg_key limits_keys[] = {
+    {"max_body_bytes", T_SIZE, FIELD(struct wd_config, max_body_bytes), .def = "32MiB",
+     .doc = "Largest request body."},
+    {"max_header_bytes", T_SIZE, FIELD(struct wd_config, max_header_bytes), .def = "64KiB",
+     .doc = "Largest request header block."},
+    /* below 1 KiB not even a provider's error fits; above 1 GiB one answer could take a worker's memory */
+    {"max_response_bytes", T_SIZE, FIELD(struct wd_config, max_response_bytes), .def = "16MiB", .min = 1024,
+     .max = 1024 * MIB,
+     .doc = "Largest provider answer Warden reads whole, and largest single event of a streamed one."},
+    {"idle_timeout", T_DURATION, FIELD(struct wd_config, idle_timeout_ms), .def = "60s",
+     .doc = "How long a client connection may sit idle before it is closed."},
+    {"request_timeout", T_DURATION, FIELD(struct wd_config, request_timeout_ms), .def = "600s",
+     .doc = "Longest time for a whole request, including the streamed response."},
+    {"drain_timeout", T_DURATION, FIELD(struct wd_config, drain_timeout_ms), .def = "30s",
+     .doc = "After SIGTERM, how long in-flight requests have to finish."},
+    {"max_connections", T_INT, FIELD(struct wd_config, max_connections), .def = "0", .max = 10000000,
+     .doc = "Client connections at once; past it a new connection is closed as soon as it is accepted."},
+    {"max_pending_body_bytes", T_SIZE, FIELD(struct wd_config, max_pending_body_bytes), .def = "256MiB",
+     .doc = "Request body bytes received and not yet handed to a handler, for the whole process."},
+    {"http2_max_resets", T_INT, FIELD(struct wd_config, http2_max_resets), .def = "200", .min = 1, .max = 1000000,
+     .doc = "Client resets of open HTTP/2 streams per connection in 10 s before GOAWAY `ENHANCE_YOUR_CALM`."},
+};
+static const struct cfg_section limits_section = {KEYS(limits_keys), .check = cfg_limits_check};
+
+static const struct cfg_key provider_key_keys[] = {
+    {"secret", T_SECRET, FIELD(struct wd_provider_key, secret), .required = "secret is required",
+     .doc = "Where the key comes from."},
+    {"weight", T_INT, FIELD(struct wd_provider_key, weight), .def = "1", .min = 1, .max = CFG_MAX_WEIGHT,
+     .doc = "This key's relative share of requests."},
+};
+static const struct cfg_section provider_key_section = {KEYS(provider_key_keys),
+                                                        .size = sizeof(struct wd_provider_key)};
+
+static const struct cfg_key timeouts_keys[] = {
+    {"connect", T_DURATION, FIELD(struct wd_provider, connect_timeout_ms), .def = "10s",
+     .doc = "TCP + TLS connect to the upstream."},
+    {"first_byte", T_DURATION, FIELD(struct wd_provider, first_byte_timeout_ms), .def = "120s",
+     .doc = "From sending the request to the first response byte."},
+    {"idle", T_DURATION, FIELD(struct wd_provider, idle_timeout_ms), .def = "120s",
+     .doc = "Longest gap between response bytes while streaming."},
+};
+static const struct cfg_section timeouts_section = {KEYS(timeouts_keys)};
+
+static const struct cfg_key provider_keys[] = {
+    {"type", T_ENUM, FIELD(struct wd_provider, type), .vals = provider_types,
+     .required = "type is required (gemini, anthropic or openai)", .doc = "The wire protocol spoken upstream."},
+    {"base_url", T_URL, FIELD(struct wd_provider, base_url),
+     .def_doc = "`https://generativelanguage.googleapis.com` (gemini), `https://api.anthropic.com` (anthropic), "
+                "`https://api.openai.com` (openai)",
+     .hint = "(it would be shown in logs and traces); give the credential under keys", .doc = "Upstream origin."},
+    {"tls_ca", T_PATH, FIELD(struct wd_provider, tls_ca), .def_doc = "system trust store",
+     .doc = "PEM CA bundle for verifying this upstream."},
+    {"keys", T_LIST_OF, FIELD(struct wd_provider, keys), .off2 = offsetof(struct wd_provider, nkeys),
+     .sub = &provider_key_section, .min = 1, .hint = "must list at least one key",
+     .required = "keys is required: a list with at least one secret", .doc = "Upstream API keys."},
+    {"timeouts", T_SECTION, .sub = &timeouts_section, .doc = "Upstream time limits."},
+    {"max_output_tokens", T_INT, FIELD(struct wd_provider, max_output_tokens), .def_doc = "`0`", .min = 1,
+     .max = 10000000, .doc = "Ceiling on a request's output tokens."},
+    {"anthropic_version", T_STRING, FIELD(struct wd_provider, anthropic_version), .def = "2023-06-01",
+     .doc = "type `anthropic` only: the `anthropic-version` header sent when the client sent none."},
+    {"tokens_field", T_ENUM, FIELD(struct wd_provider, tokens_field), .def = "auto", .vals = tokens_fields,
+     .doc = "type `openai` only: which request field carries the output limit."},
+};
+static const struct cfg_section provider_section = {
+    KEYS(provider_keys), .size = sizeof(struct wd_provider), .name_off = offsetof(struct wd_provider, name),
+    .elem = "<name>", .err_at_key = true, .null_msg = "must be a mapping with at least type and keys",
+    .name_check = cfg_provider_name, .check = cfg_provider_check};
+
+static const struct cfg_key tiers_keys[] = {
+    {"opus", T_CHAIN, .off = offsetof(struct wd_config, tier_chains[0]), .off2 = offsetof(struct wd_config, tier_opus),
+     .doc = "Where requests for Claude Opus-tier models go."},
+    {"sonnet", T_CHAIN, .off = offsetof(struct wd_config, tier_chains[1]),
+     .off2 = offsetof(struct wd_config, tier_sonnet), .doc = "Where requests for Claude Sonnet-tier models go."},
+    {"haiku", T_CHAIN, .off = offsetof(struct wd_config, tier_chains[2]),
+     .off2 = offsetof(struct wd_config, tier_haiku),
+     .doc = "Where requests for Claude Haiku-tier models go."},
+};
+static const struct cfg_section tiers_section = {KEYS(tiers_keys)};
+
+static const struct cfg_key alias_keys[] = {
+    {"", T_CHAIN, .off = offsetof(struct wd_alias, chain), .off2 = offsetof(struct wd_alias, target),
+     .doc = "A model name clients may ask for, mapped to a provider model."},
+};
+static const struct cfg_section alias_section = {
+    KEYS(alias_keys), .size = sizeof(struct wd_alias), .name_off = offsetof(struct wd_alias, name), .elem = "<alias>",
+    .scalar = true, .null_msg = "must be provider/model, e.g. gemini/gemini-2.5-flash", .name_check = cfg_alias_name};
+
+static const struct cfg_key price_keys[] = {
+    {"input", T_NUMBER, FIELD(struct wd_price, input), .fmax = 1e9,
+     .required = "input and output are required (USD per million tokens)", .doc = "USD per million input tokens."},
+    {"output", T_NUMBER, FIELD(struct wd_price, output), .fmax = 1e9,
+     .required = "input and output are required (USD per million tokens)", .doc = "USD per million output tokens."},
+    {"cached", T_NUMBER, FIELD(struct wd_price, cached), .fmax = 1e9, .def_doc = "the input price",
+     .doc = "USD per million cached input tokens."},
+};
+static const struct cfg_section price_section = {KEYS(price_keys), .size = sizeof(struct wd_price),
+                                                 .name_off = offsetof(struct wd_price, model), .elem = "<model>",
+                                                 .init = cfg_price_init};
+
+static const struct cfg_key models_keys[] = {
+    {"tiers", T_SECTION, .sub = &tiers_section, .def_doc = "see below", .doc = "Where Claude's model tiers go."},
+    {"aliases", T_MAP_OF, FIELD(struct wd_config, aliases), .off2 = offsetof(struct wd_config, naliases),
+     .sub = &alias_section, .doc = "Model names clients may ask for."},
+    {"prices", T_MAP_OF, FIELD(struct wd_config, prices), .off2 = offsetof(struct wd_config, nprices),
+     .sub = &price_section, .doc = "Prices of provider models, for `warden_cost_usd_total{model,key}`."},
+};
+static const struct cfg_section models_section = {KEYS(models_keys), .check = cfg_models_check};
+
+static const struct cfg_key routing_keys[] = {
+    {"attempts_per_target", T_INT, FIELD(struct wd_routing_config, attempts_per_target), .def = "1", .min = 1,
+     .max = 10, .doc = "Tries of one target before the next one in its chain."},
+    {"backoff", T_DURATION, FIELD(struct wd_routing_config, backoff_ms), .def = "200ms",
+     .doc = "Wait before the first retry; it doubles per retry, with full jitter."},
+    {"max_backoff", T_DURATION, FIELD(struct wd_routing_config, max_backoff_ms), .def = "5s",
+     .doc = "Longest wait between retries."},
+    {"max_retry_after", T_DURATION, FIELD(struct wd_routing_config, max_retry_after_ms), .def = "10s",
+     .doc = "Longest `Retry-After` Warden waits for; a longer one moves to the next target at once."},
+    {"retry_budget", T_NUMBER, FIELD(struct wd_routing_config, retry_budget), .def = "0.2", .fmax = 1,
+     .doc = "Retries and fallbacks per worker, as a share of its requests over the last 10 s."},
+    {"retry_budget_min", T_INT, FIELD(struct wd_routing_config, retry_budget_min), .def = "10", .max = 100000,
+     .doc = "Retries and fallbacks per worker per 10 s allowed on top of the share."},
+};
+static const struct cfg_section routing_section = {KEYS(routing_keys)};
+
+static const struct cfg_key auth_key_keys[] = {
+    {"name", T_STRING, FIELD(struct wd_auth_key, name), .required = "name is required",
+     .doc = "Label used in audit records and budgets."},
+    {"secret", T_SECRET, FIELD(struct wd_auth_key, secret), .required = "secret is required",
+     .doc = "Where the client key comes from."},
+};
+static const struct cfg_section auth_key_section = {KEYS(auth_key_keys),
+                                                    .size = sizeof(struct wd_auth_key)};
+
+static const struct cfg_key auth_keys[] = {
+    {"keys", T_LIST_OF, FIELD(struct wd_config, auth_keys), .off2 = offsetof(struct wd_config, nauth_keys),
+     .sub = &auth_key_section, .check = cfg_auth_keys_unique, .doc = "Named client API keys."},
+    {"keys_env", T_ENVNAME, FIELD(struct wd_config, auth_keys_env),
+     .doc = "A variable holding extra raw client keys, separated by commas."},
+};
+static const struct cfg_section auth_section = {KEYS(auth_keys)};
+
+static const struct cfg_key checkpoint_keys[] = {
+    {"every_records", T_INT, FIELD(struct wd_audit_config, every_records), .def = "1000", .min = 1, .max = 10000000,
+     .doc = "A checkpoint after this many records."},
+    {"every_seconds", T_INT, FIELD(struct wd_audit_config, every_ms), .def = "10", .min = 1, .max = 86400,
+     .mult = 1000,
+     .doc = "... or after this many seconds, whichever comes first, when there is something new to cover."},
+    {"signing_key", T_SECRET, FIELD(struct wd_audit_config, signing_key), .def_doc = "none",
+     .doc = "PEM Ed25519 private key that signs checkpoints."},
+    {"export", T_PATH, FIELD(struct wd_audit_config, export_path),
+     .doc = "A file (or `stdout`) each signed checkpoint is appended to, one JSON line each."},
+};
+static const struct cfg_section checkpoint_section = {KEYS(checkpoint_keys)};
+
+static const struct cfg_key audit_keys[] = {
+    {"database", T_STRING, FIELD(struct wd_audit_config, database), .check = cfg_audit_database,
+     .def_doc = "*required*",
+     .doc = "PostgreSQL connection: a `postgresql://` URL or a secret reference holding one."},
+    {"mode", T_ENUM, FIELD(struct wd_audit_config, mode), .def = "fail_open", .vals = audit_modes,
+     .doc = "What happens when PostgreSQL is unreachable"},
+    {"content", T_ENUM, FIELD(struct wd_audit_config, content), .def = "hash", .vals = audit_contents,
+     .doc = "What of prompts and answers a record holds."},
+    {"spool", T_PATH, FIELD(struct wd_audit_config, spool), .def = "/var/lib/warden/audit-spool",
+     .doc = "Directory for records while the database is unreachable."},
+    {"checkpoints", T_SECTION, .sub = &checkpoint_section, .doc = "Signed checkpoints of the chain."},
+    {"migrate", T_BOOL, FIELD(struct wd_audit_config, migrate), .def = "true",
+     .doc = "Apply pending schema migrations at start."},
+    {"queue_records", T_INT, FIELD(struct wd_audit_config, queue_records), .def = "65536", .min = 16,
+     .max = 16777216, .doc = "Records a worker holds in memory for the writer."},
+    {"batch_wait", T_DURATION, FIELD(struct wd_audit_config, batch_wait_ms), .def = "20ms", .max = 1000,
+     .hint = "records wait in memory that long", .doc = "How long a small batch waits for company."},
+};
+static const struct cfg_section audit_section = {KEYS(audit_keys), .check = cfg_audit_check};
+
+static const struct cfg_key header_keys[] = {
+    {"", T_STRING, FIELD(struct wd_otlp_header, value), .check = cfg_one_line,
+     .doc = "An extra export request header; the value may be a secret reference."},
+};
+static const struct cfg_section header_section = {KEYS(header_keys), .size = sizeof(struct wd_otlp_header),
+                                                  .name_off = offsetof(struct wd_otlp_header, name), .elem = "<name>",
+                                                  .scalar = true, .name_check = cfg_header_name};
+
+static const struct cfg_key otlp_keys[] = {
+    {"endpoint", T_URL, FIELD(struct wd_telemetry_config, otlp_endpoint),
+     .def_doc = "`OTEL_EXPORTER_OTLP_*`, else no export",
+     .hint = "(it would be shown in logs); send credentials with telemetry.otlp.headers, whose values may be "
+             "secret references",
+     .doc = "Collector base URL; `/v1/traces` is appended."},
+    {"protocol", T_ENUM, FIELD(struct wd_telemetry_config, otlp_protocol), .vals = otlp_protocols,
+     .def_doc = "`OTEL_EXPORTER_OTLP_PROTOCOL`, else `http/protobuf`", .doc = "OTLP encoding."},
+    {"headers", T_MAP_OF, FIELD(struct wd_telemetry_config, otlp_headers),
+     .off2 = offsetof(struct wd_telemetry_config, notlp_headers), .sub = &header_section,
+     .doc = "Extra export request headers, then `OTEL_EXPORTER_OTLP_HEADERS`."},
+    {"sampling_ratio", T_NUMBER, FIELD(struct wd_telemetry_config, sampling_ratio), .fmax = 1,
+     .def_doc = "`OTEL_TRACES_SAMPLER_ARG`, else `1.0`", .doc = "Head sampling for new traces."},
+    {"timeout", T_DURATION, FIELD(struct wd_telemetry_config, otlp_timeout_ms),
+     .def_doc = "`OTEL_EXPORTER_OTLP_TIMEOUT`, else `10s`", .doc = "One export request."},
+    {"compression", T_ENUM, FIELD(struct wd_telemetry_config, otlp_compression), .vals = otlp_compressions,
+     .def_doc = "`OTEL_EXPORTER_OTLP_COMPRESSION`, else `none`", .doc = "Export body compression."},
+};
+static const struct cfg_section otlp_section = {KEYS(otlp_keys)};
+
+/* /metrics shows key names and token volumes: loopback, off the client listener, unless configured */
+static const struct cfg_key metrics_keys[] = {
+    {"listen", T_HOSTPORT, FIELD(struct wd_telemetry_config, metrics_listen_host),
+     .off2 = offsetof(struct wd_telemetry_config, metrics_listen_port), .def = "127.0.0.1:9464", .off_word = true,
+     .check = cfg_metrics_explicit, .doc = "The only listener serving `GET /metrics`."},
+};
+static const struct cfg_section metrics_section = {KEYS(metrics_keys)};
+
+static const struct cfg_key logs_keys[] = {
+    {"access", T_BOOL, FIELD(struct wd_telemetry_config, access_log), .def = "true",
+     .doc = "One JSON access line per request."},
+};
+static const struct cfg_section logs_section = {KEYS(logs_keys)};
+
+static const struct cfg_key telemetry_keys[] = {
+    {"service_name", T_STRING, FIELD(struct wd_telemetry_config, service_name),
+     .def_doc = "`OTEL_SERVICE_NAME`, else `warden`", .restart = true, .doc = "The resource's `service.name`."},
+    {"otlp", T_SECTION, .sub = &otlp_section, .restart = true, .doc = "Trace export over OTLP/HTTP."},
+    {"metrics", T_SECTION, .sub = &metrics_section, .restart = true, .doc = "The metrics listener."},
+    {"logs", T_SECTION, .sub = &logs_section, .doc = "Logs."},
+};
+static const struct cfg_section telemetry_section = {KEYS(telemetry_keys),
+                                                     .init = cfg_telemetry_init};
+
+/* Providers before models: tier and alias targets are checked against them. */
+static const struct cfg_key root_keys[] = {
+    {"listen", T_HOSTPORT, FIELD(struct wd_config, listen_host), .off2 = offsetof(struct wd_config, listen_port),
+     .def = "0.0.0.0:8080", .restart = true, .doc = "Address to accept clients on."},
+    {"tls", T_SECTION, .sub = &tls_section, .def_doc = "none (plain HTTP)", .restart = true,
+     .doc = "TLS for the listener."},
+    {"workers", T_INT, FIELD(struct wd_config, workers), .def = "0", .max = CFG_MAX_WORKERS, .restart = true,
+     .doc = "Worker threads, one event loop each."},
+    {"limits", T_SECTION, .sub = &limits_section, .restart = true, .doc = "Request size and time limits."},
+    {"providers", T_MAP_OF, FIELD(struct wd_config, providers), .off2 = offsetof(struct wd_config, nproviders),
+     .sub = &provider_section, .doc = "Upstream model providers."},
+    {"models", T_SECTION, .sub = &models_section, .doc = "Tiers, aliases and prices."},
+    {"routing", T_SECTION, .off = offsetof(struct wd_config, routing), .sub = &routing_section,
+     .doc = "Retries and fallback."},
+    {"auth", T_SECTION, .sub = &auth_section, .def_doc = "none", .doc = "Client API keys."},
+    {"audit", T_SECTION, .off = offsetof(struct wd_config, audit), .sub = &audit_section,
+     .def_doc = "none (no trail)", .restart = true, .doc = "The audit trail."},
+    {"telemetry", T_SECTION, .off = offsetof(struct wd_config, telemetry), .sub = &telemetry_section,
+     .doc = "Traces, the metrics listener, the access log."},
+};
+static const struct cfg_section root_section = {KEYS(root_keys), .check = cfg_root_check};
+
+/* ---- the schema as documentation ------------------------------------------------------------- */
+
+/* The README's Type column: the type's name, with the row's bounds or values. */
+static void cfg_type_doc(const struct cfg_key *row, char *out, size_t cap)
 {
-    if (t == NULL)
-        return 0;
-    if ((c->targets = calloc(1, sizeof *c->targets)) == NULL || (c->targets[0] = strdup(t)) == NULL)
-        return cfg_oom(err);
-    c->n = 1;
-    return 0;
+    static const char *const names[] = {
+        [T_STRING] = "string", [T_PATH] = "path", [T_BOOL] = "`true` \\| `false`", [T_URL] = "URL",
+        [T_SECRET] = "secret reference", [T_ENVNAME] = "environment variable name", [T_TARGET] = "target",
+        [T_CHAIN] = "target or list of targets", [T_SECTION] = "mapping", [T_MAP_OF] = "mapping", [T_LIST_OF] = "list",
+        [T_SIZE] = "size", [T_DURATION] = "duration", [T_HOSTPORT] = "`host:port`"};
+    char lo[32], hi[32];
+
+    cfg_fmt_size(lo, sizeof lo, row->min);
+    if (row->type == T_DURATION)
+        cfg_fmt_duration(hi, sizeof hi, row->max);
+    else
+        cfg_fmt_size(hi, sizeof hi, row->max);
+    if (row->type == T_INT)
+        snprintf(out, cap, "integer %llu-%llu", (unsigned long long)row->min, (unsigned long long)row->max);
+    else if (row->type == T_SIZE && row->max)
+        snprintf(out, cap, "size %s-%s", lo, hi);
+    else if (row->type == T_DURATION && row->max)
+        snprintf(out, cap, "duration, at most %s", hi);
+    else if (row->type == T_NUMBER)
+        snprintf(out, cap, row->fmax >= 1e9 ? "number, %g or more" : "number %g-%g", row->fmin, row->fmax);
+    else if (row->type == T_ENUM)
+        cfg_fmt_enum(out, cap, row->vals, true);
+    else
+        snprintf(out, cap, "%s%s", names[row->type], row->off_word ? " \\| `off`" : "");
 }
 
-/* Until lists are parsed: each tier and alias is a chain of its one target. */
-static int cfg_chains_of_one(struct wd_config *cfg, struct wd_config_err *err)
+static void cfg_doc_row(const struct cfg_key *row, const char *path, bool restart,
+                        void (*cb)(void *ctx, const struct wd_config_key_doc *key), void *ctx)
 {
-    cfg->routing = (struct wd_routing_config){.attempts_per_target = 1, .backoff_ms = 200, .max_backoff_ms = 5000,
-                                              .max_retry_after_ms = 10000, .retry_budget = 0.2,
-                                              .retry_budget_min = 10};
-    for (size_t i = 0; i < cfg->nproviders; i++)
-        if (cfg->providers[i].type == WD_PROVIDER_ANTHROPIC &&
-            (cfg->providers[i].anthropic_version = strdup("2023-06-01")) == NULL)
-            return cfg_oom(err);
-    for (size_t i = 0; i < cfg->naliases; i++)
-        if (cfg_chain_one(&cfg->aliases[i].chain, cfg->aliases[i].target, err))
-            return -1;
-    const char *tiers[3] = {cfg->tier_opus, cfg->tier_sonnet, cfg->tier_haiku};
-    for (int t = 0; t < 3; t++)
-        if (cfg_chain_one(&cfg->tier_chains[t], tiers[t], err))
-            return -1;
-    return 0;
+    char type[160], def[320];
+    struct wd_config_key_doc d = {.path = path, .type = type, .def = def, .reloadable = !restart, .doc = row->doc};
+
+    cfg_type_doc(row, type, sizeof type);
+    if (row->def_doc)
+        snprintf(def, sizeof def, "%s", row->def_doc);
+    else if (row->def)
+        snprintf(def, sizeof def, "`%s`", row->def);
+    else if (row->required)
+        snprintf(def, sizeof def, "*required*");
+    else if (row->type == T_SECTION)
+        snprintf(def, sizeof def, "see below");
+    else
+        snprintf(def, sizeof def, "none");
+    cb(ctx, &d);
 }
 
-static void cfg_chain_free(struct wd_chain *c)
+static void cfg_doc_section(const struct cfg_section *s, const char *prefix, bool restart,
+                            void (*cb)(void *ctx, const struct wd_config_key_doc *key), void *ctx)
 {
-    for (size_t i = 0; i < c->n; i++)
-        free(c->targets[i]);
-    free(c->targets);
+    char p[CFG_PATH_MAX], sub[CFG_PATH_MAX + 16];
+
+    for (size_t i = 0; i < s->nkeys; i++) {
+        const struct cfg_key *row = &s->keys[i];
+        bool r = restart || row->restart;
+
+        if (snprintf(p, sizeof p, "%s%s%s", prefix, *prefix ? "." : "", row->name) >= (int)sizeof p)
+            continue; /* the schema is shallow; never reached */
+        cfg_doc_row(row, p, r, cb, ctx);
+        if (row->type == T_SECTION) {
+            cfg_doc_section(row->sub, p, r, cb, ctx);
+        } else if (row->type == T_LIST_OF) {
+            snprintf(sub, sizeof sub, "%s[]", p);
+            cfg_doc_section(row->sub, sub, r, cb, ctx);
+        } else if (row->type == T_MAP_OF) {
+            snprintf(sub, sizeof sub, "%s.%s", p, row->sub->elem);
+            if (row->sub->scalar)
+                cfg_doc_row(&row->sub->keys[0], sub, r, cb, ctx);
+            else
+                cfg_doc_section(row->sub, sub, r, cb, ctx);
+        }
+    }
+}
+
+void wd_config_schema_walk(void (*cb)(void *ctx, const struct wd_config_key_doc *key), void *ctx)
+{
+    if (cb)
+        cfg_doc_section(&root_section, "", false, cb, ctx);
 }
 
 int wd_config_tiers_note(const struct wd_config *cfg, char *out, size_t cap)
@@ -1266,415 +1787,6 @@ int wd_config_tiers_note(const struct wd_config *cfg, char *out, size_t cap)
                     cfg->tier_opus, cfg->tier_sonnet, cfg->tier_haiku, cfg->tiers_defaulted);
 }
 
-static int cfg_parse_auth(struct wd_config *cfg, struct cfg_node *n, const char *path, struct wd_config_err *err)
-{
-    struct cfg_field f[] = {{.name = "keys"}, {.name = "keys_env"}};
-    char p[CFG_PATH_MAX], ip[CFG_PATH_MAX], fp[CFG_PATH_MAX];
-
-    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 2, err))
-        return -1;
-    if (f[0].val) {
-        struct cfg_node *l = f[0].val;
-        struct cfg_name *names;
-        int first_line = 0;
-        long d;
-
-        cfg_path_key(p, path, f[0].key);
-        if (cfg_want_seq(l, p, err))
-            return -1;
-        if (l->nkids) {
-            cfg->auth_keys = calloc(l->nkids, sizeof *cfg->auth_keys);
-            if (!cfg->auth_keys)
-                return cfg_oom(err);
-            cfg->nauth_keys = l->nkids;
-        }
-        for (size_t i = 0; i < cfg->nauth_keys; i++) {
-            struct cfg_field k[] = {{.name = "name"}, {.name = "secret"}};
-            struct cfg_node *item = l->kids[i];
-
-            cfg_path_index(ip, p, i);
-            if (cfg_want_map(item, ip, err) || cfg_map_take(item, ip, k, 2, err))
-                return -1;
-            if (!k[0].val)
-                return cfg_fail(err, item->line, ip, "name is required");
-            if (!k[1].val)
-                return cfg_fail(err, item->line, ip, "secret is required");
-            cfg_path_key(fp, ip, k[0].key);
-            if (cfg_get_str(k[0].val, fp, &cfg->auth_keys[i].name, err))
-                return -1;
-            cfg_path_key(fp, ip, k[1].key);
-            if (cfg_get_secret_ref(k[1].val, fp, &cfg->auth_keys[i].secret, err))
-                return -1;
-        }
-        /* Names label keys in audit records and budgets, so two keys must not share one. */
-        if (cfg->nauth_keys > 1) {
-            names = calloc(cfg->nauth_keys, sizeof *names);
-            if (!names)
-                return cfg_oom(err);
-            for (size_t i = 0; i < cfg->nauth_keys; i++)
-                names[i] = (struct cfg_name){cfg->auth_keys[i].name, strlen(cfg->auth_keys[i].name),
-                                             l->kids[i]->line, i};
-            d = cfg_names_dup(names, cfg->nauth_keys, &first_line);
-            if (d >= 0) {
-                int line = names[d].line;
-
-                cfg_path_index(ip, p, names[d].idx);
-                free(names);
-                if (snprintf(fp, sizeof fp, "%s.name", ip) >= (int)sizeof fp)
-                    fp[sizeof fp - 1] = '\0';
-                return cfg_fail(err, line, fp, "another key already has this name (first at line %d)", first_line);
-            }
-            free(names);
-        }
-    }
-    if (f[1].val) {
-        cfg_path_key(p, path, f[1].key);
-        if (cfg_get_str(f[1].val, p, &cfg->auth_keys_env, err))
-            return -1;
-        if (!cfg_env_name_ok(cfg->auth_keys_env, strlen(cfg->auth_keys_env)))
-            return cfg_fail(err, f[1].val->line, p, "must be an environment variable name");
-    }
-    return 0;
-}
-
-static int cfg_parse_audit_checkpoints(struct wd_audit_config *a, struct cfg_node *n, const char *path,
-                                       struct wd_config_err *err)
-{
-    struct cfg_field f[] = {{.name = "every_records"}, {.name = "every_seconds"}, {.name = "signing_key"},
-                            {.name = "export"}};
-    char p[CFG_PATH_MAX];
-    uint64_t v;
-
-    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 4, err))
-        return -1;
-    if (f[0].val) {
-        cfg_path_key(p, path, f[0].key);
-        if (cfg_get_uint(f[0].val, p, 1, 10000000, &v, err))
-            return -1;
-        a->every_records = (unsigned)v;
-    }
-    if (f[1].val) {
-        cfg_path_key(p, path, f[1].key);
-        if (cfg_get_uint(f[1].val, p, 1, 86400, &v, err))
-            return -1;
-        a->every_ms = (unsigned)v * 1000;
-    }
-    if (f[2].val) {
-        cfg_path_key(p, path, f[2].key);
-        if (cfg_get_secret_ref(f[2].val, p, &a->signing_key, err))
-            return -1;
-    }
-    if (f[3].val) {
-        cfg_path_key(p, path, f[3].key);
-        if (cfg_get_str(f[3].val, p, &a->export_path, err))
-            return -1;
-    }
-    return 0;
-}
-
-static int cfg_parse_audit(struct wd_config *cfg, struct cfg_node *n, const char *path, struct wd_config_err *err)
-{
-    struct cfg_field f[] = {{.name = "database"}, {.name = "mode"},          {.name = "content"},
-                            {.name = "spool"},    {.name = "checkpoints"},   {.name = "migrate"},
-                            {.name = "queue_records"}, {.name = "batch_wait"}};
-    struct wd_audit_config *a = &cfg->audit;
-    char p[CFG_PATH_MAX], *s = NULL;
-    uint64_t v;
-
-    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, sizeof f / sizeof f[0], err))
-        return -1;
-    if (f[0].val) {
-        cfg_path_key(p, path, f[0].key);
-        if (cfg_get_str(f[0].val, p, &a->database, err))
-            return -1;
-        /* a URL or a reference; the error never quotes it (it may carry a password) */
-        if (strncmp(a->database, "postgresql://", 13) && strncmp(a->database, "postgres://", 11)) {
-            free(a->database);
-            a->database = NULL;
-            if (cfg_get_secret_ref(f[0].val, p, &a->database, err))
-                return -1;
-        }
-        a->enabled = true;
-    }
-    if (f[1].val) {
-        cfg_path_key(p, path, f[1].key);
-        if (cfg_get_str(f[1].val, p, &s, err))
-            return -1;
-        if (!strcmp(s, "fail_open"))
-            a->mode = WD_AUDIT_FAIL_OPEN;
-        else if (!strcmp(s, "fail_closed"))
-            a->mode = WD_AUDIT_FAIL_CLOSED;
-        else {
-            free(s);
-            return cfg_fail(err, f[1].val->line, p, "must be fail_open or fail_closed");
-        }
-        free(s);
-        s = NULL;
-    }
-    if (f[2].val) {
-        cfg_path_key(p, path, f[2].key);
-        if (cfg_get_str(f[2].val, p, &s, err))
-            return -1;
-        if (!strcmp(s, "none"))
-            a->content = WD_AUDIT_CONTENT_NONE;
-        else if (!strcmp(s, "hash"))
-            a->content = WD_AUDIT_CONTENT_HASH;
-        else if (!strcmp(s, "full"))
-            a->content = WD_AUDIT_CONTENT_FULL;
-        else {
-            free(s);
-            return cfg_fail(err, f[2].val->line, p, "must be none, hash or full");
-        }
-        free(s);
-        s = NULL; /* cfg_get_str frees what *out held before */
-    }
-    if (f[3].val) {
-        cfg_path_key(p, path, f[3].key);
-        if (cfg_get_str(f[3].val, p, &a->spool, err))
-            return -1;
-    }
-    if (f[4].val) {
-        cfg_path_key(p, path, f[4].key);
-        if (cfg_parse_audit_checkpoints(a, f[4].val, p, err))
-            return -1;
-    }
-    if (f[5].val) {
-        cfg_path_key(p, path, f[5].key);
-        if (cfg_get_str(f[5].val, p, &s, err))
-            return -1;
-        bool t = !strcmp(s, "true"), fl = !strcmp(s, "false");
-        free(s);
-        s = NULL;
-        if (!t && !fl)
-            return cfg_fail(err, f[5].val->line, p, "must be true or false");
-        a->migrate = t;
-    }
-    if (f[6].val) {
-        cfg_path_key(p, path, f[6].key);
-        if (cfg_get_uint(f[6].val, p, 16, 16777216, &v, err))
-            return -1;
-        a->queue_records = (unsigned)v;
-    }
-    if (f[7].val) {
-        cfg_path_key(p, path, f[7].key);
-        if (cfg_get_duration(f[7].val, p, &a->batch_wait_ms, err))
-            return -1;
-        if (a->batch_wait_ms > 1000)
-            return cfg_fail(err, f[7].val->line, p, "must be at most 1s (records wait in memory that long)");
-    }
-    if (!a->enabled)
-        return cfg_fail(err, n->line, path, "database is required when the audit section is present");
-    return 0;
-}
-
-static int cfg_parse_telemetry_otlp(struct wd_telemetry_config *t, struct cfg_node *n, const char *path,
-                                    struct wd_config_err *err)
-{
-    struct cfg_field f[] = {{.name = "endpoint"}, {.name = "protocol"},   {.name = "headers"},
-                            {.name = "sampling_ratio"}, {.name = "timeout"}, {.name = "compression"}};
-    char p[CFG_PATH_MAX], kp[CFG_PATH_MAX], *s = NULL;
-
-    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, sizeof f / sizeof f[0], err))
-        return -1;
-    if (f[0].val) {
-        cfg_path_key(p, path, f[0].key);
-        if (cfg_get_str(f[0].val, p, &t->otlp_endpoint, err))
-            return -1;
-        if (strncmp(t->otlp_endpoint, "http://", 7) && strncmp(t->otlp_endpoint, "https://", 8))
-            return cfg_fail(err, f[0].val->line, p, "must start with http:// or https://");
-        if (cfg_url_has_userinfo(t->otlp_endpoint, t->otlp_endpoint[4] == 's' ? 8 : 7))
-            return cfg_fail(err, f[0].val->line, p,
-                            "must not contain user:password@ (it would be shown in logs); send credentials "
-                            "with telemetry.otlp.headers, whose values may be secret references");
-        size_t l = strlen(t->otlp_endpoint);
-        while (l > 0 && t->otlp_endpoint[l - 1] == '/')
-            t->otlp_endpoint[--l] = '\0';
-    }
-    if (f[1].val) {
-        cfg_path_key(p, path, f[1].key);
-        if (cfg_get_str(f[1].val, p, &s, err))
-            return -1;
-        if (!strcmp(s, "http/protobuf"))
-            t->otlp_protocol = WD_OTLP_PROTOBUF;
-        else if (!strcmp(s, "http/json"))
-            t->otlp_protocol = WD_OTLP_JSON;
-        else {
-            free(s);
-            return cfg_fail(err, f[1].val->line, p, "must be http/protobuf or http/json");
-        }
-        free(s);
-        s = NULL;
-    }
-    if (f[2].val) {
-        struct cfg_node *h = f[2].val;
-        cfg_path_key(p, path, f[2].key);
-        if (cfg_want_map(h, p, err) || cfg_map_check_keys(h, p, err))
-            return -1;
-        size_t nh = h->nkids / 2;
-        if (nh) {
-            t->otlp_headers = calloc(nh, sizeof *t->otlp_headers);
-            if (!t->otlp_headers)
-                return cfg_oom(err);
-        }
-        for (size_t i = 0; i < nh; i++) {
-            struct cfg_node *k = h->kids[2 * i], *v = h->kids[2 * i + 1];
-            struct wd_otlp_header *hd = &t->otlp_headers[t->notlp_headers++];
-            cfg_path_key(kp, p, k);
-            hd->name = strndup(k->text, k->len);
-            if (!hd->name)
-                return cfg_oom(err);
-            for (char *c = hd->name; *c; c++) {
-                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
-                      *c == '_'))
-                    return cfg_fail(err, k->line, kp, "is not a valid header name");
-                if (*c >= 'A' && *c <= 'Z')
-                    *c = (char)(*c - 'A' + 'a');
-            }
-            if (cfg_get_str(v, kp, &hd->value, err))
-                return -1;
-            if (strchr(hd->value, '\n') || strchr(hd->value, '\r'))
-                return cfg_fail(err, v->line, kp, "must be one line");
-        }
-    }
-    if (f[3].val) {
-        cfg_path_key(p, path, f[3].key);
-        if (cfg_get_str(f[3].val, p, &s, err))
-            return -1;
-        char *end;
-        double r = strtod(s, &end);
-        bool bad = *end != '\0' || end == s || !(r >= 0.0 && r <= 1.0);
-        free(s);
-        s = NULL;
-        if (bad)
-            return cfg_fail(err, f[3].val->line, p, "must be a number from 0 to 1");
-        t->sampling_ratio = r;
-    }
-    if (f[4].val) {
-        cfg_path_key(p, path, f[4].key);
-        if (cfg_get_duration(f[4].val, p, &t->otlp_timeout_ms, err))
-            return -1;
-    }
-    if (f[5].val) {
-        cfg_path_key(p, path, f[5].key);
-        if (cfg_get_str(f[5].val, p, &s, err))
-            return -1;
-        if (!strcmp(s, "gzip"))
-            t->otlp_compression = WD_OTLP_COMPRESSION_GZIP;
-        else if (!strcmp(s, "none"))
-            t->otlp_compression = WD_OTLP_COMPRESSION_NONE;
-        else {
-            free(s);
-            return cfg_fail(err, f[5].val->line, p, "must be gzip or none");
-        }
-        free(s);
-    }
-    return 0;
-}
-
-static int cfg_parse_telemetry(struct wd_config *cfg, struct cfg_node *n, const char *path,
-                               struct wd_config_err *err)
-{
-    struct cfg_field f[] = {{.name = "service_name"}, {.name = "otlp"}, {.name = "metrics"}, {.name = "logs"}};
-    struct wd_telemetry_config *t = &cfg->telemetry;
-    char p[CFG_PATH_MAX], kp[CFG_PATH_MAX];
-
-    if (cfg_want_map(n, path, err) || cfg_map_take(n, path, f, 4, err))
-        return -1;
-    if (f[0].val) {
-        cfg_path_key(p, path, f[0].key);
-        if (cfg_get_str(f[0].val, p, &t->service_name, err))
-            return -1;
-    }
-    if (f[1].val) {
-        cfg_path_key(p, path, f[1].key);
-        if (cfg_parse_telemetry_otlp(t, f[1].val, p, err))
-            return -1;
-    }
-    if (f[2].val) {
-        struct cfg_field m[] = {{.name = "listen"}};
-        cfg_path_key(p, path, f[2].key);
-        if (cfg_want_map(f[2].val, p, err) || cfg_map_take(f[2].val, p, m, 1, err))
-            return -1;
-        if (m[0].val) {
-            cfg_path_key(kp, p, m[0].key);
-            char *v = NULL;
-            if (cfg_get_str(m[0].val, kp, &v, err))
-                return -1;
-            bool off = !strcmp(v, "off");
-            free(v);
-            if (off) {
-                free(t->metrics_listen_host);
-                t->metrics_listen_host = NULL;
-            } else if (cfg_parse_hostport(m[0].val, kp, &t->metrics_listen_host, &t->metrics_listen_port, err)) {
-                return -1;
-            }
-            t->metrics_listen_explicit = true;
-        }
-    }
-    if (f[3].val) {
-        struct cfg_field l[] = {{.name = "access"}};
-        char *s = NULL;
-        cfg_path_key(p, path, f[3].key);
-        if (cfg_want_map(f[3].val, p, err) || cfg_map_take(f[3].val, p, l, 1, err))
-            return -1;
-        if (l[0].val) {
-            cfg_path_key(kp, p, l[0].key);
-            if (cfg_get_str(l[0].val, kp, &s, err))
-                return -1;
-            bool tr = !strcmp(s, "true"), fl = !strcmp(s, "false");
-            free(s);
-            if (!tr && !fl)
-                return cfg_fail(err, l[0].val->line, kp, "must be true or false");
-            t->access_log = tr;
-        }
-    }
-    return 0;
-}
-
-static int cfg_parse_root(struct wd_config *cfg, struct cfg_node *root, struct wd_config_err *err)
-{
-    struct cfg_field f[] = {{.name = "listen"}, {.name = "tls"}, {.name = "workers"}, {.name = "limits"},
-                            {.name = "providers"}, {.name = "models"}, {.name = "auth"}, {.name = "audit"},
-                            {.name = "telemetry"}};
-    uint64_t w;
-    bool tiers_given = false;
-
-    if (!root || (root->kind == CFG_SCALAR && root->is_null))
-        return 0;
-    if (root->kind != CFG_MAP)
-        return cfg_fail(err, root->line, NULL, "the configuration must be a mapping of keys, not %s",
-                        cfg_kind_name(root));
-    if (cfg_map_take(root, "", f, sizeof f / sizeof f[0], err))
-        return -1;
-    if (f[0].val && cfg_parse_listen(cfg, f[0].val, "listen", err))
-        return -1;
-    if (f[1].val && cfg_parse_tls(cfg, f[1].val, "tls", f[1].key->line, err))
-        return -1;
-    if (f[2].val) {
-        if (cfg_get_uint(f[2].val, "workers", 0, CFG_MAX_WORKERS, &w, err))
-            return -1;
-        cfg->workers = (unsigned)w;
-    }
-    if (f[3].val && cfg_parse_limits(cfg, f[3].val, "limits", err))
-        return -1;
-    /* Providers before models: tier and alias targets are checked against them. */
-    if (f[4].val && cfg_parse_providers(cfg, f[4].val, "providers", err))
-        return -1;
-    if (f[5].val && cfg_parse_models(cfg, f[5].val, "models", &tiers_given, err))
-        return -1;
-    if (!tiers_given && cfg_default_tiers(cfg, err))
-        return -1;
-    if (cfg_chains_of_one(cfg, err))
-        return -1;
-    if (f[6].val && cfg_parse_auth(cfg, f[6].val, "auth", err))
-        return -1;
-    if (f[7].val && cfg_parse_audit(cfg, f[7].val, "audit", err))
-        return -1;
-    if (f[8].val && cfg_parse_telemetry(cfg, f[8].val, "telemetry", err))
-        return -1;
-    return 0;
-}
-
 /* ---- public ---------------------------------------------------------------------------------- */
 
 int wd_config_parse(const char *yaml, size_t len, const char *source, struct wd_config **out,
@@ -1682,6 +1794,7 @@ int wd_config_parse(const char *yaml, size_t len, const char *source, struct wd_
 {
     struct cfg_node *root = NULL;
     struct wd_config *cfg;
+    struct cfg_ctx c = {.err = err};
 
     if (err) {
         err->msg[0] = '\0';
@@ -1695,51 +1808,30 @@ int wd_config_parse(const char *yaml, size_t len, const char *source, struct wd_
             return cfg_fail(err, 0, NULL, "no configuration text");
         yaml = "";
     }
-    cfg = calloc(1, sizeof *cfg);
-    if (!cfg)
+    if ((cfg = calloc(1, sizeof *cfg)) == NULL)
         return cfg_oom(err);
-    cfg->listen_port = 8080;
-    cfg->max_body_bytes = (size_t)32 * 1024 * 1024;
-    cfg->max_header_bytes = (size_t)64 * 1024;
-    cfg->max_response_bytes = (size_t)16 * 1024 * 1024;
-    cfg->idle_timeout_ms = 60000;
-    cfg->request_timeout_ms = 600000;
-    cfg->drain_timeout_ms = 30000;
-    cfg->max_pending_body_bytes = (size_t)256 * 1024 * 1024;
-    cfg->http2_max_resets = 200;
-    cfg->audit.migrate = true;
-    cfg->telemetry.sampling_ratio = -1.0;
-    cfg->telemetry.access_log = true;
-    /* /metrics shows key names and token volumes: loopback, off the client listener, unless configured */
-    cfg->telemetry.metrics_listen_host = strdup("127.0.0.1");
-    cfg->telemetry.metrics_listen_port = 9464;
-    cfg->audit.content = WD_AUDIT_CONTENT_HASH;
-    cfg->audit.queue_records = 65536;
-    cfg->audit.batch_wait_ms = 20;
-    cfg->audit.every_records = 1000;
-    cfg->audit.every_ms = 10000;
-    cfg->audit.spool = strdup("/var/lib/warden/audit-spool");
-    cfg->listen_host = strdup("0.0.0.0");
-    cfg->source = strdup(source ? source : "<string>");
-    {
-        unsigned char d[32];
-        unsigned dl = 0;
-        EVP_Digest(yaml, len, d, &dl, EVP_sha256(), NULL);
-        for (unsigned i = 0; i < 32; i++)
-            snprintf(cfg->sha256 + 2 * i, 3, "%02x", d[i]);
+    c.cfg = cfg;
+    uint8_t d[32];
+    wd_sha256(yaml, len, d);
+    wd_hex(d, sizeof d, cfg->sha256);
+    if ((cfg->source = strdup(source ? source : "<string>")) == NULL || cfg_defaults(&c, &root_section, cfg) ||
+        cfg_tree_load(yaml, len, &root, err))
+        goto fail;
+    if (root && root->kind != CFG_MAP && !(root->kind == CFG_SCALAR && root->is_null)) {
+        cfg_fail(err, root->line, NULL, "the configuration must be a mapping of keys, not %s", cfg_kind_name(root));
+        goto fail;
     }
-    if (!cfg->listen_host || !cfg->source || !cfg->audit.spool || !cfg->telemetry.metrics_listen_host) {
-        wd_config_free(cfg);
-        return cfg_oom(err);
-    }
-    if (cfg_tree_load(yaml, len, &root, err) != 0 || cfg_parse_root(cfg, root, err) != 0) {
-        cfg_node_free(root);
-        wd_config_free(cfg);
-        return -1;
-    }
+    if (cfg_walk(&c, &root_section, cfg, NULL, root && root->kind == CFG_MAP ? root : NULL, ""))
+        goto fail;
     cfg_node_free(root);
     *out = cfg;
     return 0;
+fail:
+    if (!cfg->source || (err && !err->msg[0]))
+        cfg_oom(err);
+    cfg_node_free(root);
+    wd_config_free(cfg);
+    return -1;
 }
 
 int wd_config_load_file(const char *path, struct wd_config **out, struct wd_config_err *err)
@@ -1830,54 +1922,7 @@ void wd_config_free(struct wd_config *cfg)
 {
     if (!cfg)
         return;
-    free(cfg->listen_host);
-    free(cfg->tls_cert);
-    free(cfg->tls_key);
-    for (size_t i = 0; i < cfg->nproviders; i++) {
-        struct wd_provider *p = &cfg->providers[i];
-        free(p->name);
-        free(p->base_url);
-        free(p->tls_ca);
-        free(p->anthropic_version);
-        for (size_t k = 0; k < p->nkeys; k++)
-            free(p->keys[k].secret);
-        free(p->keys);
-    }
-    free(cfg->providers);
-    free(cfg->tier_opus);
-    free(cfg->tier_sonnet);
-    free(cfg->tier_haiku);
-    for (int t = 0; t < 3; t++)
-        cfg_chain_free(&cfg->tier_chains[t]);
-    for (size_t i = 0; i < cfg->naliases; i++) {
-        free(cfg->aliases[i].name);
-        free(cfg->aliases[i].target);
-        cfg_chain_free(&cfg->aliases[i].chain);
-    }
-    free(cfg->aliases);
-    for (size_t i = 0; i < cfg->nprices; i++)
-        free(cfg->prices[i].model);
-    free(cfg->prices);
-    for (size_t i = 0; i < cfg->nauth_keys; i++) {
-        free(cfg->auth_keys[i].name);
-        free(cfg->auth_keys[i].secret);
-    }
-    free(cfg->auth_keys);
-    free(cfg->auth_keys_env);
-    free(cfg->audit.database);
-    free(cfg->audit.spool);
-    free(cfg->audit.signing_key);
-    free(cfg->audit.export_path);
-    free(cfg->telemetry.service_name);
-    free(cfg->telemetry.otlp_endpoint);
-    for (size_t i = 0; i < cfg->telemetry.notlp_headers; i++) {
-        free(cfg->telemetry.otlp_headers[i].name);
-        if (cfg->telemetry.otlp_headers[i].value)
-            OPENSSL_cleanse(cfg->telemetry.otlp_headers[i].value, strlen(cfg->telemetry.otlp_headers[i].value));
-        free(cfg->telemetry.otlp_headers[i].value);
-    }
-    free(cfg->telemetry.otlp_headers);
-    free(cfg->telemetry.metrics_listen_host);
+    cfg_free_obj(&root_section, cfg);
     free(cfg->source);
     free(cfg);
 }

@@ -188,4 +188,17 @@ int wd_config_tiers_note(const struct wd_config *cfg, char *out, size_t cap);
 const struct wd_provider *wd_config_provider(const struct wd_config *cfg, const char *name, size_t name_len);
 void wd_config_free(struct wd_config *cfg);
 
+/* One key of the schema as the README's "Configuration reference" documents it (wd_config_schema_walk). */
+struct wd_config_key_doc {
+    const char *path;      /* full key path, e.g. "providers.<name>.keys[].secret" */
+    const char *type;      /* the Type column, e.g. "integer 0-4096", "`gemini` \| `anthropic`" */
+    const char *def;       /* the Default column, e.g. "`32MiB`", "none", "*required*" */
+    bool reloadable;       /* a SIGHUP reload applies it; false: it takes effect on restart */
+    const char *doc;       /* one line: how the Meaning column starts */
+};
+
+/* Calls cb once per key of the schema tables, parents before their keys, in table order. The strings live
+ * until cb returns. */
+void wd_config_schema_walk(void (*cb)(void *ctx, const struct wd_config_key_doc *key), void *ctx);
+
 #endif

@@ -602,6 +602,9 @@ async function generate(req, res, entry, body, model, stream, sse, functionNames
   if (fault && fault.delay_headers_ms) await delay(fault.delay_headers_ms);
   if (ctx.closed) return;
   if (fault && fault.status) return sendError(res, faultError(fault), entry);
+  // an {unavailable: true} step: from there on every request gets 503 UNAVAILABLE (a provider outage mid-task)
+  if (S.agent && S.agent.k < S.agent.steps.length && S.agent.steps[S.agent.k].unavailable)
+    return sendError(res, faultError({ status: 503, message: 'The model is overloaded. Please try again later.' }), entry);
 
   let picked;
   if (S.agent && hasFunctionDecls(body)) picked = agentAnswer(body, functionNames); // may throw 400

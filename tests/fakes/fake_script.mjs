@@ -26,7 +26,8 @@ export function checkStep(s, i, checkCall) {
   const where = `steps[${i}]`;
   if (!s || typeof s !== 'object' || Array.isArray(s)) throw new Error(`${where} must be an object`);
   const keys = Object.keys(s);
-  if (keys.length !== 1 || !['call', 'calls', 'text'].includes(keys[0])) throw new Error(`${where} must have exactly one of call, calls, text`);
+  if (keys.length !== 1 || !['call', 'calls', 'text', 'unavailable'].includes(keys[0])) throw new Error(`${where} must have exactly one of call, calls, text, unavailable`);
+  if (s.unavailable !== undefined && s.unavailable !== true) throw new Error(`${where}.unavailable must be true`);
   if (s.call !== undefined) checkCall(s.call, `${where}.call`);
   if (s.calls !== undefined) {
     if (!Array.isArray(s.calls) || s.calls.length === 0) throw new Error(`${where}.calls must be a non-empty array`);

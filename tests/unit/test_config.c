@@ -247,12 +247,12 @@ static void test_wrong_type(void **state)
     parse_fails("limits: 5\n", 1, "limits (line 1): must be a mapping, not a scalar");
     parse_fails("providers:\n  gemini:\n    type: gemini\n    keys: env://X\n", 4,
                 "providers.gemini.keys (line 4): must be a list, not a scalar");
-    parse_fails("providers:\n  gemini:\n    type: openai\n    keys: [{secret: env://X}]\n", 3,
-                "providers.gemini.type (line 3): must be gemini or anthropic");
+    parse_fails("providers:\n  gemini:\n    type: azure\n    keys: [{secret: env://X}]\n", 3,
+                "providers.gemini.type (line 3): must be gemini, anthropic or openai");
     parse_fails("providers:\n  Gemini:\n    type: gemini\n", 2,
                 "providers.Gemini (line 2): provider names must match [a-z0-9][a-z0-9_-]*");
     parse_fails("providers:\n  gemini:\n    keys: [{secret: env://X}]\n", 2,
-                "providers.gemini (line 2): type is required (gemini or anthropic)");
+                "providers.gemini (line 2): type is required (gemini, anthropic or openai)");
     parse_fails("providers:\n  gemini:\n    type: gemini\n    base_url: ftp://x\n    keys: [{secret: env://X}]\n", 4,
                 "providers.gemini.base_url (line 4): must start with http:// or https://");
     parse_fails("listen: 8080\n", 1, "listen (line 1): must be host:port, e.g. 0.0.0.0:8080");
@@ -353,7 +353,7 @@ static void test_interpolated_value_not_in_errors(void **state)
                        "auth.keys[0].secret (line 8): must be a secret reference", &err);
     assert_null(strstr(err.msg, "verysecret"));
     parse_fails_prefix("providers:\n  gemini:\n    type: ${WD_TEST_SECRET}\n", 3,
-                       "providers.gemini.type (line 3): must be gemini or anthropic", &err);
+                       "providers.gemini.type (line 3): must be gemini, anthropic or openai", &err);
     assert_null(strstr(err.msg, "verysecret"));
 
     assert_int_equal(unsetenv("WD_TEST_SECRET"), 0);
@@ -691,6 +691,234 @@ static void test_tiers_default(void **state)
     wd_config_free(cfg);
 }
 
+/* The provider keys of the anthropic and openai families, each only for its own type. */
+static void test_provider_family_keys(void **state)
+{
+    (void)state;
+    struct wd_config *cfg = parse_ok("providers:\n"
+                                     "  oa:\n"
+                                     "    type: openai\n"
+                                     "    keys: [{secret: env://OPENAI_API_KEY}]\n"
+                                     "  local:\n"
+                                     "    type: openai\n"
+                                     "    base_url: http://127.0.0.1:8000/v1/\n"
+                                     "    tokens_field: max_completion_tokens\n"
+                                     "    max_output_tokens: 10000000\n"
+                                     "    keys: [{secret: env://LOCAL_KEY}]\n"
+                                     "  claude:\n"
+                                     "    type: anthropic\n"
+                                     "    keys: [{secret: env://ANTHROPIC_API_KEY}]\n"
+                                     "  claude_beta:\n"
+                                     "    type: anthropic\n"
+                                     "    anthropic_version: 2024-01-01\n"
+                                     "    max_output_tokens: 1\n"
+                                     "    keys: [{secret: env://ANTHROPIC_API_KEY}]\n"
+                                     "  gemini:\n"
+                                     "    type: gemini\n"
+                                     "    keys: [{secret: env://GEMINI_API_KEY}]\n");
+    const struct wd_provider *oa = wd_config_provider(cfg, "oa", 2), *local = wd_config_provider(cfg, "local", 5);
+    const struct wd_provider *cl = wd_config_provider(cfg, "claude", 6), *cb = wd_config_provider(cfg, "claude_beta", 11);
+    const struct wd_provider *g = wd_config_provider(cfg, "gemini", 6);
+
+    assert_int_equal(oa->type, WD_PROVIDER_OPENAI);
+    assert_string_equal(oa->base_url, "https://api.openai.com");
+    assert_int_equal(oa->tokens_field, WD_TOKENS_FIELD_AUTO);
+    assert_int_equal(oa->max_output_tokens, 0);
+    assert_null(oa->anthropic_version);
+    assert_string_equal(local->base_url, "http://127.0.0.1:8000/v1");
+    assert_int_equal(local->tokens_field, WD_TOKENS_FIELD_MAX_COMPLETION_TOKENS);
+    assert_int_equal(local->max_output_tokens, 10000000);
+    assert_string_equal(cl->base_url, "https://api.anthropic.com");
+    assert_string_equal(cl->anthropic_version, "2023-06-01");
+    assert_string_equal(cb->anthropic_version, "2024-01-01");
+    assert_int_equal(cb->max_output_tokens, 1);
+    assert_null(g->anthropic_version);
+    /* the first gemini provider still gets the default tiers, whatever comes before it */
+    assert_string_equal(cfg->tiers_defaulted, "gemini");
+    wd_config_free(cfg);
+
+    parse_fails(GEMINI_PROVIDER "    anthropic_version: 2023-06-01\n", 6,
+                "providers.gemini.anthropic_version (line 6): is only for type anthropic");
+    parse_fails("providers:\n  c:\n    type: anthropic\n    tokens_field: max_tokens\n    keys: [{secret: env://A}]\n", 4,
+                "providers.c.tokens_field (line 4): is only for type openai");
+    parse_fails("providers:\n  o:\n    type: openai\n    tokens_field: max\n    keys: [{secret: env://A}]\n", 4,
+                "providers.o.tokens_field (line 4): must be auto, max_tokens or max_completion_tokens");
+    parse_fails(GEMINI_PROVIDER "    max_output_tokens: 0\n", 6,
+                "providers.gemini.max_output_tokens (line 6): must be between 1 and 10000000");
+    parse_fails(GEMINI_PROVIDER "    max_output_tokens: 10000001\n", 6,
+                "providers.gemini.max_output_tokens (line 6): must be between 1 and 10000000");
+    parse_fails("providers:\n  c:\n    type: anthropic\n    anthropic_version: [1]\n    keys: [{secret: env://A}]\n", 4,
+                "providers.c.anthropic_version (line 4): must be a string, not a list");
+    parse_fails("providers:\n  gemini:\n    type: gemini\n    keys: []\n", 4,
+                "providers.gemini.keys (line 4): must list at least one key");
+}
+
+/* A tier or alias as a list: a fallback chain; the first target is also kept on its own. */
+static void test_chains(void **state)
+{
+    (void)state;
+    struct wd_config *cfg = parse_ok("providers:\n"
+                                     "  claude:\n"
+                                     "    type: anthropic\n"
+                                     "    keys: [{secret: env://A}]\n"
+                                     "  gemini:\n"
+                                     "    type: gemini\n"
+                                     "    keys: [{secret: env://G}]\n"
+                                     "models:\n"
+                                     "  tiers:\n"
+                                     "    opus: [claude/claude-opus-4-1, gemini/gemini-2.5-pro]\n"
+                                     "    sonnet:\n"
+                                     "      - claude/claude-sonnet-4-5\n"
+                                     "    haiku: gemini/gemini-2.5-flash-lite\n"
+                                     "  aliases:\n"
+                                     "    fast: [gemini/gemini-2.5-flash, claude/claude-haiku-4-5, gemini/gemini-2.5-flash-lite]\n"
+                                     "    one: gemini/gemini-2.5-pro\n");
+    assert_string_equal(cfg->tier_opus, "claude/claude-opus-4-1");
+    assert_int_equal(cfg->tier_chains[0].n, 2);
+    assert_string_equal(cfg->tier_chains[0].targets[0], "claude/claude-opus-4-1");
+    assert_string_equal(cfg->tier_chains[0].targets[1], "gemini/gemini-2.5-pro");
+    assert_string_equal(cfg->tier_sonnet, "claude/claude-sonnet-4-5");
+    assert_int_equal(cfg->tier_chains[1].n, 1);
+    assert_string_equal(cfg->tier_haiku, "gemini/gemini-2.5-flash-lite");
+    assert_int_equal(cfg->tier_chains[2].n, 1);
+    assert_string_equal(cfg->tier_chains[2].targets[0], "gemini/gemini-2.5-flash-lite");
+    assert_null(cfg->tiers_defaulted);
+    assert_int_equal(cfg->naliases, 2);
+    assert_string_equal(cfg->aliases[0].name, "fast");
+    assert_string_equal(cfg->aliases[0].target, "gemini/gemini-2.5-flash");
+    assert_int_equal(cfg->aliases[0].chain.n, 3);
+    assert_string_equal(cfg->aliases[0].chain.targets[1], "claude/claude-haiku-4-5");
+    assert_string_equal(cfg->aliases[0].chain.targets[2], "gemini/gemini-2.5-flash-lite");
+    assert_int_equal(cfg->aliases[1].chain.n, 1);
+    assert_string_equal(cfg->aliases[1].chain.targets[0], "gemini/gemini-2.5-pro");
+    wd_config_free(cfg);
+
+    /* defaulted tiers are chains of one too; unset tiers are empty chains */
+    cfg = parse_ok(GEMINI_PROVIDER);
+    for (int t = 0; t < 3; t++)
+        assert_int_equal(cfg->tier_chains[t].n, 1);
+    assert_string_equal(cfg->tier_chains[1].targets[0], "gemini/gemini-2.5-flash");
+    wd_config_free(cfg);
+    cfg = parse_ok(GEMINI_PROVIDER "models:\n  tiers: {opus: gemini/x}\n");
+    assert_int_equal(cfg->tier_chains[0].n, 1);
+    assert_int_equal(cfg->tier_chains[1].n, 0);
+    assert_null(cfg->tier_chains[1].targets);
+    wd_config_free(cfg);
+
+    parse_fails(GEMINI_PROVIDER "models:\n  tiers:\n    opus: []\n", 8,
+                "models.tiers.opus (line 8): must be a target or a non-empty list of targets");
+    parse_fails(GEMINI_PROVIDER "models:\n  aliases:\n    fast: [gemini/a, gemini/b, gemini/c, gemini/d, gemini/e, "
+                                "gemini/f, gemini/g, gemini/h, gemini/i]\n",
+                8, "models.aliases.fast (line 8): lists more than 8 targets");
+    parse_fails(GEMINI_PROVIDER "models:\n  aliases:\n    fast:\n      - gemini/a\n      - gemini/b\n      - gemini/a\n", 11,
+                "models.aliases.fast[2] (line 11): duplicate target (first at line 9)");
+    parse_fails(GEMINI_PROVIDER "models:\n  tiers:\n    opus: [gemini/a, openai/gpt-5]\n", 8,
+                "models.tiers.opus[1] (line 8): provider \"openai\" is not configured under providers");
+    parse_fails(GEMINI_PROVIDER "models:\n  tiers:\n    opus: [gemini/a, [gemini/b]]\n", 8,
+                "models.tiers.opus[1] (line 8): must be a string, not a list");
+    parse_fails(GEMINI_PROVIDER "models:\n  tiers:\n    opus: {gemini: a}\n", 8,
+                "models.tiers.opus (line 8): must be a target or a list of targets, not a mapping");
+    parse_fails(GEMINI_PROVIDER "models:\n  aliases:\n    fast: ~\n", 8,
+                "models.aliases.fast (line 8): must be provider/model, e.g. gemini/gemini-2.5-flash");
+}
+
+static void test_routing(void **state)
+{
+    (void)state;
+    struct wd_config *cfg = parse_ok("");
+    assert_int_equal(cfg->routing.attempts_per_target, 2);
+    assert_int_equal(cfg->routing.backoff_ms, 200);
+    assert_int_equal(cfg->routing.max_backoff_ms, 5000);
+    assert_int_equal(cfg->routing.max_retry_after_ms, 10000);
+    assert_true(cfg->routing.retry_budget == 0.2);
+    assert_int_equal(cfg->routing.retry_budget_min, 10);
+    wd_config_free(cfg);
+
+    cfg = parse_ok("routing:\n"
+                   "  attempts_per_target: 10\n"
+                   "  backoff: 50ms\n"
+                   "  max_backoff: 1m\n"
+                   "  max_retry_after: 3s\n"
+                   "  retry_budget: 0\n"
+                   "  retry_budget_min: 100000\n");
+    assert_int_equal(cfg->routing.attempts_per_target, 10);
+    assert_int_equal(cfg->routing.backoff_ms, 50);
+    assert_int_equal(cfg->routing.max_backoff_ms, 60000);
+    assert_int_equal(cfg->routing.max_retry_after_ms, 3000);
+    assert_true(cfg->routing.retry_budget == 0.0);
+    assert_int_equal(cfg->routing.retry_budget_min, 100000);
+    wd_config_free(cfg);
+    cfg = parse_ok("routing: {retry_budget: 1, retry_budget_min: 0, attempts_per_target: 1}\n");
+    assert_true(cfg->routing.retry_budget == 1.0);
+    assert_int_equal(cfg->routing.retry_budget_min, 0);
+    assert_int_equal(cfg->routing.attempts_per_target, 1);
+    wd_config_free(cfg);
+
+    parse_fails("routing:\n  attempts_per_target: 0\n", 2,
+                "routing.attempts_per_target (line 2): must be between 1 and 10");
+    parse_fails("routing:\n  attempts_per_target: 11\n", 2,
+                "routing.attempts_per_target (line 2): must be between 1 and 10");
+    parse_fails("routing:\n  retry_budget: 1.5\n", 2, "routing.retry_budget (line 2): must be a number from 0 to 1");
+    parse_fails("routing:\n  retry_budget: -0.1\n", 2, "routing.retry_budget (line 2): must be a number from 0 to 1");
+    parse_fails("routing:\n  retry_budget_min: 100001\n", 2,
+                "routing.retry_budget_min (line 2): must be between 0 and 100000");
+    parse_fails("routing:\n  backoff: 0ms\n", 2, "routing.backoff (line 2): must be greater than 0");
+    parse_fails("routing:\n  max_backof: 1s\n", 2, "routing.max_backof (line 2): unknown key");
+    parse_fails("routing: [1]\n", 1, "routing (line 1): must be a mapping, not a list");
+}
+
+/* Values that do not fit their type or bounds, in the other sections the tables carry. */
+static void test_more_bounds(void **state)
+{
+    (void)state;
+    struct wd_config *cfg;
+
+    parse_fails("limits:\n  max_body_bytes: 200MiB\n", 2,
+                "limits.max_body_bytes (line 2): max_pending_body_bytes must be at least twice max_body_bytes");
+    parse_fails("limits:\n  max_pending_body_bytes: 1MiB\n", 2,
+                "limits.max_pending_body_bytes (line 2): max_pending_body_bytes must be at least twice max_body_bytes");
+    parse_fails("limits:\n  http2_max_resets: 0\n", 2, "limits.http2_max_resets (line 2): must be between 1 and 1000000");
+    parse_fails("audit:\n  database: postgresql://x@h/db\n  migrate: yes\n", 3,
+                "audit.migrate (line 3): must be true or false");
+    parse_fails("audit:\n  database: postgresql://x@h/db\n  checkpoints:\n    every_seconds: 86401\n", 4,
+                "audit.checkpoints.every_seconds (line 4): must be between 1 and 86400");
+    parse_fails("audit:\n  database: mysql://x@h/db\n", 2, "audit.database (line 2): must be a secret reference "
+                "(env://, file://, vault://, aws-sm://, gcp-sm://, azure-kv://), never the secret itself");
+    parse_fails("telemetry:\n  otlp:\n    headers: {\"bad header\": x}\n", 3,
+                "telemetry.otlp.headers.bad header (line 3): is not a valid header name");
+    parse_fails("telemetry:\n  otlp:\n    headers: {x-a: \"a\\nb\"}\n", 3,
+                "telemetry.otlp.headers.x-a (line 3): must be one line");
+    parse_fails("telemetry:\n  otlp:\n    protocol: grpc\n", 3,
+                "telemetry.otlp.protocol (line 3): must be http/protobuf or http/json");
+    parse_fails("providers:\n  gemini: [1]\n", 2, "providers.gemini (line 2): must be a mapping, not a list");
+    parse_fails(GEMINI_PROVIDER "models:\n  prices:\n    m: {input: x, output: 1}\n", 8,
+                "models.prices.m.input (line 8): must be a number, 0 or more");
+    parse_fails("auth:\n  keys:\n    - ~\n", 3, "auth.keys[0] (line 3): must be a mapping, not a scalar");
+    parse_fails("auth:\n  keys:\n    - {secret: env://A}\n", 3, "auth.keys[0] (line 3): name is required");
+    parse_fails("auth:\n  keys_env: 1BAD\n", 2, "auth.keys_env (line 2): must be an environment variable name");
+
+    cfg = parse_ok("audit:\n  database: env://DB_URL\n  checkpoints: {every_seconds: 86400}\n"
+                   "telemetry:\n  otlp: {endpoint: 'https://c.example//', compression: none}\n");
+    assert_string_equal(cfg->audit.database, "env://DB_URL");
+    assert_true(cfg->audit.enabled);
+    assert_int_equal(cfg->audit.every_ms, 86400000);
+    assert_string_equal(cfg->telemetry.otlp_endpoint, "https://c.example");
+    assert_int_equal(cfg->telemetry.otlp_compression, WD_OTLP_COMPRESSION_NONE);
+    /* unset telemetry values stay unset: the OTEL_* environment fills them at start */
+    assert_int_equal(cfg->telemetry.otlp_protocol, WD_OTLP_UNSET);
+    assert_true(cfg->telemetry.sampling_ratio < 0);
+    assert_int_equal(cfg->telemetry.otlp_timeout_ms, 0);
+    assert_null(cfg->telemetry.service_name);
+    wd_config_free(cfg);
+    /* `off` may come from the environment too */
+    assert_int_equal(setenv("WD_TEST_METRICS", "off", 1), 0);
+    cfg = parse_ok("telemetry:\n  metrics:\n    listen: ${WD_TEST_METRICS}\n");
+    assert_null(cfg->telemetry.metrics_listen_host);
+    assert_true(cfg->telemetry.metrics_listen_explicit);
+    wd_config_free(cfg);
+    assert_int_equal(unsetenv("WD_TEST_METRICS"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -713,6 +941,10 @@ int main(void)
         cmocka_unit_test(test_url_userinfo_refused),
         cmocka_unit_test(test_metrics_listen_default),
         cmocka_unit_test(test_tiers_default),
+        cmocka_unit_test(test_provider_family_keys),
+        cmocka_unit_test(test_chains),
+        cmocka_unit_test(test_routing),
+        cmocka_unit_test(test_more_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
