@@ -29,6 +29,7 @@
 #define SYNC_WAIT_MS 30000
 #define RETIRED_POLL_MS 20 /* how soon a value still being copied by a reader is looked at again */
 #define IDLE_WAKE_MS 1000
+#define WARN_EVERY_MS 60000
 
 #define TOO_SMALL (-3) /* try_read: the value does not fit the caller's buffer */
 #define MISS (-1)
@@ -78,6 +79,7 @@ struct entry {
     int64_t next_try;            /* when the resolver looks at the value again (refresh or expiry) */
     int64_t err_at;              /* last failure with no value to serve, 0 when none */
     bool failing;                /* a refresh failed; a stale value is served */
+    int64_t warned_at;           /* last failure logged: a failing reference logs once a minute, not per try */
     struct wd_secret_wait *waits;
 };
 
@@ -494,18 +496,24 @@ static void complete(struct entry *e, struct val *v, int64_t ttl, const char *wh
         e->failing = false;
     } else if (old != NULL && now < old->serve_until) {
         /* the stale value stays served, up to its bound (stale_max past its expiry) */
-        int64_t left = old->serve_until == INT64_MAX ? -1 : (old->serve_until - now) / 1000;
-        note_set(note, WD_LOG_WARN, "secret %.200s: refresh failed (%.150s); the previous value is served for %lld s more",
-                 e->ref, why, (long long)left);
+        int64_t left = old->serve_until == INT64_MAX ? -1 : (old->serve_until - now + 999) / 1000;
+        if (!e->failing || now - e->warned_at >= WARN_EVERY_MS) {
+            e->warned_at = now;
+            note_set(note, WD_LOG_WARN, "secret %.200s: refresh failed (%.150s); the previous value is served for %lld s more",
+                     e->ref, why, (long long)left);
+        }
         e->failing = true;
         int64_t retry = now + atomic_load(&t_retry_ms);
         e->next_try = retry < old->serve_until ? retry : old->serve_until;
     } else {
         if (old != NULL)
             set_value(e, NULL);
+        if (e->err_at == 0 || now - e->warned_at >= WARN_EVERY_MS) {
+            e->warned_at = now;
+            note_set(note, WD_LOG_WARN, "secret %.200s cannot be resolved: %.150s", e->ref, why);
+        }
         e->err_at = now;
         e->failing = false;
-        note_set(note, WD_LOG_WARN, "secret %.200s cannot be resolved: %.150s", e->ref, why);
     }
     if (e->start_epoch < atomic_load(&reload_epoch))
         queue(e); /* a reload came while it was fetched: the file may have changed since */

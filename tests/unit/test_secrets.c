@@ -9,6 +9,8 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -566,6 +568,67 @@ static void test_env_changes_are_seen_by_the_cold_path(void **state)
     tloop_fini(&t);
 }
 
+/* Readers on several threads while the resolver swaps values every few milliseconds: every read is one whole
+ * value (never a mix, never a freed buffer: a reclaimed mapping would fault here), and never a miss. */
+struct hammer {
+    const char *ref;
+    atomic_bool *stop;
+    long reads, bad;
+};
+
+static void *hammer_main(void *arg)
+{
+    struct hammer *h = arg;
+    struct tloop t;
+    tloop_init(&t);
+    char out[64];
+    while (!atomic_load(h->stop)) {
+        int n = get(&t, h->ref, out, sizeof(out), NULL);
+        h->reads++;
+        if (!is(out, n, "short-A") && !is(out, n, "a-much-longer-value-B"))
+            h->bad++;
+    }
+    tloop_fini(&t);
+    return NULL;
+}
+
+static void test_readers_during_value_swaps(void **state)
+{
+    (void)state;
+    char out[64], ref[128];
+    put_file("swap", "short-A");
+    ref_of(ref, sizeof(ref), "swap");
+    wd_secrets_test_set_timing(&(struct wd_secrets_timing){20, 600000, 1000, 5000, 0, 0});
+    struct tloop t;
+    tloop_init(&t);
+    assert_true(is(out, get_first(&t, ref, out, sizeof(out)), "short-A"));
+    long calls = wd_secrets_test_backend_calls(), wiped = wd_secrets_test_wiped();
+    atomic_bool stop = false;
+    struct hammer hs[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        hs[i] = (struct hammer){ref, &stop, 0, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, hammer_main, &hs[i]), 0);
+    }
+    for (int i = 0; i < 100; i++) { /* and invalidations on top of the 16 ms refreshes */
+        put_file("swap", i % 2 ? "short-A" : "a-much-longer-value-B");
+        wd_secret_invalidate(ref);
+        sleep_ms(5);
+    }
+    atomic_store(&stop, true);
+    long reads = 0, bad = 0;
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        reads += hs[i].reads;
+        bad += hs[i].bad;
+    }
+    assert_true(reads > 1000);
+    assert_int_equal(bad, 0);
+    assert_true(wd_secrets_test_backend_calls() > calls + 20); /* values were swapped under the readers */
+    assert_true(wd_secrets_test_wiped() > wiped + 20);
+    tloop_fini(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -582,6 +645,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_failure_is_held_then_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_refetches_and_the_cold_path_waits_for_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_changes_are_seen_by_the_cold_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readers_during_value_swaps, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
