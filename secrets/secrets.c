@@ -30,6 +30,7 @@
 #define RETIRED_POLL_MS 20 /* how soon a value still being copied by a reader is looked at again */
 #define IDLE_WAKE_MS 1000
 #define WARN_EVERY_MS 60000
+#define MIN_REFRESH_MS 10 /* a tiny TTL from a backend does not turn the resolver into a loop */
 
 #define TOO_SMALL (-3) /* try_read: the value does not fit the caller's buffer */
 #define MISS (-1)
@@ -490,7 +491,8 @@ static void complete(struct entry *e, struct val *v, int64_t ttl, const char *wh
         set_value(e, v);
         e->fetched_at = now;
         e->err_at = 0;
-        e->next_try = ttl == WD_SECRET_TTL_NEVER ? INT64_MAX : now + ttl / 10 * 8;
+        int64_t ahead = ttl / 10 * 8; /* refreshed at 80% of the TTL */
+        e->next_try = ttl == WD_SECRET_TTL_NEVER ? INT64_MAX : now + (ahead > MIN_REFRESH_MS ? ahead : MIN_REFRESH_MS);
         if (e->failing)
             note_set(note, WD_LOG_INFO, "secret %.200s: resolved again after failed refreshes", e->ref);
         e->failing = false;
@@ -536,10 +538,8 @@ static void sweep(struct entry *e, int64_t now, int64_t *next, struct note *note
         }
         return;
     }
-    if (v->epoch < atomic_load(&reload_epoch)) {
-        queue(e);
-        return;
-    }
+    /* a value older than the last reload needs nothing here: wd_secret_cache_clear queued it, and complete()
+     * queues again a fetch that started before it; a failed one is retried at next_try like any refresh */
     if (now >= e->next_try) {
         if (atomic_load_explicit(&e->used, memory_order_relaxed)) {
             queue(e); /* used during this TTL: refreshed ahead of expiry, the old value served meanwhile */
@@ -602,6 +602,8 @@ static void *resolver_main(void *arg)
         int64_t ttl = e->be->default_ttl_ms;
         int n = e->be->resolve(e->ref, scratch, scratch_len, &ttl, why, sizeof(why));
         atomic_fetch_add(&backend_calls, 1);
+        if (ttl <= 0)
+            ttl = e->be->default_ttl_ms;
         int64_t t_override = atomic_load(&t_ttl_ms);
         if (t_override > 0 && ttl != WD_SECRET_TTL_NEVER)
             ttl = t_override;

@@ -29,9 +29,10 @@ struct wd_secrets_loop *wd_secrets_loop_new(uv_loop_t *loop);
  * loop closes on the loop's next turn, which frees the rest. */
 void wd_secrets_loop_free(struct wd_secrets_loop *l);
 
-/* A request waiting for a resolution. The caller owns it (typically inside its call object) and sets cb and
- * ctx; the other fields belong to the cache and are guarded by its lock. One wait waits for one reference at
- * a time. */
+/* A request waiting for a resolution. The caller owns it (typically inside its call object), zeroes it and
+ * sets cb and ctx; the other fields belong to the cache and are guarded by its lock. One wait waits for one
+ * reference at a time, on one loop. Once linked (wd_secret_get returned WD_SECRET_PENDING) it stays linked
+ * until its cb runs or wd_secret_wait_cancel: a caller that goes away first must cancel it. */
 struct wd_secret_wait {
     void (*cb)(struct wd_secret_wait *w); /* on the wd_secrets_loop's loop, once the resolution ended */
     void *ctx;                            /* the caller's */

@@ -546,6 +546,18 @@ static void test_reload_refetches_and_the_cold_path_waits_for_it(void **state)
     assert_true(is(out, get(&t, ref, out, sizeof(out), NULL), "before-reload"));
     assert_true(is(out, wd_secret_resolve(ref, out, sizeof(out)), "after-reload"));
     assert_true(is(out, get(&t, ref, out, sizeof(out), NULL), "after-reload"));
+
+    /* a reload whose refetch fails: the value in hand stays, and the failure is retried at its pace (5 s),
+     * not in a loop */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/rl", dir);
+    assert_int_equal(unlink(path), 0);
+    long calls = wd_secrets_test_backend_calls();
+    wd_secret_cache_clear();
+    assert_true(is(out, wd_secret_resolve(ref, out, sizeof(out)), "after-reload"));
+    sleep_ms(300);
+    assert_int_equal(wd_secrets_test_backend_calls(), calls + 1);
+    assert_true(is(out, get(&t, ref, out, sizeof(out), NULL), "after-reload"));
     tloop_fini(&t);
 }
 
