@@ -97,6 +97,14 @@ static struct wd_runtime *runtime_new(struct wd_config *cfg)
     return rt;
 }
 
+/* Provider keys resolve in the background from now, so a first request normally finds them cached. */
+static void prefetch_keys(const struct wd_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nproviders; i++)
+        for (size_t k = 0; k < cfg->providers[i].nkeys; k++)
+            wd_secrets_prefetch(cfg->providers[i].keys[k].secret);
+}
+
 static struct wd_runtime *runtime_acquire_global(void)
 {
     /* Only the main thread swaps; it holds its reference until every worker took the new one. */
@@ -331,7 +339,6 @@ static void on_wake(uv_async_t *a)
         struct wd_runtime *old = w->gw.rt;
         w->gw.rt = rt;
         wd_runtime_release(old);
-        wd_secret_cache_clear();
         if (w->id == 0 && w->gw.audit != NULL) {
             struct wd_audit_rec r = {0};
             char d[160];
@@ -476,6 +483,8 @@ static void on_signal(uv_signal_t *s, int signum)
             wd_logf(WD_LOG_ERROR, "", "reload rejected, keeping the running config: %s", err.msg);
             return;
         }
+        wd_secret_cache_clear(); /* process-wide: values in use stay served until their refetch lands */
+        prefetch_keys(cfg);
         struct wd_runtime *rt = runtime_new(cfg);
         if (rt == NULL) {
             wd_config_free(cfg);
@@ -521,8 +530,9 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
 {
     signal(SIGPIPE, SIG_IGN);
     reload_path = config_path;
-    if (wd_upstream_global_init() != 0)
+    if (wd_upstream_global_init() != 0 || wd_secrets_start() != 0)
         return 1;
+    prefetch_keys(cfg);
     struct wd_runtime *rt = runtime_new(cfg);
     if (rt == NULL)
         return 1;
@@ -670,6 +680,7 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
     uv_walk(&main_loop, close_walk_cb, NULL);
     uv_run(&main_loop, UV_RUN_DEFAULT);
     wd_runtime_release(atomic_load(&current_rt));
+    wd_secrets_stop(); /* every value wiped */
     if (listen_fd >= 0)
         close(listen_fd);
     wd_front_free();
