@@ -122,12 +122,29 @@ static void put_message_head(struct wd_anthropic_out *o, struct wd_buf *b)
     wd_json_put_string(b, o->model.p, o->model.n);
 }
 
-/* A tool_use block's opening, shared by both modes: id carries the signature, name as the client knows it. */
+/* A provider's own call id that is also a valid Anthropic tool_use id (^[a-zA-Z0-9_-]+$), kept so the provider
+ * sees its ids again in the history (OpenAI's call_...). */
+static bool id_usable(struct wd_str id)
+{
+    if (id.n == 0 || id.n > 64)
+        return false;
+    for (size_t i = 0; i < id.n; i++) {
+        char c = id.p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* A tool_use block's opening, shared by both modes: the provider's id when it has a usable one and no signature
+ * to carry, else ours carrying the signature; name as the client knows it. */
 static void put_tool_use_open(struct wd_buf *b, const struct wd_event *ev)
 {
     size_t cap = sizeof(WD_TOOL_ID_PREFIX) + 22 + ev->signature.n;
     wd_buf_puts(b, "{\"type\":\"tool_use\",\"id\":\"");
-    if (wd_buf_reserve(b, cap))
+    if (ev->signature.n == 0 && id_usable(ev->id))
+        wd_buf_put(b, ev->id.p, ev->id.n);
+    else if (wd_buf_reserve(b, cap))
         b->n += wd_anthropic_tool_id(b->p + b->n, cap, ev->signature);
     wd_buf_puts(b, "\",\"name\":");
     wd_json_put_string(b, ev->name.p, ev->name.n);

@@ -262,6 +262,10 @@ static void call_dispose(void *p)
             c->live_next->live_prevp = c->live_prevp;
     }
     call_stop_io(c);
+    if (c->key_waiting) {
+        wd_secret_wait_cancel(&c->key_wait);
+        c->key_waiting = false;
+    }
     if (c->nattempts > 0 && c->attempt[c->nattempts - 1].outcome == WD_AO_PENDING)
         attempt_end(c, WD_AO_CANCELLED, WD_ERR_NONE, false);
     if (c->dig_pending) {
@@ -810,9 +814,12 @@ static void up_done(void *ctx, enum wd_upstream_result res, const char *detail)
     if (c->up_status != 200) {
         struct wd_error e = {0};
         c->pops->map_error(c->up_status, c->errbody.p ? c->errbody.p : "", c->errbody.n, &e);
-        if ((c->up_status == 401 || c->up_status == 403) && c->route.provider->nkeys > 0)
-            wd_logf(WD_LOG_WARN, "", "provider %s refused its credential (HTTP %d)", c->route.provider->name,
-                    c->up_status);
+        if ((c->up_status == 401 || c->up_status == 403) && c->key_ref != NULL) {
+            /* the next request gets a fresh value if the reference now holds another (a rotated key) */
+            wd_secret_invalidate(c->key_ref);
+            wd_logf(WD_LOG_WARN, "", "provider %s refused its credential (HTTP %d); %s is fetched again",
+                    c->route.provider->name, c->up_status, c->key_ref);
+        }
         attempt_failed(c, WD_AO_HTTP_ERROR, e.cls, e.msg, status_retryable(c->up_status), false, true);
         return;
     }
@@ -968,9 +975,21 @@ static int resolve_key(struct wd_call *c, const struct wd_provider *p)
             r -= w;
         }
     }
-    for (size_t k = 0; k < p->nkeys && klen <= 0; k++)
-        klen = wd_secret_resolve(p->keys[(pick + k) % p->nkeys].secret, c->key, sizeof(c->key));
-    return klen;
+    /* from the secret cache: never a file or a vault on this loop; a first use waits for the resolver */
+    bool pending = false;
+    for (size_t k = 0; k < p->nkeys && klen <= 0; k++) {
+        const char *ref = p->keys[(pick + k) % p->nkeys].secret;
+        klen = wd_secret_get(c->g->secrets, ref, c->key, sizeof(c->key), pending ? NULL : &c->key_wait);
+        if (klen > 0)
+            c->key_ref = ref;
+        else if (klen == WD_SECRET_PENDING && !pending)
+            pending = c->key_waiting = true;
+    }
+    if (klen > 0 && c->key_waiting) {
+        wd_secret_wait_cancel(&c->key_wait); /* a later key of the list was ready */
+        c->key_waiting = false;
+    }
+    return klen > 0 ? klen : c->key_waiting ? WD_SECRET_PENDING : -1;
 }
 
 /* Builds the current target's request (once per target: a retry reuses it). 0, or -1 after answering. */
@@ -985,7 +1004,10 @@ static int target_prepare(struct wd_call *c)
         return -1;
     }
     /* Credentials resolve on first use, so Warden starts without them and says what is missing. */
-    if (resolve_key(c, t->provider) <= 0)
+    int kr = resolve_key(c, t->provider);
+    if (kr == WD_SECRET_PENDING)
+        return -3;
+    if (kr <= 0)
         return -2;
     struct wd_build_in in = {
         .provider = t->provider,
@@ -1015,9 +1037,21 @@ static int target_prepare(struct wd_call *c)
     return 0;
 }
 
+static void key_ready(struct wd_secret_wait *w)
+{
+    struct wd_call *c = w->ctx;
+    c->key_waiting = false;
+    if (c->final_sent || c->disposed || c->admitting)
+        return; /* answered meanwhile, or admission resumes the call */
+    if (attempt_start(c) < 0)
+        call_fail(c, WD_ERR_API, "could not start the provider request");
+}
+
 static int attempt_start(struct wd_call *c)
 {
     for (;;) {
+        if (c->key_waiting)
+            return 0; /* key_ready resumes the call */
         if (c->upbody_for_ti)
             break;
         int r = target_prepare(c);
@@ -1025,6 +1059,8 @@ static int attempt_start(struct wd_call *c)
             break;
         if (r == -1)
             return 0; /* answered */
+        if (r == -3)
+            return 0; /* the credential is being resolved: key_ready resumes the call */
         /* no credential for this target: the next one, else 503 naming the reference */
         if (c->ti + 1 < c->plan.n) {
             c->ti++;
@@ -1268,6 +1304,8 @@ static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_in
     c->resend_left = 1;
     c->retry_after = -1;
     c->sink.emit = gate_emit;
+    c->key_wait.cb = key_ready;
+    c->key_wait.ctx = c;
     c->started_ms = c->last_write_ms = uv_now(g->loop);
     c->t0_us = wd_now_us();
     memcpy(c->rid, "req_", 4);
@@ -1330,8 +1368,8 @@ static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_in
     int pr = target_prepare(c);
     if (pr == -1)
         return;
-    if (pr == -2)
-        c->upbody_for_ti = false; /* no credential: attempt_start moves on or answers 503 */
+    if (pr == -2 || pr == -3)
+        c->upbody_for_ti = false; /* no credential (yet): attempt_start waits, moves on or answers 503 */
     c->timer = malloc(sizeof(*c->timer));
     if (c->timer == NULL) {
         call_fail(c, WD_ERR_API, "out of memory");

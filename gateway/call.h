@@ -165,6 +165,9 @@ struct wd_call {
     bool auth_pending, authz_pending;
     bool admitting;                      /* fail_closed: the admission record is being written */
     int64_t auth_ts, authz_ts;
+    struct wd_secret_wait key_wait;      /* the credential being resolved (key_waiting) */
+    bool key_waiting;
+    const char *key_ref;                 /* the reference the credential came from (invalidated on a 401/403) */
     char beta[1024];                     /* the client's anthropic-beta values, joined */
     char version[64];                    /* the client's anthropic-version */
     /* Last and not zeroed at the start of a call: 8 KiB written only as a string by the secret lookup. */

@@ -13,6 +13,7 @@
 #include "authz/auth.h"
 #include "config/config.h"
 #include "net/upstream.h"
+#include "secrets/secrets.h"
 
 /* What reloads: swapped whole on SIGHUP (providers, tiers, fallback chains, keys and prices together). */
 struct wd_runtime {
@@ -40,6 +41,7 @@ struct wd_gateway {
     uv_loop_t *loop;            /* the worker's loop */
     struct wd_upstream *up;     /* the worker's provider client */
     struct wd_audit_writer *audit; /* NULL when audit is off */
+    struct wd_secrets_loop *secrets; /* the worker's link to the secret cache */
     struct wd_runtime *rt;      /* this worker's reference to the current runtime */
     bool draining;              /* SIGTERM: new calls get 503 */
     bool tls;                   /* the client listener is TLS (url.scheme of spans) */

@@ -118,16 +118,24 @@ static void respond_json(h2o_req_t *req, int status, const char *json)
     wd_respond(req, status, "application/json", json, strlen(json));
 }
 
-static int ready_check(const struct wd_config *cfg, char *why, size_t cap)
+/* Every provider has a credential in the secret cache (read from the cache on the worker's loop: a reference
+ * still resolving counts as not ready, and its resolution has started). */
+static int ready_check(struct wd_worker *w, const struct wd_config *cfg, char *why, size_t cap)
 {
     char val[WD_SECRET_MAX];
     for (size_t i = 0; i < cfg->nproviders; i++) {
         const struct wd_provider *p = &cfg->providers[i];
-        bool ok = false;
-        for (size_t k = 0; k < p->nkeys && !ok; k++)
-            ok = wd_secret_resolve(p->keys[k].secret, val, sizeof(val)) > 0;
+        bool ok = false, pending = false;
+        for (size_t k = 0; k < p->nkeys && !ok; k++) {
+            /* at start (no worker yet) the cold path may wait for the resolver; a worker reads the cache only */
+            int r = w != NULL ? wd_secret_get(w->gw.secrets, p->keys[k].secret, val, sizeof(val), NULL)
+                              : wd_secret_resolve(p->keys[k].secret, val, sizeof(val));
+            ok = r > 0;
+            pending |= r == WD_SECRET_PENDING;
+        }
         if (!ok) {
-            snprintf(why, cap, "provider %s: no credential can be resolved (%s)", p->name,
+            snprintf(why, cap, "provider %s: %s (%s)", p->name,
+                     pending ? "its credential is being resolved" : "no credential can be resolved",
                      p->nkeys ? p->keys[0].secret : "no keys");
             OPENSSL_cleanse(val, sizeof(val));
             return -1;
@@ -180,7 +188,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         char why[300], body[400];
         if (atomic_load(&draining)) {
             respond_json(req, 503, "{\"status\":\"draining\"}");
-        } else if (ready_check(w->gw.rt->cfg, why, sizeof(why)) < 0) {
+        } else if (ready_check(w, w->gw.rt->cfg, why, sizeof(why)) < 0) {
             struct wd_buf b = {0};
             wd_buf_puts(&b, "{\"status\":\"not ready\",\"reason\":");
             wd_json_put_string(&b, why, strlen(why));
@@ -438,6 +446,9 @@ static int worker_init(struct wd_worker *w, int id)
     w->gw.up = wd_upstream_new(&w->loop);
     if (w->gw.up == NULL)
         return -1;
+    w->gw.secrets = wd_secrets_loop_new(&w->loop);
+    if (w->gw.secrets == NULL)
+        return -1;
     if (wd_audit_enabled() && (w->gw.audit = wd_audit_writer_new(&w->loop, id)) == NULL)
         return -1;
     w->gw.rt = runtime_acquire_global();
@@ -618,7 +629,7 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
     }
     {
         char why[300];
-        if (ready_check(cfg, why, sizeof(why)) < 0)
+        if (ready_check(NULL, cfg, why, sizeof(why)) < 0)
             wd_logf(WD_LOG_WARN, "", "not ready: %s. Set it and Warden will pick it up on the next request.", why);
     }
 
@@ -669,6 +680,7 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
      * their loops. */
     for (unsigned i = 0; i < nworkers; i++) {
         wd_upstream_free(workers[i].gw.up);
+        wd_secrets_loop_free(workers[i].gw.secrets);
         uv_walk(&workers[i].loop, close_walk_cb, NULL);
         uv_run(&workers[i].loop, UV_RUN_NOWAIT);
         wd_audit_writer_free(workers[i].gw.audit);

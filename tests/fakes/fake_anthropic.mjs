@@ -357,8 +357,15 @@ function faultError(f) {
   return new ApiError(f.status, f.type || type, f.message || message, headers);
 }
 
+// The anthropic-beta header's names (one header with commas, or several headers).
+function betasOf(req) {
+  const h = req.headers['anthropic-beta'];
+  return new Set((Array.isArray(h) ? h.join(',') : h || '').split(',').map(x => x.trim()).filter(Boolean));
+}
+
 async function handleCreate(req, res, body, entry, requestId) {
-  const v = validateCreateRequest(body, { signatures: S.signatures, checkSignatures: !S.opts.lenientSignatures });
+  const v = validateCreateRequest(body, { signatures: S.signatures, checkSignatures: !S.opts.lenientSignatures,
+                                          betas: betasOf(req) });
   const fault = S.faults.length ? S.faults.shift() : {};
   if (fault.delay_headers_ms) await delay(fault.delay_headers_ms);
   if (fault.status) throw faultError(fault);
@@ -486,7 +493,7 @@ async function handleApi(req, res, url) {
       if (typeof entry.body === 'string' || entry.body === null)
         throw invalid('There was an error parsing the body of your request. Please ensure it is valid JSON.');
       if (p === '/v1/messages/count_tokens') {
-        validateCountTokensRequest(entry.body, { signatures: S.signatures });
+        validateCountTokensRequest(entry.body, { signatures: S.signatures, betas: betasOf(req) });
         return sendJson(res, 200, { input_tokens: inputTokens(entry.body) }, { 'request-id': requestId }, entry);
       }
       return await handleCreate(req, res, entry.body, entry, requestId);

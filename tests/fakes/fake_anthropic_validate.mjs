@@ -208,9 +208,33 @@ function checkMessages(messages, ctx, thinkingOn) {
   needList(messages, 'messages');
   if (messages.length === 0) throw invalid('messages: at least one message is required');
   const seenToolUseIds = new Set();
+  // Under the per-turn-control beta a message may have role "system" (text only, optional output_config): an
+  // instruction in the middle of the conversation, outside the user/assistant alternation. Claude Code sends one
+  // after the prompt (its environment); without the beta the role is refused, and Claude Code retries without it.
+  const perTurn = !!(ctx && ctx.betas && ctx.betas.has('per-turn-control-2026-07-01'));
+  const sysAt = new Set();
   messages.forEach((m, i) => {
     const p = `messages.${i}`;
     needObj(m, p);
+    if (m.role === 'system' && perTurn) {
+      checkKeys(m, ['role', 'content', 'output_config'], p);
+      if (m.content === undefined) throw invalid(`${p}.content: Field required`);
+      if (typeof m.content === 'string') {
+        if (m.content === '') throw invalid(`${p}: a system message must have non-empty content`);
+      } else {
+        needList(m.content, `${p}.content`);
+        if (m.content.length === 0) throw invalid(`${p}: a system message must have non-empty content`);
+        m.content.forEach((b, j) => {
+          needObj(b, `${p}.content.${j}`);
+          if (b.type !== 'text') throw invalid(`${p}.content.${j}.type: Input should be 'text'`);
+          checkKeys(b, ['type', 'text', 'cache_control'], `${p}.content.${j}`);
+          needStr(b.text, `${p}.content.${j}.text`);
+        });
+      }
+      if (m.output_config !== undefined) needObj(m.output_config, `${p}.output_config`);
+      sysAt.add(i);
+      return;
+    }
     checkKeys(m, ['role', 'content'], p);
     if (m.role === undefined) throw invalid(`${p}.role: Field required`);
     if (m.role !== 'user' && m.role !== 'assistant') throw invalid(`${p}.role: Input should be 'user' or 'assistant'`);
@@ -230,18 +254,23 @@ function checkMessages(messages, ctx, thinkingOn) {
         seenToolUseIds.add(b.id);
       });
     }
-    if (i === 0 && m.role !== 'user') throw invalid('messages: first message must use the "user" role');
-    if (i > 0 && messages[i - 1].role === m.role)
+  });
+  // the conversation proper: user and assistant turns, system messages left out (original indexes kept)
+  const conv = messages.map((m, i) => ({ m, i })).filter(x => !sysAt.has(x.i));
+  if (conv.length === 0) throw invalid('messages: at least one message is required');
+  conv.forEach(({ m }, k) => {
+    if (k === 0 && m.role !== 'user') throw invalid('messages: first message must use the "user" role');
+    if (k > 0 && conv[k - 1].m.role === m.role)
       throw invalid(`messages: roles must alternate between "user" and "assistant", but found multiple "${m.role}" roles in a row`);
   });
 
   // tool_use / tool_result pairing
   const blocks = m => (typeof m.content === 'string' ? [] : m.content);
-  messages.forEach((m, i) => {
+  conv.forEach(({ m, i }, k) => {
     if (m.role === 'assistant') {
       const ids = blocks(m).filter(b => b.type === 'tool_use').map(b => b.id);
       if (ids.length === 0) return;
-      const next = messages[i + 1];
+      const next = conv[k + 1] && conv[k + 1].m;
       // The results must come first in the next user turn: only a leading run of tool_result blocks counts.
       const answered = new Set();
       if (next) for (const b of blocks(next)) {
@@ -252,7 +281,7 @@ function checkMessages(messages, ctx, thinkingOn) {
       if (missing.length)
         throw invalid(`messages.${i}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${missing.join(', ')}. Each \`tool_use\` block must have a corresponding \`tool_result\` block in the next message.`);
     } else {
-      const prev = messages[i - 1];
+      const prev = conv[k - 1] && conv[k - 1].m;
       const ids = new Set(prev ? blocks(prev).filter(b => b.type === 'tool_use').map(b => b.id) : []);
       const seen = new Set();
       blocks(m).forEach((b, j) => {
@@ -264,12 +293,14 @@ function checkMessages(messages, ctx, thinkingOn) {
     }
   });
 
-  // thinking: the last assistant turn, when it holds tool_use, must start with a thinking block
+  // thinking: the last assistant turn, when it holds tool_use, must start with a thinking block. With adaptive
+  // thinking the model may not have thought in that turn (Claude Code sends such turns), so the rule holds for
+  // thinking of type enabled only.
   let lastA = -1;
   for (let i = messages.length - 1; i >= 0; i--) if (messages[i].role === 'assistant') { lastA = i; break; }
   if (lastA >= 0) {
     const bl = blocks(messages[lastA]);
-    if (thinkingOn && bl.some(b => b.type === 'tool_use')) {
+    if (thinkingOn && thinkingOn !== 'adaptive' && bl.some(b => b.type === 'tool_use')) {
       const t = bl[0].type;
       if (t !== 'thinking' && t !== 'redacted_thinking') throw invalid(`messages.${lastA}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${t}\`. ${THINKING_MSG}`);
     }
@@ -438,6 +469,6 @@ function validateCommon(req, ctx, info, maxTokens) {
   if (thinking.on && req.temperature !== undefined && req.temperature !== 1)
     throw invalid('`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility');
   if (thinking.on && req.top_k !== undefined) throw invalid('`top_k` must be unset when thinking is enabled. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility');
-  checkMessages(req.messages, ctx, thinking.on);
+  checkMessages(req.messages, ctx, thinking.on && (thinking.budget === null ? 'adaptive' : true));
   return { model: info, thinking, toolNames };
 }
