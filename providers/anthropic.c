@@ -355,11 +355,13 @@ int wd_anthropic_up_rewrite(const char *body, size_t len, struct wd_str model, i
     /* 5. The thinking rule: with thinking on, the last assistant turn must start with a thinking block when
      * it holds tool_use. A turn another family answered through Warden has no Anthropic thinking to replay
      * (its own is removed below, or it never had any), so this request runs without extended thinking.
-     * A turn with no trace of Warden is the client's own Anthropic conversation and is left as it is: the
-     * API judges it as it would without Warden (adaptive thinking may skip thinking on a turn). */
+     * With thinking of type enabled the same holds for a turn with no trace of Warden: it was answered without
+     * thinking (a request of this conversation that Warden ran without it, after a failover), and the API would
+     * refuse it. Under adaptive thinking a client's own turn is left as it is: the model may skip thinking on a
+     * turn, and Claude Code sends such turns. */
     struct last_turn lt;
     inspect_last_turn(&j, msgs, &lt);
-    if (thinking_on && lt.tool_use && !lt.starts_thinking && lt.warden)
+    if (thinking_on && lt.tool_use && !lt.starts_thinking && (lt.warden || enabled))
         drop_thinking = true;
 
     /* 2. max_tokens over the target's ceiling, and a budget that no longer fits under it (the API wants

@@ -575,6 +575,10 @@ async function handleApi(req, res, pathname, query, url) {
     if (body === null || typeof body !== 'object' || Array.isArray(body))
       throw badRequest(`Invalid JSON payload received. Expected an object, got ${Array.isArray(body) ? 'an array' : JSON.stringify(body)}.`, [{ description: 'request body must be a JSON object' }]);
 
+    // an {unavailable: true} agent step: from there on every generate request gets 503 UNAVAILABLE before its body
+    // is looked at (a provider outage mid-task)
+    if (method !== 'countTokens' && S.agent && S.agent.k < S.agent.steps.length && S.agent.steps[S.agent.k].unavailable)
+      return sendError(res, faultError({ status: 503, message: 'The model is overloaded. Please try again later.' }), entry);
     if (method === 'countTokens') {
       const { req: g } = validateCountTokensRequest(body, model);
       const n = promptTokens(g);
@@ -602,10 +606,6 @@ async function generate(req, res, entry, body, model, stream, sse, functionNames
   if (fault && fault.delay_headers_ms) await delay(fault.delay_headers_ms);
   if (ctx.closed) return;
   if (fault && fault.status) return sendError(res, faultError(fault), entry);
-  // an {unavailable: true} step: from there on every request gets 503 UNAVAILABLE (a provider outage mid-task)
-  if (S.agent && S.agent.k < S.agent.steps.length && S.agent.steps[S.agent.k].unavailable)
-    return sendError(res, faultError({ status: 503, message: 'The model is overloaded. Please try again later.' }), entry);
-
   let picked;
   if (S.agent && hasFunctionDecls(body)) picked = agentAnswer(body, functionNames); // may throw 400
   else picked = echoAnswer(body);
