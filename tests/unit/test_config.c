@@ -826,7 +826,7 @@ static void test_routing(void **state)
 {
     (void)state;
     struct wd_config *cfg = parse_ok("");
-    assert_int_equal(cfg->routing.attempts_per_target, 2);
+    assert_int_equal(cfg->routing.attempts_per_target, 1);
     assert_int_equal(cfg->routing.backoff_ms, 200);
     assert_int_equal(cfg->routing.max_backoff_ms, 5000);
     assert_int_equal(cfg->routing.max_retry_after_ms, 10000);
