@@ -352,6 +352,27 @@ static void test_thinking_rule(void **state)
                WID) "]}]}",
            &ed);
     assert_true(ed.thinking_dropped);
+    /* thinking of type enabled: a native turn (Anthropic ids, no Warden trace) without a thinking block goes too:
+     * Warden ran that turn without thinking after a failover, and the API would refuse the request */
+    const char *native = "{\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":2048},\"model\":\"m\",\"messages\":[{"
+                         "\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":[" TU("toolu_01Abc") "]},{"
+                         "\"role\":\"user\",\"content\":[" TR("toolu_01Abc") "]}]}";
+    expect(native, "m", 0, false,
+           "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":[" TU(
+               "toolu_01Abc") "]},{\"role\":\"user\",\"content\":[" TR("toolu_01Abc") "]}]}",
+           &ed);
+    assert_true(ed.thinking_dropped);
+    /* ... but not under adaptive thinking, nor when the native turn starts with its thinking */
+    const char *adaptive = "{\"thinking\":{\"type\":\"adaptive\"},\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                           "\"content\":\"q\"},{\"role\":\"assistant\",\"content\":[" TU("toolu_01Abc") "]},{\"role\":\"user\","
+                           "\"content\":[" TR("toolu_01Abc") "]}]}";
+    expect(adaptive, "m", 0, false, adaptive, &ed);
+    assert_false(ed.thinking_dropped);
+    const char *thought = "{\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":2048},\"model\":\"m\",\"messages\":[{"
+                          "\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":[" FT("EqOwn") "," TU(
+                              "toolu_01Abc") "]},{\"role\":\"user\",\"content\":[" TR("toolu_01Abc") "]}]}";
+    expect(thought, "m", 0, false, thought, &ed);
+    assert_false(ed.thinking_dropped);
     /* Claude Code's own turn without thinking (adaptive thinking may skip it) is left to the API */
     char *cc = golden_body("tool-result-turn");
     expect(cc, "claude-opus-5-5", 0, false, cc, &ed);
