@@ -16,7 +16,16 @@ static int build(const struct wd_build_in *in, struct wd_wire *w, struct wd_buf 
     /* The Gemini body is about as long as the client's (long strings are copied as they are): one allocation of
      * that size instead of eight doublings from 256 bytes. */
     wd_buf_reserve(body, in->raw_len + 1024);
-    if (wd_gemini_encode_request(in->req, in->model, in->count_tokens, body, err) < 0)
+    const struct wd_request *req = in->req;
+    struct wd_request clamped;
+    int64_t cap = in->provider->max_output_tokens;
+    if (cap > 0 && req->max_tokens > cap) {
+        /* providers.<name>.max_output_tokens below the model's own ceiling (the encoder applies that one) */
+        clamped = *req;
+        clamped.max_tokens = cap;
+        req = &clamped;
+    }
+    if (wd_gemini_encode_request(req, in->model, in->count_tokens, body, err) < 0)
         return -1;
     const char *op = in->count_tokens ? "countTokens" : in->req->stream ? "streamGenerateContent?alt=sse" : "generateContent";
     int n = snprintf(w->url, sizeof(w->url), "%s/v1beta/models/%.*s:%s", in->provider->base_url, (int)in->model.n,
