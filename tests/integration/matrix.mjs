@@ -258,6 +258,7 @@ function status(r, want) {
 // ---- the cases -------------------------------------------------------------------------------------------
 
 const HELLO = 'Say hello to the matrix';
+const REMINDER = '<system-reminder>Answer briefly.</system-reminder>';
 
 const CASES = [
   {
@@ -295,8 +296,9 @@ const CASES = [
     },
   },
   {
-    // Turn 1 gets a tool_use; turn 2 sends it back with its tool_result and gets the final text. The fakes check
-    // the pairing (and Gemini the thought signature that rides in the tool id) before they answer turn 2.
+    // Turn 1 gets a tool_use; turn 2 sends it back with its tool_result, followed by a system reminder as Claude
+    // Code sends it, and gets the final text. The fakes check the pairing (and Gemini the thought signature that
+    // rides in the tool id) before they answer turn 2.
     name: 'tools', label: 'tool trip',
     async run(fam, ex) {
       const call = { name: 'get_weather', input: { city: 'Paris' } };
@@ -309,7 +311,10 @@ const CASES = [
       must(uses.length === 1 && uses[0].name === 'get_weather' && same(uses[0].input, call.input), 'turn 1 is one get_weather call', a1.content);
       must(/^[a-zA-Z0-9_-]+$/.test(uses[0].id), 'the tool id is a valid Anthropic id', uses[0].id);
       history.push({ role: 'assistant', content: a1.content });
-      history.push({ role: 'user', content: [{ type: 'tool_result', tool_use_id: uses[0].id, content: '18 C and sunny' }] });
+      history.push({ role: 'user', content: [
+        { type: 'tool_result', tool_use_id: uses[0].id, content: '18 C and sunny' },
+        { type: 'text', text: REMINDER },
+      ] });
       const sent2 = { model: fam.model, max_tokens: 200, tools: TOOLS, messages: history };
       const r2 = ex(await messages(sent2));
       status(r2, 200);
@@ -325,11 +330,13 @@ const CASES = [
         must(u.role === 'user' && m.role === 'model' && t.role === 'user', 'user, model, user contents', b.contents.map(c => c.role));
         must(fc && fc.functionCall.name === 'get_weather' && typeof fc.thoughtSignature === 'string', 'the model turn has the signed call', m.parts);
         must(fr && fr.functionResponse.name === 'get_weather' && JSON.stringify(fr.functionResponse.response).includes('18 C and sunny'), 'the user turn answers it', t.parts);
+        must(t.parts.some(p => p.text === REMINDER), 'the reminder rides in the same user turn', t.parts);
       } else if (fam.name === 'openai') {
-        const [, asst, tool] = b.messages;
+        const [, asst, tool, after] = b.messages;
         must(asst.role === 'assistant' && asst.tool_calls.length === 1, 'the assistant message carries the call', asst);
         must(tool.role === 'tool' && tool.tool_call_id === asst.tool_calls[0].id && tool.tool_call_id === uses[0].id, 'the tool message answers the call id the client saw', [asst.tool_calls, tool]);
         must(JSON.stringify(tool.content).includes('18 C and sunny'), 'the tool result text reached the provider', tool);
+        must(b.messages.length === 4 && after.role === 'user' && JSON.stringify(after.content).includes(REMINDER), 'the reminder follows as a user message', b.messages.slice(3));
       } else {
         must(same({ ...sent2, model: fam.upstreamModel }, b), 'the history relayed as sent (model aside)', b.messages);
       }
@@ -461,10 +468,10 @@ async function runCell(fi, ci) {
   const exchanges = [];
   // ex records what the client saw of each exchange, for the golden file
   const ex = r => { exchanges.push(visible(r, walk)); return r; };
-  await ctl(fam.base, '/_fake/reset');
   let why = null;
   let diff = null;
   try {
+    await ctl(fam.base, '/_fake/reset');
     await cs.run(fam, ex);
   } catch (e) {
     why = e instanceof CellFailure ? e.message : `${e.message}`;
