@@ -132,6 +132,8 @@ function normaliser() {
 function visible(r, walk) {
   const out = { status: r.status, headers: {} };
   for (const h of ['content-type', 'retry-after']) if (r.headers[h] !== undefined) out.headers[h] = r.headers[h];
+  // whether the client gets a request id to quote (the SDKs read it), not its value
+  if (r.headers['request-id'] !== undefined) out.headers['request-id'] = '<request_id>';
   if (r.error) out.transport_error = r.error;
   if (/^text\/event-stream/.test(r.headers['content-type'] || '')) {
     out.events = parseSse(r.raw).map(e => ({ event: e.event, data: walk(e.data) }));
