@@ -191,11 +191,19 @@ function assemble(events) {
 
 // ---- the fakes, one per family ---------------------------------------------------------------------------
 
+// The script for the fakes' agent mode (gemini and openai): the calls as one step, then the final text.
+const agentSteps = (calls, final) => ({
+  mode: 'agent',
+  steps: [{ calls: calls.map(c => ({ name: c.name, args: c.input })) }, { text: final }],
+});
+
+// Each family's cut falls after two text deltas: Gemini's first chunk already carries text, the first
+// Chat Completions chunk only the role, and Anthropic's text follows message_start, content_block_start, ping.
 const FAMILIES = [
   {
     name: 'gemini', model: 'm-gemini', upstreamModel: 'gemini-2.5-flash', base: opt.gemini,
     isCall: r => /:(stream)?generateContent/i.test(r.path),
-    toolSteps: (calls, final) => ({ mode: 'agent', steps: [calls.length > 1 ? { calls: calls.map(c => ({ name: c.name, args: c.input })) } : { call: { name: calls[0].name, args: calls[0].input } }, { text: final }] }),
+    toolSteps: agentSteps,
     faults: f => ({ mode: 'faults', faults: f }),
     cut: { cut_after_chunks: 2 },
   },
@@ -209,7 +217,7 @@ const FAMILIES = [
   {
     name: 'openai', model: 'm-openai', upstreamModel: 'gpt-4.1', base: opt.openai,
     isCall: r => r.path.startsWith('/v1/chat/completions'),
-    toolSteps: (calls, final) => ({ mode: 'agent', steps: [calls.length > 1 ? { calls: calls.map(c => ({ name: c.name, args: c.input })) } : { call: { name: calls[0].name, args: calls[0].input } }, { text: final }] }),
+    toolSteps: agentSteps,
     faults: f => ({ mode: 'faults', faults: f }),
     cut: { cut_after_chunks: 3 },
   },
