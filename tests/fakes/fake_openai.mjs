@@ -174,11 +174,15 @@ function agentAnswer(body, functionNames) {
   };
   let answered = [];
   if (a.lastCalls) {
-    // The request must end with the tool messages answering the previous step's calls, by id.
+    // The request must end with the tool messages answering the previous step's calls, by id. One user message
+    // may follow them: a gateway puts the text that came after the tool results in the same Anthropic turn
+    // (Claude Code's system reminders) there, which the real API accepts.
     const msgs = body.messages;
-    let i = msgs.length;
+    let end = msgs.length;
+    if (end > 1 && msgs[end - 1].role === 'user' && msgs[end - 2].role === 'tool') end--;
+    let i = end;
     while (i > 0 && msgs[i - 1].role === 'tool') i--;
-    const tools = msgs.slice(i);
+    const tools = msgs.slice(i, end);
     const got = tools.map(m => m.tool_call_id).sort();
     const want = a.lastCalls.map(c => c.id).sort();
     if (JSON.stringify(got) !== JSON.stringify(want))

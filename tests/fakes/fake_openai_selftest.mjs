@@ -523,6 +523,19 @@ test('agent: one tool call (JSON), then the answer checks the tool message by id
   assert.equal(done.json.choices[0].message.content, 'done');
 });
 
+test('agent: one user message may follow the tool messages (reminders after the results), two may not', async () => {
+  await ctl(F.base, '/_fake/script', { mode: 'agent', steps: [{ call: { name: 'Read', args: { x: 'a' } } }, { text: 'Read it.' }] });
+  const r = await chat(F.base, req({ tools: TOOLS, messages: [user('read it')] }));
+  assert.equal(r.status, 200, r.text);
+  const tc = r.json.choices[0].message.tool_calls[0];
+  const hist = [user('read it'), asst([tc]), toolMsg(tc.id, 'contents')];
+  expect400(await chat(F.base, req({ tools: TOOLS, messages: [...hist, user('<system-reminder>a</system-reminder>'), { role: 'assistant', content: 'hm' }, user('b')] })), 'fake-openai agent: step 1: expected tool messages for');
+  const ok = await chat(F.base, req({ tools: TOOLS, messages: [...hist, user('<system-reminder>be brief</system-reminder>')] }));
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.json.choices[0].message.content, 'Read it.');
+  assert.deepEqual((await ctl(F.base, '/_fake/agent')).log.find(l => l.step === 1 && l.ok).tool_results, [{ tool_call_id: tc.id, content: 'contents' }]);
+});
+
 test('agent: parallel tool calls streamed with index/id/name then argument fragments', async () => {
   await ctl(F.base, '/_fake/script', { mode: 'agent', steps: [{ calls: [{ name: 'Read', args: { x: 'a' } }, { name: 'Read', args: { x: 'b' } }, { name: 'Bash', args: { x: 'ls -la /tmp' } }] }] });
   const s = await streamRaw(F.base, req({ tools: TOOLS, messages: [user('go')], stream: true, stream_options: { include_usage: true } }));
