@@ -6,6 +6,7 @@
 #include "lib/log.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <limits.h>
@@ -82,6 +83,8 @@ struct wd_upstream_xfer {
     bool resend_refused;         /* curl asked to rewind the sent body to send it again */
     char errbuf[CURL_ERROR_SIZE];
     char detail[CURL_ERROR_SIZE + 64];
+    size_t hdrs_bytes;           /* the slots and strings below: wiped before the block is freed (a header may
+                                    carry the provider's credential) */
     /* The request headers as curl_slist nodes whose strings follow the array in the same block:
      * one allocation instead of two per header with curl_slist_append. */
     struct curl_slist hdrs[];
@@ -175,12 +178,18 @@ static void flushq_remove(struct wd_upstream *up, struct wd_upstream_xfer *x)
     x->flush_next = NULL;
 }
 
+static void xfer_release(struct wd_upstream_xfer *x)
+{
+    OPENSSL_cleanse(x->hdrs, x->hdrs_bytes);
+    free(x);
+}
+
 static void xfer_on_closed(uv_handle_t *h)
 {
     struct wd_upstream_xfer *x = h->data;
     struct wd_upstream *up = x->up;
     flushq_remove(up, x);
-    free(x);
+    xfer_release(x);
     up_handle_gone(up);
 }
 
@@ -978,6 +987,7 @@ struct wd_upstream_xfer *wd_upstream_start(struct wd_upstream *up, const struct 
     if (!x)
         return NULL;
     memset(x, 0, offsetof(struct wd_upstream_xfer, hdrs));
+    x->hdrs_bytes = nslots * sizeof(struct curl_slist) + strbytes;
     x->up = up;
     x->ctx = req->ctx;
     x->on_response = req->on_response;
@@ -998,7 +1008,7 @@ struct wd_upstream_xfer *wd_upstream_start(struct wd_upstream *up, const struct 
 
     x->easy = up_easy_get(up);
     if (!x->easy) {
-        free(x);
+        xfer_release(x);
         return NULL;
     }
     if (!x->setup_err) {
@@ -1006,7 +1016,7 @@ struct wd_upstream_xfer *wd_upstream_start(struct wd_upstream *up, const struct 
         CURLcode rc = xfer_setup_easy(x, req, tls);
         if (rc == CURLE_OUT_OF_MEMORY) {
             curl_easy_cleanup(x->easy);
-            free(x);
+            xfer_release(x);
             return NULL;
         }
         if (rc != CURLE_OK)

@@ -96,8 +96,8 @@ static void on_event(struct wd_call *c, enum wd_call_ev ev)
         break;
     case WD_CALL_EV_ATTEMPT_END: {
         const struct wd_call_attempt *a = &c->attempt[c->nattempts - 1];
-        if (a->outcome == WD_AO_CANCELLED && a->status == 0 && a->next == NULL)
-            break; /* ended by the client or the call, not by the provider (counted as before: not at all) */
+        if (a->outcome == WD_AO_CANCELLED && a->next == NULL)
+            break; /* ended by the client or the call, not by the provider: not an outcome of the provider's */
         wd_metrics_upstream_attempt(w, a->provider->name, a->model.p, a->model.n, outcome(a->outcome));
         if (a->next != NULL && strcmp(a->next, "retry") == 0)
             wd_metrics_retry(w, a->provider->name);
