@@ -178,7 +178,7 @@ static void flushq_remove(struct wd_upstream *up, struct wd_upstream_xfer *x)
     x->flush_next = NULL;
 }
 
-static void xfer_release(struct wd_upstream_xfer *x)
+static void xfer_wipe_free(struct wd_upstream_xfer *x)
 {
     OPENSSL_cleanse(x->hdrs, x->hdrs_bytes);
     free(x);
@@ -189,7 +189,7 @@ static void xfer_on_closed(uv_handle_t *h)
     struct wd_upstream_xfer *x = h->data;
     struct wd_upstream *up = x->up;
     flushq_remove(up, x);
-    xfer_release(x);
+    xfer_wipe_free(x);
     up_handle_gone(up);
 }
 
@@ -1008,7 +1008,7 @@ struct wd_upstream_xfer *wd_upstream_start(struct wd_upstream *up, const struct 
 
     x->easy = up_easy_get(up);
     if (!x->easy) {
-        xfer_release(x);
+        xfer_wipe_free(x);
         return NULL;
     }
     if (!x->setup_err) {
@@ -1016,7 +1016,7 @@ struct wd_upstream_xfer *wd_upstream_start(struct wd_upstream *up, const struct 
         CURLcode rc = xfer_setup_easy(x, req, tls);
         if (rc == CURLE_OUT_OF_MEMORY) {
             curl_easy_cleanup(x->easy);
-            xfer_release(x);
+            xfer_wipe_free(x);
             return NULL;
         }
         if (rc != CURLE_OK)
