@@ -692,7 +692,9 @@ static void up_data(void *ctx, const char *p, size_t n)
         /* every event of one pass through curl leaves in one write: up_flush or up_done writes it */
         c->batching = true;
         int r = wd_sse_feed(&c->sse, p, n, on_sse_event, c);
-        if (r < 0 && !c->final_sent && !c->dec_failed && c->xfer != NULL) {
+        /* a failed answer that already started another attempt stops the feed too: that attempt is not
+         * this stream's to fail */
+        if (r < 0 && c->attempt_gen == gen && !c->final_sent && !c->dec_failed && c->xfer != NULL) {
             struct wd_event ev = {.type = WD_EV_ERROR, .error_class = WD_ERR_BAD_GATEWAY,
                                   .message = WD_STR("provider sent a malformed stream")};
             gate_emit(&c->sink, &ev);
