@@ -800,9 +800,12 @@ static void up_done(void *ctx, enum wd_upstream_result res, const char *detail)
         /* A kept-alive connection that died before any answer byte: curl's silent re-send was refused
          * (net/upstream.h); the request goes again at once on a new connection, as one more counted attempt. */
         c->fresh_conn = res == WD_UP_ERR_RESEND;
+        /* A cut before the commit left the client nothing: a 200 cut short is an empty or malformed answer, a
+         * retryable status cut short is still that status; both may go to the next attempt. */
+        bool cut_early = res == WD_UP_ERR_TRANSFER &&
+                         (c->up_status == 0 || c->up_status == 200 || status_retryable(c->up_status));
         bool again = res == WD_UP_ERR_CONNECT || res == WD_UP_ERR_CONNECT_TIMEOUT ||
-                     res == WD_UP_ERR_FIRST_BYTE_TIMEOUT || res == WD_UP_ERR_RESEND ||
-                     (res == WD_UP_ERR_TRANSFER && c->up_status == 0);
+                     res == WD_UP_ERR_FIRST_BYTE_TIMEOUT || res == WD_UP_ERR_RESEND || cut_early;
         attempt_failed(c, o, cls, transport_message(res), again && !c->shutdown, res == WD_UP_ERR_RESEND, false);
         return;
     }
