@@ -505,9 +505,10 @@ static void attempt_failed(struct wd_call *c, enum wd_attempt_outcome o, enum wd
         wait_ms = cap ? wd_rand_u64() % (cap + 1) : 0; /* full jitter */
         if (c->retry_after >= 0) {
             uint64_t ra = (uint64_t)c->retry_after * 1000;
-            if (ra > r->max_retry_after_ms)
+            if (ra > r->max_retry_after_ms) {
                 same = false; /* the provider asks for longer than Warden waits: the next target instead */
-            else if (ra > wait_ms)
+                wait_ms = 0;  /* at once, as every move to a next target */
+            } else if (ra > wait_ms)
                 wait_ms = ra;
         }
     }
