@@ -1080,6 +1080,16 @@ static int attempt_start(struct wd_call *c)
         call_fail(c, WD_ERR_UNAVAILABLE, msg);
         return 0;
     }
+    if (c->attempts > 0 && !c->committed && c->enc != NULL) {
+        /* a failed attempt may have fed part of a whole answer to the encoder (a message held until its end):
+         * the next attempt's answer starts from nothing, not after those blocks */
+        c->api->enc_free(c->enc);
+        memset(c->enc, 0, c->api->enc_size);
+        c->enc_sink = c->api->enc_init(c->enc, &c->out, c->stream, c->creq.model);
+        c->out.n = 0;
+        c->usage = (struct wd_usage){0};
+        c->stop_reason = WD_STOP_NONE;
+    }
     dec_release(c);
     c->dec_ops = c->pops;
     c->dec_failed = false;
