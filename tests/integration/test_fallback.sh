@@ -21,6 +21,21 @@ ANTH_URL="http://127.0.0.1:$ANTH_PORT"
 wd_start_server OTLP_PORT node "$WD_ROOT/tests/fakes/fake_otlp.mjs" --port 0 --dir "$WD_TMP/otlp"
 OTLP_URL="http://127.0.0.1:$OTLP_PORT"
 DOWN_PORT=$(wd_free_port) # nothing listens there: connection refused
+# A Gemini-shaped provider whose whole answer has text but no finishReason: an incomplete 200, retryable,
+# whose first blocks must not reach the client in front of the next target's answer.
+PARTIAL_JS='
+const http = require("http");
+const s = http.createServer((req, res) => {
+  req.resume();
+  req.on("end", () => {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ candidates: [{ content: { role: "model", parts: [{ text: "partial-provider text" }] }, index: 0 }],
+      usageMetadata: { promptTokenCount: 5, candidatesTokenCount: 2, totalTokenCount: 7 } }));
+  });
+});
+s.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: s.address().port })));
+process.on("SIGTERM", () => process.exit(0));'
+wd_start_server PARTIAL_PORT node -e "$PARTIAL_JS"
 wd_pg_start
 wd_pg_setup_db
 
@@ -115,6 +130,11 @@ providers:
     base_url: http://127.0.0.1:$DOWN_PORT
     keys:
       - secret: env://GEMINI_API_KEY
+  partial:
+    type: gemini
+    base_url: http://127.0.0.1:$PARTIAL_PORT
+    keys:
+      - secret: env://GEMINI_API_KEY
   nokey:
     type: gemini
     base_url: $GEM_URL
@@ -176,6 +196,7 @@ models:
     nocred: [nokey/gemini-2.5-flash, claude/claude-sonnet-4-5]
     nocred_all: [nokey/gemini-2.5-flash, nokey2/claude-sonnet-4-5]
     obs: [gemini/gemini-2.5-flash, claude/claude-sonnet-4-5]
+    partialchain: [partial/gemini-2.5-flash, gemini/gemini-2.5-flash]
 routing:
   retry_budget: 1
   retry_budget_min: 1000
@@ -262,6 +283,12 @@ reset; gem_faults '{"malformed_chunk_at":0}'
 post "$W1" claude-sonnet-4-5 true
 check "malformed first stream chunk from Gemini (200): Anthropic's complete stream" stream_from anthropic
 check "malformed first stream chunk: one request reached each fake" seen 1 1
+
+reset
+post "$W1" partialchain false
+check "an incomplete 200 (text, no finishReason) from the first target, non-stream: 200 from the next target" code_is 200
+check "an incomplete 200, then Gemini: the message is valid JSON with Gemini's one text block only" \
+  jq -e '.content == [{"type":"text","text":"fake-gemini: hello fallback"}]' "$OUT" >/dev/null
 
 # ---- 6. credentials ----------------------------------------------------------------------------------
 reset
