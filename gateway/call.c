@@ -967,6 +967,9 @@ int wd_gateway_drain_cut(struct wd_gateway *g)
 /* The current target's credential: weighted choice among its keys, the next ones in order when one is unset. */
 static int resolve_key(struct wd_call *c, const struct wd_provider *p)
 {
+    /* a fallback's key is written over the previous target's: a shorter one would leave that one's tail
+     * where the disposal's cleanse (up to the first NUL) does not reach */
+    OPENSSL_cleanse(c->key, strnlen(c->key, sizeof(c->key)));
     int klen = -1;
     size_t pick = 0;
     if (p->nkeys > 1) {
