@@ -9,7 +9,7 @@ source "$WD_ROOT/tests/pg.sh"
 
 export GEMINI_API_KEY="gk-fallback-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 export WARDEN_DEV_KEY="wk-fallback-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
-ANTH_KEY="test-anthropic-key"
+ANTH_KEY="ak-fallback-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 WD_WARDEN_ENV=(ANTH_KEY="$ANTH_KEY")
 unset FB_UNSET_GEMINI_KEY FB_UNSET_ANTH_KEY
 T_START=$(date +%s%N)
@@ -56,8 +56,8 @@ post() {
     --data-binary "@$WD_TMP/body.json" "$url/anthropic/v1/messages" 2>"$OUT.err") || true
   ELAPSED_MS=$((($(date +%s%N) - t0) / 1000000))
 }
-# reset: both fakes clean (log, stats, faults)
-reset() {
+# fakes_reset: both fakes clean (log, stats, faults)
+fakes_reset() {
   curl -sS --max-time 5 -o /dev/null -X POST "$GEM_URL/_fake/reset"
   curl -sS --max-time 5 -o /dev/null -X POST "$ANTH_URL/_fake/reset"
 }
@@ -95,6 +95,8 @@ stream_from() {
   return 1
 }
 sse_text() { sed -n 's/^data: //p' "$OUT" | jq -rj 'select(.type == "content_block_delta") | .delta.text // empty' 2>/dev/null; }
+# jq_file FILE EXPR: EXPR holds for the JSON in FILE
+jq_file() { jq -e "$2" "$1" >/dev/null 2>&1 || { echo "  $1: $(head -c 300 "$1")" >&2; return 1; }; }
 error_type_is() { jq -e --arg t "$1" '.type == "error" and .error.type == $t' "$OUT" >/dev/null || { echo "  body: $(head -c 300 "$OUT")" >&2; return 1; }; }
 faster_than() { [ "$ELAPSED_MS" -lt "$1" ] && return 0; echo "  took $ELAPSED_MS ms, want < $1" >&2; return 1; }
 between() { [ "$ELAPSED_MS" -ge "$1" ] && [ "$ELAPSED_MS" -lt "$2" ] && return 0; echo "  took $ELAPSED_MS ms, want [$1, $2)" >&2; return 1; }
@@ -168,7 +170,7 @@ routing:
 YAML
 wd_start_warden "$W3_CFG"
 W3="$WARDEN_URL" W3_PID=$WARDEN_PID W3_LOG=$WARDEN_LOG
-reset; gem_faults '{"status":503},{"status":503},{"status":503}'
+fakes_reset; gem_faults '{"status":503},{"status":503},{"status":503}'
 B=""
 for i in 1 2 3; do
   post "$W3" claude-sonnet-4-5 false
@@ -177,7 +179,7 @@ for i in 1 2 3; do
 done
 T_BUDGET=$(date +%s%N)
 check "budget 0 + min 2, Gemini always 503: calls 1 and 2 fall back (200), call 3 gets 529 (got$B)" [ "$B" = " 200 200 529" ]
-check "budget: call 3 has Gemini's 503 as Anthropic's overloaded_error" jq -e '.error.type == "overloaded_error"' "$WD_TMP/budget3.json" >/dev/null
+check "budget: call 3 has Gemini's 503 as Anthropic's overloaded_error" jq_file "$WD_TMP/budget3.json" '.error.type == "overloaded_error"'
 check "budget: call 3 never reached the second target (Gemini 3, Anthropic 2)" seen 3 2
 
 # ---- Warden 1: default routing (one try per target), audit, traces, metrics -------------------------------
@@ -220,42 +222,42 @@ wd_start_warden "$W1_CFG"
 W1="$WARDEN_URL" W1_PID=$WARDEN_PID W1_LOG=$WARDEN_LOG
 
 # ---- 1. what falls back and what does not --------------------------------------------------------------
-reset; gem_faults '{"status":503}'
+fakes_reset; gem_faults '{"status":503}'
 post "$W1" claude-sonnet-4-5 false
 check "503 from Gemini, non-stream: the client gets 200" code_is 200
 check "503 from Gemini, non-stream: the answer is Anthropic's" from_anthropic
 check "503 from Gemini, non-stream: one request reached each fake" seen 1 1
 
-reset; gem_faults '{"status":503}'
+fakes_reset; gem_faults '{"status":503}'
 post "$W1" claude-sonnet-4-5 true
 check "503 from Gemini, stream: the client gets 200" code_is 200
 check "503 from Gemini, stream: a complete stream of Anthropic's text" stream_from anthropic
 check "503 from Gemini, stream: one request reached each fake" seen 1 1
 
-reset; gem_faults '{"status":429,"retry_after":30}'
+fakes_reset; gem_faults '{"status":429,"retry_after":30}'
 post "$W1" claude-sonnet-4-5 false
 check "429 Retry-After 30 (> max_retry_after): Anthropic's 200" from_anthropic
 check "429 Retry-After 30: the next target at once (well under 30 s)" faster_than 3000
 check "429 Retry-After 30: one request reached each fake" seen 1 1
 
-reset; gem_faults '{"status":400}'
+fakes_reset; gem_faults '{"status":400}'
 post "$W1" claude-sonnet-4-5 false
 check "400 from Gemini: the client gets 400" code_is 400
 check "400 from Gemini: invalid_request_error" error_type_is invalid_request_error
 check "400 from Gemini: no fallback, Anthropic saw nothing" seen 1 0
 
-reset
+fakes_reset
 post "$W1" downchain false
 check "connection refused on the first target: Anthropic's 200" from_anthropic
 check "connection refused: Anthropic got the one request" seen 0 1
 
-reset; gem_faults '{"delay_headers_ms":4000}'
+fakes_reset; gem_faults '{"delay_headers_ms":4000}'
 post "$W1" claude-sonnet-4-5 false
 check "first-byte timeout (2 s) on Gemini: Anthropic's 200" from_anthropic
 check "first-byte timeout: the fallback came after the timeout, before Gemini's answer" between 1900 3900
 check "first-byte timeout: one request reached each fake" seen 1 1
 
-reset; gem_faults '{"cut_after_chunks":1}'
+fakes_reset; gem_faults '{"cut_after_chunks":1}'
 post "$W1" claude-sonnet-4-5 true
 check "stream cut after the first chunk: the client already had 200" code_is 200
 cut_stream() { # Gemini's first text, then an error event, and no message_stop
@@ -269,33 +271,33 @@ cut_stream() { # Gemini's first text, then an error event, and no message_stop
 check "stream cut after the first chunk: Gemini's first text, then an error event as the last, no message_stop" cut_stream
 check "stream cut after the first chunk: no retry, Anthropic saw nothing" seen 1 0
 
-reset; gem_faults '{"cut_after_chunks":0}'
+fakes_reset; gem_faults '{"cut_after_chunks":0}'
 post "$W1" claude-sonnet-4-5 true
 check "stream cut before its first chunk (an empty 200): Anthropic's complete stream" stream_from anthropic
 check "stream cut before its first chunk: one request reached each fake" seen 1 1
 
-reset; gem_faults '{"cut_after_chunks":1}'
+fakes_reset; gem_faults '{"cut_after_chunks":1}'
 post "$W1" claude-sonnet-4-5 false
 check "non-stream answer cut halfway (nothing reached the client): Anthropic's 200" from_anthropic
 check "non-stream answer cut halfway: one request reached each fake" seen 1 1
 
-reset; gem_faults '{"malformed_chunk_at":0}'
+fakes_reset; gem_faults '{"malformed_chunk_at":0}'
 post "$W1" claude-sonnet-4-5 true
 check "malformed first stream chunk from Gemini (200): Anthropic's complete stream" stream_from anthropic
 check "malformed first stream chunk: one request reached each fake" seen 1 1
 
-reset
+fakes_reset
 post "$W1" partialchain false
 check "an incomplete 200 (text, no finishReason) from the first target, non-stream: 200 from the next target" code_is 200
 check "an incomplete 200, then Gemini: the message is valid JSON with Gemini's one text block only" \
-  jq -e '.content == [{"type":"text","text":"fake-gemini: hello fallback"}]' "$OUT" >/dev/null
+  jq_file "$OUT" '.content == [{"type":"text","text":"fake-gemini: hello fallback"}]'
 
 # ---- 6. credentials ----------------------------------------------------------------------------------
-reset
+fakes_reset
 post "$W1" nocred false
 check "first target's env:// key unset: the call moves on, Anthropic's 200 (no 503)" from_anthropic
 check "first target's key unset: Gemini saw nothing, Anthropic one request" seen 0 1
-reset
+fakes_reset
 post "$W1" nocred_all false
 check "every target's key unset: 503" code_is 503
 check "every target's key unset: the error names the reference" grep -q 'env://FB_UNSET_' "$OUT"
@@ -304,7 +306,7 @@ check "every target's key unset: no key value in the answer" \
 check "every target's key unset: no provider was called" seen 0 0
 
 # ---- 4. attempts in the audit record, the spans and /metrics ------------------------------------------
-reset; gem_faults '{"status":503}'
+fakes_reset; gem_faults '{"status":503}'
 TID=$(openssl rand -hex 16)
 post "$W1" obs false -H "traceparent: 00-$TID-$(openssl rand -hex 8)-01"
 check "observed call: Anthropic's 200 after Gemini's 503" from_anthropic
@@ -377,10 +379,10 @@ check "metrics: attempts_total has the down provider's transport_error" has_att 
 
 echo "# phase 1 done at $((($(date +%s%N) - T_START) / 1000000)) ms"
 # ---- 5. SIGHUP swaps chains; a call under way keeps its plan ----------------------------------------------
-reset
+fakes_reset
 post "$W1" claude-opus-4-5 false
 check "before the reload, the opus tier's first target is Gemini" from_gemini
-reset; gem_faults '{"delay_headers_ms":1200}'
+fakes_reset; gem_faults '{"delay_headers_ms":1200}'
 curl -sS -o "$WD_TMP/inflight.json" -w '%{http_code}' --max-time 20 -H "x-api-key: $WARDEN_DEV_KEY" \
   -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' \
   -d '{"model":"claude-opus-4-5","max_tokens":64,"messages":[{"role":"user","content":"before the reload"}]}' \
@@ -398,24 +400,24 @@ wait "$INFLIGHT" || true
 check "after the reload, the call under way was still waiting on Gemini" [ "$(gem_reqs)" = 1 ]
 check "the call that started before the reload finished on its plan: 200 from Gemini" \
   bash -c "[ \"\$(cat '$WD_TMP/inflight.code')\" = 200 ] && jq -e '.content[0].text | startswith(\"fake-gemini:\")' '$WD_TMP/inflight.json' >/dev/null"
-reset; anth_faults '{"status":529}'
+fakes_reset; anth_faults '{"status":529}'
 post "$W1" claude-opus-4-5 false
 check "the new chain falls back the other way: Anthropic 529 -> Gemini's 200" from_gemini
 check "the new chain: one request reached each fake" seen 1 1
 
 # the relayed family first (Anthropic's answer goes to the client as sent): what falls back from there
-reset; anth_faults '{"error_event_after":0}'
+fakes_reset; anth_faults '{"error_event_after":0}'
 post "$W1" claude-opus-4-5 true
 check "Anthropic stream whose first event is an error (nothing relayed yet): Gemini's complete stream" stream_from gemini
 check "Anthropic error event first: one request reached each fake" seen 1 1
-reset; anth_faults '{"cut_after_events":0}'
+fakes_reset; anth_faults '{"cut_after_events":0}'
 post "$W1" claude-opus-4-5 true
 check "Anthropic stream cut before its first event: Gemini's complete stream" stream_from gemini
-reset; anth_faults '{"cut_after_events":1}'
+fakes_reset; anth_faults '{"cut_after_events":1}'
 post "$W1" claude-opus-4-5 false
 check "Anthropic whole answer cut halfway: Gemini's 200" from_gemini
 check "Anthropic whole answer cut halfway: one request reached each fake" seen 1 1
-reset; anth_faults '{"cut_after_events":3}'
+fakes_reset; anth_faults '{"cut_after_events":3}'
 post "$W1" claude-opus-4-5 true
 relay_cut() { # Anthropic's first events as sent, then Warden's error event, and nothing from Gemini
   grep -q '^event: message_start' "$OUT" && [ "$(grep '^event: ' "$OUT" | tail -1)" = "event: error" ] &&
@@ -425,17 +427,17 @@ relay_cut() { # Anthropic's first events as sent, then Warden's error event, and
 }
 check "Anthropic stream cut after 3 relayed events: an error event ends the client's stream" relay_cut
 check "Anthropic stream cut after 3 relayed events: no retry, Gemini saw nothing" seen 0 1
-reset; anth_faults '{"status":400}'
+fakes_reset; anth_faults '{"status":400}'
 post "$W1" claude-opus-4-5 false
 check "Anthropic 400: relayed to the client as is (400 invalid_request_error)" \
   bash -c "[ '$CODE' = 400 ] && jq -e '.type == \"error\" and .error.type == \"invalid_request_error\" and (.request_id | startswith(\"req_\"))' '$OUT' >/dev/null"
 check "Anthropic 400: no fallback, Gemini saw nothing" seen 0 1
-reset; anth_faults '{"status":529}'; gem_faults '{"status":503}'
+fakes_reset; anth_faults '{"status":529}'; gem_faults '{"status":503}'
 post "$W1" claude-opus-4-5 false
 check "both targets fail (Anthropic 529, then Gemini 503): the last failure, 529 overloaded_error" \
   bash -c "[ '$CODE' = 529 ] && jq -e '.error.type == \"overloaded_error\"' '$OUT' >/dev/null"
 check "both targets fail: one request reached each fake" seen 1 1
-reset; gem_faults '{"status":503}'; anth_faults '{"status":529}'
+fakes_reset; gem_faults '{"status":503}'; anth_faults '{"status":529}'
 post "$W1" claude-sonnet-4-5 false
 check "both fail the other way (Gemini 503, then Anthropic 529): Anthropic's own error body, relayed" \
   bash -c "[ '$CODE' = 529 ] && jq -e '.error.type == \"overloaded_error\" and (.request_id | startswith(\"req_\"))' '$OUT' >/dev/null"
@@ -470,7 +472,7 @@ wd_start_warden "$W2_CFG"
 W2="$WARDEN_URL" W2_PID=$WARDEN_PID W2_LOG=$WARDEN_LOG
 G1="" G2="" R=""
 for i in 1 2 3 4 5; do
-  reset; gem_faults '{"status":503},{"status":503}'
+  fakes_reset; gem_faults '{"status":503},{"status":503}'
   post "$W2" solo false
   from_gemini 2>/dev/null && R="${R}ok" || R="${R}bad($CODE)"
   R="$R/$(gem_reqs)/$(anth_reqs) "
@@ -489,12 +491,12 @@ check "backoff jittered: the 10 waits are not all alike (spread > 10 ms) and not
 RETRIES=$(curl -sS --max-time 5 "http://127.0.0.1:$W2_METRICS_PORT/metrics" | awk '/^warden_upstream_retries_total\{provider="gemini"\}/ {printf "%d", $NF}')
 check "metrics: warden_upstream_retries_total{provider=\"gemini\"} is 10 (${RETRIES:-none})" [ "${RETRIES:-0}" = 10 ]
 
-reset; gem_faults '{"status":503},{"status":503},{"status":503}'
+fakes_reset; gem_faults '{"status":503},{"status":503},{"status":503}'
 post "$W2" claude-sonnet-4-5 false
 check "3 tries of Gemini all 503: then the next target, Anthropic's 200" from_anthropic
 check "3 tries of Gemini all 503: Gemini 3 requests, Anthropic 1" seen 3 1
 
-reset; gem_faults '{"status":429,"retry_after":1}'
+fakes_reset; gem_faults '{"status":429,"retry_after":1}'
 post "$W2" solo false
 GAP=$(gem_gaps)
 check "429 Retry-After 1, then 200: Gemini's answer" from_gemini
@@ -502,7 +504,7 @@ check "Retry-After 1 honoured: the second request came >= 1000 ms after the firs
   bash -c "[ '${GAP:-0}' -ge 1000 ] && [ '${GAP:-0}' -lt 2000 ]"
 
 # a client that leaves while Warden waits out a Retry-After: the retry never leaves
-reset; gem_faults '{"status":429,"retry_after":3}'
+fakes_reset; gem_faults '{"status":429,"retry_after":3}'
 post "$W2" solo false --max-time 1
 sleep 3.5
 check "the client left during a 3 s Retry-After wait: Gemini got no second request" seen 1 0
@@ -514,7 +516,7 @@ w2_config 20s 20s
 kill -HUP "$W2_PID"
 check "SIGHUP: Warden 2 reloaded with backoff 20s" wait_log "$W2_LOG" "config reloaded from" 1
 sleep 0.1
-reset; gem_faults '{"status":429,"retry_after":30}'
+fakes_reset; gem_faults '{"status":429,"retry_after":30}'
 post "$W2" claude-sonnet-4-5 false
 check "attempts 3, 429 Retry-After 30 (> max_retry_after): Anthropic's 200" from_anthropic
 check "attempts 3, 429 Retry-After 30: no retry of Gemini, one request to each" seen 1 1
@@ -523,7 +525,7 @@ check "attempts 3, 429 Retry-After 30: the next target at once, without a backof
 # ---- 3 (end). the budget comes back once its windows have passed -------------------------------------------
 left=$((15500 - ($(date +%s%N) - T_BUDGET) / 1000000))
 [ "$left" -gt 0 ] && sleep "$(awk -v l="$left" 'BEGIN{printf "%.2f", l/1000}')"
-reset; gem_faults '{"status":503}'
+fakes_reset; gem_faults '{"status":503}'
 post "$W3" claude-sonnet-4-5 false
 check "budget: 15 s after it ran out, a fallback is allowed again (Anthropic's 200)" from_anthropic
 
