@@ -462,6 +462,10 @@ routing:
   max_backoff: $2
   retry_budget: 1
   retry_budget_min: 1000
+audit:
+  database: $WD_DB_ADMIN_URL
+  spool: $WD_TMP/spool2
+  batch_wait: 5ms
 telemetry:
   metrics:
     listen: 127.0.0.1:$W2_METRICS_PORT
@@ -488,6 +492,14 @@ check "backoff bounded: every first retry within [0, 100 ms] (+80 ms of work)" g
 check "backoff bounded: every second retry within [0, 200 ms] (+80 ms of work), the cap doubled" gaps_within 280 "$G2"
 check "backoff jittered: the 10 waits are not all alike (spread > 10 ms) and not all at the cap" \
   python3 -c 'import sys; g=[int(x) for x in sys.argv[1].split()]; f=[int(x) for x in sys.argv[2].split()]; sys.exit(0 if max(g+f)-min(g+f) > 10 and min(g) < 90 else 1)' "$G1" "$G2"
+DETAIL=""
+for _ in $(seq 1 100); do
+  DETAIL=$(q "SELECT detail FROM audit.records WHERE kind='call' AND model_requested='solo' ORDER BY ts LIMIT 1" 2>/dev/null || true)
+  [ -n "$DETAIL" ] && break
+  sleep 0.05
+done
+check "audit: a call retried twice lists 3 attempts of gemini: 503 retry, 503 retry, 200 ok" \
+  jq_detail '.upstream_attempts == 3 and ([.attempts[] | [.provider, .status, .outcome, .next]] == [["gemini",503,"http_error","retry"],["gemini",503,"http_error","retry"],["gemini",200,"ok",null]])'
 RETRIES=$(curl -sS --max-time 5 "http://127.0.0.1:$W2_METRICS_PORT/metrics" | awk '/^warden_upstream_retries_total\{provider="gemini"\}/ {printf "%d", $NF}')
 check "metrics: warden_upstream_retries_total{provider=\"gemini\"} is 10 (${RETRIES:-none})" [ "${RETRIES:-0}" = 10 ]
 
