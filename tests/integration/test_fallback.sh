@@ -70,8 +70,21 @@ anth_faults() {
   curl -sS --max-time 5 -o /dev/null --fail-with-body "$ANTH_URL/_fake/script" -d "{\"faults\":[$1]}" ||
     echo "could not script fake Anthropic: $1" >&2
 }
-gem_reqs() { curl -sS --max-time 5 "$GEM_URL/_fake/stats" | jq -r .requests; }
-anth_reqs() { curl -sS --max-time 5 "$ANTH_URL/_fake/stats" | jq -r .requests; }
+# JSON checks in Python (no jq in the test dependencies): pj FILE EXPR is true when the Python expression EXPR
+# over d (FILE's JSON, "-" for stdin) is; pv EXPR prints EXPR over d read from stdin
+PJ='import json, sys
+try:
+    d = json.load(sys.stdin if sys.argv[1] == "-" else open(sys.argv[1]))
+    ok = eval(sys.argv[2], {"d": d})
+except Exception as e:
+    d, ok = repr(e), False
+if not ok:
+    print("  not " + sys.argv[2] + ": " + json.dumps(d)[:600], file=sys.stderr)
+sys.exit(0 if ok else 1)'
+pj() { python3 -c "$PJ" "$@"; }
+pv() { python3 -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
+gem_reqs() { curl -sS --max-time 5 "$GEM_URL/_fake/stats" | pv 'd["requests"]'; }
+anth_reqs() { curl -sS --max-time 5 "$ANTH_URL/_fake/stats" | pv 'd["requests"]'; }
 # seen G A: fake Gemini got G requests and fake Anthropic A
 seen() {
   local g a
@@ -86,22 +99,35 @@ code_is() {
   return 1
 }
 # the JSON answer is Anthropic's (the fake's echo), or Gemini's translated
-from_anthropic() { jq -e '.type == "message" and (.content[0].text | startswith("fake-anthropic:"))' "$OUT" >/dev/null || { echo "  body: $(head -c 300 "$OUT")" >&2; return 1; }; }
-from_gemini() { jq -e '.type == "message" and (.content[0].text | startswith("fake-gemini:"))' "$OUT" >/dev/null || { echo "  body: $(head -c 300 "$OUT")" >&2; return 1; }; }
+from_anthropic() { pj "$OUT" 'd["type"] == "message" and d["content"][0]["text"].startswith("fake-anthropic:")'; }
+from_gemini() { pj "$OUT" 'd["type"] == "message" and d["content"][0]["text"].startswith("fake-gemini:")'; }
 # a complete SSE stream whose text came from the given fake
 stream_from() {
   grep -q '^event: message_stop' "$OUT" && ! grep -q '^event: error' "$OUT" && grep -q "fake-$1" <<<"$(sse_text)" && return 0
   echo "  stream: $(head -c 400 "$OUT" | tr '\n' ' ')" >&2
   return 1
 }
-sse_text() { sed -n 's/^data: //p' "$OUT" | jq -rj 'select(.type == "content_block_delta") | .delta.text // empty' 2>/dev/null; }
-# jq_file FILE EXPR: EXPR holds for the JSON in FILE
-jq_file() { jq -e "$2" "$1" >/dev/null 2>&1 || { echo "  $1: $(head -c 300 "$1")" >&2; return 1; }; }
-error_type_is() { jq -e --arg t "$1" '.type == "error" and .error.type == $t' "$OUT" >/dev/null || { echo "  body: $(head -c 300 "$OUT")" >&2; return 1; }; }
+# the text of the stream's text deltas, joined
+sse_text() {
+  python3 -c 'import json, sys
+out = []
+for line in open(sys.argv[1], errors="replace"):
+    if line.startswith("data: "):
+        try:
+            e = json.loads(line[6:])
+        except ValueError:
+            continue
+        if e.get("type") == "content_block_delta":
+            out.append(e["delta"].get("text", ""))
+print("".join(out), end="")' "$OUT"
+}
+# code_and STATUS EXPR: the answer has that HTTP status and EXPR holds for its JSON
+code_and() { code_is "$1" && pj "$OUT" "$2"; }
+error_type_is() { pj "$OUT" "d['type'] == 'error' and d['error']['type'] == '$1'"; }
 faster_than() { [ "$ELAPSED_MS" -lt "$1" ] && return 0; echo "  took $ELAPSED_MS ms, want < $1" >&2; return 1; }
 between() { [ "$ELAPSED_MS" -ge "$1" ] && [ "$ELAPSED_MS" -lt "$2" ] && return 0; echo "  took $ELAPSED_MS ms, want [$1, $2)" >&2; return 1; }
 # gem_gaps: the gaps in ms between consecutive requests fake Gemini logged, space-separated
-gem_gaps() { curl -sS --max-time 5 "$GEM_URL/_fake/requests" | jq -r '[.[].ts] | [range(1; length) as $i | .[$i] - .[$i-1]] | map(tostring) | join(" ")'; }
+gem_gaps() { curl -sS --max-time 5 "$GEM_URL/_fake/requests" | pv '" ".join(str(b["ts"] - a["ts"]) for a, b in zip(d, d[1:]))'; }
 # wait_log WARDEN_LOG TEXT N: until TEXT is in the log N times (5 s)
 wait_log() {
   local i
@@ -179,7 +205,7 @@ for i in 1 2 3; do
 done
 T_BUDGET=$(date +%s%N)
 check "budget 0 + min 2, Gemini always 503: calls 1 and 2 fall back (200), call 3 gets 529 (got$B)" [ "$B" = " 200 200 529" ]
-check "budget: call 3 has Gemini's 503 as Anthropic's overloaded_error" jq_file "$WD_TMP/budget3.json" '.error.type == "overloaded_error"'
+check "budget: call 3 has Gemini's 503 as Anthropic's overloaded_error" pj "$WD_TMP/budget3.json" 'd["error"]["type"] == "overloaded_error"'
 check "budget: call 3 never reached the second target (Gemini 3, Anthropic 2)" seen 3 2
 
 # ---- Warden 1: default routing (one try per target), audit, traces, metrics -------------------------------
@@ -290,7 +316,7 @@ fakes_reset
 post "$W1" partialchain false
 check "an incomplete 200 (text, no finishReason) from the first target, non-stream: 200 from the next target" code_is 200
 check "an incomplete 200, then Gemini: the message is valid JSON with Gemini's one text block only" \
-  jq_file "$OUT" '.content == [{"type":"text","text":"fake-gemini: hello fallback"}]'
+  pj "$OUT" 'd["content"] == [{"type": "text", "text": "fake-gemini: hello fallback"}]'
 
 # ---- 6. credentials ----------------------------------------------------------------------------------
 fakes_reset
@@ -318,12 +344,12 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 echo "# audit detail: $DETAIL"
-jq_detail() { jq -e "$1" <<<"$DETAIL" >/dev/null 2>&1 || { echo "  detail: $DETAIL" >&2; return 1; }; }
-check "audit: the call record's detail counts 2 upstream attempts" jq_detail '.upstream_attempts == 2 and (.attempts | length) == 2'
+pj_detail() { pj - "$1" <<<"${DETAIL:-null}"; }
+check "audit: the call record's detail counts 2 upstream attempts" pj_detail 'd["upstream_attempts"] == 2 and len(d["attempts"]) == 2'
 check "audit: attempt 1 is gemini/gemini-2.5-flash, 503, http_error, next fallback" \
-  jq_detail '.attempts[0] == {"provider":"gemini","model":"gemini-2.5-flash","status":503,"outcome":"http_error","next":"fallback"}'
+  pj_detail 'd["attempts"][0] == {"provider": "gemini", "model": "gemini-2.5-flash", "status": 503, "outcome": "http_error", "next": "fallback"}'
 check "audit: attempt 2 is claude/claude-sonnet-4-5, 200, ok, no next" \
-  jq_detail '.attempts[1] == {"provider":"claude","model":"claude-sonnet-4-5","status":200,"outcome":"ok"}'
+  pj_detail 'd["attempts"][1] == {"provider": "claude", "model": "claude-sonnet-4-5", "status": 200, "outcome": "ok"}'
 check "audit: the record names the provider that answered" \
   [ "$(q "SELECT provider || ' ' || upstream_status FROM audit.records WHERE kind='call' AND model_requested='obs'")" = "claude 200" ]
 
@@ -352,18 +378,18 @@ PY
 SPANS="[]"
 for _ in $(seq 1 40); do
   SPANS=$(spans_of "$TID")
-  jq -e 'any(.[]; .kind == 2 or .kind == "SPAN_KIND_SERVER")' <<<"$SPANS" >/dev/null 2>&1 && break
+  pj - 'any(s["kind"] in (2, "SPAN_KIND_SERVER") for s in d)' <<<"$SPANS" 2>/dev/null && break
   sleep 0.1
 done
-jq_spans() { jq -e "$1" <<<"$SPANS" >/dev/null 2>&1 || { echo "  spans: $(head -c 1500 <<<"$SPANS")" >&2; return 1; }; }
-CHATS='[.[] | select(.name == "chat")]'
-check "trace: two chat spans" jq_spans "$CHATS | length == 2"
+pj_spans() { pj - "$1" <<<"$SPANS"; }
+CHATS='[s["attrs"] for s in d if s["name"] == "chat"]'
+check "trace: two chat spans" pj_spans "len($CHATS) == 2"
 check "trace: chat 1: gemini, warden.attempt 1, outcome http_error, next fallback, status 503" \
-  jq_spans "$CHATS | .[0].attrs | .\"warden.provider\" == \"gemini\" and .\"warden.attempt\" == 1 and .\"warden.attempt.outcome\" == \"http_error\" and .\"warden.attempt.next\" == \"fallback\" and .\"http.response.status_code\" == 503"
+  pj_spans "(lambda a: a['warden.provider'] == 'gemini' and a['warden.attempt'] == 1 and a['warden.attempt.outcome'] == 'http_error' and a['warden.attempt.next'] == 'fallback' and a['http.response.status_code'] == 503)($CHATS[0])"
 check "trace: chat 2: claude, warden.attempt 2, outcome ok, no next" \
-  jq_spans "$CHATS | .[1].attrs | .\"warden.provider\" == \"claude\" and .\"warden.attempt\" == 2 and .\"warden.attempt.outcome\" == \"ok\" and (has(\"warden.attempt.next\") | not)"
+  pj_spans "(lambda a: a['warden.provider'] == 'claude' and a['warden.attempt'] == 2 and a['warden.attempt.outcome'] == 'ok' and 'warden.attempt.next' not in a)($CHATS[1])"
 check "trace: the server span has warden.upstream.attempts 2 and warden.upstream.fallbacks 1" \
-  jq_spans '[.[] | select(.name | startswith("POST "))][0].attrs | ."warden.upstream.attempts" == 2 and ."warden.upstream.fallbacks" == 1'
+  pj_spans '(lambda a: a["warden.upstream.attempts"] == 2 and a["warden.upstream.fallbacks"] == 1)([s["attrs"] for s in d if s["name"].startswith("POST ")][0])'
 
 METRICS=$(curl -sS --max-time 5 "http://127.0.0.1:$W1_METRICS_PORT/metrics")
 FB_GEM=$(awk '/^warden_upstream_fallbacks_total\{provider="gemini"\}/ {printf "%d", $NF}' <<<"$METRICS")
@@ -397,9 +423,12 @@ sleep 0.1
 post "$W1" claude-opus-4-5 false
 check "after the reload, the next call goes to the new first target (Anthropic)" from_anthropic
 wait "$INFLIGHT" || true
+inflight_ok() {
+  [ "$(cat "$WD_TMP/inflight.code")" = 200 ] && pj "$WD_TMP/inflight.json" 'd["content"][0]["text"].startswith("fake-gemini:")'
+}
 check "after the reload, the call under way was still waiting on Gemini" [ "$(gem_reqs)" = 1 ]
 check "the call that started before the reload finished on its plan: 200 from Gemini" \
-  bash -c "[ \"\$(cat '$WD_TMP/inflight.code')\" = 200 ] && jq -e '.content[0].text | startswith(\"fake-gemini:\")' '$WD_TMP/inflight.json' >/dev/null"
+  inflight_ok
 fakes_reset; anth_faults '{"status":529}'
 post "$W1" claude-opus-4-5 false
 check "the new chain falls back the other way: Anthropic 529 -> Gemini's 200" from_gemini
@@ -430,17 +459,17 @@ check "Anthropic stream cut after 3 relayed events: no retry, Gemini saw nothing
 fakes_reset; anth_faults '{"status":400}'
 post "$W1" claude-opus-4-5 false
 check "Anthropic 400: relayed to the client as is (400 invalid_request_error)" \
-  bash -c "[ '$CODE' = 400 ] && jq -e '.type == \"error\" and .error.type == \"invalid_request_error\" and (.request_id | startswith(\"req_\"))' '$OUT' >/dev/null"
+  code_and 400 'd["type"] == "error" and d["error"]["type"] == "invalid_request_error" and d["request_id"].startswith("req_")'
 check "Anthropic 400: no fallback, Gemini saw nothing" seen 0 1
 fakes_reset; anth_faults '{"status":529}'; gem_faults '{"status":503}'
 post "$W1" claude-opus-4-5 false
 check "both targets fail (Anthropic 529, then Gemini 503): the last failure, 529 overloaded_error" \
-  bash -c "[ '$CODE' = 529 ] && jq -e '.error.type == \"overloaded_error\"' '$OUT' >/dev/null"
+  code_and 529 'd["error"]["type"] == "overloaded_error"'
 check "both targets fail: one request reached each fake" seen 1 1
 fakes_reset; gem_faults '{"status":503}'; anth_faults '{"status":529}'
 post "$W1" claude-sonnet-4-5 false
 check "both fail the other way (Gemini 503, then Anthropic 529): Anthropic's own error body, relayed" \
-  bash -c "[ '$CODE' = 529 ] && jq -e '.error.type == \"overloaded_error\" and (.request_id | startswith(\"req_\"))' '$OUT' >/dev/null"
+  code_and 529 'd["error"]["type"] == "overloaded_error" and d["request_id"].startswith("req_")'
 
 # ---- 2. same-target retries (Warden 2: attempts_per_target 3, backoff 100ms) -------------------------------
 W2_CFG="$WD_TMP/w2.yaml"
@@ -499,7 +528,7 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 check "audit: a call retried twice lists 3 attempts of gemini: 503 retry, 503 retry, 200 ok" \
-  jq_detail '.upstream_attempts == 3 and ([.attempts[] | [.provider, .status, .outcome, .next]] == [["gemini",503,"http_error","retry"],["gemini",503,"http_error","retry"],["gemini",200,"ok",null]])'
+  pj_detail 'd["upstream_attempts"] == 3 and [[a["provider"], a["status"], a["outcome"], a.get("next")] for a in d["attempts"]] == [["gemini", 503, "http_error", "retry"], ["gemini", 503, "http_error", "retry"], ["gemini", 200, "ok", None]]'
 RETRIES=$(curl -sS --max-time 5 "http://127.0.0.1:$W2_METRICS_PORT/metrics" | awk '/^warden_upstream_retries_total\{provider="gemini"\}/ {printf "%d", $NF}')
 check "metrics: warden_upstream_retries_total{provider=\"gemini\"} is 10 (${RETRIES:-none})" [ "${RETRIES:-0}" = 10 ]
 
