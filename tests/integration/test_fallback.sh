@@ -419,6 +419,7 @@ sleep 0.3
 w1_config "[claude/claude-opus-4-5, gemini/gemini-2.5-pro]"
 kill -HUP "$W1_PID"
 check "SIGHUP: the config reloaded" wait_log "$W1_LOG" "config reloaded from" 1
+check "the call that started before the reload is still under way" kill -0 "$INFLIGHT"
 sleep 0.1
 post "$W1" claude-opus-4-5 false
 check "after the reload, the next call goes to the new first target (Anthropic)" from_anthropic
@@ -426,7 +427,7 @@ wait "$INFLIGHT" || true
 inflight_ok() {
   [ "$(cat "$WD_TMP/inflight.code")" = 200 ] && pj "$WD_TMP/inflight.json" 'd["content"][0]["text"].startswith("fake-gemini:")'
 }
-check "after the reload, the call under way was still waiting on Gemini" [ "$(gem_reqs)" = 1 ]
+check "after the reload, Gemini saw the call under way only" [ "$(gem_reqs)" = 1 ]
 check "the call that started before the reload finished on its plan: 200 from Gemini" \
   inflight_ok
 fakes_reset; anth_faults '{"status":529}'
