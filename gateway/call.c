@@ -505,9 +505,10 @@ static void attempt_failed(struct wd_call *c, enum wd_attempt_outcome o, enum wd
         wait_ms = cap ? wd_rand_u64() % (cap + 1) : 0; /* full jitter */
         if (c->retry_after >= 0) {
             uint64_t ra = (uint64_t)c->retry_after * 1000;
-            if (ra > r->max_retry_after_ms)
+            if (ra > r->max_retry_after_ms) {
                 same = false; /* the provider asks for longer than Warden waits: the next target instead */
-            else if (ra > wait_ms)
+                wait_ms = 0;  /* at once, as every move to a next target */
+            } else if (ra > wait_ms)
                 wait_ms = ra;
         }
     }
@@ -692,7 +693,9 @@ static void up_data(void *ctx, const char *p, size_t n)
         /* every event of one pass through curl leaves in one write: up_flush or up_done writes it */
         c->batching = true;
         int r = wd_sse_feed(&c->sse, p, n, on_sse_event, c);
-        if (r < 0 && !c->final_sent && !c->dec_failed && c->xfer != NULL) {
+        /* a failed answer that already started another attempt stops the feed too: that attempt is not
+         * this stream's to fail */
+        if (r < 0 && c->attempt_gen == gen && !c->final_sent && !c->dec_failed && c->xfer != NULL) {
             struct wd_event ev = {.type = WD_EV_ERROR, .error_class = WD_ERR_BAD_GATEWAY,
                                   .message = WD_STR("provider sent a malformed stream")};
             gate_emit(&c->sink, &ev);
@@ -798,9 +801,12 @@ static void up_done(void *ctx, enum wd_upstream_result res, const char *detail)
         /* A kept-alive connection that died before any answer byte: curl's silent re-send was refused
          * (net/upstream.h); the request goes again at once on a new connection, as one more counted attempt. */
         c->fresh_conn = res == WD_UP_ERR_RESEND;
+        /* A cut before the commit left the client nothing: a 200 cut short is an empty or malformed answer, a
+         * retryable status cut short is still that status; both may go to the next attempt. */
+        bool cut_early = res == WD_UP_ERR_TRANSFER &&
+                         (c->up_status == 0 || c->up_status == 200 || status_retryable(c->up_status));
         bool again = res == WD_UP_ERR_CONNECT || res == WD_UP_ERR_CONNECT_TIMEOUT ||
-                     res == WD_UP_ERR_FIRST_BYTE_TIMEOUT || res == WD_UP_ERR_RESEND ||
-                     (res == WD_UP_ERR_TRANSFER && c->up_status == 0);
+                     res == WD_UP_ERR_FIRST_BYTE_TIMEOUT || res == WD_UP_ERR_RESEND || cut_early;
         attempt_failed(c, o, cls, transport_message(res), again && !c->shutdown, res == WD_UP_ERR_RESEND, false);
         return;
     }
@@ -961,6 +967,9 @@ int wd_gateway_drain_cut(struct wd_gateway *g)
 /* The current target's credential: weighted choice among its keys, the next ones in order when one is unset. */
 static int resolve_key(struct wd_call *c, const struct wd_provider *p)
 {
+    /* a fallback's key is written over the previous target's: a shorter one would leave that one's tail
+     * where the disposal's cleanse (up to the first NUL) does not reach */
+    OPENSSL_cleanse(c->key, strnlen(c->key, sizeof(c->key)));
     int klen = -1;
     size_t pick = 0;
     if (p->nkeys > 1) {
@@ -1073,6 +1082,16 @@ static int attempt_start(struct wd_call *c)
                  p->nkeys ? p->keys[0].secret : "a key");
         call_fail(c, WD_ERR_UNAVAILABLE, msg);
         return 0;
+    }
+    if (c->attempts > 0 && !c->committed && c->enc != NULL) {
+        /* a failed attempt may have fed part of a whole answer to the encoder (a message held until its end):
+         * the next attempt's answer starts from nothing, not after those blocks */
+        c->api->enc_free(c->enc);
+        memset(c->enc, 0, c->api->enc_size);
+        c->enc_sink = c->api->enc_init(c->enc, &c->out, c->stream, c->creq.model);
+        c->out.n = 0;
+        c->usage = (struct wd_usage){0};
+        c->stop_reason = WD_STOP_NONE;
     }
     dec_release(c);
     c->dec_ops = c->pops;
