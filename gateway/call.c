@@ -416,6 +416,8 @@ static void call_flush(struct wd_call *c)
     c->last_write_ms = uv_now(c->g->loop);
     if (c->finished) {
         c->final_sent = true;
+        if (c->xfer != NULL) /* the answer ended before its transfer did (an error event after the commit) */
+            attempt_end(c, WD_AO_OK, c->err, false);
         call_stop_io(c);
     }
     h2o_send(c->req, &v, 1, c->final_sent ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
@@ -462,6 +464,25 @@ static void attempt_end(struct wd_call *c, enum wd_attempt_outcome o, enum wd_er
     notify(c, WD_CALL_EV_ATTEMPT_END);
 }
 
+static void gate_emit(struct wd_sink *s, const struct wd_event *ev);
+
+/* After the commit: an error event after what the client already has, and the end of the answer. */
+static void end_after_commit(struct wd_call *c, enum wd_error_class cls, const char *msg)
+{
+    c->err = cls;
+    c->batching = false;
+    if (c->relay) {
+        c->relay_hold.n = 0; /* an incomplete event is never sent */
+        c->api->write_stream_error(&c->out, cls, msg, strlen(msg));
+        c->finished = true;
+        call_flush(c);
+        return;
+    }
+    c->dec_failed = true;
+    struct wd_event ev = {.type = WD_EV_ERROR, .error_class = cls, .message = {msg, strlen(msg)}};
+    gate_emit(&c->sink, &ev);
+}
+
 static void retry_fire(uv_timer_t *t)
 {
     struct wd_call *c = t->data;
@@ -487,6 +508,12 @@ static void attempt_failed(struct wd_call *c, enum wd_attempt_outcome o, enum wd
         wd_upstream_cancel(c->xfer);
         c->xfer = NULL;
     }
+    if (c->committed) {
+        /* the client has the start of an answer: nothing is retried, the stream ends with an error event */
+        attempt_end(c, o, cls, false);
+        end_after_commit(c, cls, msg);
+        return;
+    }
     if (resend && c->resend_left > 0 && !c->shutdown) {
         c->resend_left--;
         if (a != NULL && a->outcome == WD_AO_PENDING)
@@ -504,7 +531,8 @@ static void attempt_failed(struct wd_call *c, enum wd_attempt_outcome o, enum wd
             cap = r->max_backoff_ms;
         wait_ms = cap ? wd_rand_u64() % (cap + 1) : 0; /* full jitter */
         if (c->retry_after >= 0) {
-            uint64_t ra = (uint64_t)c->retry_after * 1000;
+            uint64_t ra = (uint64_t)c->retry_after > r->max_retry_after_ms / 1000 + 1 ? UINT64_MAX
+                                                                                    : (uint64_t)c->retry_after * 1000;
             if (ra > r->max_retry_after_ms) {
                 same = false; /* the provider asks for longer than Warden waits: the next target instead */
                 wait_ms = 0;  /* at once, as every move to a next target */
@@ -609,9 +637,10 @@ static int on_sse_event(void *ctx, const char *data, size_t len)
     if (c->attempt_gen != gen)
         return -1; /* the answer failed and another attempt started */
     if (c->stop.stopped && c->xfer != NULL) {
-        /* a stop sequence ended the answer: the rest of the generation is not wanted */
+        /* a stop sequence ended the answer: the rest of the generation is not wanted (the attempt succeeded) */
         wd_upstream_cancel(c->xfer);
         c->xfer = NULL;
+        attempt_end(c, WD_AO_OK, WD_ERR_NONE, false);
     }
     return c->final_sent || c->xfer == NULL ? -1 : 0;
 }
@@ -624,9 +653,9 @@ static int on_relay_event(void *ctx, const char *data, size_t len)
 }
 
 /* The end of the last complete event in p[0..n), or 0. */
-static size_t event_boundary(const char *p, size_t n)
+static size_t event_boundary(const char *p, size_t n, size_t from)
 {
-    for (size_t i = n; i >= 2; i--) {
+    for (size_t i = n; i >= 2 && i > from; i--) {
         if (p[i - 1] == '\n' && (p[i - 2] == '\n' || (i >= 3 && p[i - 2] == '\r' && p[i - 3] == '\n')))
             return i;
         if (p[i - 1] == '\r' && p[i - 2] == '\r')
@@ -653,13 +682,24 @@ static void relay_data(struct wd_call *c, const char *p, size_t n)
     if (!c->committed) {
         c->pops->watch_result(c->watch, &c->relay_res);
         if (c->relay_res.error != WD_ERR_NONE) {
-            /* an error event before anything reached the client: an attempt's failure like an error status */
-            attempt_failed(c, WD_AO_OK, c->relay_res.error, "the provider reported an error", true, false, false);
+            /* an error event before anything reached the client: an attempt's failure like an error status;
+             * when it is not retried, the client gets the provider's events as they came */
+            enum wd_error_class e = c->relay_res.error;
+            bool again = e == WD_ERR_OVERLOADED || e == WD_ERR_API || e == WD_ERR_RATE_LIMIT ||
+                         e == WD_ERR_UNAVAILABLE || e == WD_ERR_TIMEOUT || e == WD_ERR_BAD_GATEWAY;
+            c->errbody.n = 0;
+            wd_buf_put(&c->errbody, c->relay_hold.p, c->relay_hold.n);
+            wd_buf_put(&c->errbody, p, n);
+            if (c->up_ct[0] == '\0')
+                snprintf(c->up_ct, sizeof(c->up_ct), "text/event-stream");
+            attempt_failed(c, WD_AO_OK, e, "the provider reported an error", again, false, true);
             return;
         }
     }
+    size_t held = c->relay_hold.n;
     wd_buf_put(&c->relay_hold, p, n);
-    size_t b = event_boundary(c->relay_hold.p, c->relay_hold.n);
+    /* only the new bytes (and the three before them, where a blank line may have begun) can end an event */
+    size_t b = event_boundary(c->relay_hold.p, c->relay_hold.n, held > 3 ? held - 3 : 0);
     if (b > 0) {
         wd_buf_put(&c->out, c->relay_hold.p, b);
         memmove(c->relay_hold.p, c->relay_hold.p + b, c->relay_hold.n - b);
@@ -682,7 +722,9 @@ static void up_data(void *ctx, const char *p, size_t n)
         /* whole bodies: errors, counts, non-streamed messages; the upstream module stops a whole body at
          * limits.max_response_bytes; of an error, only the start is kept */
         size_t cap = c->up_status != 200 ? ERROR_BODY_MAX : c->rt->cfg->max_response_bytes;
-        if (c->errbody.n + n <= cap)
+        if (c->errbody_full || c->errbody.n + n > cap)
+            c->errbody_full = true; /* the start is kept whole, never a body with holes */
+        else
             wd_buf_put(&c->errbody, p, n);
         return;
     }
@@ -940,7 +982,8 @@ static void on_tick(uv_timer_t *t)
     }
     /* pings keep idle proxies and the client's read timeout from closing a stream that waits on a thinking
      * model; they start once the response is committed to 200. A relayed stream has the provider's own. */
-    if (c->stream && !c->relay && c->up_status == 200 && now - c->last_write_ms >= PING_INTERVAL_MS && !c->final_sent) {
+    if (c->stream && !c->relay && c->xfer != NULL && c->up_status == 200 && !c->finished && !c->final_sent &&
+        now - c->last_write_ms >= PING_INTERVAL_MS) {
         call_commit(c, 200, "text/event-stream");
         c->api->write_ping(&c->out);
         call_flush(c);
@@ -1111,6 +1154,7 @@ static int attempt_start(struct wd_call *c)
     wd_sse_free(&c->sse);
     c->sse.max_event = c->rt->cfg->max_response_bytes;
     c->errbody.n = 0;
+    c->errbody_full = false;
     c->relay_hold.n = 0;
     c->up_status = 0;
     c->up_ct[0] = '\0';
@@ -1121,11 +1165,11 @@ static int attempt_start(struct wd_call *c)
     c->attempts++;
     c->target_attempts++;
     c->attempt_gen++;
-    if (c->nattempts < WD_CALL_MAX_ATTEMPTS) {
+    /* past the list's length the last slot is reused (its attempt has ended): observers still hear every one */
+    if (c->nattempts < WD_CALL_MAX_ATTEMPTS)
         c->nattempts++;
-        c->attempt[c->nattempts - 1] = (struct wd_call_attempt){
-            .provider = c->route.provider, .model = c->route.model, .retry_after_s = -1, .start_us = wd_now_us()};
-    }
+    c->attempt[c->nattempts - 1] = (struct wd_call_attempt){
+        .provider = c->route.provider, .model = c->route.model, .retry_after_s = -1, .start_us = wd_now_us()};
     c->up_tp[0] = '\0';
     notify(c, WD_CALL_EV_ATTEMPT_START); /* the trace observer sets up_tp */
     size_t nh = 0;
@@ -1331,8 +1375,6 @@ static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_in
     wd_rand_id(c->rid + 4, 24);
     c->rid[28] = '\0';
     snprintf(c->span_name, sizeof(c->span_name), "POST %s%s", api->prefix, rd->path);
-    budget_roll(&g->budget, c->started_ms);
-    g->budget.requests++;
     notify(c, WD_CALL_EV_START);
     const struct wd_config *cfg = c->rt->cfg;
 
@@ -1346,6 +1388,9 @@ static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_in
     }
     if (authenticate(c) < 0)
         return;
+    /* only authenticated calls widen the retry budget: a flood of bad keys buys no retries */
+    budget_roll(&g->budget, c->started_ms);
+    g->budget.requests++;
     if (request_body(c) < 0)
         return;
     if (c->audited && wd_audit_content() != WD_AUDIT_CONTENT_NONE) {

@@ -95,6 +95,7 @@ struct wd_call {
     long retry_after;
     char up_ct[64];                      /* the provider's content type (relay) */
     struct wd_buf errbody;               /* a whole provider body: error, count, non-stream answer */
+    bool errbody_full;                   /* the body passed its cap: what is kept is its start */
     struct wd_sse sse;
     void *dec;                           /* the provider's decoder (canonical mode) */
     const struct wd_provider_ops *dec_ops;

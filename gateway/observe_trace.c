@@ -81,16 +81,6 @@ static void trace_begin(struct wd_call *c)
     }
 }
 
-static const char *provider_system(enum wd_provider_type t)
-{
-    /* gen_ai.provider.name values of the GenAI semantic conventions */
-    switch (t) {
-    case WD_PROVIDER_GEMINI: return "gcp.gemini";
-    case WD_PROVIDER_ANTHROPIC: return "anthropic";
-    case WD_PROVIDER_OPENAI: return "openai";
-    }
-    return "other";
-}
 
 static void uspan_end(struct wd_call *c, const struct wd_call_attempt *a)
 {
@@ -143,7 +133,7 @@ static void uspan_begin(struct wd_call *c)
         return; /* not sampled here: only the context goes on */
     c->uspan_live = true;
     wd_span_put_cstr(s, "gen_ai.operation.name", count ? "count_tokens" : "chat");
-    wd_span_put_cstr(s, "gen_ai.provider.name", provider_system(c->route.provider->type));
+    wd_span_put_cstr(s, "gen_ai.provider.name", c->pops->semconv_name);
     wd_span_put_str(s, "gen_ai.request.model", c->route.model.p, c->route.model.n);
     wd_span_put_str(s, "gen_ai.response.model", c->route.model.p, c->route.model.n);
     if (c->creq.max_tokens > 0)

@@ -68,6 +68,7 @@ static void no_dec(void *d) {}
 
 const struct wd_provider_ops wd_provider_anthropic = {
     .type = "anthropic",
+    .semconv_name = "anthropic",
     .family = WD_PROVIDER_ANTHROPIC,
     .caps = {.images = true, .documents = true, .thinking = true, .thinking_blocks = true, .parallel_tools = true,
              .count_tokens = true},

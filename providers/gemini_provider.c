@@ -54,6 +54,7 @@ static int count_tokens(const char *body, size_t n, int64_t *out) { return wd_ge
 
 const struct wd_provider_ops wd_provider_gemini = {
     .type = "gemini",
+    .semconv_name = "gcp.gemini",
     .family = WD_PROVIDER_GEMINI,
     .caps = {.images = true, .documents = true, .thinking = true, .thinking_blocks = true, .parallel_tools = true,
              .count_tokens = true},

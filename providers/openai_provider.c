@@ -48,6 +48,7 @@ static int no_count(const char *body, size_t n, int64_t *out) { return -1; }
 
 const struct wd_provider_ops wd_provider_openai = {
     .type = "openai",
+    .semconv_name = "openai",
     .family = WD_PROVIDER_OPENAI,
     .caps = {.images = true, .documents = false, .thinking = true, .thinking_blocks = false, .parallel_tools = true,
              .count_tokens = false},

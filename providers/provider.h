@@ -62,6 +62,7 @@ struct wd_provider_caps {
 
 struct wd_provider_ops {
     const char *type;           /* the config `type:` */
+    const char *semconv_name;   /* gen_ai.provider.name of the OpenTelemetry GenAI conventions */
     enum wd_provider_type family;
     struct wd_provider_caps caps;
     /* The wire request: url and headers into *out, the body into *body (appended). 0, or -1 with err (a request
