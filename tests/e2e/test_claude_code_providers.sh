@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The real Claude Code CLI doing the scripted task (Write, two parallel Reads, Edit, final text) through Warden on
+# The real Claude Code CLI doing the scripted task (two parallel Writes, a Read, an Edit, final text) through Warden on
 # the other provider families and across a failover:
 #   A. the opus tier on the strict fake Anthropic Messages API (type anthropic: the body relayed, the answer too);
 #   B. the sonnet tier on the strict fake Chat Completions API (type openai);
@@ -56,7 +56,8 @@ wd_start_warden "$cfg"
 WORK="$WD_TMP/work"
 mkdir -p "$WORK" "$WD_TMP/home"
 FILE="$WORK/notes.txt"
-FINAL_TEXT="Done: notes.txt was written, read twice and edited."
+FILE2="$WORK/todo.txt"
+FINAL_TEXT="Done: notes.txt and todo.txt were written, notes.txt read and edited."
 
 post() { curl -sS --max-time 10 -X POST "$1" -H 'content-type: application/json' -d "${2:-}"; }
 
@@ -85,28 +86,29 @@ run_claude() {
 # task NAME OUT [env...]: runs the task and checks the client's side (exit, result, the file on disk)
 task() {
   local name="$1" out="$2"; shift 2
-  rm -f "$FILE"
+  rm -f "$FILE" "$FILE2"
   local rc=0 t0
   t0=$(date +%s%N)
-  run_claude "$out" "Create notes.txt with two lines, read it back twice, then change beta to gamma." "$@" || rc=$?
+  run_claude "$out" "Create notes.txt and todo.txt, read notes.txt back, then change beta to gamma." "$@" || rc=$?
   echo "# claude $name: exit $rc in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
   if [ "$rc" -eq 0 ]; then ok "$name: claude exits 0"; else fail "$name: claude exits 0 (got $rc)"; tail -20 "$out.err" >&2; fi
   jcheck "$name: claude's result is the final text" "$out" "
     const good = D.is_error === false && D.result === $(node -e 'console.log(JSON.stringify(process.argv[1]))' "$FINAL_TEXT");
     if (!good) why({ subtype: D.subtype, is_error: D.is_error, result: D.result });
     return good;"
-  if [ -f "$FILE" ] && [ "$(cat "$FILE")" = "$(printf 'alpha\ngamma')" ]; then
-    ok "$name: the file on disk has the edited content"
+  if [ -f "$FILE" ] && [ "$(cat "$FILE")" = "$(printf 'alpha\ngamma')" ] && [ "$(cat "$FILE2" 2>/dev/null)" = "one" ]; then
+    ok "$name: both files on disk, notes.txt with the edited content"
   else
-    fail "$name: the file on disk has the edited content"
+    fail "$name: both files on disk, notes.txt with the edited content"
   fi
 }
 
-ANSWERS=$(FILE="$FILE" FINAL="$FINAL_TEXT" node -e '
-  const f = process.env.FILE;
+ANSWERS=$(FILE="$FILE" FILE2="$FILE2" FINAL="$FINAL_TEXT" node -e '
+  const f = process.env.FILE, g = process.env.FILE2;
   console.log(JSON.stringify({ answers: [
-    { tool_use: { name: "Write", input: { file_path: f, content: "alpha\nbeta\n" } } },
-    { tool_use: [ { name: "Read", input: { file_path: f } }, { name: "Read", input: { file_path: f } } ] },
+    { tool_use: [ { name: "Write", input: { file_path: f, content: "alpha\nbeta\n" } },
+                  { name: "Write", input: { file_path: g, content: "one\n" } } ] },
+    { tool_use: { name: "Read", input: { file_path: f } } },
     { tool_use: { name: "Edit", input: { file_path: f, old_string: "beta", new_string: "gamma" } } },
     { text: process.env.FINAL },
   ] }));')
@@ -137,11 +139,12 @@ jcheck "anthropic: the provider's key went as x-api-key, never the client's" "$W
   return good;"
 
 # --- B: Chat Completions ----------------------------------------------------------------------------------
-STEPS=$(FILE="$FILE" FINAL="$FINAL_TEXT" node -e '
-  const f = process.env.FILE;
+STEPS=$(FILE="$FILE" FILE2="$FILE2" FINAL="$FINAL_TEXT" node -e '
+  const f = process.env.FILE, g = process.env.FILE2;
   console.log(JSON.stringify({ mode: "agent", steps: [
-    { call: { name: "Write", args: { file_path: f, content: "alpha\nbeta\n" } } },
-    { calls: [ { name: "Read", args: { file_path: f } }, { name: "Read", args: { file_path: f } } ] },
+    { calls: [ { name: "Write", args: { file_path: f, content: "alpha\nbeta\n" } },
+               { name: "Write", args: { file_path: g, content: "one\n" } } ] },
+    { call: { name: "Read", args: { file_path: f } } },
     { call: { name: "Edit", args: { file_path: f, old_string: "beta", new_string: "gamma" } } },
     { text: process.env.FINAL },
   ] }));')
@@ -161,11 +164,12 @@ jcheck "openai: every request got 200 with model gpt-4.1 and a bearer key" "$WD_
   return D.length >= 4 && bad.length === 0;"
 
 # --- C: failover from Gemini to Anthropic mid tool loop ---------------------------------------------------
-GSTEPS=$(FILE="$FILE" node -e '
-  const f = process.env.FILE;
+GSTEPS=$(FILE="$FILE" FILE2="$FILE2" node -e '
+  const f = process.env.FILE, g = process.env.FILE2;
   console.log(JSON.stringify({ mode: "agent", steps: [
-    { call: { name: "Write", args: { file_path: f, content: "alpha\nbeta\n" } } },
-    { calls: [ { name: "Read", args: { file_path: f } }, { name: "Read", args: { file_path: f } } ] },
+    { calls: [ { name: "Write", args: { file_path: f, content: "alpha\nbeta\n" } },
+               { name: "Write", args: { file_path: g, content: "one\n" } } ] },
+    { call: { name: "Read", args: { file_path: f } } },
     { unavailable: true },
   ] }));')
 CANSWERS=$(FILE="$FILE" FINAL="$FINAL_TEXT" node -e '
