@@ -235,17 +235,29 @@ void wd_call_capture_client(struct wd_call *c)
 
 /* ---- disposal ---- */
 
+/* Zeroed state of n bytes: in the call's own storage when it fits, else allocated. */
+static void *state_mem(unsigned char *inline_mem, size_t n)
+{
+    if (n <= WD_CALL_INLINE_STATE) {
+        memset(inline_mem, 0, n);
+        return inline_mem;
+    }
+    return calloc(1, n);
+}
+
 static void dec_release(struct wd_call *c)
 {
     if (c->dec != NULL) {
         c->dec_ops->dec_free(c->dec);
-        free(c->dec);
+        if (c->dec != (void *)c->dec_mem)
+            free(c->dec);
         c->dec = NULL;
     }
     if (c->watch != NULL) {
         if (c->dec_ops->watch_free != NULL)
             c->dec_ops->watch_free(c->watch);
-        free(c->watch);
+        if (c->watch != (void *)c->dec_mem)
+            free(c->watch);
         c->watch = NULL;
     }
 }
@@ -284,7 +296,8 @@ static void call_dispose(void *p)
     wd_stop_filter_free(&c->stop);
     if (c->enc != NULL) {
         c->api->enc_free(c->enc);
-        free(c->enc);
+        if (c->enc != (void *)c->enc_mem)
+            free(c->enc);
     }
     wd_sse_free(&c->sse);
     wd_json_free(&c->json);
@@ -1045,6 +1058,8 @@ static int resolve_key(struct wd_call *c, const struct wd_provider *p)
 }
 
 /* Builds the current target's request (once per target: a retry reuses it). 0, or -1 after answering. */
+static void client_api_headers(struct wd_call *c);
+
 static int target_prepare(struct wd_call *c)
 {
     const struct wd_route *t = &c->plan.t[c->ti];
@@ -1061,6 +1076,10 @@ static int target_prepare(struct wd_call *c)
         return -3;
     if (kr <= 0)
         return -2;
+    if (c->pops->family == c->api->family && !c->api_headers_read) {
+        client_api_headers(c); /* only a provider that speaks the client's API gets its version and betas */
+        c->api_headers_read = true;
+    }
     struct wd_build_in in = {
         .provider = t->provider,
         .model = t->model,
@@ -1069,8 +1088,8 @@ static int target_prepare(struct wd_call *c)
         .inbound = c->api->family,
         .raw = c->body,
         .raw_len = c->body_len,
-        .client_version = {c->version, strlen(c->version)},
-        .client_beta = {c->beta, strlen(c->beta)},
+        .client_version = c->api_headers_read ? (struct wd_str){c->version, strlen(c->version)} : WD_STR_NULL,
+        .client_beta = c->api_headers_read ? (struct wd_str){c->beta, strlen(c->beta)} : WD_STR_NULL,
         .count_tokens = c->route_def->kind == WD_ROUTE_COUNT_TOKENS,
     };
     struct wd_error err = {0};
@@ -1141,11 +1160,11 @@ static int attempt_start(struct wd_call *c)
     c->dec_failed = false;
     wd_stop_filter_free(&c->stop);
     if (c->relay) {
-        c->watch = calloc(1, c->pops->watch_size);
+        c->watch = state_mem(c->dec_mem, c->pops->watch_size);
         if (c->watch == NULL)
             return -1;
     } else {
-        c->dec = calloc(1, c->pops->dec_size);
+        c->dec = state_mem(c->dec_mem, c->pops->dec_size);
         if (c->dec == NULL)
             return -1;
         wd_stop_filter_init(&c->stop, &c->sink, c->creq.stop, c->creq.nstop);
@@ -1317,6 +1336,7 @@ static bool header_too_large(h2o_req_t *req, size_t max)
 static void client_api_headers(struct wd_call *c)
 {
     h2o_iovec_t v = wd_call_header(c, H2O_STRLIT("anthropic-version"));
+    c->version[0] = '\0';
     if (v.base != NULL && v.len < sizeof(c->version))
         copy_str(c->version, sizeof(c->version), (struct wd_str){v.base, v.len});
     size_t n = 0;
@@ -1374,7 +1394,7 @@ static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_in
     memcpy(c->rid, "req_", 4);
     wd_rand_id(c->rid + 4, 24);
     c->rid[28] = '\0';
-    snprintf(c->span_name, sizeof(c->span_name), "POST %s%s", api->prefix, rd->path);
+    c->span_name = rd->span;
     notify(c, WD_CALL_EV_START);
     const struct wd_config *cfg = c->rt->cfg;
 
@@ -1409,7 +1429,6 @@ static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_in
     }
     c->stream = c->creq.stream && !count;
     copy_str(c->model_req, sizeof(c->model_req), c->creq.model);
-    client_api_headers(c);
     c->route_us = wd_now_us();
     int routed = wd_route_plan(cfg, c->creq.model, &c->plan, &err);
     c->routed = routed == 0;
@@ -1422,7 +1441,7 @@ static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_in
         call_fail(c, err.cls, err.msg);
         return;
     }
-    c->enc = calloc(1, api->enc_size);
+    c->enc = state_mem(c->enc_mem, api->enc_size);
     if (c->enc == NULL) {
         call_fail(c, WD_ERR_API, "out of memory");
         return;

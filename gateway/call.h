@@ -16,7 +16,8 @@
 #include "router/route.h"
 #include "secrets/secrets.h"
 
-#define WD_CALL_MAX_ATTEMPTS 16    /* attempts recorded per call (more are counted, not listed) */
+#define WD_CALL_MAX_ATTEMPTS 16
+#define WD_CALL_INLINE_STATE 512   /* bytes of encoder / decoder state kept in the call itself */    /* attempts recorded per call (more are counted, not listed) */
 
 enum wd_call_ev {
     WD_CALL_EV_START = 1,       /* the handler took the request */
@@ -159,7 +160,8 @@ struct wd_call {
     char up_err[16];
     struct wd_span sspan, uspan, ispan;  /* server span, the attempt's client span, an internal span */
     bool ispan_live;
-    char span_name[96];                  /* "POST /anthropic/v1/messages": the server span's name and route */
+    const char *span_name;               /* "POST /anthropic/v1/messages": the route's (gateway/inbound.h) */
+    bool api_headers_read;               /* beta and version were read (for a provider of the client's family) */
     bool uspan_live, first_token_seen;
     bool stream_open;
     bool client_captured;
@@ -169,10 +171,14 @@ struct wd_call {
     struct wd_secret_wait key_wait;      /* the credential being resolved (key_waiting) */
     bool key_waiting;
     const char *key_ref;                 /* the reference the credential came from (invalidated on a 401/403) */
-    char beta[1024];                     /* the client's anthropic-beta values, joined */
-    char version[64];                    /* the client's anthropic-version */
     /* Last and not zeroed at the start of a call: 8 KiB written only as a string by the secret lookup. */
     char key[WD_SECRET_MAX];
+    /* Not zeroed either: written whole when read (api_headers_read) */
+    char beta[1024];                     /* the client's anthropic-beta values, joined */
+    char version[64];                    /* the client's anthropic-version */
+    /* Storage for the encoder and the decoder (or watcher) when they fit: no allocation per call */
+    _Alignas(16) unsigned char enc_mem[WD_CALL_INLINE_STATE];
+    _Alignas(16) unsigned char dec_mem[WD_CALL_INLINE_STATE];
 };
 
 /* Client address and user agent, copied while the connection is certainly alive (observers may call it). */

@@ -20,6 +20,8 @@ struct wd_inbound_route {
     const char *path;           /* below the prefix, e.g. "/v1/messages" */
     enum wd_route_kind kind;
     const char *audit_route;    /* what audit records and spans call it */
+    const char *span;           /* "POST /anthropic/v1/messages": the server span's name; from its 6th byte, the
+                                   full path (http.route, metrics, the access line) */
 };
 
 /* What the call reads of an encoder's state. */

@@ -7,10 +7,11 @@
 #include "gateway/inbound.h"
 
 static const struct wd_inbound_route routes[] = {
-    {"POST", "/v1/messages", WD_ROUTE_GENERATE, "/v1/messages"},
-    {"POST", "/v1/messages/count_tokens", WD_ROUTE_COUNT_TOKENS, "/v1/messages/count_tokens"},
-    {"GET", "/v1/models", WD_ROUTE_MODELS, "/v1/models"},
-    {"GET", "/api/hello", WD_ROUTE_PROBE, "/api/hello"}, /* Claude Code's connectivity probe */
+    {"POST", "/v1/messages", WD_ROUTE_GENERATE, "/v1/messages", "POST /anthropic/v1/messages"},
+    {"POST", "/v1/messages/count_tokens", WD_ROUTE_COUNT_TOKENS, "/v1/messages/count_tokens",
+     "POST /anthropic/v1/messages/count_tokens"},
+    {"GET", "/v1/models", WD_ROUTE_MODELS, "/v1/models", "GET /anthropic/v1/models"},
+    {"GET", "/api/hello", WD_ROUTE_PROBE, "/api/hello", "GET /anthropic/api/hello"}, /* Claude Code's probe */
 };
 
 static struct wd_sink *enc_init(void *enc, struct wd_buf *out, bool stream, struct wd_str model)

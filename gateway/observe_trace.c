@@ -148,7 +148,7 @@ static void server_span_end(struct wd_call *c)
 {
     const char *err = c->err != WD_ERR_NONE ? wd_call_error_name(c->err) : c->cut ? "client_gone" : NULL;
     struct wd_span *s = &c->sspan;
-    const char *path = c->span_name + 5;
+    const char *path = strchr(c->span_name, ' ') + 1;
     wd_span_put_cstr(s, "http.request.method", "POST");
     wd_span_put_cstr(s, "http.route", path);
     wd_span_put_cstr(s, "url.path", path);
