@@ -1088,6 +1088,7 @@ static int target_prepare(struct wd_call *c)
         .inbound = c->api->family,
         .raw = c->body,
         .raw_len = c->body_len,
+        .raw_json = &c->json,
         .client_version = c->api_headers_read ? (struct wd_str){c->version, strlen(c->version)} : WD_STR_NULL,
         .client_beta = c->api_headers_read ? (struct wd_str){c->beta, strlen(c->beta)} : WD_STR_NULL,
         .count_tokens = c->route_def->kind == WD_ROUTE_COUNT_TOKENS,

@@ -303,9 +303,21 @@ static int fail(struct wd_error *err, enum wd_error_class cls, const char *msg)
 int wd_anthropic_up_rewrite(const char *body, size_t len, struct wd_str model, int64_t max_output, bool count_tokens,
                             struct wd_buf *out, struct wd_anthropic_up_edits *edits, struct wd_error *err)
 {
+    return wd_anthropic_up_rewrite_parsed(body, len, NULL, model, max_output, count_tokens, out, edits, err);
+}
+
+int wd_anthropic_up_rewrite_parsed(const char *body, size_t len, const struct wd_json *parsed, struct wd_str model,
+                                   int64_t max_output, bool count_tokens, struct wd_buf *out,
+                                   struct wd_anthropic_up_edits *edits, struct wd_error *err)
+{
     *edits = (struct wd_anthropic_up_edits){0};
     struct wd_json j = {0};
-    if (wd_json_parse(&j, body, len) != 0) {
+    /* the inbound decode's tokens of the same bytes, when the caller has them: the body is not tokenized twice
+     * (the lookups below only read them) */
+    bool borrowed = parsed != NULL && parsed->src == body && parsed->len == len && parsed->n > 0;
+    if (borrowed)
+        j = *parsed;
+    else if (wd_json_parse(&j, body, len) != 0) {
         wd_error_set(err, WD_ERR_INVALID_REQUEST, "request body is not valid JSON: %s at byte %zu",
                      j.err ? j.err : "parse error", j.err_off);
         wd_json_free(&j);
@@ -462,7 +474,8 @@ int wd_anthropic_up_rewrite(const char *body, size_t len, struct wd_str model, i
 out:
     free(w.e);
     wd_buf_free(&w.reps);
-    wd_json_free(&j);
+    if (!borrowed)
+        wd_json_free(&j);
     return rc;
 }
 

@@ -27,6 +27,12 @@ struct wd_anthropic_up_edits {
 int wd_anthropic_up_rewrite(const char *body, size_t len, struct wd_str model, int64_t max_output, bool count_tokens,
                             struct wd_buf *out, struct wd_anthropic_up_edits *edits, struct wd_error *err);
 
+/* The same, with the body's tokens when the caller already has them (parsed from exactly these bytes; NULL:
+ * the body is tokenized here). */
+int wd_anthropic_up_rewrite_parsed(const char *body, size_t len, const struct wd_json *parsed, struct wd_str model,
+                                   int64_t max_output, bool count_tokens, struct wd_buf *out,
+                                   struct wd_anthropic_up_edits *edits, struct wd_error *err);
+
 /* Watches an answer that is relayed: feed each SSE data payload (message_start, content_block_*,
  * message_delta, message_stop, ping, error), or a whole message body once. Zero-initialise. */
 struct wd_anthropic_up_watch {

@@ -20,7 +20,8 @@ static int build(const struct wd_build_in *in, struct wd_wire *w, struct wd_buf 
                                                           : wd_anthropic_up_max_output(in->model);
     struct wd_anthropic_up_edits edits = {0};
     wd_buf_reserve(body, in->raw_len + 64);
-    if (wd_anthropic_up_rewrite(in->raw, in->raw_len, in->model, ceiling, in->count_tokens, body, &edits, err) < 0)
+    if (wd_anthropic_up_rewrite_parsed(in->raw, in->raw_len, in->raw_json, in->model, ceiling, in->count_tokens, body,
+                                       &edits, err) < 0)
         return -1;
     if (wd_provider_url(w->url, sizeof(w->url), in->provider->base_url,
                         in->count_tokens ? "/v1/messages/count_tokens" : "/v1/messages") < 0) {

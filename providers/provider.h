@@ -35,6 +35,7 @@ struct wd_build_in {
     const struct wd_request *req;        /* the canonical request */
     enum wd_provider_type inbound;       /* the family of the API the client speaks */
     const char *raw;                     /* the client's request body (gzip already decoded) */
+    const struct wd_json *raw_json;      /* its tokens from the inbound decode (same bytes), or NULL */
     size_t raw_len;
     struct wd_str client_version;        /* the client's anthropic-version header, or empty */
     struct wd_str client_beta;           /* the client's anthropic-beta header (all values joined by ","), or empty */
