@@ -19,7 +19,9 @@
 # kept in BENCH_RESULTS_COPY, /tmp/warden-bench-results.jsonl unless given; BENCH_OUT given: the report is written
 # there too, with the sections not run left empty), BENCH_PATHS (gemini,anthropic: which paths are measured:
 # gemini = Anthropic in, Gemini out, against fake_gemini.mjs --bench; anthropic = the pass-through to
-# bench/fake_anthropic_bench.mjs).
+# bench/fake_anthropic_bench.mjs), BENCH_WARDEN_BEFORE (another Warden binary, e.g. a release build of an earlier
+# commit: one more contender on the Gemini path, same config, in the load rounds and the callgrind section, so that
+# a change is measured against what it changes within one run).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -252,7 +254,7 @@ start_warden() {   # start_warden FAKE_PORT [EXTRA_YAML]: sets W_PORT, W_PID, W_
     warden_config "$TMP/warden-$W_PORT.yaml" "$W_PORT" "$fport" "$extra"
     W_LOG="$TMP/warden-$W_PORT.log"
     GEMINI_API_KEY="$GEMINI_KEY" ANTHROPIC_API_KEY="$ANTH_KEY" WARDEN_DEV_KEY="$DEV_KEY" \
-      "${PIN_GW[@]}" "$WARDEN_BIN" serve --config "$TMP/warden-$W_PORT.yaml" >"$W_LOG.out" 2>"$W_LOG" &
+      "${PIN_GW[@]}" "${WBIN:-$WARDEN_BIN}" serve --config "$TMP/warden-$W_PORT.yaml" >"$W_LOG.out" 2>"$W_LOG" &
     W_PID=$!
     PIDS+=("$W_PID")
     wait_port "$W_PORT" "$W_PID" 10 && return 0
@@ -361,7 +363,7 @@ AFAKE_URL="http://127.0.0.1:$AFAKE_PORT"
 log "bench Anthropic fake on $AFAKE_URL (pid $AFAKE_PID, core $LOAD_CORE)"
 
 declare -A URL HDRS BODYKIND PID_OF STATUS REASON
-CONTENDERS=(direct floor warden direct_anth floor_anth warden_anth warden_audit warden_otel ccr portkey)
+CONTENDERS=(direct floor warden warden_before direct_anth floor_anth warden_anth warden_audit warden_otel ccr portkey)
 fake_url_of() { case "$1" in *_anth) echo "$AFAKE_URL" ;; *) echo "$FAKE_URL" ;; esac; }
 
 # direct: the fake's own endpoints with the Gemini body
@@ -427,6 +429,19 @@ W_PORT=${sv[0]} W_PID=${sv[1]} W_LOG=${sv[2]}
 STATUS[warden_anth]=ok
 PID_OF[warden_anth]=$WN_PID
 log "warden for the pass-through on 127.0.0.1:$WN_PORT (pid $WN_PID, core $GW_CORE, workers: 1, provider type anthropic)"
+
+# warden_before: BENCH_WARDEN_BEFORE's binary with the Gemini contender's config
+STATUS[warden_before]=failed REASON[warden_before]="BENCH_WARDEN_BEFORE not given"
+PID_OF[warden_before]=""
+if [ -n "${BENCH_WARDEN_BEFORE:-}" ]; then
+  [ -x "$BENCH_WARDEN_BEFORE" ] || die "BENCH_WARDEN_BEFORE=$BENCH_WARDEN_BEFORE is not an executable"
+  sv=("$W_PORT" "$W_PID" "$W_LOG")
+  WBIN="$BENCH_WARDEN_BEFORE" start_warden "$FAKE_PORT" "$TELEMETRY_OFF_YAML"
+  WB_PORT=$W_PORT WB_PID=$W_PID
+  W_PORT=${sv[0]} W_PID=${sv[1]} W_LOG=${sv[2]}
+  STATUS[warden_before]=ok PID_OF[warden_before]=$WB_PID
+  log "warden before ($BENCH_WARDEN_BEFORE) on 127.0.0.1:$WB_PORT (pid $WB_PID, core $GW_CORE, workers: 1)"
+fi
 
 # warden_audit: the same build and config plus an audit section (what the issue asks to measure), its own port
 wa_metrics() {   # the audit instance's writer counters (GET /metrics) as one JSON object
@@ -675,8 +690,8 @@ target() {   # target CONTENDER SIZE MODE -> T_URL T_HDRS T_BODY
       T_URL="http://127.0.0.1:$WN_PORT/anthropic/v1/messages"
       T_HDRS=$'x-api-key: '"$DEV_KEY"$'\nanthropic-version: 2023-06-01'
       T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
-    warden | warden_audit | warden_otel)
-      T_URL="http://127.0.0.1:$(case "$c" in warden) echo "$W_PORT" ;; warden_audit) echo "$WA_PORT" ;; *) echo "$WO_PORT" ;; esac)/anthropic/v1/messages"
+    warden | warden_audit | warden_otel | warden_before)
+      T_URL="http://127.0.0.1:$(case "$c" in warden) echo "$W_PORT" ;; warden_audit) echo "$WA_PORT" ;; warden_before) echo "$WB_PORT" ;; *) echo "$WO_PORT" ;; esac)/anthropic/v1/messages"
       T_HDRS=$'x-api-key: '"$DEV_KEY"$'\nanthropic-version: 2023-06-01'
       T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
     ccr)
@@ -703,8 +718,8 @@ smoke() {   # smoke CONTENDER -> 0 or sets SMOKE_ERR
         --data-binary @"$T_BODY" "$T_URL" || echo 000)
       case "$c:$mode" in
         direct:* | floor:*) want='fake-gem' ;;
-        warden:json | warden_audit:json | warden_otel:json | ccr:json | *_anth:json) want='"type":"message"' ;;
-        warden:sse | warden_audit:sse | warden_otel:sse | ccr:sse | *_anth:sse) want='message_stop' ;;
+        warden*:json | ccr:json | *_anth:json) want='"type":"message"' ;;
+        warden*:sse | ccr:sse | *_anth:sse) want='message_stop' ;;
         portkey:json) want='chat.completion' ;;
         portkey:sse) want='"finish_reason":"stop"' ;;
       esac
@@ -720,7 +735,7 @@ for c in "${CONTENDERS[@]}"; do
   [ "${STATUS[$c]}" = ok ] || continue
   if ! smoke "$c"; then
     [ "$c" = warden ] || [ "$c" = direct ] || [ "$c" = warden_anth ] || [ "$c" = direct_anth ] && die "$c smoke test failed: $SMOKE_ERR"
-    [ "$c" = warden_audit ] || [ "$c" = warden_otel ] || [ "$c" = floor ] || [ "$c" = floor_anth ] && { STATUS[$c]=failed; REASON[$c]="smoke test failed: $SMOKE_ERR"; log "$c: ${REASON[$c]}"; continue; }
+    [ "$c" = warden_audit ] || [ "$c" = warden_otel ] || [ "$c" = floor ] || [ "$c" = floor_anth ] || [ "$c" = warden_before ] && { STATUS[$c]=failed; REASON[$c]="smoke test failed: $SMOKE_ERR"; log "$c: ${REASON[$c]}"; continue; }
     peer_fail "$c" "smoke test failed: $SMOKE_ERR"
     continue
   fi
@@ -970,8 +985,10 @@ cg_run() {   # cg_run CONTENDER SIZE MODE -> one JSON line, or nothing when the 
     *)
       local fport="$FAKE_PORT"
       [ "$c" = warden_anth ] && fport="$AFAKE_PORT" WCFG_FAMILY=anthropic
+      local wbin="$WARDEN_BIN"
+      [ "$c" = warden_before ] && wbin="$BENCH_WARDEN_BEFORE"
       case "$c" in
-        warden_anth) extra="$TELEMETRY_OFF_YAML" ;;
+        warden_anth | warden_before) extra="$TELEMETRY_OFF_YAML" ;;
         warden) extra="$TELEMETRY_OFF_YAML" ;;
         warden_audit) extra="${AUDIT_YAML/audit-spool/audit-spool-cg}
 $TELEMETRY_OFF_YAML" ;;
@@ -981,7 +998,7 @@ $TELEMETRY_OFF_YAML" ;;
       WCFG_FAMILY=gemini
       mport=$W_MPORT
       GEMINI_API_KEY="$GEMINI_KEY" ANTHROPIC_API_KEY="$ANTH_KEY" WARDEN_DEV_KEY="$DEV_KEY" "${PIN_GW[@]}" valgrind --tool=callgrind \
-        --callgrind-out-file="$out.cg" "$WARDEN_BIN" serve --config "$out.yaml" >"$out.log" 2>&1 & ;;
+        --callgrind-out-file="$out.cg" "$wbin" serve --config "$out.yaml" >"$out.log" 2>&1 & ;;
   esac
   pid=$!
   PIDS+=("$pid")
@@ -1046,13 +1063,14 @@ $TELEMETRY_OFF_YAML" ;;
 }
 if [ "$CG" = ok ]; then
   cg_list=()
-  for c in floor floor_tp warden warden_audit warden_otel floor_anth warden_anth; do
+  for c in floor floor_tp warden warden_before warden_audit warden_otel floor_anth warden_anth; do
     measured "$c" || continue
     [ "$c" = warden_audit ] && [ "$AUDIT" != ok ] && continue
     [ "$c" = warden_otel ] && [ "$OTEL" != ok ] && continue
     [ "$c" = floor_tp ] && [ -n "$ONLY" ] && continue
     [ "${c%_tp}" = floor ] && [ "${STATUS[floor]}" != ok ] && continue
     [ "$c" = floor_anth ] && [ "${STATUS[floor_anth]}" != ok ] && continue
+    [ "$c" = warden_before ] && [ "${STATUS[warden_before]}" != ok ] && continue
     cg_list+=("$c")
   done
   log "instructions per request under callgrind: ${cg_list[*]}; 4 scenarios, ${CG_SECONDS}s each at c=1"
