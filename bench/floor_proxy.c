@@ -2,9 +2,11 @@
  * path is built from (libh2o over libuv for the client side, server/upstream.c's libcurl multi_socket
  * client for the provider side, one loop, the same 64 KB socket input buffer) and nothing else: no
  * authentication, no JSON, no translation, no routing, no metrics, no logs. A POST is sent on unchanged
- * (path and query appended to the upstream base, the body as received, x-goog-api-key, content-type, and a
- * W3C traceparent when the client sent one, as a proxy passes it on),
- * and the provider's status, content type and body bytes come back as they arrive.
+ * (path and query appended to the upstream base, the body as received, and of its headers the ones a
+ * provider needs: content-type, the Gemini and Anthropic credentials and version headers, and a W3C
+ * traceparent, each when the client sent it, as a proxy passes them on), and the provider's status, content
+ * type and body bytes come back as they arrive. So the same binary is the floor for the Gemini path (the body
+ * Warden would have sent) and for the Anthropic pass-through (the client's own request).
  *
  * bench/run.sh measures it beside Warden against the same fake with the body Warden would have sent:
  * what it adds over calling the fake directly is what any gateway on this stack adds before doing any
@@ -37,10 +39,7 @@ struct fcall {
     h2o_req_t *req;
     struct wd_upstream_xfer *xfer;
     char *url;
-    char key[256];
-    char ctype[128];
-    char tp[64];
-    struct wd_upstream_header hdrs[3];
+    struct wd_upstream_header hdrs[8]; /* values in the request's pool; curl copies them at start */
     char *out, *sending;         /* bytes received and not yet handed to h2o; bytes h2o is sending */
     size_t nout, capout, capsending;
     bool started, in_flight, done, final_sent, gone; /* done: the upstream transfer ended (xfer is NULL) */
@@ -154,6 +153,12 @@ static void up_done(void *ctxp, enum wd_upstream_result res, const char *detail)
     flush(c);
 }
 
+/* What a provider needs of the client's headers, Gemini's and Anthropic's; the rest (user-agent, accept, ...)
+ * stays here, as a gateway would not pass it on either. At most as many as hdrs holds. */
+static const char *const passed_headers[] = {
+    "content-type", "x-goog-api-key", "x-api-key", "authorization", "anthropic-version", "anthropic-beta", "traceparent",
+};
+
 static h2o_iovec_t header_value(h2o_req_t *req, const char *name, size_t len)
 {
     ssize_t i = h2o_find_header_by_str(&req->headers, name, len, -1);
@@ -180,18 +185,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     memcpy(c->url, upstream_base, bl);
     memcpy(c->url + bl, req->path.base, req->path.len);
     c->url[bl + req->path.len] = '\0';
-    h2o_iovec_t k = header_value(req, H2O_STRLIT("x-goog-api-key"));
-    h2o_iovec_t ct = header_value(req, H2O_STRLIT("content-type"));
-    snprintf(c->key, sizeof(c->key), "%.*s", (int)k.len, k.base ? k.base : "");
-    snprintf(c->ctype, sizeof(c->ctype), "%.*s", (int)ct.len, ct.base ? ct.base : "application/json");
-    c->hdrs[0] = (struct wd_upstream_header){"x-goog-api-key", c->key};
-    c->hdrs[1] = (struct wd_upstream_header){"content-type", c->ctype};
-    size_t nh = 2;
-    h2o_iovec_t tp = header_value(req, H2O_STRLIT("traceparent"));
-    if (tp.base && tp.len < sizeof(c->tp)) {
-        memcpy(c->tp, tp.base, tp.len);
-        c->tp[tp.len] = '\0';
-        c->hdrs[nh++] = (struct wd_upstream_header){"traceparent", c->tp};
+    size_t nh = 0;
+    for (size_t i = 0; i < sizeof(passed_headers) / sizeof(passed_headers[0]); i++) {
+        const char *name = passed_headers[i];
+        h2o_iovec_t v = header_value(req, name, strlen(name));
+        if (!v.base && strcmp(name, "content-type") == 0)
+            v = h2o_iovec_init(H2O_STRLIT("application/json"));
+        if (v.base)
+            c->hdrs[nh++] = (struct wd_upstream_header){name, h2o_strdup(&req->pool, v.base, v.len).base};
     }
     struct wd_upstream_req ur = {
         .method = "POST",

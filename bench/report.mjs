@@ -32,7 +32,14 @@ const NAMES = {
   warden_otel: 'Warden, tracing + metrics on',
   ccr: 'claude-code-router 2.0.0',
   portkey: 'Portkey 1.15.2 (OpenAI chat in)',
+  warden_before: 'Warden before the change (`BENCH_WARDEN_BEFORE`)',
+  direct_anth: 'direct to the Anthropic fake',
+  floor_anth: 'floor: pass-through proxy (libh2o + libcurl, no work)',
+  warden_anth: '**Warden**, provider type `anthropic`',
 };
+// Instructions per request of Warden on the Gemini path before issue 15 (bench/README.md of 2026-12-03, c975bd3):
+// the issue's reference for "the reshaping must cost nothing measurable" (+3% at most)
+const GEMINI_BEFORE = { '50k/json': 373.2e3, '300/json': 145.0e3, '50k/sse': 408.7e3, '300/sse': 181.5e3 };
 const SCEN = [
   ['50k', 'json', '50 KB Claude Code request, non-streaming'],
   ['50k', 'sse', '50 KB Claude Code request, streaming'],
@@ -40,7 +47,7 @@ const SCEN = [
   ['300', 'sse', '300-byte request, streaming'],
 ];
 const peers = Object.fromEntries(all('peer').map(p => [p.contender, p]));
-const contenders = ['direct', 'floor', 'warden', 'ccr', 'portkey'];
+const contenders = ['direct', 'floor', 'warden', 'warden_before', 'ccr', 'portkey'];
 
 // per contender/scenario/concurrency: medians over rounds
 function stat(c, size, mode, conc, placement = 'split') {
@@ -99,16 +106,17 @@ function stat(c, size, mode, conc, placement = 'split') {
   };
 }
 const S = {};
-for (const c of [...contenders, 'warden_audit', 'warden_otel'])
+for (const c of [...contenders, 'warden_audit', 'warden_otel', 'direct_anth', 'floor_anth', 'warden_anth'])
   for (const [size, mode] of SCEN) {
     S[`${c}/${size}/${mode}/${env.conc}/split`] = stat(c, size, mode, env.conc);
     S[`${c}/${size}/${mode}/1/split`] = stat(c, size, mode, 1);
     // the direct baseline has no gateway to move: one c=1 measurement serves both placements
-    S[`${c}/${size}/${mode}/1/one`] = c === 'direct' ? S[`${c}/${size}/${mode}/1/split`] : stat(c, size, mode, 1, 'one');
+    S[`${c}/${size}/${mode}/1/one`] = c.startsWith('direct') ? S[`${c}/${size}/${mode}/1/split`] : stat(c, size, mode, 1, 'one');
   }
 const get = (c, size, mode, conc, placement = 'split') => S[`${c}/${size}/${mode}/${conc}/${placement}`];
 const added = (c, size, mode, placement, k = 'p50') => {
-  const a = get(c, size, mode, 1, placement), b = get('direct', size, mode, 1, placement);
+  // the pass-through contenders are measured against calling the Anthropic fake directly
+  const a = get(c, size, mode, 1, placement), b = get(c.endsWith('_anth') ? 'direct_anth' : 'direct', size, mode, 1, placement);
   return a && b ? a[k] - b[k] : NaN;
 };
 
@@ -133,8 +141,8 @@ p(`- **CPU per request**: the gateway process's utime+stime (\`/proc/PID/stat\`,
 p(`- **TTFB**: ${env.ttfb_n} sequential streaming requests on one kept-alive connection (\`curl -w %{time_starttransfer}\`), median per round, median of the ${env.runs} rounds.`);
 p(`- **Translation micro-benchmark**: \`bench/translate_bench.c\`, built with the release flags straight from \`api/*.c providers/*.c\`, pinned to core ${env.gw_core}; thread CPU time per iteration, median of ${micro.length ? micro[0].iters : 'n/a'} iterations per process, median over ${micro.length} processes (the range over processes is shown: on this VM a process runs in a fast or a slow mode about 2× apart, whatever the code). Request path = \`wd_anthropic_decode_request\` + \`wd_gemini_encode_request\`; response path = the fake's bytes through \`wd_sse_feed\` → \`wd_gemini_stream_chunk\` → Anthropic SSE.`);
 p('');
-p('**Run it**: `make bench` (builds the release binary first) or `bash bench/run.sh`; about 30 minutes. Knobs: `BENCH_DURATION` (s per c=32 run), `BENCH_LAT_DURATION` (s per c=1 run), `BENCH_RUNS`, `BENCH_SKIP_PEERS=1`, `BENCH_PEERS_DIR`, `BENCH_OUT`, `BENCH_RESULTS_COPY` (keep the raw results), `BENCH_SKIP_AUDIT=1`, `BENCH_AUDIT_RECORDS` (call records per writer run), `BENCH_AUDIT_WRITER_RUNS`, `BENCH_SKIP_OTEL=1` (no telemetry contender), `BENCH_SKIP_CALLGRIND=1` (no instruction counts), `BENCH_CALLGRIND_SECONDS` (s per callgrind run). Needs wrk, node/npm, jq, curl, gcc, taskset; valgrind for the instruction counts (without it they are reported as not measured); npm access for the peers (without it they are reported as not measured and the rest still runs); for the audit section the PostgreSQL server binaries (\`/usr/lib/postgresql/*/bin\`, as the tests use), psql and openssl (without them it is reported as not measured).', '');
-p('**Files**: `run.sh` (the whole run), `post.lua` (wrk script), `make_bodies.mjs` (request bodies), `claude-code-50k.json` (the captured Claude Code request body), `translate_bench.c` (codec micro-benchmark; `--emit` writes the Gemini body for the direct baseline), `floor_proxy.c` (the pass-through floor; a CMake target), `portkey_loopback.mjs` (binds Portkey to 127.0.0.1), `audit_writer_bench.c` (the audit writer\'s throughput; a CMake target), `count_spans.mjs` (counts the spans in the fake collector\'s stored OTLP exports, by name), `report.mjs` (writes this file from the run\'s results).', '');
+p('**Run it**: `make bench` (builds the release binary first) or `bash bench/run.sh`; about 30 minutes. Knobs: `BENCH_DURATION` (s per c=32 run), `BENCH_LAT_DURATION` (s per c=1 run), `BENCH_RUNS`, `BENCH_SKIP_PEERS=1`, `BENCH_PEERS_DIR`, `BENCH_OUT`, `BENCH_RESULTS_COPY` (keep the raw results), `BENCH_SKIP_AUDIT=1`, `BENCH_AUDIT_RECORDS` (call records per writer run), `BENCH_AUDIT_WRITER_RUNS`, `BENCH_SKIP_OTEL=1` (no telemetry contender), `BENCH_ONLY=callgrind` or `BENCH_ONLY=load` (that section alone, for direct, floor and Warden on both paths, in a few minutes; no micro-benchmark, audit, telemetry, peers or burst; the figures are printed and the raw results kept in `BENCH_RESULTS_COPY`, `/tmp/warden-bench-results.jsonl` by default, and this file is left as it is unless `BENCH_OUT` is given), `BENCH_PATHS` (`gemini,anthropic` by default: which paths are measured, the Gemini translation or the Anthropic pass-through), `BENCH_WARDEN_BEFORE` (the path of another Warden binary, e.g. a release build of an earlier commit: one more contender on the Gemini path with the same config, in the load rounds and the callgrind section, so that a change is measured against what it changes in one run), `BENCH_SKIP_CALLGRIND=1` (no instruction counts), `BENCH_CALLGRIND_SECONDS` (s per callgrind run). Needs wrk, node/npm, jq, curl, gcc, taskset; valgrind for the instruction counts (without it they are reported as not measured); npm access for the peers (without it they are reported as not measured and the rest still runs); for the audit section the PostgreSQL server binaries (\`/usr/lib/postgresql/*/bin\`, as the tests use), psql and openssl (without them it is reported as not measured).', '');
+p('**Files**: `run.sh` (the whole run), `post.lua` (wrk script), `make_bodies.mjs` (request bodies), `claude-code-50k.json` (the captured Claude Code request body), `fake_anthropic_bench.mjs` (the Anthropic upstream of the pass-through scenarios), `translate_bench.c` (codec micro-benchmark; `--emit` writes the Gemini body for the direct baseline), `floor_proxy.c` (the pass-through floor; a CMake target), `portkey_loopback.mjs` (binds Portkey to 127.0.0.1), `audit_writer_bench.c` (the audit writer\'s throughput; a CMake target), `count_spans.mjs` (counts the spans in the fake collector\'s stored OTLP exports, by name), `report.mjs` (writes this file from the run\'s results).', '');
 
 // ---- peers that did not run ----
 const floorRec = all('floor')[0];
@@ -533,7 +541,7 @@ if (iset) {
     p('| scenario | contender | instructions / request | ÷ Warden | own | libcurl | libc | libh2o | libuv | libcrypto | libpq | other |');
     p('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
     for (const [size, mode, label] of SCEN)
-      for (const c of ['floor', 'floor_tp', 'warden', 'warden_audit', 'warden_otel']) {
+      for (const c of ['floor', 'floor_tp', 'warden', 'warden_before', 'warden_audit', 'warden_otel']) {
         const x = ipr(c, size, mode);
         if (!Number.isFinite(x)) continue;
         const o = k => fmtK(iobj(c, size, mode, k));
@@ -562,12 +570,62 @@ if (iset) {
   }
 }
 
+
+// ---- the Anthropic pass-through (issue 15) ----
+const passLoad = SCEN.some(([size, mode]) => get('warden_anth', size, mode, env.conc));
+const passInstr = SCEN.some(([size, mode]) => Number.isFinite(ipr('warden_anth', size, mode)));
+if (passLoad || passInstr) {
+  p('## The Anthropic pass-through (issue 15)', '');
+  p(`Warden with a provider of \`type: anthropic\` (every tier mapped to it, with the model names the bench requests ask for) in front of \`bench/fake_anthropic_bench.mjs\`: a minimal fake of the Messages API (node built-ins, no validation) that answers every POST with a fixed message, or, when the body has \`"stream":true\`, a short SSE stream (\`message_start\`, a text block with three deltas, \`message_delta\` with usage, \`message_stop\`), as the Gemini bench fake answers with three chunks. Same bodies as the Gemini path (the 50 KB Claude Code request and the 300-byte one, sent as they are), same pinning, same rounds. Warden relays the client's body upstream byte for byte except the model name, the \`max_tokens\` clamp and its thinking rule, and the answer as sent while a watcher reads its usage. *Direct* sends the same requests to the fake itself; *floor* is \`bench/floor_proxy.c\` (the same binary as the Gemini floor, which passes on \`x-api-key\`, \`anthropic-version\` and \`anthropic-beta\` too) in front of the Anthropic fake. Added latency is against *direct to the Anthropic fake*.`, '');
+  if (passLoad) {
+    p(`| scenario | contender | req/s c=${C} | Warden ÷ this (req/s) | p50 / p99 c=${C} (ms) | added p50 / p99 c=1, split cores (µs) | added p50 / p99 c=1, one core (µs) | CPU µs/req | Warden ÷ this (CPU) | upstream conns / 1k req | errors |`);
+    p('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    for (const [size, mode, label] of SCEN) {
+      const w = get('warden_anth', size, mode, C);
+      for (const c of ['direct_anth', 'floor_anth', 'warden_anth']) {
+        const s = get(c, size, mode, C);
+        if (!s) continue;
+        const me = c === 'warden_anth';
+        const add = pl => (c === 'direct_anth' ? 'baseline' : `${signed(added(c, size, mode, pl))} / ${signed(added(c, size, mode, pl, 'p99'))}`);
+        const errs = s.errs + (get(c, size, mode, 1)?.errs || 0) + (c === 'direct_anth' ? 0 : get(c, size, mode, 1, 'one')?.errs || 0);
+        p(`| ${label} | ${NAMES[c]} | ${fmt(s.rps)} | ${me ? '—' : ratio(w?.rps, s.rps)} | ${fmt(s.p50 / 1000, 2)} / ${fmt(s.p99 / 1000, 2)} | ${add('split')} | ${add('one')} | ${c === 'direct_anth' ? '—' : fmt(s.cpu, 1)} | ${me || c === 'direct_anth' ? '—' : ratio(w?.cpu, s.cpu)} | ${fmt(s.conns, 1)} | ${errs} |`);
+      }
+    }
+    p('');
+  }
+  if (passInstr) {
+    p('Instructions per request (callgrind, c=1, counted as in the section above):', '');
+    p('| scenario | contender | instructions / request | ÷ floor | own | libcurl | libc | libh2o | libuv | libcrypto | other |');
+    p('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    for (const [size, mode, label] of SCEN)
+      for (const c of ['floor_anth', 'warden_anth']) {
+        const x = ipr(c, size, mode);
+        if (!Number.isFinite(x)) continue;
+        const o = k => fmtK(iobj(c, size, mode, k));
+        p(`| ${label} | ${NAMES[c]} | ${fmtK(x)} | ${c === 'floor_anth' ? '—' : ratio(x, ipr('floor_anth', size, mode))} | ${o('own')} | ${o('libcurl')} | ${o('libc')} | ${o('libh2o')} | ${o('libuv')} | ${o('libcrypto')} | ${o('other')} |`);
+      }
+    p('');
+  }
+}
+
 // ---- targets ----
 p('## Targets', '');
 p(`Latency targets are judged in both placements (split cores / one core). Where the floor ran, the figure column also gives the floor's own figure (a pass-through proxy on the same stack doing no work; see *The floor*).`, '');
 p('| target | figure | result |', '|---|--:|:-:|');
 const pf = ok => (ok === undefined ? 'n/a' : ok ? 'pass' : '**FAIL**');
 const tgt = (name, fig, ok) => p(`| ${name} | ${fig} | ${pf(ok)} |`);
+// issue 15: the Gemini path within +3% of its instructions per request before the reshaping; the pass-through at
+// most the floor's plus 15%
+for (const [size, mode, label] of SCEN) {
+  const w = ipr('warden', size, mode), b = GEMINI_BEFORE[`${size}/${mode}`];
+  if (Number.isFinite(w) && b && mode === 'json')
+    tgt(`Gemini path: instructions per request within +3% of before issue 15 (${fmtK(b)}), ${label.replace(' request', '')}`, `${fmtK(w)} (${signedPct(pct(w, b))})`, w <= b * 1.03);
+}
+for (const [size, mode, label] of SCEN) {
+  const w = ipr('warden_anth', size, mode), f = ipr('floor_anth', size, mode);
+  if (Number.isFinite(w) && Number.isFinite(f))
+    tgt(`Anthropic pass-through: instructions per request ≤ the floor's + 15%, ${label.replace(' request', '')}`, `${fmtK(w)} vs floor ${fmtK(f)} (${signedPct(pct(w, f))})`, w <= f * 1.15);
+}
 {
   const w = get('warden', '50k', 'json', C), d = get('direct', '50k', 'json', C);
   const r = w && d ? w.rps / d.rps : NaN;

@@ -13,7 +13,15 @@
 # BENCH_RESULTS_COPY (also keep the raw results.jsonl there), BENCH_SKIP_AUDIT=1, BENCH_AUDIT_RECORDS (call
 # records per writer run, 200000), BENCH_AUDIT_WRITER_RUNS (3), BENCH_SKIP_OTEL=1, BENCH_AB_PAIRS (5),
 # BENCH_AB_DURATION (s per c=32 run of the tracing A/B, 3), BENCH_AB_LAT_DURATION (s per c=1 run of it, 1),
-# BENCH_SKIP_BURST=1, BURST_STREAMS (5000), BURST_WAVES (5), BURST_SETTLE_MS (3000) for the memory-after-a-burst rows.
+# BENCH_SKIP_BURST=1, BURST_STREAMS (5000), BURST_WAVES (5), BURST_SETTLE_MS (3000) for the memory-after-a-burst rows,
+# BENCH_ONLY=callgrind|load (only that section, for direct, floor and Warden on both paths: no micro-benchmark,
+# audit, telemetry, peers or burst; the full report is not written: the figures are printed, and the raw results
+# kept in BENCH_RESULTS_COPY, /tmp/warden-bench-results.jsonl unless given; BENCH_OUT given: the report is written
+# there too, with the sections not run left empty), BENCH_PATHS (gemini,anthropic: which paths are measured:
+# gemini = Anthropic in, Gemini out, against fake_gemini.mjs --bench; anthropic = the pass-through to
+# bench/fake_anthropic_bench.mjs), BENCH_WARDEN_BEFORE (another Warden binary, e.g. a release build of an earlier
+# commit: one more contender on the Gemini path, same config, in the load rounds and the callgrind section, so that
+# a change is measured against what it changes within one run).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -35,6 +43,19 @@ AUDIT_RECORDS="${BENCH_AUDIT_RECORDS:-200000}"
 AUDIT_WRITER_RUNS="${BENCH_AUDIT_WRITER_RUNS:-3}"
 DEV_KEY="bench-dev-key"
 GEMINI_KEY="bench-gemini-key"
+ANTH_KEY="bench-anthropic-key"
+ONLY="${BENCH_ONLY:-}"
+case "$ONLY" in
+  "") ;;
+  callgrind | load)
+    BENCH_SKIP_AUDIT=1 BENCH_SKIP_OTEL=1 BENCH_SKIP_PEERS=1 BENCH_SKIP_BURST=1
+    [ "$ONLY" = load ] && BENCH_SKIP_CALLGRIND=1
+    [ -n "${BENCH_RESULTS_COPY:-}" ] || BENCH_RESULTS_COPY=/tmp/warden-bench-results.jsonl ;;
+  *) echo "BENCH_ONLY must be callgrind or load" >&2; exit 2 ;;
+esac
+PATHS=",${BENCH_PATHS:-gemini,anthropic},"
+# measured CONTENDER: is that contender's path among BENCH_PATHS (the pass-through contenders end in _anth)
+measured() { case "$1" in *_anth) [[ "$PATHS" == *,anthropic,* ]] ;; *) [[ "$PATHS" == *,gemini,* ]] ;; esac; }
 
 TMP="$(mktemp -d /tmp/warden-bench.XXXXXX)"
 RES="$TMP/results.jsonl"
@@ -147,9 +168,9 @@ rec "$(jq -nc --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | 
     gw_core:$gw,load_core:$lc,nproc:$nproc,duration:$dur,lat_duration:$lat,runs:$runs,conc:$conc,ttfb_n:$ttfbn,mem:$mem}')"
 
 # ---- bodies and the translation micro-benchmark ----------------------------------------------------------
-log "building bench/translate_bench.c against api/ and providers/ (release flags)"
+log "building bench/translate_bench.c against api/, providers/ and lib/ (release flags)"
 gcc -O3 -DNDEBUG -std=c17 -D_GNU_SOURCE -fno-strict-aliasing -Wall -Wextra -Wno-unused-parameter -I. \
-  bench/translate_bench.c api/*.c providers/*.c -lm -o "$TMP/translate_bench"
+  bench/translate_bench.c api/*.c providers/*.c lib/*.c -lcrypto -lm -o "$TMP/translate_bench"
 node bench/make_bodies.mjs "$TMP"
 # Gemini bodies for the direct baseline: what Warden's encoder writes (checked against the fake below).
 "$TMP/translate_bench" --emit "$TMP/anthropic-50k-json.json" gemini-2.5-pro >"$TMP/gemini-50k.json"
@@ -158,21 +179,34 @@ node bench/make_bodies.mjs "$TMP"
 # Several short processes rather than one long one: on this VM a process's speed is bimodal (it lands in a fast
 # or a slow mode, about 2x apart, and stays there), so the median is taken over processes.
 MICRO_RUNS=9
-log "translation micro-benchmark ($MICRO_RUNS processes x 2000 iterations, pinned to core $GW_CORE)"
+[ -n "$ONLY" ] && MICRO_RUNS=0
+[ "$MICRO_RUNS" = 0 ] || log "translation micro-benchmark ($MICRO_RUNS processes x 2000 iterations, pinned to core $GW_CORE)"
 for r in $(seq 1 "$MICRO_RUNS"); do
   m=$("${PIN_GW[@]}" "$TMP/translate_bench" --iters 2000 "$TMP/anthropic-50k-json.json" gemini-2.5-pro)
   rec "$(jq -c --argjson r "$r" '{kind:"micro",round:$r} + .' <<<"$m")"
 done
 
 # ---- Warden config ---------------------------------------------------------------------------------------
+# WCFG_FAMILY=anthropic: the pass-through instance, a provider of type anthropic (the bench Anthropic fake) that
+# every tier maps to, with the model names the bench requests ask for
+WCFG_FAMILY=gemini
 warden_config() {   # warden_config FILE LISTEN_PORT FAKE_PORT [EXTRA_YAML]: @MPORT@ in EXTRA_YAML -> W_MPORT, a free port
-  local extra="${4:-}"
+  local extra="${4:-}" prov
   W_MPORT=$(free_port)
-  cat >"$1" <<YAML
-# bench/run.sh: one worker, pinned to one core by taskset
-listen: 127.0.0.1:$2
-workers: 1
-providers:
+  if [ "$WCFG_FAMILY" = anthropic ]; then
+    prov="providers:
+  anthropic:
+    type: anthropic
+    base_url: http://127.0.0.1:$3
+    keys:
+      - secret: env://ANTHROPIC_API_KEY
+models:
+  tiers:
+    opus: anthropic/claude-opus-5-5
+    sonnet: anthropic/claude-sonnet-4-5
+    haiku: anthropic/claude-haiku-4-5"
+  else
+    prov="providers:
   gemini:
     type: gemini
     base_url: http://127.0.0.1:$3
@@ -182,7 +216,13 @@ models:
   tiers:
     opus: gemini/gemini-2.5-pro
     sonnet: gemini/gemini-2.5-flash
-    haiku: gemini/gemini-2.5-flash-lite
+    haiku: gemini/gemini-2.5-flash-lite"
+  fi
+  cat >"$1" <<YAML
+# bench/run.sh: one worker, pinned to one core by taskset
+listen: 127.0.0.1:$2
+workers: 1
+$prov
 auth:
   keys:
     - name: bench
@@ -213,8 +253,8 @@ start_warden() {   # start_warden FAKE_PORT [EXTRA_YAML]: sets W_PORT, W_PID, W_
     W_PORT=$(free_port)
     warden_config "$TMP/warden-$W_PORT.yaml" "$W_PORT" "$fport" "$extra"
     W_LOG="$TMP/warden-$W_PORT.log"
-    GEMINI_API_KEY="$GEMINI_KEY" WARDEN_DEV_KEY="$DEV_KEY" \
-      "${PIN_GW[@]}" "$WARDEN_BIN" serve --config "$TMP/warden-$W_PORT.yaml" >"$W_LOG.out" 2>"$W_LOG" &
+    GEMINI_API_KEY="$GEMINI_KEY" ANTHROPIC_API_KEY="$ANTH_KEY" WARDEN_DEV_KEY="$DEV_KEY" \
+      "${PIN_GW[@]}" "${WBIN:-$WARDEN_BIN}" serve --config "$TMP/warden-$W_PORT.yaml" >"$W_LOG.out" 2>"$W_LOG" &
     W_PID=$!
     PIDS+=("$W_PID")
     wait_port "$W_PORT" "$W_PID" 10 && return 0
@@ -308,13 +348,29 @@ fi
 start_fake FAKE --bench --workers 1
 FAKE_URL="http://127.0.0.1:$FAKE_PORT"
 log "bench fake on $FAKE_URL (pid $FAKE_PID, core $LOAD_CORE)"
+# the pass-through's upstream: bench/fake_anthropic_bench.mjs, pinned like the Gemini fake
+"${PIN_LOAD[@]}" node "$ROOT/bench/fake_anthropic_bench.mjs" --port 0 >"$TMP/fake-anth.out" 2>"$TMP/fake-anth.err" &
+AFAKE_PID=$!
+PIDS+=("$AFAKE_PID")
+AFAKE_PORT=""
+for i in $(seq 1 200); do
+  AFAKE_PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$TMP/fake-anth.out" | head -1)
+  [ -n "$AFAKE_PORT" ] && break
+  sleep 0.05
+done
+[ -n "$AFAKE_PORT" ] && port_is_ours "$AFAKE_PORT" "$AFAKE_PID" || { cat "$TMP/fake-anth.err" >&2; die "fake_anthropic_bench.mjs did not start"; }
+AFAKE_URL="http://127.0.0.1:$AFAKE_PORT"
+log "bench Anthropic fake on $AFAKE_URL (pid $AFAKE_PID, core $LOAD_CORE)"
 
 declare -A URL HDRS BODYKIND PID_OF STATUS REASON
-CONTENDERS=(direct floor warden warden_audit warden_otel ccr portkey)
+CONTENDERS=(direct floor warden warden_before direct_anth floor_anth warden_anth warden_audit warden_otel ccr portkey)
+fake_url_of() { case "$1" in *_anth) echo "$AFAKE_URL" ;; *) echo "$FAKE_URL" ;; esac; }
 
 # direct: the fake's own endpoints with the Gemini body
 STATUS[direct]=ok
 PID_OF[direct]=""
+STATUS[direct_anth]=ok
+PID_OF[direct_anth]=""
 
 # Warden and Warden with audit on: no tracing, no scrapes, and the JSON access log line (on by default) off, so
 # that the telemetry contender below is measured against all of it off.
@@ -346,6 +402,46 @@ if [ -x "$FLOOR_BIN" ]; then
   fi
 fi
 [ "${STATUS[floor]}" = ok ] || log "floor: ${REASON[floor]}"
+# floor_anth: the same binary in front of the Anthropic fake, passing the client's Messages request on unchanged
+STATUS[floor_anth]=failed REASON[floor_anth]="$FLOOR_BIN not built"
+PID_OF[floor_anth]=""
+if [ -x "$FLOOR_BIN" ]; then
+  FLA_PORT=$(free_port)
+  "${PIN_GW[@]}" "$FLOOR_BIN" "$FLA_PORT" "$AFAKE_URL" >"$TMP/floor-anth.out" 2>"$TMP/floor-anth.log" &
+  FLA_PID=$!
+  PIDS+=("$FLA_PID")
+  if wait_port "$FLA_PORT" "$FLA_PID" 10; then
+    STATUS[floor_anth]=ok PID_OF[floor_anth]=$FLA_PID
+    log "floor proxy for the pass-through on 127.0.0.1:$FLA_PORT (pid $FLA_PID, core $GW_CORE)"
+  else
+    REASON[floor_anth]="it did not start: $(tail -2 "$TMP/floor-anth.log" | tr '\n' ' ')"
+  fi
+fi
+[ "${STATUS[floor_anth]}" = ok ] || log "floor_anth: ${REASON[floor_anth]}"
+
+# warden_anth: Warden with a provider of type anthropic (the relay path), same telemetry-off settings as warden
+sv=("$W_PORT" "$W_PID" "$W_LOG")
+WCFG_FAMILY=anthropic
+start_warden "$AFAKE_PORT" "$TELEMETRY_OFF_YAML"
+WCFG_FAMILY=gemini
+WN_PORT=$W_PORT WN_PID=$W_PID WN_LOG=$W_LOG
+W_PORT=${sv[0]} W_PID=${sv[1]} W_LOG=${sv[2]}
+STATUS[warden_anth]=ok
+PID_OF[warden_anth]=$WN_PID
+log "warden for the pass-through on 127.0.0.1:$WN_PORT (pid $WN_PID, core $GW_CORE, workers: 1, provider type anthropic)"
+
+# warden_before: BENCH_WARDEN_BEFORE's binary with the Gemini contender's config
+STATUS[warden_before]=failed REASON[warden_before]="BENCH_WARDEN_BEFORE not given"
+PID_OF[warden_before]=""
+if [ -n "${BENCH_WARDEN_BEFORE:-}" ]; then
+  [ -x "$BENCH_WARDEN_BEFORE" ] || die "BENCH_WARDEN_BEFORE=$BENCH_WARDEN_BEFORE is not an executable"
+  sv=("$W_PORT" "$W_PID" "$W_LOG")
+  WBIN="$BENCH_WARDEN_BEFORE" start_warden "$FAKE_PORT" "$TELEMETRY_OFF_YAML"
+  WB_PORT=$W_PORT WB_PID=$W_PID
+  W_PORT=${sv[0]} W_PID=${sv[1]} W_LOG=${sv[2]}
+  STATUS[warden_before]=ok PID_OF[warden_before]=$WB_PID
+  log "warden before ($BENCH_WARDEN_BEFORE) on 127.0.0.1:$WB_PORT (pid $WB_PID, core $GW_CORE, workers: 1)"
+fi
 
 # warden_audit: the same build and config plus an audit section (what the issue asks to measure), its own port
 wa_metrics() {   # the audit instance's writer counters (GET /metrics) as one JSON object
@@ -585,8 +681,17 @@ target() {   # target CONTENDER SIZE MODE -> T_URL T_HDRS T_BODY
       else T_URL="$base/v1beta/models/$model:generateContent"; fi
       T_HDRS="x-goog-api-key: $GEMINI_KEY"
       T_BODY="$TMP/gemini-$sz.json" ;;
-    warden | warden_audit | warden_otel)
-      T_URL="http://127.0.0.1:$(case "$c" in warden) echo "$W_PORT" ;; warden_audit) echo "$WA_PORT" ;; *) echo "$WO_PORT" ;; esac)/anthropic/v1/messages"
+    direct_anth | floor_anth)
+      T_URL="$AFAKE_URL/v1/messages"
+      [ "$c" = floor_anth ] && T_URL="http://127.0.0.1:$FLA_PORT/v1/messages"
+      T_HDRS=$'x-api-key: '"$ANTH_KEY"$'\nanthropic-version: 2023-06-01'
+      T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
+    warden_anth)
+      T_URL="http://127.0.0.1:$WN_PORT/anthropic/v1/messages"
+      T_HDRS=$'x-api-key: '"$DEV_KEY"$'\nanthropic-version: 2023-06-01'
+      T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
+    warden | warden_audit | warden_otel | warden_before)
+      T_URL="http://127.0.0.1:$(case "$c" in warden) echo "$W_PORT" ;; warden_audit) echo "$WA_PORT" ;; warden_before) echo "$WB_PORT" ;; *) echo "$WO_PORT" ;; esac)/anthropic/v1/messages"
       T_HDRS=$'x-api-key: '"$DEV_KEY"$'\nanthropic-version: 2023-06-01'
       T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
     ccr)
@@ -613,8 +718,8 @@ smoke() {   # smoke CONTENDER -> 0 or sets SMOKE_ERR
         --data-binary @"$T_BODY" "$T_URL" || echo 000)
       case "$c:$mode" in
         direct:* | floor:*) want='fake-gem' ;;
-        warden:json | warden_audit:json | warden_otel:json | ccr:json) want='"type":"message"' ;;
-        warden:sse | warden_audit:sse | warden_otel:sse | ccr:sse) want='message_stop' ;;
+        warden*:json | ccr:json | *_anth:json) want='"type":"message"' ;;
+        warden*:sse | ccr:sse | *_anth:sse) want='message_stop' ;;
         portkey:json) want='chat.completion' ;;
         portkey:sse) want='"finish_reason":"stop"' ;;
       esac
@@ -629,8 +734,8 @@ smoke() {   # smoke CONTENDER -> 0 or sets SMOKE_ERR
 for c in "${CONTENDERS[@]}"; do
   [ "${STATUS[$c]}" = ok ] || continue
   if ! smoke "$c"; then
-    [ "$c" = warden ] || [ "$c" = direct ] && die "$c smoke test failed: $SMOKE_ERR"
-    [ "$c" = warden_audit ] || [ "$c" = warden_otel ] || [ "$c" = floor ] && { STATUS[$c]=failed; REASON[$c]="smoke test failed: $SMOKE_ERR"; log "$c: ${REASON[$c]}"; continue; }
+    [ "$c" = warden ] || [ "$c" = direct ] || [ "$c" = warden_anth ] || [ "$c" = direct_anth ] && die "$c smoke test failed: $SMOKE_ERR"
+    [ "$c" = warden_audit ] || [ "$c" = warden_otel ] || [ "$c" = floor ] || [ "$c" = floor_anth ] || [ "$c" = warden_before ] && { STATUS[$c]=failed; REASON[$c]="smoke test failed: $SMOKE_ERR"; log "$c: ${REASON[$c]}"; continue; }
     peer_fail "$c" "smoke test failed: $SMOKE_ERR"
     continue
   fi
@@ -659,7 +764,7 @@ run_wrk() {   # run_wrk CONTENDER SIZE MODE CONC SECONDS PLACEMENT -> JSON line 
   target "$c" "$sz" "$mode"
   out="$TMP/wrk.out"
   place "$c" "$placement"
-  curl -s -o /dev/null -X POST "$FAKE_URL/_fake/reset"   # so the fake's stats count this run's upstream connections
+  curl -s -o /dev/null -X POST "$(fake_url_of "$c")/_fake/reset"   # so the fake's stats count this run's upstream connections
   if [ "$c" = warden_audit ]; then m0=$(wa_metrics); p0=$(pg_cpu_ticks); fi
   if [ "$c" = warden_otel ]; then o0=$(wo_metrics); oc0=$(cpu_ticks "$OTLP_PID"); scrape_start "$secs"; fi
   [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
@@ -700,7 +805,7 @@ run_wrk() {   # run_wrk CONTENDER SIZE MODE CONC SECONDS PLACEMENT -> JSON line 
   fi
   [ -n "$pid" ] && t1=$(cpu_ticks "$pid")
   place "$c" split
-  fstats=$(curl -s "$FAKE_URL/_fake/stats" | jq -c '{up_requests: .requests, up_conns: (.tcp_connections_opened - 1)}' 2>/dev/null) || true
+  fstats=$(curl -s "$(fake_url_of "$c")/_fake/stats" | jq -c '{up_requests: .requests, up_conns: (.tcp_connections_opened - 1)}' 2>/dev/null) || true
   [ -n "$fstats" ] || fstats='{}'
   grep '^{' "$out" | tail -1 | jq -c --arg c "$c" --arg sz "$sz" --arg m "$mode" --argjson conc "$conc" --arg pl "$placement" \
     --argjson cpu_us "$(((t1 - t0) * 1000000 / CLK_TCK))" --argjson rss "${rss:-0}" --argjson f "$fstats" --argjson au "$audit" \
@@ -725,22 +830,24 @@ ttfb() {   # ttfb CONTENDER SIZE PLACEMENT ROUND: TTFB_N sequential streaming re
 
 SCENARIOS=("50k json" "50k sse" "300 json" "300 sse")
 active=()
-for c in "${CONTENDERS[@]}"; do [ "${STATUS[$c]}" = ok ] && active+=("$c"); done
+for c in "${CONTENDERS[@]}"; do [ "${STATUS[$c]}" = ok ] && measured "$c" && active+=("$c"); done
+LOAD_ROUNDS=$RUNS WARM_SCEN=("${SCENARIOS[@]}")
+[ "$ONLY" = callgrind ] && LOAD_ROUNDS=0 WARM_SCEN=()
 est=$(( (${#SCENARIOS[@]} * ${#active[@]}) * (WARMUP + 1 + RUNS * (DURATION + 2 * LAT_DURATION + 2)) + 20 ))
-log "load: ${active[*]}; ${#SCENARIOS[@]} scenarios x $RUNS rounds x (c=$CONC ${DURATION}s + 2 x c=1 ${LAT_DURATION}s); about $((est / 60)) min"
+[ "$LOAD_ROUNDS" = 0 ] || log "load: ${active[*]}; ${#SCENARIOS[@]} scenarios x $RUNS rounds x (c=$CONC ${DURATION}s + 2 x c=1 ${LAT_DURATION}s); about $((est / 60)) min"
 
-for sc in "${SCENARIOS[@]}"; do
+for sc in "${WARM_SCEN[@]}"; do
   read -r sz mode <<<"$sc"
   for c in "${active[@]}"; do run_wrk "$c" "$sz" "$mode" "$CONC" "$WARMUP" split >/dev/null || true; done
 done
-for r in $(seq 1 "$RUNS"); do
+for r in $(seq 1 "$LOAD_ROUNDS"); do
   for sc in "${SCENARIOS[@]}"; do
     read -r sz mode <<<"$sc"
     for c in "${active[@]}"; do
       line=$(run_wrk "$c" "$sz" "$mode" "$CONC" "$DURATION" split) && rec "$(jq -c --argjson r "$r" '. + {kind:"load",round:$r}' <<<"$line")"
       line=$(run_wrk "$c" "$sz" "$mode" 1 "$LAT_DURATION" split) && rec "$(jq -c --argjson r "$r" '. + {kind:"load",round:$r}' <<<"$line")"
       # the direct baseline has no gateway to move: its c=1 figure serves both placements
-      [ "$c" = direct ] && continue
+      [ "$c" = direct ] || [ "$c" = direct_anth ] && continue
       line=$(run_wrk "$c" "$sz" "$mode" 1 "$LAT_DURATION" one) && rec "$(jq -c --argjson r "$r" '. + {kind:"load",round:$r}' <<<"$line")"
     done
     log "round $r: $sz $mode done"
@@ -755,7 +862,7 @@ for r in $(seq 1 "$RUNS"); do
   for sz in 50k 300; do
     for c in "${active[@]}"; do
       ttfb "$c" "$sz" split "$r"
-      [ "$c" = direct ] || ttfb "$c" "$sz" one "$r"
+      [ "$c" = direct ] || [ "$c" = direct_anth ] || ttfb "$c" "$sz" one "$r"
     done
   done
 done
@@ -787,7 +894,7 @@ ab_run() {   # ab_run SIZE MODE CONC SECONDS FLAGS PAIR PLACEMENT -> one JSON li
     --argjson pair "$pair" --arg pl "$pl" --argjson cpu "$(((t1 - t0) * 1000000 / CLK_TCK))" --argjson s "$spans" \
     '. + {kind:"otel_ab",size:$sz,mode:$m,conc:$conc,flags:$f,pair:$pair,placement:$pl,cpu_us:$cpu,received:$s}'
 }
-if [ "${STATUS[warden_otel]:-}" = ok ]; then
+if [ "${STATUS[warden_otel]:-}" = ok ] && [ -z "$ONLY" ]; then
   log "tracing sampled vs not sampled in one process: ${#SCENARIOS[@]} scenarios x $AB_PAIRS pairs (c=$CONC ${AB_DURATION}s, c=1 ${AB_LAT_DURATION}s in both placements)"
   wo_collect 0 >/dev/null
   for sc in "${SCENARIOS[@]}"; do
@@ -874,18 +981,24 @@ cg_run() {   # cg_run CONTENDER SIZE MODE -> one JSON line, or nothing when the 
   port=$(free_port)
   [ "$c" = floor_tp ] && trace=01
   case "$c" in
-    floor | floor_tp) "${PIN_GW[@]}" valgrind --tool=callgrind --callgrind-out-file="$out.cg" "$FLOOR_BIN" "$port" "$FAKE_URL" >"$out.log" 2>&1 & ;;
+    floor | floor_tp | floor_anth) "${PIN_GW[@]}" valgrind --tool=callgrind --callgrind-out-file="$out.cg" "$FLOOR_BIN" "$port" "$(fake_url_of "$c")" >"$out.log" 2>&1 & ;;
     *)
+      local fport="$FAKE_PORT"
+      [ "$c" = warden_anth ] && fport="$AFAKE_PORT" WCFG_FAMILY=anthropic
+      local wbin="$WARDEN_BIN"
+      [ "$c" = warden_before ] && wbin="$BENCH_WARDEN_BEFORE"
       case "$c" in
+        warden_anth | warden_before) extra="$TELEMETRY_OFF_YAML" ;;
         warden) extra="$TELEMETRY_OFF_YAML" ;;
         warden_audit) extra="${AUDIT_YAML/audit-spool/audit-spool-cg}
 $TELEMETRY_OFF_YAML" ;;
         warden_otel) extra="$OTEL_YAML" ;;
       esac
-      warden_config "$out.yaml" "$port" "$FAKE_PORT" "$extra"
+      warden_config "$out.yaml" "$port" "$fport" "$extra"
+      WCFG_FAMILY=gemini
       mport=$W_MPORT
-      GEMINI_API_KEY="$GEMINI_KEY" WARDEN_DEV_KEY="$DEV_KEY" "${PIN_GW[@]}" valgrind --tool=callgrind \
-        --callgrind-out-file="$out.cg" "$WARDEN_BIN" serve --config "$out.yaml" >"$out.log" 2>&1 & ;;
+      GEMINI_API_KEY="$GEMINI_KEY" ANTHROPIC_API_KEY="$ANTH_KEY" WARDEN_DEV_KEY="$DEV_KEY" "${PIN_GW[@]}" valgrind --tool=callgrind \
+        --callgrind-out-file="$out.cg" "$wbin" serve --config "$out.yaml" >"$out.log" 2>&1 & ;;
   esac
   pid=$!
   PIDS+=("$pid")
@@ -950,10 +1063,14 @@ $TELEMETRY_OFF_YAML" ;;
 }
 if [ "$CG" = ok ]; then
   cg_list=()
-  for c in floor floor_tp warden warden_audit warden_otel; do
+  for c in floor floor_tp warden warden_before warden_audit warden_otel floor_anth warden_anth; do
+    measured "$c" || continue
     [ "$c" = warden_audit ] && [ "$AUDIT" != ok ] && continue
     [ "$c" = warden_otel ] && [ "$OTEL" != ok ] && continue
+    [ "$c" = floor_tp ] && [ -n "$ONLY" ] && continue
     [ "${c%_tp}" = floor ] && [ "${STATUS[floor]}" != ok ] && continue
+    [ "$c" = floor_anth ] && [ "${STATUS[floor_anth]}" != ok ] && continue
+    [ "$c" = warden_before ] && [ "${STATUS[warden_before]}" != ok ] && continue
     cg_list+=("$c")
   done
   log "instructions per request under callgrind: ${cg_list[*]}; 4 scenarios, ${CG_SECONDS}s each at c=1"
@@ -1015,6 +1132,14 @@ done
 rec "$(jq -nc --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson secs "$(($(date +%s) - T_START))" '{kind:"end",load_end:$load,seconds:$secs}')"
 
 [ -z "${BENCH_RESULTS_COPY:-}" ] || cp "$RES" "$BENCH_RESULTS_COPY"   # raw results, for a second look
+if [ -n "$ONLY" ]; then
+  # one section only: its figures printed (medians over rounds for the load), the README left as it is
+  jq -r 'select(.kind == "instr") | "instr  \(.contender) \(.size) \(.mode): \(.instr / .requests / 1000 * 10 | round / 10)k/request over \(.requests) requests"' "$RES"
+  jq -rs '[.[] | select(.kind == "load" and .conc == '"$CONC"')] | group_by([.contender, .size, .mode])[] |
+    "load   \(.[0].contender) \(.[0].size) \(.[0].mode): req/s c='"$CONC"' median \((map(.requests / .duration_us * 1e6) | sort | .[length / 2 | floor]) | round), CPU µs/req \((map(.cpu_us / .requests) | sort | .[length / 2 | floor]) * 10 | round / 10)"' "$RES"
+  log "BENCH_ONLY=$ONLY: raw results in $BENCH_RESULTS_COPY"
+  [ -n "${BENCH_OUT:-}" ] || exit 0
+fi
 node "$ROOT/bench/report.mjs" "$RES" >"$TMP/README.md"
 mv "$TMP/README.md" "$OUT"
 log "wrote $OUT in $(($(date +%s) - T_START)) s"
