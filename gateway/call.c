@@ -837,22 +837,7 @@ static void up_done(void *ctx, enum wd_upstream_result res, const char *detail)
         wd_logf(WD_LOG_WARN, f, "upstream request failed: %s", detail ? detail : "");
         enum wd_error_class cls = transport_class(res);
         enum wd_attempt_outcome o = cls == WD_ERR_TIMEOUT ? WD_AO_TIMEOUT : WD_AO_TRANSPORT;
-        if (c->committed) {
-            /* after the first byte: never retried; the client gets an error event after what it has */
-            attempt_end(c, o, cls, false);
-            c->err = cls;
-            if (c->relay) {
-                c->relay_hold.n = 0;
-                c->api->write_stream_error(&c->out, cls, transport_message(res), strlen(transport_message(res)));
-                c->finished = true;
-                call_flush(c);
-                return;
-            }
-            struct wd_event ev = {.type = WD_EV_ERROR, .error_class = cls};
-            ev.message = (struct wd_str){transport_message(res), strlen(transport_message(res))};
-            gate_emit(&c->sink, &ev);
-            return;
-        }
+        /* after the first byte nothing is retried: attempt_failed ends the stream with an error event */
         /* A kept-alive connection that died before any answer byte: curl's silent re-send was refused
          * (net/upstream.h); the request goes again at once on a new connection, as one more counted attempt. */
         c->fresh_conn = res == WD_UP_ERR_RESEND;
@@ -960,17 +945,7 @@ static void call_end_with(struct wd_call *c, enum wd_error_class cls, const char
         call_fail(c, cls, msg);
         return;
     }
-    c->err = cls;
-    if (c->relay) {
-        c->relay_hold.n = 0;
-        c->api->write_stream_error(&c->out, cls, msg, strlen(msg));
-        c->finished = true;
-        call_flush(c);
-        return;
-    }
-    c->dec_failed = true;
-    struct wd_event ev = {.type = WD_EV_ERROR, .error_class = cls, .message = {msg, strlen(msg)}};
-    gate_emit(&c->sink, &ev);
+    end_after_commit(c, cls, msg);
 }
 
 static void on_tick(uv_timer_t *t)
