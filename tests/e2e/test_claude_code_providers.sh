@@ -8,7 +8,7 @@
 # Usage: bash tests/e2e/test_claude_code_providers.sh path/to/warden
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "${1:-}"
 E2E="$WD_ROOT/tests/e2e"
-CLAUDE="$E2E/node_modules/@anthropic-ai/claude-code-linux-x64/claude"
+source "$E2E/claude_lib.sh"
 
 bash "$E2E/setup.sh"
 
@@ -60,28 +60,6 @@ FILE2="$WORK/todo.txt"
 FINAL_TEXT="Done: notes.txt and todo.txt were written, notes.txt read and edited."
 
 post() { curl -sS --max-time 10 -X POST "$1" -H 'content-type: application/json' -d "${2:-}"; }
-
-jcheck() {
-  local d="$1" f="$2" js="$3"
-  if timeout 30 node -e '
-    const fs = require("fs");
-    const D = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
-    const why = (...a) => console.error("#  ", ...a.map(x => typeof x === "string" ? x : JSON.stringify(x).slice(0, 800)));
-    const f = new Function("D", "why", process.argv[2]);
-    process.exit(f(D, why) ? 0 : 1);
-  ' "$f" "$js"; then ok "$d"; else fail "$d"; fi
-}
-
-run_claude() {
-  local out="$1" prompt="$2"; shift 2
-  local rc=0
-  (cd "$WORK" && timeout -k 5 180 env -i PATH=/usr/bin:/bin HOME="$WD_TMP/home" \
-    ANTHROPIC_BASE_URL="$WARDEN_URL/anthropic" ANTHROPIC_API_KEY=devkey \
-    DISABLE_TELEMETRY=1 DISABLE_AUTOUPDATER=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 "$@" \
-    "$CLAUDE" -p "$prompt" --output-format json --allowedTools Write,Read,Edit,Bash </dev/null >"$out" 2>"$out.err") || rc=$?
-  [ -s "$out" ] && node -e 'JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))' "$out" 2>/dev/null || echo '{}' >"$out"
-  return "$rc"
-}
 
 # task NAME OUT [env...]: runs the task and checks the client's side (exit, result, the file on disk)
 task() {
