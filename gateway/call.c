@@ -1348,6 +1348,8 @@ static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_in
     memset(&c->upbody, 0, offsetof(struct wd_call, key) - offsetof(struct wd_call, upbody));
     c->key[0] = '\0';
     c->wire.bearer[0] = '\0';
+    c->addr[0] = c->ua[0] = c->model_req[0] = c->model_res[0] = c->reason[0] = c->req_sha[0] = '\0';
+    c->tracestate[0] = '\0';
     c->req = req;
     c->g = g;
     c->api = api;

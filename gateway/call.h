@@ -111,7 +111,6 @@ struct wd_call {
     int attempts;                        /* provider requests started (each one the provider may bill) */
     unsigned attempt_gen;                /* bumped per attempt: a callback of a replaced attempt stops */
     int fallbacks;                       /* moves to a next target */
-    struct wd_call_attempt attempt[WD_CALL_MAX_ATTEMPTS];
     int nattempts;                       /* recorded in attempt[] (<= attempts) */
     bool fresh_conn;
     uv_timer_t *retry_timer;             /* a backoff before the next attempt */
@@ -139,11 +138,6 @@ struct wd_call {
     enum wd_stop_reason stop_reason;
     struct wd_usage usage;
     struct wd_relay_result relay_res;
-    char addr[64];
-    char ua[WD_AUDIT_STR_MAX / 2];
-    char model_req[256], model_res[256];
-    char reason[256];                    /* why Warden refused the request (a field path and a rule), for the log */
-    char req_sha[65];
     bool dig_pending;
     const char *dig_p;
     size_t dig_n;
@@ -155,10 +149,8 @@ struct wd_call {
     /* tracing: the observer keeps the spans here; the call sends up_tp upstream */
     bool traced, has_tp;
     uint8_t tid[16], parent_sid[8], flags;
-    char tracestate[520];
     char up_tp[56];                      /* traceparent sent upstream (set by the trace observer) */
     char up_err[16];
-    struct wd_span sspan, uspan, ispan;  /* server span, the attempt's client span, an internal span */
     bool ispan_live;
     const char *span_name;               /* "POST /anthropic/v1/messages": the route's (gateway/inbound.h) */
     bool api_headers_read;               /* beta and version were read (for a provider of the client's family) */
@@ -176,6 +168,17 @@ struct wd_call {
     /* Not zeroed either: written whole when read (api_headers_read) */
     char beta[1024];                     /* the client's anthropic-beta values, joined */
     char version[64];                    /* the client's anthropic-version */
+    /* Not zeroed at the start of a call either (a call's memset is most of its fixed cost): the strings start
+     * empty (their first byte is set), the attempt list is read up to nattempts, the spans are written whole by
+     * the trace observer before use. */
+    struct wd_call_attempt attempt[WD_CALL_MAX_ATTEMPTS];
+    char addr[64];
+    char ua[WD_AUDIT_STR_MAX / 2];
+    char model_req[256], model_res[256];
+    char reason[256];                    /* why Warden refused the request (a field path and a rule), for the log */
+    char req_sha[65];
+    char tracestate[520];
+    struct wd_span sspan, uspan, ispan;  /* server span, the attempt's client span, an internal span */
     /* Storage for the encoder and the decoder (or watcher) when they fit: no allocation per call */
     _Alignas(16) unsigned char enc_mem[WD_CALL_INLINE_STATE];
     _Alignas(16) unsigned char dec_mem[WD_CALL_INLINE_STATE];
