@@ -462,7 +462,8 @@ int wd_anthropic_up_rewrite_parsed(const char *body, size_t len, const struct wd
             goto out;
         }
         wd_buf_put(out, body + at, e->off - at);
-        wd_buf_put(out, w.reps.p + e->rep_off, e->rep_n);
+        if (e->rep_n > 0) /* a removal has no replacement bytes (and reps may hold none at all) */
+            wd_buf_put(out, w.reps.p + e->rep_off, e->rep_n);
         at = (size_t)e->off + e->len;
     }
     wd_buf_put(out, body + at, len - at);
