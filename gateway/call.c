@@ -1372,7 +1372,6 @@ static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_in
     memcpy(c->rid, "req_", 4);
     wd_rand_id(c->rid + 4, 24);
     c->rid[28] = '\0';
-    c->span_name = rd->span;
     notify(c, WD_CALL_EV_START);
     const struct wd_config *cfg = c->rt->cfg;
 

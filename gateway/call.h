@@ -152,7 +152,6 @@ struct wd_call {
     char up_tp[56];                      /* traceparent sent upstream (set by the trace observer) */
     char up_err[16];
     bool ispan_live;
-    const char *span_name;               /* "POST /anthropic/v1/messages": the route's (gateway/inbound.h) */
     bool api_headers_read;               /* beta and version were read (for a provider of the client's family) */
     bool uspan_live, first_token_seen;
     bool stream_open;

@@ -148,7 +148,7 @@ static void server_span_end(struct wd_call *c)
 {
     const char *err = c->err != WD_ERR_NONE ? wd_call_error_name(c->err) : c->cut ? "client_gone" : NULL;
     struct wd_span *s = &c->sspan;
-    const char *path = strchr(c->span_name, ' ') + 1;
+    const char *path = strchr(c->route_def->span, ' ') + 1;
     wd_span_put_cstr(s, "http.request.method", "POST");
     wd_span_put_cstr(s, "http.route", path);
     wd_span_put_cstr(s, "url.path", path);
@@ -186,7 +186,7 @@ static void on_event(struct wd_call *c, enum wd_call_ev ev)
         if (c->traced || c->rt->cfg->telemetry.access_log)
             wd_call_capture_client(c);
         if (c->traced) {
-            span_start(c, &c->sspan, c->span_name, WD_SPAN_SERVER, NULL);
+            span_start(c, &c->sspan, c->route_def->span, WD_SPAN_SERVER, NULL);
         }
         break;
     case WD_CALL_EV_AUTH:

@@ -35,7 +35,7 @@ static void access_line(struct wd_call *c, const char *err)
     wd_buf_puts(&f, "\",\"span_id\":\"");
     wd_buf_puts(&f, sid);
     wd_buf_puts(&f, "\",\"method\":\"POST\",\"path\":\"");
-    wd_buf_puts(&f, strchr(c->span_name, ' ') + 1);
+    wd_buf_puts(&f, strchr(c->route_def->span, ' ') + 1);
     wd_buf_puts(&f, "\",\"status\":");
     wd_buf_put_i64(&f, c->status);
     wd_buf_puts(&f, ",\"duration_ms\":");
@@ -115,7 +115,7 @@ static void on_event(struct wd_call *c, enum wd_call_ev ev)
         const char *err = c->err != WD_ERR_NONE ? wd_call_error_name(c->err) : c->cut ? "client_gone" : NULL;
         if (c->rt->cfg->telemetry.access_log)
             access_line(c, err);
-        const char *route = strchr(c->span_name, ' ') + 1;
+        const char *route = strchr(c->route_def->span, ' ') + 1;
         struct wd_metrics_call mc = {
             .route = route,
             .api = c->api->name,
