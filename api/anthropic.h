@@ -10,6 +10,13 @@
  * body and into a. On failure err->cls is set; WD_ERR_NONE there means memory ran out. */
 int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens, struct wd_arena *a,
                                 struct wd_json *j, struct wd_request *req, struct wd_error *err);
+/* The same in two steps. Parse: tokens into *j, the object checked (no repeated key at any depth) and the head
+ * read into *req (model, max_tokens, stream): enough to route the request and to relay it to a provider of this
+ * API. Decode: the rest of the canonical request from those tokens, for a provider of another family. */
+int wd_anthropic_parse_request(const char *body, size_t len, bool count_tokens, struct wd_arena *a,
+                               struct wd_json *j, struct wd_request *req, struct wd_error *err);
+int wd_anthropic_decode_parsed(bool count_tokens, struct wd_arena *a, const struct wd_json *j, struct wd_request *req,
+                               struct wd_error *err);
 
 /* HTTP status and Anthropic error type for an error class. */
 int wd_anthropic_error_status(enum wd_error_class cls);

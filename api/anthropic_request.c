@@ -638,8 +638,8 @@ static int link_tool_results(struct dec *d, struct wd_request *req)
     return 0;
 }
 
-int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens, struct wd_arena *a,
-                                struct wd_json *j, struct wd_request *req, struct wd_error *err)
+int wd_anthropic_parse_request(const char *body, size_t len, bool count_tokens, struct wd_arena *a,
+                               struct wd_json *j, struct wd_request *req, struct wd_error *err)
 {
     struct dec dd = {j, a, err}, *d = &dd;
     *req = (struct wd_request){0};
@@ -655,13 +655,41 @@ int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens,
         FAIL(d, "request body must be a JSON object");
     if (no_dup_in(d, 0) < 0)
         return -1;
-
-    int model = -1, messages = -1;
+    /* the head: what routing, the relay and the spans read */
+    int model = -1;
     WD_JSON_OBJ_EACH(j, 0, k)
     {
         int v = (int)k + 1;
         if (key_is(j, k, "model")) {
             model = v;
+        } else if (key_is(j, k, "max_tokens")) {
+            if (wd_json_i64(j, v, &req->max_tokens) < 0 || req->max_tokens < 1)
+                FAIL(d, "max_tokens: expected a positive integer");
+        } else if (key_is(j, k, "stream")) {
+            if (wd_json_type(j, v) != WD_J_TRUE && wd_json_type(j, v) != WD_J_FALSE)
+                FAIL(d, "stream: expected a boolean");
+            req->stream = wd_json_type(j, v) == WD_J_TRUE;
+        }
+    }
+    if (decode_name(d, model, &req->model, "model", NULL) < 0)
+        return -1;
+    if (req->model.n == 0 || req->model.n > 256)
+        FAIL(d, "model: must be 1 to 256 characters");
+    if (req->max_tokens < 0 && !count_tokens)
+        FAIL(d, "max_tokens: Field required");
+    return 0;
+}
+
+int wd_anthropic_decode_parsed(bool count_tokens, struct wd_arena *a, const struct wd_json *j, struct wd_request *req,
+                               struct wd_error *err)
+{
+    struct dec dd = {j, a, err}, *d = &dd;
+    int messages = -1;
+    WD_JSON_OBJ_EACH(j, 0, k)
+    {
+        int v = (int)k + 1;
+        if (key_is(j, k, "model") || key_is(j, k, "max_tokens") || key_is(j, k, "stream")) {
+            continue; /* the head (wd_anthropic_parse_request) */
         } else if (key_is(j, k, "messages")) {
             messages = v;
         } else if (key_is(j, k, "system")) {
@@ -685,13 +713,6 @@ int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens,
             } else {
                 FAIL(d, "system: expected a string or an array of text blocks");
             }
-        } else if (key_is(j, k, "max_tokens")) {
-            if (wd_json_i64(j, v, &req->max_tokens) < 0 || req->max_tokens < 1)
-                FAIL(d, "max_tokens: expected a positive integer");
-        } else if (key_is(j, k, "stream")) {
-            if (wd_json_type(j, v) != WD_J_TRUE && wd_json_type(j, v) != WD_J_FALSE)
-                FAIL(d, "stream: expected a boolean");
-            req->stream = wd_json_type(j, v) == WD_J_TRUE;
         } else if (key_is(j, k, "temperature")) {
             if (wd_json_double(j, v, &req->temperature) < 0 || req->temperature < 0 || req->temperature > 1)
                 FAIL(d, "temperature: expected a number from 0 to 1");
@@ -736,12 +757,6 @@ int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens,
             return extra_input(d, k, NULL);
         }
     }
-    if (decode_name(d, model, &req->model, "model", NULL) < 0)
-        return -1;
-    if (req->model.n == 0 || req->model.n > 256)
-        FAIL(d, "model: must be 1 to 256 characters");
-    if (req->max_tokens < 0 && !count_tokens)
-        FAIL(d, "max_tokens: Field required");
     if (req->max_tokens < 0)
         req->max_tokens = 1;
     if (messages < 0 || wd_json_type(j, messages) != WD_J_ARR)
@@ -792,4 +807,12 @@ int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens,
 oom:
     wd_error_set(err, WD_ERR_API, "out of memory");
     return -1;
+}
+
+int wd_anthropic_decode_request(const char *body, size_t len, bool count_tokens, struct wd_arena *a,
+                                struct wd_json *j, struct wd_request *req, struct wd_error *err)
+{
+    if (wd_anthropic_parse_request(body, len, count_tokens, a, j, req, err) < 0)
+        return -1;
+    return wd_anthropic_decode_parsed(count_tokens, a, j, req, err);
 }

@@ -1051,9 +1051,21 @@ static int target_prepare(struct wd_call *c)
         return -3;
     if (kr <= 0)
         return -2;
-    if (c->pops->family == c->api->family && !c->api_headers_read) {
+    bool same_api = c->pops->family == c->api->family;
+    if (same_api && !c->api_headers_read) {
         client_api_headers(c); /* only a provider that speaks the client's API gets its version and betas */
         c->api_headers_read = true;
+    }
+    if (!(same_api && c->pops->watch != NULL) && !c->decoded) {
+        /* a target that is not relayed needs the canonical request: decoded once, on the first such target */
+        struct wd_error derr = {0};
+        if (c->api->decode(c->route_def->kind == WD_ROUTE_COUNT_TOKENS, &c->arena, &c->json, &c->creq, &derr) < 0) {
+            if (derr.cls == WD_ERR_INVALID_REQUEST)
+                snprintf(c->reason, sizeof(c->reason), "%s", derr.msg);
+            call_fail(c, derr.cls ? derr.cls : WD_ERR_API, derr.cls ? derr.msg : "out of memory");
+            return -1;
+        }
+        c->decoded = true;
     }
     struct wd_build_in in = {
         .provider = t->provider,
@@ -1072,6 +1084,8 @@ static int target_prepare(struct wd_call *c)
     c->upbody.n = 0;
     c->wire.nheaders = 0; /* not the whole struct: its storage is kilobytes */
     c->wire.relay = c->wire.sse = false;
+    c->wire.body_ref = NULL;
+    c->wire.body_ref_len = 0;
     c->wire.url[0] = '\0';
     if (c->pops->build(&in, &c->wire, &c->upbody, &err) < 0) {
         if (err.cls == WD_ERR_INVALID_REQUEST)
@@ -1181,8 +1195,8 @@ static int attempt_start(struct wd_call *c)
         .url = c->wire.url,
         .headers = c->hdrs,
         .nheaders = nh,
-        .body = c->upbody.p,
-        .body_len = c->upbody.n,
+        .body = c->wire.body_ref != NULL ? c->wire.body_ref : c->upbody.p,
+        .body_len = c->wire.body_ref != NULL ? c->wire.body_ref_len : c->upbody.n,
         .tls_ca = p->tls_ca,
         .connect_timeout_ms = p->connect_timeout_ms,
         .first_byte_timeout_ms = p->first_byte_timeout_ms,
@@ -1397,7 +1411,7 @@ static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_in
     }
     struct wd_error err = {0};
     bool count = rd->kind == WD_ROUTE_COUNT_TOKENS;
-    if (api->decode(c->body, c->body_len, count, &c->arena, &c->json, &c->creq, &err) < 0) {
+    if (api->parse(c->body, c->body_len, count, &c->arena, &c->json, &c->creq, &err) < 0) {
         /* the decoder's messages name a field path and a rule, never a value */
         if (err.cls == WD_ERR_INVALID_REQUEST)
             snprintf(c->reason, sizeof(c->reason), "%s", err.msg);

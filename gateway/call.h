@@ -89,6 +89,7 @@ struct wd_call {
     struct wd_route route;               /* the current target (provider, model) */
     struct wd_wire wire;                 /* the current target's request (url, headers) */
     struct wd_buf upbody;                /* the current target's body */
+    bool decoded;                        /* creq holds the whole canonical request, not only its head */
     bool upbody_for_ti;                  /* upbody was built for plan.t[ti] (a retry reuses it) */
     struct wd_upstream_header hdrs[WD_WIRE_MAX_HEADERS + 2];
     struct wd_upstream_xfer *xfer;

@@ -39,9 +39,14 @@ struct wd_inbound_ops {
     enum wd_provider_type family; /* the provider family that speaks this API natively (relay when equal) */
     const struct wd_inbound_route *routes;
     size_t nroutes;
-    /* request body -> canonical request (strings point into body and a). err->cls WD_ERR_NONE: out of memory */
-    int (*decode)(const char *body, size_t len, bool count_tokens, struct wd_arena *a, struct wd_json *j,
-                  struct wd_request *req, struct wd_error *err);
+    /* request body -> tokens in *j and the head of the canonical request (model, max_tokens, stream): enough to
+     * route it and to relay it to a provider of this API (strings point into body and a). err->cls WD_ERR_NONE:
+     * out of memory */
+    int (*parse)(const char *body, size_t len, bool count_tokens, struct wd_arena *a, struct wd_json *j,
+                 struct wd_request *req, struct wd_error *err);
+    /* the rest of the canonical request from those tokens: only when a target of another family needs it */
+    int (*decode)(bool count_tokens, struct wd_arena *a, const struct wd_json *j, struct wd_request *req,
+                  struct wd_error *err);
     /* the encoder: enc_size bytes; init returns its sink (events in), output appended to out */
     size_t enc_size;
     struct wd_sink *(*enc_init)(void *enc, struct wd_buf *out, bool stream, struct wd_str model);

@@ -760,6 +760,8 @@ static size_t xfer_on_write(char *p, size_t size, size_t n, void *ud)
 static size_t xfer_on_read(char *buf, size_t size, size_t n, void *ud)
 {
     struct wd_upstream_xfer *x = ud;
+    if (x->cancelled)
+        return CURL_READFUNC_ABORT; /* the caller's body may be gone with it */
     size_t left = x->body_len - x->body_pos, len = size * n;
     if (len > left)
         len = left;

@@ -447,6 +447,11 @@ int wd_anthropic_up_rewrite_parsed(const char *body, size_t len, const struct wd
         goto out;
     }
 
+    edits->unchanged = w.n == 0;
+    if (out == NULL) { /* the caller only asks what would change */
+        rc = 0;
+        goto out;
+    }
     /* 6. one pass: the original bytes between the edits, the replacements in their place */
     if (w.n > 1)
         qsort(w.e, w.n, sizeof(*w.e), cmp_edit);

@@ -19,6 +19,7 @@ struct wd_anthropic_up_edits {
     int foreign_ids;            /* tool ids whose Warden-issued signature suffix was removed */
     bool thinking_dropped;      /* `thinking` was removed: the last assistant turn ends in tool use without a
                                    thinking block in front (it came from another family) */
+    bool unchanged;             /* no edit at all: the output is the input */
 };
 
 /* Rewrites the client's Messages body (or count_tokens body) for the target model. max_output 0: no clamp.
@@ -28,7 +29,8 @@ int wd_anthropic_up_rewrite(const char *body, size_t len, struct wd_str model, i
                             struct wd_buf *out, struct wd_anthropic_up_edits *edits, struct wd_error *err);
 
 /* The same, with the body's tokens when the caller already has them (parsed from exactly these bytes; NULL:
- * the body is tokenized here). */
+ * the body is tokenized here). out NULL: nothing is written, *edits says what would change (edits->unchanged:
+ * nothing; the caller sends the input as it is). */
 int wd_anthropic_up_rewrite_parsed(const char *body, size_t len, const struct wd_json *parsed, struct wd_str model,
                                    int64_t max_output, bool count_tokens, struct wd_buf *out,
                                    struct wd_anthropic_up_edits *edits, struct wd_error *err);

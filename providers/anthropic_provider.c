@@ -19,10 +19,17 @@ static int build(const struct wd_build_in *in, struct wd_wire *w, struct wd_buf 
     int64_t ceiling = in->provider->max_output_tokens > 0 ? in->provider->max_output_tokens
                                                           : wd_anthropic_up_max_output(in->model);
     struct wd_anthropic_up_edits edits = {0};
-    wd_buf_reserve(body, in->raw_len + 64);
-    if (wd_anthropic_up_rewrite_parsed(in->raw, in->raw_len, in->raw_json, in->model, ceiling, in->count_tokens, body,
+    /* the edits found first: a body that needs none goes up as the client's own bytes, not a copy of them */
+    if (wd_anthropic_up_rewrite_parsed(in->raw, in->raw_len, in->raw_json, in->model, ceiling, in->count_tokens, NULL,
                                        &edits, err) < 0)
         return -1;
+    if (edits.unchanged) {
+        w->body_ref = in->raw;
+        w->body_ref_len = in->raw_len;
+    } else if (wd_anthropic_up_rewrite_parsed(in->raw, in->raw_len, in->raw_json, in->model, ceiling,
+                                              in->count_tokens, body, &edits, err) < 0) {
+        return -1;
+    }
     if (wd_provider_url(w->url, sizeof(w->url), in->provider->base_url,
                         in->count_tokens ? "/v1/messages/count_tokens" : "/v1/messages") < 0) {
         wd_error_set(err, WD_ERR_INVALID_REQUEST, "provider %s: base_url too long", in->provider->name);

@@ -20,6 +20,9 @@ struct wd_wire {
     char url[1024];
     struct wd_wire_header headers[WD_WIRE_MAX_HEADERS];
     size_t nheaders;
+    const char *body_ref;       /* set: the body is these bytes (the client's, unchanged; valid for the call), not
+                                   what build appended */
+    size_t body_ref_len;
     bool relay;                 /* the body is the client's own (same API family): the answer goes back to the
                                    client as the provider sends it, status and body included */
     bool sse;                   /* the answer is an event stream (feed its data payloads one by one) */
