@@ -1,5 +1,7 @@
-/* Static key authentication. Keys are stored as SHA-256 digests and compared with CRYPTO_memcmp over
- * every entry, so neither the match position nor the key length shows in the timing. */
+/* Static key authentication. Keys are stored as keyed tags (SipHash-128 under a key drawn at start, never
+ * written anywhere) and compared with CRYPTO_memcmp over every entry, so neither the match position nor the
+ * key length shows in the timing. A keyed hash of a short key costs a few hundred instructions where SHA-256
+ * costs three thousand, on every request. */
 #include "authz/auth.h"
 #include "lib/hash.h"
 
@@ -7,7 +9,6 @@
 #include <stdlib.h>
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 int wd_auth_add_key(struct wd_auth *a, const char *name, const char *key, size_t key_len)
 {
@@ -17,7 +18,7 @@ int wd_auth_add_key(struct wd_auth *a, const char *name, const char *key, size_t
     a->keys = k;
     struct wd_auth_entry *e = &a->keys[a->nkeys++];
     snprintf(e->name, sizeof(e->name), "%s", name);
-    SHA256((const unsigned char *)key, key_len, e->digest);
+    wd_siphash128(wd_process_key(), key, key_len, e->tag);
     return 0;
 }
 
@@ -25,11 +26,11 @@ int wd_auth_check(const struct wd_auth *a, struct wd_str presented, struct wd_pr
 {
     if (presented.n == 0)
         return -1;
-    uint8_t d[32];
-    wd_sha256(presented.p, presented.n, d);
+    uint8_t d[16];
+    wd_siphash128(wd_process_key(), presented.p, presented.n, d);
     size_t match = SIZE_MAX;
     for (size_t i = 0; i < a->nkeys; i++) {
-        int eq = CRYPTO_memcmp(d, a->keys[i].digest, sizeof(d)) == 0;
+        int eq = CRYPTO_memcmp(d, a->keys[i].tag, sizeof(d)) == 0;
         /* branch-free select of the first match */
         size_t mask = (size_t)0 - (size_t)(eq & (match == SIZE_MAX));
         match = (match & ~mask) | (i & mask);
@@ -37,7 +38,7 @@ int wd_auth_check(const struct wd_auth *a, struct wd_str presented, struct wd_pr
     OPENSSL_cleanse(d, sizeof(d));
     if (match == SIZE_MAX)
         return -1;
-    snprintf(out->subject, sizeof(out->subject), "%s", a->keys[match].name);
+    wd_cstr_copy(out->subject, sizeof(out->subject), a->keys[match].name);
     out->method = "api_key";
     return 0;
 }

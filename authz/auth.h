@@ -14,7 +14,7 @@ struct wd_principal {
 
 struct wd_auth_entry {
     char name[128];
-    uint8_t digest[32];      /* SHA-256 of the key: the key itself is not kept */
+    uint8_t tag[16];         /* SipHash-128 of the key under the process key: the key itself is not kept */
 };
 
 struct wd_auth {

@@ -12,7 +12,12 @@
  * what it adds over calling the fake directly is what any gateway on this stack adds before doing any
  * work of its own, and Warden minus floor is the part of Warden's added latency that is Warden's code.
  *
- * Usage: floor_proxy PORT UPSTREAM_BASE   (listens on 127.0.0.1:PORT; prints {"port":PORT} when ready) */
+ * With --read-body it also reads the request body once with Warden's JSON tokenizer (lib/json.c) and finds
+ * its top-level "model", answering 400 when the body is not JSON: the floor of a gateway that must read the
+ * model from the body to route it, which any gateway whose routing depends on the model pays.
+ *
+ * Usage: floor_proxy PORT UPSTREAM_BASE [--read-body]   (listens on 127.0.0.1:PORT; prints {"port":PORT} when
+ * ready) */
 #define H2O_USE_LIBUV 1
 #include <h2o.h>
 
@@ -25,8 +30,9 @@
 #include <string.h>
 #include <uv.h>
 
-#include "server/accept.h"
+#include "lib/json.h"
 #include "net/upstream.h"
+#include "server/accept.h"
 
 static h2o_globalconf_t config;
 static h2o_context_t ctx;
@@ -165,12 +171,24 @@ static h2o_iovec_t header_value(h2o_req_t *req, const char *name, size_t len)
     return i < 0 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
 }
 
+static bool read_body; /* --read-body */
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
         h2o_send_error_405(req, "Method Not Allowed", "POST only", 0);
         return 0;
+    }
+    if (read_body) {
+        struct wd_json j = {0};
+        int bad = wd_json_parse(&j, req->entity.base ? req->entity.base : "", req->entity.len) != 0 ||
+                  j.t[0].type != WD_J_OBJ || wd_json_type(&j, wd_json_get(&j, 0, "model")) != WD_J_STR;
+        wd_json_free(&j);
+        if (bad) {
+            h2o_send_error_400(req, "Bad Request", "not a JSON object with a model", 0);
+            return 0;
+        }
     }
     struct fcall *c = calloc(1, sizeof(*c));
     if (!c)
@@ -232,8 +250,10 @@ static void on_signal(uv_signal_t *s, int signum)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: floor_proxy PORT UPSTREAM_BASE\n");
+    if (argc == 4 && strcmp(argv[3], "--read-body") == 0)
+        read_body = true;
+    else if (argc != 3) {
+        fprintf(stderr, "usage: floor_proxy PORT UPSTREAM_BASE [--read-body]\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);

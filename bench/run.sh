@@ -681,7 +681,7 @@ target() {   # target CONTENDER SIZE MODE -> T_URL T_HDRS T_BODY
       else T_URL="$base/v1beta/models/$model:generateContent"; fi
       T_HDRS="x-goog-api-key: $GEMINI_KEY"
       T_BODY="$TMP/gemini-$sz.json" ;;
-    direct_anth | floor_anth)
+    direct_anth | floor_anth | floor_rb_anth)
       T_URL="$AFAKE_URL/v1/messages"
       [ "$c" = floor_anth ] && T_URL="http://127.0.0.1:$FLA_PORT/v1/messages"
       T_HDRS=$'x-api-key: '"$ANTH_KEY"$'\nanthropic-version: 2023-06-01'
@@ -982,6 +982,9 @@ cg_run() {   # cg_run CONTENDER SIZE MODE -> one JSON line, or nothing when the 
   [ "$c" = floor_tp ] && trace=01
   case "$c" in
     floor | floor_tp | floor_anth) "${PIN_GW[@]}" valgrind --tool=callgrind --callgrind-out-file="$out.cg" "$FLOOR_BIN" "$port" "$(fake_url_of "$c")" >"$out.log" 2>&1 & ;;
+    # floor_rb_anth: the pass-through floor that also reads the request body once with Warden's JSON tokenizer
+    # and finds its model (--read-body): what any gateway that routes on the model in the body pays
+    floor_rb_anth) "${PIN_GW[@]}" valgrind --tool=callgrind --callgrind-out-file="$out.cg" "$FLOOR_BIN" "$port" "$(fake_url_of "$c")" --read-body >"$out.log" 2>&1 & ;;
     *)
       local fport="$FAKE_PORT"
       [ "$c" = warden_anth ] && fport="$AFAKE_PORT" WCFG_FAMILY=anthropic
@@ -1063,12 +1066,13 @@ $TELEMETRY_OFF_YAML" ;;
 }
 if [ "$CG" = ok ]; then
   cg_list=()
-  for c in floor floor_tp warden warden_before warden_audit warden_otel floor_anth warden_anth; do
+  for c in floor floor_tp warden warden_before warden_audit warden_otel floor_anth floor_rb_anth warden_anth; do
     measured "$c" || continue
     [ "$c" = warden_audit ] && [ "$AUDIT" != ok ] && continue
     [ "$c" = warden_otel ] && [ "$OTEL" != ok ] && continue
     [ "$c" = floor_tp ] && [ -n "$ONLY" ] && continue
     [ "${c%_tp}" = floor ] && [ "${STATUS[floor]}" != ok ] && continue
+    [ "${c#floor_rb}" != "$c" ] && [ "${STATUS[floor_anth]}" != ok ] && continue
     [ "$c" = floor_anth ] && [ "${STATUS[floor_anth]}" != ok ] && continue
     [ "$c" = warden_before ] && [ "${STATUS[warden_before]}" != ok ] && continue
     cg_list+=("$c")

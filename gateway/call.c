@@ -171,7 +171,7 @@ static void call_stop_io(struct wd_call *c)
         wd_upstream_cancel(c->xfer);
         c->xfer = NULL;
     }
-    close_timer(&c->timer);
+    c->ticking = false;
     close_timer(&c->retry_timer);
 }
 
@@ -313,6 +313,54 @@ static void call_dispose(void *p)
         OPENSSL_cleanse(c->wire.bearer, strnlen(c->wire.bearer, sizeof(c->wire.bearer)));
     c->g->inflight--;
     wd_runtime_release(c->rt);
+}
+
+/* ---- the call's memory ----
+ * A call is tens of kilobytes (the credential and header buffers): a worker keeps the memory of a few ended
+ * calls for its next ones instead of going to malloc for every request. The request's pool holds a pointer to
+ * it, whose disposal ends the call. Sanitizer builds always free, so that a use after the end is still caught. */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CALL_SPARES 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CALL_SPARES 0
+#endif
+#endif
+#ifndef CALL_SPARES
+#define CALL_SPARES 16
+#endif
+
+struct call_ref {
+    struct wd_call *c;
+};
+
+static void call_release(void *p)
+{
+    struct wd_call *c = ((struct call_ref *)p)->c;
+    struct wd_gateway *g = c->g;
+    call_dispose(c);
+    if (g->nspare < CALL_SPARES) {
+        *(struct wd_call **)c = g->spare; /* the first word links the spares */
+        g->spare = c;
+        g->nspare++;
+    } else {
+        free(c);
+    }
+}
+
+static struct wd_call *call_new(h2o_req_t *req, struct wd_gateway *g)
+{
+    struct wd_call *c = g->spare;
+    if (c != NULL) {
+        g->spare = *(struct wd_call **)c;
+        g->nspare--;
+    } else if ((c = malloc(sizeof(*c))) == NULL) {
+        return NULL;
+    }
+    struct call_ref *ref = h2o_mem_alloc_shared(&req->pool, sizeof(*ref), call_release);
+    ref->c = c;
+    return c;
 }
 
 /* ---- answering ---- */
@@ -682,7 +730,7 @@ static void up_response(void *ctx, int status, long retry_after, const char *ct)
     struct wd_call *c = ctx;
     c->up_status = status;
     c->retry_after = retry_after;
-    snprintf(c->up_ct, sizeof(c->up_ct), "%s", ct ? ct : "");
+    wd_cstr_copy(c->up_ct, sizeof(c->up_ct), ct ? ct : "");
 }
 
 static void relay_data(struct wd_call *c, const char *p, size_t n)
@@ -709,16 +757,25 @@ static void relay_data(struct wd_call *c, const char *p, size_t n)
             return;
         }
     }
-    size_t held = c->relay_hold.n;
-    wd_buf_put(&c->relay_hold, p, n);
-    /* only the new bytes (and the three before them, where a blank line may have begun) can end an event */
-    size_t b = event_boundary(c->relay_hold.p, c->relay_hold.n, held > 3 ? held - 3 : 0);
-    if (b > 0) {
-        wd_buf_put(&c->out, c->relay_hold.p, b);
-        memmove(c->relay_hold.p, c->relay_hold.p + b, c->relay_hold.n - b);
-        c->relay_hold.n -= b;
-        call_commit(c, 200, c->up_ct[0] ? c->up_ct : "text/event-stream");
+    size_t b;
+    if (c->relay_hold.n == 0 && n >= 3) {
+        /* nothing held: the complete events go out from the provider's bytes, only a tail is kept */
+        b = event_boundary(p, n, 0);
+        wd_buf_put(&c->out, p, b);
+        wd_buf_put(&c->relay_hold, p + b, n - b);
+    } else {
+        size_t held = c->relay_hold.n;
+        wd_buf_put(&c->relay_hold, p, n);
+        /* only the new bytes (and the three before them, where a blank line may have begun) can end an event */
+        b = event_boundary(c->relay_hold.p, c->relay_hold.n, held > 3 ? held - 3 : 0);
+        if (b > 0) {
+            wd_buf_put(&c->out, c->relay_hold.p, b);
+            memmove(c->relay_hold.p, c->relay_hold.p + b, c->relay_hold.n - b);
+            c->relay_hold.n -= b;
+        }
     }
+    if (b > 0)
+        call_commit(c, 200, c->up_ct[0] ? c->up_ct : "text/event-stream");
 }
 
 static void up_data(void *ctx, const char *p, size_t n)
@@ -948,10 +1005,8 @@ static void call_end_with(struct wd_call *c, enum wd_error_class cls, const char
     end_after_commit(c, cls, msg);
 }
 
-static void on_tick(uv_timer_t *t)
+static void call_tick(struct wd_call *c, uint64_t now)
 {
-    struct wd_call *c = t->data;
-    uint64_t now = uv_now(c->g->loop);
     if (client_hung_up(c->req)) {
         c->cut = true;
         call_stop_io(c);
@@ -975,6 +1030,39 @@ static void on_tick(uv_timer_t *t)
         call_commit(c, 200, "text/event-stream");
         c->api->write_ping(&c->out);
         call_flush(c);
+    }
+}
+
+/* One timer per worker ticks every call once a second while the worker has calls (a timer per call cost a
+ * start, a stop, a close and an allocation per request); a tick that finds none stops it. */
+static void on_tick(uv_timer_t *t)
+{
+    struct wd_gateway *g = t->data;
+    uint64_t now = uv_now(g->loop);
+    if (g->live_first == NULL) { /* idle for a second: stopped until the next call */
+        uv_timer_stop(&g->ticker);
+        g->ticker_on = false;
+        return;
+    }
+    struct wd_call *next;
+    for (struct wd_call *c = g->live_first; c != NULL; c = next) {
+        next = c->live_next;
+        if (c->ticking && !c->disposed)
+            call_tick(c, now);
+    }
+}
+
+static void ticker_need(struct wd_gateway *g)
+{
+    if (!g->ticker_on) {
+        if (!g->ticker_init) {
+            uv_timer_init(g->loop, &g->ticker);
+            uv_unref((uv_handle_t *)&g->ticker); /* it never keeps the loop alive by itself */
+            g->ticker.data = g;
+            g->ticker_init = true;
+        }
+        uv_timer_start(&g->ticker, on_tick, 1000, 1000);
+        g->ticker_on = true;
     }
 }
 
@@ -1357,7 +1445,11 @@ void wd_call_admit_done(struct wd_call *c, int ok)
 static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_inbound_ops *api,
                         const struct wd_inbound_route *rd)
 {
-    struct wd_call *c = h2o_mem_alloc_shared(&req->pool, sizeof(*c), call_dispose);
+    struct wd_call *c = call_new(req, g);
+    if (c == NULL) {
+        wd_respond(req, 503, "text/plain", "out of memory\n", 14);
+        return;
+    }
     memset(c, 0, offsetof(struct wd_call, wire));
     memset(&c->upbody, 0, offsetof(struct wd_call, key) - offsetof(struct wd_call, upbody));
     c->key[0] = '\0';
@@ -1444,14 +1536,8 @@ static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_in
         return;
     if (pr == -2 || pr == -3)
         c->upbody_for_ti = false; /* no credential (yet): attempt_start waits, moves on or answers 503 */
-    c->timer = malloc(sizeof(*c->timer));
-    if (c->timer == NULL) {
-        call_fail(c, WD_ERR_API, "out of memory");
-        return;
-    }
-    uv_timer_init(g->loop, c->timer);
-    c->timer->data = c;
-    uv_timer_start(c->timer, on_tick, 1000, 1000);
+    c->ticking = true;
+    ticker_need(g);
     for (size_t i = 0; i < nobservers; i++) {
         if (observers[i]->admit == NULL)
             continue;

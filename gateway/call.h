@@ -120,7 +120,8 @@ struct wd_call {
     bool relay;                          /* this attempt's answer goes to the client as the provider sends it */
     bool stream;                         /* the client asked for a stream (and the route streams) */
     bool committed, in_flight, final_sent, finished, disposed, batching;
-    uv_timer_t *timer;                   /* pings, the request deadline, the client's hang-up */
+    bool ticking;                        /* the worker's ticker looks at it each second: pings, the request
+                                            deadline, the client's hang-up */
     uint64_t started_ms, last_write_ms;
     /* what observers read */
     bool audited;                        /* authenticated with audit on: a call record is due */

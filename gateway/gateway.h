@@ -49,6 +49,10 @@ struct wd_gateway {
     struct wd_call *digest_first; /* calls whose request digest waits for the loop to be idle */
     struct wd_call *live_first; /* every call not yet disposed (the drain deadline's cut) */
     struct wd_retry_budget budget;
+    uv_timer_t ticker;          /* each second while calls run: their pings, deadlines and hang-ups */
+    bool ticker_init, ticker_on;
+    struct wd_call *spare;      /* memory of ended calls, for the next ones (gateway/call.c) */
+    int nspare;
 };
 
 /* Handles req when its path belongs to an inbound API; returns 0 then, -1 when the path is not the gateway's. */

@@ -200,14 +200,27 @@ uint64_t wd_rand_u64(void)
     return rng_state[1] + s0;
 }
 
+size_t wd_cstr_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}
+
 void wd_rand_id(char *out, size_t n)
 {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    uint64_t r = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i % 10 == 0)
-            r = wd_rand_u64();
-        out[i] = alphabet[r % 62];
-        r /= 62;
+    /* 6 bits a character, ten from one draw; the two codes past 61 map to letters again (ids, not keys) */
+    static const char alphabet[64] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789AB";
+    size_t i = 0;
+    for (; i + 10 <= n; i += 10) {
+        uint64_t r = wd_rand_u64();
+        out[i] = alphabet[r & 63], out[i + 1] = alphabet[(r >> 6) & 63], out[i + 2] = alphabet[(r >> 12) & 63];
+        out[i + 3] = alphabet[(r >> 18) & 63], out[i + 4] = alphabet[(r >> 24) & 63];
+        out[i + 5] = alphabet[(r >> 30) & 63], out[i + 6] = alphabet[(r >> 36) & 63];
+        out[i + 7] = alphabet[(r >> 42) & 63], out[i + 8] = alphabet[(r >> 48) & 63];
+        out[i + 9] = alphabet[(r >> 54) & 63];
     }
+    for (uint64_t r = i < n ? wd_rand_u64() : 0; i < n; i++, r >>= 6)
+        out[i] = alphabet[r & 63];
 }

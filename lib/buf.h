@@ -76,6 +76,10 @@ void *wd_arena_zalloc(struct wd_arena *a, size_t n);
 char *wd_arena_strndup(struct wd_arena *a, const char *p, size_t n);
 void wd_arena_free(struct wd_arena *a);
 
+/* src into dst[cap] (cap > 0), cut to fit, always NUL-terminated: snprintf(dst, cap, "%s", src) without the
+ * formatter. Returns the bytes written. */
+size_t wd_cstr_copy(char *dst, size_t cap, const char *src);
+
 /* Random identifiers ([A-Za-z0-9]) from a per-thread generator seeded by getrandom. */
 void wd_rand_id(char *out, size_t n);
 uint64_t wd_rand_u64(void);

@@ -4,15 +4,27 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 static const char hexdig[] = "0123456789abcdef";
 
+/* Each byte's two digits, for a copy of two bytes a byte. */
+static char hexpairs[256][2];
+static pthread_once_t hexpairs_once = PTHREAD_ONCE_INIT;
+
+static void hexpairs_init(void)
+{
+    for (int i = 0; i < 256; i++) {
+        hexpairs[i][0] = hexdig[i >> 4];
+        hexpairs[i][1] = hexdig[i & 15];
+    }
+}
+
 void wd_hex(const uint8_t *p, size_t n, char *out)
 {
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hexdig[p[i] >> 4];
-        out[2 * i + 1] = hexdig[p[i] & 15];
-    }
+    pthread_once(&hexpairs_once, hexpairs_init);
+    for (size_t i = 0; i < n; i++)
+        memcpy(out + 2 * i, hexpairs[p[i]], 2);
     out[2 * n] = '\0';
 }
 
@@ -79,4 +91,81 @@ void wd_sha256_2(const void *a, size_t an, const void *b, size_t bn, uint8_t out
 void wd_sha256(const void *p, size_t n, uint8_t out[32])
 {
     wd_sha256_2(p, n, NULL, 0, out);
+}
+
+/* ---- SipHash-2-4-128 ---- */
+
+static inline uint64_t rotl64(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
+
+static inline uint64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static inline void put_le64(uint8_t *o, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        o[i] = (uint8_t)(v >> (8 * i));
+}
+
+#define SIPROUND                                                                                                       \
+    do {                                                                                                               \
+        v0 += v1, v1 = rotl64(v1, 13), v1 ^= v0, v0 = rotl64(v0, 32);                                                  \
+        v2 += v3, v3 = rotl64(v3, 16), v3 ^= v2;                                                                       \
+        v0 += v3, v3 = rotl64(v3, 21), v3 ^= v0;                                                                       \
+        v2 += v1, v1 = rotl64(v1, 17), v1 ^= v2, v2 = rotl64(v2, 32);                                                  \
+    } while (0)
+
+void wd_siphash128(const uint8_t key[16], const void *data, size_t n, uint8_t out[16])
+{
+    const uint8_t *p = data;
+    uint64_t k0 = le64(key), k1 = le64(key + 8);
+    uint64_t v0 = 0x736f6d6570736575ull ^ k0, v1 = 0x646f72616e646f6dull ^ k1, v2 = 0x6c7967656e657261ull ^ k0,
+             v3 = 0x7465646279746573ull ^ k1;
+    v1 ^= 0xee;
+    size_t whole = n & ~(size_t)7;
+    for (size_t i = 0; i < whole; i += 8) {
+        uint64_t m = le64(p + i);
+        v3 ^= m;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= m;
+    }
+    uint64_t b = (uint64_t)n << 56;
+    for (size_t i = 0; i < (n & 7); i++)
+        b |= (uint64_t)p[whole + i] << (8 * i);
+    v3 ^= b;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xee;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    put_le64(out, v0 ^ v1 ^ v2 ^ v3);
+    v1 ^= 0xdd;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    put_le64(out + 8, v0 ^ v1 ^ v2 ^ v3);
+}
+
+static uint8_t process_key[16];
+static pthread_once_t process_key_once = PTHREAD_ONCE_INIT;
+
+static void process_key_init(void)
+{
+    if (getrandom(process_key, sizeof(process_key), 0) != (ssize_t)sizeof(process_key))
+        abort(); /* no randomness: nothing keyed can be trusted */
+}
+
+const uint8_t *wd_process_key(void)
+{
+    pthread_once(&process_key_once, process_key_init);
+    return process_key;
 }

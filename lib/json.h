@@ -82,6 +82,21 @@ int wd_json_str_decode(const struct wd_json *j, int i, struct wd_arena *a, struc
 /* Appends the decoded form of escaped string content (the bytes between a JSON string's quotes) to b; s
  * must not point into b. Escaped lone surrogates decode to U+FFFD. -1 on a malformed escape or OOM. */
 int wd_json_unescape(struct wd_buf *b, const char *s, size_t n);
+/* The members of the JSON object in p[0..n), in order, without tokenizing it (no token array; strings are
+ * skipped with memchr, nested values by their brackets and strings, not checked): on gets each member's depth
+ * (0 for the object's own), key (the raw bytes between its quotes) and value (a string's raw bytes between its
+ * quotes, escapes not decoded; an object's: none, descend to read it; any other value's whole bytes) with the
+ * value's type (WD_J_*). on returns 0 to
+ * go on after the value, WD_JSON_DESCEND to walk an object value's members next (at depth + 1, up to
+ * WD_JSON_WALK_DEPTH; deeper, or another type, it is skipped), anything else to stop the walk with that result.
+ * For reading a few fields of a provider's answer that Warden passes on as it is. Returns 0; -1 when the bytes
+ * are not an object of that shape (the members before the fault were passed); or on's result that stopped it. */
+#define WD_JSON_DESCEND 1
+#define WD_JSON_WALK_DEPTH 8
+int wd_json_each_member(const char *p, size_t n,
+                        int (*on)(void *ctx, int depth, struct wd_str key, int type, struct wd_str val), void *ctx);
+/* A JSON integer's bytes ('-'? digits) within int64: 0, or -1. */
+int wd_json_num_i64(struct wd_str raw, int64_t *out);
 int wd_json_i64(const struct wd_json *j, int i, int64_t *out);
 int wd_json_double(const struct wd_json *j, int i, double *out);
 

@@ -487,58 +487,66 @@ out:
 
 /* ---- the watcher ---- */
 
-static enum wd_stop_reason stop_reason_of(const struct wd_json *j, int i)
+/* It reads a few members of the answer's events (or of a whole message) with wd_json_each_member: no token
+ * array for bytes that pass through untouched. Keys are matched on their raw bytes (the API never escapes
+ * one). */
+
+static bool raw_is(struct wd_str s, const char *lit)
 {
-    if (wd_json_type(j, i) != WD_J_STR)
-        return WD_STOP_NONE;
-    if (wd_json_str_eq(j, i, "max_tokens") || wd_json_str_eq(j, i, "model_context_window_exceeded"))
+    size_t n = strlen(lit);
+    return s.n == n && memcmp(s.p, lit, n) == 0;
+}
+
+static enum wd_stop_reason stop_reason_of(struct wd_str v)
+{
+    if (v.p == NULL)
+        return WD_STOP_NONE; /* absent, or not a string (null before the end) */
+    if (raw_is(v, "max_tokens") || raw_is(v, "model_context_window_exceeded"))
         return WD_STOP_MAX_TOKENS; /* the answer was cut by a limit, as with max_tokens */
-    if (wd_json_str_eq(j, i, "stop_sequence"))
+    if (raw_is(v, "stop_sequence"))
         return WD_STOP_STOP_SEQUENCE;
-    if (wd_json_str_eq(j, i, "tool_use"))
+    if (raw_is(v, "tool_use"))
         return WD_STOP_TOOL_USE;
-    if (wd_json_str_eq(j, i, "refusal"))
+    if (raw_is(v, "refusal"))
         return WD_STOP_REFUSAL;
     /* end_turn; pause_turn (a server tool loop paused: the turn is over for this request, the client sends
      * the answer back to continue); a reason newer than this code: the message did end */
     return WD_STOP_END_TURN;
 }
 
+/* A usage object's counts as read (has: which were present). */
+struct usage_counts {
+    int64_t input, cache_creation, cache_read, output;
+    bool has_input, has_cache_creation, has_cache_read, has_output, present;
+};
+
 /* Takes the counts a usage object holds; the others keep their values. Anthropic's input_tokens counts
  * neither cache reads nor cache writes; canon's input is everything but cache reads, so cache writes are
  * added in (they are billed as input), and also kept apart. */
-static void take_usage(struct wd_anthropic_up_watch *w, int u)
+static void take_usage(struct wd_anthropic_up_watch *w, const struct usage_counts *u)
 {
-    const struct wd_json *j = &w->json;
-    if (wd_json_type(j, u) != WD_J_OBJ)
+    if (!u->present)
         return;
-    int64_t v, input = w->usage.input_tokens - w->cache_creation_tokens;
-    if (wd_json_i64(j, wd_json_get(j, u, "input_tokens"), &v) == 0)
-        input = v;
-    if (wd_json_i64(j, wd_json_get(j, u, "cache_creation_input_tokens"), &v) == 0)
-        w->cache_creation_tokens = v;
-    if (wd_json_i64(j, wd_json_get(j, u, "cache_read_input_tokens"), &v) == 0)
-        w->usage.cache_read_tokens = v;
-    if (wd_json_i64(j, wd_json_get(j, u, "output_tokens"), &v) == 0)
-        w->usage.output_tokens = v; /* cumulative in message_delta */
+    int64_t input = u->has_input ? u->input : w->usage.input_tokens - w->cache_creation_tokens;
+    if (u->has_cache_creation)
+        w->cache_creation_tokens = u->cache_creation;
+    if (u->has_cache_read)
+        w->usage.cache_read_tokens = u->cache_read;
+    if (u->has_output)
+        w->usage.output_tokens = u->output; /* cumulative in message_delta */
     w->usage.input_tokens = input + w->cache_creation_tokens;
 }
 
-static void take_model(struct wd_anthropic_up_watch *w, int m)
+static void take_model(struct wd_anthropic_up_watch *w, struct wd_str m)
 {
-    if (wd_json_type(&w->json, m) != WD_J_STR)
-        return;
-    struct wd_arena a = {0};
-    struct wd_str s;
-    if (wd_json_str_decode(&w->json, m, &a, &s) == 0) {
-        size_t n = s.n < sizeof(w->model) - 1 ? s.n : sizeof(w->model) - 1;
-        memcpy(w->model, s.p, n);
-        w->model[n] = '\0';
-    }
-    wd_arena_free(&a);
+    if (m.p == NULL || memchr(m.p, '\\', m.n) != NULL)
+        return; /* absent, or escaped: a model name has no escapes */
+    size_t n = m.n < sizeof(w->model) - 1 ? m.n : sizeof(w->model) - 1;
+    memcpy(w->model, m.p, n);
+    w->model[n] = '\0';
 }
 
-static enum wd_error_class class_of_type(const struct wd_json *j, int t)
+static enum wd_error_class class_of_type(struct wd_str t)
 {
     static const struct {
         const char *type;
@@ -550,76 +558,146 @@ static enum wd_error_class class_of_type(const struct wd_json *j, int t)
         {"api_error", WD_ERR_API},                         {"overloaded_error", WD_ERR_OVERLOADED},
         {"timeout_error", WD_ERR_TIMEOUT},
     };
+    if (t.p == NULL)
+        return WD_ERR_NONE;
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        if (wd_json_str_eq(j, t, types[i].type))
+        if (raw_is(t, types[i].type))
             return types[i].cls;
     return WD_ERR_NONE;
 }
 
-/* The value of a payload's "type" when it is the first member and has no escape (how the API writes every
- * event), without tokenizing the rest: content deltas are most of a stream and carry nothing to watch. */
-static struct wd_str sniff_type(const char *p, size_t n)
+/* What the watcher reads of one payload, in one walk: the top-level type, model and stop_reason (a whole
+ * message), message.{model, usage} (message_start), delta.stop_reason (message_delta), the top-level usage
+ * (message_delta, a whole message) and error.type. String members hold raw bytes (p NULL: absent). */
+enum parent { P_TOP, P_MESSAGE, P_DELTA, P_USAGE, P_MSG_USAGE, P_ERROR, P_OTHER };
+
+struct fields {
+    enum parent path[WD_JSON_WALK_DEPTH];
+    struct wd_str type, model, stop, msg_model, delta_stop, etype;
+    struct usage_counts usage, msg_usage;
+};
+
+static void count(struct usage_counts *u, struct wd_str k, int type, struct wd_str v)
 {
-    size_t i = 0;
-#define WS() while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) i++
-    WS();
-    if (i >= n || p[i++] != '{')
-        return WD_STR_NULL;
-    WS();
-    if (n - i < 6 || memcmp(p + i, "\"type\"", 6) != 0)
-        return WD_STR_NULL;
-    i += 6;
-    WS();
-    if (i >= n || p[i++] != ':')
-        return WD_STR_NULL;
-    WS();
-#undef WS
-    if (i >= n || p[i++] != '"')
-        return WD_STR_NULL;
-    size_t s = i;
-    while (i < n && i - s < 32 && p[i] != '"' && p[i] != '\\')
-        i++;
-    if (i >= n || p[i] != '"')
-        return WD_STR_NULL;
-    return (struct wd_str){p + s, i - s};
+    int64_t x;
+    if (type != WD_J_NUM || wd_json_num_i64(v, &x) < 0)
+        return;
+    if (raw_is(k, "input_tokens"))
+        u->input = x, u->has_input = true;
+    else if (raw_is(k, "cache_creation_input_tokens"))
+        u->cache_creation = x, u->has_cache_creation = true;
+    else if (raw_is(k, "cache_read_input_tokens"))
+        u->cache_read = x, u->has_cache_read = true;
+    else if (raw_is(k, "output_tokens"))
+        u->output = x, u->has_output = true;
+}
+
+/* A string member, the first of its name only (a repeated key does not overwrite). */
+static void take_str(struct wd_str *dst, int type, struct wd_str v)
+{
+    if (type == WD_J_STR && dst->p == NULL)
+        *dst = v;
+}
+
+static int on_member(void *ctx, int depth, struct wd_str k, int type, struct wd_str v)
+{
+    struct fields *f = ctx;
+    enum parent in = depth == 0 ? P_TOP : f->path[depth - 1];
+    enum parent into = P_OTHER;
+    switch (in) {
+    case P_TOP:
+        if (raw_is(k, "type"))
+            take_str(&f->type, type, v);
+        else if (raw_is(k, "model"))
+            take_str(&f->model, type, v);
+        else if (raw_is(k, "stop_reason"))
+            take_str(&f->stop, type, v);
+        else if (raw_is(k, "message"))
+            into = P_MESSAGE;
+        else if (raw_is(k, "delta"))
+            into = P_DELTA;
+        else if (raw_is(k, "usage"))
+            into = P_USAGE;
+        else if (raw_is(k, "error"))
+            into = P_ERROR;
+        break;
+    case P_MESSAGE:
+        if (raw_is(k, "model"))
+            take_str(&f->msg_model, type, v);
+        else if (raw_is(k, "usage"))
+            into = P_MSG_USAGE;
+        break;
+    case P_DELTA:
+        if (raw_is(k, "stop_reason"))
+            take_str(&f->delta_stop, type, v);
+        break;
+    case P_ERROR:
+        if (raw_is(k, "type"))
+            take_str(&f->etype, type, v);
+        break;
+    case P_USAGE:
+        count(&f->usage, k, type, v);
+        break;
+    case P_MSG_USAGE:
+        count(&f->msg_usage, k, type, v);
+        break;
+    case P_OTHER:
+        break;
+    }
+    if (into == P_OTHER || type != WD_J_OBJ)
+        return 0; /* skipped, nested values included */
+    if (into == P_USAGE)
+        f->usage.present = true;
+    if (into == P_MSG_USAGE)
+        f->msg_usage.present = true;
+    f->path[depth] = into;
+    return WD_JSON_DESCEND;
 }
 
 void wd_anthropic_up_watch(struct wd_anthropic_up_watch *w, const char *data, size_t len)
 {
-    struct wd_str t = sniff_type(data, len);
-    if (wd_str_eq(t, "content_block_delta") || wd_str_eq(t, "content_block_start") ||
-        wd_str_eq(t, "content_block_stop") || wd_str_eq(t, "ping"))
+    /* the events as the API writes them, told apart by their first bytes: content blocks (most of a stream) and
+     * pings carry nothing to watch; any other payload (or one written another way) is walked */
+    static const char pre[] = "{\"type\":\"";
+    const size_t np = sizeof(pre) - 1;
+    if (len > np && memcmp(data, pre, np) == 0) {
+        const char *t = data + np;
+        size_t tn = len - np;
+        if ((tn > 14 && memcmp(t, "content_block_", 14) == 0) || (tn > 5 && memcmp(t, "ping\"", 5) == 0))
+            return;
+        if (tn > 13 && memcmp(t, "message_stop\"", 13) == 0) {
+            w->done = true;
+            return;
+        }
+    }
+    struct fields f = {0};
+    if (wd_json_each_member(data, len, on_member, &f) != 0 || f.type.p == NULL)
         return;
-    struct wd_json *j = &w->json;
-    if (wd_json_parse(j, data, len) != 0 || j->t[0].type != WD_J_OBJ)
-        return;
-    int type = wd_json_get(j, 0, "type");
-    if (wd_json_str_eq(j, type, "message_start")) {
-        int m = wd_json_get(j, 0, "message");
+    if (raw_is(f.type, "message_start")) {
         w->started = true;
-        take_usage(w, wd_json_get(j, m, "usage"));
-        take_model(w, wd_json_get(j, m, "model"));
-    } else if (wd_json_str_eq(j, type, "message_delta")) {
-        enum wd_stop_reason r = stop_reason_of(j, wd_json_get(j, wd_json_get(j, 0, "delta"), "stop_reason"));
+        take_usage(w, &f.msg_usage);
+        take_model(w, f.msg_model);
+    } else if (raw_is(f.type, "message_delta")) {
+        enum wd_stop_reason r = stop_reason_of(f.delta_stop);
         if (r != WD_STOP_NONE)
             w->stop_reason = r;
-        take_usage(w, wd_json_get(j, 0, "usage"));
-    } else if (wd_json_str_eq(j, type, "message_stop")) {
+        take_usage(w, &f.usage);
+    } else if (raw_is(f.type, "message_stop")) {
         w->done = true;
-    } else if (wd_json_str_eq(j, type, "error")) {
-        enum wd_error_class cls = class_of_type(j, wd_json_get(j, wd_json_get(j, 0, "error"), "type"));
+    } else if (raw_is(f.type, "error")) {
+        enum wd_error_class cls = class_of_type(f.etype);
         w->error = cls != WD_ERR_NONE ? cls : WD_ERR_API;
-    } else if (wd_json_str_eq(j, type, "message")) {
+    } else if (raw_is(f.type, "message")) {
         w->started = w->done = true;
-        take_usage(w, wd_json_get(j, 0, "usage"));
-        take_model(w, wd_json_get(j, 0, "model"));
-        enum wd_stop_reason r = stop_reason_of(j, wd_json_get(j, 0, "stop_reason"));
+        take_usage(w, &f.usage);
+        take_model(w, f.model);
+        enum wd_stop_reason r = stop_reason_of(f.stop);
         if (r != WD_STOP_NONE)
             w->stop_reason = r;
     }
 }
 
-void wd_anthropic_up_watch_free(struct wd_anthropic_up_watch *w) { wd_json_free(&w->json); }
+void wd_anthropic_up_watch_free(struct wd_anthropic_up_watch *w) { (void)w; }
 
 /* ---- errors and token counts ---- */
 
@@ -650,8 +728,9 @@ void wd_anthropic_up_error(int http_status, const char *body, size_t len, struct
     struct wd_str msg = WD_STR("no message");
     enum wd_error_class cls = WD_ERR_NONE;
     if (body != NULL && wd_json_parse(&j, body, len) == 0 && j.t[0].type == WD_J_OBJ) {
-        int e = wd_json_get(&j, 0, "error");
-        cls = class_of_type(&j, wd_json_get(&j, e, "type"));
+        int e = wd_json_get(&j, 0, "error"), t = wd_json_get(&j, e, "type");
+        if (wd_json_type(&j, t) == WD_J_STR)
+            cls = class_of_type(wd_json_raw(&j, t));
         int m = wd_json_get(&j, e, "message");
         if (wd_json_type(&j, m) == WD_J_STR)
             wd_json_str_decode(&j, m, &a, &msg);

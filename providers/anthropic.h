@@ -45,7 +45,6 @@ struct wd_anthropic_up_watch {
     bool done;                  /* message_stop (or a whole message) seen */
     enum wd_error_class error;  /* an `error` event's class, WD_ERR_NONE otherwise */
     char model[128];            /* the model named in message_start */
-    struct wd_json json;
 };
 void wd_anthropic_up_watch(struct wd_anthropic_up_watch *w, const char *data, size_t len);
 void wd_anthropic_up_watch_free(struct wd_anthropic_up_watch *w);

@@ -30,8 +30,12 @@ const struct wd_provider_ops *wd_provider_ops_named(const char *type)
 
 int wd_provider_url(char *out, size_t cap, const char *base, const char *path)
 {
-    int n = snprintf(out, cap, "%s%s", base, path);
-    return n < 0 || (size_t)n >= cap ? -1 : 0;
+    size_t b = strlen(base), p = strlen(path);
+    if (b + p >= cap)
+        return -1;
+    memcpy(out, base, b);
+    memcpy(out + b, path, p + 1);
+    return 0;
 }
 
 bool wd_provider_model_ok(struct wd_str m)

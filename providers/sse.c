@@ -4,9 +4,21 @@
  * leading byte order mark is skipped. */
 #include "providers/sse.h"
 
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
-static int handle_line(struct wd_sse *s, const char *l, size_t n,
+/* The in-place data line into the buffer: before a second line joins it, and before the bytes it points into
+ * are gone (the feed returns). */
+static void settle(struct wd_sse *s)
+{
+    if (s->one != NULL) {
+        wd_buf_put(&s->data, s->one, s->one_n);
+        s->one = NULL;
+    }
+}
+
+static int handle_line(struct wd_sse *s, const char *l, size_t n, bool in_place,
                        int (*on_event)(void *ctx, const char *data, size_t len), void *ctx)
 {
     if (!s->seen_line) {
@@ -17,20 +29,29 @@ static int handle_line(struct wd_sse *s, const char *l, size_t n,
     if (n == 0) {
         if (!s->has_data)
             return 0;
-        int r = on_event(ctx, s->data.p ? s->data.p : "", s->data.n);
+        if (s->data.oom)
+            return -1; /* a settled line that did not fit */
+        int r = s->one != NULL ? on_event(ctx, s->one, s->one_n) : on_event(ctx, s->data.p ? s->data.p : "", s->data.n);
+        s->one = NULL;
         s->data.n = 0;
         s->has_data = false;
         return r;
     }
-    /* field name up to the first colon, or the whole line; lines starting with a colon are comments */
-    const char *colon = memchr(l, ':', n);
-    size_t fn = colon ? (size_t)(colon - l) : n;
-    if (fn != 4 || memcmp(l, "data", 4) != 0)
+    /* the field name runs up to the first colon, or is the whole line: the data field's line is "data" or starts
+     * with "data:" (comments, which start with a colon, and other fields are ignored) */
+    if (n < 4 || memcmp(l, "data", 4) != 0 || (n > 4 && l[4] != ':'))
         return 0;
-    const char *v = colon ? colon + 1 : l + n;
+    const char *v = l + (n > 4 ? 5 : 4);
     size_t vn = (size_t)(l + n - v);
     if (vn > 0 && *v == ' ')
         v++, vn--;
+    if (!s->has_data && in_place) {
+        s->one = v;
+        s->one_n = vn;
+        s->has_data = true;
+        return vn > s->max_event ? -1 : 0;
+    }
+    settle(s);
     if (s->has_data)
         wd_buf_putc(&s->data, '\n');
     wd_buf_put(&s->data, v, vn);
@@ -40,42 +61,73 @@ static int handle_line(struct wd_sse *s, const char *l, size_t n,
     return 0;
 }
 
+/* The next CR or LF at or after `from`, or n: each memchr resumes past the last one it found, so a chunk is
+ * scanned once for each of the two bytes however its lines end (a CR-only stream included). */
+struct eol_scan {
+    size_t cr, lf;              /* positions found, or SIZE_MAX before the first search */
+};
+
+static size_t next_eol(struct eol_scan *e, const char *p, size_t n, size_t from)
+{
+    if (e->lf == SIZE_MAX || (e->lf < n && e->lf < from)) {
+        const char *q = memchr(p + from, '\n', n - from);
+        e->lf = q ? (size_t)(q - p) : n;
+    }
+    if (e->cr == SIZE_MAX || (e->cr < n && e->cr < from)) {
+        const char *q = memchr(p + from, '\r', n - from);
+        e->cr = q ? (size_t)(q - p) : n;
+    }
+    return e->cr < e->lf ? e->cr : e->lf;
+}
+
 int wd_sse_feed(struct wd_sse *s, const char *p, size_t n, int (*on_event)(void *ctx, const char *data, size_t len),
                 void *ctx)
 {
     if (s->max_event == 0)
         s->max_event = 16u << 20;
     size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
+    if (s->after_cr && n > 0) {
+        s->after_cr = false;
+        if (p[0] == '\n')
+            start = 1; /* the LF of a CR LF split across reads */
+    }
+    struct eol_scan e = {SIZE_MAX, SIZE_MAX};
+    for (size_t i; (i = next_eol(&e, p, n, start)) < n;) {
         char c = p[i];
-        if (s->after_cr) {
-            s->after_cr = false;
-            if (c == '\n') {
-                start = i + 1;
-                continue;
-            }
-        }
-        if (c != '\n' && c != '\r')
-            continue;
         /* A whole line in this read is handled in place; only a line split across reads is copied. */
         const char *l = p + start;
         size_t ln = i - start;
-        if (s->in.n > 0) {
+        bool in_place = s->in.n == 0;
+        if (!in_place) {
             wd_buf_put(&s->in, l, ln);
-            if (s->in.oom)
+            if (s->in.oom) {
+                settle(s);
                 return -1;
+            }
             l = s->in.p;
             ln = s->in.n;
         }
-        if (ln > s->max_event)
+        if (ln > s->max_event) {
+            settle(s);
             return -1;
-        int r = handle_line(s, l, ln, on_event, ctx);
+        }
+        int r = handle_line(s, l, ln, in_place, on_event, ctx);
         s->in.n = 0;
         start = i + 1;
-        s->after_cr = c == '\r';
-        if (r != 0)
+        if (c == '\r') {
+            if (start < n) {
+                if (p[start] == '\n')
+                    start++;
+            } else {
+                s->after_cr = true;
+            }
+        }
+        if (r != 0) {
+            settle(s);
             return r;
+        }
     }
+    settle(s);
     wd_buf_put(&s->in, p + start, n - start);
     if (s->in.oom || s->in.n > s->max_event)
         return -1;

@@ -8,6 +8,9 @@
 struct wd_sse {
     struct wd_buf in;        /* the start of a line whose end has not arrived (never holds CR or LF) */
     struct wd_buf data;      /* data lines of the event being assembled */
+    const char *one;         /* the event's only data line so far, in place in the bytes being fed (not copied
+                                unless a second line comes or the feed returns before its end) */
+    size_t one_n;
     bool has_data;
     bool after_cr;           /* the last line ended in CR: a LF that comes next belongs to it */
     bool seen_line;          /* the first line was handled (a byte order mark may start only that one) */

@@ -16,12 +16,17 @@ static int split_target(const struct wd_config *cfg, struct wd_str t, struct wd_
     return 0;
 }
 
+/* w is lower case ASCII */
 static bool contains_ci(struct wd_str s, const char *w)
 {
     size_t n = strlen(w);
-    for (size_t i = 0; i + n <= s.n; i++)
-        if (strncasecmp(s.p + i, w, n) == 0)
+    for (size_t i = 0; i + n <= s.n; i++) {
+        size_t k = 0;
+        while (k < n && (s.p[i + k] | 0x20) == w[k])
+            k++;
+        if (k == n)
             return true;
+    }
     return false;
 }
 

@@ -78,7 +78,21 @@ struct intern {
     _Atomic(struct iname *) *h;
     _Atomic(struct iname *) *byidx;  /* max + 2 */
     atomic_ullong overflow;          /* lookups folded to "other" because the table was full */
+    unsigned gen;                    /* bumped by each intern_init: a thread's cached lookup of an older table
+                                        does not count */
 };
+
+/* Each thread remembers its last interned name per table: a call looks up the same model and provider a few
+ * times, and a worker serves mostly the same ones. Names are never removed while a table lives. */
+#define ICACHE_NAME 64
+struct icache {
+    const struct intern *t;
+    unsigned gen, idx;
+    size_t n;
+    char s[ICACHE_NAME];
+};
+static _Thread_local struct icache icache[4];
+static unsigned intern_gen;
 
 static pthread_mutex_t intern_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct intern models = {.label = "model"}, keys = {.label = "key"}, providers = {.label = "provider"};
@@ -107,6 +121,7 @@ static int intern_init(struct intern *t, unsigned max)
     while (hc < 2 * (size_t)max + 2)
         hc <<= 1;
     t->max = max;
+    t->gen = ++intern_gen;
     atomic_init(&t->n, 0);
     atomic_init(&t->overflow, 0);
     t->hmask = hc - 1;
@@ -147,7 +162,18 @@ static unsigned intern_get(struct intern *t, const char *s, size_t n, bool add)
 {
     if (s == NULL || n == 0)
         return IDX_NONE;
-    if (t->h == NULL || !valid_name(s, n))
+    if (t->h == NULL)
+        return IDX_OTHER;
+    /* a name found before (so valid, and not "none" or "other") */
+    struct icache *ic = NULL;
+    for (size_t k = 0; k < sizeof(icache) / sizeof(icache[0]); k++)
+        if (icache[k].t == t || icache[k].t == NULL) {
+            ic = &icache[k];
+            break;
+        }
+    if (ic != NULL && ic->t == t && ic->gen == t->gen && ic->n == n && memcmp(ic->s, s, n) == 0)
+        return ic->idx;
+    if (!valid_name(s, n))
         return IDX_OTHER;
     if (n == 4 && memcmp(s, "none", 4) == 0)
         return IDX_NONE;
@@ -156,8 +182,13 @@ static unsigned intern_get(struct intern *t, const char *s, size_t n, bool add)
     uint64_t hv = fnv1a(s, n);
     size_t slot;
     struct iname *e = intern_probe(t, s, n, hv, &slot);
-    if (e != NULL)
+    if (e != NULL) {
+        if (ic != NULL && n <= ICACHE_NAME) {
+            *ic = (struct icache){.t = t, .gen = t->gen, .idx = e->idx, .n = n};
+            memcpy(ic->s, s, n);
+        }
         return e->idx;
+    }
     if (!add)
         return IDX_OTHER;
     if (atomic_load_explicit(&t->n, memory_order_relaxed) >= t->max) {

@@ -37,6 +37,14 @@ static void check_rewrite(const char *p, size_t n, size_t t)
     if (wd_json_parse(&j, out.p, out.n) != 0 || j.t[0].type != WD_J_OBJ)
         __builtin_trap();
     wd_json_free(&j);
+    /* "unchanged" means exactly that: the relay then sends the client's bytes as they are */
+    if (ed.unchanged != (out.n == n && memcmp(out.p, p, n) == 0))
+        __builtin_trap();
+    struct wd_anthropic_up_edits ed0;
+    if (wd_anthropic_up_rewrite_parsed(p, n, NULL, targets[t].model, targets[t].max_output, targets[t].count, NULL,
+                                       &ed0, &err) != 0 ||
+        ed0.unchanged != ed.unchanged)
+        __builtin_trap();
     if (ed.foreign_thinking < 0 || ed.foreign_ids < 0)
         __builtin_trap();
     struct wd_buf again = {0};
@@ -50,8 +58,57 @@ static void check_rewrite(const char *p, size_t n, size_t t)
     wd_buf_free(&out);
 }
 
+static int count_member(void *ctx, int depth, struct wd_str k, int type, struct wd_str v)
+{
+    (void)k, (void)type, (void)v;
+    if (depth != 0)
+        __builtin_trap(); /* never descended */
+    (*(uint32_t *)ctx)++;
+    return 0;
+}
+
+/* Every member at every depth: with the tokenizer's count of keys in objects nested in objects only. */
+static int count_all(void *ctx, int depth, struct wd_str k, int type, struct wd_str v)
+{
+    (void)depth, (void)k, (void)v;
+    (*(uint32_t *)ctx)++;
+    return type == WD_J_OBJ ? WD_JSON_DESCEND : 0;
+}
+
+/* Keys of object token o and of the objects that are its members' values, recursively, down to the walk's depth. */
+static uint32_t objs_keys(const struct wd_json *j, int o, int depth)
+{
+    uint32_t n = 0;
+    WD_JSON_OBJ_EACH(j, o, k)
+    {
+        n++;
+        int v = (int)k + 1;
+        if (j->t[v].type == WD_J_OBJ && depth + 1 < WD_JSON_WALK_DEPTH)
+            n += objs_keys(j, v, depth + 1);
+    }
+    return n;
+}
+
 static void check_watch(const char *p, size_t n)
 {
+    /* the watcher's member walk agrees with the tokenizer on every valid object: same number of members */
+    struct wd_json j = {0};
+    uint32_t members = 0;
+    int walked = wd_json_each_member(p, n, count_member, &members);
+    if (wd_json_parse(&j, p, n) == 0 && j.t[0].type == WD_J_OBJ) {
+        if (walked != 0 || members != j.t[0].size)
+            __builtin_trap();
+        /* descending into every object (up to the walk's depth) sees every key of an object reached through
+         * objects only */
+        uint32_t all = 0, want = 0;
+        if (wd_json_each_member(p, n, count_all, &all) != 0)
+            __builtin_trap();
+        want = objs_keys(&j, 0, 0);
+        if (all != want)
+            __builtin_trap();
+    }
+    wd_json_free(&j);
+
     struct wd_anthropic_up_watch w = {0};
     wd_anthropic_up_watch(&w, p, n);
     /* and line by line, as SSE data payloads */

@@ -640,7 +640,9 @@ static void test_watch_skips_deltas_cheaply(void **state)
     memcpy(big + k + n, "\"}}", 4);
     struct wd_anthropic_up_watch w = {0};
     wd_anthropic_up_watch(&w, big, strlen(big));
-    assert_null(w.json.t); /* never tokenized */
+    assert_false(w.started); /* skipped on its type: nothing read */
+    assert_int_equal(w.error, WD_ERR_NONE);
+    assert_int_equal(w.usage.output_tokens, 0);
     wd_anthropic_up_watch_free(&w);
     free(big);
 }

@@ -11,6 +11,11 @@
 #include <string.h>
 
 #include "lib/json.h"
+#include "lib/hash.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 
 struct doc {
     const char *s;
@@ -503,10 +508,152 @@ static void test_buf_numbers(void **state)
     wd_buf_free(&b);
 }
 
+/* ---- wd_json_each_member: the members of an object read without tokens ---- */
+
+struct members {
+    int n;
+    char keys[8][32];
+    int types[8];
+    char vals[8][96];
+};
+
+static int collect(void *ctx, int depth, struct wd_str k, int type, struct wd_str v)
+{
+    struct members *m = ctx;
+    if (m->n >= 8)
+        return 7;
+    if (depth != 0)
+        return 9;
+    snprintf(m->keys[m->n], sizeof(m->keys[0]), "%.*s", (int)k.n, k.p);
+    snprintf(m->vals[m->n], sizeof(m->vals[0]), "%.*s", (int)v.n, v.p);
+    m->types[m->n++] = type;
+    return 0;
+}
+
+static int descend_all(void *ctx, int depth, struct wd_str k, int type, struct wd_str v)
+{
+    (void)v;
+    struct {
+        int n;
+        char seen[16][40];
+    } *p = ctx;
+    if (p->n < 16)
+        snprintf(p->seen[p->n++], sizeof(p->seen[0]), "%d%.*s", depth, (int)k.n, k.p);
+    return type == WD_J_OBJ ? WD_JSON_DESCEND : 0;
+}
+
+static void test_each_member(void **state)
+{
+    (void)state;
+    struct members m = {0};
+    const char *doc = " { \"a\" : \"x\\\"}y\\\\\" , \"b\":{\"c\":[1,\"]}\",{\"d\":\"\\\\\"}]}, \"n\":-12,\"t\":true,"
+                      "\"z\":null, \"arr\" :[ ] , \"k\\\"q\":1.5e3}";
+    assert_int_equal(wd_json_each_member(doc, strlen(doc), collect, &m), 0);
+    assert_int_equal(m.n, 7);
+    assert_string_equal(m.keys[0], "a");
+    assert_int_equal(m.types[0], WD_J_STR);
+    assert_string_equal(m.vals[0], "x\\\"}y\\\\"); /* raw: an escaped quote and an escaped backslash */
+    assert_string_equal(m.keys[1], "b");
+    assert_int_equal(m.types[1], WD_J_OBJ); /* skipped: brackets inside its strings too (the next key is right) */
+    assert_string_equal(m.vals[1], "");
+    assert_int_equal(m.types[2], WD_J_NUM);
+    assert_string_equal(m.vals[2], "-12");
+    assert_int_equal(m.types[3], WD_J_TRUE);
+    assert_int_equal(m.types[4], WD_J_NULL);
+    assert_int_equal(m.types[5], WD_J_ARR);
+    assert_string_equal(m.vals[5], "[ ]");
+    assert_string_equal(m.keys[6], "k\\\"q");
+    assert_string_equal(m.vals[6], "1.5e3");
+    int64_t v;
+    assert_int_equal(wd_json_num_i64(WD_STR("-12"), &v), 0);
+    assert_int_equal(v, -12);
+    assert_int_equal(wd_json_num_i64(WD_STR("9223372036854775807"), &v), 0);
+    assert_int_equal(wd_json_num_i64(WD_STR("-9223372036854775808"), &v), 0);
+    assert_true(v == INT64_MIN);
+    assert_int_equal(wd_json_num_i64(WD_STR("9223372036854775808"), &v), -1); /* overflow */
+    assert_int_equal(wd_json_num_i64(WD_STR("1.5"), &v), -1);
+    assert_int_equal(wd_json_num_i64(WD_STR("-"), &v), -1);
+    assert_int_equal(wd_json_num_i64(WD_STR(""), &v), -1);
+
+    /* a descent: depths and keys in document order, empty and nested objects, the walk going on after them */
+    struct path {
+        int n;
+        char seen[16][40];
+    };
+    memset(&m, 0, sizeof(m));
+    const char *nested = "{\"a\":{\"b\":{},\"c\":{\"d\":[{\"x\":1}],\"e\":\"}\"},\"f\":2},\"g\":{\"h\":3},\"i\":4}";
+    static struct path pth;
+    memset(&pth, 0, sizeof(pth));
+    assert_int_equal(wd_json_each_member(nested, strlen(nested), descend_all, &pth), 0);
+    const char *want[] = {"0a", "1b", "1c", "2d", "2e", "1f", "0g", "1h", "0i"};
+    assert_int_equal(pth.n, 9);
+    for (int i = 0; i < 9; i++)
+        assert_string_equal(pth.seen[i], want[i]);
+
+    /* an empty object; a callback's stop; malformed shapes, each cut at every length */
+    memset(&m, 0, sizeof(m));
+    assert_int_equal(wd_json_each_member("{}", 2, collect, &m), 0);
+    assert_int_equal(m.n, 0);
+    const char *bad[] = {"", "[]", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":1 \"b\":2}", "{a:1}", "{\"a\":\"x}",
+                         "{\"a\":{\"b\":1}", "{\"a\":1]", "\"a\""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&m, 0, sizeof(m));
+        assert_int_equal(wd_json_each_member(bad[i], strlen(bad[i]), collect, &m), -1);
+    }
+    for (size_t cut = 0; cut < strlen(doc); cut++) {
+        memset(&m, 0, sizeof(m));
+        char *p = malloc(cut + 1); /* exactly cut bytes: ASan sees a read past them */
+        memcpy(p, doc, cut);
+        int r = wd_json_each_member(p, cut, collect, &m);
+        assert_true(r == -1 || (r == 0 && cut == strlen(doc)));
+        free(p);
+    }
+}
+
+/* ---- lib/hash.h: SipHash-2-4-128, against the reference's vectors and OpenSSL's SIPHASH MAC ---- */
+
+static void test_siphash128(void **state)
+{
+    (void)state;
+    uint8_t key[16], msg[64], out[16], ref[16];
+    for (int i = 0; i < 16; i++)
+        key[i] = (uint8_t)i;
+    for (int i = 0; i < 64; i++)
+        msg[i] = (uint8_t)i;
+    static const uint8_t v0[16] = {0xa3, 0x81, 0x7f, 0x04, 0xba, 0x25, 0xa8, 0xe6,
+                                   0x6d, 0xf6, 0x72, 0x14, 0xc7, 0x55, 0x02, 0x93};
+    static const uint8_t v1[16] = {0xda, 0x87, 0xc1, 0xd8, 0x6b, 0x99, 0xaf, 0x44,
+                                   0x34, 0x76, 0x59, 0x11, 0x9b, 0x22, 0xfc, 0x45};
+    wd_siphash128(key, msg, 0, out);
+    assert_memory_equal(out, v0, 16);
+    wd_siphash128(key, msg, 1, out);
+    assert_memory_equal(out, v1, 16);
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
+    assert_non_null(mac);
+    size_t size = 16;
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t("size", &size), OSSL_PARAM_construct_end()};
+    for (size_t n = 0; n < 64; n++) { /* every tail length, several whole blocks */
+        EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
+        size_t got = 0;
+        assert_int_equal(EVP_MAC_init(ctx, key, 16, params), 1);
+        assert_int_equal(EVP_MAC_update(ctx, msg, n), 1);
+        assert_int_equal(EVP_MAC_final(ctx, ref, &got, sizeof(ref)), 1);
+        assert_int_equal(got, 16);
+        EVP_MAC_CTX_free(ctx);
+        wd_siphash128(key, msg, n, out);
+        assert_memory_equal(out, ref, 16);
+    }
+    EVP_MAC_free(mac);
+    assert_non_null(wd_process_key());
+    assert_ptr_equal(wd_process_key(), wd_process_key());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_numbers),
+        cmocka_unit_test(test_each_member),
+        cmocka_unit_test(test_siphash128),
         cmocka_unit_test(test_accept),       cmocka_unit_test(test_reject),    cmocka_unit_test(test_depth_limit), cmocka_unit_test(test_string_scan_offsets),
         cmocka_unit_test_teardown(test_baseline_scanner, reset_baseline),
         cmocka_unit_test(test_tree),         cmocka_unit_test(test_str_decode), cmocka_unit_test(test_unescape),
