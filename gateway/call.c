@@ -1250,6 +1250,7 @@ static int attempt_start(struct wd_call *c)
     }
     wd_sse_free(&c->sse);
     c->sse.max_event = c->rt->cfg->max_response_bytes;
+    c->sse.skip = c->relay ? c->pops->watch_skip : NULL;
     c->errbody.n = 0;
     c->errbody_full = false;
     c->relay_hold.n = 0;

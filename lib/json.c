@@ -670,7 +670,7 @@ int wd_json_i64(const struct wd_json *j, int i, int64_t *out)
 }
 
 /* The closing quote of the string whose first byte is p[i] (the byte after its opening quote), or n. */
-static size_t str_close(const char *p, size_t n, size_t i)
+static inline __attribute__((always_inline)) size_t str_close(const char *p, size_t n, size_t i)
 {
 #if defined(__SSE2__)
     /* keys and short values end within 16 bytes: one compare of the block before a call to memchr */

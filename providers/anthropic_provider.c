@@ -70,6 +70,12 @@ static void watch_result(const void *st, struct wd_relay_result *out)
 
 static void watch_free(void *st) { wd_anthropic_up_watch_free(st); }
 
+/* Content blocks (most of a stream) and pings: the API names each event after its data's type. */
+static bool watch_skip(const char *name, size_t n)
+{
+    return (n > 14 && memcmp(name, "content_block_", 14) == 0) || (n == 4 && memcmp(name, "ping", 4) == 0);
+}
+
 static void no_dec_init(void *d, struct wd_sink *sink, const struct wd_request *req, struct wd_arena *a) {}
 static int no_dec_chunk(void *d, const char *p, size_t n) { return -1; }
 static void no_dec(void *d) {}
@@ -90,6 +96,7 @@ const struct wd_provider_ops wd_provider_anthropic = {
     .watch = watch,
     .watch_result = watch_result,
     .watch_free = watch_free,
+    .watch_skip = watch_skip,
     .map_error = wd_anthropic_up_error,
     .count_tokens = wd_anthropic_up_count_tokens,
 };

@@ -85,6 +85,8 @@ struct wd_provider_ops {
     void (*watch)(void *w, const char *p, size_t n);
     void (*watch_result)(const void *w, struct wd_relay_result *out);
     void (*watch_free)(void *w);
+    /* optional: the SSE event names whose events carry nothing to watch (not even parsed into events) */
+    bool (*watch_skip)(const char *name, size_t n);
     /* A non-2xx answer: its class (for retry decisions, metrics and the audit record) and a message for a
      * client of another family. */
     void (*map_error)(int status, const char *body, size_t n, struct wd_error *err);

@@ -27,8 +27,14 @@ static int handle_line(struct wd_sse *s, const char *l, size_t n, bool in_place,
             l += 3, n -= 3;
     }
     if (n == 0) {
-        if (!s->has_data)
+        bool skipped = s->skipping;
+        s->skipping = false;
+        if (!s->has_data || skipped) {
+            s->one = NULL;
+            s->data.n = 0;
+            s->has_data = false;
             return 0;
+        }
         if (s->data.oom)
             return -1; /* a settled line that did not fit */
         int r = s->one != NULL ? on_event(ctx, s->one, s->one_n) : on_event(ctx, s->data.p ? s->data.p : "", s->data.n);
@@ -39,7 +45,15 @@ static int handle_line(struct wd_sse *s, const char *l, size_t n, bool in_place,
     }
     /* the field name runs up to the first colon, or is the whole line: the data field's line is "data" or starts
      * with "data:" (comments, which start with a colon, and other fields are ignored) */
-    if (n < 4 || memcmp(l, "data", 4) != 0 || (n > 4 && l[4] != ':'))
+    if (s->skip != NULL && n >= 6 && memcmp(l, "event:", 6) == 0) {
+        const char *name = l + 6;
+        size_t nn = n - 6;
+        if (nn > 0 && *name == ' ')
+            name++, nn--;
+        s->skipping = s->skip(name, nn);
+        return 0;
+    }
+    if (s->skipping || n < 4 || memcmp(l, "data", 4) != 0 || (n > 4 && l[4] != ':'))
         return 0;
     const char *v = l + (n > 4 ? 5 : 4);
     size_t vn = (size_t)(l + n - v);

@@ -15,6 +15,10 @@ struct wd_sse {
     bool after_cr;           /* the last line ended in CR: a LF that comes next belongs to it */
     bool seen_line;          /* the first line was handled (a byte order mark may start only that one) */
     size_t max_event;        /* a line or event larger than this is an error (default 16 MiB) */
+    /* optional: true for an `event:` name whose events the caller does not want (their data is not kept and they
+     * are not dispatched); set after wd_sse_free, which clears it */
+    bool (*skip)(const char *name, size_t n);
+    bool skipping;           /* the event being read was named one to skip */
 };
 
 /* Calls on_event for every complete event with a data field. Returns 0; -1 when a line or event exceeds

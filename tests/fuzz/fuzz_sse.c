@@ -27,10 +27,14 @@ struct run {
     bool pending;
 };
 
+static bool skip_x(const char *name, size_t n) { return n > 0 && name[0] == 'x'; }
+
 static void run(const uint8_t *data, size_t size, size_t step, struct run *r)
 {
     struct wd_sse s = {0};
     s.max_event = 4096;
+    if (size > 0 && (data[0] & 1))
+        s.skip = skip_x; /* events named x... are not dispatched: the same whatever the split */
     r->rc = 0;
     for (size_t off = 0; off < size && r->rc == 0; off += step) {
         size_t n = size - off < step ? size - off : step;

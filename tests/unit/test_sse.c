@@ -117,6 +117,37 @@ static void test_fields(void **state)
     check_all_splits("data: {\"a\":\"b:c\"}\r\n\r\n", "{\"a\":\"b:c\"}|", false);
 }
 
+static bool skip_x(const char *name, size_t n) { return n > 0 && name[0] == 'x'; }
+
+/* check_all_splits with events named x... skipped */
+static void check_skip_splits(const char *src, const char *want)
+{
+    size_t n = strlen(src);
+    for (size_t i = 0; i <= n; i++) {
+        struct wd_sse s = {.skip = skip_x};
+        struct rec r = {0};
+        assert_int_equal(wd_sse_feed(&s, src, i, on_event, &r), 0);
+        assert_int_equal(wd_sse_feed(&s, src + i, n - i, on_event, &r), 0);
+        if (r.b.n != strlen(want) || memcmp(r.b.p ? r.b.p : "", want, r.b.n) != 0)
+            print_error("split at %zu\n", i);
+        assert_events(&r, want);
+        wd_sse_free(&s);
+        wd_buf_free(&r.b);
+    }
+}
+
+static void test_skip(void **state)
+{
+    (void)state;
+    /* named events the caller skips are not dispatched, their data is not kept; the name holds for one event */
+    check_skip_splits("event: xdelta\ndata: a\n\nevent: keep\ndata: b\n\ndata: c\n\n", "b|c|");
+    check_skip_splits("event:xping\r\ndata: a\r\ndata: a2\r\n\r\nevent: y\rdata: d\r\r", "d|");
+    /* data before the name: the event is still skipped when its name comes */
+    check_skip_splits("data: a\nevent: xx\n\ndata: e\n\n", "e|");
+    /* without a skip function every event is dispatched */
+    check_all_splits("event: xdelta\ndata: a\n\n", "a|", false);
+}
+
 static void test_pending(void **state)
 {
     /* cut after a data line, before the blank line */
@@ -195,6 +226,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_endings), cmocka_unit_test(test_fields),          cmocka_unit_test(test_pending),
+        cmocka_unit_test(test_skip),
         cmocka_unit_test(test_limits),       cmocka_unit_test(test_callback_stops), cmocka_unit_test(test_gemini_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
