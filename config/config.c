@@ -567,7 +567,7 @@ static int cfg_map_check_keys(const struct cfg_node *map, const char *path, stru
 
 enum cfg_type {
     T_STRING, T_PATH, T_BOOL, T_INT, T_SIZE, T_DURATION, T_NUMBER, T_ENUM, T_HOSTPORT, T_URL, T_SECRET,
-    T_ENVNAME, T_TARGET, T_CHAIN, T_SECTION, T_MAP_OF, T_LIST_OF,
+    T_ENVNAME, T_TARGET, T_CHAIN, T_SECTION, T_MAP_OF, T_LIST_OF, T_STRLIST,
 };
 
 struct cfg_ctx {
@@ -886,6 +886,40 @@ static int cfg_get_chain(struct cfg_ctx *c, const struct cfg_key *row, void *obj
     return 0;
 }
 
+/* A string, or a list of strings (at least row->min, no repeats): char ** at off, its count at off2. */
+static int cfg_get_strlist(const struct cfg_key *row, void *obj, struct cfg_node *n, const char *path,
+                           struct wd_config_err *err)
+{
+    char ***arr = cfg_at(obj, row->off), ip[CFG_PATH_MAX];
+    size_t *cnt = cfg_at(obj, row->off2);
+    bool one = n->kind == CFG_SCALAR;
+    size_t k = one ? 1 : n->nkids;
+
+    if (n->kind == CFG_MAP)
+        return cfg_fail(err, cfg_line(n), path, "must be a string or a list of strings, not a mapping");
+    if (k < row->min)
+        return cfg_fail(err, cfg_line(n), path, "must list at least %llu", (unsigned long long)row->min);
+    if (k > 256)
+        return cfg_fail(err, cfg_line(n), path, "lists more than 256 strings");
+    if ((*arr = calloc(k ? k : 1, sizeof **arr)) == NULL)
+        return cfg_oom(err);
+    *cnt = k;
+    for (size_t i = 0; i < k; i++) {
+        struct cfg_node *it = one ? n : n->kids[i];
+
+        if (one)
+            snprintf(ip, sizeof ip, "%s", path);
+        else
+            cfg_path_index(ip, path, i);
+        if (cfg_get_str(it, ip, &(*arr)[i], err))
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp((*arr)[j], (*arr)[i]))
+                return cfg_fail(err, it->line, ip, "repeats an earlier entry (line %d)", n->kids[j]->line);
+    }
+    return 0;
+}
+
 /* A non-negative decimal number within the row's bounds. */
 static int cfg_get_number(const struct cfg_key *row, struct cfg_node *n, const char *path, double *out,
                           struct wd_config_err *err)
@@ -1000,6 +1034,8 @@ static int cfg_conv(struct cfg_ctx *c, const struct cfg_key *row, void *obj, str
             }
         }
         return cfg_parse_hostport(n, path, f, cfg_at(obj, row->off2), err);
+    case T_STRLIST:
+        return cfg_get_strlist(row, obj, n, path, err);
     case T_SECTION:
         return cfg_walk(c, row->sub, f, key, n, path);
     case T_MAP_OF:
@@ -1163,6 +1199,14 @@ static void cfg_free_obj(const struct cfg_section *s, void *obj)
                 free(ch->targets[k]);
             free(ch->targets);
             free(*(char **)cfg_at(obj, row->off2));
+            break;
+        }
+        case T_STRLIST: {
+            char **arr = *(char ***)f;
+            size_t cnt = *(size_t *)cfg_at(obj, row->off2);
+            for (size_t k = 0; arr && k < cnt; k++)
+                free(arr[k]);
+            free(arr);
             break;
         }
         case T_SECTION:
@@ -1420,6 +1464,69 @@ static int cfg_root_check(struct cfg_ctx *c, void *obj, const struct cfg_seen *s
     return 0;
 }
 
+/* An issuer is compared byte for byte with `iss` (Entra v1's ends in a slash): kept as written. https, or http
+ * to a loopback host (a local IdP in tests). */
+static int cfg_oidc_issuer(struct cfg_ctx *c, const struct cfg_key *row, void *obj, struct cfg_node *n,
+                           const char *path)
+{
+    (void)row;
+    const char *u = ((struct wd_oidc_issuer *)obj)->issuer;
+    for (const char *p = u; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return cfg_fail(c->err, n->line, path, "must not contain spaces or control characters");
+    if (!strncmp(u, "https://", 8) && u[8] != '\0' && u[8] != '/')
+        return 0;
+    if (!strncmp(u, "http://127.0.0.1", 16) || !strncmp(u, "http://localhost", 16) || !strncmp(u, "http://[::1]", 12))
+        return 0;
+    return cfg_fail(c->err, n->line, path, "must be an https:// URL (http:// only to a loopback address)");
+}
+
+static int cfg_oidc_unique(struct cfg_ctx *c, const struct cfg_key *row, void *obj, struct cfg_node *l,
+                           const char *path)
+{
+    (void)row;
+    const struct wd_config *cfg = obj;
+    char ip[CFG_PATH_MAX + 16];
+    for (size_t i = 0; i < cfg->noidc; i++)
+        for (size_t j = 0; j < i; j++) {
+            const char *what = !strcmp(cfg->oidc[i].name, cfg->oidc[j].name)       ? "name"
+                               : !strcmp(cfg->oidc[i].issuer, cfg->oidc[j].issuer) ? "issuer"
+                                                                                    : NULL;
+            if (what == NULL)
+                continue;
+            cfg_path_index(ip, path, i);
+            size_t n = strlen(ip);
+            snprintf(ip + n, sizeof ip - n, ".%s", what);
+            return cfg_fail(c->err, l->kids[i]->line, ip, "another issuer already has this %s (line %d)", what,
+                            l->kids[j]->line);
+        }
+    return 0;
+}
+
+/* rbac: a binding names exactly one of group, subject and key, and a role that exists. */
+static int cfg_rbac_check(struct cfg_ctx *c, void *obj, const struct cfg_seen *seen, struct cfg_node *key,
+                          struct cfg_node *map, const char *path)
+{
+    (void)seen, (void)key, (void)map;
+    struct wd_config *cfg = c->cfg;
+    (void)obj;
+    char ip[CFG_PATH_MAX + 16];
+    cfg->rbac = true;
+    for (size_t i = 0; i < cfg->nbindings; i++) {
+        const struct wd_rbac_binding *b = &cfg->bindings[i];
+        snprintf(ip, sizeof ip, "%s.bindings[%zu]", path, i);
+        int who = (b->group != NULL) + (b->subject != NULL) + (b->key != NULL);
+        if (who != 1)
+            return cfg_fail(c->err, 0, ip, "must name exactly one of group, subject and key");
+        size_t r = 0;
+        while (r < cfg->nroles && strcmp(cfg->roles[r].name, b->role))
+            r++;
+        if (r == cfg->nroles)
+            return cfg_fail(c->err, 0, ip, "role %s is not defined in rbac.roles", b->role);
+    }
+    return 0;
+}
+
 /* ---- the schema ------------------------------------------------------------------------------ */
 
 static const struct cfg_enum provider_types[] = {
@@ -1579,11 +1686,51 @@ static const struct cfg_key auth_key_keys[] = {
 static const struct cfg_section auth_key_section = {KEYS(auth_key_keys),
                                                     .size = sizeof(struct wd_auth_key)};
 
+static const struct cfg_key oidc_claim_keys[] = {
+    {"subject", T_STRING, FIELD(struct wd_oidc_issuer, claim_subject), .def = "sub",
+     .doc = "The claim that names the principal (Entra: `oid`; Okta's org server: `uid`)."},
+    {"email", T_STRING, FIELD(struct wd_oidc_issuer, claim_email), .def = "email",
+     .doc = "The claim holding the e-mail address (Entra: `preferred_username`)."},
+    {"groups", T_STRING, FIELD(struct wd_oidc_issuer, claim_groups), .def = "groups",
+     .doc = "The claim holding the principal's groups (a string or an array); bindings match them."},
+    {"roles", T_STRING, FIELD(struct wd_oidc_issuer, claim_roles), .def = "roles",
+     .doc = "The claim holding app roles; a value equal to a name of `rbac.roles` grants that role."},
+    {"name", T_STRING, FIELD(struct wd_oidc_issuer, claim_name), .def = "name", .doc = "The display name claim."},
+};
+static const struct cfg_section oidc_claim_section = {KEYS(oidc_claim_keys)};
+
+static const struct cfg_key oidc_keys[] = {
+    {"name", T_STRING, FIELD(struct wd_oidc_issuer, name), .required = "name is required",
+     .doc = "Label in logs, audit records and metrics."},
+    {"issuer", T_STRING, FIELD(struct wd_oidc_issuer, issuer), .required = "issuer is required",
+     .check = cfg_oidc_issuer,
+     .doc = "The exact `iss` of its tokens; discovery is read from `{issuer}/.well-known/openid-configuration`."},
+    {"audience", T_STRLIST, FIELD(struct wd_oidc_issuer, audiences), .off2 = offsetof(struct wd_oidc_issuer, naudiences),
+     .min = 1, .required = "audience is required (a token for another API must not be accepted)",
+     .doc = "A token's `aud` must hold one of these."},
+    {"jwks_uri", T_URL, FIELD(struct wd_oidc_issuer, jwks_uri), .def_doc = "the discovery document's",
+     .doc = "Where the signing keys are; set, discovery is not read."},
+    {"tls_ca", T_PATH, FIELD(struct wd_oidc_issuer, tls_ca), .def_doc = "system trust store",
+     .doc = "PEM CA bundle for the IdP's TLS certificate."},
+    {"claims", T_SECTION, .sub = &oidc_claim_section, .doc = "Which claims give the principal."},
+    {"clock_skew", T_DURATION, FIELD(struct wd_oidc_issuer, clock_skew_ms), .def = "60s", .max = 600000,
+     .doc = "Tolerance on `exp`, `nbf` and `iat`."},
+    {"refresh", T_DURATION, FIELD(struct wd_oidc_issuer, refresh_ms), .def = "10m",
+     .doc = "The signing keys are fetched again this often (and on a token with an unknown `kid`, at most every 10 s)."},
+    {"fetch_timeout", T_DURATION, FIELD(struct wd_oidc_issuer, fetch_timeout_ms), .def = "5s", .max = 60000,
+     .doc = "Longest discovery or keys fetch."},
+    {"wait", T_DURATION, FIELD(struct wd_oidc_issuer, wait_ms), .def = "3s", .max = 60000,
+     .doc = "Longest a request waits for keys being fetched; then 503."},
+};
+static const struct cfg_section oidc_section = {KEYS(oidc_keys), .size = sizeof(struct wd_oidc_issuer)};
+
 static const struct cfg_key auth_keys[] = {
     {"keys", T_LIST_OF, FIELD(struct wd_config, auth_keys), .off2 = offsetof(struct wd_config, nauth_keys),
      .sub = &auth_key_section, .check = cfg_auth_keys_unique, .doc = "Named client API keys."},
     {"keys_env", T_ENVNAME, FIELD(struct wd_config, auth_keys_env),
      .doc = "A variable holding extra raw client keys, separated by commas."},
+    {"oidc", T_LIST_OF, FIELD(struct wd_config, oidc), .off2 = offsetof(struct wd_config, noidc), .sub = &oidc_section,
+     .check = cfg_oidc_unique, .doc = "OpenID Connect issuers whose bearer JWTs are accepted (Okta, Entra ID, ...)."},
 };
 static const struct cfg_section auth_section = {KEYS(auth_keys)};
 
@@ -1673,6 +1820,36 @@ static const struct cfg_section telemetry_section = {KEYS(telemetry_keys),
                                                      .init = cfg_telemetry_init};
 
 /* Providers before models: tier and alias targets are checked against them. */
+static const struct cfg_key rbac_role_keys[] = {
+    {"models", T_STRLIST, FIELD(struct wd_rbac_role, models), .off2 = offsetof(struct wd_rbac_role, nmodels),
+     .doc = "Models the role may use: `*`, `tier:<tier>`, an alias, `<provider>/<model>` or `<provider>/*`."},
+    {"permissions", T_STRLIST, FIELD(struct wd_rbac_role, permissions),
+     .off2 = offsetof(struct wd_rbac_role, npermissions),
+     .doc = "Other rights: `keys:manage`, `budgets:manage`, `audit:read`, `config:read`."},
+};
+static const struct cfg_section rbac_role_section = {KEYS(rbac_role_keys), .size = sizeof(struct wd_rbac_role),
+                                                     .name_off = offsetof(struct wd_rbac_role, name),
+                                                     .elem = "<role>"};
+
+static const struct cfg_key rbac_binding_keys[] = {
+    {"group", T_STRING, FIELD(struct wd_rbac_binding, group), .doc = "An IdP group the role goes to."},
+    {"subject", T_STRING, FIELD(struct wd_rbac_binding, subject),
+     .doc = "A principal (its subject or e-mail) the role goes to."},
+    {"key", T_STRING, FIELD(struct wd_rbac_binding, key), .doc = "A client key's name the role goes to."},
+    {"role", T_STRING, FIELD(struct wd_rbac_binding, role), .required = "role is required",
+     .doc = "A name of `rbac.roles`."},
+};
+static const struct cfg_section rbac_binding_section = {KEYS(rbac_binding_keys),
+                                                        .size = sizeof(struct wd_rbac_binding)};
+
+static const struct cfg_key rbac_keys[] = {
+    {"roles", T_MAP_OF, FIELD(struct wd_config, roles), .off2 = offsetof(struct wd_config, nroles),
+     .sub = &rbac_role_section, .doc = "What each role grants."},
+    {"bindings", T_LIST_OF, FIELD(struct wd_config, bindings), .off2 = offsetof(struct wd_config, nbindings),
+     .sub = &rbac_binding_section, .doc = "Who gets which role (by IdP group, subject or key name)."},
+};
+static const struct cfg_section rbac_section = {KEYS(rbac_keys), .check = cfg_rbac_check};
+
 static const struct cfg_key root_keys[] = {
     {"listen", T_HOSTPORT, FIELD(struct wd_config, listen_host), .off2 = offsetof(struct wd_config, listen_port),
      .def = "0.0.0.0:8080", .restart = true, .doc = "Address to accept clients on."},
@@ -1686,7 +1863,10 @@ static const struct cfg_key root_keys[] = {
     {"models", T_SECTION, .sub = &models_section, .doc = "Tiers, aliases and prices."},
     {"routing", T_SECTION, .off = offsetof(struct wd_config, routing), .sub = &routing_section,
      .doc = "Retries and fallback."},
-    {"auth", T_SECTION, .sub = &auth_section, .def_doc = "none", .doc = "Client API keys."},
+    {"auth", T_SECTION, .sub = &auth_section, .def_doc = "none",
+     .doc = "Who may call: client API keys and OpenID Connect issuers."},
+    {"rbac", T_SECTION, .sub = &rbac_section, .def_doc = "none (every principal may use every model)",
+     .doc = "Roles and who holds them; written, everything not granted is denied."},
     {"audit", T_SECTION, .off = offsetof(struct wd_config, audit), .sub = &audit_section,
      .def_doc = "none (no trail)", .restart = true, .doc = "The audit trail."},
     {"telemetry", T_SECTION, .off = offsetof(struct wd_config, telemetry), .sub = &telemetry_section,
@@ -1703,7 +1883,8 @@ static void cfg_type_doc(const struct cfg_key *row, char *out, size_t cap)
         [T_STRING] = "string", [T_PATH] = "path", [T_BOOL] = "`true` \\| `false`", [T_URL] = "URL",
         [T_SECRET] = "secret reference", [T_ENVNAME] = "environment variable name", [T_TARGET] = "target",
         [T_CHAIN] = "target or list of targets", [T_SECTION] = "mapping", [T_MAP_OF] = "mapping", [T_LIST_OF] = "list",
-        [T_SIZE] = "size", [T_DURATION] = "duration", [T_HOSTPORT] = "`host:port`"};
+        [T_SIZE] = "size", [T_DURATION] = "duration", [T_HOSTPORT] = "`host:port`",
+        [T_STRLIST] = "string or list of strings"};
     char lo[32], hi[32];
 
     cfg_fmt_size(lo, sizeof lo, row->min);

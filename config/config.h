@@ -124,6 +124,43 @@ struct wd_telemetry_config {
     bool access_log;               /* default true */
 };
 
+/* auth.oidc[]: an OpenID Connect issuer whose bearer JWTs Warden accepts. */
+struct wd_oidc_issuer {
+    char *name;            /* label in logs, audit records and metrics; unique */
+    char *issuer;          /* the exact `iss`; discovery at {issuer}/.well-known/openid-configuration */
+    char **audiences;      /* `aud` must hold one of these */
+    size_t naudiences;
+    char *jwks_uri;        /* NULL: the discovery document's */
+    char *tls_ca;          /* PEM CA bundle for the IdP; NULL: the system trust store */
+    char *claim_subject;   /* claim names: "sub", "email", "groups", "roles", "name" by default */
+    char *claim_email;
+    char *claim_groups;
+    char *claim_roles;
+    char *claim_name;
+    unsigned clock_skew_ms;    /* exp, nbf and iat tolerance; default 60 s */
+    unsigned refresh_ms;       /* the keys are fetched again this often; default 10 min */
+    unsigned fetch_timeout_ms; /* one discovery or JWKS fetch, whole; default 5 s */
+    unsigned wait_ms;          /* how long a request waits for keys being fetched (first use, unknown kid);
+                                  default 3 s */
+};
+
+/* rbac.roles.<name>: what a role grants. */
+struct wd_rbac_role {
+    char *name;
+    char **models;         /* patterns: "*", "tier:sonnet", "anthropic/claude-sonnet-4-5", an alias */
+    size_t nmodels;
+    char **permissions;    /* "keys:manage", "budgets:manage", "audit:read", "config:read" */
+    size_t npermissions;
+};
+
+/* rbac.bindings[]: who gets a role. Exactly one of group, subject and key is set. */
+struct wd_rbac_binding {
+    char *group;           /* an IdP group (the issuer's groups claim) */
+    char *subject;         /* a principal's subject or email */
+    char *key;             /* a static or virtual key's name */
+    char *role;            /* a name of rbac.roles */
+};
+
 struct wd_config {
     char *listen_host;     /* "0.0.0.0" */
     uint16_t listen_port;  /* 8080 */
@@ -160,6 +197,14 @@ struct wd_config {
     struct wd_auth_key *auth_keys;
     size_t nauth_keys;
     char *auth_keys_env;   /* name of an env var holding comma-separated keys (default config: WARDEN_API_KEYS) */
+    struct wd_oidc_issuer *oidc;
+    size_t noidc;
+
+    bool rbac;             /* an rbac section was written: default deny */
+    struct wd_rbac_role *roles;
+    size_t nroles;
+    struct wd_rbac_binding *bindings;
+    size_t nbindings;
 
     struct wd_audit_config audit;
     struct wd_telemetry_config telemetry;
