@@ -47,6 +47,10 @@ function newKey(alg) {
 // Newest first: oidc-provider picks the first matching key for ID tokens, and access tokens name the kid.
 let keys = [newKey('RS256'), newKey('ES256')];
 let extraClaims = {};
+// Who the next interactive sign-in (authorization code, device flow) is, and whether that user refuses.
+let loginAs = { sub: 'test-user', deny: false };
+// Interaction cookies are signed with this; it outlives the provider instances a key rotation builds.
+const COOKIE_KEY = crypto.randomBytes(32).toString('base64url');
 let jwksHung = false;
 const hungResponses = new Set();
 
@@ -99,12 +103,14 @@ function providerConfig() {
       profile: ['name', 'preferred_username'],
       groups: ['groups'],
     },
+    // The login page of the dev interactions is replaced by an automatic one (autoInteraction below).
+    interactions: { url: (_ctx, interaction) => `${args.path}/interaction/${interaction.uid}` },
     findAccount: async (_ctx, sub) => ({
       accountId: sub,
       claims: async () => ({ sub, email: `${sub}@example.test`, email_verified: true, name: sub, ...extraClaims }),
     }),
     features: {
-      devInteractions: { enabled: true },
+      devInteractions: { enabled: false },
       deviceFlow: { enabled: true },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
@@ -129,8 +135,7 @@ function providerConfig() {
     extraTokenClaims: async () => ({ ...extraClaims }),
     pkce: { required: () => true },
     ttl: { AccessToken: 3600, ClientCredentials: 3600, DeviceCode: 600, IdToken: 3600, RefreshToken: 86400 },
-    // Cookie keys only sign the interaction cookies of the dev login; a per-process random value is enough.
-    cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
+    cookies: { keys: [COOKIE_KEY] },
   };
 }
 
@@ -143,12 +148,70 @@ let issuer;
 function buildProvider() {
   provider = new Provider(issuer, providerConfig());
   provider.proxy = false;
+  // The reasons oidc-provider keeps out of its answers (error_detail), on stderr for whoever debugs a test.
+  provider.on('server_error', (_ctx, err) => process.stderr.write(`idp: server_error: ${err?.stack ?? err}\n`));
+  if (process.env.WD_IDP_DEBUG) {
+    for (const ev of ['grant.error', 'authorization.error', 'device_authorization.error', 'introspection.error']) {
+      provider.on(ev, (_ctx, err) => process.stderr.write(`idp: ${ev}: ${err?.error_detail ?? err?.message ?? err}\n`));
+    }
+  }
   providerCallback = provider.callback();
 }
 
 function publicJwk(k) {
   if (k.kty === 'RSA') return { kty: k.kty, kid: k.kid, alg: k.alg, use: k.use, n: k.n, e: k.e };
   return { kty: k.kty, kid: k.kid, alg: k.alg, use: k.use, crv: k.crv, x: k.x, y: k.y };
+}
+
+// A headless browser login: the interaction signs in as loginAs and consents to everything asked, or refuses.
+async function autoInteraction(req, res) {
+  const details = await provider.interactionDetails(req, res);
+  const { prompt, params, session } = details;
+  let result;
+  if (loginAs.deny) {
+    result = { error: 'access_denied', error_description: 'the test user refused' };
+  } else if (prompt.name === 'login') {
+    result = { login: { accountId: loginAs.sub } };
+  } else {
+    const grant = details.grantId
+      ? await provider.Grant.find(details.grantId)
+      : new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
+    const { missingOIDCScope, missingOIDCClaims, missingResourceScopes } = prompt.details;
+    if (missingOIDCScope) grant.addOIDCScope(missingOIDCScope.join(' '));
+    if (missingOIDCClaims) grant.addOIDCClaims(missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missingResourceScopes ?? {})) {
+      grant.addResourceScope(indicator, scopes.join(' '));
+    }
+    result = { consent: { grantId: await grant.save() } };
+  }
+  await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: prompt.name !== 'login' });
+}
+
+// Approves (or refuses) a pending device code as its user would at the verification page, without the pages.
+async function approveDevice(userCode, sub, deny) {
+  const code = await provider.DeviceCode.findByUserCode(userCode.toUpperCase().replace(/\W/g, ''));
+  if (!code) return { status: 404, body: { error: 'no pending device code with that user_code' } };
+  if (code.accountId || code.error) return { status: 409, body: { error: 'device code already decided' } };
+  if (deny) {
+    Object.assign(code, { error: 'access_denied', errorDescription: 'the test user refused' });
+    await code.save();
+    return { status: 200, body: { denied: true } };
+  }
+  const requested = new Set((code.params.scope ?? 'openid').split(' ').filter(Boolean));
+  const oidcScopes = [...requested].filter((x) => x !== 'warden');
+  const resource = code.params.resource ?? 'api://warden';
+  const grant = new provider.Grant({ accountId: sub, clientId: code.clientId });
+  if (oidcScopes.length) grant.addOIDCScope(oidcScopes.join(' '));
+  grant.addResourceScope(resource, [...requested].join(' '));
+  Object.assign(code, {
+    accountId: sub,
+    authTime: Math.floor(Date.now() / 1000),
+    grantId: await grant.save(),
+    scope: [...requested].join(' '),
+    resource,
+  });
+  await code.save();
+  return { status: 200, body: { approved: true, sub } };
 }
 
 function sendJson(res, status, obj) {
@@ -230,6 +293,36 @@ async function handleTest(req, res, route) {
       sendJson(res, 200, { kids: keys.map((x) => x.kid) });
       return;
     }
+    case '/login': {
+      let obj;
+      try {
+        obj = JSON.parse(text);
+      } catch {
+        obj = null;
+      }
+      if (obj === null || typeof obj !== 'object' || (obj.sub !== undefined && typeof obj.sub !== 'string')) {
+        sendJson(res, 400, { error: 'body must be {"sub": string, "deny": bool}' });
+        return;
+      }
+      loginAs = { sub: obj.sub ?? 'test-user', deny: obj.deny === true };
+      sendJson(res, 200, loginAs);
+      return;
+    }
+    case '/approve-device': {
+      let obj;
+      try {
+        obj = JSON.parse(text);
+      } catch {
+        obj = null;
+      }
+      if (obj === null || typeof obj !== 'object' || typeof obj.user_code !== 'string') {
+        sendJson(res, 400, { error: 'body must be {"user_code": string, "sub"?: string, "deny"?: bool}' });
+        return;
+      }
+      const r = await approveDevice(obj.user_code, typeof obj.sub === 'string' ? obj.sub : loginAs.sub, obj.deny === true);
+      sendJson(res, r.status, r.body);
+      return;
+    }
     case '/hang-jwks':
       jwksHung = true;
       sendJson(res, 200, { hung: true });
@@ -270,6 +363,12 @@ const server = http.createServer((req, res) => {
   // Mounted under the issuer's path: oidc-provider derives its mount point from originalUrl versus url.
   req.originalUrl = req.url;
   req.url = req.url.slice(prefix.length) || '/';
+  if (req.method === 'GET' && url.pathname.startsWith(`${prefix}/interaction/`)) {
+    autoInteraction(req, res).catch((err) => {
+      if (!res.headersSent) sendJson(res, 400, { error: 'interaction failed', detail: String(err?.message ?? err) });
+    });
+    return;
+  }
   providerCallback(req, res);
 });
 

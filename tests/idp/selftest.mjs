@@ -33,7 +33,10 @@ function startNode(script, args) {
     let out = '';
     let err = '';
     const timer = setTimeout(() => reject(new Error(`${script} did not start: ${err}`)), 15000);
-    child.stderr.on('data', (d) => { err += d; });
+    child.stderr.on('data', (d) => {
+      err += d;
+      if (process.env.WD_IDP_DEBUG) process.stderr.write(d);
+    });
     child.stdout.on('data', (d) => {
       out += d;
       const nl = out.indexOf('\n');
@@ -357,6 +360,140 @@ test('authorization code + PKCE: warden-cli is sent to the login interaction, wi
   assert.equal(loc.searchParams.get('error'), 'invalid_request');
 });
 
+const form = (url, params, headers = {}) => getJson(url, {
+  method: 'POST',
+  headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+  body: new URLSearchParams(params).toString(),
+});
+
+async function deviceStart(scope) {
+  const r = await form(S.discovery.device_authorization_endpoint, { client_id: 'warden-cli', scope });
+  assert.equal(r.status, 200, r.text);
+  return r.json;
+}
+
+const pollDevice = (deviceCode) => form(S.idp.token_endpoint, {
+  grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode, client_id: 'warden-cli',
+});
+
+test('device flow end to end: /_test/approve-device signs in alice; JWT access, ID and refresh tokens; refresh works', async () => {
+  await post(`${S.test}/claims`, { groups: ['warden-developers'] });
+  const d = await deviceStart('openid offline_access email groups warden');
+  const a = await post(`${S.test}/approve-device`, { user_code: d.user_code.toLowerCase(), sub: 'alice' });
+  assert.equal(a.status, 200, a.text);
+  const r = await pollDevice(d.device_code);
+  assert.equal(r.status, 200, r.text);
+  const at = decode(r.json.access_token);
+  assert.equal(at.header.typ, 'at+jwt');
+  assert.equal(at.payload.aud, AUD);
+  assert.equal(at.payload.sub, 'alice');
+  assert.equal(at.payload.client_id, 'warden-cli');
+  assert.deepEqual(at.payload.groups, ['warden-developers']);
+  assert.ok(verifiesWithJwks(r.json.access_token, S.jwks));
+  const idt = decode(r.json.id_token);
+  assert.equal(idt.payload.sub, 'alice');
+  assert.equal(idt.payload.aud, 'warden-cli');
+  assert.ok(verifiesWithJwks(r.json.id_token, S.jwks));
+  assert.ok(r.json.refresh_token);
+  const ref = await form(S.idp.token_endpoint, {
+    grant_type: 'refresh_token', refresh_token: r.json.refresh_token, client_id: 'warden-cli',
+  });
+  assert.equal(ref.status, 200, ref.text);
+  assert.equal(decode(ref.json.access_token).payload.sub, 'alice');
+  assert.equal(decode(ref.json.access_token).payload.aud, AUD);
+  // A replayed device code is refused, and oidc-provider then revokes the whole grant (refresh tokens included).
+  const again = await pollDevice(d.device_code);
+  assert.equal(again.json.error, 'invalid_grant');
+  const after = await form(S.idp.token_endpoint, {
+    grant_type: 'refresh_token', refresh_token: ref.json.refresh_token ?? r.json.refresh_token, client_id: 'warden-cli',
+  });
+  assert.equal(after.json.error, 'invalid_grant');
+  await post(`${S.test}/claims`, {});
+});
+
+test('device flow refused: /_test/approve-device with deny makes the poll answer access_denied', async () => {
+  const d = await deviceStart('openid warden');
+  assert.equal((await post(`${S.test}/approve-device`, { user_code: d.user_code, deny: true })).status, 200);
+  const r = await pollDevice(d.device_code);
+  assert.equal(r.status, 400);
+  assert.equal(r.json.error, 'access_denied');
+  assert.equal((await post(`${S.test}/approve-device`, { user_code: 'BCDF-GHJK' })).status, 404);
+});
+
+// A minimal browser: follows redirects with a cookie jar until one leaves for the client's redirect URI.
+async function browse(url) {
+  const jar = new Map();
+  for (let hop = 0; hop < 12; hop++) {
+    const r = await fetch(url, {
+      redirect: 'manual',
+      headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
+      signal: AbortSignal.timeout(5000),
+    });
+    for (const c of r.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const eq = pair.indexOf('=');
+      jar.set(pair.slice(0, eq), pair.slice(eq + 1));
+    }
+    const loc = r.headers.get('location');
+    if (r.status < 300 || r.status >= 400 || !loc) throw new Error(`stopped at ${url}: ${r.status} ${await r.text()}`);
+    url = new URL(loc, url).href;
+    if (url.startsWith('http://127.0.0.1/callback')) return new URL(url);
+  }
+  throw new Error('too many redirects');
+}
+
+function pkceStart(extra = {}) {
+  const verifier = crypto.randomBytes(32).toString('base64url');
+  const url = `${S.discovery.authorization_endpoint}?${new URLSearchParams({
+    client_id: 'warden-cli',
+    response_type: 'code',
+    redirect_uri: 'http://127.0.0.1/callback',
+    scope: 'openid offline_access warden',
+    state: 'st-1',
+    code_challenge: crypto.createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    ...extra,
+  })}`;
+  return { verifier, url };
+}
+
+test('authorization code + PKCE end to end: the automatic login signs in bob; the code gives a JWT for api://warden', async () => {
+  assert.equal((await post(`${S.test}/login`, { sub: 'bob' })).status, 200);
+  const { url } = pkceStart({ prompt: 'consent' });
+  const cb = await browse(url);
+  assert.equal(cb.searchParams.get('state'), 'st-1');
+  const code = cb.searchParams.get('code');
+  assert.ok(code, cb.href);
+  const bad = await form(S.idp.token_endpoint, {
+    grant_type: 'authorization_code', code, redirect_uri: 'http://127.0.0.1/callback', client_id: 'warden-cli',
+    code_verifier: crypto.randomBytes(32).toString('base64url'),
+  });
+  assert.equal(bad.json.error, 'invalid_grant');
+  // The wrong verifier consumed nothing usable: a fresh code is exchanged with the right one.
+  const { verifier: v2, url: u2 } = pkceStart({ prompt: 'consent' });
+  const code2 = (await browse(u2)).searchParams.get('code');
+  const r = await form(S.idp.token_endpoint, {
+    grant_type: 'authorization_code', code: code2, redirect_uri: 'http://127.0.0.1/callback', client_id: 'warden-cli',
+    code_verifier: v2,
+  });
+  assert.equal(r.status, 200, r.text);
+  const at = decode(r.json.access_token);
+  assert.equal(at.payload.sub, 'bob');
+  assert.equal(at.payload.aud, AUD);
+  assert.equal(at.header.typ, 'at+jwt');
+  assert.ok(verifiesWithJwks(r.json.access_token, S.jwks));
+  assert.equal(decode(r.json.id_token).payload.sub, 'bob');
+  assert.ok(r.json.refresh_token);
+});
+
+test('authorization code refused: with /_test/login deny the callback carries error=access_denied', async () => {
+  assert.equal((await post(`${S.test}/login`, { sub: 'carol', deny: true })).status, 200);
+  const cb = await browse(pkceStart({ prompt: 'login' }).url);
+  assert.equal(cb.searchParams.get('error'), 'access_denied');
+  assert.equal(cb.searchParams.get('code'), null);
+  assert.equal((await post(`${S.test}/login`, { sub: 'test-user' })).status, 200);
+});
+
 test('hang-jwks: a JWKS fetch with a 500 ms timeout times out, discovery still answers; unhang releases it', async () => {
   assert.equal((await post(`${S.test}/hang-jwks`)).status, 200);
   // One fetch stays pending across the unhang and must then get the keys.
@@ -605,6 +742,7 @@ let passed = 0;
 let failed = 0;
 for (const { name, fn } of tests) {
   if (FILTER && !name.includes(FILTER) && !name.startsWith('idp starts') && !name.startsWith('JWKS')
+      && !name.startsWith('discovery')
       && !name.startsWith('serve-jwks')) continue;
   try {
     await fn();
