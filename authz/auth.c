@@ -18,6 +18,7 @@ int wd_auth_add_key(struct wd_auth *a, const char *name, const char *key, size_t
     a->keys = k;
     struct wd_auth_entry *e = &a->keys[a->nkeys++];
     snprintf(e->name, sizeof(e->name), "%s", name);
+    e->roles = 0;
     wd_siphash128(wd_process_key(), key, key_len, e->tag);
     return 0;
 }
@@ -40,6 +41,8 @@ int wd_auth_check(const struct wd_auth *a, struct wd_str presented, struct wd_pr
         return -1;
     wd_cstr_copy(out->subject, sizeof(out->subject), a->keys[match].name);
     out->method = "api_key";
+    out->email[0] = out->issuer[0] = out->groups[0] = '\0';
+    out->roles = a->keys[match].roles;
     return 0;
 }
 

@@ -8,12 +8,17 @@
 #include "lib/buf.h"
 
 struct wd_principal {
-    char subject[128];       /* the key's name */
-    const char *method;      /* "api_key" */
+    char subject[128];       /* the key's name, or the OIDC subject claim */
+    const char *method;      /* "api_key", "oidc" */
+    char email[128];         /* OIDC: the e-mail claim, else "" */
+    char issuer[64];         /* OIDC: the issuer's configured name, else "" */
+    uint64_t roles;          /* bit i: rbac.roles[i] is held (against the runtime's config) */
+    char groups[256];        /* the held groups that some binding names, comma-separated (for records) */
 };
 
 struct wd_auth_entry {
     char name[128];
+    uint64_t roles;          /* the rbac roles bound to this key's name */
     uint8_t tag[16];         /* SipHash-128 of the key under the process key: the key itself is not kept */
 };
 

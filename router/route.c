@@ -39,26 +39,38 @@ static int plan_chain(const struct wd_config *cfg, const struct wd_chain *ch, st
     return out->n > 0 ? 0 : -1;
 }
 
+const char *const wd_route_tier_names[3] = {"opus", "sonnet", "haiku"};
+
 int wd_route_plan(const struct wd_config *cfg, struct wd_str m, struct wd_route_plan *out, struct wd_error *err)
 {
     out->n = 0;
+    out->how = WD_ROUTE_EXPLICIT;
+    out->tier = -1;
+    out->alias = NULL;
     if (memchr(m.p, '/', m.n) != NULL && split_target(cfg, m, &out->t[0]) == 0) {
         out->n = 1;
         return 0;
     }
     for (size_t i = 0; i < cfg->naliases; i++)
-        if (wd_str_eq(m, cfg->aliases[i].name) && plan_chain(cfg, &cfg->aliases[i].chain, out) == 0)
+        if (wd_str_eq(m, cfg->aliases[i].name) && plan_chain(cfg, &cfg->aliases[i].chain, out) == 0) {
+            out->how = WD_ROUTE_ALIAS;
+            out->alias = cfg->aliases[i].name;
             return 0;
-    static const char *const tiers[] = {"opus", "sonnet", "haiku"};
+        }
     for (int i = 0; i < 3; i++)
-        if (cfg->tier_chains[i].n > 0 && contains_ci(m, tiers[i]) && plan_chain(cfg, &cfg->tier_chains[i], out) == 0)
+        if (cfg->tier_chains[i].n > 0 && contains_ci(m, wd_route_tier_names[i]) &&
+            plan_chain(cfg, &cfg->tier_chains[i], out) == 0) {
+            out->how = WD_ROUTE_TIER;
+            out->tier = i;
             return 0;
+        }
     if (wd_str_has_prefix(m, "claude"))
         for (size_t i = 0; i < cfg->nproviders; i++)
             if (cfg->providers[i].type == WD_PROVIDER_ANTHROPIC) {
                 out->t[0].provider = &cfg->providers[i];
                 out->t[0].model = m;
                 out->n = 1;
+                out->how = WD_ROUTE_NATIVE;
                 return 0;
             }
     wd_error_set(err, WD_ERR_NOT_FOUND, "model: %.*s", (int)(m.n > 128 ? 128 : m.n), m.p);
