@@ -679,7 +679,8 @@ static void test_duplicate_keys(void **state)
     free(t);
     /* the same name in different objects is fine */
     t = token("{\"alg\":\"RS256\",\"kid\":\"r1\"}",
-              "{\"iss\":\"https://idp.example\",\"aud\":\"warden\",\"exp\":1800000300,\"a\":{\"aud\":1,\"b\":{\"aud\":2}}}",
+              "{\"iss\":\"https://idp.example\",\"aud\":\"warden\",\"exp\":1800000300,"
+              "\"a\":{\"aud\":1,\"b\":{\"aud\":2}}}",
               WD_JWT_RS256, rsa);
     assert_int_equal(accept_all(t, &ks, &expect, &why), 0);
     free(t);
