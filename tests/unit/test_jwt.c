@@ -346,6 +346,20 @@ static void test_typ_refused(void **state)
 
 /* ---- algorithm confusion ---- */
 
+static void test_alg_names(void **state)
+{
+    static const char *const names[] = {"RS256", "PS256", "ES256", "EdDSA"};
+    for (size_t i = 0; i < 4; i++) {
+        enum wd_jwt_alg a = wd_jwt_alg_from_name((struct wd_str){names[i], strlen(names[i])});
+        assert_int_equal(a, 1 << i);
+        assert_string_equal(wd_jwt_alg_name(a), names[i]);
+    }
+    assert_int_equal(wd_jwt_alg_from_name(WD_STR("EDDSA")), WD_JWT_NONE_ALG);
+    assert_int_equal(wd_jwt_alg_from_name(WD_STR("RS2560")), WD_JWT_NONE_ALG);
+    assert_int_equal(wd_jwt_alg_from_name(WD_STR("")), WD_JWT_NONE_ALG);
+    assert_string_equal(wd_jwt_alg_name(WD_JWT_NONE_ALG), "none");
+}
+
 static void test_alg_none(void **state)
 {
     char *tok = fmt("%s.%s.", "eyJhbGciOiJub25lIn0", "eyJzdWIiOiJhbGljZSJ9"); /* {"alg":"none"}, {"sub":"alice"} */
@@ -1146,6 +1160,7 @@ int main(void)
         cmocka_unit_test(test_b64url_strict),
         cmocka_unit_test(test_valid_tokens),
         cmocka_unit_test(test_typ_refused),
+        cmocka_unit_test(test_alg_names),
         cmocka_unit_test(test_alg_none),
         cmocka_unit_test(test_hs256_with_rsa_public_key),
         cmocka_unit_test(test_alg_pinned_by_key),
