@@ -169,3 +169,71 @@ const uint8_t *wd_process_key(void)
     pthread_once(&process_key_once, process_key_init);
     return process_key;
 }
+
+static const char b64url_alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+size_t wd_b64url_encode(const uint8_t *p, size_t n, char *out)
+{
+    size_t o = 0, i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        out[o++] = b64url_alpha[v >> 18];
+        out[o++] = b64url_alpha[(v >> 12) & 63];
+        out[o++] = b64url_alpha[(v >> 6) & 63];
+        out[o++] = b64url_alpha[v & 63];
+    }
+    if (n - i == 1) {
+        out[o++] = b64url_alpha[p[i] >> 2];
+        out[o++] = b64url_alpha[(p[i] & 3) << 4];
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)p[i] << 8 | p[i + 1];
+        out[o++] = b64url_alpha[v >> 10];
+        out[o++] = b64url_alpha[(v >> 4) & 63];
+        out[o++] = b64url_alpha[(v & 15) << 2];
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static int b64url_val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+long wd_b64url_decode(const char *s, size_t n, uint8_t *out, size_t cap)
+{
+    /* a lone trailing character carries 6 bits, not a byte: no encoder writes it */
+    if (n % 4 == 1)
+        return -1;
+    size_t want = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+    if (want > cap)
+        return -1;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64url_val((unsigned char)s[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6 | (uint32_t)v) & 0xffffff;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    /* nonzero leftover bits would give a second spelling of the same bytes (a malleable token) */
+    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+        return -1;
+    return (long)o;
+}

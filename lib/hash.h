@@ -1,4 +1,5 @@
-/* SHA-256 and hex, shared by every module (audit chain hashes, API key digests, log and trace ids). */
+/* SHA-256, hex and base64url, shared by every module (audit chain hashes, API key digests, log and trace ids,
+ * JOSE tokens and keys). */
 #ifndef WARDEN_LIB_HASH_H
 #define WARDEN_LIB_HASH_H
 
@@ -23,5 +24,14 @@ const uint8_t *wd_process_key(void);
 
 void wd_hex(const uint8_t *p, size_t n, char *out);                /* lowercase; out: 2n+1 bytes */
 int wd_unhex(const char *s, size_t n, uint8_t *out, size_t cap);   /* lowercase only; bytes written, or -1 */
+
+/* base64url (RFC 4648 section 5) without padding, the JOSE spelling (RFC 7515 section 2). Encoding writes
+ * WD_B64URL_LEN(n) characters and a NUL. Decoding accepts one spelling per value: no '=', no whitespace, no
+ * length of 1 mod 4, and the unused low bits of the last character zero; bytes written, or -1 (also when
+ * more than cap bytes would be written). */
+#define WD_B64URL_LEN(n) (((n) / 3) * 4 + ((n) % 3 ? (n) % 3 + 1 : 0))
+#define WD_B64URL_DECODED_MAX(n) ((n) / 4 * 3 + 2)
+size_t wd_b64url_encode(const uint8_t *p, size_t n, char *out);
+long wd_b64url_decode(const char *s, size_t n, uint8_t *out, size_t cap);
 
 #endif
