@@ -51,6 +51,7 @@ static struct {
     size_t n;
     uint64_t serial;
     bool stop;
+    bool kicked;               /* a request asked for keys since the fetcher last looked */
 } st = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static _Atomic uint64_t epoch = 1;
@@ -109,6 +110,7 @@ int wd_oidc_configure(const struct wd_config *cfg)
     memcpy(st.s, next, sizeof(next));
     st.n = cfg->noidc;
     st.serial++;
+    st.kicked = true;
     atomic_fetch_add(&epoch, 1);
     pthread_cond_broadcast(&st.cv);
     pthread_mutex_unlock(&st.mu);
@@ -236,7 +238,7 @@ void wd_oidc_job_done(const struct wd_oidc_job *job, int64_t now_ms, const char 
 bool wd_oidc_wait(int64_t timeout_ms)
 {
     pthread_mutex_lock(&st.mu);
-    if (!st.stop && timeout_ms > 0) {
+    if (!st.stop && timeout_ms > 0 && !st.kicked) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += timeout_ms / 1000;
@@ -247,6 +249,7 @@ bool wd_oidc_wait(int64_t timeout_ms)
         }
         pthread_cond_timedwait(&st.cv, &st.mu, &ts);
     }
+    st.kicked = false;
     bool go = !st.stop;
     pthread_mutex_unlock(&st.mu);
     return go;
@@ -275,7 +278,7 @@ int wd_oidc_status(size_t i, char *name, size_t name_cap, char *err, size_t err_
 }
 
 /* The issuer's keys (a reference), or NULL; asks the fetcher for keys when want is set or there are none. */
-static struct keyset *keys_get(const char *issuer, bool want, bool *fetch_soon, int64_t now_ms)
+static struct keyset *keys_get(const char *issuer, bool want, bool *fetch_soon, int64_t now_ms, int64_t within_ms)
 {
     struct keyset *k = NULL;
     *fetch_soon = false;
@@ -289,7 +292,8 @@ static struct keyset *keys_get(const char *issuer, bool want, bool *fetch_soon, 
             atomic_fetch_add(&k->refs, 1);
         } else {
             s->want = true;
-            *fetch_soon = s->fetching || due_ms(s) <= now_ms + 1000;
+            *fetch_soon = s->fetching || due_ms(s) <= now_ms + within_ms;
+            st.kicked = true;
             pthread_cond_broadcast(&st.cv);
         }
         break;
@@ -397,7 +401,7 @@ int wd_oidc_authenticate(struct wd_oidc_cache *cache, const struct wd_config *cf
         goto out;
     }
     bool soon;
-    ks = keys_get(is->issuer, false, &soon, now_ms_mono());
+    ks = keys_get(is->issuer, false, &soon, now_ms_mono(), is->wait_ms);
     if (ks == NULL) {
         *why = "the issuer's signing keys are not available yet";
         rc = WD_OIDC_PENDING;
@@ -407,7 +411,7 @@ int wd_oidc_authenticate(struct wd_oidc_cache *cache, const struct wd_config *cf
     const struct wd_jwk *key = wd_jwks_find(&ks->ks, kid, t.alg);
     if (key == NULL) {
         /* a key the IdP has just added: its keys are fetched again (at most every 10 s) */
-        keys_get(is->issuer, true, &soon, now_ms_mono());
+        keys_get(is->issuer, true, &soon, now_ms_mono(), is->wait_ms);
         *why = kid.n ? "unknown kid" : "no key for the token's alg";
         rc = soon ? WD_OIDC_PENDING : -1;
         goto out;
@@ -432,7 +436,7 @@ int wd_oidc_authenticate(struct wd_oidc_cache *cache, const struct wd_config *cf
     (void)wd_jwt_claim_str(&t, is->claim_email, &a, &email);
     struct wd_str groups[MAX_GROUPS], roles[64];
     int ng = wd_jwt_claim_strings(&t, is->claim_groups, &a, groups, MAX_GROUPS);
-    if (ng < 0 && group_overage(&t, is->claim_groups)) {
+    if (ng <= 0 && group_overage(&t, is->claim_groups)) {
         *why = "group overage: the token names no groups (_claim_names); have the IdP put groups or app roles in "
                "the token";
         goto out;

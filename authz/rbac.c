@@ -1,6 +1,6 @@
 /* RBAC: roles from bindings, model grants by pattern. Patterns: "*" (every model), "tier:<opus|sonnet|haiku>"
  * (a Claude name resolved through that tier: its whole chain), an alias's name (its whole chain),
- * "<provider>/<model>" and "<provider>/*" (the target itself). */
+ * "<provider>/<model>" and "<provider>" + "/" + "*" (the target itself, or any model of the provider). */
 #include "authz/rbac.h"
 
 #include <stdio.h>

@@ -1512,6 +1512,8 @@ static int cfg_rbac_check(struct cfg_ctx *c, void *obj, const struct cfg_seen *s
     (void)obj;
     char ip[CFG_PATH_MAX + 16];
     cfg->rbac = true;
+    if (cfg->nroles > 64) /* authz/rbac.h: a principal's roles are a 64-bit set */
+        return cfg_fail(c->err, 0, path, "defines %zu roles; at most 64", cfg->nroles);
     for (size_t i = 0; i < cfg->nbindings; i++) {
         const struct wd_rbac_binding *b = &cfg->bindings[i];
         snprintf(ip, sizeof ip, "%s.bindings[%zu]", path, i);

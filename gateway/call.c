@@ -7,11 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
 
+#include "authz/oidc.h"
+#include "authz/rbac.h"
 #include "gateway/call.h"
 #include "lib/clock.h"
 #include "lib/hash.h"
@@ -173,6 +176,7 @@ static void call_stop_io(struct wd_call *c)
     }
     c->ticking = false;
     close_timer(&c->retry_timer);
+    close_timer(&c->auth_timer);
 }
 
 h2o_iovec_t wd_call_header(struct wd_call *c, const char *name, size_t len)
@@ -1309,20 +1313,144 @@ static int attempt_start(struct wd_call *c)
     return 0;
 }
 
+/* RBAC: the plan keeps only the targets the caller's roles allow (a tier or an alias granted whole keeps its
+ * chain). 0, or -1 when none is left. The rule that decided goes to the authz record. */
+static int rbac_filter(struct wd_call *c)
+{
+    const struct wd_config *cfg = c->rt->cfg;
+    size_t kept = 0;
+    char rule[sizeof(c->authz_rule)];
+    c->authz_rule[0] = '\0';
+    for (size_t i = 0; i < c->plan.n; i++) {
+        const struct wd_route *t = &c->plan.t[i];
+        struct wd_rbac_target rt = {
+            .via = c->plan.how == WD_ROUTE_ALIAS  ? WD_RBAC_VIA_ALIAS
+                   : c->plan.how == WD_ROUTE_TIER ? WD_RBAC_VIA_TIER
+                                                  : WD_RBAC_VIA_NAME,
+            .alias = c->plan.alias,
+            .tier = c->plan.tier >= 0 ? wd_route_tier_names[c->plan.tier] : NULL,
+            .provider = t->provider->name,
+            .model = t->model,
+        };
+        if (wd_rbac_model_ok(cfg, c->who.roles, &rt, rule, sizeof(rule))) {
+            if (kept == 0)
+                memcpy(c->authz_rule, rule, sizeof(rule));
+            c->plan.t[kept++] = *t;
+        } else if (c->authz_rule[0] == '\0' && kept == 0 && i + 1 == c->plan.n) {
+            memcpy(c->authz_rule, rule, sizeof(rule));
+        }
+    }
+    c->authz_denied = kept == 0;
+    if (kept == 0)
+        return -1;
+    c->plan.n = kept;
+    c->route = c->plan.t[0];
+    copy_str(c->model_res, sizeof(c->model_res), c->route.model);
+    return 0;
+}
+
 /* ---- the handler ---- */
 
+/* The credential the client presented in its API's key headers ("authorization" means a Bearer token). */
+static struct wd_str presented_key(h2o_req_t *req, const struct wd_inbound_ops *api)
+{
+    for (const char *const *h = api->key_headers; *h != NULL; h++) {
+        ssize_t i = h2o_find_header_by_str(&req->headers, *h, strlen(*h), -1);
+        if (i < 0)
+            continue;
+        h2o_iovec_t v = req->headers.entries[i].value;
+        if (strcmp(*h, "authorization") != 0)
+            return (struct wd_str){v.base, v.len};
+        if (v.len > 7 && strncasecmp(v.base, "Bearer ", 7) == 0)
+            return (struct wd_str){v.base + 7, v.len - 7};
+    }
+    return WD_STR_NULL;
+}
+
+/* Who presented: a static key, else an OIDC bearer JWT of a configured issuer. 0; -1 refused (*why for the log);
+ * WD_OIDC_PENDING: the issuer's keys are being fetched. */
+static int principal_of(struct wd_gateway *g, struct wd_str presented, struct wd_principal *who, const char **why)
+{
+    *why = "invalid_key";
+    if (wd_auth_check(&g->rt->auth, presented, who) == 0)
+        return 0;
+    const struct wd_config *cfg = g->rt->cfg;
+    if (cfg->noidc == 0 || !wd_oidc_looks_like_jwt(presented))
+        return -1;
+    if (g->oidc == NULL && (g->oidc = wd_oidc_cache_new()) == NULL) {
+        *why = "out of memory";
+        return -1;
+    }
+    return wd_oidc_authenticate(g->oidc, cfg, presented, (int64_t)time(NULL), who, why);
+}
+
+void wd_gateway_free(struct wd_gateway *g)
+{
+    while (g->spare != NULL) {
+        struct wd_call *c = g->spare;
+        g->spare = *(struct wd_call **)c;
+        free(c);
+    }
+    g->nspare = 0;
+    wd_oidc_cache_free(g->oidc);
+    g->oidc = NULL;
+}
+
+bool wd_gateway_key_ok(struct wd_gateway *g, struct wd_str presented)
+{
+    struct wd_principal who;
+    const char *why;
+    int r = principal_of(g, presented, &who, &why);
+    return r == 0 || r == WD_OIDC_PENDING; /* pending: the handler decides once the keys are there */
+}
+
+static void auth_refused(struct wd_call *c, const char *why)
+{
+    c->who.subject[0] = '\0';
+    c->auth_reason = why;
+    notify(c, WD_CALL_EV_AUTH);
+    if (c->presented_jwt) { /* the reason goes to the log, never to the client */
+        char f[160];
+        snprintf(f, sizeof(f), "\"request_id\":\"%s\"", c->rid);
+        wd_logf(WD_LOG_INFO, f, "bearer token refused: %s", why);
+    }
+    call_fail(c, WD_ERR_AUTHENTICATION, c->presented_jwt ? "invalid bearer token" : "invalid API key");
+}
+
+static void call_proceed(struct wd_call *c);
+
+/* A token whose issuer's keys are being fetched: tried again every 50 ms up to the issuer's wait. */
+static void auth_retry(uv_timer_t *t)
+{
+    struct wd_call *c = t->data;
+    if (c->final_sent || c->disposed)
+        return;
+    const char *why;
+    int r = principal_of(c->g, c->presented, &c->who, &why);
+    if (r == WD_OIDC_PENDING && uv_now(c->g->loop) < c->auth_deadline_ms)
+        return; /* the timer fires again */
+    close_timer(&c->auth_timer);
+    if (r == 0) {
+        c->audited = c->g->audit != NULL;
+        notify(c, WD_CALL_EV_AUTH);
+        call_proceed(c);
+        return;
+    }
+    if (r == WD_OIDC_PENDING && strcmp(why, "unknown kid") != 0) {
+        /* the IdP did not answer in time: not the client's fault */
+        c->who.subject[0] = '\0';
+        c->auth_reason = "idp_unavailable";
+        notify(c, WD_CALL_EV_AUTH);
+        call_fail(c, WD_ERR_UNAVAILABLE, "the identity provider's signing keys are not available; retry shortly");
+        return;
+    }
+    auth_refused(c, why);
+}
+
+/* 0: authenticated; -1: answered; 1: waiting for an issuer's keys (auth_retry goes on). */
 static int authenticate(struct wd_call *c)
 {
-    struct wd_str presented = WD_STR_NULL;
-    for (const char *const *h = c->api->key_headers; *h != NULL && presented.n == 0; h++) {
-        h2o_iovec_t v = wd_call_header(c, *h, strlen(*h));
-        if (v.base == NULL)
-            continue;
-        if (strcmp(*h, "authorization") != 0)
-            presented = (struct wd_str){v.base, v.len};
-        else if (v.len > 7 && strncasecmp(v.base, "Bearer ", 7) == 0)
-            presented = (struct wd_str){v.base + 7, v.len - 7};
-    }
+    struct wd_str presented = presented_key(c->req, c->api);
     c->auth_us = wd_now_us();
     if (presented.n == 0) {
         c->auth_reason = "missing_key";
@@ -1330,11 +1458,23 @@ static int authenticate(struct wd_call *c)
         call_fail(c, WD_ERR_AUTHENTICATION, "missing API key: send x-api-key or Authorization: Bearer");
         return -1;
     }
-    if (wd_auth_check(&c->rt->auth, presented, &c->who) != 0) {
-        c->who.subject[0] = '\0';
-        c->auth_reason = "invalid_key";
-        notify(c, WD_CALL_EV_AUTH);
-        call_fail(c, WD_ERR_AUTHENTICATION, "invalid API key");
+    c->presented = presented;
+    c->presented_jwt = c->rt->cfg->noidc > 0 && wd_oidc_looks_like_jwt(presented);
+    const char *why;
+    int r = principal_of(c->g, presented, &c->who, &why);
+    if (r == WD_OIDC_PENDING) {
+        c->auth_deadline_ms = uv_now(c->g->loop) + wd_oidc_wait_ms(c->rt->cfg, presented);
+        if ((c->auth_timer = malloc(sizeof(*c->auth_timer))) == NULL) {
+            auth_refused(c, "out of memory");
+            return -1;
+        }
+        uv_timer_init(c->g->loop, c->auth_timer);
+        c->auth_timer->data = c;
+        uv_timer_start(c->auth_timer, auth_retry, 50, 50);
+        return 1;
+    }
+    if (r != 0) {
+        auth_refused(c, why);
         return -1;
     }
     c->audited = c->g->audit != NULL;
@@ -1490,8 +1630,18 @@ static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_in
         wd_buf_free(&b);
         return;
     }
-    if (authenticate(c) < 0)
-        return;
+    int ar = authenticate(c);
+    if (ar == 0)
+        call_proceed(c);
+}
+
+/* The call once its caller is known. */
+static void call_proceed(struct wd_call *c)
+{
+    struct wd_gateway *g = c->g;
+    const struct wd_inbound_ops *api = c->api;
+    const struct wd_inbound_route *rd = c->route_def;
+    const struct wd_config *cfg = c->rt->cfg;
     /* only authenticated calls widen the retry budget: a flood of bad keys buys no retries */
     budget_roll(&g->budget, c->started_ms);
     g->budget.requests++;
@@ -1519,6 +1669,14 @@ static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_in
     if (c->routed) {
         c->route = c->plan.t[0];
         copy_str(c->model_res, sizeof(c->model_res), c->route.model);
+    }
+    if (c->routed && rbac_filter(c) < 0) {
+        notify(c, WD_CALL_EV_ROUTE);
+        char msg[600];
+        snprintf(msg, sizeof(msg), "model %.256s is not permitted for %.128s", c->model_req,
+                 c->who.subject[0] ? c->who.subject : "this key");
+        call_fail(c, WD_ERR_PERMISSION, msg);
+        return;
     }
     notify(c, WD_CALL_EV_ROUTE);
     if (routed < 0) {
@@ -1558,19 +1716,19 @@ static void handle_models(h2o_req_t *req, struct wd_gateway *g, const struct wd_
 {
     struct wd_buf b = {0};
     /* The tier and alias map is the deployment's routing: a key is needed, as on the model routes. */
-    struct wd_str presented = WD_STR_NULL;
+    struct wd_str presented = presented_key(req, api);
     struct wd_principal who;
-    for (const char *const *h = api->key_headers; *h != NULL && presented.n == 0; h++) {
-        ssize_t i = h2o_find_header_by_str(&req->headers, *h, strlen(*h), -1);
-        if (i < 0)
-            continue;
-        h2o_iovec_t v = req->headers.entries[i].value;
-        if (strcmp(*h, "authorization") != 0)
-            presented = (struct wd_str){v.base, v.len};
-        else if (v.len > 7 && strncasecmp(v.base, "Bearer ", 7) == 0)
-            presented = (struct wd_str){v.base + 7, v.len - 7};
+    const char *why;
+    int r = presented.n ? principal_of(g, presented, &who, &why) : -1;
+    if (r == WD_OIDC_PENDING) {
+        static const char m[] = "the identity provider's signing keys are not available yet; retry shortly";
+        api->write_error(&b, WD_ERR_UNAVAILABLE, m, sizeof(m) - 1);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
+        wd_respond(req, api->error_status(WD_ERR_UNAVAILABLE), "application/json", b.p ? b.p : "", b.n);
+        wd_buf_free(&b);
+        return;
     }
-    if (presented.n == 0 || wd_auth_check(&g->rt->auth, presented, &who) != 0) {
+    if (r != 0) {
         static const char m1[] = "missing API key: send x-api-key or Authorization: Bearer", m2[] = "invalid API key";
         api->write_error(&b, WD_ERR_AUTHENTICATION, presented.n ? m2 : m1, presented.n ? sizeof(m2) - 1 : sizeof(m1) - 1);
         wd_respond(req, api->error_status(WD_ERR_AUTHENTICATION), "application/json", b.p ? b.p : "", b.n);

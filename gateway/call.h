@@ -130,7 +130,14 @@ struct wd_call {
     bool routed;                         /* the plan resolved */
     bool trace_dropped;                  /* sampled but the exporter was full */
     struct wd_principal who;
-    const char *auth_reason;             /* NULL: authenticated; else why not ("missing_key", "invalid_key") */
+    const char *auth_reason;             /* NULL: authenticated; else why not ("missing_key", "invalid_key", or
+                                            an OIDC token's refusal reason) */
+    struct wd_str presented;             /* the credential presented (points into the request's headers) */
+    bool presented_jwt;                  /* it has a JWT's shape and OIDC issuers are configured */
+    uv_timer_t *auth_timer;              /* polls while an issuer's keys are fetched */
+    uint64_t auth_deadline_ms;           /* when that wait ends (loop time) */
+    bool authz_denied;                   /* RBAC left no target */
+    char authz_rule[160];                /* the rule that allowed the first kept target, or why none was */
     int64_t auth_us, route_us;           /* when authentication and routing started */
     char rid[32];
     char trace_id[33];

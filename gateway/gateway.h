@@ -34,6 +34,7 @@ struct wd_retry_budget {
 };
 
 struct wd_call;
+struct wd_oidc_cache;
 
 /* One per worker thread; the server fills it and keeps rt, draining and tls current. */
 struct wd_gateway {
@@ -52,6 +53,7 @@ struct wd_gateway {
     uv_timer_t ticker;          /* each second while calls run: their pings, deadlines and hang-ups */
     bool ticker_init, ticker_on;
     struct wd_call *spare;      /* memory of ended calls, for the next ones (gateway/call.c) */
+    struct wd_oidc_cache *oidc; /* verified bearer tokens (authz/oidc.h), made on first use */
     int nspare;
 };
 
@@ -65,6 +67,13 @@ int wd_gateway_drain_cut(struct wd_gateway *g);
 /* The inbound API that owns a POST path whose body a valid key may send (the front guard asks before a body
  * is read). */
 bool wd_gateway_route_takes_body(const char *path, size_t len);
+
+/* What the gateway keeps between calls (recycled call memory, the token cache), at exit. */
+void wd_gateway_free(struct wd_gateway *g);
+
+/* Whether a presented credential authenticates (a static key, or an OIDC token; one whose issuer's keys are
+ * still being fetched counts, the handler decides): the front guard asks before a request body is read. */
+bool wd_gateway_key_ok(struct wd_gateway *g, struct wd_str presented);
 
 /* The reason phrase for an HTTP/1.1 status line. */
 const char *wd_http_reason(int status);

@@ -16,7 +16,8 @@ static void common(struct wd_call *c, struct wd_audit_rec *r)
     wd_audit_set_cstr(r, WD_AF_TRACE_ID, c->trace_id);
     if (c->who.subject[0] != '\0') {
         wd_audit_set_cstr(r, WD_AF_SUBJECT, c->who.subject);
-        wd_audit_set_cstr(r, WD_AF_KEY_NAME, c->who.subject);
+        if (c->who.method != NULL && strcmp(c->who.method, "api_key") == 0)
+            wd_audit_set_cstr(r, WD_AF_KEY_NAME, c->who.subject);
         wd_audit_set_cstr(r, WD_AF_AUTH_METHOD, c->who.method);
     }
     if (c->addr[0] != '\0')
@@ -136,7 +137,9 @@ static void auth_now(struct wd_call *c, const char *reason, int64_t ts)
     common(c, &r);
     wd_audit_set_cstr(&r, WD_AF_KIND, "auth");
     wd_audit_set_cstr(&r, WD_AF_EVENT, reason == NULL ? "success" : "failure");
-    wd_audit_set_cstr(&r, WD_AF_AUTH_METHOD, "api_key");
+    wd_audit_set_cstr(&r, WD_AF_AUTH_METHOD, c->who.method != NULL && c->who.subject[0] ? c->who.method
+                                             : c->presented_jwt                          ? "oidc"
+                                                                                         : "api_key");
     if (reason != NULL) {
         wd_audit_set_cstr(&r, WD_AF_REASON, reason);
         wd_audit_set_cstr(&r, WD_AF_ERROR_CLASS, "authentication");
@@ -144,13 +147,17 @@ static void auth_now(struct wd_call *c, const char *reason, int64_t ts)
     wd_audit_append(c->g->audit, &r, NULL, NULL);
 }
 
+/* The authorization decision: the rule that allowed the call's first target, or why no target was allowed. */
 static void authz_fill(struct wd_call *c, struct wd_audit_rec *r)
 {
     common(c, r);
+    const char *d = c->authz_denied ? "deny" : "allow";
     wd_audit_set_cstr(r, WD_AF_KIND, "authz");
-    wd_audit_set_cstr(r, WD_AF_EVENT, "allow");
-    wd_audit_set_cstr(r, WD_AF_DECISION, "allow");
-    wd_audit_set_cstr(r, WD_AF_RULE, "auth.keys: any configured model");
+    wd_audit_set_cstr(r, WD_AF_EVENT, d);
+    wd_audit_set_cstr(r, WD_AF_DECISION, d);
+    wd_audit_set_cstr(r, WD_AF_RULE, c->authz_rule[0] ? c->authz_rule : "no rbac section: every model");
+    if (c->authz_denied)
+        wd_audit_set_cstr(r, WD_AF_ERROR_CLASS, "permission");
 }
 
 static void flush_pending(struct wd_call *c)
@@ -184,6 +191,12 @@ static void on_event(struct wd_call *c, enum wd_call_ev ev)
             c->auth_ts = c->auth_us;
         } else {
             auth_now(c, c->auth_reason, 0);
+        }
+        break;
+    case WD_CALL_EV_ROUTE:
+        if (c->authz_denied) { /* refused by RBAC: no admission follows, the deny record is due */
+            c->authz_pending = true;
+            c->authz_ts = wd_now_us();
         }
         break;
     case WD_CALL_EV_DONE:

@@ -382,8 +382,7 @@ static bool key_valid(struct fconn *fc, const char *xk, size_t xkn, const char *
         presented = (struct wd_str){az + 7, azn - 7};
     if (presented.n == 0 || fc->w == NULL || fc->w->gw.rt == NULL)
         return false;
-    struct wd_principal who;
-    return wd_auth_check(&fc->w->gw.rt->auth, presented, &who) == 0;
+    return wd_gateway_key_ok(&fc->w->gw, presented);
 }
 
 static bool path_takes_body(const char *path, size_t len)

@@ -1,5 +1,8 @@
 /* Listener, workers, health endpoints, graceful drain (SIGTERM) and atomic reload (SIGHUP). */
 #include "server/server.h"
+#include "server/oidc_fetch.h"
+#include "authz/oidc.h"
+#include "authz/rbac.h"
 #include "server/front.h"
 #include "otel/exporter.h"
 #include "server/metrics.h"
@@ -94,6 +97,10 @@ static struct wd_runtime *runtime_new(struct wd_config *cfg)
         OPENSSL_cleanse(key, sizeof(key));
     }
     OPENSSL_cleanse(val, sizeof(val));
+    for (size_t i = 0; i < rt->auth.nkeys; i++) { /* the rbac roles bound to each key's name */
+        struct wd_rbac_who who = {.key = rt->auth.keys[i].name};
+        rt->auth.keys[i].roles = wd_rbac_roles(cfg, &who, NULL, 0);
+    }
     return rt;
 }
 
@@ -495,6 +502,8 @@ static void on_signal(uv_signal_t *s, int signum)
             return;
         }
         wd_secret_cache_clear(); /* process-wide: values in use stay served until their refetch lands */
+        if (wd_oidc_configure(cfg) != 0 || (cfg->noidc > 0 && wd_oidc_fetch_start() != 0))
+            wd_log(WD_LOG_ERROR, "oidc: the new issuers could not be set up", "");
         prefetch_keys(cfg);
         struct wd_runtime *rt = runtime_new(cfg);
         if (rt == NULL) {
@@ -543,6 +552,10 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
     reload_path = config_path;
     if (wd_upstream_global_init() != 0 || wd_secrets_start() != 0)
         return 1;
+    if (wd_oidc_configure(cfg) != 0 || (cfg->noidc > 0 && wd_oidc_fetch_start() != 0)) {
+        wd_log(WD_LOG_ERROR, "oidc: cannot start the key fetcher", "");
+        return 1;
+    }
     prefetch_keys(cfg);
     struct wd_runtime *rt = runtime_new(cfg);
     if (rt == NULL)
@@ -684,6 +697,7 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
         uv_walk(&workers[i].loop, close_walk_cb, NULL);
         uv_run(&workers[i].loop, UV_RUN_NOWAIT);
         wd_audit_writer_free(workers[i].gw.audit);
+        wd_gateway_free(&workers[i].gw);
         wd_runtime_release(workers[i].gw.rt);
     }
     wd_audit_global_free();
@@ -693,6 +707,8 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
     uv_run(&main_loop, UV_RUN_DEFAULT);
     wd_runtime_release(atomic_load(&current_rt));
     wd_secrets_stop(); /* every value wiped */
+    wd_oidc_fetch_stop();
+    wd_oidc_shutdown();
     if (listen_fd >= 0)
         close(listen_fd);
     wd_front_free();

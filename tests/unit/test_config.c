@@ -919,6 +919,85 @@ static void test_more_bounds(void **state)
     assert_int_equal(unsetenv("WD_TEST_METRICS"), 0);
 }
 
+/* auth.oidc and rbac: defaults, lists, and the rules across keys. */
+static void test_oidc_rbac(void **state)
+{
+    (void)state;
+    struct wd_config *cfg = parse_ok("auth:\n"
+                                     "  oidc:\n"
+                                     "    - name: okta\n"
+                                     "      issuer: https://example.okta.com/oauth2/default\n"
+                                     "      audience: api://warden\n"
+                                     "    - name: entra\n"
+                                     "      issuer: https://sts.windows.net/t/\n"
+                                     "      audience: [api://a, api://b]\n"
+                                     "      jwks_uri: https://login.example/keys\n"
+                                     "      claims: {subject: oid, email: preferred_username}\n"
+                                     "      clock_skew: 2s\n"
+                                     "      wait: 500ms\n");
+    assert_int_equal(cfg->noidc, 2);
+    assert_string_equal(cfg->oidc[0].issuer, "https://example.okta.com/oauth2/default");
+    assert_int_equal(cfg->oidc[0].naudiences, 1);
+    assert_string_equal(cfg->oidc[0].audiences[0], "api://warden");
+    assert_string_equal(cfg->oidc[0].claim_subject, "sub");
+    assert_string_equal(cfg->oidc[0].claim_groups, "groups");
+    assert_int_equal(cfg->oidc[0].clock_skew_ms, 60000);
+    assert_int_equal(cfg->oidc[0].refresh_ms, 600000);
+    assert_int_equal(cfg->oidc[0].wait_ms, 3000);
+    assert_null(cfg->oidc[0].jwks_uri);
+    assert_string_equal(cfg->oidc[1].issuer, "https://sts.windows.net/t/"); /* kept as written: iss is exact */
+    assert_int_equal(cfg->oidc[1].naudiences, 2);
+    assert_string_equal(cfg->oidc[1].audiences[1], "api://b");
+    assert_string_equal(cfg->oidc[1].claim_subject, "oid");
+    assert_string_equal(cfg->oidc[1].claim_email, "preferred_username");
+    assert_int_equal(cfg->oidc[1].clock_skew_ms, 2000);
+    assert_int_equal(cfg->oidc[1].wait_ms, 500);
+    assert_false(cfg->rbac);
+    wd_config_free(cfg);
+
+    cfg = parse_ok("rbac:\n"
+                   "  roles:\n"
+                   "    dev: {models: [\"tier:sonnet\", gemini/gemini-2.5-flash]}\n"
+                   "    admin: {models: \"*\", permissions: [keys:manage, audit:read]}\n"
+                   "  bindings:\n"
+                   "    - {group: engineering, role: dev}\n"
+                   "    - {subject: alice@example.com, role: admin}\n"
+                   "    - {key: ci, role: dev}\n");
+    assert_true(cfg->rbac);
+    assert_int_equal(cfg->nroles, 2);
+    assert_string_equal(cfg->roles[0].name, "dev");
+    assert_int_equal(cfg->roles[0].nmodels, 2);
+    assert_string_equal(cfg->roles[0].models[1], "gemini/gemini-2.5-flash");
+    assert_int_equal(cfg->roles[1].nmodels, 1);
+    assert_int_equal(cfg->roles[1].npermissions, 2);
+    assert_int_equal(cfg->nbindings, 3);
+    assert_string_equal(cfg->bindings[0].group, "engineering");
+    assert_null(cfg->bindings[0].subject);
+    assert_string_equal(cfg->bindings[2].key, "ci");
+    wd_config_free(cfg);
+    cfg = parse_ok("rbac: {}\n"); /* written empty: default deny for everyone */
+    assert_true(cfg->rbac);
+    wd_config_free(cfg);
+
+    parse_fails("auth:\n  oidc:\n    - name: a\n      issuer: http://idp.example.com\n      audience: x\n", 4,
+                "auth.oidc[0].issuer (line 4): must be an https:// URL (http:// only to a loopback address)");
+    parse_fails("auth:\n  oidc:\n    - name: a\n      issuer: https://idp.example.com\n", 3,
+                "auth.oidc[0] (line 3): audience is required (a token for another API must not be accepted)");
+    parse_fails("auth:\n  oidc:\n    - name: a\n      issuer: https://i.example\n      audience: [x, x]\n", 5,
+                "auth.oidc[0].audience[1] (line 5): repeats an earlier entry (line 5)");
+    parse_fails("auth:\n  oidc:\n    - {name: a, issuer: https://i.example, audience: x}\n"
+                "    - {name: a, issuer: https://j.example, audience: x}\n",
+                4, "auth.oidc[1].name (line 4): another issuer already has this name (line 3)");
+    parse_fails("auth:\n  oidc:\n    - {name: a, issuer: https://i.example, audience: x}\n"
+                "    - {name: b, issuer: https://i.example, audience: x}\n",
+                4, "auth.oidc[1].issuer (line 4): another issuer already has this issuer (line 3)");
+    parse_fails("rbac:\n  roles: {dev: {models: \"*\"}}\n  bindings:\n    - {group: g, subject: s, role: dev}\n", 0,
+                "rbac.bindings[0]: must name exactly one of group, subject and key");
+    parse_fails("rbac:\n  roles: {dev: {models: \"*\"}}\n  bindings:\n    - {group: g, role: ops}\n", 0,
+                "rbac.bindings[0]: role ops is not defined in rbac.roles");
+    parse_fails("rbac:\n  bindings:\n    - {group: g}\n", 3, "rbac.bindings[0] (line 3): role is required");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -944,6 +1023,7 @@ int main(void)
         cmocka_unit_test(test_provider_family_keys),
         cmocka_unit_test(test_chains),
         cmocka_unit_test(test_routing),
+        cmocka_unit_test(test_oidc_rbac),
         cmocka_unit_test(test_more_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
