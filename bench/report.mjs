@@ -33,6 +33,7 @@ const NAMES = {
   ccr: 'claude-code-router 2.0.0',
   portkey: 'Portkey 1.15.2 (OpenAI chat in)',
   warden_before: 'Warden before the change (`BENCH_WARDEN_BEFORE`)',
+  warden_oidc: 'Warden, an OIDC bearer token instead of the static key (warm token cache)',
   direct_anth: 'direct to the Anthropic fake',
   floor_anth: 'floor: pass-through proxy (libh2o + libcurl, no work)',
   floor_rb_anth: 'floor that reads the body (the same proxy, plus one tokenization of the request to find its model)',
@@ -542,7 +543,7 @@ if (iset) {
     p('| scenario | contender | instructions / request | ÷ Warden | own | libcurl | libc | libh2o | libuv | libcrypto | libpq | other |');
     p('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
     for (const [size, mode, label] of SCEN)
-      for (const c of ['floor', 'floor_tp', 'warden', 'warden_before', 'warden_audit', 'warden_otel']) {
+      for (const c of ['floor', 'floor_tp', 'warden', 'warden_oidc', 'warden_before', 'warden_audit', 'warden_otel']) {
         const x = ipr(c, size, mode);
         if (!Number.isFinite(x)) continue;
         const o = k => fmtK(iobj(c, size, mode, k));
@@ -632,6 +633,12 @@ for (const [size, mode, label] of SCEN) {
   // the same target over the floor of a gateway that must read the model from the body to route it
   if (Number.isFinite(w) && Number.isFinite(rb))
     tgt(`Anthropic pass-through: instructions per request ≤ the floor that reads the body + 15%, ${label.replace(' request', '')}`, `${fmtK(w)} vs ${fmtK(rb)} (${signedPct(pct(w, rb))})`, w <= rb * 1.15);
+}
+// issue 16: with a warm token cache, OIDC authentication adds at most 3k instructions per request over the static key
+for (const [size, mode, label] of SCEN) {
+  const w = ipr('warden', size, mode), o = ipr('warden_oidc', size, mode);
+  if (Number.isFinite(w) && Number.isFinite(o))
+    tgt(`OIDC bearer token (warm cache): instructions per request ≤ the static key's + 3k, ${label.replace(' request', '')}`, `${fmtK(o)} vs ${fmtK(w)} (${o - w >= 0 ? '+' : ''}${fmtK(o - w)})`, o <= w + 3000);
 }
 {
   const w = get('warden', '50k', 'json', C), d = get('direct', '50k', 'json', C);

@@ -690,6 +690,10 @@ target() {   # target CONTENDER SIZE MODE -> T_URL T_HDRS T_BODY
       T_URL="http://127.0.0.1:$WN_PORT/anthropic/v1/messages"
       T_HDRS=$'x-api-key: '"$DEV_KEY"$'\nanthropic-version: 2023-06-01'
       T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
+    warden_oidc)   # callgrind only: the port is the callgrind instance's
+      T_URL="http://127.0.0.1:1/anthropic/v1/messages"
+      T_HDRS=$'authorization: Bearer '"$OIDC_TOKEN"$'\nanthropic-version: 2023-06-01'
+      T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
     warden | warden_audit | warden_otel | warden_before)
       T_URL="http://127.0.0.1:$(case "$c" in warden) echo "$W_PORT" ;; warden_audit) echo "$WA_PORT" ;; warden_before) echo "$WB_PORT" ;; *) echo "$WO_PORT" ;; esac)/anthropic/v1/messages"
       T_HDRS=$'x-api-key: '"$DEV_KEY"$'\nanthropic-version: 2023-06-01'
@@ -971,6 +975,27 @@ CG=ok CG_REASON=""
 [ "${BENCH_SKIP_CALLGRIND:-0}" = 1 ] && CG=failed CG_REASON="skipped (BENCH_SKIP_CALLGRIND=1)"
 [ "$CG" = ok ] && ! { command -v valgrind && command -v callgrind_control && command -v callgrind_annotate; } >/dev/null &&
   CG=failed CG_REASON="valgrind (callgrind) is not installed"
+# warden_oidc: Warden with an OIDC issuer whose keys tests/idp/tokens.mjs serves, called with a bearer token of it
+# (RS256) instead of the static key: the token cache's cost on the request path (callgrind only)
+OIDC_TOKEN="" OIDC_YAML=""
+if [ "$CG" = ok ] && command -v node >/dev/null; then
+  OIDC_OUT="$TMP/oidc-jwks.out"
+  node "$ROOT/tests/idp/tokens.mjs" serve-jwks --port 0 --keydir "$TMP/oidc-keys" >"$OIDC_OUT" 2>/dev/null &
+  PIDS+=("$!")
+  for i in $(seq 1 100); do grep -q '"port"' "$OIDC_OUT" 2>/dev/null && break; sleep 0.05; done
+  OIDC_PORT=$(sed -n 's/.*"port": *\([0-9]*\).*/\1/p' "$OIDC_OUT" | head -1)
+  if [ -n "$OIDC_PORT" ]; then
+    OIDC_TOKEN=$(node "$ROOT/tests/idp/tokens.mjs" valid-rs256 --signer local --keydir "$TMP/oidc-keys" \
+      --issuer https://idp.bench.example/ --aud api://warden --ttl 86400 --claims '{"groups":["bench"]}' 2>/dev/null || true)
+    OIDC_YAML="  oidc:
+    - name: bench
+      issuer: https://idp.bench.example/
+      audience: api://warden
+      jwks_uri: http://127.0.0.1:$OIDC_PORT/jwks"
+  fi
+  [ -n "$OIDC_TOKEN" ] || log "warden_oidc: no token (tests/idp/tokens.mjs failed); not measured"
+fi
+
 cg_metric() {   # cg_metric METRICS_PORT NAME: the sum of a metric's series on that instance's /metrics
   curl -s --max-time 10 "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n || index($1, n "{") == 1 {s += $2} END {printf "%d\n", s}'
 }
@@ -992,6 +1017,8 @@ cg_run() {   # cg_run CONTENDER SIZE MODE -> one JSON line, or nothing when the 
       [ "$c" = warden_before ] && wbin="$BENCH_WARDEN_BEFORE"
       case "$c" in
         warden_anth | warden_before) extra="$TELEMETRY_OFF_YAML" ;;
+        warden_oidc) extra="$OIDC_YAML
+$TELEMETRY_OFF_YAML" ;;
         warden) extra="$TELEMETRY_OFF_YAML" ;;
         warden_audit) extra="${AUDIT_YAML/audit-spool/audit-spool-cg}
 $TELEMETRY_OFF_YAML" ;;
@@ -1066,13 +1093,14 @@ $TELEMETRY_OFF_YAML" ;;
 }
 if [ "$CG" = ok ]; then
   cg_list=()
-  for c in floor floor_tp warden warden_before warden_audit warden_otel floor_anth floor_rb_anth warden_anth; do
+  for c in floor floor_tp warden warden_oidc warden_before warden_audit warden_otel floor_anth floor_rb_anth warden_anth; do
     measured "$c" || continue
     [ "$c" = warden_audit ] && [ "$AUDIT" != ok ] && continue
     [ "$c" = warden_otel ] && [ "$OTEL" != ok ] && continue
     [ "$c" = floor_tp ] && [ -n "$ONLY" ] && continue
     [ "${c%_tp}" = floor ] && [ "${STATUS[floor]}" != ok ] && continue
     [ "${c#floor_rb}" != "$c" ] && [ "${STATUS[floor_anth]}" != ok ] && continue
+    [ "$c" = warden_oidc ] && [ -z "$OIDC_TOKEN" ] && continue
     [ "$c" = floor_anth ] && [ "${STATUS[floor_anth]}" != ok ] && continue
     [ "$c" = warden_before ] && [ "${STATUS[warden_before]}" != ok ] && continue
     cg_list+=("$c")

@@ -81,7 +81,7 @@ static struct wd_runtime *runtime_new(struct wd_config *cfg)
             free(copy);
         }
     }
-    if (rt->auth.nkeys == 0) {
+    if (rt->auth.nkeys == 0 && cfg->noidc == 0) { /* with OIDC issuers, their tokens are the way in */
         unsigned char raw[24];
         char key[64] = "wdk_";
         if (RAND_bytes(raw, sizeof(raw)) != 1) {
