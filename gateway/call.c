@@ -1313,6 +1313,18 @@ static int attempt_start(struct wd_call *c)
     return 0;
 }
 
+/* Target i of a plan as RBAC sees it (how its name was resolved, and the target). */
+static struct wd_rbac_target rbac_target(const struct wd_route_plan *p, size_t i)
+{
+    return (struct wd_rbac_target){
+        .via = p->how == WD_ROUTE_ALIAS ? WD_RBAC_VIA_ALIAS : p->how == WD_ROUTE_TIER ? WD_RBAC_VIA_TIER : WD_RBAC_VIA_NAME,
+        .alias = p->alias,
+        .tier = p->tier >= 0 ? wd_route_tier_names[p->tier] : NULL,
+        .provider = p->t[i].provider->name,
+        .model = p->t[i].model,
+    };
+}
+
 /* RBAC: the plan keeps only the targets the caller's roles allow (a tier or an alias granted whole keeps its
  * chain). 0, or -1 when none is left. The rule that decided goes to the authz record. */
 static int rbac_filter(struct wd_call *c)
@@ -1323,15 +1335,7 @@ static int rbac_filter(struct wd_call *c)
     c->authz_rule[0] = '\0';
     for (size_t i = 0; i < c->plan.n; i++) {
         const struct wd_route *t = &c->plan.t[i];
-        struct wd_rbac_target rt = {
-            .via = c->plan.how == WD_ROUTE_ALIAS  ? WD_RBAC_VIA_ALIAS
-                   : c->plan.how == WD_ROUTE_TIER ? WD_RBAC_VIA_TIER
-                                                  : WD_RBAC_VIA_NAME,
-            .alias = c->plan.alias,
-            .tier = c->plan.tier >= 0 ? wd_route_tier_names[c->plan.tier] : NULL,
-            .provider = t->provider->name,
-            .model = t->model,
-        };
+        struct wd_rbac_target rt = rbac_target(&c->plan, i);
         if (wd_rbac_model_ok(cfg, c->who.roles, &rt, rule, sizeof(rule))) {
             if (kept == 0)
                 memcpy(c->authz_rule, rule, sizeof(rule));
@@ -1712,6 +1716,30 @@ static void call_proceed(struct wd_call *c)
         digest_defer(c);
 }
 
+/* The model list shows what the caller may use: a name whose plan keeps a target under its roles. */
+struct model_view {
+    const struct wd_config *cfg;
+    const struct wd_principal *who;
+};
+
+static bool model_visible(void *ctx, const char *name)
+{
+    const struct model_view *v = ctx;
+    struct wd_route_plan plan;
+    struct wd_error err;
+    if (!v->cfg->rbac)
+        return true;
+    if (wd_route_plan(v->cfg, (struct wd_str){name, strlen(name)}, &plan, &err) < 0)
+        return false;
+    char rule[160];
+    for (size_t i = 0; i < plan.n; i++) {
+        struct wd_rbac_target t = rbac_target(&plan, i);
+        if (wd_rbac_model_ok(v->cfg, v->who->roles, &t, rule, sizeof(rule)))
+            return true;
+    }
+    return false;
+}
+
 static void handle_models(h2o_req_t *req, struct wd_gateway *g, const struct wd_inbound_ops *api)
 {
     struct wd_buf b = {0};
@@ -1735,7 +1763,8 @@ static void handle_models(h2o_req_t *req, struct wd_gateway *g, const struct wd_
         wd_buf_free(&b);
         return;
     }
-    api->write_models(&b, g->rt->cfg);
+    struct model_view mv = {g->rt->cfg, &who};
+    api->write_models(&b, g->rt->cfg, model_visible, &mv);
     wd_respond(req, 200, "application/json", b.p, b.n);
     wd_buf_free(&b);
 }

@@ -58,8 +58,9 @@ struct wd_inbound_ops {
     void (*write_stream_error)(struct wd_buf *out, enum wd_error_class cls, const char *msg, size_t len);
     int (*error_status)(enum wd_error_class cls);
     void (*write_count)(struct wd_buf *out, int64_t tokens); /* a count_tokens answer */
-    /* the model list of the deployment's routing (tiers and aliases) */
-    void (*write_models)(struct wd_buf *out, const struct wd_config *cfg);
+    /* the model list of the deployment's routing (tiers and aliases): only the names visible(ctx, name) allows */
+    void (*write_models)(struct wd_buf *out, const struct wd_config *cfg, bool (*visible)(void *ctx, const char *name),
+                         void *ctx);
     /* the client's key: from the API's own header(s) */
     const char *const *key_headers; /* lower-case names tried in order; "authorization" means a Bearer token */
 };

@@ -49,17 +49,19 @@ static void model_entry(struct wd_buf *b, int *n, const char *id, const char *di
     wd_buf_puts(b, ",\"created_at\":\"2025-01-01T00:00:00Z\"}");
 }
 
-static void write_models(struct wd_buf *b, const struct wd_config *cfg)
+static void write_models(struct wd_buf *b, const struct wd_config *cfg, bool (*visible)(void *ctx, const char *name),
+                         void *ctx)
 {
     wd_buf_puts(b, "{\"data\":[");
     static const char *const names[3] = {"claude-opus-4-5", "claude-sonnet-4-5", "claude-haiku-4-5"};
     const char *targets[3] = {cfg->tier_opus, cfg->tier_sonnet, cfg->tier_haiku};
     int n = 0;
     for (int i = 0; i < 3; i++)
-        if (targets[i] != NULL)
+        if (targets[i] != NULL && visible(ctx, names[i]))
             model_entry(b, &n, names[i], targets[i]);
     for (size_t i = 0; i < cfg->naliases; i++)
-        model_entry(b, &n, cfg->aliases[i].name, cfg->aliases[i].target);
+        if (visible(ctx, cfg->aliases[i].name))
+            model_entry(b, &n, cfg->aliases[i].name, cfg->aliases[i].target);
     wd_buf_puts(b, "],\"has_more\":false,\"first_id\":null,\"last_id\":null}");
 }
 

@@ -6,6 +6,7 @@
 # group, subject, roles claim and key name, default deny; the static key stays a way in.
 # Usage: bash tests/integration/test_oidc.sh build-asan/warden
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "${1:-}"
+source "$WD_ROOT/tests/pg.sh"
 
 bash "$WD_ROOT/tests/idp/setup.sh" >/dev/null
 export WARDEN_DEV_KEY="wk-oidc-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
@@ -21,6 +22,8 @@ ISS="http://127.0.0.1:$IDP_PORT/oauth2/default"
 wd_start_server SLOW_PORT node "$WD_ROOT/tests/idp/idp.mjs" --port 0 --path /slow
 SLOW_ISS="http://127.0.0.1:$SLOW_PORT/slow"
 wd_start_server JWKS_PORT $TOK serve-jwks --port 0 --keydir "$KEYDIR"
+wd_pg_start
+wd_pg_setup_db
 
 PORT=$(wd_free_port)
 CFG=$(wd_config "$PORT" "$FAKE_URL" "  oidc:
@@ -49,7 +52,11 @@ rbac:
     - {group: engineering, role: developer}
     - {subject: alice@example.com, role: admin}
     - {key: dev, role: admin}
-    - {group: fast-users, role: fast-alias}")
+    - {group: fast-users, role: fast-alias}
+audit:
+  database: $WD_DB_ADMIN_URL
+  spool: $WD_TMP/spool
+  batch_wait: 5ms")
 # the auth section of wd_config ends with the keys list: the oidc block above belongs under auth
 wd_start_warden "$CFG"
 
@@ -91,6 +98,10 @@ call "$RS" gemini/gemini-2.5-pro
 check "developer may not name a provider model outside its tiers: 403 (got $CODE)" [ "$CODE" = 403 ]
 CODE=$(curl -sS -o "$OUT" -w '%{http_code}' -H "authorization: Bearer $RS" "$WARDEN_URL/anthropic/v1/models")
 check "the model list with a bearer token: 200 (got $CODE)" [ "$CODE" = 200 ]
+check "... shows what the caller may use: sonnet and haiku, not opus nor the alias" python3 -c "
+import json,sys
+ids=[m['id'] for m in json.load(open('$OUT'))['data']]
+sys.exit(0 if ids==['claude-sonnet-4-5','claude-haiku-4-5'] else 1)"
 
 # ---- RBAC by subject, roles claim, alias grant, and default deny ----
 claims "$IDP_PORT" '{"email":"alice@example.com"}'
@@ -204,6 +215,24 @@ check "... after at most the issuer's wait (1 s) and a little: ${MS} ms" [ "$MS"
 call "$NEW" claude-sonnet-4-5
 check "other issuers' tokens are served meanwhile: 200 (got $CODE, ${MS} ms)" [ "$CODE" = 200 ]
 curl -sS -o /dev/null -X POST "http://127.0.0.1:$SLOW_PORT/_test/unhang"
+
+# ---- every decision is an audit record ----
+q() { wd_psql postgres -At -c "$1"; }
+for _ in $(seq 1 100); do
+  [ "$(q "SELECT count(*) FROM audit.records WHERE kind='authz' AND decision='deny'" 2>/dev/null || echo 0)" -ge 5 ] && break
+  sleep 0.1
+done
+BOB=$(q "SELECT subject || '|' || auth_method || '|' || rule FROM audit.records WHERE kind='authz' AND decision='allow' AND model_requested='claude-sonnet-4-5' AND auth_method='oidc' ORDER BY seq LIMIT 1")
+check "audit: an OIDC caller's allow record names the subject, the method and the granting rule ($BOB)" \
+  bash -c "[[ '$BOB' == *'|oidc|rbac: role developer grants tier:sonnet' ]]"
+DENY=$(q "SELECT event || '|' || rule FROM audit.records WHERE kind='authz' AND decision='deny' AND model_requested='claude-opus-4-5' ORDER BY seq LIMIT 1")
+check "audit: the denied opus call is an authz deny record with its reason ($DENY)" \
+  [ "$DENY" = "deny|rbac: no role held grants this model" ]
+check "audit: the denied call made no provider request (its call record has no provider)" \
+  [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND model_requested='claude-opus-4-5' AND upstream_status IS NOT NULL AND subject NOT LIKE 'alice%' AND auth_method='oidc' AND event <> 'completed'")" = 0 ]
+NAUTH=$(q "SELECT count(*) FROM audit.records WHERE kind='auth' AND event='failure' AND auth_method='oidc'")
+check "audit: refused bearer tokens are auth failure records (oidc): $NAUTH" [ "$NAUTH" -ge 15 ]
+check "audit: no record holds a token" bash -c "[ \"\$(psql -X -At -h 127.0.0.1 -p $PG_PORT -U postgres -d warden -c \"SELECT count(*) FROM audit.records WHERE coalesce(reason,'') || coalesce(detail::text,'') || coalesce(subject,'') LIKE '%${RS:0:30}%'\")\" = 0 ]"
 
 # ---- nothing of a token in the log ----
 check "no token appears in Warden's log" bash -c "! grep -qF '${RS:20:40}' '$WARDEN_LOG' && ! grep -qF '${NEW:20:40}' '$WARDEN_LOG'"
