@@ -228,8 +228,10 @@ check "audit: an OIDC caller's allow record names the subject, the method and th
 DENY=$(q "SELECT event || '|' || rule FROM audit.records WHERE kind='authz' AND decision='deny' AND model_requested='claude-opus-4-5' ORDER BY seq LIMIT 1")
 check "audit: the denied opus call is an authz deny record with its reason ($DENY)" \
   [ "$DENY" = "deny|rbac: no role held grants this model" ]
-check "audit: the denied call made no provider request (its call record has no provider)" \
-  [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND model_requested='claude-opus-4-5' AND upstream_status IS NOT NULL AND subject NOT LIKE 'alice%' AND auth_method='oidc' AND event <> 'completed'")" = 0 ]
+NDENIED=$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND error_class='permission'")
+NUP=$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND error_class='permission' AND upstream_status IS NOT NULL")
+check "audit: the denied calls ($NDENIED) are call records of class permission, none with a provider answer ($NUP)" \
+  bash -c "[ $NDENIED -ge 5 ] && [ $NUP = 0 ]"
 NAUTH=$(q "SELECT count(*) FROM audit.records WHERE kind='auth' AND event='failure' AND auth_method='oidc'")
 check "audit: refused bearer tokens are auth failure records (oidc): $NAUTH" [ "$NAUTH" -ge 15 ]
 check "audit: no record holds a token" bash -c "[ \"\$(psql -X -At -h 127.0.0.1 -p $PG_PORT -U postgres -d warden -c \"SELECT count(*) FROM audit.records WHERE coalesce(reason,'') || coalesce(detail::text,'') || coalesce(subject,'') LIKE '%${RS:0:30}%'\")\" = 0 ]"
