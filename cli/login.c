@@ -633,7 +633,7 @@ static ssize_t read_head(int fd, char *buf, size_t cap, int64_t deadline)
 
 /* Waits on the listener for GET /callback?...; other paths (a browser's favicon) get a 404 and the wait goes
  * on. 0 with *code set; -1 (said on stderr). */
-static int wait_callback(int lfd, const char *state, int64_t deadline, char **code)
+static int wait_callback(int lfd, const char *issuer, const char *state, int64_t deadline, char **code)
 {
     for (;;) {
         int64_t left = deadline - mono_ms();
@@ -660,11 +660,16 @@ static int wait_callback(int lfd, const char *state, int64_t deadline, char **co
         size_t qn = pl > 9 ? pl - 10 : 0;
         char *st = query_param(q, qn, "state"), *c = query_param(q, qn, "code");
         char *e = query_param(q, qn, "error"), *ed = query_param(q, qn, "error_description");
+        char *iss = query_param(q, qn, "iss");
         int rc = -1;
         if (st == NULL || strcmp(st, state) != 0) {
             /* not the answer to this login's request (CSRF, or a stale tab): never exchange its code */
             http_answer(fd, 400, "This sign-in answer does not belong to this warden login.\n");
             fprintf(stderr, "warden login: the redirect's state does not match this login's: refused\n");
+        } else if (iss != NULL && strcmp(iss, issuer) != 0) {
+            /* RFC 9207: an answer from another issuer than the one asked (a mix-up attack) */
+            http_answer(fd, 400, "This sign-in answer comes from another issuer.\n");
+            fprintf(stderr, "warden login: the redirect names issuer '%s', not this login's: refused\n", iss);
         } else if (e != NULL) {
             http_answer(fd, 400, "Sign-in failed. See the terminal.\n");
             fprintf(stderr, "warden login: the sign-in was refused (%s%s%s)\n", e, ed ? ": " : "", ed ? ed : "");
@@ -680,6 +685,7 @@ static int wait_callback(int lfd, const char *state, int64_t deadline, char **co
         close(fd);
         OPENSSL_cleanse(req, sizeof(req));
         free(st);
+        free(iss);
         secret_free(c);
         free(e);
         free(ed);
@@ -746,7 +752,7 @@ static int code_flow(const char *auth_ep, const char *scope, bool no_browser, in
             redirect);
     if (!no_browser)
         open_browser(url.p);
-    if (wait_callback(lfd, state, mono_ms() + (int64_t)timeout_s * 1000, &code) != 0)
+    if (wait_callback(lfd, l->issuer, state, mono_ms() + (int64_t)timeout_s * 1000, &code) != 0)
         goto out;
     close(lfd);
     lfd = -1;
