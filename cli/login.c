@@ -335,6 +335,14 @@ static int store_lock(const char *dir, const char *name)
 
 /* ---- HTTP ---- */
 
+/* Text from the IdP goes to a terminal: control characters (escape sequences) become '?'. */
+static void printable(char *s)
+{
+    for (; s != NULL && *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 /* An OAuth error answer's "error" (and description) into msg; a generic line when the body says nothing. */
 static void oauth_error(const struct wd_buf *b, long status, char *err, size_t cap, char *msg, size_t msg_cap)
 {
@@ -350,6 +358,7 @@ static void oauth_error(const struct wd_buf *b, long status, char *err, size_t c
         free(e);
         free(d);
     }
+    printable(msg);
     wd_json_free(&j);
 }
 
@@ -420,6 +429,7 @@ static int discover(const char *issuer, char **token_ep, char **device_ep, char 
     if (parse_obj(&j, &b) != 0) {
         fprintf(stderr, "warden login: %s is not a JSON object\n", url);
     } else if ((iss = jstr(&j, "issuer")) == NULL || strcmp(iss, issuer) != 0) {
+        printable(iss);
         fprintf(stderr, "warden login: the discovery document names issuer '%s', not '%s'\n", iss ? iss : "",
                 issuer);
     } else {
@@ -479,6 +489,9 @@ static int device_flow(const char *device_ep, const char *scope, int timeout_s, 
     }
     if (interval < 1)
         interval = 5;
+    printable(user_code);
+    printable(vuri);
+    printable(vuri_full);
     fprintf(stderr, "To sign in, open %s and enter the code %s\n", vuri, user_code);
     if (vuri_full != NULL)
         fprintf(stderr, "  (or open %s)\n", vuri_full);
@@ -648,7 +661,8 @@ static int wait_callback(int lfd, const char *issuer, const char *state, int64_t
         if (fd < 0)
             continue;
         char req[8192];
-        ssize_t n = read_head(fd, req, sizeof(req), mono_ms() + 10000 < deadline ? mono_ms() + 10000 : deadline);
+        /* a browser may open a connection it never uses: such a one holds the wait up a few seconds at most */
+        ssize_t n = read_head(fd, req, sizeof(req), mono_ms() + 5000 < deadline ? mono_ms() + 5000 : deadline);
         const char *path = n > 4 && memcmp(req, "GET ", 4) == 0 ? req + 4 : NULL;
         size_t pl = path ? strcspn(path, " \r\n") : 0;
         if (path == NULL || pl < 9 || memcmp(path, "/callback", 9) != 0 || (pl > 9 && path[9] != '?')) {
@@ -669,9 +683,12 @@ static int wait_callback(int lfd, const char *issuer, const char *state, int64_t
         } else if (iss != NULL && strcmp(iss, issuer) != 0) {
             /* RFC 9207: an answer from another issuer than the one asked (a mix-up attack) */
             http_answer(fd, 400, "This sign-in answer comes from another issuer.\n");
+            printable(iss);
             fprintf(stderr, "warden login: the redirect names issuer '%s', not this login's: refused\n", iss);
         } else if (e != NULL) {
             http_answer(fd, 400, "Sign-in failed. See the terminal.\n");
+            printable(e);
+            printable(ed);
             fprintf(stderr, "warden login: the sign-in was refused (%s%s%s)\n", e, ed ? ": " : "", ed ? ed : "");
         } else if (c == NULL || c[0] == '\0') {
             http_answer(fd, 400, "No authorization code in this answer.\n");
