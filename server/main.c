@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "audit/cli.h"
+#include "cli/login.h"
 #include "config/config.h"
 #include "lib/log.h"
 #include "providers/provider.h"
@@ -22,6 +23,7 @@ static void usage(FILE *f)
             "  warden config default          print the embedded default config\n",
             WARDEN_VERSION);
     wd_cli_usage(f);
+    wd_cli_login_usage(f);
     fprintf(f, "  warden version                 print the version\n"
                "  warden --help                  this text\n"
                "\n"
@@ -103,6 +105,10 @@ int main(int argc, char **argv)
         return wd_cli_db(argc - 2, argv + 2);
     if (strcmp(argv[1], "audit") == 0)
         return wd_cli_audit(argc - 2, argv + 2);
+    if (strcmp(argv[1], "login") == 0)
+        return wd_cli_login(argc - 2, argv + 2);
+    if (strcmp(argv[1], "token") == 0)
+        return wd_cli_token(argc - 2, argv + 2);
     if (strcmp(argv[1], "config") == 0 && argc >= 3 && strcmp(argv[2], "default") == 0) {
         fputs(wd_config_default_yaml(), stdout);
         return 0;
