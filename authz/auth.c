@@ -29,14 +29,20 @@ int wd_auth_check(const struct wd_auth *a, struct wd_str presented, struct wd_pr
         return -1;
     uint8_t d[16];
     wd_siphash128(wd_process_key(), presented.p, presented.n, d);
+    int r = wd_auth_check_tag(a, d, out);
+    OPENSSL_cleanse(d, sizeof(d));
+    return r;
+}
+
+int wd_auth_check_tag(const struct wd_auth *a, const uint8_t d[16], struct wd_principal *out)
+{
     size_t match = SIZE_MAX;
     for (size_t i = 0; i < a->nkeys; i++) {
-        int eq = CRYPTO_memcmp(d, a->keys[i].tag, sizeof(d)) == 0;
+        int eq = CRYPTO_memcmp(d, a->keys[i].tag, sizeof(a->keys[i].tag)) == 0;
         /* branch-free select of the first match */
         size_t mask = (size_t)0 - (size_t)(eq & (match == SIZE_MAX));
         match = (match & ~mask) | (i & mask);
     }
-    OPENSSL_cleanse(d, sizeof(d));
     if (match == SIZE_MAX)
         return -1;
     wd_cstr_copy(out->subject, sizeof(out->subject), a->keys[match].name);

@@ -30,6 +30,9 @@ struct wd_auth {
 int wd_auth_add_key(struct wd_auth *a, const char *name, const char *key, size_t key_len);
 /* Constant time in the presented key and independent of which entry matches. 0 on success. */
 int wd_auth_check(const struct wd_auth *a, struct wd_str presented, struct wd_principal *out);
+/* The same with the presented credential's tag (wd_siphash128 under wd_process_key) already computed: one hash
+ * serves the static keys and the OIDC token cache. */
+int wd_auth_check_tag(const struct wd_auth *a, const uint8_t tag[16], struct wd_principal *out);
 void wd_auth_free(struct wd_auth *a);
 
 #endif

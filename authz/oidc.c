@@ -329,13 +329,11 @@ void wd_oidc_cache_free(struct wd_oidc_cache *c)
 
 bool wd_oidc_looks_like_jwt(struct wd_str t)
 {
-    int dots = 0;
     if (t.n < 16 || t.n > WD_JWT_MAX || t.p[0] != 'e' || t.p[1] != 'y')
         return false; /* a JOSE header is a JSON object: base64url of '{"' starts "ey" */
-    for (size_t i = 0; i < t.n; i++)
-        if (t.p[i] == '.')
-            dots++;
-    return dots == 2;
+    const char *d1 = memchr(t.p, '.', t.n);
+    const char *d2 = d1 ? memchr(d1 + 1, '.', (size_t)(t.p + t.n - d1 - 1)) : NULL;
+    return d2 != NULL && memchr(d2 + 1, '.', (size_t)(t.p + t.n - d2 - 1)) == NULL;
 }
 
 static int64_t now_ms_mono(void)
@@ -374,15 +372,21 @@ static bool group_overage(const struct wd_jwt *t, const char *groups_claim)
 int wd_oidc_authenticate(struct wd_oidc_cache *cache, const struct wd_config *cfg, struct wd_str token, int64_t now_s,
                          struct wd_principal *out, const char **why)
 {
-    *why = NULL;
     uint8_t tag[16];
     wd_siphash128(wd_process_key(), token.p, token.n, tag);
+    return wd_oidc_authenticate_tag(cache, cfg, token, tag, now_s, out, why);
+}
+
+int wd_oidc_authenticate_tag(struct wd_oidc_cache *cache, const struct wd_config *cfg, struct wd_str token,
+                             const uint8_t tag[16], int64_t now_s, struct wd_principal *out, const char **why)
+{
+    *why = NULL;
     uint64_t ep = atomic_load_explicit(&epoch, memory_order_acquire);
     struct centry *ce = NULL;
     if (cache != NULL) {
         unsigned idx = ((unsigned)tag[0] | (unsigned)tag[1] << 8) % CACHE_SLOTS;
         ce = &cache->e[idx];
-        if (ce->epoch == ep && ce->cfg == cfg && CRYPTO_memcmp(ce->tag, tag, sizeof(tag)) == 0 &&
+        if (ce->epoch == ep && ce->cfg == cfg && CRYPTO_memcmp(ce->tag, tag, sizeof(ce->tag)) == 0 &&
             now_s < ce->exp_s + ce->skew_s) {
             *out = ce->p;
             return 0;
@@ -452,7 +456,7 @@ int wd_oidc_authenticate(struct wd_oidc_cache *cache, const struct wd_config *cf
                               .roles = roles, .nroles = nr > 0 ? nr : 0};
     out->roles = wd_rbac_roles(cfg, &who, out->groups, sizeof(out->groups));
     if (ce != NULL) {
-        memcpy(ce->tag, tag, sizeof(tag));
+        memcpy(ce->tag, tag, sizeof(ce->tag));
         ce->epoch = ep;
         ce->cfg = cfg;
         ce->exp_s = wd_jwt_exp(&t);

@@ -63,6 +63,9 @@ bool wd_oidc_looks_like_jwt(struct wd_str tok);
  * answers 503). now_s is the wall clock in seconds. */
 int wd_oidc_authenticate(struct wd_oidc_cache *cache, const struct wd_config *cfg, struct wd_str token, int64_t now_s,
                          struct wd_principal *out, const char **why);
+/* The same with the token's tag (wd_siphash128 under wd_process_key) already computed. */
+int wd_oidc_authenticate_tag(struct wd_oidc_cache *cache, const struct wd_config *cfg, struct wd_str token,
+                             const uint8_t tag[16], int64_t now_s, struct wd_principal *out, const char **why);
 /* The wait bound (ms) of the issuer a token names, for a caller that got WD_OIDC_PENDING (3 s when unknown). */
 unsigned wd_oidc_wait_ms(const struct wd_config *cfg, struct wd_str token);
 

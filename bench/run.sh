@@ -690,9 +690,9 @@ target() {   # target CONTENDER SIZE MODE -> T_URL T_HDRS T_BODY
       T_URL="http://127.0.0.1:$WN_PORT/anthropic/v1/messages"
       T_HDRS=$'x-api-key: '"$DEV_KEY"$'\nanthropic-version: 2023-06-01'
       T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
-    warden_oidc)   # callgrind only: the port is the callgrind instance's
+    warden_oidc | warden_longkey)   # callgrind only: the port is the callgrind instance's
       T_URL="http://127.0.0.1:1/anthropic/v1/messages"
-      T_HDRS=$'authorization: Bearer '"$OIDC_TOKEN"$'\nanthropic-version: 2023-06-01'
+      T_HDRS=$'authorization: Bearer '"$([ "$c" = warden_oidc ] && echo "$OIDC_TOKEN" || echo "$LONG_KEY")"$'\nanthropic-version: 2023-06-01'
       T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
     warden | warden_audit | warden_otel | warden_before)
       T_URL="http://127.0.0.1:$(case "$c" in warden) echo "$W_PORT" ;; warden_audit) echo "$WA_PORT" ;; warden_before) echo "$WB_PORT" ;; *) echo "$WO_PORT" ;; esac)/anthropic/v1/messages"
@@ -994,6 +994,9 @@ if [ "$CG" = ok ] && command -v node >/dev/null; then
       jwks_uri: http://127.0.0.1:$OIDC_PORT/jwks"
   fi
   [ -n "$OIDC_TOKEN" ] || log "warden_oidc: no token (tests/idp/tokens.mjs failed); not measured"
+  # warden_longkey: the static key check with a key as long as that token, sent the same way: what carrying that
+  # many bytes in a header costs before any OIDC work (libh2o parses the head twice, the key is hashed)
+  LONG_KEY="wk$(head -c $(( ${#OIDC_TOKEN} * 2 )) /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c $(( ${#OIDC_TOKEN} - 2 )))"
 fi
 
 cg_metric() {   # cg_metric METRICS_PORT NAME: the sum of a metric's series on that instance's /metrics
@@ -1019,6 +1022,7 @@ cg_run() {   # cg_run CONTENDER SIZE MODE -> one JSON line, or nothing when the 
         warden_anth | warden_before) extra="$TELEMETRY_OFF_YAML" ;;
         warden_oidc) extra="$OIDC_YAML
 $TELEMETRY_OFF_YAML" ;;
+        warden_longkey) extra="$TELEMETRY_OFF_YAML" ;;
         warden) extra="$TELEMETRY_OFF_YAML" ;;
         warden_audit) extra="${AUDIT_YAML/audit-spool/audit-spool-cg}
 $TELEMETRY_OFF_YAML" ;;
@@ -1027,7 +1031,9 @@ $TELEMETRY_OFF_YAML" ;;
       warden_config "$out.yaml" "$port" "$fport" "$extra"
       WCFG_FAMILY=gemini
       mport=$W_MPORT
-      GEMINI_API_KEY="$GEMINI_KEY" ANTHROPIC_API_KEY="$ANTH_KEY" WARDEN_DEV_KEY="$DEV_KEY" "${PIN_GW[@]}" valgrind --tool=callgrind \
+      local devkey="$DEV_KEY"
+      [ "$c" = warden_longkey ] && devkey="$LONG_KEY"
+      GEMINI_API_KEY="$GEMINI_KEY" ANTHROPIC_API_KEY="$ANTH_KEY" WARDEN_DEV_KEY="$devkey" "${PIN_GW[@]}" valgrind --tool=callgrind \
         --callgrind-out-file="$out.cg" "$wbin" serve --config "$out.yaml" >"$out.log" 2>&1 & ;;
   esac
   pid=$!
@@ -1093,14 +1099,14 @@ $TELEMETRY_OFF_YAML" ;;
 }
 if [ "$CG" = ok ]; then
   cg_list=()
-  for c in floor floor_tp warden warden_oidc warden_before warden_audit warden_otel floor_anth floor_rb_anth warden_anth; do
+  for c in floor floor_tp warden warden_oidc warden_longkey warden_before warden_audit warden_otel floor_anth floor_rb_anth warden_anth; do
     measured "$c" || continue
     [ "$c" = warden_audit ] && [ "$AUDIT" != ok ] && continue
     [ "$c" = warden_otel ] && [ "$OTEL" != ok ] && continue
     [ "$c" = floor_tp ] && [ -n "$ONLY" ] && continue
     [ "${c%_tp}" = floor ] && [ "${STATUS[floor]}" != ok ] && continue
     [ "${c#floor_rb}" != "$c" ] && [ "${STATUS[floor_anth]}" != ok ] && continue
-    [ "$c" = warden_oidc ] && [ -z "$OIDC_TOKEN" ] && continue
+    [ "$c" = warden_oidc ] || [ "$c" = warden_longkey ] && [ -z "$OIDC_TOKEN" ] && continue
     [ "$c" = floor_anth ] && [ "${STATUS[floor_anth]}" != ok ] && continue
     [ "$c" = warden_before ] && [ "${STATUS[warden_before]}" != ok ] && continue
     cg_list+=("$c")
