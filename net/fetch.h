@@ -10,9 +10,16 @@
 struct wd_fetch {
     const char *url;
     const char *tls_ca;          /* PEM bundle, or NULL/"" for the system trust store */
-    unsigned timeout_ms;         /* the whole transfer */
-    size_t max_bytes;            /* a longer body is an error */
+    unsigned timeout_ms;         /* the whole transfer (0: 5 s) */
+    size_t max_bytes;            /* a longer body is an error (0: 1 MiB) */
+    const char *post;            /* set: a POST of these bytes (application/x-www-form-urlencoded), else a GET */
+    size_t post_len;
+    const char *accept;          /* an Accept header value, or NULL */
 };
+
+/* The request f describes: the answer's body, whatever its status, into body (appended) and its status into
+ * *status. 0, or -1 with err (transport, size: a short reason, no body bytes). */
+int wd_fetch_request(const struct wd_fetch *f, struct wd_buf *body, long *status, char *err, size_t err_cap);
 
 /* GETs f->url into body (appended). 0 for a 200 answer; -1 with err (a short reason: no body bytes, no URL
  * query) otherwise. */

@@ -20,9 +20,10 @@ declare -A ALLOWED=(
   [otel]="lib config secrets"
   [net]="lib"
   [gateway]="lib config secrets authz audit otel api providers router net"
-  [server]="lib config secrets authz audit otel api providers router net gateway"
+  [cli]="lib net"
+  [server]="lib config secrets authz audit otel api providers router net gateway cli"
 )
-MODULES="lib config secrets authz api providers router audit otel net gateway server"
+MODULES="lib config secrets authz api providers router audit otel net gateway cli server"
 
 # (a) includes, one line per module
 for m in $MODULES; do

@@ -159,7 +159,7 @@ hostile wrong-audience "aud does not match"
 hostile expired "expired"
 hostile not-yet-valid "not yet valid"
 hostile bad-signature "bad signature"
-hostile truncated "malformed base64url"
+hostile truncated "\(base64url\|signature\)" # where the cut lands decides which
 hostile dup-header-key "header: repeated"
 hostile dup-claim-key "payload: repeated"
 hostile non-json "not JSON"
