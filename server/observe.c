@@ -43,8 +43,12 @@ static void access_line(struct wd_call *c, const char *err)
     char frac[5] = {'.', (char)('0' + us % 1000 / 100), (char)('0' + us % 100 / 10), (char)('0' + us % 10), 0};
     wd_buf_puts(&f, us >= 0 ? frac : "");
     if (c->who.subject[0] != '\0') {
-        wd_buf_puts(&f, ",\"key\":");
+        wd_buf_puts(&f, c->who.issuer[0] != '\0' ? ",\"subject\":" : ",\"key\":");
         wd_json_put_string(&f, c->who.subject, strlen(c->who.subject));
+        if (c->who.issuer[0] != '\0') {
+            wd_buf_puts(&f, ",\"issuer\":");
+            wd_json_put_string(&f, c->who.issuer, strlen(c->who.issuer));
+        }
     }
     if (c->model_req[0] != '\0') {
         wd_buf_puts(&f, ",\"model\":");
@@ -116,13 +120,18 @@ static void on_event(struct wd_call *c, enum wd_call_ev ev)
         if (c->rt->cfg->telemetry.access_log)
             access_line(c, err);
         const char *route = strchr(c->route_def->span, ' ') + 1;
+        char who_label[80];
+        if (c->who.issuer[0] != '\0')
+            snprintf(who_label, sizeof(who_label), "oidc:%s", c->who.issuer);
         struct wd_metrics_call mc = {
             .route = route,
             .api = c->api->name,
             .model = c->model_res[0] ? c->model_res : NULL,
             .model_len = strlen(c->model_res),
             .provider = c->route.provider ? c->route.provider->name : NULL,
-            .key = c->who.subject,
+            /* a key's name; an OIDC principal counts under its issuer ("oidc:okta"): a label per user would be
+             * unbounded */
+            .key = c->who.issuer[0] != '\0' ? who_label : c->who.subject,
             .status = c->status,
             .duration_s = (double)(wd_now_us() - c->t0_us) / 1e6,
             .ttft_s = c->ttfb_us > 0 ? (double)c->ttfb_us / 1e6 : -1.0,

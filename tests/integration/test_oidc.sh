@@ -236,6 +236,11 @@ NAUTH=$(q "SELECT count(*) FROM audit.records WHERE kind='auth' AND event='failu
 check "audit: refused bearer tokens are auth failure records (oidc): $NAUTH" [ "$NAUTH" -ge 15 ]
 check "audit: no record holds a token" bash -c "[ \"\$(psql -X -At -h 127.0.0.1 -p $PG_PORT -U postgres -d warden -c \"SELECT count(*) FROM audit.records WHERE coalesce(reason,'') || coalesce(detail::text,'') || coalesce(subject,'') LIKE '%${RS:0:30}%'\")\" = 0 ]"
 
+# ---- the access line names an OIDC caller by subject and issuer, a key by its name ----
+check "access line: an OIDC call has subject and issuer, no key" \
+  grep -q '"subject":"warden-test","issuer":"okta"' "$WARDEN_LOG"
+check "access line: a static-key call has the key's name" grep -q '"key":"dev"' "$WARDEN_LOG"
+
 # ---- nothing of a token in the log ----
 check "no token appears in Warden's log" bash -c "! grep -qF '${RS:20:40}' '$WARDEN_LOG' && ! grep -qF '${NEW:20:40}' '$WARDEN_LOG'"
 
