@@ -235,6 +235,29 @@ void wd_oidc_job_done(const struct wd_oidc_job *job, int64_t now_ms, const char 
         wd_logf(WD_LOG_INFO, "", "oidc %s: %d signing key%s in use", name, nkeys, nkeys == 1 ? "" : "s");
 }
 
+int wd_oidc_discovery(const char *json, size_t len, const char *issuer, char *jwks_uri, size_t cap, const char **why)
+{
+    struct wd_json j = {0};
+    struct wd_arena a = {0};
+    struct wd_str iss, ju;
+    int rc = -1;
+    if (wd_json_parse(&j, json, len) != 0 || j.t[0].type != WD_J_OBJ)
+        *why = "discovery: not a JSON object";
+    else if (wd_json_str_decode(&j, wd_json_get(&j, 0, "issuer"), &a, &iss) != 0 || !wd_str_eq(iss, issuer))
+        *why = "discovery: its issuer is not the configured one";
+    else if (wd_json_str_decode(&j, wd_json_get(&j, 0, "jwks_uri"), &a, &ju) != 0 || ju.n == 0 || ju.n >= cap ||
+             memchr(ju.p, '\0', ju.n) != NULL || !(wd_str_has_prefix(ju, "https://") || wd_str_has_prefix(ju, "http://")))
+        *why = "discovery: no usable jwks_uri";
+    else {
+        memcpy(jwks_uri, ju.p, ju.n);
+        jwks_uri[ju.n] = '\0';
+        rc = 0;
+    }
+    wd_json_free(&j);
+    wd_arena_free(&a);
+    return rc;
+}
+
 bool wd_oidc_wait(int64_t timeout_ms)
 {
     pthread_mutex_lock(&st.mu);

@@ -38,6 +38,9 @@ int wd_oidc_next_job(int64_t now_ms, struct wd_oidc_job *job, int64_t *wait_ms);
  * the log; the issuer keeps its previous keys). */
 void wd_oidc_job_done(const struct wd_oidc_job *job, int64_t now_ms, const char *jwks, size_t len,
                       const char *discovered_jwks_uri, const char *err);
+/* Reads an OpenID discovery document: its "issuer" must be exactly issuer (OIDC Discovery 4.3), its "jwks_uri" an
+ * http(s) URL shorter than cap, copied to jwks_uri. 0, or -1 with *why. */
+int wd_oidc_discovery(const char *json, size_t len, const char *issuer, char *jwks_uri, size_t cap, const char **why);
 /* Blocks the fetcher until a fetch is asked for or timeout_ms pass; false when the store shuts down. */
 bool wd_oidc_wait(int64_t timeout_ms);
 /* Wakes the fetcher out of wd_oidc_wait for good (shutdown). */

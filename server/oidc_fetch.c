@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include "authz/oidc.h"
-#include "lib/json.h"
 #include "lib/log.h"
 #include "net/fetch.h"
 
@@ -41,24 +40,10 @@ static int discover(const struct wd_oidc_job *job, char *jwks_uri, size_t cap, c
         wd_buf_free(&b);
         return -1;
     }
-    struct wd_json j = {0};
-    struct wd_arena a = {0};
-    int rc = -1;
-    struct wd_str iss, ju;
-    if (wd_json_parse(&j, b.p ? b.p : "", b.n) != 0 || j.t[0].type != WD_J_OBJ) {
-        snprintf(err, err_cap, "discovery: not a JSON object");
-    } else if (wd_json_str_decode(&j, wd_json_get(&j, 0, "issuer"), &a, &iss) != 0 || !wd_str_eq(iss, job->issuer)) {
-        snprintf(err, err_cap, "discovery: its issuer is not the configured one");
-    } else if (wd_json_str_decode(&j, wd_json_get(&j, 0, "jwks_uri"), &a, &ju) != 0 || ju.n == 0 || ju.n >= cap ||
-               !(wd_str_has_prefix(ju, "https://") || wd_str_has_prefix(ju, "http://"))) {
-        snprintf(err, err_cap, "discovery: no usable jwks_uri");
-    } else {
-        memcpy(jwks_uri, ju.p, ju.n);
-        jwks_uri[ju.n] = '\0';
-        rc = 0;
-    }
-    wd_json_free(&j);
-    wd_arena_free(&a);
+    const char *why = NULL;
+    int rc = wd_oidc_discovery(b.p ? b.p : "", b.n, job->issuer, jwks_uri, cap, &why);
+    if (rc < 0)
+        snprintf(err, err_cap, "%s", why);
     wd_buf_free(&b);
     return rc;
 }

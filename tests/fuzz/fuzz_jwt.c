@@ -15,6 +15,7 @@
 
 #include "authz/jwks.h"
 #include "authz/jwt.h"
+#include "authz/oidc.h"
 #include "lib/hash.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -221,6 +222,19 @@ static void check_parts(const uint8_t *p, size_t n)
     free(exact);
 }
 
+static void check_discovery(const char *p, size_t n)
+{
+    char uri[64];
+    const char *why = NULL;
+    memset(uri, 0x5a, sizeof(uri));
+    int rc = wd_oidc_discovery(p, n, "https://idp.example/", uri, sizeof(uri), &why);
+    if (rc == 0 && (memchr(uri, '\0', sizeof(uri)) == NULL ||
+                    (strncmp(uri, "https://", 8) != 0 && strncmp(uri, "http://", 7) != 0)))
+        __builtin_trap(); /* a usable, terminated http(s) URL that fits */
+    if (rc != 0 && (why == NULL || strncmp(why, "discovery: ", 11) != 0))
+        __builtin_trap();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool ready;
@@ -234,6 +248,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* an allocation of exactly the input, so that ASan sees a read past its end */
     char *buf = malloc(n ? n : 1);
     memcpy(buf, data + 1, n);
+    if (data[0] == 0xD1) { /* an OpenID discovery document (the key fetcher reads one per issuer) */
+        check_discovery(buf, n);
+        free(buf);
+        return 0;
+    }
     switch (data[0] % 3) {
     case 0:
         check_jwks(buf, n);

@@ -22,6 +22,7 @@
 
 #include "authz/jwks.h"
 #include "authz/jwt.h"
+#include "authz/oidc.h"
 #include "lib/hash.h"
 
 #define NOW INT64_C(1800000000)
@@ -1153,6 +1154,30 @@ static void test_rfc8037_example(void **state)
     wd_jwks_free(&set);
 }
 
+/* The key fetcher's reading of a discovery document (authz/oidc.c). */
+static void test_discovery(void **state)
+{
+    (void)state;
+    char uri[64];
+    const char *why = NULL;
+    const char ok[] = "{\"issuer\":\"https://idp.example/\",\"jwks_uri\":\"https://idp.example/k\"}";
+    assert_int_equal(wd_oidc_discovery(ok, strlen(ok), "https://idp.example/", uri, sizeof(uri), &why), 0);
+    assert_string_equal(uri, "https://idp.example/k");
+    /* the issuer compared byte for byte: a missing trailing slash is another issuer */
+    assert_int_equal(wd_oidc_discovery(ok, strlen(ok), "https://idp.example", uri, sizeof(uri), &why), -1);
+    assert_string_equal(why, "discovery: its issuer is not the configured one");
+    const char *bad[] = {"[]", "{\"issuer\":\"https://idp.example/\"}",
+                         "{\"issuer\":\"https://idp.example/\",\"jwks_uri\":\"file:///etc/passwd\"}",
+                         "{\"issuer\":\"https://idp.example/\",\"jwks_uri\":\"https://a\\u0000b\"}",
+                         "{\"issuer\":\"https://idp.example/\",\"jwks_uri\":\"https://idp.example/"
+                         "a-very-long-path-that-does-not-fit-in-the-buffer-given\"}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why = NULL;
+        assert_int_equal(wd_oidc_discovery(bad[i], strlen(bad[i]), "https://idp.example/", uri, sizeof(uri), &why), -1);
+        assert_non_null(why);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1182,6 +1207,7 @@ int main(void)
         cmocka_unit_test(test_jwks_documents),
         cmocka_unit_test(test_jwks_find),
         cmocka_unit_test(test_rfc8037_example),
+        cmocka_unit_test(test_discovery),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
