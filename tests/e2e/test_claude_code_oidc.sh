@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Issue 16 end to end: no API key anywhere. A developer signs in at the company IdP (the real oidc-provider of
-# tests/idp) with `warden login`, and the real Claude Code CLI, whose apiKeyHelper is `warden token`, does the e2e
-# task (Write, two parallel Reads, Edit, final text) through Warden, which knows the IdP only as an auth.oidc issuer
-# and lets the user's IdP group use the tiers by RBAC. Run 1 after the device flow; run 2 after the authorization
-# code flow (PKCE) as another user, with the cached access token forced to expire mid-session so that Claude Code's
-# helper refreshes it while the task goes on. A recording pass-through between Claude Code and Warden shows which
-# header carried the helper's value and that it was the token `warden token` printed.
+# Issue 16 end to end, with no API key anywhere: `warden login` at the company IdP (tests/idp), then the real Claude
+# Code CLI with apiKeyHelper = `warden token` does the e2e task (Write, two parallel Reads, Edit, final text) through
+# Warden, which knows the IdP only as an auth.oidc issuer and grants the tiers to the user's IdP group by RBAC.
+# Run 1 after the device flow (alice); run 2 after the code flow with PKCE (bob), the cached access token forced to
+# expire mid-session so that the helper refreshes it. A recording pass-through shows which header carried the
+# helper's value; the access lines, /metrics and the audit trail show OIDC subjects; no token reaches the log.
 # Usage: bash tests/e2e/test_claude_code_oidc.sh path/to/warden
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "${1:-}"
 E2E="$WD_ROOT/tests/e2e"
 source "$E2E/claude_lib.sh"
+source "$WD_ROOT/tests/pg.sh"
 
 bash "$E2E/setup.sh"
 bash "$WD_ROOT/tests/idp/setup.sh" >/dev/null
@@ -28,7 +28,9 @@ idp_post() { curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -X POST -H 'c
 check "the IdP takes the group claim engineering" [ "$(idp_post claims '{"groups":["engineering"]}')" = 200 ]
 
 # Warden with no static key at all: the only way in is a token of the IdP. The role grants the tiers, not the
-# alias fast (checked below).
+# alias fast (checked below). The audit trail records how each call was authenticated.
+wd_pg_start
+wd_pg_setup_db
 PORT=$(wd_free_port)
 CFG="$WD_TMP/warden.yaml"
 cat >"$CFG" <<YAML
@@ -57,6 +59,10 @@ rbac:
     developer: {models: ["tier:opus", "tier:sonnet", "tier:haiku"]}
   bindings:
     - {group: engineering, role: developer}
+audit:
+  database: $WD_DB_ADMIN_URL
+  spool: $WD_TMP/spool
+  batch_wait: 5ms
 $(wd_metrics_yaml)
 YAML
 wd_start_warden "$CFG"
@@ -355,4 +361,29 @@ check "no sanitizer report from warden login, warden token or the helper runs" b
   ! ls '$WD_TMP'/helper-asan.* '$WD_TMP'/helper-ubsan.* >/dev/null 2>&1 &&
   ! grep -lE 'AddressSanitizer|LeakSanitizer|runtime error:' '$WD_TMP'/*.err >/dev/null 2>&1"
 wd_stop_warden
+
+# ---- the audit trail, durable once Warden has drained ----
+q() { wd_psql postgres -At -c "$1"; }
+CALLS=$(q "SELECT string_agg(subject || '|' || coalesce(auth_method, '') || '|' || n, ',' ORDER BY subject) FROM
+  (SELECT subject, auth_method, count(*) n FROM audit.records WHERE kind = 'call' AND error_class IS NULL
+   GROUP BY 1, 2) t")
+echo "# audit: successful calls by subject|auth_method|count: $CALLS"
+check "audit: every successful call is alice's or bob's, authenticated by oidc, at least 4 each" python3 -c "
+import sys
+rows=[r.split('|') for r in sys.argv[1].split(',') if r]
+sys.exit(0 if [r[0] for r in rows]==['alice','bob'] and all(r[1]=='oidc' and int(r[2])>=4 for r in rows) else 1)" "$CALLS"
+OTHER=$(q "SELECT count(*) FROM audit.records WHERE kind IN ('call', 'authz') AND coalesce(auth_method, '') <> 'oidc'")
+check "audit: no call or authz record by another method ($OTHER)" [ "$OTHER" = 0 ]
+RULES=$(q "SELECT string_agg(DISTINCT subject || ': ' || rule, ', ' ORDER BY subject || ': ' || rule) FROM audit.records
+  WHERE kind = 'authz' AND decision = 'allow'")
+check "audit: the calls were allowed by the group's role ($RULES)" \
+  [ "$RULES" = "alice: rbac: role developer grants tier:opus, bob: rbac: role developer grants tier:opus" ]
+DENY=$(q "SELECT subject || '|' || model_requested || '|' || rule FROM audit.records WHERE kind = 'authz' AND decision = 'deny'")
+check "audit: the one denied call is alice's alias fast ($DENY)" [ "$DENY" = "alice|fast|rbac: no role held grants this model" ]
+INREC=0
+for t in "$TOK_A" "$TOK_B" "$TOK_C" "$RT_B" "$RT_C"; do
+  part=$(echo "$t" | rev | cut -d. -f1 | rev | cut -c1-40)
+  [ -n "$part" ] && INREC=$((INREC + $(q "SELECT count(*) FROM audit.records r WHERE r::text LIKE '%$part%'")))
+done
+check "audit: no record holds a token ($INREC found)" [ "$INREC" = 0 ]
 wd_finish
