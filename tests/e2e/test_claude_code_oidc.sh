@@ -162,7 +162,7 @@ for l in sys.stdin:
         continue
     if o.get("msg") == "access":
         lines.append(o)
-print(json.dumps({"n": len(lines), "keys": sorted({str(o.get("key")) for o in lines}),
+print(json.dumps({"n": len(lines), "keys": sorted({str(o.get("subject")) + "@" + str(o.get("issuer")) + "/" + str(o.get("key")) for o in lines}),
                   "statuses": sorted({o.get("status") for o in lines}),
                   "messages": sum(1 for o in lines if o.get("path", "").endswith("/v1/messages"))}))'
 }
@@ -290,7 +290,7 @@ echo "# Claude Code 2.1.328 sends the apiKeyHelper value as: $HDRS"
 ACC1=$(access_from "$L1")
 echo "# run 1 access lines: $ACC1"
 check "run 1: Warden's access lines name the IdP's subject alice as the caller, all 200" python3 -c "
-import json,sys; a=json.loads(sys.argv[1]); sys.exit(0 if a['n']>0 and a['messages']>=4 and a['keys']==['alice'] and a['statuses']==[200] else 1)" "$ACC1"
+import json,sys; a=json.loads(sys.argv[1]); sys.exit(0 if a['n']>0 and a['messages']>=4 and a['keys']==['alice@company/None'] and a['statuses']==[200] else 1)" "$ACC1"
 
 # ---- run 2: authorization code flow (PKCE) as bob; the cached token expires mid-session ----
 check "the IdP's browser login will sign in bob" [ "$(idp_post login '{"sub":"bob"}')" = 200 ]
@@ -338,15 +338,14 @@ seen_check 2 "run 2: every answer through the pass-through 200, the old token's 
 ACC2=$(access_from "$L2")
 echo "# run 2 access lines: $ACC2"
 check "run 2: Warden's access lines name bob as the caller, all 200" python3 -c "
-import json,sys; a=json.loads(sys.argv[1]); sys.exit(0 if a['n']>0 and a['messages']>=4 and a['keys']==['bob'] and a['statuses']==[200] else 1)" "$ACC2"
+import json,sys; a=json.loads(sys.argv[1]); sys.exit(0 if a['n']>0 and a['messages']>=4 and a['keys']==['bob@company/None'] and a['statuses']==[200] else 1)" "$ACC2"
 
 # ---- metrics and the log ----
 if [ -n "$WARDEN_METRICS_URL" ]; then
   curl -sS --max-time 10 "$WARDEN_METRICS_URL/metrics" >"$WD_TMP/metrics.txt" || true
-  check "/metrics counts tokens under the OIDC subjects alice and bob, under no other key" bash -c "
-    grep -qE '^warden_tokens_total\\{[^}]*key=\"alice\"' '$WD_TMP/metrics.txt' &&
-    grep -qE '^warden_tokens_total\\{[^}]*key=\"bob\"' '$WD_TMP/metrics.txt' &&
-    ! grep -E '^warden_tokens_total\\{' '$WD_TMP/metrics.txt' | grep -vqE 'key=\"(alice|bob)\"'"
+  check "/metrics counts tokens under the issuer's label oidc:company (not a label per user), under no other key" bash -c "
+    grep -qE '^warden_tokens_total\\{[^}]*key=\"oidc:company\"' '$WD_TMP/metrics.txt' &&
+    ! grep -E '^warden_tokens_total\\{' '$WD_TMP/metrics.txt' | grep -vqE 'key=\"oidc:company\"'"
 else
   fail "Warden logged its metrics URL"
 fi
