@@ -378,13 +378,6 @@ static const struct wd_oidc_issuer *issuer_of(const struct wd_config *cfg, const
     return NULL;
 }
 
-static void copy_str(char *dst, size_t cap, struct wd_str s)
-{
-    size_t n = s.n < cap - 1 ? s.n : cap - 1;
-    memcpy(dst, s.p, n);
-    dst[n] = '\0';
-}
-
 /* Whether the claims name groups held elsewhere (Entra's group overage: _claim_names.groups). */
 static bool group_overage(const struct wd_jwt *t, const char *groups_claim)
 {
@@ -470,9 +463,9 @@ int wd_oidc_authenticate_tag(struct wd_oidc_cache *cache, const struct wd_config
     }
     int nr = wd_jwt_claim_strings(&t, is->claim_roles, &a, roles, 64);
     memset(out, 0, sizeof(*out));
-    copy_str(out->subject, sizeof(out->subject), sub);
+    wd_str_copy(out->subject, sizeof(out->subject), sub);
     if (email.p != NULL)
-        copy_str(out->email, sizeof(out->email), email);
+        wd_str_copy(out->email, sizeof(out->email), email);
     snprintf(out->issuer, sizeof(out->issuer), "%s", is->name);
     out->method = "oidc";
     struct wd_rbac_who who = {.subject = sub, .email = email, .groups = groups, .ngroups = ng > 0 ? ng : 0,

@@ -200,24 +200,6 @@ static void ipv4_str(const uint8_t a[4], char *out)
     }
 }
 
-/* A copy cut on a UTF-8 character boundary. */
-static size_t utf8_cut(const char *s, size_t n, size_t cap)
-{
-    if (n < cap)
-        return n;
-    n = cap - 1;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
-
-static void copy_str(char *dst, size_t cap, struct wd_str s)
-{
-    size_t n = utf8_cut(s.p, s.n, cap);
-    memcpy(dst, s.p, n);
-    dst[n] = '\0';
-}
-
 void wd_call_capture_client(struct wd_call *c)
 {
     h2o_req_t *req = c->req;
@@ -234,7 +216,7 @@ void wd_call_capture_client(struct wd_call *c)
     }
     h2o_iovec_t ua = wd_call_header(c, H2O_STRLIT("user-agent"));
     if (ua.base != NULL)
-        copy_str(c->ua, sizeof(c->ua), (struct wd_str){ua.base, ua.len});
+        wd_str_copy(c->ua, sizeof(c->ua), (struct wd_str){ua.base, ua.len});
 }
 
 /* ---- disposal ---- */
@@ -1045,7 +1027,6 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = uv_now(g->loop);
     if (g->live_first == NULL) { /* idle for a second: stopped until the next call */
         uv_timer_stop(&g->ticker);
-        g->ticker_on = false;
         return;
     }
     struct wd_call *next;
@@ -1058,7 +1039,7 @@ static void on_tick(uv_timer_t *t)
 
 static void ticker_need(struct wd_gateway *g)
 {
-    if (!g->ticker_on) {
+    if (!g->ticker_init || !uv_is_active((uv_handle_t *)&g->ticker)) {
         if (!g->ticker_init) {
             uv_timer_init(g->loop, &g->ticker);
             uv_unref((uv_handle_t *)&g->ticker); /* it never keeps the loop alive by itself */
@@ -1066,7 +1047,6 @@ static void ticker_need(struct wd_gateway *g)
             g->ticker_init = true;
         }
         uv_timer_start(&g->ticker, on_tick, 1000, 1000);
-        g->ticker_on = true;
     }
 }
 
@@ -1131,7 +1111,7 @@ static int target_prepare(struct wd_call *c)
 {
     const struct wd_route *t = &c->plan.t[c->ti];
     c->route = *t;
-    copy_str(c->model_res, sizeof(c->model_res), t->model);
+    wd_str_copy(c->model_res, sizeof(c->model_res), t->model);
     c->pops = wd_provider_ops_for(t->provider->type);
     if (c->pops == NULL) {
         call_fail(c, WD_ERR_INVALID_REQUEST, "this provider type is not supported by this build");
@@ -1349,7 +1329,7 @@ static int rbac_filter(struct wd_call *c)
         return -1;
     c->plan.n = kept;
     c->route = c->plan.t[0];
-    copy_str(c->model_res, sizeof(c->model_res), c->route.model);
+    wd_str_copy(c->model_res, sizeof(c->model_res), c->route.model);
     return 0;
 }
 
@@ -1563,7 +1543,7 @@ static void client_api_headers(struct wd_call *c)
     h2o_iovec_t v = wd_call_header(c, H2O_STRLIT("anthropic-version"));
     c->version[0] = '\0';
     if (v.base != NULL && v.len < sizeof(c->version))
-        copy_str(c->version, sizeof(c->version), (struct wd_str){v.base, v.len});
+        wd_str_copy(c->version, sizeof(c->version), (struct wd_str){v.base, v.len});
     size_t n = 0;
     for (ssize_t i = -1; (i = h2o_find_header_by_str(&c->req->headers, H2O_STRLIT("anthropic-beta"), i)) >= 0;) {
         h2o_iovec_t b = c->req->headers.entries[i].value;
@@ -1668,15 +1648,15 @@ static void call_proceed(struct wd_call *c)
         return;
     }
     c->stream = c->creq.stream && !count;
-    copy_str(c->model_req, sizeof(c->model_req), c->creq.model);
+    wd_str_copy(c->model_req, sizeof(c->model_req), c->creq.model);
     c->route_us = wd_now_us();
     int routed = wd_route_plan(cfg, c->creq.model, &c->plan, &err);
     c->routed = routed == 0;
     if (c->routed) {
         c->route = c->plan.t[0];
-        copy_str(c->model_res, sizeof(c->model_res), c->route.model);
+        wd_str_copy(c->model_res, sizeof(c->model_res), c->route.model);
     }
-    if (c->routed && rbac_filter(c) < 0) {
+    if (c->routed && cfg->rbac && rbac_filter(c) < 0) { /* without an rbac section every target is allowed */
         notify(c, WD_CALL_EV_ROUTE);
         char msg[600];
         snprintf(msg, sizeof(msg), "model %.256s is not permitted for %.128s", c->model_req,

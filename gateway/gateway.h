@@ -51,7 +51,7 @@ struct wd_gateway {
     struct wd_call *live_first; /* every call not yet disposed (the drain deadline's cut) */
     struct wd_retry_budget budget;
     uv_timer_t ticker;          /* each second while calls run: their pings, deadlines and hang-ups */
-    bool ticker_init, ticker_on;
+    bool ticker_init;           /* ticker is initialised (it runs while uv_is_active says so) */
     struct wd_call *spare;      /* memory of ended calls, for the next ones (gateway/call.c) */
     struct wd_oidc_cache *oidc; /* verified bearer tokens (authz/oidc.h), made on first use */
     int nspare;

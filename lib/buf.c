@@ -208,6 +208,19 @@ size_t wd_cstr_copy(char *dst, size_t cap, const char *src)
     return n;
 }
 
+void wd_str_copy(char *dst, size_t cap, struct wd_str s)
+{
+    size_t n = s.n;
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)s.p[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (n > 0)
+        memcpy(dst, s.p, n);
+    dst[n] = '\0';
+}
+
 void wd_rand_id(char *out, size_t n)
 {
     /* 6 bits a character, ten from one draw; the two codes past 61 map to letters again (ids, not keys) */

@@ -79,6 +79,9 @@ void wd_arena_free(struct wd_arena *a);
 /* src into dst[cap] (cap > 0), cut to fit, always NUL-terminated: snprintf(dst, cap, "%s", src) without the
  * formatter. Returns the bytes written. */
 size_t wd_cstr_copy(char *dst, size_t cap, const char *src);
+/* s into dst[cap] (cap > 0), NUL-terminated, cut on a UTF-8 character boundary when it does not fit (a name cut
+ * for a log line or a record stays valid UTF-8). */
+void wd_str_copy(char *dst, size_t cap, struct wd_str s);
 
 /* Random identifiers ([A-Za-z0-9]) from a per-thread generator seeded by getrandom. */
 void wd_rand_id(char *out, size_t n);

@@ -49,6 +49,18 @@ wd_wait_http() {
   return 1
 }
 
+# wd_wait_for FILE REGEX: until a line of FILE matches (10 s at most)
+wd_wait_for() {
+  local i
+  for i in $(seq 1 200); do
+    grep -qE "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "timeout waiting for /$2/ in $1" >&2
+  cat "$1" >&2
+  return 1
+}
+
 # wd_start_server VAR CMD [ARGS...]: starts a test server in the background (stopped by PID at exit) and waits
 # up to 10 s for the one line `{"port": N}` it prints once listening; VAR (any name but wd_*_) gets N,
 # WD_SERVER_PID its PID.

@@ -122,16 +122,6 @@ sha32() { printf '%s' "$1" | sha256sum | cut -c1-32; }
 claims_of() { # claims_of TOKEN: the JWT's payload, unverified (Warden verified it when it answered 200)
   python3 -c 'import base64,json,sys; p=sys.argv[1].split(".")[1]; print(json.dumps(json.loads(base64.urlsafe_b64decode(p+"=="))))' "$1"
 }
-wait_for() { # wait_for FILE REGEX: until a line of FILE matches (10 s at most)
-  local i
-  for i in $(seq 1 200); do
-    grep -qE "$2" "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "timeout waiting for /$2/ in $1" >&2
-  cat "$1" >&2
-  return 1
-}
 RC=0
 start_login() { # start_login NAME ARGS...: warden login in the background, stderr to $WD_TMP/NAME.err
   local name="$1"
@@ -247,7 +237,7 @@ check "without a credential Warden answers 401 (got $CODE)" [ "$CODE" = 401 ]
 
 # ---- run 1: device flow ----
 start_login device
-wait_for "$WD_TMP/device.err" '^user code: '
+wd_wait_for "$WD_TMP/device.err" '^user code: '
 UC=$(sed -n 's/^user code: //p' "$WD_TMP/device.err")
 CODE=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
   --data "{\"user_code\":\"$UC\",\"sub\":\"alice\"}" "http://127.0.0.1:$IDP_PORT/_test/approve-device")
@@ -295,7 +285,7 @@ import json,sys; a=json.loads(sys.argv[1]); sys.exit(0 if a['n']>0 and a['messag
 # ---- run 2: authorization code flow (PKCE) as bob; the cached token expires mid-session ----
 check "the IdP's browser login will sign in bob" [ "$(idp_post login '{"sub":"bob"}')" = 200 ]
 start_login code --flow code
-wait_for "$WD_TMP/code.err" '^  http'
+wd_wait_for "$WD_TMP/code.err" '^  http'
 URL=$(sed -n 's/^  \(http.*\)$/\1/p' "$WD_TMP/code.err")
 curl -sS -L --max-time 30 -c "$WD_TMP/jar" -b "$WD_TMP/jar" -o "$WD_TMP/browser.out" -w '%{http_code} %{url_effective}' \
   "$URL" >"$WD_TMP/browser.meta" || true

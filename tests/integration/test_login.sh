@@ -80,17 +80,6 @@ start_login() {
   LOGIN_PID=$!
   WD_PIDS+=("$LOGIN_PID")
 }
-# wait_for FILE REGEX: until a line of FILE matches (10 s at most)
-wait_for() {
-  local i
-  for i in $(seq 1 200); do
-    grep -qE "$2" "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "timeout waiting for /$2/ in $1" >&2
-  cat "$1" >&2
-  return 1
-}
 approve() { # approve USER_CODE JSON-EXTRA: plays the user at the verification page
   curl -sS -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
     --data "{\"user_code\":\"$1\"$2}" "http://127.0.0.1:$IDP_PORT/_test/approve-device"
@@ -115,7 +104,7 @@ check "warden login at an issuer without discovery: exit 1 (got $RC)" [ "$RC" = 
 
 # ---- device flow refused by the user: nothing stored ----
 start_login denied --issuer "$ISS" --no-browser --timeout 60
-wait_for "$WD_TMP/denied.err" '^user code: '
+wd_wait_for "$WD_TMP/denied.err" '^user code: '
 UC=$(sed -n 's/^user code: //p' "$WD_TMP/denied.err")
 CODE=$(approve "$UC" ',"deny":true')
 check "the IdP takes the refusal of device code $UC (got $CODE)" [ "$CODE" = 200 ]
@@ -137,7 +126,7 @@ check "... saying so" grep -q 'did not complete within' "$WD_TMP/bound.err"
   2>"$WD_TMP/device.err" &
 LOGIN_PID=$!
 WD_PIDS+=("$LOGIN_PID")
-wait_for "$WD_TMP/device.err" '^user code: '
+wd_wait_for "$WD_TMP/device.err" '^user code: '
 check "the device flow prints the verification URI and the user code on stderr" \
   grep -qE "^To sign in, open $ISS/device and enter the code [A-Z]{4}-[A-Z]{4}\$" "$WD_TMP/device.err"
 UC=$(sed -n 's/^user code: //p' "$WD_TMP/device.err")
@@ -228,7 +217,7 @@ check "a login file others can read is refused: exit 1 (got $RC), saying why" \
 
 # ---- authorization code + PKCE on a loopback redirect ----
 start_login code --issuer "$ISS" --flow code --no-browser --timeout 60
-wait_for "$WD_TMP/code.err" '^  http'
+wd_wait_for "$WD_TMP/code.err" '^  http'
 URL=$(sed -n 's/^  \(http.*\)$/\1/p' "$WD_TMP/code.err")
 check "the code flow prints an authorization URL with an S256 challenge, a state and a loopback redirect" \
   bash -c "[[ '$URL' == $ISS/auth\\?* && '$URL' == *code_challenge_method=S256* && '$URL' == *code_challenge=* &&
@@ -253,7 +242,7 @@ check "after the code flow warden token refreshes to a JWT that verifies (aud th
   bash -c "node '$VERIFY_JS' '$TOK4' '$ISS/jwks' '$ISS' '$AUD' >/dev/null"
 
 start_login state --issuer "$ISS" --flow code --no-browser --timeout 60
-wait_for "$WD_TMP/state.err" '^  http'
+wd_wait_for "$WD_TMP/state.err" '^  http'
 URL=$(sed -n 's/^  \(http.*\)$/\1/p' "$WD_TMP/state.err")
 REDIR=$(python3 -c 'import sys,urllib.parse as u; print(u.parse_qs(u.urlsplit(sys.argv[1]).query)["redirect_uri"][0])' "$URL")
 CODE=$(curl -sS -o /dev/null -w '%{http_code}' "$REDIR?code=forged&state=not-this-one" || true)

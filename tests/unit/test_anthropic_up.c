@@ -16,6 +16,8 @@
 
 #include "api/anthropic.h"
 #include "providers/anthropic.h"
+#include "providers/sse.h"
+#include "providers/provider.h"
 
 #include "tests/unit/unit.h"
 
@@ -629,19 +631,48 @@ static void test_watch_error_and_whole(void **state)
     }
 }
 
-/* The watcher sees every event of every stream: a delta must cost next to nothing, however large. */
+/* The watcher sees every event of every stream: content blocks and pings are not read at all, however large,
+ * first by their SSE event name (the provider table's watch_skip), then by the payload's first bytes. */
+static int count_event(void *ctx, const char *d, size_t n)
+{
+    (void)d, (void)n;
+    (*(int *)ctx)++;
+    return 0;
+}
+
 static void test_watch_skips_deltas_cheaply(void **state)
 {
     (void)state;
+    const struct wd_provider_ops *ops = wd_provider_ops_for(WD_PROVIDER_ANTHROPIC);
+    assert_non_null(ops->watch_skip);
+    assert_true(ops->watch_skip("content_block_delta", 19));
+    assert_true(ops->watch_skip("content_block_start", 19));
+    assert_true(ops->watch_skip("ping", 4));
+    assert_false(ops->watch_skip("message_delta", 13));
+    assert_false(ops->watch_skip("message_start", 13));
+    assert_false(ops->watch_skip("error", 5));
+    assert_false(ops->watch_skip("content_block_", 14)); /* the prefix alone names no event */
+    static const char stream[] =
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3}}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"x\"}}\n\n"
+        "event: ping\ndata: {\"type\":\"ping\"}\n\n"
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":2}}\n\n";
+    struct wd_sse sse = {.skip = ops->watch_skip};
+    int dispatched = 0;
+    assert_int_equal(wd_sse_feed(&sse, stream, sizeof(stream) - 1, count_event, &dispatched), 0);
+    assert_int_equal(dispatched, 2); /* message_start and message_delta only */
+    wd_sse_free(&sse);
+
+    /* a 1 MiB payload of a skipped type that reaches the watcher anyway (no event name): nothing of it is taken,
+     * a usage member included (only message_start, message_delta and whole messages carry usage) */
     size_t n = 1 << 20;
-    char *big = malloc(n + 100);
-    int k = snprintf(big, 100, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"");
+    char *big = malloc(n + 200);
+    int k = snprintf(big, 200, "{\"type\":\"content_block_delta\",\"usage\":{\"output_tokens\":99},\"delta\":{\"text\":\"");
     memset(big + k, 'a', n);
     memcpy(big + k + n, "\"}}", 4);
     struct wd_anthropic_up_watch w = {0};
     wd_anthropic_up_watch(&w, big, strlen(big));
-    assert_false(w.started); /* skipped on its type: nothing read */
-    assert_int_equal(w.error, WD_ERR_NONE);
+    assert_false(w.started);
     assert_int_equal(w.usage.output_tokens, 0);
     wd_anthropic_up_watch_free(&w);
     free(big);
