@@ -226,8 +226,9 @@ static void test_key_list_bounds(void **state)
     memset(n129, 'n', 129), n129[129] = '\0';
     memset(m256, 'm', 256), m256[256] = '\0';
     memset(m257, 'm', 257), m257[257] = '\0';
-    snprintf(body, sizeof body, "{\"name\":\"%s\",\"owner\":\"%s\",\"team\":\"%s\",\"models\":[\"%s\"],\"roles\":[\"%s\"]}",
-             n128, n128, n128, m256, n128);
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"owner\":\"%s\",\"team\":\"%s\",\"models\":[\"%s\"],\"roles\":[\"%s\"]}", n128,
+             n128, n128, m256, n128);
     assert_int_equal(key(body, false, &r), 0);
     assert_int_equal(strlen(r.name), 128);
     assert_int_equal(strlen(r.owner), 128);
@@ -338,7 +339,13 @@ static void test_huge_and_deep(void **state)
     assert_int_equal(wd_admin_parse_budget(big, 11 + 2 * depth, false, &b, err, sizeof err), -1);
     struct wd_admin_team_req t;
     assert_int_equal(wd_admin_parse_team(big, 11 + 2 * depth, &t, err, sizeof err), -1);
-    /* many members within the size: a list of 65 entries is refused by count */
+    /* a wide body within the size: 20000 list entries are refused by their count, before any is copied */
+    size_t w = (size_t)snprintf(big, n, "{\"name\":\"a\",\"models\":[\"m\"");
+    for (int i = 1; i < 20000; i++)
+        w += (size_t)snprintf(big + w, n - w, ",1");
+    w += (size_t)snprintf(big + w, n - w, "]}");
+    assert_int_equal(wd_admin_parse_key(big, w, false, NOW, &r, err, sizeof err), -1);
+    assert_string_equal(err, "models: an array of at most 64 strings");
     free(big);
 }
 
