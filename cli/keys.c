@@ -247,7 +247,7 @@ static int call(const struct cli *c, const char *method, const char *path, json_
     wd_buf_putc(&url, '\0');
     wd_buf_printf(&auth, "Bearer %s", c->key);
     wd_buf_putc(&auth, '\0');
-    const char *text = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : NULL;
+    const char *text = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
     struct wd_fetch f = {
         .url = url.p,
         .tls_ca = c->tls_ca,
@@ -273,8 +273,10 @@ static int call(const struct cli *c, const char *method, const char *path, json_
     }
     json_tokener *tok = json_tokener_new();
     json_object *o = tok ? json_tokener_parse_ex(tok, raw->p ? raw->p : "", (int)raw->n) : NULL;
-    bool whole = tok != NULL && json_tokener_get_error(tok) == json_tokener_success &&
-                 json_tokener_get_parse_end(tok) == raw->n;
+    bool whole = tok != NULL && json_tokener_get_error(tok) == json_tokener_success;
+    /* one JSON value and nothing after it but white space (a server may end its answer with a newline) */
+    for (size_t i = whole ? json_tokener_get_parse_end(tok) : raw->n; i < raw->n && whole; i++)
+        whole = strchr(" \t\r\n", raw->p[i]) != NULL && raw->p[i] != '\0';
     if (tok)
         json_tokener_free(tok);
     if (!whole) {
@@ -329,7 +331,13 @@ static int run(const struct cli *c, const char *method, struct wd_buf *path, jso
     struct wd_buf raw = {0};
     json_object *o = NULL;
     wd_buf_putc(path, '\0');
-    int rc = path->oom ? 1 : call(c, method, path->p, body, &o, &raw);
+    if (path->oom) {
+        json_object_put(body);
+        wd_buf_free(path);
+        fprintf(stderr, "warden %s: out of memory\n", c->prog);
+        return 1;
+    }
+    int rc = call(c, method, path->p, body, &o, &raw);
     if (rc == 0) {
         json_object *data = NULL;
         if (c->json)
