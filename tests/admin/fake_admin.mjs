@@ -1,8 +1,8 @@
 // A strict in-memory fake of Warden's admin API (/admin/v1, docs/governance.md "Admin API"), for testing clients
 // (the `warden keys|teams|budgets` CLI, openapi_check.mjs) without a database: it checks the method, the path,
 // the admin key (Bearer or x-api-key), the Content-Type and every body field, and answers in the contract's shapes.
-// Usage: node fake_admin.mjs --key ADMIN_KEY [--port N] [--log FILE]
-//   prints {"port": N} once listening on 127.0.0.1; --log appends one JSON line per request:
+// Usage: node fake_admin.mjs --key ADMIN_KEY [--port N] [--log FILE] [--newline]
+//   --newline ends every answer with "\n" (as some servers do: clients must accept it); prints {"port": N} once listening on 127.0.0.1; --log appends one JSON line per request:
 //   {"method", "path", "authorization", "x_api_key", "content_type", "body"} (tests check what the client sent).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -13,12 +13,13 @@ const NAME_RE = /^[A-Za-z0-9._@-]{1,128}$/;
 const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 
 function parseArgs(argv) {
-  const o = { port: 0, key: null, log: null };
+  const o = { port: 0, key: null, log: null, newline: false };
   for (let i = 0; i < argv.length; i++) {
     const need = () => { if (i + 1 >= argv.length) throw new Error(`${argv[i]} needs a value`); return argv[++i]; };
     if (argv[i] === '--port') o.port = Number(need());
     else if (argv[i] === '--key') o.key = need();
     else if (argv[i] === '--log') o.log = need();
+    else if (argv[i] === '--newline') o.newline = true;
     else throw new Error(`unknown argument ${argv[i]}`);
   }
   if (!o.key) throw new Error('--key is required');
@@ -277,7 +278,7 @@ export function createAdmin(adminKey) {
 function main(argv) {
   let opts;
   try { opts = parseArgs(argv); } catch (e) {
-    process.stderr.write(`fake_admin: ${e.message}\nusage: node fake_admin.mjs --key ADMIN_KEY [--port N] [--log FILE]\n`);
+    process.stderr.write(`fake_admin: ${e.message}\nusage: node fake_admin.mjs --key ADMIN_KEY [--port N] [--log FILE] [--newline]\n`);
     process.exit(2);
   }
   const handle = createAdmin(opts.key);
@@ -298,7 +299,7 @@ function main(argv) {
           [status, obj] = [500, { error: { type: 'api_error', message: `fake_admin: ${e.message}` } }];
         }
       }
-      const out = JSON.stringify(obj);
+      const out = JSON.stringify(obj) + (opts.newline ? '\n' : '');
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
       res.end(out);
     });

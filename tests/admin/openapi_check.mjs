@@ -225,6 +225,9 @@ function main() {
     r = await call('GET', `${T}/teams/${team}`);
     conforms('GET /teams/{name} of a deleted team is 404', '/admin/v1/teams/{name}', 'get', r, 404);
 
+    r = await call('PUT', `${T}/keys`, { name: `${keyName}-put` });
+    check('PUT /keys (a method the route does not take) is 405 in the error shape', r.status === 405 && isError(r, 'method_not_allowed'),
+      `HTTP ${r.status} ${r.text.slice(0, 200)}`);
     r = await call('GET', `${T}/no-such-route-${sfx}`);
     check('an undocumented path under /admin/v1 is 404 in the error shape', r.status === 404 && isError(r, 'not_found_error'),
       `HTTP ${r.status} ${r.text.slice(0, 200)}`);

@@ -161,6 +161,13 @@ expect_rc 0 "teams delete" team_del
 run team_list teams list
 check "teams list: the header alone now" test "$(out team_list)" = "NAME  ORG  CREATED_AT"
 
+# A server that ends its answers with a newline (JSON allows trailing white space).
+wd_start_server NL_PORT node "$WD_ROOT/tests/admin/fake_admin.mjs" --port 0 --key "$ADM" --newline
+run nl_create keys create carol --url "http://127.0.0.1:$NL_PORT"
+expect_rc 0 "keys create against answers ending in a newline" nl_create
+run nl_list keys list --url "http://127.0.0.1:$NL_PORT"
+check "  ... and keys list" grep -q ' carol ' "$WD_TMP/nl_list.out"
+
 # The admin key never went to stderr or stdout, whatever happened.
 check "the admin key appears in no output of the CLI" bash -c '! grep -rlF -- "$1" "$2"/*.err "$2"/*.out' _ "$ADM" "$WD_TMP"
 check "no sanitizer report from the CLI" bash -c '! grep -lE "AddressSanitizer|LeakSanitizer|runtime error:" "$1"/*.err' _ "$WD_TMP"
