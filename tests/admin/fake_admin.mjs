@@ -1,28 +1,33 @@
 // A strict in-memory fake of Warden's admin API (/admin/v1, docs/governance.md "Admin API"), for testing clients
 // (the `warden keys|teams|budgets` CLI, openapi_check.mjs) without a database: it checks the method, the path,
 // the admin key (Bearer or x-api-key), the Content-Type and every body field, and answers in the contract's shapes.
-// Usage: node fake_admin.mjs --key ADMIN_KEY [--port N] [--log FILE] [--newline]
+// Usage: node fake_admin.mjs --key ADMIN_KEY [--port N] [--log FILE] [--newline] [--tls-cert PEM --tls-key PEM]
+//   --tls-cert/--tls-key serve HTTPS (for a client's CA option);
 //   --newline ends every answer with "\n" (as some servers do: clients must accept it); prints {"port": N} once listening on 127.0.0.1; --log appends one JSON line per request:
 //   {"method", "path", "authorization", "x_api_key", "content_type", "body"} (tests check what the client sent).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 
 const MAX_BODY = 64 * 1024;
 const NAME_RE = /^[A-Za-z0-9._@-]{1,128}$/;
 const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 
 function parseArgs(argv) {
-  const o = { port: 0, key: null, log: null, newline: false };
+  const o = { port: 0, key: null, log: null, newline: false, tlsCert: null, tlsKey: null };
   for (let i = 0; i < argv.length; i++) {
     const need = () => { if (i + 1 >= argv.length) throw new Error(`${argv[i]} needs a value`); return argv[++i]; };
     if (argv[i] === '--port') o.port = Number(need());
     else if (argv[i] === '--key') o.key = need();
     else if (argv[i] === '--log') o.log = need();
     else if (argv[i] === '--newline') o.newline = true;
+    else if (argv[i] === '--tls-cert') o.tlsCert = need();
+    else if (argv[i] === '--tls-key') o.tlsKey = need();
     else throw new Error(`unknown argument ${argv[i]}`);
   }
   if (!o.key) throw new Error('--key is required');
+  if (!o.tlsCert !== !o.tlsKey) throw new Error('--tls-cert and --tls-key go together');
   return o;
 }
 
@@ -278,11 +283,11 @@ export function createAdmin(adminKey) {
 function main(argv) {
   let opts;
   try { opts = parseArgs(argv); } catch (e) {
-    process.stderr.write(`fake_admin: ${e.message}\nusage: node fake_admin.mjs --key ADMIN_KEY [--port N] [--log FILE] [--newline]\n`);
+    process.stderr.write(`fake_admin: ${e.message}\nusage: node fake_admin.mjs --key ADMIN_KEY [--port N] [--log FILE] [--newline] [--tls-cert PEM --tls-key PEM]\n`);
     process.exit(2);
   }
   const handle = createAdmin(opts.key);
-  const srv = http.createServer((req, res) => {
+  const onRequest = (req, res) => {
     const chunks = [];
     let size = 0, over = false;
     req.on('data', c => { size += c.length; if (size > MAX_BODY) over = true; else chunks.push(c); });
@@ -303,7 +308,10 @@ function main(argv) {
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
       res.end(out);
     });
-  });
+  };
+  const srv = opts.tlsCert
+    ? https.createServer({ cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey) }, onRequest)
+    : http.createServer(onRequest);
   srv.listen(opts.port, '127.0.0.1', () => console.log(JSON.stringify({ port: srv.address().port })));
   for (const s of ['SIGTERM', 'SIGINT']) process.on(s, () => { srv.close(); process.exit(0); });
 }

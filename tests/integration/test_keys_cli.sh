@@ -168,6 +168,17 @@ expect_rc 0 "keys create against answers ending in a newline" nl_create
 run nl_list keys list --url "http://127.0.0.1:$NL_PORT"
 check "  ... and keys list" grep -q ' carol ' "$WD_TMP/nl_list.out"
 
+# HTTPS with a private CA: --tls-ca trusts it; without it the certificate is refused.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$WD_TMP/tls.key" -out "$WD_TMP/tls.crt" 2>/dev/null
+wd_start_server TLS_PORT node "$WD_ROOT/tests/admin/fake_admin.mjs" --port 0 --key "$ADM" \
+  --tls-cert "$WD_TMP/tls.crt" --tls-key "$WD_TMP/tls.key"
+run tls_ok teams list --url "https://127.0.0.1:$TLS_PORT" --tls-ca "$WD_TMP/tls.crt"
+expect_rc 0 "teams list over HTTPS with --tls-ca" tls_ok
+run tls_no teams list --url "https://127.0.0.1:$TLS_PORT"
+expect_rc 1 "  ... and without it, the server's certificate refused" tls_no
+check "  ... saying why" grep -qi 'certificate' "$WD_TMP/tls_no.err"
+
 # The admin key never went to stderr or stdout, whatever happened.
 check "the admin key appears in no output of the CLI" bash -c '! grep -rlF -- "$1" "$2"/*.err "$2"/*.out' _ "$ADM" "$WD_TMP"
 check "no sanitizer report from the CLI" bash -c '! grep -lE "AddressSanitizer|LeakSanitizer|runtime error:" "$1"/*.err' _ "$WD_TMP"
