@@ -2,9 +2,11 @@
 #include "net/fetch.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 struct sink {
     struct wd_buf *b;
@@ -32,11 +34,38 @@ int wd_fetch_request(const struct wd_fetch *f, struct wd_buf *body, long *status
         snprintf(err, err_cap, "out of memory");
         return -1;
     }
-    char accept[128];
+    char line[160];
     struct curl_slist *hdrs = NULL;
+    bool hdr_oom = false;
     if (f->accept != NULL) {
-        snprintf(accept, sizeof(accept), "Accept: %s", f->accept);
-        hdrs = curl_slist_append(NULL, accept);
+        snprintf(line, sizeof(line), "Accept: %s", f->accept);
+        hdr_oom |= (hdrs = curl_slist_append(hdrs, line)) == NULL;
+    }
+    if (!hdr_oom && f->content_type != NULL) {
+        snprintf(line, sizeof(line), "Content-Type: %s", f->content_type);
+        struct curl_slist *n = curl_slist_append(hdrs, line);
+        hdr_oom |= n == NULL;
+        hdrs = n ? n : hdrs;
+    }
+    if (!hdr_oom && f->authorization != NULL) {
+        /* a heap line: a bearer token may be longer than any fixed buffer (an OIDC access token) */
+        size_t n = strlen(f->authorization) + sizeof("Authorization: ");
+        char *a = malloc(n);
+        struct curl_slist *l = NULL;
+        if (a != NULL) {
+            snprintf(a, n, "Authorization: %s", f->authorization);
+            l = curl_slist_append(hdrs, a);
+            OPENSSL_cleanse(a, n);
+            free(a);
+        }
+        hdr_oom |= l == NULL;
+        hdrs = l ? l : hdrs;
+    }
+    if (hdr_oom) {
+        curl_slist_free_all(hdrs);
+        curl_easy_cleanup(h);
+        snprintf(err, err_cap, "out of memory");
+        return -1;
     }
     struct sink s = {body, f->max_bytes ? f->max_bytes : (1u << 20), false};
     long tmo = (long)(f->timeout_ms ? f->timeout_ms : 5000);
@@ -54,6 +83,9 @@ int wd_fetch_request(const struct wd_fetch *f, struct wd_buf *body, long *status
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, f->post);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)f->post_len);
     }
+    /* CUSTOMREQUEST only renames the verb: a body still comes from POSTFIELDS, and a GET stays a plain GET */
+    if (f->method != NULL && strcmp(f->method, f->post != NULL ? "POST" : "GET") != 0)
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, f->method);
     if (f->tls_ca != NULL && f->tls_ca[0] != '\0')
         curl_easy_setopt(h, CURLOPT_CAINFO, f->tls_ca);
     CURLcode rc = curl_easy_perform(h);

@@ -1,5 +1,6 @@
-/* A blocking HTTPS GET for background threads (an IdP's discovery document and signing keys; later the vault
- * backends): bounded in time and size, no redirects, http and https only. Never called on a worker loop. */
+/* A blocking HTTP(S) request for background threads and the CLI (an IdP's discovery document and signing keys, the
+ * admin API's JSON calls from `warden keys`): bounded in time and size, no redirects, http and https only. Never
+ * called on a worker loop. */
 #ifndef WARDEN_NET_FETCH_H
 #define WARDEN_NET_FETCH_H
 
@@ -15,6 +16,11 @@ struct wd_fetch {
     const char *post;            /* set: a POST of these bytes (application/x-www-form-urlencoded), else a GET */
     size_t post_len;
     const char *accept;          /* an Accept header value, or NULL */
+    const char *method;          /* "GET", "POST", "PATCH", "DELETE"; NULL: POST when post is set, else GET.
+                                  * post (when set) is the body of any method */
+    const char *content_type;    /* the body's Content-Type, or NULL (application/x-www-form-urlencoded) */
+    const char *authorization;   /* an Authorization header value ("Bearer ..."), or NULL: a secret, never
+                                  * written into err, wiped from this call's own buffers */
 };
 
 /* The request f describes: the answer's body, whatever its status, into body (appended) and its status into

@@ -1,9 +1,11 @@
-/* The `warden` command: serve, version, config check, and the audit commands (audit/cli.c). */
+/* The `warden` command: serve, version, config check, the audit commands (audit/cli.c), login/token and the admin
+ * API clients keys/teams/budgets (cli/). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audit/cli.h"
+#include "cli/keys.h"
 #include "cli/login.h"
 #include "config/config.h"
 #include "lib/log.h"
@@ -24,6 +26,7 @@ static void usage(FILE *f)
             WARDEN_VERSION);
     wd_cli_usage(f);
     wd_cli_login_usage(f);
+    wd_cli_keys_usage(f);
     fprintf(f, "  warden version                 print the version\n"
                "  warden --help                  this text\n"
                "\n"
@@ -109,6 +112,12 @@ int main(int argc, char **argv)
         return wd_cli_login(argc - 2, argv + 2);
     if (strcmp(argv[1], "token") == 0)
         return wd_cli_token(argc - 2, argv + 2);
+    if (strcmp(argv[1], "keys") == 0)
+        return wd_cli_keys(argc - 2, argv + 2);
+    if (strcmp(argv[1], "teams") == 0)
+        return wd_cli_teams(argc - 2, argv + 2);
+    if (strcmp(argv[1], "budgets") == 0)
+        return wd_cli_budgets(argc - 2, argv + 2);
     if (strcmp(argv[1], "config") == 0 && argc >= 3 && strcmp(argv[2], "default") == 0) {
         fputs(wd_config_default_yaml(), stdout);
         return 0;
