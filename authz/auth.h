@@ -14,6 +14,9 @@ struct wd_principal {
     char issuer[64];         /* OIDC: the issuer's configured name, else "" */
     uint64_t roles;          /* bit i: rbac.roles[i] is held (against the runtime's config) */
     char groups[256];        /* the held groups that some binding names, comma-separated (for records) */
+    char key_id[24];         /* a virtual key's id, else "" */
+    char team[129];          /* the virtual key's team, or the OIDC team claim; "" none (budgets, records) */
+    char org[129];           /* the team's organisation, or the OIDC org claim; "" none */
 };
 
 struct wd_auth_entry {

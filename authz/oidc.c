@@ -468,6 +468,11 @@ int wd_oidc_authenticate_tag(struct wd_oidc_cache *cache, const struct wd_config
         wd_str_copy(out->email, sizeof(out->email), email);
     snprintf(out->issuer, sizeof(out->issuer), "%s", is->name);
     out->method = "oidc";
+    struct wd_str team, org;
+    if (is->claim_team != NULL && wd_jwt_claim_str(&t, is->claim_team, &a, &team) == 0 && team.n > 0)
+        wd_str_copy(out->team, sizeof(out->team), team);
+    if (is->claim_org != NULL && wd_jwt_claim_str(&t, is->claim_org, &a, &org) == 0 && org.n > 0)
+        wd_str_copy(out->org, sizeof(out->org), org);
     struct wd_rbac_who who = {.subject = sub, .email = email, .groups = groups, .ngroups = ng > 0 ? ng : 0,
                               .roles = roles, .nroles = nr > 0 ? nr : 0};
     out->roles = wd_rbac_roles(cfg, &who, out->groups, sizeof(out->groups));

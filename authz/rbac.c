@@ -53,8 +53,7 @@ uint64_t wd_rbac_roles(const struct wd_config *cfg, const struct wd_rbac_who *wh
     return roles;
 }
 
-/* Whether one pattern grants the target. */
-static bool grants(const char *pat, const struct wd_rbac_target *t)
+bool wd_rbac_pattern_grants(const char *pat, const struct wd_rbac_target *t)
 {
     if (strcmp(pat, "*") == 0)
         return true;
@@ -80,7 +79,7 @@ bool wd_rbac_model_ok(const struct wd_config *cfg, uint64_t roles, const struct 
         if (!(roles & (1ull << r)))
             continue;
         for (size_t m = 0; m < cfg->roles[r].nmodels; m++)
-            if (grants(cfg->roles[r].models[m], t)) {
+            if (wd_rbac_pattern_grants(cfg->roles[r].models[m], t)) {
                 snprintf(rule, cap, "rbac: role %s grants %s", cfg->roles[r].name, cfg->roles[r].models[m]);
                 return true;
             }

@@ -40,6 +40,10 @@ struct wd_rbac_target {
 bool wd_rbac_model_ok(const struct wd_config *cfg, uint64_t roles, const struct wd_rbac_target *t, char *rule,
                       size_t cap);
 
+/* Whether one pattern ("*", "tier:sonnet", an alias, "provider/model", "provider/" + "*") grants the target (a virtual
+ * key's own model list uses the same patterns). */
+bool wd_rbac_pattern_grants(const char *pattern, const struct wd_rbac_target *t);
+
 /* Whether roles hold a permission ("keys:manage", ...). Without an rbac section: false (admin rights are only
  * ever granted). */
 bool wd_rbac_permitted(const struct wd_config *cfg, uint64_t roles, const char *permission);

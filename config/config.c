@@ -1698,6 +1698,10 @@ static const struct cfg_key oidc_claim_keys[] = {
     {"roles", T_STRING, FIELD(struct wd_oidc_issuer, claim_roles), .def = "roles",
      .doc = "The claim holding app roles; a value equal to a name of `rbac.roles` grants that role."},
     {"name", T_STRING, FIELD(struct wd_oidc_issuer, claim_name), .def = "name", .doc = "The display name claim."},
+    {"team", T_STRING, FIELD(struct wd_oidc_issuer, claim_team), .def_doc = "none",
+     .doc = "The claim naming the principal's team, whose budgets then apply (docs/governance.md)."},
+    {"org", T_STRING, FIELD(struct wd_oidc_issuer, claim_org), .def_doc = "none",
+     .doc = "The claim naming the principal's organisation, whose budgets then apply."},
 };
 static const struct cfg_section oidc_claim_section = {KEYS(oidc_claim_keys)};
 
@@ -1768,6 +1772,52 @@ static const struct cfg_key audit_keys[] = {
      .hint = "records wait in memory that long", .doc = "How long a small batch waits for company."},
 };
 static const struct cfg_section audit_section = {KEYS(audit_keys), .check = cfg_audit_check};
+
+static int cfg_gov_database(struct cfg_ctx *c, const struct cfg_key *row, void *obj, struct cfg_node *n,
+                            const char *path)
+{
+    struct wd_governance_config *g = obj;
+
+    if (strncmp(g->database, "postgresql://", 13) && strncmp(g->database, "postgres://", 11)) {
+        cfg_free_str(g->database);
+        g->database = NULL;
+        if (cfg_get_secret_ref(n, path, &g->database, c->err))
+            return -1;
+    }
+    g->enabled = true;
+    return 0;
+}
+
+static int cfg_gov_check(struct cfg_ctx *c, void *obj, const struct cfg_seen *seen, struct cfg_node *key,
+                         struct cfg_node *map, const char *path)
+{
+    if (!((struct wd_governance_config *)obj)->enabled)
+        return cfg_fail(c->err, map ? map->line : key->line, path,
+                        "database is required when the governance section is present");
+    return 0;
+}
+
+static const struct cfg_enum gov_modes[] = {{"fail_closed", WD_GOV_FAIL_CLOSED}, {"fail_open", WD_GOV_FAIL_OPEN},
+                                            {NULL, 0}};
+
+static const struct cfg_key gov_keys[] = {
+    {"database", T_STRING, FIELD(struct wd_governance_config, database), .check = cfg_gov_database,
+     .def_doc = "*required*",
+     .doc = "PostgreSQL holding keys, teams, budgets and spend: a `postgresql://` URL or a secret reference."},
+    {"mode", T_ENUM, FIELD(struct wd_governance_config, mode), .def = "fail_closed", .vals = gov_modes,
+     .doc = "With the database unreachable and a lease used up: refuse (503) or admit on local accounting."},
+    {"migrate", T_BOOL, FIELD(struct wd_governance_config, migrate), .def = "true",
+     .doc = "Apply pending schema migrations at start."},
+    {"sync_interval", T_DURATION, FIELD(struct wd_governance_config, sync_ms), .def = "1s", .min = 50, .max = 60000,
+     .doc = "How often spend is flushed to the database and changes are looked for."},
+    {"lease", T_NUMBER, FIELD(struct wd_governance_config, lease), .def = "0.1", .fmin = 0.001, .fmax = 1,
+     .doc = "The share of a limit one replica takes from the database at a time."},
+    {"wait", T_DURATION, FIELD(struct wd_governance_config, wait_ms), .def = "2s", .max = 60000,
+     .doc = "Longest a call waits for its lease to be topped up; then 429 (or 503 with the database down)."},
+    {"idle_return", T_DURATION, FIELD(struct wd_governance_config, idle_return_ms), .def = "10s", .min = 100,
+     .max = 3600000, .doc = "A lease unused this long goes back to the database for the other replicas."},
+};
+static const struct cfg_section gov_section = {KEYS(gov_keys), .check = cfg_gov_check};
 
 static const struct cfg_key header_keys[] = {
     {"", T_STRING, FIELD(struct wd_otlp_header, value), .check = cfg_one_line,
@@ -1871,6 +1921,9 @@ static const struct cfg_key root_keys[] = {
      .doc = "Roles and who holds them; written, everything not granted is denied."},
     {"audit", T_SECTION, .off = offsetof(struct wd_config, audit), .sub = &audit_section,
      .def_doc = "none (no trail)", .restart = true, .doc = "The audit trail."},
+    {"governance", T_SECTION, .off = offsetof(struct wd_config, governance), .sub = &gov_section,
+     .def_doc = "none (no virtual keys, budgets or rate limits)", .restart = true,
+     .doc = "Virtual keys, teams, budgets and rate limits, shared by every replica through PostgreSQL."},
     {"telemetry", T_SECTION, .off = offsetof(struct wd_config, telemetry), .sub = &telemetry_section,
      .doc = "Traces, the metrics listener, the access log."},
 };

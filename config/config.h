@@ -137,6 +137,8 @@ struct wd_oidc_issuer {
     char *claim_groups;
     char *claim_roles;
     char *claim_name;
+    char *claim_team;      /* NULL: none; else the claim naming the principal's team (budgets) */
+    char *claim_org;       /* NULL: none; else the claim naming its organisation */
     unsigned clock_skew_ms;    /* exp, nbf and iat tolerance; default 60 s */
     unsigned refresh_ms;       /* the keys are fetched again this often; default 10 min */
     unsigned fetch_timeout_ms; /* one discovery or JWKS fetch, whole; default 5 s */
@@ -159,6 +161,20 @@ struct wd_rbac_binding {
     char *subject;         /* a principal's subject or email */
     char *key;             /* a static or virtual key's name */
     char *role;            /* a name of rbac.roles */
+};
+
+enum wd_gov_mode { WD_GOV_FAIL_CLOSED = 0, WD_GOV_FAIL_OPEN };
+
+/* governance: virtual keys, teams, budgets and rate limits in PostgreSQL (docs/governance.md). */
+struct wd_governance_config {
+    bool enabled;                /* the section names a database */
+    char *database;              /* postgresql:// URL or a secret reference holding one; never logged */
+    enum wd_gov_mode mode;       /* database unreachable and a lease used up: refuse (default) or admit */
+    bool migrate;                /* default true: apply pending migrations at start */
+    unsigned sync_ms;            /* spend flush and reload interval, default 1 s */
+    double lease;                /* share of a limit one lease takes, default 0.1 */
+    unsigned wait_ms;            /* longest a call waits for a lease top-up, default 2 s */
+    unsigned idle_return_ms;     /* an unused lease goes back after this, default 10 s */
 };
 
 struct wd_config {
@@ -207,6 +223,7 @@ struct wd_config {
     size_t nbindings;
 
     struct wd_audit_config audit;
+    struct wd_governance_config governance;
     struct wd_telemetry_config telemetry;
 
     char *source;          /* file path, or "<embedded>" */

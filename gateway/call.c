@@ -177,6 +177,7 @@ static void call_stop_io(struct wd_call *c)
     c->ticking = false;
     close_timer(&c->retry_timer);
     close_timer(&c->auth_timer);
+    close_timer(&c->gov_timer);
 }
 
 h2o_iovec_t wd_call_header(struct wd_call *c, const char *name, size_t len)
@@ -250,6 +251,8 @@ static void dec_release(struct wd_call *c)
 
 static void attempt_end(struct wd_call *c, enum wd_attempt_outcome o, enum wd_error_class cls, bool retryable);
 
+static struct wd_gov_cost gov_actual(struct wd_call *c);
+
 static void call_dispose(void *p)
 {
     struct wd_call *c = p;
@@ -273,6 +276,11 @@ static void call_dispose(void *p)
         char f[64];
         snprintf(f, sizeof(f), "\"request_id\":\"%s\"", c->rid);
         wd_logf(WD_LOG_WARN, f, "audit: the call ended before its request body's digest was computed");
+    }
+    if (c->gov_admitted) {
+        struct wd_gov_cost used = gov_actual(c);
+        wd_gov_settle(&c->gov, &used);
+        c->gov_admitted = false;
     }
     notify(c, WD_CALL_EV_DONE);
     EVP_MD_CTX_free(c->resp_md);
@@ -1305,6 +1313,22 @@ static struct wd_rbac_target rbac_target(const struct wd_route_plan *p, size_t i
     };
 }
 
+/* A virtual key with a model list may use only what the list grants (on top of RBAC). */
+static bool vkey_model_ok(struct wd_call *c, const struct wd_rbac_target *t, char *rule, size_t cap)
+{
+    const struct wd_gov_key *k = c->vkey;
+    if (k == NULL || k->nmodels == 0)
+        return true;
+    for (size_t i = 0; i < k->nmodels; i++)
+        if (wd_rbac_pattern_grants(k->models[i], t)) {
+            if (!c->rt->cfg->rbac)
+                snprintf(rule, cap, "virtual key %.64s grants %.64s", k->name, k->models[i]);
+            return true;
+        }
+    snprintf(rule, cap, "virtual key %.64s: not in its models", k->name);
+    return false;
+}
+
 /* RBAC: the plan keeps only the targets the caller's roles allow (a tier or an alias granted whole keeps its
  * chain). 0, or -1 when none is left. The rule that decided goes to the authz record. */
 static int rbac_filter(struct wd_call *c)
@@ -1316,7 +1340,7 @@ static int rbac_filter(struct wd_call *c)
     for (size_t i = 0; i < c->plan.n; i++) {
         const struct wd_route *t = &c->plan.t[i];
         struct wd_rbac_target rt = rbac_target(&c->plan, i);
-        if (wd_rbac_model_ok(cfg, c->who.roles, &rt, rule, sizeof(rule))) {
+        if (wd_rbac_model_ok(cfg, c->who.roles, &rt, rule, sizeof(rule)) && vkey_model_ok(c, &rt, rule, sizeof(rule))) {
             if (kept == 0)
                 memcpy(c->authz_rule, rule, sizeof(rule));
             c->plan.t[kept++] = *t;
@@ -1351,23 +1375,67 @@ static struct wd_str presented_key(h2o_req_t *req, const struct wd_inbound_ops *
     return WD_STR_NULL;
 }
 
-/* Who presented: a static key, else an OIDC bearer JWT of a configured issuer. 0; -1 refused (*why for the log);
- * WD_OIDC_PENDING: the issuer's keys are being fetched. */
-static int principal_of(struct wd_gateway *g, struct wd_str presented, struct wd_principal *who, const char **why)
+/* The worker's governance snapshot, taken anew when the governor published one. */
+static const struct wd_gov_snap *gov_snap(struct wd_gateway *g)
+{
+    uint64_t serial = wd_gov_serial();
+    if (serial != g->gov_serial) {
+        struct wd_gov_snap *s = wd_gov_acquire();
+        wd_gov_release(g->gov);
+        g->gov = s;
+        g->gov_serial = s != NULL ? s->serial : 0;
+    }
+    return g->gov;
+}
+
+/* A virtual key's roles: its own (names of rbac.roles) and the bindings that name the key. */
+static uint64_t vkey_roles(const struct wd_config *cfg, const struct wd_gov_key *k)
+{
+    struct wd_rbac_who w = {.key = k->name};
+    uint64_t roles = wd_rbac_roles(cfg, &w, NULL, 0);
+    for (size_t i = 0; i < k->nroles; i++)
+        for (size_t r = 0; r < cfg->nroles && r < WD_RBAC_MAX_ROLES; r++)
+            if (strcmp(k->roles[i], cfg->roles[r].name) == 0)
+                roles |= 1ull << r;
+    return roles;
+}
+
+int wd_gateway_principal(struct wd_gateway *g, struct wd_str presented, struct wd_principal *who,
+                         const struct wd_gov_key **vkey, const char **why)
 {
     *why = "invalid_key";
-    uint8_t tag[16]; /* one keyed hash of the credential serves the static keys and the token cache */
+    *vkey = NULL;
+    uint8_t tag[16]; /* one keyed hash of the credential serves the static keys and the token caches */
     wd_siphash128(wd_process_key(), presented.p, presented.n, tag);
     if (wd_auth_check_tag(&g->rt->auth, tag, who) == 0)
         return 0;
     const struct wd_config *cfg = g->rt->cfg;
+    if (cfg->governance.enabled && wd_gov_looks_like_key(presented)) {
+        if (g->gov_cache == NULL && (g->gov_cache = wd_gov_cache_new()) == NULL) {
+            *why = "out of memory";
+            return -1;
+        }
+        if (wd_gov_authenticate(g->gov_cache, gov_snap(g), presented, tag, (int64_t)time(NULL), vkey, who, why) < 0)
+            return -1;
+        who->roles = vkey_roles(cfg, *vkey);
+        return 0;
+    }
     if (cfg->noidc == 0 || !wd_oidc_looks_like_jwt(presented))
         return -1;
     if (g->oidc == NULL && (g->oidc = wd_oidc_cache_new()) == NULL) {
         *why = "out of memory";
         return -1;
     }
-    return wd_oidc_authenticate_tag(g->oidc, cfg, presented, tag, (int64_t)time(NULL), who, why);
+    int r = wd_oidc_authenticate_tag(g->oidc, cfg, presented, tag, (int64_t)time(NULL), who, why);
+    if (r == 0 && who->team[0] != '\0' && who->org[0] == '\0' && cfg->governance.enabled)
+        wd_gov_team_org(gov_snap(g), who->team, who->org, sizeof(who->org)); /* the team's org, when it has one */
+    return r;
+}
+
+static int principal_of(struct wd_gateway *g, struct wd_str presented, struct wd_principal *who, const char **why)
+{
+    const struct wd_gov_key *k;
+    return wd_gateway_principal(g, presented, who, &k, why);
 }
 
 void wd_gateway_free(struct wd_gateway *g)
@@ -1380,6 +1448,20 @@ void wd_gateway_free(struct wd_gateway *g)
     g->nspare = 0;
     wd_oidc_cache_free(g->oidc);
     g->oidc = NULL;
+    wd_gov_cache_free(g->gov_cache);
+    g->gov_cache = NULL;
+    wd_gov_release(g->gov);
+    g->gov = NULL;
+    g->gov_serial = 0;
+    if (g->admin_init) {
+        while (g->admin_done != NULL) {
+            struct wd_gov_job *j = g->admin_done;
+            g->admin_done = j->next;
+            wd_gateway_admin_free_job(j);
+        }
+        pthread_mutex_destroy(&g->admin_lock);
+        g->admin_init = false;
+    }
 }
 
 bool wd_gateway_key_ok(struct wd_gateway *g, struct wd_str presented)
@@ -1447,7 +1529,7 @@ static int authenticate(struct wd_call *c)
     c->presented = presented;
     c->presented_jwt = c->rt->cfg->noidc > 0 && wd_oidc_looks_like_jwt(presented);
     const char *why;
-    int r = principal_of(c->g, presented, &c->who, &why);
+    int r = wd_gateway_principal(c->g, presented, &c->who, &c->vkey, &why);
     if (r == WD_OIDC_PENDING) {
         c->auth_deadline_ms = uv_now(c->g->loop) + wd_oidc_wait_ms(c->rt->cfg, presented);
         if ((c->auth_timer = malloc(sizeof(*c->auth_timer))) == NULL) {
@@ -1621,6 +1703,166 @@ static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_in
         call_proceed(c);
 }
 
+static void call_admitted(struct wd_call *c);
+
+/* ---- budgets and rate limits (docs/governance.md) ---- */
+
+/* USD per million tokens of a provider model: models.prices, else Warden's defaults for common models. */
+static bool model_price(const struct wd_config *cfg, struct wd_str model, double *in, double *out, double *cached)
+{
+    for (size_t i = 0; i < cfg->nprices; i++)
+        if (wd_str_eq(model, cfg->prices[i].model)) {
+            *in = cfg->prices[i].input;
+            *out = cfg->prices[i].output;
+            *cached = cfg->prices[i].cached < 0 ? cfg->prices[i].input : cfg->prices[i].cached;
+            return true;
+        }
+    return wd_gov_default_price(model.p, model.n, in, out, cached);
+}
+
+/* The worst case of the call over every target of its plan: input tokens bounded by the body's bytes at the
+ * highest input rate (a cache write, 1.25x), output tokens by max_tokens. */
+static void gov_estimate(struct wd_call *c)
+{
+    const struct wd_config *cfg = c->rt->cfg;
+    int64_t out_max = c->creq.max_tokens > 0 ? c->creq.max_tokens : 128000;
+    double pin = 0, pout = 0;
+    bool priced = true;
+    for (size_t i = 0; i < c->plan.n; i++) {
+        double in, out, cached;
+        if (!model_price(cfg, c->plan.t[i].model, &in, &out, &cached)) {
+            priced = false;
+            continue;
+        }
+        if (in * 1.25 > pin)
+            pin = in * 1.25;
+        if (out > pout)
+            pout = out;
+    }
+    double usd = (double)c->body_len * pin + (double)out_max * pout; /* micro-USD: tokens x USD per Mtok */
+    c->gov_est = (struct wd_gov_cost){.usd_micro = priced ? (int64_t)usd + 1 : -1, .requests = 1,
+                                      .tokens = (int64_t)c->body_len + out_max};
+}
+
+/* What the call cost, at the price of the target that answered. */
+static struct wd_gov_cost gov_actual(struct wd_call *c)
+{
+    struct wd_gov_cost a = {.requests = 1};
+    const struct wd_usage *u = &c->usage;
+    a.tokens = u->input_tokens + u->output_tokens + u->cache_read_tokens;
+    double in, out, cached;
+    if (c->route.provider != NULL && model_price(c->rt->cfg, c->route.model, &in, &out, &cached)) {
+        double usd = (double)u->input_tokens * in + (double)u->output_tokens * out + (double)u->cache_read_tokens * cached;
+        a.usd_micro = (int64_t)usd + (usd > (double)(int64_t)usd);
+    }
+    return a;
+}
+
+static void gov_refused(struct wd_call *c, const char *msg, long retry_after_s, enum wd_error_class cls)
+{
+    c->authz_denied = true;
+    wd_cstr_copy(c->authz_rule, sizeof(c->authz_rule), msg);
+    notify(c, WD_CALL_EV_ROUTE);
+    if (retry_after_s >= 0)
+        add_retry_after(c, retry_after_s);
+    call_fail(c, cls, msg);
+}
+
+/* 0 admitted; 1 waiting (gov_retry goes on); -1 answered. */
+static int gov_try(struct wd_call *c)
+{
+    const struct wd_config *cfg = c->rt->cfg;
+    const struct wd_gov_limit *lim = NULL;
+    long ra = -1;
+    char msg[400];
+    if (c->gov_est.usd_micro < 0) {
+        /* a USD budget cannot be kept on a model without a price: refuse only when one applies */
+        struct wd_gov_cost e = c->gov_est;
+        e.usd_micro = 0;
+        struct wd_gov_admission probe;
+        int r = wd_gov_admit(gov_snap(c->g), &c->who, &e, (int64_t)time(NULL), (int64_t)uv_now(c->g->loop),
+                             cfg->governance.mode == WD_GOV_FAIL_OPEN, &probe, &lim, &ra, msg, sizeof(msg));
+        bool usd = false;
+        for (int i = 0; r == 0 && i < probe.n; i++)
+            usd |= probe.h[i].l->metric == WD_GOV_USD;
+        if (r == 0) {
+            if (!usd) {
+                c->gov = probe;
+                c->gov_est = e;
+                c->gov_admitted = true;
+                return 0;
+            }
+            wd_gov_settle(&probe, &(struct wd_gov_cost){0});
+            snprintf(msg, sizeof(msg), "model %.200s has no price (models.prices), and a USD budget applies to this "
+                     "caller", c->model_res);
+            gov_refused(c, msg, -1, WD_ERR_PERMISSION);
+            return -1;
+        }
+        if (r < 0) {
+            gov_refused(c, msg, ra, WD_ERR_RATE_LIMIT);
+            return -1;
+        }
+        return 1;
+    }
+    int r = wd_gov_admit(gov_snap(c->g), &c->who, &c->gov_est, (int64_t)time(NULL), (int64_t)uv_now(c->g->loop),
+                         cfg->governance.mode == WD_GOV_FAIL_OPEN, &c->gov, &lim, &ra, msg, sizeof(msg));
+    if (r == 0) {
+        c->gov_admitted = true;
+        return 0;
+    }
+    if (r < 0) {
+        gov_refused(c, msg, ra, WD_ERR_RATE_LIMIT);
+        return -1;
+    }
+    return 1;
+}
+
+static void gov_retry(uv_timer_t *t)
+{
+    struct wd_call *c = t->data;
+    if (c->final_sent || c->disposed)
+        return;
+    int r = gov_try(c);
+    if (r == 1 && uv_now(c->g->loop) < c->gov_deadline_ms && wd_gov_db_up())
+        return; /* the timer fires again */
+    close_timer(&c->gov_timer);
+    if (r == 0) {
+        call_admitted(c);
+    } else if (r == 1) {
+        c->authz_denied = true;
+        wd_cstr_copy(c->authz_rule, sizeof(c->authz_rule), "governance: no lease in time (database unreachable or slow)");
+        notify(c, WD_CALL_EV_ROUTE);
+        add_retry_after(c, 1);
+        call_fail(c, WD_ERR_UNAVAILABLE, "budgets cannot be checked now (the governance database is unreachable); retry shortly");
+    }
+}
+
+/* Admission by the caller's budgets and rate limits: 0 admitted; else waiting or answered. */
+static int gov_admission(struct wd_call *c)
+{
+    gov_estimate(c);
+    int r = gov_try(c);
+    if (r != 1)
+        return r;
+    if (!wd_gov_db_up() && c->rt->cfg->governance.mode == WD_GOV_FAIL_CLOSED) {
+        c->authz_denied = true;
+        wd_cstr_copy(c->authz_rule, sizeof(c->authz_rule), "governance: database unreachable, lease used up (fail_closed)");
+        notify(c, WD_CALL_EV_ROUTE);
+        add_retry_after(c, 1);
+        call_fail(c, WD_ERR_UNAVAILABLE, "budgets cannot be checked now (the governance database is unreachable); retry shortly");
+        return -1;
+    }
+    c->gov_deadline_ms = uv_now(c->g->loop) + c->rt->cfg->governance.wait_ms;
+    if ((c->gov_timer = malloc(sizeof(*c->gov_timer))) == NULL) {
+        call_fail(c, WD_ERR_API, "out of memory");
+        return -1;
+    }
+    uv_timer_init(c->g->loop, c->gov_timer);
+    c->gov_timer->data = c;
+    uv_timer_start(c->gov_timer, gov_retry, 10, 10);
+    return 1;
+}
+
 /* The call once its caller is known. */
 static void call_proceed(struct wd_call *c)
 {
@@ -1656,7 +1898,9 @@ static void call_proceed(struct wd_call *c)
         c->route = c->plan.t[0];
         wd_str_copy(c->model_res, sizeof(c->model_res), c->route.model);
     }
-    if (c->routed && cfg->rbac && rbac_filter(c) < 0) { /* without an rbac section every target is allowed */
+    /* without an rbac section (and a virtual key's model list) every target is allowed */
+    bool filter = cfg->rbac || (c->vkey != NULL && c->vkey->nmodels > 0);
+    if (c->routed && filter && rbac_filter(c) < 0) {
         notify(c, WD_CALL_EV_ROUTE);
         char msg[600];
         snprintf(msg, sizeof(msg), "model %.256s is not permitted for %.128s", c->model_req,
@@ -1664,11 +1908,23 @@ static void call_proceed(struct wd_call *c)
         call_fail(c, WD_ERR_PERMISSION, msg);
         return;
     }
-    notify(c, WD_CALL_EV_ROUTE);
+    c->vkey = NULL; /* the snapshot it points into may change once the call waits */
     if (routed < 0) {
+        notify(c, WD_CALL_EV_ROUTE);
         call_fail(c, err.cls, err.msg);
         return;
     }
+    if (cfg->governance.enabled && !count && gov_admission(c) != 0)
+        return; /* waiting for a lease, or refused */
+    call_admitted(c);
+}
+
+/* The call once its budgets and rate limits admitted it. */
+static void call_admitted(struct wd_call *c)
+{
+    struct wd_gateway *g = c->g;
+    const struct wd_inbound_ops *api = c->api;
+    notify(c, WD_CALL_EV_ROUTE);
     c->enc = state_mem(c->enc_mem, api->enc_size);
     if (c->enc == NULL) {
         call_fail(c, WD_ERR_API, "out of memory");
@@ -1769,6 +2025,8 @@ bool wd_gateway_route_takes_body(const char *path, size_t len)
     const char *q = memchr(path, '?', len);
     if (q != NULL)
         len = (size_t)(q - path); /* the query is not part of the route */
+    if (wd_gateway_admin_takes_body(path, len))
+        return true;
     size_t pl;
     const struct wd_inbound_ops *a = api_for(path, len, &pl);
     if (a == NULL)
@@ -1783,6 +2041,8 @@ bool wd_gateway_route_takes_body(const char *path, size_t len)
 
 int wd_gateway_handle(struct wd_gateway *g, h2o_req_t *req)
 {
+    if (wd_gateway_admin(g, req) == 0)
+        return 0;
     h2o_iovec_t path = req->path_normalized;
     size_t pl;
     const struct wd_inbound_ops *api = api_for(path.base, path.len, &pl);

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 
 #include "api/stop.h"
+#include "authz/govern.h"
 #include "gateway/gateway.h"
 #include "gateway/inbound.h"
 #include "otel/span.h"
@@ -136,7 +137,14 @@ struct wd_call {
     bool presented_jwt;                  /* it has a JWT's shape and OIDC issuers are configured */
     uv_timer_t *auth_timer;              /* polls while an issuer's keys are fetched */
     uint64_t auth_deadline_ms;           /* when that wait ends (loop time) */
-    bool authz_denied;                   /* RBAC left no target */
+    bool authz_denied;                   /* RBAC left no target, or a budget or rate limit refused the call */
+    const struct wd_gov_key *vkey;       /* a virtual key's entry, from authentication to the RBAC filter only (the
+                                            worker's snapshot may change once the call waits) */
+    bool gov_admitted;                   /* reservations are held in gov (settled at disposal) */
+    struct wd_gov_cost gov_est;          /* the call's reservation: its worst-case cost */
+    uv_timer_t *gov_timer;               /* polls while a lease is topped up */
+    uint64_t gov_deadline_ms;            /* when that wait ends (loop time) */
+    struct wd_gov_admission gov;         /* the reservations held */
     char authz_rule[160];                /* the rule that allowed the first kept target, or why none was */
     int64_t auth_us, route_us;           /* when authentication and routing started */
     char rid[32];
@@ -191,6 +199,16 @@ struct wd_call {
     _Alignas(16) unsigned char enc_mem[WD_CALL_INLINE_STATE];
     _Alignas(16) unsigned char dec_mem[WD_CALL_INLINE_STATE];
 };
+
+/* Who presented a credential (a static key, a virtual key or an OIDC bearer token): 0, -1 refused (*why for the
+ * log), or WD_OIDC_PENDING. *vkey is set for a virtual key (valid until the worker's next authentication). */
+int wd_gateway_principal(struct wd_gateway *g, struct wd_str presented, struct wd_principal *who,
+                         const struct wd_gov_key **vkey, const char **why);
+
+/* Frees an admin job (gateway/admin.c) with what it holds. */
+void wd_gateway_admin_free_job(struct wd_gov_job *j);
+/* Whether path is under /admin/v1 (the front guard lets a valid key send a body there). */
+bool wd_gateway_admin_takes_body(const char *path, size_t len);
 
 /* Client address and user agent, copied while the connection is certainly alive (observers may call it). */
 void wd_call_capture_client(struct wd_call *c);

@@ -5,6 +5,7 @@
 #ifndef WARDEN_GATEWAY_GATEWAY_H
 #define WARDEN_GATEWAY_GATEWAY_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <h2o.h>
 #include <uv.h>
@@ -35,6 +36,9 @@ struct wd_retry_budget {
 
 struct wd_call;
 struct wd_oidc_cache;
+struct wd_gov_cache;
+struct wd_gov_snap;
+struct wd_gov_job;
 
 /* One per worker thread; the server fills it and keeps rt, draining and tls current. */
 struct wd_gateway {
@@ -54,6 +58,14 @@ struct wd_gateway {
     bool ticker_init;           /* ticker is initialised (it runs while uv_is_active says so) */
     struct wd_call *spare;      /* memory of ended calls, for the next ones (gateway/call.c) */
     struct wd_oidc_cache *oidc; /* verified bearer tokens (authz/oidc.h), made on first use */
+    struct wd_gov_cache *gov_cache; /* verified virtual keys (authz/govern.h), made on first use */
+    struct wd_gov_snap *gov;    /* this worker's reference to the governance snapshot (NULL: none yet) */
+    uint64_t gov_serial;        /* its serial: a new publication is taken at the next authentication */
+    bool admin_init;            /* admin_wake and admin_lock are initialised (first admin request) */
+    uv_async_t admin_wake;      /* the governor finished admin jobs of this worker */
+    pthread_mutex_t admin_lock; /* guards admin_done and admin_closed */
+    struct wd_gov_job *admin_done; /* finished jobs to answer on this loop */
+    bool admin_closed;          /* the loop is gone: finished jobs are freed where they finish */
     int nspare;
 };
 
@@ -70,6 +82,12 @@ bool wd_gateway_route_takes_body(const char *path, size_t len);
 
 /* What the gateway keeps between calls (recycled call memory, the token cache), at exit. */
 void wd_gateway_free(struct wd_gateway *g);
+
+/* The admin API (/admin/v1, docs/governance.md): 0 when path is the admin API's (answered, now or later), -1
+ * otherwise. */
+int wd_gateway_admin(struct wd_gateway *g, h2o_req_t *req);
+/* Before the worker's loop closes: jobs still with the governor free themselves when they finish. */
+void wd_gateway_admin_close(struct wd_gateway *g);
 
 /* Whether a presented credential authenticates (a static key, or an OIDC token; one whose issuer's keys are
  * still being fetched counts, the handler decides): the front guard asks before a request body is read. */

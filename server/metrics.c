@@ -1,6 +1,8 @@
 /* Prometheus metrics: per-worker series tables written only by their worker, merged and summed at scrape;
  * bounded label tables; process metrics from /proc; an optional listener thread of its own. See metrics.h. */
 #include "server/metrics.h"
+
+#include "authz/govern.h"
 #include "server/front.h"
 
 #include <dirent.h>
@@ -927,6 +929,33 @@ static void render_audit(struct wd_buf *b, wd_metrics_audit_fn audit)
     }
 }
 
+/* docs/governance.md: admissions, and the governor's database traffic (no round trip per request). */
+static void render_governance(struct wd_buf *b)
+{
+    struct wd_gov_stats g;
+    wd_gov_stats(&g);
+    if (!g.on)
+        return;
+    static const struct {
+        const char *name, *type, *help;
+    } m[] = {
+        {"warden_governance_admitted_total", "counter", "Calls admitted under at least one budget or rate limit."},
+        {"warden_governance_refused_total", "counter", "Calls refused by a budget or rate limit (429)."},
+        {"warden_governance_lease_waits_total", "counter", "Admissions that waited for a lease top-up."},
+        {"warden_governance_fail_open_admits_total", "counter",
+         "Limits passed on local accounting while the database was unreachable (governance.mode fail_open)."},
+        {"warden_governance_db_roundtrips_total", "counter",
+         "Statements the governor sent to PostgreSQL (leases, spend flushes, reloads, admin jobs)."},
+        {"warden_governance_leases_total", "counter", "Lease top-ups taken from the database."},
+        {"warden_governance_database_up", "gauge", "1 when the governor's last exchange with PostgreSQL succeeded."},
+    };
+    uint64_t v[] = {g.admitted, g.refused, g.waited, g.fail_open, g.db_roundtrips, g.leases, g.db_up};
+    for (size_t i = 0; i < NELEM(v); i++) {
+        put_meta(b, m[i].name, m[i].type, m[i].help);
+        wd_buf_printf(b, "%s %llu\n", m[i].name, (unsigned long long)v[i]);
+    }
+}
+
 void wd_metrics_render(struct wd_buf *b, wd_metrics_audit_fn audit)
 {
     bool up = atomic_load_explicit(&ready, memory_order_acquire);
@@ -967,6 +996,7 @@ void wd_metrics_render(struct wd_buf *b, wd_metrics_audit_fn audit)
                   (unsigned long long)atomic_load_explicit(&series_dropped, memory_order_relaxed));
 
     render_audit(b, audit);
+    render_governance(b);
 
     put_meta(b, "warden_otel_spans_queued", "gauge", "Spans waiting for export.");
     wd_buf_printf(b, "warden_otel_spans_queued %llu\n",

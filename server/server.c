@@ -1,5 +1,6 @@
 /* Listener, workers, health endpoints, graceful drain (SIGTERM) and atomic reload (SIGHUP). */
 #include "server/server.h"
+#include "server/governor.h"
 #include "server/oidc_fetch.h"
 #include "authz/oidc.h"
 #include "authz/rbac.h"
@@ -557,6 +558,10 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
         return 1;
     }
     prefetch_keys(cfg);
+    if (wd_governor_start(cfg) != 0) {
+        wd_log(WD_LOG_ERROR, "governance: cannot start the governor thread", "");
+        return 1;
+    }
     struct wd_runtime *rt = runtime_new(cfg);
     if (rt == NULL)
         return 1;
@@ -688,6 +693,10 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
     wd_metrics_serve_stop();
     for (unsigned i = 0; i < nworkers; i++)
         pthread_join(workers[i].thread, NULL);
+    /* the governor's last flush (spend, leases back); a job it still held answers to a loop not yet closed */
+    wd_governor_stop();
+    for (unsigned i = 0; i < nworkers; i++)
+        wd_gateway_admin_close(&workers[i].gw);
     wd_log(WD_LOG_INFO, "drained, exiting", "");
     /* Release what the workers held so LeakSanitizer sees a clean exit; live connections died with
      * their loops. */

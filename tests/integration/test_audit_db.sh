@@ -31,11 +31,11 @@ wd_pg_start
 wd_pg_setup_db
 
 # ======== migrations
-expect 0 "db migrate applies migration 1" "$WARDEN_BIN" db migrate --db "$WD_DB_ADMIN_URL"
-check "  ... and says so" has "applied 1 migration, schema version 1"
+expect 0 "db migrate applies migrations 1 (audit) and 2 (governance)" "$WARDEN_BIN" db migrate --db "$WD_DB_ADMIN_URL"
+check "  ... and says so" has "applied 2 migrations, schema version 2"
 export WD_TEST_AUDIT_DB="$WD_DB_ADMIN_URL"
 expect 0 "db migrate again (the URL from env://) applies nothing" "$WARDEN_BIN" db migrate --db env://WD_TEST_AUDIT_DB
-check "  ... and says so" has "applied 0 migrations, schema version 1"
+check "  ... and says so" has "applied 0 migrations, schema version 2"
 expect 2 "db migrate to a closed port fails with exit 2" \
   "$WARDEN_BIN" db migrate --db "postgresql://postgres:pw-planted-3141@127.0.0.1:1/warden"
 check "  ... without printing the URL or its password" eval '! grep -qE "pw-planted-3141|postgresql://" "$OUT"'
