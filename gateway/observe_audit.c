@@ -16,9 +16,13 @@ static void common(struct wd_call *c, struct wd_audit_rec *r)
     wd_audit_set_cstr(r, WD_AF_TRACE_ID, c->trace_id);
     if (c->who.subject[0] != '\0') {
         wd_audit_set_cstr(r, WD_AF_SUBJECT, c->who.subject);
-        if (c->who.method != NULL && strcmp(c->who.method, "api_key") == 0)
+        if (c->who.method != NULL && (strcmp(c->who.method, "api_key") == 0 || strcmp(c->who.method, "virtual_key") == 0))
             wd_audit_set_cstr(r, WD_AF_KEY_NAME, c->who.subject);
         wd_audit_set_cstr(r, WD_AF_AUTH_METHOD, c->who.method);
+        if (c->who.team[0] != '\0')
+            wd_audit_set_cstr(r, WD_AF_TEAM, c->who.team);
+        if (c->who.org[0] != '\0')
+            wd_audit_set_cstr(r, WD_AF_ORG, c->who.org);
     }
     if (c->addr[0] != '\0')
         wd_audit_set_cstr(r, WD_AF_CLIENT_ADDR, c->addr);
