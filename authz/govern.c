@@ -506,11 +506,36 @@ static int64_t cost_of(const struct wd_gov_limit *l, const struct wd_gov_cost *c
     return 0;
 }
 
+/* Gives amount back to l's lease when the hold's period is still the lease's. The governor rolls a period over by
+ * marking period_start as rolling, taking the lease, then storing the new start (all sequentially consistent), so a
+ * refund that checked the period before the roll-over may land after the lease was taken: the second look sees the
+ * period moved and takes a positive refund out again (the lease the database granted for the new period never
+ * grows by what the old one lent). A debit (a call that cost more than it reserved) stays wherever it landed:
+ * either way it only makes the replica more careful. */
+static void refund(struct wd_gov_limit *l, int64_t period, int64_t amount)
+{
+    if (amount == 0 || atomic_load(&l->period_start) != period)
+        return;
+    atomic_fetch_add(&l->lease, amount);
+    if (amount > 0 && atomic_load(&l->period_start) != period)
+        atomic_fetch_sub(&l->lease, amount);
+}
+
+/* Takes need from l's lease only when it is there (a compare-and-swap, never a transient overdraft that a
+ * roll-over could carry into the next period). */
+static bool reserve(struct wd_gov_limit *l, int64_t need)
+{
+    int64_t v = atomic_load(&l->lease);
+    while (v >= need)
+        if (atomic_compare_exchange_weak(&l->lease, &v, v - need))
+            return true;
+    return false;
+}
+
 static void undo(struct wd_gov_admission *a)
 {
     for (int i = 0; i < a->n; i++)
-        if (a->h[i].reserved != 0 && atomic_load(&a->h[i].l->period_start) == a->h[i].period)
-            atomic_fetch_add(&a->h[i].l->lease, a->h[i].reserved);
+        refund(a->h[i].l, a->h[i].period, a->h[i].reserved);
     a->n = 0;
 }
 
@@ -560,8 +585,18 @@ int wd_gov_admit(const struct wd_gov_snap *s, const struct wd_principal *who, co
 {
     a->n = 0;
     a->settled = false;
-    if (s == NULL)
-        return 0;
+    if (s == NULL) {
+        /* nothing loaded yet (the database was unreachable since the start): a caller no limit can name is
+         * admitted; one with a key, team or org may be under limits nobody knows, so only fail_open admits it */
+        if (who->key_id[0] == '\0' && who->team[0] == '\0' && who->org[0] == '\0')
+            return 0;
+        if (fail_open) {
+            atomic_fetch_add_explicit(&n_fail_open, 1, memory_order_relaxed);
+            return 0;
+        }
+        atomic_fetch_add_explicit(&n_waited, 1, memory_order_relaxed);
+        return WD_GOV_WAIT;
+    }
     struct { enum wd_gov_scope scope; const char *name; } subj[3] = {
         {WD_GOV_SCOPE_KEY, who->key_id}, {WD_GOV_SCOPE_TEAM, who->team}, {WD_GOV_SCOPE_ORG, who->org}};
     bool wait = false;
@@ -583,12 +618,10 @@ int wd_gov_admit(const struct wd_gov_snap *s, const struct wd_principal *who, co
             int64_t ps = wd_gov_period_start(l, now_s, NULL);
             atomic_store_explicit(&l->last_use_ms, now_ms, memory_order_relaxed);
             if (atomic_load(&l->period_start) == ps) {
-                int64_t left = atomic_fetch_sub(&l->lease, need) - need;
-                if (left >= 0) {
+                if (reserve(l, need)) {
                     a->h[a->n++] = (struct wd_gov_hold){l, need, ps};
                     continue;
                 }
-                atomic_fetch_add(&l->lease, need);
                 if (atomic_load(&l->exhausted)) {
                     want_more(l, need); /* the governor asks the database again at its next sync */
                     undo(a);
@@ -626,8 +659,7 @@ void wd_gov_settle(struct wd_gov_admission *a, const struct wd_gov_cost *actual)
     for (int i = 0; i < a->n; i++) {
         struct wd_gov_limit *l = a->h[i].l;
         int64_t used = cost_of(l, actual);
-        if (atomic_load(&l->period_start) == a->h[i].period)
-            atomic_fetch_add(&l->lease, a->h[i].reserved - used);
+        refund(l, a->h[i].period, a->h[i].reserved - used);
         atomic_fetch_add(&l->unflushed, used);
     }
     a->n = 0;

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "authz/admin_json.h"
 #include "authz/govern.h"
 #include "authz/oidc.h"
@@ -51,7 +53,7 @@ static void audit_admin(struct wd_gateway *g, const struct wd_principal *who, co
     if (g->audit == NULL)
         return;
     struct wd_audit_rec r = {0};
-    char detail[160];
+    char detail[200]; /* an id is at most 128 name characters */
     wd_audit_set_cstr(&r, WD_AF_KIND, "admin");
     wd_audit_set_cstr(&r, WD_AF_EVENT, event);
     wd_audit_set_cstr(&r, WD_AF_REQUEST_ID, rid);
@@ -77,6 +79,10 @@ static void audit_admin(struct wd_gateway *g, const struct wd_principal *who, co
 void wd_gateway_admin_free_job(struct wd_gov_job *j)
 {
     struct admin_job *aj = (struct admin_job *)j;
+    if (aj->ref != NULL)
+        aj->ref->aj = NULL; /* the request outlives the job: its dispose must not reach freed memory */
+    if (j->kind == WD_GOV_KEY_CREATE && j->out.p != NULL)
+        OPENSSL_cleanse(j->out.p, j->out.n); /* the new key, shown once, does not stay in freed memory */
     if (j->key != NULL) {
         wd_admin_key_req_free(j->key);
         free(j->key);
@@ -92,10 +98,12 @@ void wd_gateway_admin_free_job(struct wd_gov_job *j)
 static void answer(struct admin_job *aj)
 {
     struct wd_gov_job *j = &aj->j;
+    /* the object acted on: the one made, else the path's (name characters only: safe inside the JSON detail) */
     audit_admin(aj->g, &aj->who, aj->rid, aj->event, j->status < 400 ? "allow" : "error",
-                aj->permission, j->status, j->made_id);
+                aj->permission, j->status, j->made_id[0] ? j->made_id : j->id);
     if (aj->ref != NULL) {
         aj->ref->aj = NULL;
+        aj->ref = NULL; /* the response may end the request, and its pool, before the job is freed */
         if (j->status >= 400)
             respond_error(aj->req, j->status, j->err_type ? j->err_type : "api_error",
                           j->out.p ? (wd_buf_putc(&j->out, '\0'), j->out.p) : "error");

@@ -42,6 +42,9 @@ static int wake_fd = -1;
 static PGconn *db;
 static int64_t loaded_version = -1;
 
+/* period_start while the governor rolls a lease over: no period a worker computes, so no reservation matches */
+#define GOV_ROLLING (INT64_MIN + 1)
+
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -316,6 +319,9 @@ static void leases(bool sync)
         int64_t ps = wd_gov_period_start(l, now_s, NULL);
         int64_t cur = atomic_load(&l->period_start);
         if (cur != ps) {
+            /* rolling first: a worker's refund that still saw the old period, and lands after the lease is taken,
+             * sees the period move on its second look and takes itself back (authz/govern.c, refund) */
+            atomic_store(&l->period_start, GOV_ROLLING);
             int64_t give = atomic_exchange(&l->lease, 0);
             int64_t spent = atomic_exchange(&l->unflushed, 0);
             atomic_store(&l->exhausted, false);
@@ -382,7 +388,10 @@ static void sql_err(struct wd_gov_job *j, PGresult *r, const char *conflict, con
     else if (r == NULL)
         err(j, 503, "unavailable_error", "the governance database is unreachable");
     else {
-        wd_logf(WD_LOG_WARN, "", "governance: admin statement failed: %s", PQresultErrorMessage(r));
+        /* the primary message and the SQLSTATE only: a DETAIL quotes the failing row (a key's salt and hash,
+         * owners, names) */
+        const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        wd_logf(WD_LOG_WARN, "", "governance: admin statement failed (%s): %s", st, m ? m : "?");
         err(j, 500, "api_error", "the governance database refused the statement");
     }
 }
