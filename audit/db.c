@@ -186,7 +186,7 @@ static const char m2_sql[] =
     "CREATE FUNCTION gov.take_lease(b bigint, ps timestamptz, want bigint) RETURNS bigint LANGUAGE plpgsql AS $$\n"
     "DECLARE l bigint; g bigint; got bigint;\n"
     "BEGIN\n"
-    "  SELECT lim INTO l FROM gov.budgets WHERE id = b;\n"
+    "  SELECT lim INTO l FROM gov.budgets WHERE id = b FOR SHARE; -- a concurrent PATCH of the limit waits\n"
     "  IF l IS NULL THEN RETURN 0; END IF;\n"
     "  INSERT INTO gov.usage (budget_id, period_start) VALUES (b, ps) ON CONFLICT DO NOTHING;\n"
     "  SELECT granted INTO g FROM gov.usage WHERE budget_id = b AND period_start = ps FOR UPDATE;\n"

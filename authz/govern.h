@@ -17,7 +17,7 @@ enum wd_gov_metric { WD_GOV_USD = 1, WD_GOV_REQUESTS, WD_GOV_TOKENS };
 enum wd_gov_period { WD_GOV_MINUTE = 1, WD_GOV_DAILY, WD_GOV_WEEKLY, WD_GOV_MONTHLY, WD_GOV_TOTAL };
 
 #define WD_GOV_NAME_MAX 129        /* names, owners, teams, orgs: 128 bytes and a NUL */
-#define WD_GOV_MAX_HOLDS 16        /* limits one call may be under (key, team and org, each metric and period) */
+#define WD_GOV_MAX_HOLDS 45        /* limits one call may be under: key, team and org x 3 metrics x 5 periods */
 #define WD_GOV_WAIT 1              /* wd_gov_admit: a lease is being topped up; try again shortly */
 
 /* One budget or rate limit. It lives until exit once made (snapshots and calls in flight point at it); a limit
@@ -31,7 +31,8 @@ struct wd_gov_limit {
     enum wd_gov_period period;
     _Atomic int64_t lim;              /* the limit */
     _Atomic int64_t reset_at;         /* a manual reset (unix s) starts the current period again; 0 none */
-    _Atomic int64_t period_start;     /* the period the lease belongs to (unix s); INT64_MIN: no lease yet */
+    _Atomic int64_t period_start;     /* the period the lease belongs to (unix s); INT64_MIN: no lease yet;
+                                         INT64_MIN + 1: the governor is rolling the period over */
     _Atomic int64_t lease;            /* what this replica may still reserve in that period (< 0: overdrawn) */
     _Atomic int64_t unflushed;        /* charged here, not yet added to the database's spend */
     _Atomic int64_t want;             /* a waiting call needs this much more lease: the governor tops up */

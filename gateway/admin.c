@@ -207,6 +207,29 @@ static int read_query(h2o_iovec_t q, const char *const *allowed, char (*vals)[WD
     return 0;
 }
 
+/* A key's roles must be rbac.roles, and a caller may hand out only roles it holds itself (static keys, the
+ * break-glass admins, excepted): keys:manage alone does not make budgets:manage. -1 with *status and msg. */
+static int roles_refused(const struct wd_config *cfg, const struct wd_principal *who, const struct wd_admin_key_req *k,
+                         char *msg, size_t cap, int *status)
+{
+    for (size_t i = 0; i < k->nroles; i++) {
+        size_t r = 0;
+        while (r < cfg->nroles && r < WD_RBAC_MAX_ROLES && strcmp(cfg->roles[r].name, k->roles[i]) != 0)
+            r++;
+        if (r == cfg->nroles || r >= WD_RBAC_MAX_ROLES) {
+            snprintf(msg, cap, "roles: %.128s is not a role of rbac.roles", k->roles[i]);
+            *status = 400;
+            return -1;
+        }
+        if (strcmp(who->method, "api_key") != 0 && !(who->roles & (1ull << r))) {
+            snprintf(msg, cap, "roles: you may grant only roles you hold (not %.128s)", k->roles[i]);
+            *status = 403;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* "{}" with any whitespace: what a client sends for "no fields" (budget reset). */
 static bool empty_object(const char *p, size_t n)
 {
@@ -397,14 +420,17 @@ int wd_gateway_admin(struct wd_gateway *g, h2o_req_t *req)
             if (msg[0] == '\0')
                 snprintf(msg, sizeof(msg), "out of memory");
         }
+        if (rc == 0 && j->key != NULL && j->key->roles_set && roles_refused(cfg, &who, j->key, msg, sizeof(msg), &bad) < 0)
+            rc = -1;
     } else if (!bad && !takes_body && blen > 0 && !(kind == WD_GOV_BUDGET_RESET && empty_object(body, blen))) {
         bad = 400;
         snprintf(msg, sizeof(msg), "body: this route takes none");
     }
     if (bad) {
-        audit_admin(g, &who, rid, event, "error", rule, bad, NULL);
+        audit_admin(g, &who, rid, event, bad == 403 ? "deny" : "error", rule, bad, NULL);
         wd_gateway_admin_free_job(j);
-        respond_error(req, bad, bad == 413 ? "request_too_large" : "invalid_request_error", msg);
+        respond_error(req, bad, bad == 413 ? "request_too_large" : bad == 403 ? "permission_error" : "invalid_request_error",
+                      msg);
         return 0;
     }
     aj->g = g;

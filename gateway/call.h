@@ -144,7 +144,6 @@ struct wd_call {
     struct wd_gov_cost gov_est;          /* the call's reservation: its worst-case cost */
     uv_timer_t *gov_timer;               /* polls while a lease is topped up */
     uint64_t gov_deadline_ms;            /* when that wait ends (loop time) */
-    struct wd_gov_admission gov;         /* the reservations held */
     char authz_rule[160];                /* the rule that allowed the first kept target, or why none was */
     int64_t auth_us, route_us;           /* when authentication and routing started */
     char rid[32];
@@ -184,6 +183,8 @@ struct wd_call {
     /* Not zeroed either: written whole when read (api_headers_read) */
     char beta[1024];                     /* the client's anthropic-beta values, joined */
     char version[64];                    /* the client's anthropic-version */
+    /* Not zeroed either: filled by wd_gov_admit, read only while gov_admitted */
+    struct wd_gov_admission gov;         /* the reservations held */
     /* Not zeroed at the start of a call either (a call's memset is most of its fixed cost): the strings start
      * empty (their first byte is set), the attempt list is read up to nattempts, the spans are written whole by
      * the trace observer before use. */

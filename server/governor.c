@@ -945,5 +945,6 @@ void wd_governor_stop(void)
     wake_fd = -1;
     free(S.database);
     S.database = NULL;
-    wd_gov_shutdown();
+    /* the snapshot and the limits are freed by the server once the worker loops are closed (a call disposed in
+     * their last turn still settles against its limits): wd_gov_shutdown */
 }

@@ -1,6 +1,7 @@
 /* Listener, workers, health endpoints, graceful drain (SIGTERM) and atomic reload (SIGHUP). */
 #include "server/server.h"
 #include "server/governor.h"
+#include "authz/govern.h"
 #include "server/oidc_fetch.h"
 #include "authz/oidc.h"
 #include "authz/rbac.h"
@@ -709,6 +710,7 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
         wd_gateway_free(&workers[i].gw);
         wd_runtime_release(workers[i].gw.rt);
     }
+    wd_gov_shutdown(); /* after the loops: nothing settles against a limit any more */
     wd_audit_global_free();
     wd_otel_shutdown(); /* the spans of the drained requests go out before exit */
     wd_metrics_free();
