@@ -181,6 +181,24 @@ RA=$(sed -n 's/^retry-after: *\([0-9]*\).*/\1/Ip' "$WD_TMP/last.h")
 check "  with Retry-After until the minute ends ($RA s)" bash -c "[ -n '$RA' ] && [ '$RA' -ge 1 ] && [ '$RA' -le 60 ]"
 check "  and a message naming the key's rate limit" grep -q "key $K4_ID: requests per minute rate limit 5 exhausted" "$WD_TMP/last.json"
 
+
+# ======== a stream cut mid-way is charged for the usage it reported
+"$WARDEN_BIN" teams create stream >/dev/null
+K5=$("$WARDEN_BIN" keys create stream-bot --team stream 2>/dev/null | head -1)
+"$WARDEN_BIN" budgets create --scope team --subject stream --metric tokens --period daily --limit 1000000 --json >"$WD_TMP/b5.json"
+B5=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$WD_TMP/b5.json")
+sleep 0.5
+curl -s -o /dev/null "$FAKE_URL/_fake/script" -H 'content-type: application/json' \
+  -d '{"faults":[{"stall_after_chunks":1,"ms":4000}]}'
+curl -s -N --max-time 1.5 -o "$WD_TMP/cut.sse" "$A_URL/anthropic/v1/messages" -H "x-api-key: $K5" \
+  -H 'content-type: application/json' \
+  -d '{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"a long story please"}]}' || true
+sleep 1
+CUT_SPENT=$(sql "SELECT coalesce(sum(spent), 0) FROM gov.usage WHERE budget_id = ${B5#bud_}")
+check "a stream the client cut after its first event is charged the tokens it reported ($CUT_SPENT > 0, at most its reservation)" \
+  bash -c "grep -q message_start '$WD_TMP/cut.sse' && [ '$CUT_SPENT' -gt 0 ] && [ '$CUT_SPENT' -lt 500 ]"
+curl -s -o /dev/null -X POST "$FAKE_URL/_fake/reset"
+
 # ======== restart: the spend is kept; reset admits again
 "$WARDEN_BIN" budgets delete "$B1" >/dev/null 2>&1 || true
 "$WARDEN_BIN" budgets create --scope team --subject eng --metric requests --period total --limit 20 --json >"$WD_TMP/b3.json"
@@ -217,11 +235,21 @@ check "  and on replica B (401)" [ "$(call "$B_URL" "$K4")" = 401 ]
 check "  keys show gives its revoked_at" python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["revoked_at"].startswith("20") else 1)' "$WD_TMP/k4show.json"
 
 # ======== the database down (fail_closed): leases held are used, then 503; back when it is
+# (and a third replica in fail_open mode admits on local accounting, flushing the spend when the database is back)
+"$WARDEN_BIN" teams create fo >/dev/null
+K7=$("$WARDEN_BIN" keys create fo-bot --team fo 2>/dev/null | head -1)
+"$WARDEN_BIN" budgets create --scope team --subject fo --metric requests --period total --limit 10 --json >"$WD_TMP/b7.json"
+B7=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$WD_TMP/b7.json")
+CFG_C=$(wd_config "$(wd_free_port)" "$FAKE_URL" "$(gov_yaml | sed 's/^  migrate: false$/  migrate: false\n  mode: fail_open/')")
+sed -i "s|secret: env://WARDEN_DEV_KEY|secret: env://WARDEN_DEV_KEY\n    - name: admin\n      secret: env://WD_ADMIN|" "$CFG_C"
+wd_start_warden "$CFG_C"; C_PID=$WARDEN_PID; C_URL=$WARDEN_URL; C_LOG=$WARDEN_LOG; C_MET=$WARDEN_METRICS_URL
+export WARDEN_URL="$A_URL"
+check "fail_open replica: a call before the outage takes its lease (200)" [ "$(call "$C_URL" "$K7")" = 200 ]
 wd_pg_stop
 CODES=""
 for i in $(seq 1 12); do CODES+="$(call "$A_URL" "$K1") "; done
-N200=$(grep -o 200 <<<"$CODES" | wc -l)
-N503=$(grep -o 503 <<<"$CODES" | wc -l)
+N200=$( (grep -o 200 <<<"$CODES" || true) | wc -l)
+N503=$( (grep -o 503 <<<"$CODES" || true) | wc -l)
 check "database down: calls use the lease A holds, then 503 ($CODES)" \
   bash -c "[ $N200 -le 2 ] && [ $((N200 + N503)) = 12 ] && [ $N503 -ge 10 ]"
 check "  the 503 is an Anthropic overloaded or api error with Retry-After" \
@@ -229,6 +257,12 @@ check "  the 503 is an Anthropic overloaded or api error with Retry-After" \
 check "  warden_governance_database_up is 0" bash -c "curl -s '$A_MET/metrics' | grep -q '^warden_governance_database_up 0'"
 check "  the admin API answers 503 in its error shape" \
   bash -c "curl -s -o '$WD_TMP/adm.json' -w '%{http_code}' '$A_URL/admin/v1/keys' -H 'Authorization: Bearer $ADMIN_KEY' | grep -q 503 && grep -q '\"type\":\"unavailable_error\"' '$WD_TMP/adm.json'"
+CODES=""
+for i in $(seq 1 12); do CODES+="$(call "$C_URL" "$K7") "; done
+check "fail_open replica: with the database down, calls past the 10-request budget's lease are admitted ($CODES)" \
+  [ "$CODES" = "$(printf '200 %.0s' $(seq 12))" ]
+check "  counted in warden_governance_fail_open_admits_total" \
+  bash -c "curl -s '$C_MET/metrics' | grep -qE '^warden_governance_fail_open_admits_total (1[2-9]|[2-9][0-9])'"
 wd_pg_launch
 UP=0
 for i in $(seq 1 60); do
@@ -236,6 +270,29 @@ for i in $(seq 1 60); do
   sleep 0.1
 done
 check "database back: calls pass again" [ "$UP" = 1 ]
+FO_SPENT=""
+for i in $(seq 1 40); do
+  FO_SPENT=$(sql "SELECT coalesce(sum(spent), 0) FROM gov.usage WHERE budget_id = ${B7#bud_}" 2>/dev/null || true)
+  [ "${FO_SPENT:-0}" -ge 13 ] && break
+  sleep 0.25
+done
+check "fail_open replica: the outage's spend is flushed once the database is back (spent $FO_SPENT: the 13 calls, past the limit of 10 as documented)" \
+  [ "$FO_SPENT" = 13 ]
+check "  and the exhausted budget then refuses (429)" [ "$(call "$C_URL" "$K7")" = 429 ]
+wd_stop_warden "$C_PID" "$C_LOG"
+
+# ======== the minute of the rate limit has ended: the key is admitted again (the period reset by itself)
+K6=$("$WARDEN_BIN" keys create rpm-bot-2 --team eng 2>/dev/null | head -1)
+K6_ID=$(sql "SELECT id FROM gov.keys WHERE name = 'rpm-bot-2' AND revoked_at IS NULL")
+"$WARDEN_BIN" budgets create --scope key --subject "$K6_ID" --metric requests --period minute --limit 2 >/dev/null
+sleep 0.5
+CODES=""
+for i in 1 2 3; do CODES+="$(call "$A_URL" "$K6") "; done
+RA=$(sed -n 's/^retry-after: *\([0-9]*\).*/\1/Ip' "$WD_TMP/last.h")
+sleep "$(( ${RA:-1} + 1 ))"
+CODES+="| $(call "$A_URL" "$K6")"
+check "a minute limit admits again once its minute ends ($CODES, after waiting Retry-After ${RA:-?} s)" \
+  [ "$CODES" = "200 200 429 | 200" ]
 
 # ======== the OpenAPI document against the live admin API
 node "$WD_ROOT/tests/admin/openapi_check.mjs" "$A_URL" "$ADMIN_KEY" acme >"$WD_TMP/openapi.out" 2>&1 || true
