@@ -338,6 +338,13 @@ for i in "${!P_NAME[@]}"; do
       bash -c "[[ '$got' =~ ^$d\\|([^\\|;]*\\ )?$perm\;$ ]]"
   done
 done
+# a denied call never reaches a provider: its call record is of class permission, without an upstream status
+N403=0
+for k in "${!CELL[@]}"; do [ "${CELL[$k]}" = 403 ] && N403=$((N403 + 1)); done
+NPERM=$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND error_class='permission'")
+NUP=$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND error_class='permission' AND upstream_status IS NOT NULL")
+check "audit: the $N403 denied calls are $NPERM call records of class permission, none with a provider answer ($NUP)" \
+  bash -c "[ '$NPERM' = '$N403' ] && [ '$NUP' = 0 ]"
 
 wd_stop_warden
 wd_finish
