@@ -31,7 +31,7 @@ struct admin_job {
     struct admin_ref *ref;           /* in the request's pool; NULL once the request is gone */
     struct wd_principal who;
     const char *event;               /* "keys.create", ... (audit) */
-    const char *permission;
+    char rule[160];                  /* the grant that allowed it (audit) */
     char rid[32];
 };
 
@@ -100,7 +100,7 @@ static void answer(struct admin_job *aj)
     struct wd_gov_job *j = &aj->j;
     /* the object acted on: the one made, else the path's (name characters only: safe inside the JSON detail) */
     audit_admin(aj->g, &aj->who, aj->rid, aj->event, j->status < 400 ? "allow" : "error",
-                aj->permission, j->status, j->made_id[0] ? j->made_id : j->id);
+                aj->rule, j->status, j->made_id[0] ? j->made_id : j->id);
     if (aj->ref != NULL) {
         aj->ref->aj = NULL;
         aj->ref = NULL; /* the response may end the request, and its pool, before the job is freed */
@@ -437,7 +437,7 @@ int wd_gateway_admin(struct wd_gateway *g, h2o_req_t *req)
     aj->req = req;
     aj->who = who;
     aj->event = event;
-    aj->permission = perm;
+    memcpy(aj->rule, rule, sizeof(aj->rule));
     memcpy(aj->rid, rid, sizeof(rid));
     j->done = job_done;
     if (!g->admin_init) {

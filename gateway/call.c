@@ -1314,19 +1314,24 @@ static struct wd_rbac_target rbac_target(const struct wd_route_plan *p, size_t i
 }
 
 /* A virtual key with a model list may use only what the list grants (on top of RBAC). */
-static bool vkey_model_ok(struct wd_call *c, const struct wd_rbac_target *t, char *rule, size_t cap)
+static bool key_models_ok(const struct wd_config *cfg, const struct wd_gov_key *k, const struct wd_rbac_target *t,
+                          char *rule, size_t cap)
 {
-    const struct wd_gov_key *k = c->vkey;
     if (k == NULL || k->nmodels == 0)
         return true;
     for (size_t i = 0; i < k->nmodels; i++)
         if (wd_rbac_pattern_grants(k->models[i], t)) {
-            if (!c->rt->cfg->rbac)
+            if (!cfg->rbac)
                 snprintf(rule, cap, "virtual key %.64s grants %.64s", k->name, k->models[i]);
             return true;
         }
     snprintf(rule, cap, "virtual key %.64s: not in its models", k->name);
     return false;
+}
+
+static bool vkey_model_ok(struct wd_call *c, const struct wd_rbac_target *t, char *rule, size_t cap)
+{
+    return key_models_ok(c->rt->cfg, c->vkey, t, rule, cap);
 }
 
 /* RBAC: the plan keeps only the targets the caller's roles allow (a tier or an alias granted whole keeps its
@@ -1958,6 +1963,7 @@ static void call_admitted(struct wd_call *c)
 struct model_view {
     const struct wd_config *cfg;
     const struct wd_principal *who;
+    const struct wd_gov_key *vkey;       /* a virtual key's model list narrows it too */
 };
 
 static bool model_visible(void *ctx, const char *name)
@@ -1965,14 +1971,15 @@ static bool model_visible(void *ctx, const char *name)
     const struct model_view *v = ctx;
     struct wd_route_plan plan;
     struct wd_error err;
-    if (!v->cfg->rbac)
+    if (!v->cfg->rbac && (v->vkey == NULL || v->vkey->nmodels == 0))
         return true;
     if (wd_route_plan(v->cfg, (struct wd_str){name, strlen(name)}, &plan, &err) < 0)
         return false;
     char rule[160];
     for (size_t i = 0; i < plan.n; i++) {
         struct wd_rbac_target t = rbac_target(&plan, i);
-        if (wd_rbac_model_ok(v->cfg, v->who->roles, &t, rule, sizeof(rule)))
+        if (wd_rbac_model_ok(v->cfg, v->who->roles, &t, rule, sizeof(rule)) &&
+            key_models_ok(v->cfg, v->vkey, &t, rule, sizeof(rule)))
             return true;
     }
     return false;
@@ -1985,7 +1992,8 @@ static void handle_models(h2o_req_t *req, struct wd_gateway *g, const struct wd_
     struct wd_str presented = presented_key(req, api);
     struct wd_principal who;
     const char *why;
-    int r = presented.n ? principal_of(g, presented, &who, &why) : -1;
+    const struct wd_gov_key *vkey = NULL;
+    int r = presented.n ? wd_gateway_principal(g, presented, &who, &vkey, &why) : -1;
     if (r == WD_OIDC_PENDING) {
         static const char m[] = "the identity provider's signing keys are not available yet; retry shortly";
         api->write_error(&b, WD_ERR_UNAVAILABLE, m, sizeof(m) - 1);
@@ -2001,7 +2009,7 @@ static void handle_models(h2o_req_t *req, struct wd_gateway *g, const struct wd_
         wd_buf_free(&b);
         return;
     }
-    struct model_view mv = {g->rt->cfg, &who};
+    struct model_view mv = {g->rt->cfg, &who, vkey};
     api->write_models(&b, g->rt->cfg, model_visible, &mv);
     wd_respond(req, 200, "application/json", b.p, b.n);
     wd_buf_free(&b);
