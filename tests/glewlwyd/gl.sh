@@ -37,8 +37,9 @@ rotate|retire)
   base="${iss%/api/*}/api"
   jar="$dir/admin.jar"
   # the admin's session: Debian's schema creates admin with password "password"
-  c -o /dev/null -c "$jar" -H 'content-type: application/json' \
-    --data '{"username":"admin","password":"password"}' "$base/auth/"
+  code=$(c -o /dev/null -w '%{http_code}' -c "$jar" -H 'content-type: application/json' \
+    --data '{"username":"admin","password":"password"}' "$base/auth/")
+  [ "$code" = 200 ] || { echo "gl.sh: admin login: $code" >&2; exit 1; }
   node "$here/keys.mjs" "$cmd" "$dir/jwks-private.json" >"$dir/jwks-private.next"
   mv "$dir/jwks-private.next" "$dir/jwks-private.json"
   c -b "$jar" "$base/mod/plugin/oidc" | python3 -c 'import json,sys

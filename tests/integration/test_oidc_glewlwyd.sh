@@ -11,7 +11,8 @@ if ! command -v glewlwyd >/dev/null; then
   exit 1
 fi
 bash "$WD_ROOT/tests/idp/setup.sh" >/dev/null
-export WARDEN_DEV_KEY="wk-gl-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+WARDEN_DEV_KEY="wk-gl-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+export WARDEN_DEV_KEY
 GL="bash $WD_ROOT/tests/glewlwyd/gl.sh"
 AUD=api://warden
 GL_AUD=https://warden.example/
@@ -126,6 +127,19 @@ call "$(relabel "$OK1" "$GL_ISS")" claude-sonnet-4-5
 check "an oidc-provider token with glewlwyd's issuer: 401 (got $CODE)" [ "$CODE" = 401 ]
 check "... refused for its key: glewlwyd publishes no such kid" last_refused "unknown kid"
 check "... and not in the answer" bash -c "! grep -qiE 'kid|signature' '$OUT'"
+# ... and with the kid of glewlwyd's RSA key too: found, but the oidc-provider's signature does not verify with it
+GL_KID=$(part "$RS" 0 | python3 -c 'import json,sys; print(json.load(sys.stdin)["kid"])')
+SWAPPED=$(python3 - "$(relabel "$OK1" "$GL_ISS")" "$GL_KID" <<'PY'
+import base64, json, sys
+h, p, s = sys.argv[1].split('.')
+hd = json.loads(base64.urlsafe_b64decode(h + '=='))
+hd['kid'] = sys.argv[2]
+print('.'.join([base64.urlsafe_b64encode(json.dumps(hd, separators=(',', ':')).encode()).rstrip(b'=').decode(), p, s]))
+PY
+)
+call "$SWAPPED" claude-sonnet-4-5
+check "an oidc-provider token with glewlwyd's issuer and kid: 401 (got $CODE)" [ "$CODE" = 401 ]
+check "... bad signature" last_refused "bad signature"
 call "$(relabel "$RS" "$ISS")" claude-sonnet-4-5
 check "a glewlwyd token with the oidc-provider's issuer: 401 (got $CODE)" [ "$CODE" = 401 ]
 check "... refused for its key: the oidc-provider publishes no such kid" last_refused "unknown kid"
