@@ -17,6 +17,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The tests run their own glewlwyd and Prometheus on loopback: the system services the packages start (on all
+  # interfaces, with Debian's defaults) are stopped where systemd runs them.
+  for s in glewlwyd prometheus; do
+    case " ${missing[*]} " in *" $s "*) systemctl disable --now "$s" >/dev/null 2>&1 || true ;; esac
+  done
 fi
 # Node runs the real clients (Claude Code, SDKs) and the fake providers; the machine image
 # ships Node 20 with npm. Only a machine without any node gets Debian's.
