@@ -380,6 +380,44 @@ int wd_gov_submit(struct wd_gov_job *j)
     return on ? 0 : -1;
 }
 
+static struct wd_gov_job *sjob_first, **sjob_lastp = &sjob_first;
+static bool sjobs_on;
+static void (*sjob_wake)(void);
+
+void wd_gov_signin_enable(bool on, void (*wake)(void))
+{
+    pthread_mutex_lock(&job_lock);
+    sjobs_on = on;
+    sjob_wake = wake;
+    pthread_mutex_unlock(&job_lock);
+}
+
+int wd_gov_signin_submit(struct wd_gov_job *j)
+{
+    j->next = NULL;
+    pthread_mutex_lock(&job_lock);
+    bool on = sjobs_on;
+    void (*w)(void) = sjob_wake;
+    if (on) {
+        *sjob_lastp = j;
+        sjob_lastp = &j->next;
+    }
+    pthread_mutex_unlock(&job_lock);
+    if (on && w != NULL)
+        w();
+    return on ? 0 : -1;
+}
+
+struct wd_gov_job *wd_gov_signin_take(void)
+{
+    pthread_mutex_lock(&job_lock);
+    struct wd_gov_job *j = sjob_first;
+    sjob_first = NULL;
+    sjob_lastp = &sjob_first;
+    pthread_mutex_unlock(&job_lock);
+    return j;
+}
+
 struct wd_gov_job *wd_gov_jobs_take(void)
 {
     pthread_mutex_lock(&job_lock);

@@ -185,10 +185,20 @@ struct wd_gov_job {
     const char *err_type;             /* ... the error's type when >= 400 ... */
     struct wd_buf out;                /* ... and its JSON body (the error's message when >= 400) */
     char made_id[32];                 /* a created key's or budget's id (audit record) */
+    bool raw_answer;                  /* sign-in jobs: out is the answer as it is (OAuth JSON, HTML) */
+    const char *content_type;         /* ... with this content type */
+    void *ext;                        /* sign-in jobs: their input (malloc'd, wiped and freed with the job) */
+    size_t ext_len;
     void (*done)(struct wd_gov_job *j); /* called on the governor's thread once the answer is in */
     void *ctx;                        /* the submitter's */
     struct wd_gov_job *next;          /* the governor's queue */
 };
+/* The sign-in thread's queue (server/signin.c): the same jobs, run against the IdP. */
+enum { WD_GOV_SIGNIN_EXCHANGE = 100, WD_GOV_SIGNIN_REFRESH };
+int wd_gov_signin_submit(struct wd_gov_job *j);
+void wd_gov_signin_enable(bool on, void (*wake)(void));
+struct wd_gov_job *wd_gov_signin_take(void);
+
 /* Queues j for the governor: 0, or -1 when governance is off (nobody runs jobs). */
 int wd_gov_submit(struct wd_gov_job *j);
 /* The governor's side: installs the queue's consumer wake-up, and takes the queued jobs (a list, oldest first). */

@@ -9,8 +9,10 @@
 #endif
 #include "config/config.h"
 #include "lib/buf.h"
+#include "lib/json.h"
 #include "lib/hash.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -55,6 +57,7 @@ struct cfg_node {
     int key_line;           /* line of the key this node is the value of, 0 outside mappings */
     bool is_null;           /* plain empty, ~ or null: treated exactly as if the key were absent */
     bool from_env;          /* interpolation substituted a variable: never quote this text in an error */
+    bool plain;             /* a plain (unquoted, untagged) scalar: true, false, null and numbers read as JSON */
     char *text;             /* scalar bytes as libyaml decoded them (may hold NUL), NUL-terminated */
     size_t len;
     struct cfg_node **kids; /* map: key, value, key, value, ...; sequence: items */
@@ -260,8 +263,8 @@ static int cfg_tree_load(const char *yaml, size_t len, struct cfg_node **out, st
                 memcpy(n->text, ev.data.scalar.value, ev.data.scalar.length);
             n->text[ev.data.scalar.length] = '\0';
             n->len = ev.data.scalar.length;
-            n->is_null = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev.data.scalar.tag &&
-                         cfg_plain_null(n->text, n->len);
+            n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev.data.scalar.tag;
+            n->is_null = n->plain && cfg_plain_null(n->text, n->len);
             break;
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT:
@@ -567,7 +570,7 @@ static int cfg_map_check_keys(const struct cfg_node *map, const char *path, stru
 
 enum cfg_type {
     T_STRING, T_PATH, T_BOOL, T_INT, T_SIZE, T_DURATION, T_NUMBER, T_ENUM, T_HOSTPORT, T_URL, T_SECRET,
-    T_ENVNAME, T_TARGET, T_CHAIN, T_SECTION, T_MAP_OF, T_LIST_OF, T_STRLIST,
+    T_ENVNAME, T_TARGET, T_CHAIN, T_SECTION, T_MAP_OF, T_LIST_OF, T_STRLIST, T_JSON,
 };
 
 struct cfg_ctx {
@@ -887,6 +890,99 @@ static int cfg_get_chain(struct cfg_ctx *c, const struct cfg_key *row, void *obj
 }
 
 /* A string, or a list of strings (at least row->min, no repeats): char ** at off, its count at off2. */
+/* A YAML value as JSON text: mappings become objects (scalar keys), sequences arrays, plain true/false/null and
+ * JSON-shaped numbers stay what they are, every other scalar (quoted ones included) a string. */
+static int cfg_json_of(struct cfg_node *n, const char *path, struct wd_buf *b, int depth, struct wd_config_err *err)
+{
+    if (depth > 32)
+        return cfg_fail(err, n->line, path, "is nested deeper than 32 levels");
+    if (n->kind == CFG_MAP) {
+        wd_buf_putc(b, '{');
+        for (size_t i = 0; i + 1 < n->nkids; i += 2) {
+            if (n->kids[i]->kind != CFG_SCALAR)
+                return cfg_fail(err, n->kids[i]->line, path, "has a key that is not a string");
+            if (i)
+                wd_buf_putc(b, ',');
+            wd_json_put_string(b, n->kids[i]->text, n->kids[i]->len);
+            wd_buf_putc(b, ':');
+            if (cfg_json_of(n->kids[i + 1], path, b, depth + 1, err))
+                return -1;
+        }
+        wd_buf_putc(b, '}');
+        return 0;
+    }
+    if (n->kind == CFG_SEQ) {
+        wd_buf_putc(b, '[');
+        for (size_t i = 0; i < n->nkids; i++) {
+            if (i)
+                wd_buf_putc(b, ',');
+            if (cfg_json_of(n->kids[i], path, b, depth + 1, err))
+                return -1;
+        }
+        wd_buf_putc(b, ']');
+        return 0;
+    }
+    if (n->plain) {
+        if (n->is_null) {
+            wd_buf_puts(b, "null");
+            return 0;
+        }
+        if ((n->len == 4 && !memcmp(n->text, "true", 4)) || (n->len == 5 && !memcmp(n->text, "false", 5))) {
+            wd_buf_put(b, n->text, n->len);
+            return 0;
+        }
+        const char *p = n->text, *e = n->text + n->len;
+        if (p < e && *p == '-')
+            p++;
+        bool num = p < e && isdigit((unsigned char)*p) && !(*p == '0' && p + 1 < e && isdigit((unsigned char)p[1]));
+        while (num && p < e && isdigit((unsigned char)*p))
+            p++;
+        if (num && p < e && *p == '.') {
+            p++;
+            num = p < e && isdigit((unsigned char)*p);
+            while (num && p < e && isdigit((unsigned char)*p))
+                p++;
+        }
+        if (num && p < e && (*p == 'e' || *p == 'E')) {
+            p++;
+            if (p < e && (*p == '+' || *p == '-'))
+                p++;
+            num = p < e && isdigit((unsigned char)*p);
+            while (num && p < e && isdigit((unsigned char)*p))
+                p++;
+        }
+        if (num && p == e) {
+            wd_buf_put(b, n->text, n->len);
+            return 0;
+        }
+    }
+    if (memchr(n->text, '\0', n->len) != NULL)
+        return cfg_fail(err, n->line, path, "holds a NUL character");
+    wd_json_put_string(b, n->text, n->len);
+    return 0;
+}
+
+static int cfg_get_json(const struct cfg_key *row, struct cfg_node *n, const char *path, char **out,
+                        struct wd_config_err *err)
+{
+    struct wd_buf b = {0};
+    if (n->kind != CFG_MAP) {
+        return cfg_fail(err, cfg_line(n), path, "must be a mapping");
+    }
+    if (cfg_json_of(n, path, &b, 0, err)) {
+        wd_buf_free(&b);
+        return -1;
+    }
+    wd_buf_putc(&b, '\0');
+    if (b.oom) {
+        wd_buf_free(&b);
+        return cfg_oom(err);
+    }
+    free(*out);
+    *out = b.p;
+    return 0;
+}
+
 static int cfg_get_strlist(const struct cfg_key *row, void *obj, struct cfg_node *n, const char *path,
                            struct wd_config_err *err)
 {
@@ -1036,6 +1132,8 @@ static int cfg_conv(struct cfg_ctx *c, const struct cfg_key *row, void *obj, str
         return cfg_parse_hostport(n, path, f, cfg_at(obj, row->off2), err);
     case T_STRLIST:
         return cfg_get_strlist(row, obj, n, path, err);
+    case T_JSON:
+        return cfg_get_json(row, n, path, (char **)f, err);
     case T_SECTION:
         return cfg_walk(c, row->sub, f, key, n, path);
     case T_MAP_OF:
@@ -1191,6 +1289,7 @@ static void cfg_free_obj(const struct cfg_section *s, void *obj)
 
         switch (row->type) {
         case T_STRING: case T_PATH: case T_URL: case T_SECRET: case T_ENVNAME: case T_TARGET: case T_HOSTPORT:
+        case T_JSON:
             cfg_free_str(*(char **)f);
             break;
         case T_CHAIN: {
@@ -1819,6 +1918,50 @@ static const struct cfg_key gov_keys[] = {
 };
 static const struct cfg_section gov_section = {KEYS(gov_keys), .check = cfg_gov_check};
 
+static int cfg_signin_check(struct cfg_ctx *c, void *obj, const struct cfg_seen *seen, struct cfg_node *key,
+                            struct cfg_node *map, const char *path)
+{
+    struct wd_signin_config *si = obj;
+    si->enabled = true;
+    for (size_t i = 0; i < c->cfg->noidc; i++)
+        if (si->issuer != NULL && strcmp(c->cfg->oidc[i].name, si->issuer) == 0)
+            return 0;
+    return cfg_fail(c->err, map ? map->line : key->line, path, "issuer must name an entry of auth.oidc");
+}
+
+static const struct cfg_key signin_policy_keys[] = {
+    {"groups", T_STRLIST, FIELD(struct wd_signin_policy, groups), .off2 = offsetof(struct wd_signin_policy, ngroups),
+     .doc = "The policy applies to a caller in one of these IdP groups."},
+    {"email_domain", T_STRING, FIELD(struct wd_signin_policy, email_domain),
+     .doc = "... or to a caller whose e-mail is at this domain; with neither, to everyone."},
+    {"settings", T_JSON, FIELD(struct wd_signin_policy, settings), .required = "settings is required",
+     .doc = "Claude Code's managed settings (its settings.json keys), written as YAML."},
+};
+static const struct cfg_section signin_policy_section = {KEYS(signin_policy_keys),
+                                                         .size = sizeof(struct wd_signin_policy)};
+
+static const struct cfg_key signin_keys[] = {
+    {"public_url", T_URL, FIELD(struct wd_signin_config, public_url), .required = "public_url is required",
+     .doc = "The gateway URL developers are given: Warden's Anthropic API base, e.g. `https://warden.example.com/anthropic`."},
+    {"issuer", T_STRING, FIELD(struct wd_signin_config, issuer), .required = "issuer is required",
+     .doc = "The `name` of the `auth.oidc` entry developers sign in at."},
+    {"client_id", T_STRING, FIELD(struct wd_signin_config, client_id), .required = "client_id is required",
+     .doc = "Warden's (confidential) client at that IdP; its redirect URI is `{public_url}/oauth/callback`."},
+    {"client_secret", T_SECRET, FIELD(struct wd_signin_config, client_secret),
+     .required = "client_secret is required", .doc = "The client's secret."},
+    {"scopes", T_STRLIST, FIELD(struct wd_signin_config, scopes), .off2 = offsetof(struct wd_signin_config, nscopes),
+     .def_doc = "`openid profile email offline_access`", .doc = "Scopes asked of the IdP."},
+    {"session_secret", T_STRLIST, FIELD(struct wd_signin_config, session_secrets),
+     .off2 = offsetof(struct wd_signin_config, nsession_secrets), .min = 1,
+     .required = "session_secret is required",
+     .doc = "Secret references (32 bytes or more each) keying session tokens: the first signs, all verify."},
+    {"session_ttl", T_DURATION, FIELD(struct wd_signin_config, session_ttl_ms), .def = "1h", .min = 60000,
+     .max = 86400000, .doc = "A session token's lifetime; Claude Code refreshes it through the IdP."},
+    {"policies", T_LIST_OF, FIELD(struct wd_signin_config, policies), .off2 = offsetof(struct wd_signin_config, npolicies),
+     .sub = &signin_policy_section, .doc = "Managed settings by IdP group or e-mail domain; the first match wins."},
+};
+static const struct cfg_section signin_section = {KEYS(signin_keys), .check = cfg_signin_check};
+
 static const struct cfg_key header_keys[] = {
     {"", T_STRING, FIELD(struct wd_otlp_header, value), .check = cfg_one_line,
      .doc = "An extra export request header; the value may be a secret reference."},
@@ -1921,6 +2064,9 @@ static const struct cfg_key root_keys[] = {
      .doc = "Roles and who holds them; written, everything not granted is denied."},
     {"audit", T_SECTION, .off = offsetof(struct wd_config, audit), .sub = &audit_section,
      .def_doc = "none (no trail)", .restart = true, .doc = "The audit trail."},
+    {"signin", T_SECTION, .off = offsetof(struct wd_config, signin), .sub = &signin_section,
+     .def_doc = "none (no gateway sign-in)", .restart = true,
+     .doc = "Claude Code's own gateway sign-in: the device flow brokered against an `auth.oidc` issuer."},
     {"governance", T_SECTION, .off = offsetof(struct wd_config, governance), .sub = &gov_section,
      .def_doc = "none (no virtual keys, budgets or rate limits)", .restart = true,
      .doc = "Virtual keys, teams, budgets and rate limits, shared by every replica through PostgreSQL."},
@@ -1939,7 +2085,7 @@ static void cfg_type_doc(const struct cfg_key *row, char *out, size_t cap)
         [T_SECRET] = "secret reference", [T_ENVNAME] = "environment variable name", [T_TARGET] = "target",
         [T_CHAIN] = "target or list of targets", [T_SECTION] = "mapping", [T_MAP_OF] = "mapping", [T_LIST_OF] = "list",
         [T_SIZE] = "size", [T_DURATION] = "duration", [T_HOSTPORT] = "`host:port`",
-        [T_STRLIST] = "string or list of strings"};
+        [T_STRLIST] = "string or list of strings", [T_JSON] = "mapping (any YAML)"};
     char lo[32], hi[32];
 
     cfg_fmt_size(lo, sizeof lo, row->min);

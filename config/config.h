@@ -163,6 +163,31 @@ struct wd_rbac_binding {
     char *role;            /* a name of rbac.roles */
 };
 
+/* signin.policies[]: the managed settings Claude Code receives, from the first policy that matches the caller. */
+struct wd_signin_policy {
+    char **groups;         /* matches a caller holding one of these IdP groups ... */
+    size_t ngroups;
+    char *email_domain;    /* ... or whose e-mail is at this domain; neither set: matches everyone */
+    char *settings;        /* the settings as JSON text (written as YAML in the file) */
+};
+
+/* signin: Claude Code's own gateway sign-in (docs/claude-gateway-protocol.md): Warden brokers the device flow against
+ * one auth.oidc issuer and mints session tokens. */
+struct wd_signin_config {
+    bool enabled;          /* the section is present */
+    char *public_url;      /* the gateway URL developers are given (the Anthropic API's base, .../anthropic) */
+    char *issuer;          /* the name of the auth.oidc entry developers sign in at */
+    char *client_id;       /* Warden's client at that IdP (confidential) */
+    char *client_secret;   /* secret reference */
+    char **scopes;         /* asked for; none written: openid profile email offline_access */
+    size_t nscopes;
+    char **session_secrets; /* secret references: the first signs session tokens, all verify (rotation) */
+    size_t nsession_secrets;
+    unsigned session_ttl_ms; /* a session token's lifetime, default 1 h */
+    struct wd_signin_policy *policies;
+    size_t npolicies;
+};
+
 enum wd_gov_mode { WD_GOV_FAIL_CLOSED = 0, WD_GOV_FAIL_OPEN };
 
 /* governance: virtual keys, teams, budgets and rate limits in PostgreSQL (docs/governance.md). */
@@ -224,6 +249,7 @@ struct wd_config {
 
     struct wd_audit_config audit;
     struct wd_governance_config governance;
+    struct wd_signin_config signin;
     struct wd_telemetry_config telemetry;
 
     char *source;          /* file path, or "<embedded>" */

@@ -90,6 +90,11 @@ void wd_gateway_admin_free_job(struct wd_gov_job *j)
     free(j->team);
     free(j->budget);
     free(j->raw);
+    if (j->ext != NULL)
+        OPENSSL_cleanse(j->ext, j->ext_len);
+    free(j->ext);
+    if (j->raw_answer && j->out.p != NULL)
+        OPENSSL_cleanse(j->out.p, j->out.n); /* tokens */
     wd_buf_free(&j->out);
     free(aj);
 }
@@ -104,7 +109,13 @@ static void answer(struct admin_job *aj)
     if (aj->ref != NULL) {
         aj->ref->aj = NULL;
         aj->ref = NULL; /* the response may end the request, and its pool, before the job is freed */
-        if (j->status >= 400)
+        if (j->raw_answer) {
+            h2o_req_t *req = aj->req;
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+            h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("pragma"), 0, NULL, H2O_STRLIT("no-cache"));
+            wd_respond(req, j->status, j->content_type ? j->content_type : "application/json",
+                       j->out.p ? j->out.p : "", j->out.n);
+        } else if (j->status >= 400)
             respond_error(aj->req, j->status, j->err_type ? j->err_type : "api_error",
                           j->out.p ? (wd_buf_putc(&j->out, '\0'), j->out.p) : "error");
         else
@@ -365,12 +376,11 @@ int wd_gateway_admin(struct wd_gateway *g, h2o_req_t *req)
         return 0;
     }
 
-    struct admin_job *aj = calloc(1, sizeof(*aj));
-    if (aj == NULL) {
+    struct wd_gov_job *j = wd_gateway_job_new();
+    if (j == NULL) {
         respond_error(req, 503, "unavailable_error", "out of memory");
         return 0;
     }
-    struct wd_gov_job *j = &aj->j;
     j->kind = kind;
     char msg[300] = "";
     int bad = 0;
@@ -433,12 +443,28 @@ int wd_gateway_admin(struct wd_gateway *g, h2o_req_t *req)
                       msg);
         return 0;
     }
+    memcpy(((struct admin_job *)j)->rule, rule, sizeof(((struct admin_job *)j)->rule));
+    if (wd_gateway_job_submit(g, req, j, &who, event, rid, wd_gov_submit) < 0)
+        respond_error(req, 503, "unavailable_error", "governance is not running");
+    return 0;
+}
+
+struct wd_gov_job *wd_gateway_job_new(void)
+{
+    struct admin_job *aj = calloc(1, sizeof(*aj));
+    return aj != NULL ? &aj->j : NULL;
+}
+
+int wd_gateway_job_submit(struct wd_gateway *g, h2o_req_t *req, struct wd_gov_job *j, const struct wd_principal *who,
+                          const char *event, const char *rid, int (*submit)(struct wd_gov_job *))
+{
+    struct admin_job *aj = (struct admin_job *)j;
     aj->g = g;
     aj->req = req;
-    aj->who = who;
+    if (who != NULL)
+        aj->who = *who;
     aj->event = event;
-    memcpy(aj->rule, rule, sizeof(aj->rule));
-    memcpy(aj->rid, rid, sizeof(rid));
+    wd_cstr_copy(aj->rid, sizeof(aj->rid), rid);
     j->done = job_done;
     if (!g->admin_init) {
         pthread_mutex_init(&g->admin_lock, NULL);
@@ -449,10 +475,11 @@ int wd_gateway_admin(struct wd_gateway *g, h2o_req_t *req)
     struct admin_ref *ref = h2o_mem_alloc_shared(&req->pool, sizeof(*ref), ref_dispose);
     ref->aj = aj;
     aj->ref = ref;
-    if (wd_gov_submit(j) < 0) {
+    if (submit(j) < 0) {
         ref->aj = NULL;
+        aj->ref = NULL;
         wd_gateway_admin_free_job(j);
-        respond_error(req, 503, "unavailable_error", "governance is not running");
+        return -1;
     }
     return 0;
 }

@@ -206,6 +206,12 @@ struct wd_call {
 int wd_gateway_principal(struct wd_gateway *g, struct wd_str presented, struct wd_principal *who,
                          const struct wd_gov_key **vkey, const char **why);
 
+/* A job for the governor or the sign-in thread (zeroed; gateway/admin.c), and its hand-over: the answer goes to req
+ * on this worker's loop when the job is done (the status, error type and out of the job), with an audit record of
+ * event. -1 when submit refused it (the job is then freed; the caller answers). */
+struct wd_gov_job *wd_gateway_job_new(void);
+int wd_gateway_job_submit(struct wd_gateway *g, h2o_req_t *req, struct wd_gov_job *j, const struct wd_principal *who,
+                          const char *event, const char *rid, int (*submit)(struct wd_gov_job *));
 /* Frees an admin job (gateway/admin.c) with what it holds. */
 void wd_gateway_admin_free_job(struct wd_gov_job *j);
 /* Whether path is under /admin/v1 (the front guard lets a valid key send a body there). */
