@@ -2,6 +2,11 @@
 // tests/gateway/oracle.sh, or Warden) and prints every HTTP exchange as one JSON line, tokens redacted to their shape,
 // so two gateways' transcripts can be compared. The browser step is played with plain HTTP against oidc-provider's
 // dev login and consent pages. Usage: node tests/gateway/probe.mjs BASE_URL [--user alice] [--user2 bob]
+//   node tests/gateway/probe.mjs BASE_URL --sign-in USER   one device-flow sign-in; prints the token answer unredacted
+//   node tests/gateway/probe.mjs BASE_URL --record [--port 0]   a recording reverse proxy in front of BASE_URL: prints
+//     {"port"} then one JSON line per request a client (Claude Code) makes, tokens redacted
+//   node tests/gateway/probe.mjs BASE_URL --approve USER_CODE USER   plays the browser for a code a client shows
+import * as http from 'node:http';
 const args = process.argv.slice(2);
 const base = (args[0] ?? process.env.GW_BASE_URL ?? '').replace(/\/$/, '');
 if (!/^https?:\/\//.test(base)) {
@@ -295,4 +300,52 @@ async function main() {
   process.exit(failures ? 1 : 0);
 }
 
-main().catch((e) => { process.stderr.write(`probe.mjs: ${e.stack ?? e}\n`); process.exit(1); });
+// Forwards every request to the gateway unchanged and logs what the client asked and what it got.
+async function record() {
+  const port = Number(opt('--port', '0'));
+  const server = http.createServer(async (req, res) => {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const body = Buffer.concat(chunks);
+    const headers = { ...req.headers };
+    delete headers.host; delete headers.connection; delete headers['content-length'];
+    let up;
+    try {
+      up = await fetch(`${base}${req.url}`, { method: req.method, headers, body: body.length ? body : undefined, redirect: 'manual' });
+    } catch (e) {
+      res.writeHead(502).end(String(e));
+      return;
+    }
+    const out = Buffer.from(await up.arrayBuffer());
+    const reqShown = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      reqShown[k] = k === 'authorization' ? v.replace(/^Bearer (.*)$/, (_m, t) => `Bearer ${JSON.stringify(shape(t))}`) : v;
+    }
+    let reqBody = body.toString('utf8');
+    if ((req.headers['content-type'] ?? '').includes('x-www-form-urlencoded')) reqBody = redact(Object.fromEntries(new URLSearchParams(reqBody)));
+    else if ((req.headers['content-type'] ?? '').includes('json')) { try { reqBody = redact(JSON.parse(reqBody)); } catch { /* text */ } }
+    else if (body.length) reqBody = `<${req.headers['content-type'] ?? 'body'} ${body.length} bytes>`;
+    let respBody = out.toString('utf8');
+    try { respBody = redact(JSON.parse(respBody)); } catch { if (out.length > 400) respBody = `<${out.length} bytes>`; }
+    const respHeaders = {};
+    for (const k of KEEP) if (up.headers.has(k)) respHeaders[k] = up.headers.get(k);
+    process.stdout.write(JSON.stringify({ at: new Date().toISOString(), method: req.method, url: req.url, req_headers: reqShown,
+      req_body: reqBody, status: up.status, headers: respHeaders, body: respBody }) + '\n');
+    const fwd = {};
+    up.headers.forEach((v, k) => { if (!['content-encoding', 'content-length', 'transfer-encoding', 'connection'].includes(k)) fwd[k] = v; });
+    res.writeHead(up.status, fwd).end(out);
+  });
+  server.listen(port, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n'));
+}
+
+const mode = args.includes('--record') ? record
+  : args.includes('--sign-in') ? async () => {
+    const t = await signIn(opt('--sign-in', 'alice'), 'sign-in');
+    process.stderr.write(JSON.stringify(checks) + '\n');
+    process.stdout.write(JSON.stringify({ token: t }) + '\n');
+  }
+    : args.includes('--approve') ? async () => {
+      const i = args.indexOf('--approve');
+      await browserApprove(args[i + 1], args[i + 2] ?? 'alice');
+    } : main;
+mode().catch((e) => { process.stderr.write(`probe.mjs: ${e.stack ?? e}\n`); process.exit(1); });
