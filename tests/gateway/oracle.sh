@@ -89,6 +89,11 @@ managed:
         permissions: {deny: ["Bash(rm -rf *)"]}
     - settings:
         env: {WARDEN_POLICY: default}
+# The default (10 code submissions per 600 s per address) stops a second probe run within ten minutes: every
+# caller here is 127.0.0.1.
+rate_limits:
+  device_verify: {max: 1000, window_seconds: 600}
+  device_authorization: {max: 1000, window_seconds: 600}
 telemetry:
   forward_to:
     - url: http://127.0.0.1:$OTLP_PORT

@@ -151,6 +151,7 @@ async function browserApprove(userCode, user, deny = false) {
   let r = await exchange('browser: submit the code', 'POST', `${base}/device`, {
     browser: true, form: { user_code: userCode }, headers: { origin: base, 'sec-fetch-site': 'same-origin' },
   });
+  check(`browser: a pending code redirects to the IdP (${user})`, r.res.status === 302, r.res.status);
   let url = r.headers.get('location');
   for (let hop = 0; hop < 12 && url; hop++) {
     url = new URL(url, url.startsWith('http') ? undefined : base).toString();
