@@ -6,6 +6,9 @@
 //   node tests/gateway/probe.mjs BASE_URL --record [--port 0]   a recording reverse proxy in front of BASE_URL: prints
 //     {"port"} then one JSON line per request a client (Claude Code) makes, tokens redacted
 //   node tests/gateway/probe.mjs BASE_URL --approve USER_CODE USER   plays the browser for a code a client shows
+//   ... --sign-in USER --claude-home DIR   also writes DIR/.claude/.credentials.json as Claude Code's /login would
+//     leave it, so `HOME=DIR claude -p` runs signed in to the gateway without the interactive screen
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 const args = process.argv.slice(2);
 const base = (args[0] ?? process.env.GW_BASE_URL ?? '').replace(/\/$/, '');
@@ -343,6 +346,20 @@ const mode = args.includes('--record') ? record
   : args.includes('--sign-in') ? async () => {
     const t = await signIn(opt('--sign-in', 'alice'), 'sign-in');
     process.stderr.write(JSON.stringify(checks) + '\n');
+    const home = opt('--claude-home');
+    if (home && t.access_token) {
+      // The shape Claude Code 2.1.328 stores after /login (key enterpriseGateway), plus the trust it records for a
+      // loopback http gateway; see docs/claude-gateway-protocol.md.
+      fs.mkdirSync(`${home}/.claude`, { recursive: true });
+      const cred = {
+        gatewayTrust: { [new URL(base).hostname]: 'http-loopback' },
+        enterpriseGateway: {
+          url: base, jwt: t.access_token, expiresAt: Date.now() + t.expires_in * 1000, tokenEndpoint: `${base}/oauth/token`,
+          ...(t.refresh_token ? { idpRefreshToken: t.refresh_token } : {}), vouchedAtLogin: false,
+        },
+      };
+      fs.writeFileSync(`${home}/.claude/.credentials.json`, JSON.stringify(cred), { mode: 0o600 });
+    }
     process.stdout.write(JSON.stringify({ token: t }) + '\n');
   }
     : args.includes('--approve') ? async () => {
