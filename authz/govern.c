@@ -418,6 +418,32 @@ struct wd_gov_job *wd_gov_signin_take(void)
     return j;
 }
 
+static struct wd_signin_keys *signin_keys;
+static char *signin_auth_ep;
+
+void wd_gov_signin_set_keys(struct wd_signin_keys *keys) { signin_keys = keys; }
+const struct wd_signin_keys *wd_gov_signin_keys(void) { return signin_keys; }
+
+void wd_gov_signin_set_auth_endpoint(const char *url)
+{
+    char *d = url ? strdup(url) : NULL;
+    pthread_mutex_lock(&job_lock);
+    char *old = signin_auth_ep;
+    signin_auth_ep = d;
+    pthread_mutex_unlock(&job_lock);
+    free(old);
+}
+
+int wd_gov_signin_auth_endpoint(char *out, size_t cap)
+{
+    pthread_mutex_lock(&job_lock);
+    int rc = signin_auth_ep != NULL && strlen(signin_auth_ep) < cap ? 0 : -1;
+    if (rc == 0)
+        strcpy(out, signin_auth_ep);
+    pthread_mutex_unlock(&job_lock);
+    return rc;
+}
+
 struct wd_gov_job *wd_gov_jobs_take(void)
 {
     pthread_mutex_lock(&job_lock);

@@ -199,6 +199,25 @@ int wd_gov_signin_submit(struct wd_gov_job *j);
 void wd_gov_signin_enable(bool on, void (*wake)(void));
 struct wd_gov_job *wd_gov_signin_take(void);
 
+/* The inputs of the sign-in jobs (their ext). */
+struct wd_signin_exchange {           /* the IdP's callback: trade the code for tokens */
+    char code[2048];
+    char state[64];
+    char nonce[64];
+    char verifier[64];                /* PKCE */
+};
+struct wd_signin_refresh {            /* Claude Code's refresh grant: the IdP's refresh token */
+    char refresh_token[4096];
+};
+
+/* What the sign-in thread publishes for the workers: the session token keys (set once at start, immutable) and the
+ * IdP's authorization endpoint (once discovered). */
+struct wd_signin_keys;
+void wd_gov_signin_set_keys(struct wd_signin_keys *keys);
+const struct wd_signin_keys *wd_gov_signin_keys(void);
+void wd_gov_signin_set_auth_endpoint(const char *url);
+int wd_gov_signin_auth_endpoint(char *out, size_t cap); /* 0, or -1 not discovered yet */
+
 /* Queues j for the governor: 0, or -1 when governance is off (nobody runs jobs). */
 int wd_gov_submit(struct wd_gov_job *j);
 /* The governor's side: installs the queue's consumer wake-up, and takes the queued jobs (a list, oldest first). */

@@ -1923,6 +1923,10 @@ static int cfg_signin_check(struct cfg_ctx *c, void *obj, const struct cfg_seen 
 {
     struct wd_signin_config *si = obj;
     si->enabled = true;
+    size_t ul = si->public_url ? strlen(si->public_url) : 0;
+    if (ul < 10 || strcmp(si->public_url + ul - 10, "/anthropic") != 0)
+        return cfg_fail(c->err, map ? map->line : key->line, path,
+                        "public_url must be Warden's Anthropic API base, ending in /anthropic");
     for (size_t i = 0; i < c->cfg->noidc; i++)
         if (si->issuer != NULL && strcmp(c->cfg->oidc[i].name, si->issuer) == 0)
             return 0;

@@ -15,6 +15,7 @@
 
 #include "authz/oidc.h"
 #include "authz/rbac.h"
+#include "authz/signin.h"
 #include "gateway/call.h"
 #include "lib/clock.h"
 #include "lib/hash.h"
@@ -1405,6 +1406,40 @@ static uint64_t vkey_roles(const struct wd_config *cfg, const struct wd_gov_key 
     return roles;
 }
 
+/* A session token Warden minted at a gateway sign-in: the developer as the IdP described them then. */
+static int session_principal(const struct wd_config *cfg, const struct wd_signin_keys *sk, struct wd_str tok,
+                             struct wd_principal *who, const char **why)
+{
+    struct wd_signin_claims c;
+    if (wd_signin_verify(sk, cfg->signin.public_url, tok.p, tok.n, (int64_t)time(NULL), 60, &c, why) < 0)
+        return -1;
+    memset(who, 0, sizeof(*who));
+    wd_cstr_copy(who->subject, sizeof(who->subject), c.sub);
+    wd_cstr_copy(who->email, sizeof(who->email), c.email);
+    wd_cstr_copy(who->issuer, sizeof(who->issuer), cfg->signin.issuer);
+    who->method = "session";
+    struct wd_str groups[16];
+    for (int i = 0; i < c.ngroups && i < 16; i++)
+        groups[i] = (struct wd_str){c.groups[i], strlen(c.groups[i])};
+    struct wd_rbac_who w = {.subject = {c.sub, strlen(c.sub)}, .email = {c.email, strlen(c.email)}, .groups = groups,
+                            .ngroups = c.ngroups};
+    char matched[8];
+    who->roles = wd_rbac_roles(cfg, &w, matched, sizeof(matched));
+    /* all of the session's groups (managed settings are chosen by them), as far as they fit */
+    size_t n = 0;
+    for (int i = 0; i < c.ngroups; i++) {
+        size_t l = strlen(c.groups[i]);
+        if (n + (n > 0) + l + 1 > sizeof(who->groups))
+            break;
+        if (n > 0)
+            who->groups[n++] = ',';
+        memcpy(who->groups + n, c.groups[i], l);
+        n += l;
+    }
+    who->groups[n] = '\0';
+    return 0;
+}
+
 int wd_gateway_principal(struct wd_gateway *g, struct wd_str presented, struct wd_principal *who,
                          const struct wd_gov_key **vkey, const char **why)
 {
@@ -1415,6 +1450,9 @@ int wd_gateway_principal(struct wd_gateway *g, struct wd_str presented, struct w
     if (wd_auth_check_tag(&g->rt->auth, tag, who) == 0)
         return 0;
     const struct wd_config *cfg = g->rt->cfg;
+    const struct wd_signin_keys *sk = cfg->signin.enabled ? wd_gov_signin_keys() : NULL;
+    if (sk != NULL && wd_signin_is_session(sk, presented.p, presented.n))
+        return session_principal(cfg, sk, presented, who, why);
     if (cfg->governance.enabled && wd_gov_looks_like_key(presented)) {
         if (g->gov_cache == NULL && (g->gov_cache = wd_gov_cache_new()) == NULL) {
             *why = "out of memory";
@@ -2049,7 +2087,7 @@ bool wd_gateway_route_takes_body(const char *path, size_t len)
 
 int wd_gateway_handle(struct wd_gateway *g, h2o_req_t *req)
 {
-    if (wd_gateway_admin(g, req) == 0)
+    if (wd_gateway_admin(g, req) == 0 || wd_gateway_signin(g, req) == 0)
         return 0;
     h2o_iovec_t path = req->path_normalized;
     size_t pl;

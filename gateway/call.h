@@ -212,6 +212,8 @@ int wd_gateway_principal(struct wd_gateway *g, struct wd_str presented, struct w
 struct wd_gov_job *wd_gateway_job_new(void);
 int wd_gateway_job_submit(struct wd_gateway *g, h2o_req_t *req, struct wd_gov_job *j, const struct wd_principal *who,
                           const char *event, const char *rid, int (*submit)(struct wd_gov_job *));
+/* Claude Code's gateway sign-in routes (gateway/signin.c): 0 when path is one of them (answered, now or later). */
+int wd_gateway_signin(struct wd_gateway *g, h2o_req_t *req);
 /* Frees an admin job (gateway/admin.c) with what it holds. */
 void wd_gateway_admin_free_job(struct wd_gov_job *j);
 /* Whether path is under /admin/v1 (the front guard lets a valid key send a body there). */

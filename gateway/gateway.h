@@ -80,6 +80,10 @@ int wd_gateway_drain_cut(struct wd_gateway *g);
  * is read). */
 bool wd_gateway_route_takes_body(const char *path, size_t len);
 
+/* The sign-in's form routes (device authorization, token, the verification form) take a body without a credential:
+ * its largest size for such a path, else 0 (signin not configured, or another path). */
+size_t wd_gateway_open_body_max(struct wd_gateway *g, const char *path, size_t len);
+
 /* What the gateway keeps between calls (recycled call memory, the token cache), at exit. */
 void wd_gateway_free(struct wd_gateway *g);
 

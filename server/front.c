@@ -398,6 +398,19 @@ static bool path_takes_body(const char *path, size_t len)
 
 static void h1_body_bytes(struct fconn *fc, const char *p, size_t n);
 
+static size_t open_body_max(struct fconn *fc, const char *path, size_t len)
+{
+    if (fc->w == NULL || fc->w->gw.rt == NULL)
+        return 0;
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    size_t query_at, *norm = NULL;
+    h2o_iovec_t p = h2o_url_normalize_path(&pool, path, len, &query_at, &norm);
+    size_t m = wd_gateway_open_body_max(&fc->w->gw, p.base, query_at != SIZE_MAX && query_at < p.len ? query_at : p.len);
+    h2o_mem_clear_pool(&pool);
+    return m;
+}
+
 static void h1_head(struct fconn *fc, size_t nnew)
 {
     h2o_buffer_t *in = fc->sock->input;
@@ -470,14 +483,20 @@ static void h1_head(struct fconn *fc, size_t nnew)
     }
     /* a body: only a request that may send one reads it */
     bool post = ml == 4 && memcmp(m, "POST", 4) == 0;
-    if (!post || !path_takes_body(path, pl)) {
+    /* the sign-in's form routes take a small body from anyone (Claude Code has no credential yet) */
+    size_t open_max = post ? open_body_max(fc, path, pl) : 0;
+    if (open_max > 0 && (chunked || len > open_max)) {
+        h1_refuse(fc, prev, E_TOO_LARGE, 413, "request_too_large", "a sign-in form is at most 16 KiB, with a Content-Length");
+        return;
+    }
+    if (!post || (open_max == 0 && !path_takes_body(path, pl))) {
         count_early(E_NO_BODY_ROUTE);
         char line[H2O_MAX_REQLEN];
         int n = snprintf(line, sizeof(line), "%.*s %.*s HTTP/1.%d", (int)ml, m, (int)pl, path, minor);
         h1_rewrite(fc, prev, line, (size_t)n, hdrs, nh);
         return;
     }
-    if (!key_valid(fc, body.api_key, body.api_key_len, body.authorization, body.authorization_len)) {
+    if (open_max == 0 && !key_valid(fc, body.api_key, body.api_key_len, body.authorization, body.authorization_len)) {
         count_early(E_UNAUTH);
         char line[H2O_MAX_REQLEN];
         int n = snprintf(line, sizeof(line), "%.*s %.*s HTTP/1.%d", (int)ml, m, (int)pl, path, minor);
@@ -686,6 +705,15 @@ static void h2_gate(struct fconn *fc, h2o_http2_conn_t *conn)
             continue;
         h2o_req_t *req = &s->req;
         bool post = h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("POST"));
+        size_t open_max = post ? open_body_max(fc, req->input.path.base, req->input.path.len) : 0;
+        if (open_max > 0) { /* a sign-in form: from anyone, when it says it is small */
+            if (req->content_length != SIZE_MAX && req->content_length <= open_max &&
+                fc->napproved < H2_APPROVED_MAX)
+                fc->approved[fc->napproved++] = s->stream_id;
+            else
+                h2_dispatch_now(conn, s); /* the handler answers 413 */
+            continue;
+        }
         if (!post || !path_takes_body(req->input.path.base, req->input.path.len)) {
             if (s->_req_body == NULL || s->_req_body->size == 0) {
                 fc->gate_pending = true; /* judged again when DATA comes */

@@ -1,6 +1,7 @@
 /* Listener, workers, health endpoints, graceful drain (SIGTERM) and atomic reload (SIGHUP). */
 #include "server/server.h"
 #include "server/governor.h"
+#include "server/signin.h"
 #include "authz/govern.h"
 #include "server/oidc_fetch.h"
 #include "authz/oidc.h"
@@ -563,6 +564,10 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
         wd_log(WD_LOG_ERROR, "governance: cannot start the governor thread", "");
         return 1;
     }
+    if (wd_signin_start(cfg) != 0) {
+        wd_log(WD_LOG_ERROR, "signin: cannot start (see above)", "");
+        return 1;
+    }
     struct wd_runtime *rt = runtime_new(cfg);
     if (rt == NULL)
         return 1;
@@ -696,6 +701,7 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
         pthread_join(workers[i].thread, NULL);
     /* the governor's last flush (spend, leases back); a job it still held answers to a loop not yet closed */
     wd_governor_stop();
+    wd_signin_stop();
     for (unsigned i = 0; i < nworkers; i++)
         wd_gateway_admin_close(&workers[i].gw);
     wd_log(WD_LOG_INFO, "drained, exiting", "");
@@ -711,6 +717,7 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
         wd_runtime_release(workers[i].gw.rt);
     }
     wd_gov_shutdown(); /* after the loops: nothing settles against a limit any more */
+    wd_signin_free_keys();
     wd_audit_global_free();
     wd_otel_shutdown(); /* the spans of the drained requests go out before exit */
     wd_metrics_free();
