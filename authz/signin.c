@@ -316,7 +316,7 @@ done:
 int wd_signin_verify(const struct wd_signin_keys *ks, const char *iss, const char *tok, size_t n, int64_t now,
                      int64_t skew, struct wd_signin_claims *out, const char **why)
 {
-    static const char *ignored;
+    const char *ignored;
     if (why == NULL)
         why = &ignored;
     *why = "malformed token";
@@ -824,7 +824,7 @@ int wd_signin_grant_deny_user_code(const char *user_code, size_t n, int64_t now)
 int wd_signin_grant_poll(const char *device_code, size_t n, int64_t now, struct wd_signin_grant_view *v,
                          const char **err)
 {
-    static const char *ignored;
+    const char *ignored;
     if (err == NULL)
         err = &ignored;
     *err = "expired_token";
