@@ -773,8 +773,9 @@ int wd_signin_grant_by_state(const char *state, size_t n, int64_t now, struct wd
 int wd_signin_grant_approve(const char *state, size_t n, const char *access, const char *refresh, int64_t expires_in,
                             const char *email)
 {
-    if (access == NULL || access[0] == '\0' || strlen(access) >= sizeof ((struct wd_signin_grant_view *)0)->access_token ||
-        (refresh != NULL && strlen(refresh) >= sizeof ((struct wd_signin_grant_view *)0)->refresh_token))
+    const struct wd_signin_grant_view *shape = NULL;
+    if (access == NULL || access[0] == '\0' || strlen(access) >= sizeof shape->access_token ||
+        (refresh != NULL && strlen(refresh) >= sizeof shape->refresh_token))
         return -1;
     int rc = -1;
     pthread_mutex_lock(&g_mu);
