@@ -316,7 +316,7 @@ done:
 int wd_signin_verify(const struct wd_signin_keys *ks, const char *iss, const char *tok, size_t n, int64_t now,
                      int64_t skew, struct wd_signin_claims *out, const char **why)
 {
-    static const char *ignored;
+    const char *ignored;
     if (why == NULL)
         why = &ignored;
     *why = "malformed token";
@@ -773,8 +773,9 @@ int wd_signin_grant_by_state(const char *state, size_t n, int64_t now, struct wd
 int wd_signin_grant_approve(const char *state, size_t n, const char *access, const char *refresh, int64_t expires_in,
                             const char *email)
 {
-    if (access == NULL || access[0] == '\0' || strlen(access) >= sizeof ((struct wd_signin_grant_view *)0)->access_token ||
-        (refresh != NULL && strlen(refresh) >= sizeof ((struct wd_signin_grant_view *)0)->refresh_token))
+    const struct wd_signin_grant_view *shape = NULL;
+    if (access == NULL || access[0] == '\0' || strlen(access) >= sizeof shape->access_token ||
+        (refresh != NULL && strlen(refresh) >= sizeof shape->refresh_token))
         return -1;
     int rc = -1;
     pthread_mutex_lock(&g_mu);
@@ -824,7 +825,7 @@ int wd_signin_grant_deny_user_code(const char *user_code, size_t n, int64_t now)
 int wd_signin_grant_poll(const char *device_code, size_t n, int64_t now, struct wd_signin_grant_view *v,
                          const char **err)
 {
-    static const char *ignored;
+    const char *ignored;
     if (err == NULL)
         err = &ignored;
     *err = "expired_token";

@@ -29,7 +29,7 @@ struct wd_signin_claims {
 };
 
 struct wd_signin_keys;                       /* opaque: the secrets, copied and wiped on free */
-/* n >= 1 secrets, each >= 32 bytes, else NULL. */
+/* 1 to 64 secrets, each >= 32 bytes, else NULL. */
 struct wd_signin_keys *wd_signin_keys_new(const char *const *secrets, const size_t *lens, size_t n);
 void wd_signin_keys_free(struct wd_signin_keys *k);
 /* Mints into out (NUL-terminated); length or -1 (too small). */
@@ -51,7 +51,10 @@ bool wd_signin_is_session(const struct wd_signin_keys *k, const char *tok, size_
  * numbers as JSON.stringify prints them: integers as digits, others the shortest text that round-trips, 1e21 and
  * beyond as 1e+21) and its checksum "sha256:" + 64 lowercase hex of SHA-256 of that text. In: any JSON text
  * (strict: valid UTF-8, no lone surrogates); an object repeating a member name is refused, since which value
- * counts would differ between readers. Appends to out; 0 or -1. */
+ * counts would differ between readers. Appends to out; 0 or -1 (out as it was).
+ * Sorting by bytes equals JavaScript's default sort (UTF-16 code units) except for keys with characters from
+ * U+E000 up mixed with astral ones, and a JavaScript object always lists integer-like keys ("2", "10") first in
+ * numeric order: settings with such keys would get a checksum a JavaScript client computes differently. */
 int wd_signin_canonical(const char *json, size_t n, struct wd_buf *out);
 void wd_signin_checksum(const char *canon, size_t n, char out[72]);
 

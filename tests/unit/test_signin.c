@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -671,6 +673,43 @@ static void test_grant_bound(void **state)
     wd_signin_grants_free();
 }
 
+/* Threads running whole flows at once: each must see only its own grant (ASan would catch a torn table). */
+static void *flow_thread(void *arg)
+{
+    long ok = 0;
+    (void)arg;
+    for (int i = 0; i < 200; i++) {
+        char dc[44], uc[10];
+        struct wd_signin_grant_view v, got;
+        const char *err;
+        if (wd_signin_grant_new(NOW, dc, uc) != 0 || wd_signin_grant_verify(uc, 9, NOW, &v) != 0)
+            continue;
+        char at[64];
+        snprintf(at, sizeof at, "at-%.10s", dc);
+        if (wd_signin_grant_approve(v.state_param, 43, at, NULL, 60, NULL) != 0)
+            continue;
+        if (wd_signin_grant_poll(dc, 43, NOW, &got, &err) == 0 && strcmp(got.access_token, at) == 0)
+            ok++;
+    }
+    return (void *)ok;
+}
+
+static void test_grant_threads(void **state)
+{
+    (void)state;
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, flow_thread, NULL), 0);
+    long total = 0;
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        assert_int_equal(pthread_join(t[i], &r), 0);
+        total += (long)r;
+    }
+    assert_int_equal(total, 800);
+    wd_signin_grants_free();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -688,6 +727,7 @@ int main(void)
         cmocka_unit_test(test_grant_deny),
         cmocka_unit_test(test_grant_expiry),
         cmocka_unit_test(test_grant_bound),
+        cmocka_unit_test(test_grant_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
