@@ -164,6 +164,7 @@ enum wd_gov_job_kind {
     WD_GOV_TEAM_CREATE, WD_GOV_TEAM_LIST, WD_GOV_TEAM_GET, WD_GOV_TEAM_DELETE,
     WD_GOV_BUDGET_CREATE, WD_GOV_BUDGET_LIST, WD_GOV_BUDGET_GET, WD_GOV_BUDGET_PATCH, WD_GOV_BUDGET_DELETE,
     WD_GOV_BUDGET_RESET,
+    WD_GOV_SIGNIN_EXCHANGE = 100, WD_GOV_SIGNIN_REFRESH, /* the sign-in thread's (server/signin.c) */
 };
 
 struct wd_admin_key_req;
@@ -194,7 +195,6 @@ struct wd_gov_job {
     struct wd_gov_job *next;          /* the governor's queue */
 };
 /* The sign-in thread's queue (server/signin.c): the same jobs, run against the IdP. */
-enum { WD_GOV_SIGNIN_EXCHANGE = 100, WD_GOV_SIGNIN_REFRESH };
 int wd_gov_signin_submit(struct wd_gov_job *j);
 void wd_gov_signin_enable(bool on, void (*wake)(void));
 struct wd_gov_job *wd_gov_signin_take(void);

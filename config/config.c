@@ -1959,8 +1959,10 @@ static const struct cfg_key signin_keys[] = {
      .off2 = offsetof(struct wd_signin_config, nsession_secrets), .min = 1,
      .required = "session_secret is required",
      .doc = "Secret references (32 bytes or more each) keying session tokens: the first signs, all verify."},
-    {"session_ttl", T_DURATION, FIELD(struct wd_signin_config, session_ttl_ms), .def = "1h", .min = 60000,
+    {"session_ttl", T_DURATION, FIELD(struct wd_signin_config, session_ttl_ms), .def = "60m", .min = 60000,
      .max = 86400000, .doc = "A session token's lifetime; Claude Code refreshes it through the IdP."},
+    {"prompt", T_STRING, FIELD(struct wd_signin_config, prompt), .def_doc = "none",
+     .doc = "The OIDC `prompt` sent to the IdP (`consent` where a refresh token needs it, `login`)."},
     {"policies", T_LIST_OF, FIELD(struct wd_signin_config, policies), .off2 = offsetof(struct wd_signin_config, npolicies),
      .sub = &signin_policy_section, .doc = "Managed settings by IdP group or e-mail domain; the first match wins."},
 };

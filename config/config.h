@@ -184,6 +184,7 @@ struct wd_signin_config {
     char **session_secrets; /* secret references: the first signs session tokens, all verify (rotation) */
     size_t nsession_secrets;
     unsigned session_ttl_ms; /* a session token's lifetime, default 1 h */
+    char *prompt;          /* the OIDC prompt parameter sent to the IdP (e.g. consent), or NULL */
     struct wd_signin_policy *policies;
     size_t npolicies;
 };

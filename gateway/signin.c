@@ -270,6 +270,10 @@ static void device_submit(h2o_req_t *req, const struct wd_config *cfg, bool deny
     wd_buf_puts(&b, "&code_challenge=");
     wd_buf_puts(&b, challenge);
     wd_buf_puts(&b, "&code_challenge_method=S256&response_mode=query");
+    if (cfg->signin.prompt != NULL) {
+        wd_buf_puts(&b, "&prompt=");
+        put_url_escaped(&b, cfg->signin.prompt);
+    }
     wd_buf_putc(&b, '\0');
     OPENSSL_cleanse(v, sizeof(*v));
     free(v);

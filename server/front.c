@@ -707,7 +707,7 @@ static void h2_gate(struct fconn *fc, h2o_http2_conn_t *conn)
         bool post = h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("POST"));
         size_t open_max = post ? open_body_max(fc, req->input.path.base, req->input.path.len) : 0;
         if (open_max > 0) { /* a sign-in form: from anyone, when it says it is small */
-            if (req->content_length != SIZE_MAX && req->content_length <= open_max &&
+            if (s->_expected_content_length != SIZE_MAX && s->_expected_content_length <= open_max &&
                 fc->napproved < H2_APPROVED_MAX)
                 fc->approved[fc->napproved++] = s->stream_id;
             else

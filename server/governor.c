@@ -814,6 +814,8 @@ static void run_job(struct wd_gov_job *j)
     case WD_GOV_BUDGET_RESET:
         budget_change(j, "UPDATE gov.budgets SET reset_at = now() WHERE id = $1::bigint", NULL);
         break;
+    case WD_GOV_SIGNIN_EXCHANGE:
+    case WD_GOV_SIGNIN_REFRESH: break; /* the sign-in thread's, never queued here */
     }
     if (j->status == 0)
         err(j, 503, "unavailable_error", "the governance database is unreachable");

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Claude Code's gateway sign-in served by Warden (docs/claude-gateway-protocol.md): tests/gateway/probe.mjs walks the
+# protocol against Warden as it did against Anthropic's reference gateway (discovery, device authorization, polling
+# with slow_down, the browser step at oidc-provider, single-use device codes, session tokens, managed settings by
+# group with ETag/304, the OTLP routes, refresh with rotation, a replayed refresh token, a denied code), and the
+# session token it gets calls a model.
+# Usage: bash tests/integration/test_claude_signin.sh build-asan/warden
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "${1:-}"
+
+bash "$WD_ROOT/tests/idp/setup.sh" >/dev/null
+PORT=$(wd_free_port)
+BASE="http://127.0.0.1:$PORT/anthropic"
+wd_start_server IDP_PORT node "$WD_ROOT/tests/gateway/idp.mjs" "$BASE/oauth/callback"
+ISSUER="http://127.0.0.1:$IDP_PORT"
+wd_start_server ANT_PORT node "$WD_ROOT/tests/fakes/fake_anthropic.mjs" --port 0 --key sk-ant-signin-upstream
+CFG="$WD_TMP/warden.yaml"
+cat >"$CFG" <<YAML
+listen: 127.0.0.1:$PORT
+workers: 2
+providers:
+  anthropic:
+    type: anthropic
+    base_url: http://127.0.0.1:$ANT_PORT
+    keys:
+      - secret: env://WD_ANT_KEY
+models:
+  tiers:
+    opus: anthropic/claude-opus-4-5
+    sonnet: anthropic/claude-sonnet-4-5
+    haiku: anthropic/claude-haiku-4-5
+auth:
+  keys:
+    - name: dev
+      secret: env://WARDEN_DEV_KEY
+  oidc:
+    - name: idp
+      issuer: $ISSUER
+      audience: warden
+signin:
+  public_url: $BASE
+  issuer: idp
+  client_id: claude-gateway
+  client_secret: env://WD_GW_SECRET
+  scopes: [openid, profile, email, offline_access, groups]
+  prompt: consent
+  session_secret: env://WD_SESSION_SECRET
+  policies:
+    - groups: [engineering]
+      settings:
+        env: {WARDEN_POLICY: engineering}
+        permissions: {deny: ["Bash(rm -rf *)"]}
+    - settings:
+        env: {WARDEN_POLICY: default}
+$(wd_metrics_yaml)
+YAML
+WD_WARDEN_ENV=(WD_ANT_KEY=sk-ant-signin-upstream WD_GW_SECRET=claude-gateway-secret-0123456789
+               WD_SESSION_SECRET=warden-session-secret-0123456789abcdef)
+wd_start_warden "$CFG"
+
+node "$WD_ROOT/tests/gateway/probe.mjs" "$BASE" >"$WD_TMP/probe.jsonl" 2>"$WD_TMP/probe.err" || true
+python3 - "$WD_TMP/probe.jsonl" <<'PY' >"$WD_TMP/checks.txt"
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        o = json.loads(line)
+    except Exception:
+        continue
+    if "check" in o:
+        print(("ok - " if o["ok"] else "not ok - ") + "probe: " + o["check"] + ("" if o["ok"] else ": " + json.dumps(o.get("detail"))[:300]))
+PY
+while IFS= read -r l; do
+  case "$l" in "ok - "*) ok "${l#ok - }" ;; "not ok - "*) fail "${l#not ok - }" ;; esac
+done <"$WD_TMP/checks.txt"
+check "the probe ran its checks against Warden ($(grep -c '' "$WD_TMP/checks.txt") checks)" [ "$(grep -c '' "$WD_TMP/checks.txt")" -ge 10 ]
+check "no token in Warden's log" bash -c "! grep -qE 'eyJ[A-Za-z0-9_-]{20,}' '$WARDEN_LOG'"
+wd_stop_warden
+wd_finish
