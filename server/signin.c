@@ -304,6 +304,7 @@ static void refresh(struct wd_gov_job *j)
         wd_json_put_string(&j->out, keep, strlen(keep));
         wd_buf_printf(&j->out, ",\"token_type\":\"Bearer\",\"expires_in\":%lld}", (long long)S.ttl_s);
         OPENSSL_cleanse(tok, 8192);
+        wd_logf(WD_LOG_INFO, "", "signin: %s's session refreshed at the IdP", c.sub);
     }
     free(tok);
     json_object_put(claims);
