@@ -1519,6 +1519,10 @@ static void auth_refused(struct wd_call *c, const char *why)
 {
     c->who.subject[0] = '\0';
     c->auth_reason = why;
+    const struct wd_signin_keys *sk = c->rt->cfg->signin.enabled ? wd_gov_signin_keys() : NULL;
+    if (sk != NULL && wd_signin_is_session(sk, c->presented.p, c->presented.n)) /* an expired session: sign in again now */
+        h2o_add_header_by_str(&c->req->pool, &c->req->res.headers, H2O_STRLIT("x-should-retry"), 0, NULL,
+                              H2O_STRLIT("false"));
     notify(c, WD_CALL_EV_AUTH);
     if (c->presented_jwt) { /* the reason goes to the log, never to the client */
         char f[160];

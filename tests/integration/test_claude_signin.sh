@@ -72,6 +72,21 @@ while IFS= read -r l; do
   case "$l" in "ok - "*) ok "${l#ok - }" ;; "not ok - "*) fail "${l#not ok - }" ;; esac
 done <"$WD_TMP/checks.txt"
 check "the probe ran its checks against Warden ($(grep -c '' "$WD_TMP/checks.txt") checks)" [ "$(grep -c '' "$WD_TMP/checks.txt")" -ge 10 ]
+# a session token on the model routes
+node "$WD_ROOT/tests/gateway/probe.mjs" "$BASE" --sign-in alice >"$WD_TMP/signin.out" 2>/dev/null || true
+TOK=$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    o = json.loads(l)
+    if "token" in o: print(o["token"]["access_token"])' "$WD_TMP/signin.out" 2>/dev/null || true)
+msg() { curl -s -o "$WD_TMP/msg.json" -D "$WD_TMP/msg.h" -w '%{http_code}' "$BASE/v1/messages" -H "authorization: Bearer $1" \
+  -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' \
+  -d '{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}'; }
+check "alice's session token calls a model (200)" [ "$(msg "$TOK")" = 200 ]
+check "  the access line names alice" bash -c "grep '\"path\":\"/anthropic/v1/messages\"' '$WARDEN_LOG' | tail -1 | grep -q '\"subject\":\"alice\"'"
+FORGED="${TOK%.*}.$(printf 'A%.0s' $(seq 43))"
+check "a session token with a forged signature is refused (401)" [ "$(msg "$FORGED")" = 401 ]
+check "  with x-should-retry: false, so Claude Code asks to sign in again at once" grep -qi '^x-should-retry: false' "$WD_TMP/msg.h"
+check "  and its reason in the log only" bash -c "! grep -q 'signature' '$WD_TMP/msg.json'"
 check "no token in Warden's log" bash -c "! grep -qE 'eyJ[A-Za-z0-9_-]{20,}' '$WARDEN_LOG'"
 wd_stop_warden
 wd_finish
