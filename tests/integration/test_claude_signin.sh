@@ -72,6 +72,33 @@ while IFS= read -r l; do
   case "$l" in "ok - "*) ok "${l#ok - }" ;; "not ok - "*) fail "${l#not ok - }" ;; esac
 done <"$WD_TMP/checks.txt"
 check "the probe ran its checks against Warden ($(grep -c '' "$WD_TMP/checks.txt") checks)" [ "$(grep -c '' "$WD_TMP/checks.txt")" -ge 10 ]
+
+# the same probe against Anthropic's reference gateway (`claude gateway`, inside the Claude Code binary): every check
+# it passes there, Warden passes too (the shapes Warden must match)
+if timeout 120 bash "$WD_ROOT/tests/gateway/oracle.sh" --once \
+     bash -c 'node "'"$WD_ROOT"'/tests/gateway/probe.mjs" "$GW_BASE_URL" >"'"$WD_TMP"'/oracle.jsonl" 2>/dev/null; true' \
+     >"$WD_TMP/oracle.out" 2>"$WD_TMP/oracle.err"; then
+  python3 - "$WD_TMP/oracle.jsonl" "$WD_TMP/probe.jsonl" <<'PY' >"$WD_TMP/cmp.txt"
+import json, sys
+def passed(p):
+    out = set()
+    for l in open(p):
+        try:
+            o = json.loads(l)
+        except Exception:
+            continue
+        if o.get("ok") is True and "check" in o:
+            out.add(o["check"])
+    return out
+o, w = passed(sys.argv[1]), passed(sys.argv[2])
+print(len(o), len(o & w), "; ".join(sorted(o - w)))
+PY
+  read -r NO NBOTH MISSING <"$WD_TMP/cmp.txt" || true
+  check "the reference gateway passes $NO probe checks; Warden passes all of them ($NBOTH)${MISSING:+, missing: $MISSING}" \
+    bash -c "[ '${NO:-0}' -ge 20 ] && [ '$NO' = '$NBOTH' ]"
+else
+  fail "the reference gateway (tests/gateway/oracle.sh) ran: $(tail -3 "$WD_TMP/oracle.err" | tr '\n' ' ')"
+fi
 # a session token on the model routes
 node "$WD_ROOT/tests/gateway/probe.mjs" "$BASE" --sign-in alice >"$WD_TMP/signin.out" 2>/dev/null || true
 TOK=$(python3 -c 'import json,sys
