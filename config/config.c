@@ -1963,6 +1963,8 @@ static const struct cfg_key signin_keys[] = {
      .max = 86400000, .doc = "A session token's lifetime; Claude Code refreshes it through the IdP."},
     {"prompt", T_STRING, FIELD(struct wd_signin_config, prompt), .def_doc = "none",
      .doc = "The OIDC `prompt` sent to the IdP (`consent` where a refresh token needs it, `login`)."},
+    {"telemetry_forward", T_URL, FIELD(struct wd_signin_config, telemetry_forward), .def_doc = "none",
+     .doc = "An OTLP/HTTP collector base URL: signed-in Claude Code sends its telemetry to Warden, which relays it there."},
     {"policies", T_LIST_OF, FIELD(struct wd_signin_config, policies), .off2 = offsetof(struct wd_signin_config, npolicies),
      .sub = &signin_policy_section, .doc = "Managed settings by IdP group or e-mail domain; the first match wins."},
 };

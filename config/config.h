@@ -185,6 +185,8 @@ struct wd_signin_config {
     size_t nsession_secrets;
     unsigned session_ttl_ms; /* a session token's lifetime, default 1 h */
     char *prompt;          /* the OIDC prompt parameter sent to the IdP (e.g. consent), or NULL */
+    char *telemetry_forward; /* an OTLP/HTTP collector's base URL: Claude Code's telemetry is relayed there (and
+                                managed settings point Claude Code's exporter at Warden), or NULL */
     struct wd_signin_policy *policies;
     size_t npolicies;
 };

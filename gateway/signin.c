@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <json-c/json.h>
 #include <openssl/crypto.h>
 
 #include "authz/govern.h"
@@ -40,6 +41,8 @@ size_t wd_gateway_open_body_max(struct wd_gateway *g, const char *path, size_t l
                ? FORM_MAX
                : 0;
 }
+
+static char *with_telemetry_env(const struct wd_config *cfg, const char *settings);
 
 /* ---- small helpers ---- */
 
@@ -465,7 +468,11 @@ static void managed_settings(struct wd_gateway *g, h2o_req_t *req, const struct 
         return;
     }
     struct wd_buf canon = {0};
-    if (wd_signin_canonical(pol->settings, strlen(pol->settings), &canon) < 0 || canon.oom) {
+    char *with_env = cfg->signin.telemetry_forward != NULL ? with_telemetry_env(cfg, pol->settings) : NULL;
+    const char *settings = with_env != NULL ? with_env : pol->settings;
+    int cr = wd_signin_canonical(settings, strlen(settings), &canon);
+    free(with_env);
+    if (cr < 0 || canon.oom) {
         wd_buf_free(&canon);
         wd_respond(req, 500, "text/plain", "settings\n", 9);
         return;
@@ -487,6 +494,100 @@ static void managed_settings(struct wd_gateway *g, h2o_req_t *req, const struct 
     wd_respond(req, 200, "application/json", b.p ? b.p : "", b.n);
     wd_buf_free(&b);
     wd_buf_free(&canon);
+}
+
+/* ---- the OTLP relay ---- */
+
+#define RELAY_MAX_INFLIGHT 64     /* per worker: past it an export is dropped (and counted), never queued */
+static _Thread_local int relay_inflight;
+static _Atomic unsigned long long relay_dropped;
+
+struct relay {
+    char *body;
+    struct wd_upstream_header hdrs[2];
+    char ct[128], ce[32];
+};
+
+static void relay_done(void *ctx, enum wd_upstream_result res, const char *detail)
+{
+    struct relay *r = ctx;
+    if (res != WD_UP_OK)
+        atomic_fetch_add(&relay_dropped, 1);
+    relay_inflight--;
+    free(r->body);
+    free(r);
+}
+static void relay_response(void *ctx, int status, long retry_after_s, const char *content_type) {}
+static void relay_data(void *ctx, const char *p, size_t n) {}
+
+/* Claude Code's telemetry, sent on to the configured collector without waiting for it: the client gets 200 at once
+ * (a 404 would make it log an error at every flush). */
+static void relay(struct wd_gateway *g, h2o_req_t *req, const struct wd_config *cfg, const char *signal)
+{
+    const char *fwd = cfg->signin.telemetry_forward;
+    if (fwd != NULL && req->entity.len > 0 && relay_inflight < RELAY_MAX_INFLIGHT) {
+        struct relay *r = calloc(1, sizeof(*r));
+        char url[1200];
+        size_t fl = strlen(fwd);
+        while (fl > 0 && fwd[fl - 1] == '/')
+            fl--;
+        snprintf(url, sizeof(url), "%.*s/v1/%s", (int)fl, fwd, signal);
+        if (r != NULL && (r->body = malloc(req->entity.len)) != NULL) {
+            memcpy(r->body, req->entity.base, req->entity.len);
+            h2o_iovec_t ct = wd_call_header_req(req, "content-type"), ce = wd_call_header_req(req, "content-encoding");
+            size_t nh = 0;
+            if (ct.base != NULL && ct.len < sizeof(r->ct) && !memchr(ct.base, '\r', ct.len) && !memchr(ct.base, '\n', ct.len)) {
+                memcpy(r->ct, ct.base, ct.len);
+                r->hdrs[nh++] = (struct wd_upstream_header){"content-type", r->ct};
+            }
+            if (ce.base != NULL && ce.len < sizeof(r->ce) && !memchr(ce.base, '\r', ce.len) && !memchr(ce.base, '\n', ce.len)) {
+                memcpy(r->ce, ce.base, ce.len);
+                r->hdrs[nh++] = (struct wd_upstream_header){"content-encoding", r->ce};
+            }
+            struct wd_upstream_req u = {.method = "POST", .url = url, .headers = r->hdrs, .nheaders = nh,
+                                        .body = r->body, .body_len = req->entity.len, .connect_timeout_ms = 5000,
+                                        .first_byte_timeout_ms = 10000, .idle_timeout_ms = 10000,
+                                        .max_response_bytes = 65536, .max_error_bytes = 65536, .ctx = r,
+                                        .on_response = relay_response, .on_data = relay_data, .on_done = relay_done};
+            if (wd_upstream_start(g->up, &u) != NULL) {
+                relay_inflight++;
+                r = NULL;
+            }
+        }
+        if (r != NULL) {
+            free(r->body);
+            free(r);
+            atomic_fetch_add(&relay_dropped, 1);
+        }
+    } else if (fwd != NULL) {
+        atomic_fetch_add(&relay_dropped, 1);
+    }
+    wd_respond(req, 200, "application/json", "", 0);
+}
+
+/* With a collector to relay to, the settings point Claude Code's exporter at Warden (an operator's own values of
+ * these variables are kept). */
+static char *with_telemetry_env(const struct wd_config *cfg, const char *settings)
+{
+    static const char *const names[] = {"CLAUDE_CODE_ENABLE_TELEMETRY", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER",
+                                        "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT",
+                                        "OTEL_EXPORTER_OTLP_PROTOCOL"};
+    const char *values[] = {"1", "otlp", "otlp", "otlp", cfg->signin.public_url, "http/protobuf"};
+    struct json_object *o = json_tokener_parse(settings), *env = NULL;
+    if (o == NULL || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        return NULL;
+    }
+    if (!json_object_object_get_ex(o, "env", &env) || !json_object_is_type(env, json_type_object)) {
+        env = json_object_new_object();
+        json_object_object_add(o, "env", env);
+    }
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!json_object_object_get_ex(env, names[i], NULL))
+            json_object_object_add(env, names[i], json_object_new_string(values[i]));
+    char *out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    return out;
 }
 
 int wd_gateway_signin(struct wd_gateway *g, h2o_req_t *req)
@@ -520,10 +621,10 @@ int wd_gateway_signin(struct wd_gateway *g, h2o_req_t *req)
     else if (get && route_is(path, "/managed/settings"))
         managed_settings(g, req, cfg);
     else if (post && (route_is(path, "/v1/metrics") || route_is(path, "/v1/logs") || route_is(path, "/v1/traces"))) {
-        /* Claude Code's telemetry: accepted (a 404 would make it log an error at every flush), not forwarded yet */
+        /* Claude Code's telemetry: relayed to signin.telemetry_forward, or accepted and dropped */
         struct wd_principal who;
         if (bearer(g, req, &who) == 0)
-            wd_respond(req, 200, "application/json", "", 0);
+            relay(g, req, cfg, path.base + path.len - (route_is(path, "/v1/logs") ? 4 : route_is(path, "/v1/traces") ? 6 : 7));
     } else
         return -1;
     return 0;

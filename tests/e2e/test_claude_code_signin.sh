@@ -15,6 +15,8 @@ bash "$WD_ROOT/tests/idp/setup.sh" >/dev/null
 command -v tmux >/dev/null || { fail "tmux is installed (scripts/deps.sh)"; wd_finish; exit 1; }
 
 wd_start_fake
+mkdir -p "$WD_TMP/otlp"
+wd_start_server OTLP_PORT node "$WD_ROOT/tests/fakes/fake_otlp.mjs" --port 0 --dir "$WD_TMP/otlp"
 PORT=$(wd_free_port)
 BASE="http://127.0.0.1:$PORT/anthropic"
 wd_start_server IDP_PORT node "$WD_ROOT/tests/gateway/idp.mjs" "$BASE/oauth/callback"
@@ -47,6 +49,7 @@ signin:
   scopes: [openid, profile, email, offline_access, groups]
   prompt: consent
   session_secret: env://WD_SESSION_SECRET
+  telemetry_forward: http://127.0.0.1:$OTLP_PORT
   policies:
     - groups: [engineering]
       settings:
@@ -159,6 +162,9 @@ check "Warden's access lines name alice, signed in at the IdP, on the model call
   bash -c "grep '\"path\":\"/anthropic/v1/messages\"' '$WARDEN_LOG' | grep '\"status\":200' | grep -q '\"subject\":\"alice\"'"
 check "no API key anywhere: no x-api-key reached Warden on the model calls, and none is in Claude Code's files" \
   bash -c "! grep -rqi 'ANTHROPIC_API_KEY\|apiKeyHelper' '$HOME_DIR/.claude/settings.json' '$HOME_DIR/.claude.json'"
+sleep 1
+check "Claude Code's telemetry went to Warden and on to the collector (OTLP protobuf logs and metrics: $(ls "$WD_TMP/otlp" | grep -cE '^(logs|metrics)-.*\.pb$') exports)" \
+  bash -c "ls '$WD_TMP/otlp' | grep -qE '^logs-.*\.pb$' && ls '$WD_TMP/otlp' | grep -qE '^metrics-.*\.pb$'"
 check "no token in Warden's log" bash -c "! grep -qE 'eyJ[A-Za-z0-9_-]{20,}' '$WARDEN_LOG'"
 wd_stop_warden
 wd_finish

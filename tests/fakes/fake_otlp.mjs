@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Fake OTLP/HTTP trace receiver (a strict stand-in for an OpenTelemetry Collector's otlphttp receiver) for
-// Warden's trace tests. Node built-ins only. See tests/fakes/README.md.
+// Warden's trace tests; it takes /v1/metrics and /v1/logs the same way (stored as metrics-N / logs-N). Node built-ins only. See tests/fakes/README.md.
 //
 //   node tests/fakes/fake_otlp.mjs --port 0 --dir DIR [--verbose]
 //
@@ -157,7 +157,7 @@ function mediaType(ct) {
   return String(ct || '').split(';')[0].trim().toLowerCase();
 }
 
-async function handleTraces(req, res) {
+async function handleTraces(req, res, signal = 'traces') {
   S.stats.requests++;
   const ct = mediaType(req.headers['content-type']);
   const json = ct === 'application/json';
@@ -206,7 +206,7 @@ async function handleTraces(req, res) {
     const why = checkWire(body);
     if (why !== null) {
       S.stats.rejected++;
-      return rpcError(res, 400, `body is not an ExportTraceServiceRequest: ${why}`, json);
+      return rpcError(res, 400, `body is not an Export${signal === 'traces' ? 'Trace' : signal === 'metrics' ? 'Metrics' : 'Logs'}ServiceRequest: ${why}`, json);
     }
   }
 
@@ -224,7 +224,9 @@ async function handleTraces(req, res) {
   }
 
   const seq = ++S.seq;
-  const base = `req-${String(seq).padStart(4, '0')}`;
+  // metrics and logs (Claude Code's telemetry, relayed by Warden's gateway sign-in routes) are stored apart, so the
+  // trace tests' decoding of every req-* file is untouched
+  const base = `${signal === 'traces' ? 'req' : signal}-${String(seq).padStart(4, '0')}`;
   const file = `${base}.${json ? 'json' : 'pb'}`;
   fs.writeFileSync(path.join(S.opts.dir, file), body);
   const meta = noteRequest(req, ct, enc, 200, body.length, file);
@@ -343,6 +345,7 @@ async function handler(req, res) {
       }
       return await handleTraces(req, res);
     }
+    if (pathname === '/v1/metrics' || pathname === '/v1/logs') return await handleTraces(req, res, pathname.slice(4));
     await readBody(req).catch(() => null);
     countStatus(404);
     S.stats.rejected++;

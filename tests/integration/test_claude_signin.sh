@@ -13,6 +13,8 @@ BASE="http://127.0.0.1:$PORT/anthropic"
 wd_start_server IDP_PORT node "$WD_ROOT/tests/gateway/idp.mjs" "$BASE/oauth/callback"
 ISSUER="http://127.0.0.1:$IDP_PORT"
 wd_start_server ANT_PORT node "$WD_ROOT/tests/fakes/fake_anthropic.mjs" --port 0 --key sk-ant-signin-upstream
+mkdir -p "$WD_TMP/otlp"
+wd_start_server OTLP_PORT node "$WD_ROOT/tests/fakes/fake_otlp.mjs" --port 0 --dir "$WD_TMP/otlp"
 CFG="$WD_TMP/warden.yaml"
 cat >"$CFG" <<YAML
 listen: 127.0.0.1:$PORT
@@ -44,6 +46,7 @@ signin:
   scopes: [openid, profile, email, offline_access, groups]
   prompt: consent
   session_secret: env://WD_SESSION_SECRET
+  telemetry_forward: http://127.0.0.1:$OTLP_PORT
   policies:
     - groups: [engineering]
       settings:
@@ -99,6 +102,21 @@ PY
 else
   fail "the reference gateway (tests/gateway/oracle.sh) ran: $(tail -3 "$WD_TMP/oracle.err" | tr '\n' ' ')"
 fi
+# the OTLP routes relay to signin.telemetry_forward, and the managed settings point Claude Code's exporter at Warden
+sleep 0.5
+check "the probe's OTLP exports reached the collector through Warden (metrics, logs, traces)" \
+  bash -c "ls '$WD_TMP/otlp' | grep -q '^metrics-' && ls '$WD_TMP/otlp' | grep -q '^logs-' && ls '$WD_TMP/otlp' | grep -q '^req-'"
+check "the managed settings carry the exporter's settings, pointed at Warden" python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    o = json.loads(l)
+    b = o.get("body")
+    if o.get("step", "").startswith("managed settings") and isinstance(b, dict) and "settings" in b:
+        e = b["settings"].get("env", {})
+        sys.exit(0 if e.get("OTEL_EXPORTER_OTLP_ENDPOINT") == sys.argv[2] and e.get("CLAUDE_CODE_ENABLE_TELEMETRY") == "1"
+                 and e.get("WARDEN_POLICY") else 1)
+sys.exit(1)' "$WD_TMP/probe.jsonl" "$BASE"
+
 # a session token on the model routes
 node "$WD_ROOT/tests/gateway/probe.mjs" "$BASE" --sign-in alice >"$WD_TMP/signin.out" 2>/dev/null || true
 TOK=$(python3 -c 'import json,sys
