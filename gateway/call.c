@@ -1408,11 +1408,12 @@ static uint64_t vkey_roles(const struct wd_config *cfg, const struct wd_gov_key 
 
 /* A session token Warden minted at a gateway sign-in: the developer as the IdP described them then. */
 static int session_principal(const struct wd_config *cfg, const struct wd_signin_keys *sk, struct wd_str tok,
-                             struct wd_principal *who, const char **why)
+                             struct wd_principal *who, int64_t *exp, const char **why)
 {
     struct wd_signin_claims c;
     if (wd_signin_verify(sk, cfg->signin.public_url, tok.p, tok.n, (int64_t)time(NULL), 60, &c, why) < 0)
         return -1;
+    *exp = c.exp;
     memset(who, 0, sizeof(*who));
     wd_cstr_copy(who->subject, sizeof(who->subject), c.sub);
     wd_cstr_copy(who->email, sizeof(who->email), c.email);
@@ -1451,8 +1452,27 @@ int wd_gateway_principal(struct wd_gateway *g, struct wd_str presented, struct w
         return 0;
     const struct wd_config *cfg = g->rt->cfg;
     const struct wd_signin_keys *sk = cfg->signin.enabled ? wd_gov_signin_keys() : NULL;
-    if (sk != NULL && wd_signin_is_session(sk, presented.p, presented.n))
-        return session_principal(cfg, sk, presented, who, why);
+    if (sk != NULL && wd_signin_is_session(sk, presented.p, presented.n)) {
+        /* a verified session is cached by its tag until it expires: the HMAC and the claims are read once */
+        if (g->sessions == NULL && (g->sessions = calloc(SESSION_SLOTS, sizeof(*g->sessions))) == NULL) {
+            *why = "out of memory";
+            return -1;
+        }
+        struct wd_session_slot *e = &g->sessions[tag[0] % SESSION_SLOTS];
+        int64_t now = (int64_t)time(NULL);
+        if (e->cfg == cfg && now < e->exp + 60 && CRYPTO_memcmp(e->tag, tag, 16) == 0) {
+            *who = e->who;
+            return 0;
+        }
+        int64_t exp;
+        if (session_principal(cfg, sk, presented, who, &exp, why) < 0)
+            return -1;
+        memcpy(e->tag, tag, 16);
+        e->cfg = cfg;
+        e->exp = exp;
+        e->who = *who;
+        return 0;
+    }
     if (cfg->governance.enabled && wd_gov_looks_like_key(presented)) {
         if (g->gov_cache == NULL && (g->gov_cache = wd_gov_cache_new()) == NULL) {
             *why = "out of memory";
@@ -1493,6 +1513,10 @@ void wd_gateway_free(struct wd_gateway *g)
     g->oidc = NULL;
     wd_gov_cache_free(g->gov_cache);
     g->gov_cache = NULL;
+    if (g->sessions != NULL)
+        OPENSSL_cleanse(g->sessions, SESSION_SLOTS * sizeof(*g->sessions));
+    free(g->sessions);
+    g->sessions = NULL;
     wd_gov_release(g->gov);
     g->gov = NULL;
     g->gov_serial = 0;

@@ -38,6 +38,15 @@ struct wd_call;
 struct wd_oidc_cache;
 struct wd_gov_cache;
 struct wd_gov_snap;
+
+#define SESSION_SLOTS 256
+/* A verified gateway-sign-in session token (gateway/call.c), by its keyed tag. */
+struct wd_session_slot {
+    uint8_t tag[16];            /* wd_siphash128 of the token under wd_process_key */
+    const struct wd_config *cfg; /* the config its roles were computed under (NULL: empty) */
+    int64_t exp;                /* the token's expiry (unix s) */
+    struct wd_principal who;
+};
 struct wd_gov_job;
 
 /* One per worker thread; the server fills it and keeps rt, draining and tls current. */
@@ -59,6 +68,7 @@ struct wd_gateway {
     struct wd_call *spare;      /* memory of ended calls, for the next ones (gateway/call.c) */
     struct wd_oidc_cache *oidc; /* verified bearer tokens (authz/oidc.h), made on first use */
     struct wd_gov_cache *gov_cache; /* verified virtual keys (authz/govern.h), made on first use */
+    struct wd_session_slot *sessions; /* verified session tokens, made on first use */
     struct wd_gov_snap *gov;    /* this worker's reference to the governance snapshot (NULL: none yet) */
     uint64_t gov_serial;        /* its serial: a new publication is taken at the next authentication */
     bool admin_init;            /* admin_wake and admin_lock are initialised (first admin request) */
