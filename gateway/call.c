@@ -365,6 +365,12 @@ static void add_header(h2o_req_t *req, const h2o_token_t *tok, const char *v)
     h2o_add_header(&req->pool, &req->res.headers, tok, NULL, v, strlen(v));
 }
 
+/* x-should-retry: false, which the Anthropic SDKs (and so Claude Code) honour before their own retry rules. */
+static void no_retry(struct wd_call *c)
+{
+    h2o_add_header_by_str(&c->req->pool, &c->req->res.headers, H2O_STRLIT("x-should-retry"), 0, NULL, H2O_STRLIT("false"));
+}
+
 static void add_retry_after(struct wd_call *c, long s)
 {
     char ra[24];
@@ -1836,6 +1842,8 @@ static void gov_refused(struct wd_call *c, const char *msg, long retry_after_s, 
     notify(c, WD_CALL_EV_ROUTE);
     if (retry_after_s >= 0)
         add_retry_after(c, retry_after_s);
+    if (retry_after_s < 0 || retry_after_s > 60) /* the SDKs' retries cannot outwait it: say so (x-should-retry) */
+        no_retry(c);
     call_fail(c, cls, msg);
 }
 
@@ -1976,6 +1984,7 @@ static void call_proceed(struct wd_call *c)
         char msg[600];
         snprintf(msg, sizeof(msg), "model %.256s is not permitted for %.128s", c->model_req,
                  c->who.subject[0] ? c->who.subject : "this key");
+        no_retry(c); /* a grant does not appear by retrying: Claude Code would otherwise retry for minutes */
         call_fail(c, WD_ERR_PERMISSION, msg);
         return;
     }

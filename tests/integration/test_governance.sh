@@ -73,6 +73,7 @@ check "a wrong wk- key is refused (401)" [ "$(call "$A_URL" "wk-$(printf 'x%.0s'
 K2=$("$WARDEN_BIN" keys create flash-only --team eng --model gemini/gemini-2.5-flash-lite 2>/dev/null | head -1)
 sleep 0.3
 check "a key limited to gemini/gemini-2.5-flash-lite may not use tier sonnet (403)" [ "$(call "$A_URL" "$K2")" = 403 ]
+check "  ... with x-should-retry: false (a grant does not come by retrying)" grep -qi '^x-should-retry: false' "$WD_TMP/last.h"
 check "  ... the answer names the model and is an Anthropic permission_error" \
   grep -q '"type":"permission_error"' "$WD_TMP/last.json"
 check "  ... and may use tier haiku (200)" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' '$A_URL/anthropic/v1/messages' -H 'x-api-key: $K2' -H 'content-type: application/json' -d '{\"model\":\"claude-haiku-4-5\",\"max_tokens\":8,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}')\" = 200 ]"
@@ -118,6 +119,8 @@ OTHER=$(cat "$WD_TMP"/client.* | grep -vcE '^(200|429)$' || true)
 check "32 clients on two replicas: exactly 150 admitted under the 150-request budget ($OK_N admitted, $R429 refused, $OTHER other, $(( $(date +%s) - START )) s)" \
   [ "$OK_N" = 150 ]
 check "  every client was finally refused with 429 (32 refusals, got $R429)" [ "$R429" -ge 32 ]
+check "  a total budget's 429 says x-should-retry: false" \
+  bash -c "[ \"\$(curl -s -o /dev/null -D - '$A_URL/anthropic/v1/messages' -H 'x-api-key: $K1' -H 'content-type: application/json' -d '$(body)' | grep -ci '^x-should-retry: false')\" = 1 ]"
 check "  nothing but 200 and 429" [ "$OTHER" = 0 ]
 sleep 0.6 # a sync interval: the spend is flushed
 SPENT=$(sql "SELECT sum(spent) FROM gov.usage WHERE budget_id = ${B1#bud_}")
@@ -179,6 +182,7 @@ for i in $(seq 1 6); do CODES+="$(call "$A_URL" "$K4") "; done
 check "a 5 requests per minute limit on a key: five calls pass, the sixth is 429 ($CODES)" [ "$CODES" = "200 200 200 200 200 429 " ]
 RA=$(sed -n 's/^retry-after: *\([0-9]*\).*/\1/Ip' "$WD_TMP/last.h")
 check "  with Retry-After until the minute ends ($RA s)" bash -c "[ -n '$RA' ] && [ '$RA' -ge 1 ] && [ '$RA' -le 60 ]"
+check "  and no x-should-retry: false (a minute can be waited out)" bash -c "! grep -qi '^x-should-retry' '$WD_TMP/last.h'"
 check "  and a message naming the key's rate limit" grep -q "key $K4_ID: requests per minute rate limit 5 exhausted" "$WD_TMP/last.json"
 
 
