@@ -1160,7 +1160,7 @@ $TELEMETRY_OFF_YAML" ;;
       [ "$c" = warden_longkey ] && devkey="$LONG_KEY"
       [ "$c" = warden_key46 ] && devkey="$KEY46"
       GEMINI_API_KEY="$GEMINI_KEY" ANTHROPIC_API_KEY="$ANTH_KEY" WARDEN_DEV_KEY="$devkey" WARDEN_BENCH_ADMIN_KEY="$ADMIN_KEY" \
-        "${PIN_GW[@]}" valgrind --tool=callgrind \
+        "${PIN_GW[@]}" valgrind --tool=callgrind --separate-threads=yes \
         --callgrind-out-file="$out.cg" "$wbin" serve --config "$out.yaml" >"$out.log" 2>&1 & ;;
   esac
   pid=$!
@@ -1203,11 +1203,17 @@ $TELEMETRY_OFF_YAML" ;;
   sleep 1
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  dump=$(ls -t "$out.cg".* 2>/dev/null | head -1)
-  [ -n "$dump" ] && [ "${reqs:-0}" -gt 0 ] || { log "callgrind: no dump or no requests for $c $sz $mode"; return 1; }
+  # one file per thread (--separate-threads=yes), all of the one dump taken above
+  local dumps=()
+  mapfile -t dumps < <(ls "$out.cg".* 2>/dev/null)
+  [ "${#dumps[@]}" -gt 0 ] && [ "${reqs:-0}" -gt 0 ] || { log "callgrind: no dump or no requests for $c $sz $mode"; return 1; }
   # instructions by object (the binary itself, libcurl, libc, ...): the self cost of every function, summed by
-  # the object it is in (a cost line right after calls= is a call's inclusive cost, not self)
+  # the object it is in (a cost line right after calls= is a call's inclusive cost, not self); and by thread: the
+  # workers (the request path), the governor (governance's flushes, lease top-ups, reloads) and the rest
   awk -v c="$c" -v sz="$sz" -v m="$mode" -v n="$reqs" '
+    FNR == 1 {delete names; cls[FILENAME] = "other"}
+    /^fn=.* worker_main$/ {cls[FILENAME] = "workers"}
+    /^fn=.* governor_main$/ {cls[FILENAME] = "governor"}
     function obname(s,   id, nm) {
       if (match(s, /^\([0-9]+\)/)) {
         id = substr(s, 2, RLENGTH - 2); nm = substr(s, RLENGTH + 1); sub(/^ +/, "", nm)
@@ -1216,7 +1222,7 @@ $TELEMETRY_OFF_YAML" ;;
       }
       return s
     }
-    /^summary:/ {tot = $2; next}
+    /^summary:/ {tot += $2; ftot[FILENAME] = $2; next}
     /^ob=/ {cur = obname(substr($0, 4)); next}
     /^cob=/ {obname(substr($0, 5)); next}
     /^calls=/ {skip = 1; next}
@@ -1230,8 +1236,12 @@ $TELEMETRY_OFF_YAML" ;;
       printf "{\"kind\":\"instr\",\"contender\":\"%s\",\"size\":\"%s\",\"mode\":\"%s\",\"requests\":%d,\"instr\":%d,\"by_object\":{", c, sz, m, n, tot
       sep = ""
       for (k in by) {printf "%s\"%s\":%d", sep, k, by[k]; sep = ","}
+      for (f in ftot) th[cls[f]] += ftot[f]
+      printf "},\"by_thread\":{"
+      sep = ""
+      for (k in th) {printf "%s\"%s\":%d", sep, k, th[k]; sep = ","}
       print "}}"
-    }' "$dump"
+    }' "${dumps[@]}"
 }
 if [ "$CG" = ok ]; then
   cg_list=()
@@ -1310,7 +1320,8 @@ rec "$(jq -nc --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson secs "$(($
 [ -z "${BENCH_RESULTS_COPY:-}" ] || cp "$RES" "$BENCH_RESULTS_COPY"   # raw results, for a second look
 if [ -n "$ONLY" ]; then
   # one section only: its figures printed (medians over rounds for the load), the README left as it is
-  jq -r 'select(.kind == "instr") | "instr  \(.contender) \(.size) \(.mode): \(.instr / .requests / 1000 * 10 | round / 10)k/request over \(.requests) requests"' "$RES"
+  jq -r 'select(.kind == "instr") | .requests as $n | "instr  \(.contender) \(.size) \(.mode): \(.instr / $n / 1000 * 10 | round / 10)k/request over \($n) requests" +
+    (if .by_thread then " (" + (.by_thread | to_entries | map("\(.key) \(.value / $n / 1000 * 10 | round / 10)k") | join(", ")) + ")" else "" end)' "$RES"
   jq -rs '[.[] | select(.kind == "load" and .conc == '"$CONC"')] | group_by([.contender, .size, .mode])[] |
     "load   \(.[0].contender) \(.[0].size) \(.[0].mode): req/s c='"$CONC"' median \((map(.requests / .duration_us * 1e6) | sort | .[length / 2 | floor]) | round), CPU µs/req \((map(.cpu_us / .requests) | sort | .[length / 2 | floor]) * 10 | round / 10)"' "$RES"
   jq -rs '[.[] | select(.kind == "load" and .gov)] | group_by(.contender)[] |
