@@ -541,7 +541,8 @@ const iobj = (c, size, mode, o) => {
 // by thread (--separate-threads): workers (the request path), governor, other
 const ithr = (c, size, mode, t) => {
   const r = IN[`${c}/${size}/${mode}`];
-  return r && r.requests > 0 && r.by_thread ? (r.by_thread[t] || 0) / r.requests : NaN;
+  // a dump whose worker thread was not recognised has no "workers" entry: no figure rather than a wrong one
+  return r && r.requests > 0 && r.by_thread?.workers !== undefined ? (r.by_thread[t] || 0) / r.requests : NaN;
 };
 const fmtK = x => (Number.isFinite(x) ? `${fmt(x / 1000, 1)}k` : 'n/a');
 if (iset) {

@@ -1212,8 +1212,8 @@ $TELEMETRY_OFF_YAML" ;;
   # workers (the request path), the governor (governance's flushes, lease top-ups, reloads) and the rest
   awk -v c="$c" -v sz="$sz" -v m="$mode" -v n="$reqs" '
     FNR == 1 {delete names; cls[FILENAME] = "other"}
-    /^fn=.* worker_main$/ {cls[FILENAME] = "workers"}
-    /^fn=.* governor_main$/ {cls[FILENAME] = "governor"}
+    /^c?fn=.* worker_main$/ {cls[FILENAME] = "workers"}
+    /^c?fn=.* governor_main$/ {cls[FILENAME] = "governor"}
     function obname(s,   id, nm) {
       if (match(s, /^\([0-9]+\)/)) {
         id = substr(s, 2, RLENGTH - 2); nm = substr(s, RLENGTH + 1); sub(/^ +/, "", nm)
