@@ -35,6 +35,9 @@ const NAMES = {
   warden_before: 'Warden before the change (`BENCH_WARDEN_BEFORE`)',
   warden_oidc: 'Warden, an OIDC bearer token instead of the static key (warm token cache)',
   warden_longkey: 'Warden, a static key as long as that token (the bytes alone)',
+  warden_key46: 'Warden, a static key as long as a virtual key (46 characters)',
+  warden_vkey: 'Warden, a virtual key (governance on, no limit on its team)',
+  warden_vkey_budget: 'Warden, a virtual key under a team USD budget and a key rate limit',
   direct_anth: 'direct to the Anthropic fake',
   floor_anth: 'floor: pass-through proxy (libh2o + libcurl, no work)',
   floor_rb_anth: 'floor that reads the body (the same proxy, plus one tokenization of the request to find its model)',
@@ -144,7 +147,7 @@ p(`- **CPU per request**: the gateway process's utime+stime (\`/proc/PID/stat\`,
 p(`- **TTFB**: ${env.ttfb_n} sequential streaming requests on one kept-alive connection (\`curl -w %{time_starttransfer}\`), median per round, median of the ${env.runs} rounds.`);
 p(`- **Translation micro-benchmark**: \`bench/translate_bench.c\`, built with the release flags straight from \`api/*.c providers/*.c\`, pinned to core ${env.gw_core}; thread CPU time per iteration, median of ${micro.length ? micro[0].iters : 'n/a'} iterations per process, median over ${micro.length} processes (the range over processes is shown: on this VM a process runs in a fast or a slow mode about 2× apart, whatever the code). Request path = \`wd_anthropic_decode_request\` + \`wd_gemini_encode_request\`; response path = the fake's bytes through \`wd_sse_feed\` → \`wd_gemini_stream_chunk\` → Anthropic SSE.`);
 p('');
-p('**Run it**: `make bench` (builds the release binary first) or `bash bench/run.sh`; about 30 minutes. Knobs: `BENCH_DURATION` (s per c=32 run), `BENCH_LAT_DURATION` (s per c=1 run), `BENCH_RUNS`, `BENCH_SKIP_PEERS=1`, `BENCH_PEERS_DIR`, `BENCH_OUT`, `BENCH_RESULTS_COPY` (keep the raw results), `BENCH_SKIP_AUDIT=1`, `BENCH_AUDIT_RECORDS` (call records per writer run), `BENCH_AUDIT_WRITER_RUNS`, `BENCH_SKIP_OTEL=1` (no telemetry contender), `BENCH_ONLY=callgrind` or `BENCH_ONLY=load` (that section alone, for direct, floor and Warden on both paths, in a few minutes; no micro-benchmark, audit, telemetry, peers or burst; the figures are printed and the raw results kept in `BENCH_RESULTS_COPY`, `/tmp/warden-bench-results.jsonl` by default, and this file is left as it is unless `BENCH_OUT` is given), `BENCH_PATHS` (`gemini,anthropic` by default: which paths are measured, the Gemini translation or the Anthropic pass-through), `BENCH_WARDEN_BEFORE` (the path of another Warden binary, e.g. a release build of an earlier commit: one more contender on the Gemini path with the same config, in the load rounds and the callgrind section, so that a change is measured against what it changes in one run), `BENCH_SKIP_CALLGRIND=1` (no instruction counts), `BENCH_CALLGRIND_SECONDS` (s per callgrind run). Needs wrk, node/npm, jq, curl, gcc, taskset; valgrind for the instruction counts (without it they are reported as not measured); npm access for the peers (without it they are reported as not measured and the rest still runs); for the audit section the PostgreSQL server binaries (\`/usr/lib/postgresql/*/bin\`, as the tests use), psql and openssl (without them it is reported as not measured).', '');
+p('**Run it**: `make bench` (builds the release binary first) or `bash bench/run.sh`; about 30 minutes. Knobs: `BENCH_DURATION` (s per c=32 run), `BENCH_LAT_DURATION` (s per c=1 run), `BENCH_RUNS`, `BENCH_SKIP_PEERS=1`, `BENCH_PEERS_DIR`, `BENCH_OUT`, `BENCH_RESULTS_COPY` (keep the raw results), `BENCH_SKIP_AUDIT=1`, `BENCH_AUDIT_RECORDS` (call records per writer run), `BENCH_AUDIT_WRITER_RUNS`, `BENCH_SKIP_OTEL=1` (no telemetry contender), `BENCH_ONLY=callgrind` or `BENCH_ONLY=load` (that section alone, for direct, floor and Warden on both paths, in a few minutes; no micro-benchmark, audit, telemetry, peers or burst; the figures are printed and the raw results kept in `BENCH_RESULTS_COPY`, `/tmp/warden-bench-results.jsonl` by default, and this file is left as it is unless `BENCH_OUT` is given), `BENCH_PATHS` (`gemini,anthropic` by default: which paths are measured, the Gemini translation or the Anthropic pass-through), `BENCH_WARDEN_BEFORE` (the path of another Warden binary, e.g. a release build of an earlier commit: one more contender on the Gemini path with the same config, in the load rounds and the callgrind section, so that a change is measured against what it changes in one run), `BENCH_SKIP_CALLGRIND=1` (no instruction counts), `BENCH_CALLGRIND_SECONDS` (s per callgrind run), `BENCH_BUILD` (the build directory with `warden`, `floor_proxy` and `audit_writer_bench`; `build` by default), `BENCH_CONTENDERS` (a comma-separated list of contenders: only those are measured, e.g. `warden,warden_oidc,warden_vkey_budget`), `BENCH_SCENARIOS` (a comma-separated list among `50k json`, `50k sse`, `300 json`, `300 sse`). Needs wrk, node/npm, jq, curl, gcc, taskset; valgrind for the instruction counts (without it they are reported as not measured); npm access for the peers (without it they are reported as not measured and the rest still runs); for the audit section the PostgreSQL server binaries (\`/usr/lib/postgresql/*/bin\`, as the tests use), psql and openssl (without them it is reported as not measured).', '');
 p('**Files**: `run.sh` (the whole run), `post.lua` (wrk script), `make_bodies.mjs` (request bodies), `claude-code-50k.json` (the captured Claude Code request body), `fake_anthropic_bench.mjs` (the Anthropic upstream of the pass-through scenarios), `translate_bench.c` (codec micro-benchmark; `--emit` writes the Gemini body for the direct baseline), `floor_proxy.c` (the pass-through floor; a CMake target), `portkey_loopback.mjs` (binds Portkey to 127.0.0.1), `audit_writer_bench.c` (the audit writer\'s throughput; a CMake target), `count_spans.mjs` (counts the spans in the fake collector\'s stored OTLP exports, by name), `report.mjs` (writes this file from the run\'s results).', '');
 
 // ---- peers that did not run ----
@@ -535,6 +538,12 @@ const iobj = (c, size, mode, o) => {
   const r = IN[`${c}/${size}/${mode}`];
   return r && r.requests > 0 ? (r.by_object?.[o] || 0) / r.requests : NaN;
 };
+// by thread (--separate-threads): workers (the request path), governor, other
+const ithr = (c, size, mode, t) => {
+  const r = IN[`${c}/${size}/${mode}`];
+  // a dump whose worker thread was not recognised has no "workers" entry: no figure rather than a wrong one
+  return r && r.requests > 0 && r.by_thread?.workers !== undefined ? (r.by_thread[t] || 0) / r.requests : NaN;
+};
 const fmtK = x => (Number.isFinite(x) ? `${fmt(x / 1000, 1)}k` : 'n/a');
 if (iset) {
   p('## Instructions per request (callgrind, c=1)', '');
@@ -544,7 +553,7 @@ if (iset) {
     p('| scenario | contender | instructions / request | ÷ Warden | own | libcurl | libc | libh2o | libuv | libcrypto | libpq | other |');
     p('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
     for (const [size, mode, label] of SCEN)
-      for (const c of ['floor', 'floor_tp', 'warden', 'warden_oidc', 'warden_longkey', 'warden_before', 'warden_audit', 'warden_otel']) {
+      for (const c of ['floor', 'floor_tp', 'warden', 'warden_oidc', 'warden_longkey', 'warden_key46', 'warden_vkey', 'warden_vkey_budget', 'warden_before', 'warden_audit', 'warden_otel']) {
         const x = ipr(c, size, mode);
         if (!Number.isFinite(x)) continue;
         const o = k => fmtK(iobj(c, size, mode, k));
@@ -613,6 +622,50 @@ if (passLoad || passInstr) {
   }
 }
 
+// ---- governance (issue 16): virtual keys, budget admission, database round trips, OIDC under load ----
+const gset = one('gov_setup');
+const govRuns = all('load').filter(r => r.gov && r.conc === C);
+const anyGovInstr = SCEN.some(([size, mode]) => Number.isFinite(ipr('warden_vkey', size, mode)) || Number.isFinite(ipr('warden_vkey_budget', size, mode)));
+const oidcLoad = SCEN.some(([size, mode]) => stat('warden_oidc', size, mode, C));
+if (gset.kind || oidcLoad) {
+  p('## Governance: virtual keys and budget admission (issue 16)', '');
+  if (gset.kind && !gset.ok) p(`Virtual keys not measured in this run: ${gset.reason}.`, '');
+  if (gset.ok)
+    p(`*Virtual key* contenders: one Warden with a \`governance\` section on its own database of the throwaway PostgreSQL ${gset.pg_version} (migrated by \`warden db migrate\`), a static admin key, and keys made through its admin API (\`warden teams create\`, \`warden keys create --team\`). *No limit*: the key's team has no budget. *Budget*: the key's team has a daily USD budget of ${fmt(gset.usd_daily_limit)} and the key a limit of ${fmt(gset.requests_per_minute_limit)} requests per minute, both far above what the run spends, so every call reserves its worst case against two leases and settles at its end. The static-key baseline of the same length is Warden without governance, called with a ${gset.key_len}-character static key in \`x-api-key\` (as the virtual keys are sent). Defaults: \`sync_interval\` 1 s, \`lease\` 0.1.`, '');
+  if (anyGovInstr) {
+    p('Instructions per request (callgrind, c=1, warm caches, all of the process\'s threads: the governor\'s flushes and lease top-ups included, PostgreSQL\'s own work not):', '');
+    p('| scenario | Warden, static key (13 B) | static key, 46 B | **virtual key** | **virtual key + budget + rate limit** | virtual key − static 46 B | budget − static 46 B | on the worker thread: virtual key − static 46 B | on the worker thread: budget − static 46 B | governor thread / request (budget) | libpq / request (budget) |');
+    p('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    for (const [size, mode, label] of SCEN) {
+      const w = ipr('warden', size, mode), k = ipr('warden_key46', size, mode), v = ipr('warden_vkey', size, mode), b = ipr('warden_vkey_budget', size, mode);
+      if (![w, k, v, b].some(Number.isFinite)) continue;
+      const d = (x, y) => (Number.isFinite(x) && Number.isFinite(y) ? `${x - y >= 0 ? '+' : '−'}${fmtK(Math.abs(x - y))}` : 'n/a');
+      p(`| ${label} | ${fmtK(w)} | ${fmtK(k)} | **${fmtK(v)}** | **${fmtK(b)}** | ${d(v, k)} | ${d(b, k)} | ${d(ithr('warden_vkey', size, mode, 'workers'), ithr('warden_key46', size, mode, 'workers'))} | ${d(ithr('warden_vkey_budget', size, mode, 'workers'), ithr('warden_key46', size, mode, 'workers'))} | ${fmtK(ithr('warden_vkey_budget', size, mode, 'governor'))} | ${fmtK(iobj('warden_vkey_budget', size, mode, 'libpq'))} |`);
+    }
+    p('');
+  }
+  if (govRuns.length) {
+    const rt = govRuns.reduce((n, r) => n + r.gov.roundtrips, 0), ad = govRuns.reduce((n, r) => n + r.gov.admitted, 0);
+    const ref = govRuns.reduce((n, r) => n + r.gov.refused, 0), lw = govRuns.reduce((n, r) => n + r.gov.lease_waits, 0);
+    const ls = govRuns.reduce((n, r) => n + r.gov.leases, 0);
+    const pgc = median(govRuns.map(r => (r.requests > 0 ? r.gov.pg_cpu_us / r.requests : NaN)));
+    p(`Database round trips (\`warden_governance_db_roundtrips_total\` against \`warden_governance_admitted_total\` on the instance's /metrics, read before each c=${C} run and 1.2 s after it, so the governor's flush of the run's last calls is counted): **${fmt(rt)} statements for ${fmt(ad)} admitted calls, ${fmt(rt / Math.max(ad, 1), 5)} per admitted call** over ${govRuns.length} runs (${fmt(ls)} lease top-ups, ${fmt(lw)} admissions that waited for one, ${fmt(ref)} refused). PostgreSQL's CPU over those runs: ${fmt(pgc, 2)} µs per request (median over runs).`, '');
+  }
+  const rows = [];
+  for (const [size, mode, label] of SCEN) {
+    const w = stat('warden', size, mode, C), o = stat('warden_oidc', size, mode, C), v = stat('warden_vkey_budget', size, mode, C);
+    if (!o && !v) continue;
+    const rel = x => (x && w ? signedPct(pct(x.rps, w.rps)) : 'n/a');
+    rows.push(`| ${label} | ${fmt(w?.rps)} (${fmt(w?.cpu, 1)}) | ${fmt(o?.rps)} (${fmt(o?.cpu, 1)}) | ${rel(o)} | ${fmt(v?.rps)} (${fmt(v?.cpu, 1)}) | ${rel(v)} | ${[w, o, v].map(x => (x ? x.errs : 'n/a')).join(' / ')} |`);
+  }
+  if (rows.length) {
+    p(`Load at c=${C} in the same interleaved rounds (req/s, median of ${env.runs}; in brackets the gateway's CPU µs per request):`, '');
+    p('| scenario | Warden, static key | Warden, OIDC token (warm cache) | OIDC vs static | Warden, virtual key + budget + rate limit | vs static | errors (static / OIDC / budget) |');
+    p('|---|--:|--:|--:|--:|--:|--:|');
+    p(...rows, '');
+  }
+}
+
 // ---- targets ----
 p('## Targets', '');
 p(`Latency targets are judged in both placements (split cores / one core). Where the floor ran, the figure column also gives the floor's own figure (a pass-through proxy on the same stack doing no work; see *The floor*).`, '');
@@ -642,6 +695,25 @@ for (const [size, mode, label] of SCEN) {
     tgt(`OIDC bearer token (warm cache): instructions per request ≤ the static key's + 3k, ${label.replace(' request', '')}`, `${fmtK(o)} vs ${fmtK(w)} (${o - w >= 0 ? '+' : ''}${fmtK(o - w)})${Number.isFinite(l) ? `; a static key as long as the token: ${fmtK(l)}` : ''}`, o <= w + 3000);
   if (Number.isFinite(l) && Number.isFinite(o))
     tgt(`OIDC bearer token (warm cache): ≤ a static key of the same length + 3k, ${label.replace(' request', '')}`, `${fmtK(o)} vs ${fmtK(l)} (${o - l >= 0 ? '+' : ''}${fmtK(o - l)})`, o <= l + 3000);
+  // the same target for virtual keys: authentication (no limit) and admission (two leases) over a static key of a
+  // virtual key's length
+  const k = ipr('warden_key46', size, mode);
+  for (const [c, what] of [['warden_vkey', 'virtual key'], ['warden_vkey_budget', 'virtual key + budget + rate limit']]) {
+    const v = ipr(c, size, mode);
+    if (Number.isFinite(v) && Number.isFinite(k))
+    {
+      const vw = ithr(c, size, mode, 'workers') - ithr('warden_key46', size, mode, 'workers');
+      tgt(`${what} (warm): instructions per request ≤ a 46-character static key's + 3k, ${label.replace(' request', '')}`, `${fmtK(v)} vs ${fmtK(k)} (${v - k >= 0 ? '+' : ''}${fmtK(v - k)}${Number.isFinite(vw) ? `; on the worker thread ${vw >= 0 ? '+' : ''}${fmtK(vw)}` : ''})`, v <= k + 3000);
+    }
+  }
+  const sw = stat('warden', size, mode, C), so = stat('warden_oidc', size, mode, C);
+  if (sw && so)
+    tgt(`OIDC bearer token: req/s at c=${C} within 5% of the static key's, ${label.replace(' request', '')}`, `${fmt(so.rps)} vs ${fmt(sw.rps)} (${signedPct(pct(so.rps, sw.rps))})`, so.rps >= sw.rps * 0.95);
+}
+{
+  const govRuns = all('load').filter(r => r.gov && r.conc === C);
+  const rt = govRuns.reduce((n, r) => n + r.gov.roundtrips, 0), ad = govRuns.reduce((n, r) => n + r.gov.admitted, 0);
+  if (ad > 0) tgt(`governance: database statements per admitted call at c=${C} far below 1`, `${fmt(rt / ad, 5)} (${fmt(rt)} for ${fmt(ad)})`, rt / ad < 0.01);
 }
 {
   const w = get('warden', '50k', 'json', C), d = get('direct', '50k', 'json', C);

@@ -21,7 +21,16 @@
 # gemini = Anthropic in, Gemini out, against fake_gemini.mjs --bench; anthropic = the pass-through to
 # bench/fake_anthropic_bench.mjs), BENCH_WARDEN_BEFORE (another Warden binary, e.g. a release build of an earlier
 # commit: one more contender on the Gemini path, same config, in the load rounds and the callgrind section, so that
-# a change is measured against what it changes within one run).
+# a change is measured against what it changes within one run), BENCH_BUILD (the build directory holding warden,
+# floor_proxy and audit_writer_bench: build), BENCH_CONTENDERS (a comma-separated list: only those contenders are
+# measured, in the load rounds and the callgrind section alike; all when unset), BENCH_SCENARIOS (a comma-separated
+# list of "SIZE MODE" among "50k json", "50k sse", "300 json", "300 sse": only those, in both sections).
+# Governance (issue 16): warden_vkey and warden_vkey_budget are one Warden with a `governance` section on its own
+# database of the throwaway PostgreSQL (started for them even when the audit section is skipped), called with a
+# virtual key made through its admin API (`warden keys create`): warden_vkey's team has no limit,
+# warden_vkey_budget's has a large daily USD budget and its key a large requests-per-minute limit, so every call
+# reserves and settles against two leases; warden_key46 (callgrind only) is the static key check with a key as long
+# as a virtual key. The governance instance's database statements per admitted call are read from its /metrics.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -36,9 +45,10 @@ PEERS_DIR="${BENCH_PEERS_DIR:-/tmp/warden-bench-peers}"
 OUT="${BENCH_OUT:-$ROOT/bench/README.md}"
 CCR_PKG="@musistudio/claude-code-router@2.0.0"
 PORTKEY_PKG="@portkey-ai/gateway@1.15.2"
-WARDEN_BIN="$ROOT/build/warden"
-WRITER_BENCH_BIN="$ROOT/build/audit_writer_bench"
-FLOOR_BIN="$ROOT/build/floor_proxy"
+BUILD_DIR="${BENCH_BUILD:-$ROOT/build}"
+WARDEN_BIN="$BUILD_DIR/warden"
+WRITER_BENCH_BIN="$BUILD_DIR/audit_writer_bench"
+FLOOR_BIN="$BUILD_DIR/floor_proxy"
 AUDIT_RECORDS="${BENCH_AUDIT_RECORDS:-200000}"
 AUDIT_WRITER_RUNS="${BENCH_AUDIT_WRITER_RUNS:-3}"
 DEV_KEY="bench-dev-key"
@@ -54,8 +64,15 @@ case "$ONLY" in
   *) echo "BENCH_ONLY must be callgrind or load" >&2; exit 2 ;;
 esac
 PATHS=",${BENCH_PATHS:-gemini,anthropic},"
-# measured CONTENDER: is that contender's path among BENCH_PATHS (the pass-through contenders end in _anth)
-measured() { case "$1" in *_anth) [[ "$PATHS" == *,anthropic,* ]] ;; *) [[ "$PATHS" == *,gemini,* ]] ;; esac; }
+WANT=",${BENCH_CONTENDERS:-},"
+# measured CONTENDER: is that contender's path among BENCH_PATHS (the pass-through contenders end in _anth), and is
+# it among BENCH_CONTENDERS when that is given
+measured() {
+  [ "$WANT" = ",," ] || [[ "$WANT" == *,"$1",* ]] || return 1
+  case "$1" in *_anth) [[ "$PATHS" == *,anthropic,* ]] ;; *) [[ "$PATHS" == *,gemini,* ]] ;; esac
+}
+SCEN_WANT=",${BENCH_SCENARIOS:-50k json,50k sse,300 json,300 sse},"
+scenario_wanted() { [[ "$SCEN_WANT" == *,"$1",* ]]; }
 
 TMP="$(mktemp -d /tmp/warden-bench.XXXXXX)"
 RES="$TMP/results.jsonl"
@@ -190,6 +207,9 @@ done
 # WCFG_FAMILY=anthropic: the pass-through instance, a provider of type anthropic (the bench Anthropic fake) that
 # every tier maps to, with the model names the bench requests ask for
 WCFG_FAMILY=gemini
+# WCFG_ADMIN=1: a second static key, the governance instance's break-glass admin (its admin API makes the keys)
+WCFG_ADMIN=""
+ADMIN_KEY="adm-$(head -c 18 /dev/urandom | base64 -w0 | tr '+/' '-_')"
 warden_config() {   # warden_config FILE LISTEN_PORT FAKE_PORT [EXTRA_YAML]: @MPORT@ in EXTRA_YAML -> W_MPORT, a free port
   local extra="${4:-}" prov
   W_MPORT=$(free_port)
@@ -226,7 +246,9 @@ $prov
 auth:
   keys:
     - name: bench
-      secret: env://WARDEN_DEV_KEY
+      secret: env://WARDEN_DEV_KEY${WCFG_ADMIN:+
+    - name: admin
+      secret: env://WARDEN_BENCH_ADMIN_KEY}
 ${extra//@MPORT@/$W_MPORT}
 YAML
 }
@@ -253,7 +275,7 @@ start_warden() {   # start_warden FAKE_PORT [EXTRA_YAML]: sets W_PORT, W_PID, W_
     W_PORT=$(free_port)
     warden_config "$TMP/warden-$W_PORT.yaml" "$W_PORT" "$fport" "$extra"
     W_LOG="$TMP/warden-$W_PORT.log"
-    GEMINI_API_KEY="$GEMINI_KEY" ANTHROPIC_API_KEY="$ANTH_KEY" WARDEN_DEV_KEY="$DEV_KEY" \
+    GEMINI_API_KEY="$GEMINI_KEY" ANTHROPIC_API_KEY="$ANTH_KEY" WARDEN_DEV_KEY="${WDEVKEY:-$DEV_KEY}" WARDEN_BENCH_ADMIN_KEY="$ADMIN_KEY" \
       "${PIN_GW[@]}" "${WBIN:-$WARDEN_BIN}" serve --config "$TMP/warden-$W_PORT.yaml" >"$W_LOG.out" 2>"$W_LOG" &
     W_PID=$!
     PIDS+=("$W_PID")
@@ -284,24 +306,18 @@ rec "$(jq -nc --argjson p "$captured_paths" '{kind:"strict",ok:true,paths:$p}')"
 kill -TERM "$W_PID" "$STRICT_PID" 2>/dev/null || true
 wait "$W_PID" "$STRICT_PID" 2>/dev/null || true
 
-# ---- the audit trail: a throwaway PostgreSQL 15, the writer's own throughput ------------------------------
-AUDIT=ok AUDIT_REASON=""
-audit_off() { [ "$AUDIT" = ok ] || return 0; AUDIT=failed; AUDIT_REASON="$1"; log "audit not measured: $1"; }
-[ "${BENCH_SKIP_AUDIT:-0}" = 1 ] && audit_off "skipped (BENCH_SKIP_AUDIT=1)"
-if [ "$AUDIT" = ok ]; then
+# ---- the throwaway PostgreSQL 15, shared by the audit and governance contenders -----------------------------
+PG_STATE="" PG_VERSION=""
+pg_up() {   # starts it once (tests/pg.sh) with database "warden" and its login roles; 1 when it cannot (PG_STATE: why)
+  [ -z "$PG_STATE" ] || { [ "$PG_STATE" = ok ]; return; }
   WD_PIDS=()                          # tests/pg.sh appends the postmaster here; this script stops it by PG_PID
   wd_free_port() { free_port; }
   source "$ROOT/tests/pg.sh"
-  for tool in psql openssl; do command -v "$tool" >/dev/null || audit_off "$tool is required"; done
-  [ -x "${PG_BIN:-/nonexistent}/initdb" ] || audit_off "no PostgreSQL server binaries under /usr/lib/postgresql"
-  [ -x "$WRITER_BENCH_BIN" ] || audit_off "$WRITER_BENCH_BIN missing: run make build (make bench does)"
-fi
-if [ "$AUDIT" = ok ]; then
+  command -v psql >/dev/null || { PG_STATE="psql is required"; return 1; }
+  [ -x "${PG_BIN:-/nonexistent}/initdb" ] || { PG_STATE="no PostgreSQL server binaries under /usr/lib/postgresql"; return 1; }
   PG_VERSION=$("$PG_BIN/postgres" --version | awk '{print $3}')
-  log "audit: starting a throwaway PostgreSQL $PG_VERSION (tests/pg.sh) on 127.0.0.1"
-  wd_pg_start || audit_off "PostgreSQL did not start"
-fi
-if [ "$AUDIT" = ok ]; then
+  log "starting a throwaway PostgreSQL $PG_VERSION (tests/pg.sh) on 127.0.0.1"
+  wd_pg_start || { PG_STATE="PostgreSQL did not start"; return 1; }
   # PostgreSQL shares the load core with the fake and wrk; the gateway's core stays the gateway's. Backends fork
   # from the postmaster and inherit its affinity.
   if [ "$LOAD_CORE" != none ]; then
@@ -311,6 +327,19 @@ if [ "$AUDIT" = ok ]; then
   psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c "ALTER SYSTEM SET autovacuum = off" \
     -c "SELECT pg_reload_conf()" >/dev/null
   wd_pg_setup_db
+  PG_STATE=ok
+}
+
+# ---- the audit trail: its writer's own throughput -----------------------------------------------------------
+AUDIT=ok AUDIT_REASON=""
+audit_off() { [ "$AUDIT" = ok ] || return 0; AUDIT=failed; AUDIT_REASON="$1"; log "audit not measured: $1"; }
+[ "${BENCH_SKIP_AUDIT:-0}" = 1 ] && audit_off "skipped (BENCH_SKIP_AUDIT=1)"
+if [ "$AUDIT" = ok ]; then
+  command -v openssl >/dev/null || audit_off "openssl is required"
+  [ -x "$WRITER_BENCH_BIN" ] || audit_off "$WRITER_BENCH_BIN missing: run make build (make bench does)"
+fi
+if [ "$AUDIT" = ok ]; then pg_up || audit_off "$PG_STATE"; fi
+if [ "$AUDIT" = ok ]; then
   if "$WARDEN_BIN" db migrate --db "$WD_DB_ADMIN_URL" >"$TMP/migrate.out" 2>&1; then
     wd_pg_grant_roles
     openssl genpkey -algorithm ed25519 -out "$TMP/audit-key.pem" 2>/dev/null
@@ -363,7 +392,7 @@ AFAKE_URL="http://127.0.0.1:$AFAKE_PORT"
 log "bench Anthropic fake on $AFAKE_URL (pid $AFAKE_PID, core $LOAD_CORE)"
 
 declare -A URL HDRS BODYKIND PID_OF STATUS REASON
-CONTENDERS=(direct floor warden warden_before direct_anth floor_anth warden_anth warden_audit warden_otel ccr portkey)
+CONTENDERS=(direct floor warden warden_before warden_oidc warden_vkey warden_vkey_budget direct_anth floor_anth warden_anth warden_audit warden_otel ccr portkey)
 fake_url_of() { case "$1" in *_anth) echo "$AFAKE_URL" ;; *) echo "$FAKE_URL" ;; esac; }
 
 # direct: the fake's own endpoints with the Gemini body
@@ -594,6 +623,104 @@ else
   rec "$(jq -nc --arg r "$OTEL_REASON" '{kind:"otel_setup",ok:false,reason:$r}')"
 fi
 
+# warden_oidc: Warden with an OIDC issuer whose keys tests/idp/tokens.mjs serves, called with a bearer token of it
+# (RS256) instead of the static key: the token cache's cost on the request path (callgrind), and its req/s at c=32
+# against the static key in the load rounds
+OIDC_TOKEN="" OIDC_YAML="" LONG_KEY=""
+STATUS[warden_oidc]=failed REASON[warden_oidc]="not measured (BENCH_CONTENDERS, BENCH_PATHS or BENCH_ONLY=callgrind)"
+PID_OF[warden_oidc]=""
+if measured warden_oidc || measured warden_longkey; then
+  OIDC_OUT="$TMP/oidc-jwks.out"
+  node "$ROOT/tests/idp/tokens.mjs" serve-jwks --port 0 --keydir "$TMP/oidc-keys" >"$OIDC_OUT" 2>/dev/null &
+  PIDS+=("$!")
+  for i in $(seq 1 100); do grep -q '"port"' "$OIDC_OUT" 2>/dev/null && break; sleep 0.05; done
+  OIDC_PORT=$(sed -n 's/.*"port": *\([0-9]*\).*/\1/p' "$OIDC_OUT" | head -1)
+  if [ -n "$OIDC_PORT" ]; then
+    OIDC_TOKEN=$(node "$ROOT/tests/idp/tokens.mjs" valid-rs256 --signer local --keydir "$TMP/oidc-keys" \
+      --issuer https://idp.bench.example/ --aud api://warden --ttl 86400 --claims '{"groups":["bench"]}' 2>/dev/null || true)
+    OIDC_YAML="  oidc:
+    - name: bench
+      issuer: https://idp.bench.example/
+      audience: api://warden
+      jwks_uri: http://127.0.0.1:$OIDC_PORT/jwks"
+  fi
+  [ -n "$OIDC_TOKEN" ] || { REASON[warden_oidc]="no token (tests/idp/tokens.mjs failed)"; log "warden_oidc: ${REASON[warden_oidc]}; not measured"; }
+  # warden_longkey: the static key check with a key as long as that token, sent the same way: what carrying that
+  # many bytes in a header costs before any OIDC work (libh2o parses the head twice, the key is hashed)
+  LONG_KEY="wk$(head -c $(( ${#OIDC_TOKEN} * 2 )) /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c $(( ${#OIDC_TOKEN} - 2 )))"
+fi
+if [ -n "$OIDC_TOKEN" ] && measured warden_oidc && [ "$ONLY" != callgrind ]; then
+  sv=("$W_PORT" "$W_PID" "$W_LOG")
+  start_warden "$FAKE_PORT" "$OIDC_YAML
+$TELEMETRY_OFF_YAML"
+  WI_PORT=$W_PORT WI_PID=$W_PID
+  W_PORT=${sv[0]} W_PID=${sv[1]} W_LOG=${sv[2]}
+  STATUS[warden_oidc]=ok PID_OF[warden_oidc]=$WI_PID REASON[warden_oidc]=""
+  log "warden with an OIDC issuer on 127.0.0.1:$WI_PORT (pid $WI_PID, core $GW_CORE, workers: 1)"
+fi
+
+# warden_key46: callgrind only, the static key check with a key as long as a virtual key (46 characters), sent the
+# same way (x-api-key); not wk-: that prefix is what sends a key to the governance lookup
+KEY46="sk-$(head -c 64 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 43)"
+
+# warden_vkey, warden_vkey_budget: one Warden with a governance section on the database warden_gov of the same
+# PostgreSQL (migrated there, the login role warden granted warden_governance), a static admin key; its admin API
+# (the `warden` CLI) makes two teams and a virtual key in each. The team of warden_vkey_budget's key has a daily USD
+# budget and the key a requests-per-minute limit, both far above what a run spends, so every call reserves against
+# two leases and settles; the other team has no limit. The callgrind instances use the same database and keys.
+STATUS[warden_vkey]=failed STATUS[warden_vkey_budget]=failed PID_OF[warden_vkey]="" PID_OF[warden_vkey_budget]=""
+GOV=ok GOV_REASON="" VKEY="" VKEY_BUDGET="" VKEY_BUDGET_ID=""
+gov_off() { [ "$GOV" = ok ] || return 0; GOV=failed; GOV_REASON="$1"; log "governance not measured: $1"; }
+measured warden_vkey || measured warden_vkey_budget || gov_off "not among BENCH_CONTENDERS or BENCH_PATHS"
+if [ "$GOV" = ok ]; then pg_up || gov_off "$PG_STATE"; fi
+if [ "$GOV" = ok ]; then
+  psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c "CREATE DATABASE warden_gov" >/dev/null
+  if "$WARDEN_BIN" db migrate --db "postgresql://postgres@127.0.0.1:$PG_PORT/warden_gov" >"$TMP/migrate-gov.out" 2>&1; then
+    psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d warden_gov -c "GRANT warden_governance TO warden" >/dev/null
+  else
+    gov_off "warden db migrate (warden_gov) failed: $(tail -2 "$TMP/migrate-gov.out" | tr '\n' ' ' | cut -c1-300)"
+  fi
+fi
+if [ "$GOV" = ok ]; then
+  GOV_YAML="governance:
+  database: postgresql://warden@127.0.0.1:$PG_PORT/warden_gov
+  migrate: false"
+  sv=("$W_PORT" "$W_PID" "$W_LOG")
+  WCFG_ADMIN=1 start_warden "$FAKE_PORT" "$GOV_YAML
+$TELEMETRY_OFF_YAML"
+  WG_PORT=$W_PORT WG_PID=$W_PID WG_LOG=$W_LOG WG_MPORT=$W_MPORT
+  W_PORT=${sv[0]} W_PID=${sv[1]} W_LOG=${sv[2]}
+  adm() { WARDEN_URL="http://127.0.0.1:$WG_PORT" WARDEN_ADMIN_KEY="$ADMIN_KEY" "$WARDEN_BIN" "$@"; }
+  # the governor connects in the background: the admin API answers 503 until it has
+  for i in $(seq 1 100); do adm teams create bench-free >/dev/null 2>"$TMP/gov-adm.err" && break; sleep 0.1; done
+  VKEY=$(adm keys create bench-vkey --team bench-free 2>>"$TMP/gov-adm.err" | head -1) || true
+  adm teams create bench-budget >/dev/null 2>>"$TMP/gov-adm.err" || true
+  VKEY_BUDGET=$(adm keys create bench-vkey-budget --team bench-budget 2>"$TMP/gov-k2.err" | head -1) || true
+  VKEY_BUDGET_ID=$(sed -n 's/^id: *//p' "$TMP/gov-k2.err" | head -1)
+  adm budgets create --scope team --subject bench-budget --metric usd --period daily --limit 1000000 >/dev/null 2>>"$TMP/gov-adm.err" &&
+    adm budgets create --scope key --subject "$VKEY_BUDGET_ID" --metric requests --period minute --limit 1000000000000 \
+      >/dev/null 2>>"$TMP/gov-adm.err" || gov_off "budgets create failed: $(tail -2 "$TMP/gov-adm.err" | tr '\n' ' ' | cut -c1-300)"
+  [[ "$VKEY" =~ ^wk-[A-Za-z0-9_-]{43}$ ]] && [[ "$VKEY_BUDGET" =~ ^wk-[A-Za-z0-9_-]{43}$ ]] ||
+    gov_off "keys create failed: $(tail -2 "$TMP/gov-adm.err" "$TMP/gov-k2.err" | tr '\n' ' ' | cut -c1-300)"
+fi
+if [ "$GOV" = ok ]; then
+  sleep 1.2   # a sync interval: the limits reach the instance by NOTIFY at once, at worst by the next reload
+  PID_OF[warden_vkey]=$WG_PID PID_OF[warden_vkey_budget]=$WG_PID
+  STATUS[warden_vkey]=ok STATUS[warden_vkey_budget]=ok
+  log "warden with governance on 127.0.0.1:$WG_PORT (pid $WG_PID, core $GW_CORE, workers: 1), keys ${VKEY:0:11}... and ${VKEY_BUDGET:0:11}... ($VKEY_BUDGET_ID)"
+else
+  REASON[warden_vkey]="$GOV_REASON" REASON[warden_vkey_budget]="$GOV_REASON"
+fi
+rec "$(jq -nc --arg ok "$GOV" --arg r "$GOV_REASON" --arg pg "$PG_VERSION" '{kind:"gov_setup",ok:($ok == "ok"),reason:$r,pg_version:$pg,
+  usd_daily_limit:1000000,requests_per_minute_limit:1000000000000,key_len:46}')"
+gv_metrics() {   # the governance instance's counters (GET /metrics) as one JSON object
+  curl -s --max-time 2 "http://127.0.0.1:$WG_MPORT/metrics" | awk '
+    $1 == "warden_governance_db_roundtrips_total" {rt = $2}  $1 == "warden_governance_admitted_total" {a = $2}
+    $1 == "warden_governance_refused_total" {r = $2}  $1 == "warden_governance_lease_waits_total" {w = $2}
+    $1 == "warden_governance_leases_total" {l = $2}
+    END {printf "{\"roundtrips\":%d,\"admitted\":%d,\"refused\":%d,\"lease_waits\":%d,\"leases\":%d}\n", rt, a, r, w, l}'
+}
+
 # peers: installed from npm into a scratch folder, never into the repo
 install_peer() {   # install_peer NPM_SPEC: prints nothing on success, else why it failed
   local spec="$1" want="${1##*@}" name="${1%@*}" have
@@ -690,9 +817,13 @@ target() {   # target CONTENDER SIZE MODE -> T_URL T_HDRS T_BODY
       T_URL="http://127.0.0.1:$WN_PORT/anthropic/v1/messages"
       T_HDRS=$'x-api-key: '"$DEV_KEY"$'\nanthropic-version: 2023-06-01'
       T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
-    warden_oidc | warden_longkey)   # callgrind only: the port is the callgrind instance's
-      T_URL="http://127.0.0.1:1/anthropic/v1/messages"
+    warden_oidc | warden_longkey)   # under callgrind the port is the callgrind instance's
+      T_URL="http://127.0.0.1:${WI_PORT:-1}/anthropic/v1/messages"
       T_HDRS=$'authorization: Bearer '"$([ "$c" = warden_oidc ] && echo "$OIDC_TOKEN" || echo "$LONG_KEY")"$'\nanthropic-version: 2023-06-01'
+      T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
+    warden_key46 | warden_vkey | warden_vkey_budget)   # warden_key46 is callgrind only
+      T_URL="http://127.0.0.1:${WG_PORT:-1}/anthropic/v1/messages"
+      T_HDRS=$'x-api-key: '"$(case "$c" in warden_key46) echo "$KEY46" ;; warden_vkey) echo "$VKEY" ;; *) echo "$VKEY_BUDGET" ;; esac)"$'\nanthropic-version: 2023-06-01'
       T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
     warden | warden_audit | warden_otel | warden_before)
       T_URL="http://127.0.0.1:$(case "$c" in warden) echo "$W_PORT" ;; warden_audit) echo "$WA_PORT" ;; warden_before) echo "$WB_PORT" ;; *) echo "$WO_PORT" ;; esac)/anthropic/v1/messages"
@@ -739,7 +870,8 @@ for c in "${CONTENDERS[@]}"; do
   [ "${STATUS[$c]}" = ok ] || continue
   if ! smoke "$c"; then
     [ "$c" = warden ] || [ "$c" = direct ] || [ "$c" = warden_anth ] || [ "$c" = direct_anth ] && die "$c smoke test failed: $SMOKE_ERR"
-    [ "$c" = warden_audit ] || [ "$c" = warden_otel ] || [ "$c" = floor ] || [ "$c" = floor_anth ] || [ "$c" = warden_before ] && { STATUS[$c]=failed; REASON[$c]="smoke test failed: $SMOKE_ERR"; log "$c: ${REASON[$c]}"; continue; }
+    [ "$c" = warden_audit ] || [ "$c" = warden_otel ] || [ "$c" = floor ] || [ "$c" = floor_anth ] || [ "$c" = warden_before ] ||
+      [ "$c" = warden_oidc ] || [ "$c" = warden_vkey ] || [ "$c" = warden_vkey_budget ] && { STATUS[$c]=failed; REASON[$c]="smoke test failed: $SMOKE_ERR"; log "$c: ${REASON[$c]}"; continue; }
     peer_fail "$c" "smoke test failed: $SMOKE_ERR"
     continue
   fi
@@ -764,13 +896,14 @@ place() {   # place CONTENDER split|one
 
 run_wrk() {   # run_wrk CONTENDER SIZE MODE CONC SECONDS PLACEMENT -> JSON line on stdout (+ cpu, rss, upstream conns)
   local c="$1" sz="$2" mode="$3" conc="$4" secs="$5" placement="$6" pid="${PID_OF[$1]}" t0=0 t1=0 rss=0 out wpid fstats
-  local audit='{}' m0 m1 p0 p1 dms otel='{}' o0 o1 oc0 oc1 sc spans
+  local audit='{}' m0 m1 p0 p1 dms otel='{}' o0 o1 oc0 oc1 sc spans gov='{}' g0 g1
   target "$c" "$sz" "$mode"
   out="$TMP/wrk.out"
   place "$c" "$placement"
   curl -s -o /dev/null -X POST "$(fake_url_of "$c")/_fake/reset"   # so the fake's stats count this run's upstream connections
   if [ "$c" = warden_audit ]; then m0=$(wa_metrics); p0=$(pg_cpu_ticks); fi
   if [ "$c" = warden_otel ]; then o0=$(wo_metrics); oc0=$(cpu_ticks "$OTLP_PID"); scrape_start "$secs"; fi
+  case "$c" in warden_vkey | warden_vkey_budget) g0=$(gv_metrics); p0=$(pg_cpu_ticks) ;; esac
   [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
   BENCH_BODY="$T_BODY" BENCH_HEADERS="$T_HDRS" "${PIN_LOAD[@]}" wrk -t1 -c"$conc" -d"${secs}s" --timeout 10s \
     -s "$ROOT/bench/post.lua" "$T_URL" >"$out" 2>&1 &
@@ -807,13 +940,24 @@ run_wrk() {   # run_wrk CONTENDER SIZE MODE CONC SECONDS PLACEMENT -> JSON line 
       '{audit:{records:($b.records - $a.records),written:($b.written - $a.written),spooled:($b.spooled - $a.spooled),
         refused:($b.refused - $a.refused),batches:($b.batches - $a.batches),queue_after:$b.queue,drain_ms:$d,pg_cpu_us:$pg}}')
   fi
+  case "$c" in
+    warden_vkey | warden_vkey_budget)
+      # the spend of the run's last calls is flushed by the governor's next sync (1 s): counted with this run
+      place "$c" split
+      sleep 1.2
+      g1=$(gv_metrics)
+      p1=$(pg_cpu_ticks)
+      gov=$(jq -nc --argjson a "$g0" --argjson b "$g1" --argjson pg "$(((p1 - p0) * 1000000 / CLK_TCK))" \
+        '{gov:{roundtrips:($b.roundtrips - $a.roundtrips),admitted:($b.admitted - $a.admitted),refused:($b.refused - $a.refused),
+          lease_waits:($b.lease_waits - $a.lease_waits),leases:($b.leases - $a.leases),pg_cpu_us:$pg}}') ;;
+  esac
   [ -n "$pid" ] && t1=$(cpu_ticks "$pid")
   place "$c" split
   fstats=$(curl -s "$(fake_url_of "$c")/_fake/stats" | jq -c '{up_requests: .requests, up_conns: (.tcp_connections_opened - 1)}' 2>/dev/null) || true
   [ -n "$fstats" ] || fstats='{}'
   grep '^{' "$out" | tail -1 | jq -c --arg c "$c" --arg sz "$sz" --arg m "$mode" --argjson conc "$conc" --arg pl "$placement" \
     --argjson cpu_us "$(((t1 - t0) * 1000000 / CLK_TCK))" --argjson rss "${rss:-0}" --argjson f "$fstats" --argjson au "$audit" \
-    --argjson ot "$otel" '. + {contender:$c,size:$sz,mode:$m,conc:$conc,placement:$pl,cpu_us:$cpu_us,rss_kb:$rss} + $f + $au + $ot'
+    --argjson ot "$otel" --argjson gv "$gov" '. + {contender:$c,size:$sz,mode:$m,conc:$conc,placement:$pl,cpu_us:$cpu_us,rss_kb:$rss} + $f + $au + $ot + $gv'
 }
 
 ttfb() {   # ttfb CONTENDER SIZE PLACEMENT ROUND: TTFB_N sequential streaming requests on one kept-alive connection
@@ -832,9 +976,12 @@ ttfb() {   # ttfb CONTENDER SIZE PLACEMENT ROUND: TTFB_N sequential streaming re
   fi
 }
 
-SCENARIOS=("50k json" "50k sse" "300 json" "300 sse")
+SCENARIOS=()
+for sc in "50k json" "50k sse" "300 json" "300 sse"; do scenario_wanted "$sc" && SCENARIOS+=("$sc"); done
 active=()
 for c in "${CONTENDERS[@]}"; do [ "${STATUS[$c]}" = ok ] && measured "$c" && active+=("$c"); done
+# warden_vkey (no limit) is the same instance as warden_vkey_budget: in the load rounds only when asked for by name
+[ -n "${BENCH_CONTENDERS:-}" ] || { for i in "${!active[@]}"; do [ "${active[$i]}" = warden_vkey ] && unset 'active[i]'; done; active=("${active[@]}"); }
 LOAD_ROUNDS=$RUNS WARM_SCEN=("${SCENARIOS[@]}")
 [ "$ONLY" = callgrind ] && LOAD_ROUNDS=0 WARM_SCEN=()
 est=$(( (${#SCENARIOS[@]} * ${#active[@]}) * (WARMUP + 1 + RUNS * (DURATION + 2 * LAT_DURATION + 2)) + 20 ))
@@ -864,6 +1011,7 @@ for r in $(seq 1 "$LOAD_ROUNDS"); do
     place warden split
   done
   for sz in 50k 300; do
+    scenario_wanted "$sz sse" || continue
     for c in "${active[@]}"; do
       ttfb "$c" "$sz" split "$r"
       [ "$c" = direct ] || [ "$c" = direct_anth ] || ttfb "$c" "$sz" one "$r"
@@ -975,30 +1123,6 @@ CG=ok CG_REASON=""
 [ "${BENCH_SKIP_CALLGRIND:-0}" = 1 ] && CG=failed CG_REASON="skipped (BENCH_SKIP_CALLGRIND=1)"
 [ "$CG" = ok ] && ! { command -v valgrind && command -v callgrind_control && command -v callgrind_annotate; } >/dev/null &&
   CG=failed CG_REASON="valgrind (callgrind) is not installed"
-# warden_oidc: Warden with an OIDC issuer whose keys tests/idp/tokens.mjs serves, called with a bearer token of it
-# (RS256) instead of the static key: the token cache's cost on the request path (callgrind only)
-OIDC_TOKEN="" OIDC_YAML=""
-if [ "$CG" = ok ] && command -v node >/dev/null; then
-  OIDC_OUT="$TMP/oidc-jwks.out"
-  node "$ROOT/tests/idp/tokens.mjs" serve-jwks --port 0 --keydir "$TMP/oidc-keys" >"$OIDC_OUT" 2>/dev/null &
-  PIDS+=("$!")
-  for i in $(seq 1 100); do grep -q '"port"' "$OIDC_OUT" 2>/dev/null && break; sleep 0.05; done
-  OIDC_PORT=$(sed -n 's/.*"port": *\([0-9]*\).*/\1/p' "$OIDC_OUT" | head -1)
-  if [ -n "$OIDC_PORT" ]; then
-    OIDC_TOKEN=$(node "$ROOT/tests/idp/tokens.mjs" valid-rs256 --signer local --keydir "$TMP/oidc-keys" \
-      --issuer https://idp.bench.example/ --aud api://warden --ttl 86400 --claims '{"groups":["bench"]}' 2>/dev/null || true)
-    OIDC_YAML="  oidc:
-    - name: bench
-      issuer: https://idp.bench.example/
-      audience: api://warden
-      jwks_uri: http://127.0.0.1:$OIDC_PORT/jwks"
-  fi
-  [ -n "$OIDC_TOKEN" ] || log "warden_oidc: no token (tests/idp/tokens.mjs failed); not measured"
-  # warden_longkey: the static key check with a key as long as that token, sent the same way: what carrying that
-  # many bytes in a header costs before any OIDC work (libh2o parses the head twice, the key is hashed)
-  LONG_KEY="wk$(head -c $(( ${#OIDC_TOKEN} * 2 )) /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c $(( ${#OIDC_TOKEN} - 2 )))"
-fi
-
 cg_metric() {   # cg_metric METRICS_PORT NAME: the sum of a metric's series on that instance's /metrics
   curl -s --max-time 10 "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n || index($1, n "{") == 1 {s += $2} END {printf "%d\n", s}'
 }
@@ -1022,18 +1146,23 @@ cg_run() {   # cg_run CONTENDER SIZE MODE -> one JSON line, or nothing when the 
         warden_anth | warden_before) extra="$TELEMETRY_OFF_YAML" ;;
         warden_oidc) extra="$OIDC_YAML
 $TELEMETRY_OFF_YAML" ;;
-        warden_longkey) extra="$TELEMETRY_OFF_YAML" ;;
+        warden_longkey | warden_key46) extra="$TELEMETRY_OFF_YAML" ;;
+        warden_vkey | warden_vkey_budget) extra="$GOV_YAML
+$TELEMETRY_OFF_YAML" ;;
         warden) extra="$TELEMETRY_OFF_YAML" ;;
         warden_audit) extra="${AUDIT_YAML/audit-spool/audit-spool-cg}
 $TELEMETRY_OFF_YAML" ;;
         warden_otel) extra="$OTEL_YAML" ;;
       esac
+      case "$c" in warden_vkey | warden_vkey_budget) WCFG_ADMIN=1 ;; esac
       warden_config "$out.yaml" "$port" "$fport" "$extra"
-      WCFG_FAMILY=gemini
+      WCFG_FAMILY=gemini WCFG_ADMIN=""
       mport=$W_MPORT
       local devkey="$DEV_KEY"
       [ "$c" = warden_longkey ] && devkey="$LONG_KEY"
-      GEMINI_API_KEY="$GEMINI_KEY" ANTHROPIC_API_KEY="$ANTH_KEY" WARDEN_DEV_KEY="$devkey" "${PIN_GW[@]}" valgrind --tool=callgrind \
+      [ "$c" = warden_key46 ] && devkey="$KEY46"
+      GEMINI_API_KEY="$GEMINI_KEY" ANTHROPIC_API_KEY="$ANTH_KEY" WARDEN_DEV_KEY="$devkey" WARDEN_BENCH_ADMIN_KEY="$ADMIN_KEY" \
+        "${PIN_GW[@]}" valgrind --tool=callgrind --separate-threads=yes \
         --callgrind-out-file="$out.cg" "$wbin" serve --config "$out.yaml" >"$out.log" 2>&1 & ;;
   esac
   pid=$!
@@ -1042,6 +1171,15 @@ $TELEMETRY_OFF_YAML" ;;
   target "${c%_tp}" "$sz" "$mode"
   T_URL="http://127.0.0.1:$port/${T_URL#http://127.0.0.1:*/}"
   curl_hdrs
+  # a governance instance admits a virtual key once its governor has loaded the keys from the database
+  case "$c" in
+    warden_vkey | warden_vkey_budget)
+      for i in $(seq 1 120); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 "${CURL_H[@]}" -H 'content-type: application/json' \
+          --data-binary @"$T_BODY" "$T_URL" || true)" = 200 ] && break
+        sleep 0.25
+      done ;;
+  esac
   for i in $(seq 1 20); do
     curl -s -o /dev/null --max-time 30 "${CURL_H[@]}" -H 'content-type: application/json' --data-binary @"$T_BODY" "$T_URL" || true
   done
@@ -1067,11 +1205,17 @@ $TELEMETRY_OFF_YAML" ;;
   sleep 1
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  dump=$(ls -t "$out.cg".* 2>/dev/null | head -1)
-  [ -n "$dump" ] && [ "${reqs:-0}" -gt 0 ] || { log "callgrind: no dump or no requests for $c $sz $mode"; return 1; }
+  # one file per thread (--separate-threads=yes), all of the one dump taken above
+  local dumps=()
+  mapfile -t dumps < <(ls "$out.cg".* 2>/dev/null)
+  [ "${#dumps[@]}" -gt 0 ] && [ "${reqs:-0}" -gt 0 ] || { log "callgrind: no dump or no requests for $c $sz $mode"; return 1; }
   # instructions by object (the binary itself, libcurl, libc, ...): the self cost of every function, summed by
-  # the object it is in (a cost line right after calls= is a call's inclusive cost, not self)
+  # the object it is in (a cost line right after calls= is a call's inclusive cost, not self); and by thread: the
+  # workers (the request path), the governor (governance's flushes, lease top-ups, reloads) and the rest
   awk -v c="$c" -v sz="$sz" -v m="$mode" -v n="$reqs" '
+    FNR == 1 {delete names; cls[FILENAME] = "other"}
+    /^c?fn=.* worker_main$/ {cls[FILENAME] = "workers"}
+    /^c?fn=.* governor_main$/ {cls[FILENAME] = "governor"}
     function obname(s,   id, nm) {
       if (match(s, /^\([0-9]+\)/)) {
         id = substr(s, 2, RLENGTH - 2); nm = substr(s, RLENGTH + 1); sub(/^ +/, "", nm)
@@ -1080,7 +1224,7 @@ $TELEMETRY_OFF_YAML" ;;
       }
       return s
     }
-    /^summary:/ {tot = $2; next}
+    /^summary:/ {tot += $2; ftot[FILENAME] = $2; next}
     /^ob=/ {cur = obname(substr($0, 4)); next}
     /^cob=/ {obname(substr($0, 5)); next}
     /^calls=/ {skip = 1; next}
@@ -1094,13 +1238,18 @@ $TELEMETRY_OFF_YAML" ;;
       printf "{\"kind\":\"instr\",\"contender\":\"%s\",\"size\":\"%s\",\"mode\":\"%s\",\"requests\":%d,\"instr\":%d,\"by_object\":{", c, sz, m, n, tot
       sep = ""
       for (k in by) {printf "%s\"%s\":%d", sep, k, by[k]; sep = ","}
+      for (f in ftot) th[cls[f]] += ftot[f]
+      printf "},\"by_thread\":{"
+      sep = ""
+      for (k in th) {printf "%s\"%s\":%d", sep, k, th[k]; sep = ","}
       print "}}"
-    }' "$dump"
+    }' "${dumps[@]}"
 }
 if [ "$CG" = ok ]; then
   cg_list=()
-  for c in floor floor_tp warden warden_oidc warden_longkey warden_before warden_audit warden_otel floor_anth floor_rb_anth warden_anth; do
+  for c in floor floor_tp warden warden_oidc warden_longkey warden_key46 warden_vkey warden_vkey_budget warden_before warden_audit warden_otel floor_anth floor_rb_anth warden_anth; do
     measured "$c" || continue
+    [ "$c" = warden_vkey ] || [ "$c" = warden_vkey_budget ] && [ "$GOV" != ok ] && continue
     [ "$c" = warden_audit ] && [ "$AUDIT" != ok ] && continue
     [ "$c" = warden_otel ] && [ "$OTEL" != ok ] && continue
     [ "$c" = floor_tp ] && [ -n "$ONLY" ] && continue
@@ -1111,8 +1260,9 @@ if [ "$CG" = ok ]; then
     [ "$c" = warden_before ] && [ "${STATUS[warden_before]}" != ok ] && continue
     cg_list+=("$c")
   done
-  log "instructions per request under callgrind: ${cg_list[*]}; 4 scenarios, ${CG_SECONDS}s each at c=1"
+  log "instructions per request under callgrind: ${cg_list[*]}; ${BENCH_SCENARIOS:-4 scenarios}, ${CG_SECONDS}s each at c=1"
   for sc in "300 json" "50k json" "300 sse" "50k sse"; do
+    scenario_wanted "$sc" || continue
     read -r sz mode <<<"$sc"
     for c in "${cg_list[@]}"; do
       line=$(cg_run "$c" "$sz" "$mode") && [ -n "$line" ] && rec "$line"
@@ -1172,9 +1322,12 @@ rec "$(jq -nc --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson secs "$(($
 [ -z "${BENCH_RESULTS_COPY:-}" ] || cp "$RES" "$BENCH_RESULTS_COPY"   # raw results, for a second look
 if [ -n "$ONLY" ]; then
   # one section only: its figures printed (medians over rounds for the load), the README left as it is
-  jq -r 'select(.kind == "instr") | "instr  \(.contender) \(.size) \(.mode): \(.instr / .requests / 1000 * 10 | round / 10)k/request over \(.requests) requests"' "$RES"
+  jq -r 'select(.kind == "instr") | .requests as $n | "instr  \(.contender) \(.size) \(.mode): \(.instr / $n / 1000 * 10 | round / 10)k/request over \($n) requests" +
+    (if .by_thread then " (" + (.by_thread | to_entries | map("\(.key) \(.value / $n / 1000 * 10 | round / 10)k") | join(", ")) + ")" else "" end)' "$RES"
   jq -rs '[.[] | select(.kind == "load" and .conc == '"$CONC"')] | group_by([.contender, .size, .mode])[] |
     "load   \(.[0].contender) \(.[0].size) \(.[0].mode): req/s c='"$CONC"' median \((map(.requests / .duration_us * 1e6) | sort | .[length / 2 | floor]) | round), CPU µs/req \((map(.cpu_us / .requests) | sort | .[length / 2 | floor]) * 10 | round / 10)"' "$RES"
+  jq -rs '[.[] | select(.kind == "load" and .gov)] | group_by(.contender)[] |
+    "gov    \(.[0].contender): \(map(.gov.roundtrips) | add) database statements for \(map(.gov.admitted) | add) admitted calls (\((map(.gov.roundtrips) | add) / ([(map(.gov.admitted) | add), 1] | max) * 10000 | round / 10000) per call), \(map(.gov.refused) | add) refused, \(map(.gov.lease_waits) | add) lease waits"' "$RES"
   log "BENCH_ONLY=$ONLY: raw results in $BENCH_RESULTS_COPY"
   [ -n "${BENCH_OUT:-}" ] || exit 0
 fi
