@@ -248,7 +248,7 @@ struct slot {
     int64_t created, last_poll;
     char device_code[44], user_code[10], state[44];
     char access[2304], refresh[2304];
-    bool has_refresh;
+    bool has_state; /* state was given to this grant (a slot reused by new() forgets the last one's) */
     int64_t expires_in;
 };
 
@@ -337,6 +337,7 @@ static void run_grants(const uint8_t *p, size_t n)
                 __builtin_trap();
             check_user_code(f->user_code);
             f->m = M_PENDING;
+            f->has_state = false;
             f->created = now;
             f->last_poll = 0;
             break;
@@ -358,6 +359,7 @@ static void run_grants(const uint8_t *p, size_t n)
                     strnlen(v.pkce_verifier, 44) != 43 || strcmp(v.user_code, s->user_code) != 0)
                     __builtin_trap();
                 memcpy(s->state, v.state_param, 44);
+                s->has_state = true;
                 s->m = M_VERIFYING;
             }
             break;
@@ -369,7 +371,7 @@ static void run_grants(const uint8_t *p, size_t n)
             }
             if (s->m == M_NONE)
                 break;
-            bool known = s->m == M_VERIFYING || s->m == M_APPROVED || s->m == M_DENIED;
+            bool known = s->has_state;
             int rc = known ? wd_signin_grant_by_state(s->state, 43, now, &v) : -1;
             if (rc != ((s->m == M_VERIFYING && live(s, now)) ? 0 : -1))
                 __builtin_trap();
@@ -389,7 +391,7 @@ static void run_grants(const uint8_t *p, size_t n)
             const char *rf = (flags & 1) ? NULL : refresh, *em = (flags & 2) ? NULL : email;
             int64_t exp_in = (int64_t)(flags >> 2) * 60;
             const char *st = raw ? buf : s->state;
-            bool known = !raw && (s->m == M_VERIFYING || s->m == M_APPROVED || s->m == M_DENIED);
+            bool known = !raw && s->has_state;
             int rc = raw || known ? wd_signin_grant_approve(st, raw ? bn : 43, access, rf, exp_in, em) : -1;
             if (!raw) {
                 bool fits = an > 0 && an < 2048 && (rf == NULL || rn < 2048);
@@ -411,7 +413,7 @@ static void run_grants(const uint8_t *p, size_t n)
                 wd_signin_grant_deny_state(buf, bn);
                 break;
             }
-            bool known = s->m == M_VERIFYING || s->m == M_APPROVED || s->m == M_DENIED;
+            bool known = s->has_state;
             int rc = known ? wd_signin_grant_deny_state(s->state, 43) : -1;
             if (rc != (s->m == M_VERIFYING ? 0 : -1))
                 __builtin_trap();
