@@ -56,7 +56,7 @@ static void check_bearer(const char *tok, size_t n)
     int rc = wd_signin_verify(ks, ISS, tok, n, NOW, SKEW, &c, &why);
     bool sess = wd_signin_is_session(ks, tok, n);
     if (rc == 0) {
-        if (why != NULL || !sess)
+        if (why != NULL || !sess || c.exp <= NOW - SKEW || c.iat > NOW + SKEW)
             __builtin_trap();
         check_claims_shape(&c);
     } else if (rc != -1 || why == NULL || why[0] == '\0') {
@@ -205,6 +205,64 @@ static void check_mint(const uint8_t *p, size_t n)
 
 /* ---- (2) canonical JSON ---- */
 
+/* Every object's keys, decoded, in strictly increasing byte order (a repeated key is refused on the way in). */
+static void check_sorted(const struct wd_json *j)
+{
+    struct wd_arena a = {0};
+    for (uint32_t i = 0; i < j->n; i++) {
+        if (wd_json_type(j, (int)i) != WD_J_OBJ)
+            continue;
+        struct wd_str prev = {NULL, 0};
+        WD_JSON_OBJ_EACH(j, i, k)
+        {
+            struct wd_str key;
+            if (wd_json_str_decode(j, (int)k, &a, &key) != 0)
+                __builtin_trap();
+            if (prev.p != NULL) {
+                size_t m = prev.n < key.n ? prev.n : key.n;
+                int d = memcmp(prev.p, key.p, m);
+                if (d > 0 || (d == 0 && prev.n >= key.n))
+                    __builtin_trap();
+            }
+            prev = key;
+        }
+    }
+    wd_arena_free(&a);
+}
+
+/* The text as JSON.stringify spells it: no white space outside strings, and inside them only the escapes \" \\
+ * \b \f \n \r \t and \u00xx (lowercase) for the other control characters. */
+static void check_spelling(const char *c, size_t n)
+{
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = c[i];
+        if (!in_str) {
+            if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r')
+                __builtin_trap();
+            in_str = ch == '"';
+            continue;
+        }
+        if (ch == '"') {
+            in_str = false;
+        } else if (ch == '\\') {
+            char e = c[++i];
+            if (e == 'u') {
+                if (i + 4 >= n || c[i + 1] != '0' || c[i + 2] != '0' || (c[i + 3] != '0' && c[i + 3] != '1'))
+                    __builtin_trap();
+                char h = c[i + 4];
+                int v = (c[i + 3] - '0') * 16 + (h >= 'a' && h <= 'f' ? h - 'a' + 10 : h - '0');
+                if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f')) || v == 8 || v == 9 || v == 10 || v == 12 ||
+                    v == 13)
+                    __builtin_trap();
+                i += 4;
+            } else if (strchr("\"\\bfnrt", e) == NULL || e == '\0') {
+                __builtin_trap();
+            }
+        }
+    }
+}
+
 static void check_canonical(const char *src, size_t n)
 {
     struct wd_buf out = {0};
@@ -222,7 +280,9 @@ static void check_canonical(const char *src, size_t n)
     struct wd_json j = {0};
     if (wd_json_parse(&j, c, out.n) != 0)
         __builtin_trap();
+    check_sorted(&j);
     wd_json_free(&j);
+    check_spelling(c, out.n);
     struct wd_buf again = {0};
     if (wd_signin_canonical(c, out.n, &again) != 0 || again.n != out.n || memcmp(again.p, out.p, out.n) != 0)
         __builtin_trap();
