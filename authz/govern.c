@@ -715,6 +715,21 @@ int wd_gov_admit(const struct wd_gov_snap *s, const struct wd_principal *who, co
     return 0;
 }
 
+bool wd_gov_limited(const struct wd_gov_snap *s, const struct wd_principal *who)
+{
+    if (s == NULL || s->nsubjects == 0)
+        return false;
+    const char *names[3] = {who->key_id, who->team, who->org};
+    for (int k = 0; k < 3; k++) {
+        size_t n;
+        const struct wd_gov_subject *e = subject_range(s, (enum wd_gov_scope)(k + 1), names[k], &n);
+        for (size_t j = 0; j < n; j++)
+            if (e[j].limit != NULL)
+                return true;
+    }
+    return false;
+}
+
 void wd_gov_settle(struct wd_gov_admission *a, const struct wd_gov_cost *actual)
 {
     if (a->settled)

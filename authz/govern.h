@@ -147,6 +147,8 @@ int64_t wd_gov_period_start(const struct wd_gov_limit *l, int64_t now_s, int64_t
 int wd_gov_admit(const struct wd_gov_snap *s, const struct wd_principal *who, const struct wd_gov_cost *est,
                  int64_t now_s, int64_t now_ms, bool fail_open, struct wd_gov_admission *a,
                  const struct wd_gov_limit **refused, long *retry_after_s, char *msg, size_t cap);
+/* Whether any limit of s applies to who (its key, team or org): without one, admission has nothing to do. */
+bool wd_gov_limited(const struct wd_gov_snap *s, const struct wd_principal *who);
 /* Charges the actual cost and returns the rest of each reservation to its lease (once). */
 void wd_gov_settle(struct wd_gov_admission *a, const struct wd_gov_cost *actual);
 

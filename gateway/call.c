@@ -1784,8 +1784,35 @@ static void call_admitted(struct wd_call *c);
 
 /* ---- budgets and rate limits (docs/governance.md) ---- */
 
-/* USD per million tokens of a provider model: models.prices, else Warden's defaults for common models. */
+/* USD per million tokens of a provider model: models.prices, else Warden's defaults for common models. A model name
+ * of a plan points into its runtime's config, so a worker remembers the last few answers by that pointer. */
+static bool model_price_lookup(const struct wd_config *cfg, struct wd_str model, double *in, double *out,
+                               double *cached);
 static bool model_price(const struct wd_config *cfg, struct wd_str model, double *in, double *out, double *cached)
+{
+    static _Thread_local struct {
+        const struct wd_config *cfg;
+        char sha[16];                    /* a reloaded config at the same address is another config */
+        const char *p;
+        size_t n;
+        bool found;
+        double in, out, cached;
+    } memo[8];
+    size_t h = ((uintptr_t)model.p >> 3) & 7;
+    if (memo[h].cfg == cfg && memo[h].p == model.p && memo[h].n == model.n && memcmp(memo[h].sha, cfg->sha256, 16) == 0) {
+        *in = memo[h].in, *out = memo[h].out, *cached = memo[h].cached;
+        return memo[h].found;
+    }
+    bool found = model_price_lookup(cfg, model, in, out, cached);
+    memo[h].cfg = cfg, memo[h].p = model.p, memo[h].n = model.n, memo[h].found = found;
+    memcpy(memo[h].sha, cfg->sha256, 16);
+    if (found)
+        memo[h].in = *in, memo[h].out = *out, memo[h].cached = *cached;
+    return found;
+}
+
+static bool model_price_lookup(const struct wd_config *cfg, struct wd_str model, double *in, double *out,
+                               double *cached)
 {
     for (size_t i = 0; i < cfg->nprices; i++)
         if (wd_str_eq(model, cfg->prices[i].model)) {
@@ -1919,6 +1946,8 @@ static void gov_retry(uv_timer_t *t)
 /* Admission by the caller's budgets and rate limits: 0 admitted; else waiting or answered. */
 static int gov_admission(struct wd_call *c)
 {
+    if (!wd_gov_limited(gov_snap(c->g), &c->who))
+        return 0; /* nothing to reserve, nothing to settle */
     gov_estimate(c);
     int r = gov_try(c);
     if (r != 1)
