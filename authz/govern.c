@@ -87,20 +87,20 @@ struct wd_gov_limit *wd_gov_limits(void) { return all_limits; }
 
 int64_t wd_gov_period_start(const struct wd_gov_limit *l, int64_t now_s, int64_t *end_s)
 {
-    time_t t = (time_t)now_s;
-    struct tm tm;
-    gmtime_r(&t, &tm);
     int64_t start = 0, end = 0;
     switch (l->period) {
     case WD_GOV_MINUTE: start = now_s - now_s % 60; end = start + 60; break;
     case WD_GOV_DAILY: start = now_s - now_s % 86400; end = start + 86400; break;
     case WD_GOV_WEEKLY: {
-        int back = (tm.tm_wday + 6) % 7; /* days since Monday */
+        int back = (int)((now_s / 86400 + 3) % 7); /* days since Monday: 1970-01-01 was a Thursday */
         start = now_s - now_s % 86400 - (int64_t)back * 86400;
         end = start + 7 * 86400;
         break;
     }
     case WD_GOV_MONTHLY: {
+        time_t t = (time_t)now_s;
+        struct tm tm;
+        gmtime_r(&t, &tm);
         struct tm m = {.tm_year = tm.tm_year, .tm_mon = tm.tm_mon, .tm_mday = 1};
         start = (int64_t)timegm(&m);
         m = (struct tm){.tm_year = tm.tm_year + (tm.tm_mon == 11), .tm_mon = (tm.tm_mon + 1) % 12, .tm_mday = 1};
@@ -249,25 +249,31 @@ void wd_gov_release(struct wd_gov_snap *s)
         snap_free(s);
 }
 
-/* The team's org, looked up in s ("" when the team is unknown or has none). */
+/* (scope, name) against an entry, without building a key (the request path looks up three subjects). */
+static int subj_cmp_name(const struct wd_gov_subject *e, enum wd_gov_scope scope, const char *name)
+{
+    if (e->scope != scope)
+        return (int)e->scope - (int)scope;
+    return strcmp(e->name, name);
+}
+
+/* The entries of (scope, name) in s: a pointer to the first and their count. */
 static const struct wd_gov_subject *subject_range(const struct wd_gov_snap *s, enum wd_gov_scope scope,
                                                   const char *name, size_t *n)
 {
     *n = 0;
     if (name == NULL || name[0] == '\0' || s->nsubjects == 0)
         return NULL;
-    struct wd_gov_subject key = {.scope = scope};
-    wd_cstr_copy(key.name, sizeof(key.name), name);
     size_t lo = 0, hi = s->nsubjects;
-    while (lo < hi) { /* the first entry not below key */
+    while (lo < hi) { /* the first entry not below (scope, name) */
         size_t mid = (lo + hi) / 2;
-        if (subj_cmp(&s->subjects[mid], &key) < 0)
+        if (subj_cmp_name(&s->subjects[mid], scope, name) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
     size_t e = lo;
-    while (e < s->nsubjects && subj_cmp(&s->subjects[e], &key) == 0)
+    while (e < s->nsubjects && subj_cmp_name(&s->subjects[e], scope, name) == 0)
         e++;
     *n = e - lo;
     return *n ? &s->subjects[lo] : NULL;
