@@ -167,6 +167,9 @@ enum wd_gov_job_kind {
     WD_GOV_BUDGET_CREATE, WD_GOV_BUDGET_LIST, WD_GOV_BUDGET_GET, WD_GOV_BUDGET_PATCH, WD_GOV_BUDGET_DELETE,
     WD_GOV_BUDGET_RESET,
     WD_GOV_SIGNIN_EXCHANGE = 100, WD_GOV_SIGNIN_REFRESH, /* the sign-in thread's (server/signin.c) */
+    /* device grants in the governance database, when there is one (replicas share them) */
+    WD_GOV_GRANT_NEW = 200, WD_GOV_GRANT_VERIFY, WD_GOV_GRANT_STATE, WD_GOV_GRANT_APPROVE, WD_GOV_GRANT_DENY_STATE,
+    WD_GOV_GRANT_DENY_CODE, WD_GOV_GRANT_POLL,
 };
 
 struct wd_admin_key_req;
@@ -192,6 +195,9 @@ struct wd_gov_job {
     const char *content_type;         /* ... with this content type */
     void *ext;                        /* sign-in jobs: their input (malloc'd, wiped and freed with the job) */
     size_t ext_len;
+    /* Optional, on the worker before the answer: 0 answer from status/out; 1 it answered itself; 2 it handed the
+     * job on (to another queue: it comes back later). */
+    int (*finish)(struct wd_gov_job *j, void *req, void *gateway);
     void (*done)(struct wd_gov_job *j); /* called on the governor's thread once the answer is in */
     void *ctx;                        /* the submitter's */
     struct wd_gov_job *next;          /* the governor's queue */
@@ -201,12 +207,20 @@ int wd_gov_signin_submit(struct wd_gov_job *j);
 void wd_gov_signin_enable(bool on, void (*wake)(void));
 struct wd_gov_job *wd_gov_signin_take(void);
 
-/* The inputs of the sign-in jobs (their ext). */
-struct wd_signin_exchange {           /* the IdP's callback: trade the code for tokens */
-    char code[2048];
-    char state[64];
+/* The inputs and outputs of the sign-in and grant jobs (their ext): one record follows a sign-in step through the
+ * governor and the sign-in thread. */
+struct wd_signin_exchange {
+    char code[2048];                  /* the IdP's authorization code (callback) */
+    char state[64];                   /* the OAuth state (callback, verify's answer) */
     char nonce[64];
     char verifier[64];                /* PKCE */
+    char device_code[64];             /* NEW's answer, POLL's question */
+    char user_code[16];               /* NEW's answer, VERIFY's and DENY_CODE's question */
+    char claims[4096];                /* APPROVE: the session claims as JSON; POLL's answer */
+    char sealed[6144];                /* APPROVE: the IdP's refresh token, sealed (wd_signin_seal); POLL's answer */
+    int ok;                           /* the governor's verdict: 1 found / done, 0 not */
+    const char *error;                /* POLL: the OAuth error when not approved */
+    bool shared;                      /* the grant lives in the database (not in this process) */
 };
 struct wd_signin_refresh {            /* Claude Code's refresh grant: the IdP's refresh token */
     char refresh_token[4096];

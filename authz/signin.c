@@ -882,3 +882,80 @@ void wd_signin_grants_free(void)
         grant_drop(g_n - 1);
     pthread_mutex_unlock(&g_mu);
 }
+
+/* ---- shared store helpers ---- */
+
+int wd_signin_new_codes(char device_code[44], char user_code[10])
+{
+    char uc[9];
+    if (!rand_b64(device_code) || !rand_user_code(uc))
+        return -1;
+    memcpy(user_code, uc, 4);
+    user_code[4] = '-';
+    memcpy(user_code + 5, uc + 4, 4);
+    user_code[9] = '\0';
+    return 0;
+}
+
+int wd_signin_new_secrets(char state[44], char nonce[44], char verifier[44])
+{
+    return rand_b64(state) && rand_b64(nonce) && rand_b64(verifier) ? 0 : -1;
+}
+
+bool wd_signin_user_code_norm(const char *s, size_t n, char out[9]) { return user_code_norm(s, n, out); }
+
+/* The sealing key of key i: HMAC-SHA256(secret, a label), so that it is never the token signing key itself. */
+static bool seal_key(const struct wd_signin_keys *ks, size_t i, uint8_t out[32])
+{
+    static const char label[] = "warden signin grant seal v1";
+    return hs256(&ks->k[i], label, sizeof(label) - 1, out);
+}
+
+int wd_signin_seal(const struct wd_signin_keys *ks, const char *in, size_t n, char *out, size_t cap)
+{
+    uint8_t key[32], buf[12 + 4096 + 16];
+    if (ks == NULL || ks->n == 0 || n > 4096 || WD_B64URL_LEN(12 + n + 16) + 1 > cap || !seal_key(ks, 0, key))
+        return -1;
+    int len = 0, fin = 0, ok = RAND_bytes(buf, 12) == 1;
+    EVP_CIPHER_CTX *c = ok ? EVP_CIPHER_CTX_new() : NULL;
+    ok = c != NULL && EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, buf) == 1 &&
+         EVP_EncryptUpdate(c, buf + 12, &len, (const unsigned char *)in, (int)n) == 1 &&
+         EVP_EncryptFinal_ex(c, buf + 12 + len, &fin) == 1 &&
+         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, buf + 12 + len + fin) == 1;
+    EVP_CIPHER_CTX_free(c);
+    OPENSSL_cleanse(key, sizeof key);
+    size_t total = 12 + (size_t)len + (size_t)fin + 16;
+    int r = ok ? (int)wd_b64url_encode(buf, total, out) : -1;
+    OPENSSL_cleanse(buf, sizeof buf);
+    return r;
+}
+
+int wd_signin_open(const struct wd_signin_keys *ks, const char *in, size_t n, char *out, size_t cap)
+{
+    uint8_t buf[12 + 4096 + 16 + 2];
+    long m = ks != NULL && n <= WD_B64URL_LEN(sizeof buf - 2) ? wd_b64url_decode(in, n, buf, sizeof buf) : -1;
+    if (m < 12 + 16 || (size_t)(m - 28) + 1 > cap)
+        return -1;
+    size_t clen = (size_t)m - 28;
+    for (size_t i = 0; i < ks->n; i++) {
+        uint8_t key[32];
+        int len = 0, fin = 0;
+        if (!seal_key(ks, i, key))
+            continue;
+        EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+        bool ok = c != NULL && EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, buf) == 1 &&
+                  EVP_DecryptUpdate(c, (unsigned char *)out, &len, buf + 12, (int)clen) == 1 &&
+                  EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, buf + 12 + clen) == 1 &&
+                  EVP_DecryptFinal_ex(c, (unsigned char *)out + len, &fin) == 1;
+        EVP_CIPHER_CTX_free(c);
+        OPENSSL_cleanse(key, sizeof key);
+        if (ok) {
+            out[len + fin] = '\0';
+            OPENSSL_cleanse(buf, sizeof buf);
+            return len + fin;
+        }
+    }
+    OPENSSL_cleanse(out, cap < clen ? cap : clen);
+    OPENSSL_cleanse(buf, sizeof buf);
+    return -1;
+}

@@ -98,4 +98,17 @@ int wd_signin_grant_poll(const char *device_code, size_t n, int64_t now, struct 
 void wd_signin_grant_sweep(int64_t now);
 void wd_signin_grants_free(void);   /* at exit */
 
+/* ---- for a store shared by replicas (PostgreSQL, through the governor) ---- */
+
+/* Fresh codes: a device code (43 base64url characters of 32 random bytes) and a user code "XXXX-XXXX". 0 or -1. */
+int wd_signin_new_codes(char device_code[44], char user_code[10]);
+/* Fresh random values for the IdP round trip: state, nonce and PKCE verifier (43 base64url characters each). */
+int wd_signin_new_secrets(char state[44], char nonce[44], char verifier[44]);
+/* A submitted user code's 8 letters, upper-cased (the form in the store); false unless there are exactly 8. */
+bool wd_signin_user_code_norm(const char *s, size_t n, char out[9]);
+/* Seals a secret (the IdP's refresh token) for the store with a key derived from the first session secret
+ * (AES-256-GCM, a random nonce): base64url text into out. Opens it again with any of the keys. Length or -1. */
+int wd_signin_seal(const struct wd_signin_keys *k, const char *in, size_t n, char *out, size_t cap);
+int wd_signin_open(const struct wd_signin_keys *k, const char *in, size_t n, char *out, size_t cap);
+
 #endif

@@ -106,6 +106,17 @@ static void answer(struct admin_job *aj)
     /* the object acted on: the one made, else the path's (name characters only: safe inside the JSON detail) */
     audit_admin(aj->g, &aj->who, aj->rid, aj->event, j->status < 400 ? "allow" : "error",
                 aj->rule, j->status, j->made_id[0] ? j->made_id : j->id);
+    if (aj->ref != NULL && j->finish != NULL) {
+        int f = j->finish(j, aj->req, aj->g);
+        if (f == 2)
+            return; /* on its way again: the request stays bound to it */
+        if (f == 1) {
+            aj->ref->aj = NULL;
+            aj->ref = NULL;
+            wd_gateway_admin_free_job(j);
+            return;
+        }
+    }
     if (aj->ref != NULL) {
         aj->ref->aj = NULL;
         aj->ref = NULL; /* the response may end the request, and its pool, before the job is freed */

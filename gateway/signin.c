@@ -177,6 +177,168 @@ static bool same_site(h2o_req_t *req, const struct wd_config *cfg)
     return origin.len == ol && memcmp(origin.base, pu, ol) == 0;
 }
 
+/* ---- device grants in the governance database (several replicas: any may take any step) ---- */
+
+static void device_answer(h2o_req_t *req, const struct wd_config *cfg, const char *dc, const char *uc);
+static int redirect_to_idp(h2o_req_t *req, const struct wd_config *cfg, const char *auth_ep, const char *state,
+                           const char *nonce, const char *verifier);
+
+static bool shared_store(const struct wd_config *cfg) { return cfg->governance.enabled; }
+
+/* A grant job for the governor, answered through finish. */
+static void grant_submit(struct wd_gateway *g, h2o_req_t *req, enum wd_gov_job_kind kind, struct wd_signin_exchange *x,
+                         int (*finish)(struct wd_gov_job *, void *, void *), const char *event)
+{
+    struct wd_gov_job *j = wd_gateway_job_new();
+    if (j == NULL) {
+        OPENSSL_cleanse(x, sizeof(*x));
+        free(x);
+        oauth_error(req, 503, "temporarily_unavailable");
+        return;
+    }
+    x->shared = true;
+    j->kind = kind;
+    j->ext = x;
+    j->ext_len = sizeof(*x);
+    j->finish = finish;
+    char rid[32] = "req_";
+    wd_rand_id(rid + 4, 24);
+    rid[28] = '\0';
+    if (wd_gateway_job_submit(g, req, j, NULL, event, rid, wd_gov_submit) < 0)
+        oauth_error(req, 503, "temporarily_unavailable");
+}
+
+static struct wd_signin_exchange *new_x(h2o_req_t *req)
+{
+    struct wd_signin_exchange *x = calloc(1, sizeof(*x));
+    if (x == NULL)
+        oauth_error(req, 503, "temporarily_unavailable");
+    return x;
+}
+
+static int finish_new(struct wd_gov_job *j, void *r, void *gw)
+{
+    h2o_req_t *req = r;
+    struct wd_gateway *g = gw;
+    struct wd_signin_exchange *x = j->ext;
+    if (!x->ok) {
+        oauth_error(req, 503, "temporarily_unavailable");
+        return 1;
+    }
+    device_answer(req, g->rt->cfg, x->device_code, x->user_code);
+    return 1;
+}
+
+static int finish_verify(struct wd_gov_job *j, void *r, void *gw)
+{
+    h2o_req_t *req = r;
+    const struct wd_config *cfg = ((struct wd_gateway *)gw)->rt->cfg;
+    struct wd_signin_exchange *x = j->ext;
+    char auth_ep[1024];
+    if (!x->ok)
+        page(req, cfg, x->user_code, j->status == 503 ? "The sign-in store cannot be reached. Try again shortly."
+                                                     : "That code is unknown or has expired.");
+    else if (wd_gov_signin_auth_endpoint(auth_ep, sizeof(auth_ep)) < 0)
+        page(req, cfg, x->user_code, "The identity provider cannot be reached. Try again shortly.");
+    else if (redirect_to_idp(req, cfg, auth_ep, x->state, x->nonce, x->verifier) < 0)
+        page(req, cfg, x->user_code, "Out of memory.");
+    return 1;
+}
+
+static int finish_deny(struct wd_gov_job *j, void *r, void *gw)
+{
+    page(r, ((struct wd_gateway *)gw)->rt->cfg, "", "The sign-in was denied. You can close this page.");
+    return 1;
+}
+
+/* The callback's grant found: on to the sign-in thread, which trades the code and has the governor record it. */
+static int finish_state(struct wd_gov_job *j, void *r, void *gw)
+{
+    struct wd_signin_exchange *x = j->ext;
+    const struct wd_config *cfg = ((struct wd_gateway *)gw)->rt->cfg;
+    if (j->kind == WD_GOV_GRANT_STATE) {
+        if (!x->ok) {
+            page(r, cfg, "", "This sign-in is unknown or has expired. Run /login in Claude Code again.");
+            return 1;
+        }
+        j->kind = WD_GOV_SIGNIN_EXCHANGE;
+        j->status = 0;
+        if (wd_gov_signin_submit(j) == 0)
+            return 2;
+        page(r, cfg, "", "Sign-in is not running.");
+        return 1;
+    }
+    if (j->kind == WD_GOV_GRANT_APPROVE && !x->ok) {
+        page(r, cfg, "", "This sign-in expired before it completed. Run /login in Claude Code again.");
+        return 1;
+    }
+    return 0; /* the sign-in thread's page */
+}
+
+/* A poll: the grant's state, or, approved, the session minted here from the claims the approval recorded. */
+static int finish_poll(struct wd_gov_job *j, void *r, void *gw)
+{
+    h2o_req_t *req = r;
+    const struct wd_config *cfg = ((struct wd_gateway *)gw)->rt->cfg;
+    struct wd_signin_exchange *x = j->ext;
+    if (!x->ok) {
+        oauth_error(req, 503, "temporarily_unavailable");
+        return 1;
+    }
+    if (x->error != NULL) {
+        oauth_error(req, strcmp(x->error, "slow_down") == 0 ? 429 : 400, x->error);
+        return 1;
+    }
+    const struct wd_signin_keys *sk = wd_gov_signin_keys();
+    struct wd_signin_claims c = {0};
+    struct json_object *o = json_tokener_parse(x->claims), *v;
+    const char *sub = o && json_object_object_get_ex(o, "sub", &v) ? json_object_get_string(v) : NULL;
+    if (sk == NULL || sub == NULL || sub[0] == '\0') {
+        json_object_put(o);
+        oauth_error(req, 503, "temporarily_unavailable");
+        return 1;
+    }
+    wd_cstr_copy(c.sub, sizeof(c.sub), sub);
+    if (json_object_object_get_ex(o, "email", &v))
+        wd_cstr_copy(c.email, sizeof(c.email), json_object_get_string(v));
+    if (json_object_object_get_ex(o, "name", &v))
+        wd_cstr_copy(c.name, sizeof(c.name), json_object_get_string(v));
+    if (json_object_object_get_ex(o, "groups", &v) && json_object_is_type(v, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(v) && c.ngroups < 16; i++)
+            wd_cstr_copy(c.groups[c.ngroups++], sizeof(c.groups[0]), json_object_get_string(json_object_array_get_idx(v, i)));
+    json_object_put(o);
+    int64_t ttl = cfg->signin.session_ttl_ms / 1000;
+    c.iat = (int64_t)time(NULL);
+    c.exp = c.iat + ttl;
+    char *tok = malloc(WD_SIGNIN_MAX_TOKEN), *rt = malloc(4097);
+    int n = tok && rt ? wd_signin_mint(sk, cfg->signin.public_url, &c, tok, WD_SIGNIN_MAX_TOKEN) : -1;
+    int rn = n >= 0 && x->sealed[0] ? wd_signin_open(sk, x->sealed, strlen(x->sealed), rt, 4097) : 0;
+    if (n < 0 || rn < 0) {
+        oauth_error(req, 503, "temporarily_unavailable");
+    } else {
+        struct wd_buf b = {0};
+        wd_buf_puts(&b, "{\"access_token\":");
+        wd_json_put_string(&b, tok, (size_t)n);
+        if (rn > 0) {
+            wd_buf_puts(&b, ",\"refresh_token\":");
+            wd_json_put_string(&b, rt, (size_t)rn);
+        }
+        wd_buf_printf(&b, ",\"token_type\":\"Bearer\",\"expires_in\":%lld}", (long long)ttl);
+        no_store(req);
+        wd_respond(req, 200, "application/json", b.p ? b.p : "", b.n);
+        if (b.p != NULL)
+            OPENSSL_cleanse(b.p, b.n);
+        wd_buf_free(&b);
+    }
+    if (tok != NULL)
+        OPENSSL_cleanse(tok, WD_SIGNIN_MAX_TOKEN);
+    if (rt != NULL)
+        OPENSSL_cleanse(rt, 4097);
+    free(tok);
+    free(rt);
+    return 1;
+}
+
 /* ---- the routes ---- */
 
 static void discovery(h2o_req_t *req, const struct wd_config *cfg)
@@ -196,13 +358,8 @@ static void discovery(h2o_req_t *req, const struct wd_config *cfg)
     wd_buf_free(&b);
 }
 
-static void device_authorization(h2o_req_t *req, const struct wd_config *cfg)
+static void device_answer(h2o_req_t *req, const struct wd_config *cfg, const char *dc, const char *uc)
 {
-    char dc[44], uc[10];
-    if (wd_signin_grant_new((int64_t)time(NULL), dc, uc) < 0) {
-        oauth_error(req, 429, "slow_down");
-        return;
-    }
     struct wd_buf b = {0};
     const char *u = cfg->signin.public_url;
     wd_buf_printf(&b, "{\"device_code\":\"%s\",\"user_code\":\"%s\",\"verification_uri\":\"", dc, uc);
@@ -212,19 +369,93 @@ static void device_authorization(h2o_req_t *req, const struct wd_config *cfg)
     wd_buf_printf(&b, "/device?user_code=%s\",\"expires_in\":600,\"interval\":5}", uc);
     no_store(req);
     wd_respond(req, 200, "application/json", b.p, b.n);
-    OPENSSL_cleanse(dc, sizeof(dc));
     if (b.p != NULL)
         OPENSSL_cleanse(b.p, b.n);
     wd_buf_free(&b);
 }
 
-static void device_submit(h2o_req_t *req, const struct wd_config *cfg, bool deny)
+static void device_authorization(struct wd_gateway *g, h2o_req_t *req, const struct wd_config *cfg)
+{
+    if (shared_store(cfg)) {
+        struct wd_signin_exchange *x = new_x(req);
+        if (x != NULL)
+            grant_submit(g, req, WD_GOV_GRANT_NEW, x, finish_new, "signin.device_authorization");
+        return;
+    }
+    char dc[44], uc[10];
+    if (wd_signin_grant_new((int64_t)time(NULL), dc, uc) < 0) {
+        oauth_error(req, 429, "slow_down");
+        return;
+    }
+    device_answer(req, cfg, dc, uc);
+    OPENSSL_cleanse(dc, sizeof(dc));
+}
+
+/* 302 to the IdP's authorization endpoint: the code flow with PKCE (S256), state and nonce. 0 or -1 (memory). */
+static int redirect_to_idp(h2o_req_t *req, const struct wd_config *cfg, const char *auth_ep, const char *state,
+                           const char *nonce, const char *verifier)
+{
+    uint8_t d[32];
+    char challenge[48];
+    wd_sha256(verifier, strlen(verifier), d);
+    wd_b64url_encode(d, sizeof(d), challenge);
+    struct wd_buf b = {0};
+    wd_buf_puts(&b, auth_ep);
+    wd_buf_putc(&b, strchr(auth_ep, '?') ? '&' : '?');
+    wd_buf_puts(&b, "client_id=");
+    put_url_escaped(&b, cfg->signin.client_id);
+    wd_buf_puts(&b, "&scope=");
+    if (cfg->signin.nscopes == 0)
+        wd_buf_puts(&b, "openid%20profile%20email%20offline_access");
+    for (size_t i = 0; i < cfg->signin.nscopes; i++) {
+        if (i)
+            wd_buf_puts(&b, "%20");
+        put_url_escaped(&b, cfg->signin.scopes[i]);
+    }
+    wd_buf_puts(&b, "&response_type=code&redirect_uri=");
+    char redirect[1100];
+    snprintf(redirect, sizeof(redirect), "%s/oauth/callback", cfg->signin.public_url);
+    put_url_escaped(&b, redirect);
+    wd_buf_puts(&b, "&state=");
+    put_url_escaped(&b, state);
+    wd_buf_puts(&b, "&nonce=");
+    put_url_escaped(&b, nonce);
+    wd_buf_puts(&b, "&code_challenge=");
+    wd_buf_puts(&b, challenge);
+    wd_buf_puts(&b, "&code_challenge_method=S256&response_mode=query");
+    if (cfg->signin.prompt != NULL) {
+        wd_buf_puts(&b, "&prompt=");
+        put_url_escaped(&b, cfg->signin.prompt);
+    }
+    wd_buf_putc(&b, '\0');
+    if (b.oom) {
+        wd_buf_free(&b);
+        return -1;
+    }
+    no_store(req);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, h2o_strdup(&req->pool, b.p, b.n - 1).base,
+                   b.n - 1);
+    wd_respond(req, 302, "text/plain", "", 0);
+    wd_buf_free(&b);
+    return 0;
+}
+
+static void device_submit(struct wd_gateway *g, h2o_req_t *req, const struct wd_config *cfg, bool deny)
 {
     char uc[32] = "";
     if (form_get(req->entity.base ? req->entity.base : "", req->entity.len, "user_code", uc, sizeof(uc)) < 0)
         uc[0] = '\0';
     if (!same_site(req, cfg)) {
         page(req, cfg, uc, "This form must be sent from Warden's own page.");
+        return;
+    }
+    if (shared_store(cfg)) {
+        struct wd_signin_exchange *x = new_x(req);
+        if (x == NULL)
+            return;
+        wd_cstr_copy(x->user_code, sizeof(x->user_code), uc);
+        grant_submit(g, req, deny ? WD_GOV_GRANT_DENY_CODE : WD_GOV_GRANT_VERIFY, x, deny ? finish_deny : finish_verify,
+                     deny ? "signin.deny" : "signin.verify");
         return;
     }
     if (deny) {
@@ -245,51 +476,10 @@ static void device_submit(h2o_req_t *req, const struct wd_config *cfg, bool deny
         page(req, cfg, uc, "That code is unknown or has expired.");
         return;
     }
-    uint8_t d[32];
-    char challenge[48];
-    wd_sha256(v->pkce_verifier, strlen(v->pkce_verifier), d);
-    wd_b64url_encode(d, sizeof(d), challenge);
-    struct wd_buf b = {0};
-    wd_buf_puts(&b, auth_ep);
-    wd_buf_putc(&b, strchr(auth_ep, '?') ? '&' : '?');
-    wd_buf_puts(&b, "client_id=");
-    put_url_escaped(&b, cfg->signin.client_id);
-    wd_buf_puts(&b, "&scope=");
-    if (cfg->signin.nscopes == 0)
-        wd_buf_puts(&b, "openid%20profile%20email%20offline_access");
-    for (size_t i = 0; i < cfg->signin.nscopes; i++) {
-        if (i)
-            wd_buf_puts(&b, "%20");
-        put_url_escaped(&b, cfg->signin.scopes[i]);
-    }
-    wd_buf_puts(&b, "&response_type=code&redirect_uri=");
-    char redirect[1100];
-    snprintf(redirect, sizeof(redirect), "%s/oauth/callback", cfg->signin.public_url);
-    put_url_escaped(&b, redirect);
-    wd_buf_puts(&b, "&state=");
-    put_url_escaped(&b, v->state_param);
-    wd_buf_puts(&b, "&nonce=");
-    put_url_escaped(&b, v->nonce);
-    wd_buf_puts(&b, "&code_challenge=");
-    wd_buf_puts(&b, challenge);
-    wd_buf_puts(&b, "&code_challenge_method=S256&response_mode=query");
-    if (cfg->signin.prompt != NULL) {
-        wd_buf_puts(&b, "&prompt=");
-        put_url_escaped(&b, cfg->signin.prompt);
-    }
-    wd_buf_putc(&b, '\0');
+    if (redirect_to_idp(req, cfg, auth_ep, v->state_param, v->nonce, v->pkce_verifier) < 0)
+        page(req, cfg, uc, "Out of memory.");
     OPENSSL_cleanse(v, sizeof(*v));
     free(v);
-    if (b.oom) {
-        wd_buf_free(&b);
-        page(req, cfg, uc, "Out of memory.");
-        return;
-    }
-    no_store(req);
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, h2o_strdup(&req->pool, b.p, b.n - 1).base,
-                   b.n - 1);
-    wd_respond(req, 302, "text/plain", "", 0);
-    wd_buf_free(&b);
 }
 
 static void callback(struct wd_gateway *g, h2o_req_t *req, const struct wd_config *cfg, h2o_iovec_t query)
@@ -307,6 +497,11 @@ static void callback(struct wd_gateway *g, h2o_req_t *req, const struct wd_confi
             wd_signin_grant_deny_state(state, strlen(state));
         free(x);
         page(req, cfg, "", "The sign-in did not complete. Run /login in Claude Code again.");
+        return;
+    }
+    if (shared_store(cfg)) {
+        wd_cstr_copy(x->state, sizeof(x->state), state);
+        grant_submit(g, req, WD_GOV_GRANT_STATE, x, finish_state, "signin.callback");
         return;
     }
     struct wd_signin_grant_view *v = calloc(1, sizeof(*v));
@@ -356,6 +551,15 @@ static void token(struct wd_gateway *g, h2o_req_t *req)
         char dc[64];
         if (form_get(body, n, "device_code", dc, sizeof(dc)) <= 0) {
             oauth_error(req, 400, "invalid_request");
+            return;
+        }
+        if (shared_store(g->rt->cfg)) {
+            struct wd_signin_exchange *x = new_x(req);
+            if (x != NULL) {
+                wd_cstr_copy(x->device_code, sizeof(x->device_code), dc);
+                grant_submit(g, req, WD_GOV_GRANT_POLL, x, finish_poll, "signin.token");
+            }
+            OPENSSL_cleanse(dc, sizeof(dc));
             return;
         }
         struct wd_signin_grant_view *v = calloc(1, sizeof(*v));
@@ -604,7 +808,7 @@ int wd_gateway_signin(struct wd_gateway *g, h2o_req_t *req)
     if (get && route_is(path, "/.well-known/oauth-authorization-server"))
         discovery(req, cfg);
     else if (post && route_is(path, "/oauth/device_authorization"))
-        device_authorization(req, cfg);
+        device_authorization(g, req, cfg);
     else if (route_is(path, "/oauth/token") && post)
         token(g, req);
     else if (get && route_is(path, "/device")) {
@@ -613,9 +817,9 @@ int wd_gateway_signin(struct wd_gateway *g, h2o_req_t *req)
             uc[0] = '\0';
         page(req, cfg, uc, NULL);
     } else if (post && route_is(path, "/device"))
-        device_submit(req, cfg, false);
+        device_submit(g, req, cfg, false);
     else if (post && route_is(path, "/device/deny"))
-        device_submit(req, cfg, true);
+        device_submit(g, req, cfg, true);
     else if (get && route_is(path, "/oauth/callback"))
         callback(g, req, cfg, query);
     else if (get && route_is(path, "/managed/settings"))

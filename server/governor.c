@@ -22,6 +22,7 @@
 #include "audit/db.h"
 #include "authz/admin_json.h"
 #include "authz/govern.h"
+#include "authz/signin.h"
 #include "lib/clock.h"
 #include "lib/hash.h"
 #include "lib/json.h"
@@ -763,6 +764,8 @@ static void team_delete(struct wd_gov_job *j)
     PQclear(r);
 }
 
+static void grant_job(struct wd_gov_job *j);
+
 static void run_job(struct wd_gov_job *j)
 {
     j->status = 0;
@@ -816,15 +819,126 @@ static void run_job(struct wd_gov_job *j)
         break;
     case WD_GOV_SIGNIN_EXCHANGE:
     case WD_GOV_SIGNIN_REFRESH: break; /* the sign-in thread's, never queued here */
+    case WD_GOV_GRANT_NEW:
+    case WD_GOV_GRANT_VERIFY:
+    case WD_GOV_GRANT_STATE:
+    case WD_GOV_GRANT_APPROVE:
+    case WD_GOV_GRANT_DENY_STATE:
+    case WD_GOV_GRANT_DENY_CODE:
+    case WD_GOV_GRANT_POLL: grant_job(j); break;
     }
     if (j->status == 0)
         err(j, 503, "unavailable_error", "the governance database is unreachable");
 }
 
+/* ---- device grants (Claude Code's gateway sign-in, shared by the replicas) ---- */
+
+static void grant_job(struct wd_gov_job *j)
+{
+    struct wd_signin_exchange *x = j->ext;
+    x->ok = 0;
+    j->status = 200;
+    PGresult *r = NULL;
+    switch (j->kind) {
+    case WD_GOV_GRANT_NEW: {
+        uint8_t h[32];
+        char hex[65], uc[9];
+        if (wd_signin_new_codes(x->device_code, x->user_code) < 0)
+            break;
+        wd_sha256(x->device_code, strlen(x->device_code), h);
+        wd_hex(h, 32, hex);
+        wd_signin_user_code_norm(x->user_code, strlen(x->user_code), uc);
+        const char *p[] = {hex, uc};
+        r = q("INSERT INTO gov.device_grants (device_hash, user_code, expires_at)"
+              " VALUES (decode($1, 'hex'), $2, now() + interval '600 seconds')", 2, p);
+        x->ok = ok(r);
+        break;
+    }
+    case WD_GOV_GRANT_VERIFY: {
+        char uc[9];
+        if (!wd_signin_user_code_norm(x->user_code, strlen(x->user_code), uc) ||
+            wd_signin_new_secrets(x->state, x->nonce, x->verifier) < 0)
+            break;
+        const char *p[] = {uc, x->state, x->nonce, x->verifier};
+        r = q("UPDATE gov.device_grants SET status = 'verifying', state = $2, nonce = $3, verifier = $4"
+              " WHERE user_code = $1 AND status IN ('pending', 'verifying') AND expires_at > now()", 4, p);
+        x->ok = ok(r) && strcmp(PQcmdTuples(r), "1") == 0;
+        break;
+    }
+    case WD_GOV_GRANT_STATE: {
+        const char *p[] = {x->state};
+        r = q("SELECT nonce, verifier FROM gov.device_grants WHERE state = $1 AND status = 'verifying'"
+              " AND expires_at > now()", 1, p);
+        if (ok(r) && PQntuples(r) == 1) {
+            wd_cstr_copy(x->nonce, sizeof(x->nonce), PQgetvalue(r, 0, 0));
+            wd_cstr_copy(x->verifier, sizeof(x->verifier), PQgetvalue(r, 0, 1));
+            x->ok = 1;
+        }
+        break;
+    }
+    case WD_GOV_GRANT_APPROVE: {
+        const char *p[] = {x->state, x->claims, x->sealed[0] ? x->sealed : NULL};
+        r = q("UPDATE gov.device_grants SET status = 'approved', claims = $2, sealed = $3, nonce = NULL, verifier = NULL"
+              " WHERE state = $1 AND status = 'verifying' AND expires_at > now()", 3, p);
+        x->ok = ok(r) && strcmp(PQcmdTuples(r), "1") == 0;
+        break;
+    }
+    case WD_GOV_GRANT_DENY_STATE:
+    case WD_GOV_GRANT_DENY_CODE: {
+        char uc[9] = "";
+        if (j->kind == WD_GOV_GRANT_DENY_CODE && !wd_signin_user_code_norm(x->user_code, strlen(x->user_code), uc))
+            break;
+        const char *p[] = {j->kind == WD_GOV_GRANT_DENY_CODE ? uc : x->state};
+        r = q(j->kind == WD_GOV_GRANT_DENY_CODE
+                  ? "UPDATE gov.device_grants SET status = 'denied' WHERE user_code = $1 AND status IN ('pending', 'verifying')"
+                  : "UPDATE gov.device_grants SET status = 'denied' WHERE state = $1 AND status = 'verifying'",
+              1, p);
+        x->ok = ok(r) && strcmp(PQcmdTuples(r), "1") == 0;
+        break;
+    }
+    case WD_GOV_GRANT_POLL: {
+        uint8_t h[32];
+        char hex[65];
+        wd_sha256(x->device_code, strlen(x->device_code), h);
+        wd_hex(h, 32, hex);
+        const char *p[] = {hex};
+        /* one statement: the grant's state, and its removal when it is over (approved: single use) */
+        r = q("WITH g AS (SELECT device_hash, status, expires_at <= now() AS expired,"
+              "   last_poll IS NOT NULL AND last_poll > now() - interval '4 seconds' AS fast, claims, sealed"
+              "   FROM gov.device_grants WHERE device_hash = decode($1, 'hex') FOR UPDATE),"
+              " d AS (DELETE FROM gov.device_grants USING g WHERE gov.device_grants.device_hash = g.device_hash"
+              "   AND (g.expired OR g.status IN ('approved', 'denied'))),"
+              " u AS (UPDATE gov.device_grants SET last_poll = now() FROM g"
+              "   WHERE gov.device_grants.device_hash = g.device_hash AND NOT g.expired"
+              "   AND g.status IN ('pending', 'verifying'))"
+              " SELECT status, expired, fast, claims, sealed FROM g", 1, p);
+        if (!ok(r))
+            break;
+        x->ok = 1;
+        if (PQntuples(r) == 0 || strcmp(PQgetvalue(r, 0, 1), "t") == 0) {
+            x->error = "expired_token";
+        } else if (strcmp(PQgetvalue(r, 0, 0), "denied") == 0) {
+            x->error = "access_denied";
+        } else if (strcmp(PQgetvalue(r, 0, 0), "approved") == 0) {
+            x->error = NULL;
+            wd_cstr_copy(x->claims, sizeof(x->claims), PQgetvalue(r, 0, 3));
+            wd_cstr_copy(x->sealed, sizeof(x->sealed), PQgetisnull(r, 0, 4) ? "" : PQgetvalue(r, 0, 4));
+        } else {
+            x->error = strcmp(PQgetvalue(r, 0, 2), "t") == 0 ? "slow_down" : "authorization_pending";
+        }
+        break;
+    }
+    default: break;
+    }
+    if (r == NULL && db == NULL)
+        j->status = 503;
+    PQclear(r);
+}
+
 static bool is_write(enum wd_gov_job_kind k)
 {
     return k != WD_GOV_KEY_LIST && k != WD_GOV_KEY_GET && k != WD_GOV_TEAM_LIST && k != WD_GOV_TEAM_GET &&
-           k != WD_GOV_BUDGET_LIST && k != WD_GOV_BUDGET_GET;
+           k != WD_GOV_BUDGET_LIST && k != WD_GOV_BUDGET_GET && k < WD_GOV_GRANT_NEW;
 }
 
 /* ---- the thread ---- */
@@ -833,7 +947,7 @@ static void *governor_main(void *arg)
 {
     (void)arg;
     pthread_setname_np(pthread_self(), "wd-govern");
-    int64_t next_sync = 0, next_connect = 0;
+    int64_t next_sync = 0, next_connect = 0, next_grant_sweep = 0;
     while (!atomic_load(&stopping)) {
         int64_t now = mono_ms();
         if (db == NULL && now >= next_connect) {
@@ -866,6 +980,10 @@ static void *governor_main(void *arg)
             load(false);
         if (db != NULL)
             leases(sync);
+        if (db != NULL && sync && now >= next_grant_sweep) {
+            PQclear(q("DELETE FROM gov.device_grants WHERE expires_at < now() - interval '60 seconds'", 0, NULL));
+            next_grant_sweep = now + 30000;
+        }
         if (sync)
             next_sync = now + S.sync_ms;
         struct pollfd fds[2] = {{.fd = wake_fd, .events = POLLIN}, {.fd = db ? PQsocket(db) : -1, .events = POLLIN}};

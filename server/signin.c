@@ -224,9 +224,35 @@ static void oauth(struct wd_gov_job *j, int status, const char *error)
     wd_buf_printf(&j->out, "{\"error\":\"%s\"}", error);
 }
 
-static void exchange(struct wd_gov_job *j)
+/* The session claims as the grant store keeps them (JSON: sub, email, name, groups). */
+static int claims_json(const struct wd_signin_claims *c, char *out, size_t cap)
 {
-    const struct wd_signin_exchange *x = j->ext;
+    struct wd_buf b = {0};
+    wd_buf_puts(&b, "{\"sub\":");
+    wd_json_put_string(&b, c->sub, strlen(c->sub));
+    wd_buf_puts(&b, ",\"email\":");
+    wd_json_put_string(&b, c->email, strlen(c->email));
+    wd_buf_puts(&b, ",\"name\":");
+    wd_json_put_string(&b, c->name, strlen(c->name));
+    wd_buf_puts(&b, ",\"groups\":[");
+    for (int i = 0; i < c->ngroups; i++) {
+        if (i)
+            wd_buf_putc(&b, ',');
+        wd_json_put_string(&b, c->groups[i], strlen(c->groups[i]));
+    }
+    wd_buf_puts(&b, "]}");
+    int r = !b.oom && b.n < cap ? (int)b.n : -1;
+    if (r >= 0) {
+        memcpy(out, b.p, b.n);
+        out[b.n] = '\0';
+    }
+    wd_buf_free(&b);
+    return r;
+}
+
+static void exchange(struct wd_gov_job *j, bool *handed_on)
+{
+    struct wd_signin_exchange *x = j->ext;
     const char *fields[] = {"grant_type", "authorization_code", "code", x->code, "redirect_uri", S.redirect,
                             "code_verifier", x->verifier, "client_id", S.client_id, NULL};
     long status;
@@ -238,7 +264,28 @@ static void exchange(struct wd_gov_job *j)
         why = o && jstr(o, "error") ? "the IdP refused the code" : "the IdP's token endpoint did not answer";
     } else if ((claims = jwt_claims(jstr(o, "id_token"))) == NULL) {
         why = "the IdP sent no ID token";
-    } else if (claims_of(claims, x->nonce, &c, &why) == 0) {
+    } else if (claims_of(claims, x->nonce, &c, &why) == 0 && x->shared) {
+        /* the grant is in the database: the governor records the approval (the claims, the IdP's refresh token
+         * sealed), and any replica the developer's Claude Code polls mints the session */
+        const char *rt = jstr(o, "refresh_token");
+        if (claims_json(&c, x->claims, sizeof(x->claims)) < 0 ||
+            (rt != NULL && wd_signin_seal(S.keys, rt, strlen(rt), x->sealed, sizeof(x->sealed)) < 0)) {
+            why = "the IdP's answer is too large";
+        } else {
+            if (rt == NULL)
+                x->sealed[0] = '\0';
+            wd_logf(WD_LOG_INFO, "", "signin: %s signed in", c.sub);
+            json_object_put(claims);
+            json_object_put(o);
+            j->kind = WD_GOV_GRANT_APPROVE;
+            html(j, "Signed in", "You are signed in to Warden. Return to Claude Code.");
+            if (wd_gov_submit(j) == 0)
+                *handed_on = true;
+            else
+                html(j, "Sign-in failed", "Warden could not record the sign-in. Run /login in Claude Code again.");
+            return;
+        }
+    } else if (why == NULL) {
         char *tok = malloc(8192);
         int n = tok ? wd_signin_mint(S.keys, S.public_iss, &c, tok, 8192) : -1;
         const char *rt = jstr(o, "refresh_token");
@@ -254,8 +301,14 @@ static void exchange(struct wd_gov_job *j)
     json_object_put(o);
     if (why != NULL) {
         wd_logf(WD_LOG_WARN, "", "signin: a sign-in failed: %s", why);
-        wd_signin_grant_deny_state(x->state, strlen(x->state));
         html(j, "Sign-in failed", "Warden could not complete the sign-in. Run /login in Claude Code again.");
+        if (x->shared) {
+            j->kind = WD_GOV_GRANT_DENY_STATE; /* the next poll gets access_denied */
+            if (wd_gov_submit(j) == 0)
+                *handed_on = true;
+        } else {
+            wd_signin_grant_deny_state(x->state, strlen(x->state));
+        }
         return;
     }
     html(j, "Signed in", "You are signed in to Warden. Return to Claude Code.");
@@ -334,7 +387,10 @@ static void *signin_main(void *arg)
                 else
                     html(j, "Sign-in unavailable", "The identity provider cannot be reached. Try again shortly.");
             } else if (j->kind == WD_GOV_SIGNIN_EXCHANGE) {
-                exchange(j);
+                bool handed_on = false;
+                exchange(j, &handed_on);
+                if (handed_on)
+                    continue; /* the governor records it and answers */
             } else {
                 refresh(j);
             }

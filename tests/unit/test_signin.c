@@ -377,6 +377,43 @@ static void test_refusals_shape(void **state)
     wd_signin_keys_free(a);
 }
 
+/* The store shared by replicas keeps the IdP's refresh token sealed: it opens with the same keys (either of a rotated
+ * pair), never with others, and not once a byte changed. */
+static void test_seal(void **state)
+{
+    (void)state;
+    struct wd_signin_keys *a = keys1(SECRET_A), *b = keys1(SECRET_B);
+    const char *secrets[] = {SECRET_B, SECRET_A};
+    size_t lens[] = {strlen(SECRET_B), strlen(SECRET_A)};
+    struct wd_signin_keys *ba = wd_signin_keys_new(secrets, lens, 2);
+    char sealed[512], opened[256];
+    const char *rt = "idp-refresh-token-0123456789abcdefghijklmnop";
+    int n = wd_signin_seal(a, rt, strlen(rt), sealed, sizeof(sealed));
+    assert_true(n > 0);
+    assert_null(strstr(sealed, "idp-refresh"));
+    assert_int_equal(wd_signin_open(a, sealed, (size_t)n, opened, sizeof(opened)), (int)strlen(rt));
+    assert_string_equal(opened, rt);
+    assert_int_equal(wd_signin_open(ba, sealed, (size_t)n, opened, sizeof(opened)), (int)strlen(rt)); /* rotation */
+    assert_int_equal(wd_signin_open(b, sealed, (size_t)n, opened, sizeof(opened)), -1);
+    char other[512];
+    int m = wd_signin_seal(a, rt, strlen(rt), other, sizeof(other));
+    assert_int_equal(m, n);
+    assert_true(memcmp(sealed, other, (size_t)n) != 0); /* a fresh nonce each time */
+    sealed[n / 2] = sealed[n / 2] == 'A' ? 'B' : 'A';
+    assert_int_equal(wd_signin_open(a, sealed, (size_t)n, opened, sizeof(opened)), -1);
+    assert_int_equal(wd_signin_seal(a, rt, strlen(rt), sealed, 20), -1); /* too small */
+    char dc[44], uc[10], norm[9];
+    assert_int_equal(wd_signin_new_codes(dc, uc), 0);
+    assert_int_equal(strlen(dc), 43);
+    assert_int_equal(uc[4], '-');
+    assert_true(wd_signin_user_code_norm(uc, strlen(uc), norm));
+    assert_int_equal(strlen(norm), 8);
+    assert_false(wd_signin_user_code_norm("ABC-DEF", 7, norm));
+    wd_signin_keys_free(a);
+    wd_signin_keys_free(b);
+    wd_signin_keys_free(ba);
+}
+
 static void test_rotation(void **state)
 {
     (void)state;
@@ -720,6 +757,7 @@ int main(void)
         cmocka_unit_test(test_refusals_claims),
         cmocka_unit_test(test_refusals_shape),
         cmocka_unit_test(test_rotation),
+        cmocka_unit_test(test_seal),
         cmocka_unit_test(test_is_session),
         cmocka_unit_test(test_canonical),
         cmocka_unit_test(test_checksum),

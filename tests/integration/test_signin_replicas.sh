@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Claude Code's gateway sign-in across replicas: with a governance database, device grants live in PostgreSQL, so
+# two Warden processes behind a round-robin balancer (each request to the other replica) carry one sign-in from
+# device authorization through the browser step and the callback to the token: tests/gateway/probe.mjs's whole walk
+# passes through them, and no grant is left behind.
+# Usage: bash tests/integration/test_signin_replicas.sh build-asan/warden
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "${1:-}"
+source "$WD_ROOT/tests/pg.sh"
+
+bash "$WD_ROOT/tests/idp/setup.sh" >/dev/null
+wd_pg_start
+wd_pg_setup_db
+"$WARDEN_BIN" db migrate --db "$WD_DB_ADMIN_URL" >/dev/null
+wd_psql postgres -c "GRANT warden_governance TO warden" >/dev/null
+
+# the balancer: every request to the next replica in turn (HTTP/1.1, one request per connection upstream)
+cat >"$WD_TMP/rr.mjs" <<'JS'
+import http from 'node:http';
+const targets = process.argv.slice(2).map(Number);
+let next = 0;
+const seen = {};
+const srv = http.createServer((req, res) => {
+  if (req.url === '/_rr') { res.end(JSON.stringify(seen)); return; }
+  const port = targets[next++ % targets.length];
+  seen[port] = (seen[port] || 0) + 1;
+  const up = http.request({ host: '127.0.0.1', port, path: req.url, method: req.method,
+    headers: { ...req.headers, connection: 'close' } }, (r) => { res.writeHead(r.statusCode, r.headers); r.pipe(res); });
+  up.on('error', () => { res.writeHead(502); res.end(); });
+  req.pipe(up);
+});
+srv.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: srv.address().port })));
+process.on('SIGTERM', () => process.exit(0));
+JS
+PA=$(wd_free_port)
+PB=$(wd_free_port)
+wd_start_server RR_PORT node "$WD_TMP/rr.mjs" "$PA" "$PB"
+BASE="http://127.0.0.1:$RR_PORT/anthropic"
+wd_start_server IDP_PORT node "$WD_ROOT/tests/gateway/idp.mjs" "$BASE/oauth/callback"
+ISSUER="http://127.0.0.1:$IDP_PORT"
+wd_start_server ANT_PORT node "$WD_ROOT/tests/fakes/fake_anthropic.mjs" --port 0 --key sk-ant-signin-upstream
+cfg() {
+  cat <<YAML
+listen: 127.0.0.1:$1
+workers: 2
+providers:
+  anthropic:
+    type: anthropic
+    base_url: http://127.0.0.1:$ANT_PORT
+    keys:
+      - secret: env://WD_ANT_KEY
+models:
+  tiers:
+    opus: anthropic/claude-opus-4-5
+    sonnet: anthropic/claude-sonnet-4-5
+    haiku: anthropic/claude-haiku-4-5
+auth:
+  oidc:
+    - name: idp
+      issuer: $ISSUER
+      audience: warden
+signin:
+  public_url: $BASE
+  issuer: idp
+  client_id: claude-gateway
+  client_secret: env://WD_GW_SECRET
+  scopes: [openid, profile, email, offline_access, groups]
+  prompt: consent
+  session_secret: env://WD_SESSION_SECRET
+  policies:
+    - groups: [engineering]
+      settings:
+        env: {WARDEN_POLICY: engineering}
+    - settings:
+        env: {WARDEN_POLICY: default}
+governance:
+  database: $WD_DB_URL
+  migrate: false
+$(wd_metrics_yaml)
+YAML
+}
+cfg "$PA" >"$WD_TMP/a.yaml"
+cfg "$PB" >"$WD_TMP/b.yaml"
+WD_WARDEN_ENV=(WD_ANT_KEY=sk-ant-signin-upstream WD_GW_SECRET=claude-gateway-secret-0123456789
+               WD_SESSION_SECRET=warden-session-secret-0123456789abcdef)
+wd_start_warden "$WD_TMP/a.yaml"; A_PID=$WARDEN_PID; A_LOG=$WARDEN_LOG
+wd_start_warden "$WD_TMP/b.yaml"; B_PID=$WARDEN_PID; B_LOG=$WARDEN_LOG
+
+node "$WD_ROOT/tests/gateway/probe.mjs" "$BASE" >"$WD_TMP/probe.jsonl" 2>"$WD_TMP/probe.err" || true
+python3 - "$WD_TMP/probe.jsonl" <<'PY' >"$WD_TMP/checks.txt"
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        o = json.loads(line)
+    except Exception:
+        continue
+    if "check" in o:
+        print(("ok - " if o["ok"] else "not ok - ") + "probe through two replicas: " + o["check"] + ("" if o["ok"] else ": " + json.dumps(o.get("detail"))[:300]))
+PY
+while IFS= read -r l; do
+  case "$l" in "ok - "*) ok "${l#ok - }" ;; "not ok - "*) fail "${l#not ok - }" ;; esac
+done <"$WD_TMP/checks.txt"
+check "the probe ran its checks ($(grep -c '' "$WD_TMP/checks.txt"))" [ "$(grep -c '' "$WD_TMP/checks.txt")" -ge 20 ]
+SEEN=$(curl -s "http://127.0.0.1:$RR_PORT/_rr")
+check "both replicas served the sign-ins ($SEEN)" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if len(d) == 2 and min(d.values()) >= 10 else 1)' "$SEEN"
+check "both replicas recorded a sign-in or a refresh" bash -c "grep -q 'signin: ' '$A_LOG' && grep -q 'signin: ' '$B_LOG'"
+sleep 0.5
+LEFT=$(wd_psql postgres -At -c "SELECT count(*) FROM gov.device_grants WHERE status IN ('approved', 'denied')")
+check "no redeemed or denied grant is left in the database ($LEFT)" [ "$LEFT" = 0 ]
+check "no token and no refresh token in the database" \
+  [ "$(wd_psql postgres -At -c "SELECT count(*) FROM gov.device_grants WHERE sealed IS NOT NULL AND sealed LIKE 'ey%'")" = 0 ]
+wd_stop_warden "$A_PID" "$A_LOG"
+wd_stop_warden "$B_PID" "$B_LOG"
+wd_finish
