@@ -198,6 +198,8 @@ struct wd_gov_job {
     /* Optional, on the worker before the answer: 0 answer from status/out; 1 it answered itself; 2 it handed the
      * job on (to another queue: it comes back later). */
     int (*finish)(struct wd_gov_job *j, void *req, void *gateway);
+    char subject[128];                /* sign-in jobs: who signed in or refreshed ("" unknown), for the audit record */
+    const char *decision;             /* sign-in jobs: "allow" or "deny" (NULL: from the status) */
     void (*done)(struct wd_gov_job *j); /* called on the governor's thread once the answer is in */
     void *ctx;                        /* the submitter's */
     struct wd_gov_job *next;          /* the governor's queue */

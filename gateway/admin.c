@@ -104,7 +104,11 @@ static void answer(struct admin_job *aj)
 {
     struct wd_gov_job *j = &aj->j;
     /* the object acted on: the one made, else the path's (name characters only: safe inside the JSON detail) */
-    audit_admin(aj->g, &aj->who, aj->rid, aj->event, j->status < 400 ? "allow" : "error",
+    if (j->subject[0] != '\0' && aj->who.subject[0] == '\0') { /* a sign-in: the developer it was for */
+        wd_cstr_copy(aj->who.subject, sizeof(aj->who.subject), j->subject);
+        aj->who.method = "session";
+    }
+    audit_admin(aj->g, &aj->who, aj->rid, aj->event, j->decision ? j->decision : j->status < 400 ? "allow" : "error",
                 aj->rule, j->status, j->made_id[0] ? j->made_id : j->id);
     if (aj->ref != NULL && j->finish != NULL) {
         int f = j->finish(j, aj->req, aj->g);

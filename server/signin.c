@@ -275,6 +275,8 @@ static void exchange(struct wd_gov_job *j, bool *handed_on)
             if (rt == NULL)
                 x->sealed[0] = '\0';
             wd_logf(WD_LOG_INFO, "", "signin: %s signed in", c.sub);
+            wd_cstr_copy(j->subject, sizeof(j->subject), c.sub);
+            j->decision = "allow";
             json_object_put(claims);
             json_object_put(o);
             j->kind = WD_GOV_GRANT_APPROVE;
@@ -291,8 +293,11 @@ static void exchange(struct wd_gov_job *j, bool *handed_on)
         const char *rt = jstr(o, "refresh_token");
         if (n < 0 || wd_signin_grant_approve(x->state, strlen(x->state), tok, rt ? rt : "", S.ttl_s, c.email) < 0)
             why = "the sign-in expired";
-        else
+        else {
             wd_logf(WD_LOG_INFO, "", "signin: %s signed in", c.sub);
+            wd_cstr_copy(j->subject, sizeof(j->subject), c.sub);
+            j->decision = "allow";
+        }
         if (tok != NULL)
             OPENSSL_cleanse(tok, 8192);
         free(tok);
@@ -301,6 +306,7 @@ static void exchange(struct wd_gov_job *j, bool *handed_on)
     json_object_put(o);
     if (why != NULL) {
         wd_logf(WD_LOG_WARN, "", "signin: a sign-in failed: %s", why);
+        j->decision = "deny";
         html(j, "Sign-in failed", "Warden could not complete the sign-in. Run /login in Claude Code again.");
         if (x->shared) {
             j->kind = WD_GOV_GRANT_DENY_STATE; /* the next poll gets access_denied */
@@ -325,6 +331,7 @@ static void refresh(struct wd_gov_job *j)
         const char *e = jstr(o, "error");
         bool dead = e != NULL && strcmp(e, "invalid_grant") == 0;
         oauth(j, dead ? 401 : 503, dead ? "invalid_grant" : "temporarily_unavailable");
+        j->decision = dead ? "deny" : "error";
         json_object_put(o);
         return;
     }
@@ -358,6 +365,8 @@ static void refresh(struct wd_gov_job *j)
         wd_buf_printf(&j->out, ",\"token_type\":\"Bearer\",\"expires_in\":%lld}", (long long)S.ttl_s);
         OPENSSL_cleanse(tok, 8192);
         wd_logf(WD_LOG_INFO, "", "signin: %s's session refreshed at the IdP", c.sub);
+        wd_cstr_copy(j->subject, sizeof(j->subject), c.sub);
+        j->decision = "allow";
     }
     free(tok);
     json_object_put(claims);

@@ -75,6 +75,10 @@ signin:
 governance:
   database: $WD_DB_URL
   migrate: false
+audit:
+  database: $WD_DB_ADMIN_URL
+  spool: $WD_TMP/spool-$1
+  batch_wait: 5ms
 $(wd_metrics_yaml)
 YAML
 }
@@ -106,6 +110,9 @@ check "both replicas recorded a sign-in or a refresh" bash -c "grep -q 'signin: 
 sleep 0.5
 LEFT=$(wd_psql postgres -At -c "SELECT count(*) FROM gov.device_grants WHERE status IN ('approved', 'denied')")
 check "no redeemed or denied grant is left in the database ($LEFT)" [ "$LEFT" = 0 ]
+AUD=$(wd_psql postgres -At -c "SELECT event || ':' || decision || ':' || coalesce(subject, '') FROM audit.records WHERE kind = 'admin' AND event LIKE 'signin.%' ORDER BY ts")
+check "the sign-ins are audit records: alice's and bob's callbacks allowed, the refresh allowed, the replayed refresh denied" \
+  bash -c "grep -q '^signin.callback:allow:alice$' <<<'$AUD' && grep -q '^signin.callback:allow:bob$' <<<'$AUD' && grep -q '^signin.refresh:allow:alice$' <<<'$AUD' && grep -q '^signin.refresh:deny:' <<<'$AUD'"
 check "no token and no refresh token in the database" \
   [ "$(wd_psql postgres -At -c "SELECT count(*) FROM gov.device_grants WHERE sealed IS NOT NULL AND sealed LIKE 'ey%'")" = 0 ]
 wd_stop_warden "$A_PID" "$A_LOG"
