@@ -102,7 +102,7 @@ fi
 # the published get-vanilla vector through the driver, so the comparison below cannot pass on two wrong signers
 hx() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 vanilla="$(hx GET) $(hx example.amazonaws.com) $(hx /) ~ $(hx us-east-1) $(hx service) $(hx AKIDEXAMPLE) $(hx 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY') ~ $(hx 1440938160) $(hx 0) - $(hx 0)"
-got=$(printf '%s\n' "$vanilla" | "$WD_TMP/driver" | cut -d' ' -f2 | xxd -r -p)
+got=$(printf '%s\n' "$vanilla" | "$WD_TMP/driver" | cut -d' ' -f2 | python3 -c 'import sys; print(bytes.fromhex(sys.stdin.read().strip()).decode())')
 check "the driver signs get-vanilla with AWS's published signature" \
   grep -q 'Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31' <<<"$got"
 
