@@ -25,7 +25,10 @@ struct wd_sigv4_req {
                             wd_sigv4_uri_encode_path's output on the wire */
     const char *query;   /* the query as sent (percent-encoded, without '?'), or NULL; '+' is a literal plus */
     const struct wd_sigv4_header *headers; /* other headers to sign; not host, x-amz-date, x-amz-content-sha256,
-                                              x-amz-security-token or authorization (the signer adds those) */
+                                              x-amz-security-token or authorization (the signer adds those), and
+                                              only ones that reach AWS unchanged: AWS's SDKs leave out user-agent,
+                                              connection, expect, transfer-encoding and the other hop-by-hop ones,
+                                              which a proxy may rewrite */
     size_t nheaders;     /* entries in headers */
     const void *body;    /* the payload (ignored with unsigned_payload) */
     size_t body_len;     /* bytes in body */
