@@ -291,7 +291,8 @@ function approleLogin(ns, body) {
   let role = null;
   for (const [k, r] of S.approle) if (k.startsWith(`${ns}\0`) && r.role_id === body.role_id) role = r;
   if (!role) throw new VaultError(400, ['invalid role or secret ID']);
-  if ((role.bind_secret_id ?? true) && (!body.secret_id || !role.secret_ids.includes(body.secret_id)))
+  if ((role.bind_secret_id ?? true) && !body.secret_id) throw new VaultError(400, ['missing secret_id']);
+  if ((role.bind_secret_id ?? true) && !role.secret_ids.includes(body.secret_id))
     throw new VaultError(400, ['invalid role or secret ID']);
   S.stats.logins.approle++;
   const t = addToken({
@@ -372,10 +373,11 @@ function kvRead(req, ns, rest, query) {
     const m = segs.slice(0, i).join('/');
     if (S.mounts.has(`${ns}\0${m}`)) mount = m;
   }
-  if (!mount) throw noRoute(rest);
-  const { version } = S.mounts.get(`${ns}\0${mount}`);
+  // the token is checked before the route, as Vault does: a stranger learns nothing about the mounts
   const t = tokenFor(req, ns);
   if (!allowed(t, rest)) throw denied();
+  if (!mount) throw noRoute(rest);
+  const { version } = S.mounts.get(`${ns}\0${mount}`);
   let sub = rest.slice(mount.length + 1);
   if (req.method !== 'GET') throw new VaultError(405, ['1 error occurred:\n\t* unsupported operation\n\n']);
   if (version === 2) {
@@ -415,9 +417,19 @@ async function api(req, res, pathname, query) {
   }
   try {
     if (!pathname.startsWith('/v1/')) throw new VaultError(404, []);
-    const ns = normNs(req.headers['x-vault-namespace']);
+    let ns = normNs(req.headers['x-vault-namespace']);
     if (!S.namespaces.has(ns)) throw noRoute(pathname.slice(4));
-    const rest = pathname.slice(4);
+    let rest = pathname.slice(4);
+    // Vault also takes the namespace (or its rest, below the header's) as a path prefix: /v1/team-a/secret/...
+    const segs = rest.split('/');
+    for (let i = segs.length - 1; i >= 1; i--) {
+      const cand = normNs([ns, ...segs.slice(0, i)].filter(Boolean).join('/'));
+      if (S.namespaces.has(cand)) {
+        ns = cand;
+        rest = segs.slice(i).join('/');
+        break;
+      }
+    }
     const route = `${req.method} ${rest}`;
     const post = req.method === 'POST' || req.method === 'PUT';
     if (route === 'GET sys/health') {

@@ -105,6 +105,8 @@ jcheck "KV v1 read: the secret is data itself, lease_duration 2764800" "$r" \
   'j["data"]=={"api_key":"sk-v1-legacy"} and j["lease_duration"]==2764800'
 r=$("${C[@]}" -H 'X-Vault-Token: hvs.root' -H 'X-Vault-Namespace: team-a' "$V/v1/secret/data/warden/openai")
 jcheck "X-Vault-Namespace: the path is resolved in that namespace" "$r" 'j["data"]["data"]["api_key"]=="sk-team-a"'
+r=$("${C[@]}" -H 'X-Vault-Token: hvs.root' "$V/v1/team-a/secret/data/warden/openai")
+jcheck "a namespace as a path prefix: /v1/team-a/secret/data/..." "$r" 'j["data"]["data"]["api_key"]=="sk-team-a"'
 r=$("${C[@]}" -H 'X-Vault-Token: hvs.root' -H 'X-Vault-Namespace: team-a/' "$V/v1/kv/warden/legacy")
 jcheck "a mount of the root namespace is not seen from team-a (no handler for route)" "$r" \
   'j["errors"][0].startswith("no handler for route")'
@@ -116,6 +118,8 @@ check "a token whose paths do not cover the secret is 403" \
   test "$(code GET /v1/secret/data/warden/openai -H 'X-Vault-Token: hvs.narrow')" = 403
 r=$("${C[@]}" -H 'X-Vault-Token: hvs.root' "$V/v1/secret/data/warden/missing")
 jcheck "a missing secret: 404 {\"errors\":[]}" "$r" 'j=={"errors":[]}'
+check "an unknown mount with a bad token is 403, not 404" test "$(code GET /v1/nomount/x -H 'X-Vault-Token: hvs.bogus')" = 403
+check "an unknown mount with the root token is 404" test "$(code GET /v1/nomount/x -H 'X-Vault-Token: hvs.root')" = 404
 check "a KV v2 path without data/ is 404" test "$(code GET /v1/secret/warden/openai -H 'X-Vault-Token: hvs.root')" = 404
 check "writing through the API is 405 (rotation goes through /_fake/secret)" \
   test "$(code POST /v1/secret/data/warden/openai -H 'X-Vault-Token: hvs.root' -d '{"data":{}}')" = 405
@@ -125,6 +129,8 @@ jcheck "AppRole login: auth.client_token, lease_duration 120, renewable, metadat
   'j["auth"]["client_token"].startswith("hvs.") and j["auth"]["lease_duration"]==120 and j["auth"]["renewable"] is True and j["auth"]["metadata"]=={"role_name":"warden"} and j["auth"]["token_type"]=="service" and j["data"] is None'
 r=$("${C[@]}" -X POST "$V/v1/auth/approle/login" -d '{"role_id":"role-id-1","secret_id":"wrong"}')
 jcheck "AppRole with a wrong secret_id: 400 invalid role or secret ID" "$r" 'j=={"errors":["invalid role or secret ID"]}'
+r=$("${C[@]}" -X POST "$V/v1/auth/approle/login" -d '{"role_id":"role-id-1"}')
+jcheck "AppRole without secret_id: 400 missing secret_id" "$r" 'j=={"errors":["missing secret_id"]}'
 check "a body that is not JSON is 400" test "$(code POST /v1/auth/approle/login -d '{nope')" = 400
 
 r=$("${C[@]}" -X POST "$V/v1/auth/kubernetes/login" -d "{\"role\":\"warden\",\"jwt\":\"$SA_OK\"}")
