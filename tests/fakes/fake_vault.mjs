@@ -313,7 +313,7 @@ const b64json = s => JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
 // Checks a service-account JWT: RS256 only, signed by a configured key, issuer, times on the fake clock.
 function verifyJwt(jwt) {
   const parts = String(jwt).split('.');
-  if (parts.length !== 3) throw denied();
+  if (parts.length !== 3 || !parts.every(p => /^[A-Za-z0-9_-]+$/.test(p))) throw denied();
   let header, claims;
   try {
     header = b64json(parts[0]);
@@ -322,7 +322,8 @@ function verifyJwt(jwt) {
     throw denied();
   }
   if (header.alg !== 'RS256') throw denied();
-  const keys = S.k8sKeys.filter(k => !header.kid || !k.kid || k.kid === header.kid);
+  // RSA keys only: an EC key would otherwise accept an ES256 signature under an "RS256" header
+  const keys = S.k8sKeys.filter(k => k.key.asymmetricKeyType === 'rsa' && (!header.kid || !k.kid || k.kid === header.kid));
   const input = Buffer.from(`${parts[0]}.${parts[1]}`);
   const sig = Buffer.from(parts[2], 'base64url');
   if (!keys.some(k => crypto.verify('sha256', input, k.key, sig))) throw denied();

@@ -68,7 +68,9 @@ cat >"$T/setup.json" <<'JSON'
   "kubernetes": {
     "issuer": "https://kubernetes.default.svc.cluster.local",
     "roles": [{"name": "warden", "bound_service_account_names": ["warden"], "bound_service_account_namespaces": ["ai"],
-               "token_ttl": 300}]
+               "token_ttl": 300},
+              {"name": "aud", "bound_service_account_names": ["*"], "bound_service_account_namespaces": ["ai"],
+               "audience": "vault"}]
   }
 }
 JSON
@@ -151,6 +153,22 @@ jcheck "Kubernetes: a service account not bound to the role: 403 service account
   'j=={"errors":["service account name not authorized"]}'
 J=$(jwt "$T/sa.key" '{"iss":"https://kubernetes.default.svc.cluster.local","sub":"system:serviceaccount:other:warden","exp":"+600"}')
 check "Kubernetes: a namespace not bound to the role is 403" test "$(kube_login "$J")" = 403
+J=$(jwt "$T/sa.key" '{"iss":"https://kubernetes.default.svc.cluster.local","sub":"system:serviceaccount:ai:warden","exp":"+600","kubernetes.io":{"namespace":"other","serviceaccount":{"name":"warden"}}}')
+check "Kubernetes: a kubernetes.io claim disagreeing with sub is 403" test "$(kube_login "$J")" = 403
+J=$(jwt "$T/sa.key" '{"iss":"https://kubernetes.default.svc.cluster.local","sub":"system:serviceaccount:ai:warden","exp":"+600","nbf":"+60"}')
+check "Kubernetes: a JWT not valid yet (nbf) is 403" test "$(kube_login "$J")" = 403
+check "Kubernetes: a JWT that is not three base64url parts is 403" test "$(kube_login "a.b")" = 403
+J=$(jwt "$T/sa.key" '{"iss":"https://kubernetes.default.svc.cluster.local","sub":"system:serviceaccount:ai:any","exp":"+600","aud":["vault"]}')
+check "Kubernetes: a role with an audience and names [*] takes a JWT for that audience" test "$(kube_login "$J" aud)" = 200
+J=$(jwt "$T/sa.key" '{"iss":"https://kubernetes.default.svc.cluster.local","sub":"system:serviceaccount:ai:any","exp":"+600","aud":["other"]}')
+check "Kubernetes: another audience is 403" test "$(kube_login "$J" aud)" = 403
+PEM=$(openssl pkey -in "$T/other.key" -pubout | python3 -c 'import json,sys; print(json.dumps({"pem": sys.stdin.read()}))')
+ctl k8s-jwks "$PEM" >/dev/null
+J=$(jwt "$T/other.key" '{"iss":"https://kubernetes.default.svc.cluster.local","sub":"system:serviceaccount:ai:warden","exp":"+600"}')
+a=$(kube_login "$J"); b=$(kube_login "$SA_OK")
+check "/_fake/k8s-jwks {pem} replaces the keys: the new key's JWT is taken ($a), the old key's refused ($b)" test "$a $b" = "200 403"
+ctl k8s-jwks "$(cat "$T/jwks.json")" >/dev/null
+check "/_fake/k8s-jwks with the JWKS restores the first key" test "$(kube_login "$SA_OK")" = 200
 check "Kubernetes: an unknown role is 400" test "$(kube_login "$SA_OK" nobody)" = 400
 
 # --- leases on the fake clock ---------------------------------------------------------------------------------
@@ -174,6 +192,13 @@ jcheck "renew-self on a non-renewable token: 400 lease is not renewable" "$r" 'j
 ctl clock '{"advance_s":200}' >/dev/null
 check "past its TTL the token is 403" test "$(code GET /v1/secret/data/warden/openai -H 'X-Vault-Token: hvs.short')" = 403
 check "lookup-self of an expired token is 403" test "$(code GET /v1/auth/token/lookup-self -H 'X-Vault-Token: hvs.short')" = 403
+
+# --- the fake's own command line -------------------------------------------------------------------------------
+rc=0; node "$WD_ROOT/tests/fakes/fake_vault.mjs" --bogus >/dev/null 2>&1 || rc=$?
+check "an unknown argument exits 2" test "$rc" = 2
+echo '{"mounts":[{"path":"x","version":3}]}' >"$T/bad.json"
+rc=0; node "$WD_ROOT/tests/fakes/fake_vault.mjs" --port 0 --config "$T/bad.json" >/dev/null 2>&1 || rc=$?
+check "a bad config (KV version 3) exits 2" test "$rc" = 2
 
 # --- rotation, faults, counts ---------------------------------------------------------------------------------
 r=$(ctl secret '{"mount":"secret","path":"warden/openai","data":{"api_key":"sk-v2-second"}}')
