@@ -227,7 +227,7 @@ check "fail: hang never answers (client times out: $a), the next request is serv
 
 ctl reset '' >/dev/null
 pids=()
-for i in $(seq 1 12); do
+for _ in $(seq 1 12); do
   "${C[@]}" -o /dev/null -H 'X-Vault-Token: hvs.root' "$V/v1/kv/warden/legacy" &
   pids+=($!)
 done
