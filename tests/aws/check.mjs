@@ -98,6 +98,12 @@ async function signedGsv(body, { creds = { accessKeyId: AKID, secretAccessKey: S
 }
 const typeOf = d => JSON.parse(d).__type;
 
+// --print-token: only print a fresh web identity token (for boto3_check.py) and stop
+if (process.argv[2] === '--print-token') {
+  process.stdout.write(`${jwt(goodClaims())}\n`);
+  process.exit(0);
+}
+
 const sm = credentials => new SecretsManagerClient({ region: REGION, endpoint: ENDPOINT, credentials, maxAttempts: 1 });
 
 await ctl('reset', {});
@@ -298,6 +304,96 @@ await t('faults: hang holds the call until the client gives up', async () => {
   await ctl('reset', {});
   eq((await c.send(new GetSecretValueCommand({ SecretId: NAME }))).SecretString, VALUE, 'answers again after reset');
   c.destroy();
+});
+
+await t('the fake signer gives AWS test-suite vector get-vanilla its published signature', async () => {
+  const { sigv4Signature } = await import('../fakes/fake_aws.mjs');
+  const sig = sigv4Signature({ method: 'GET', path: '/', rawQuery: '', headers: { host: 'example.amazonaws.com', 'x-amz-date': '20150830T123600Z' }, body: '' },
+    ['host', 'x-amz-date'], '20150830T123600Z', ['20150830', 'us-east-1', 'service'], 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY');
+  eq(sig, '5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31', 'signature');
+});
+
+await t('SigV4 rules: host unsigned, a date 6 minutes ahead, a token on static keys, an unsigned token are refused', async () => {
+  const body = JSON.stringify({ SecretId: NAME });
+  const [, , a] = await signedGsv(body, { unsigned: ['host'] });
+  if (!/'host' must be a signed header/.test(a)) throw new Error(a);
+  const [, , b] = await signedGsv(body, { date: new Date(Date.now() + 6 * 60 * 1000) });
+  if (!/Signature not yet current/.test(b)) throw new Error(b);
+  const [, , c] = await signedGsv(body, { creds: { accessKeyId: AKID, secretAccessKey: SECRET, sessionToken: 'tok' } });
+  eq(typeOf(c), 'UnrecognizedClientException', 'token with static keys');
+  const st = new STSClient({ region: REGION, endpoint: ENDPOINT, maxAttempts: 1 });
+  const { Credentials: C } = await st.send(new AssumeRoleWithWebIdentityCommand({ RoleArn: ROLE, RoleSessionName: 'warden-check', WebIdentityToken: jwt(goodClaims()) }));
+  const temp = { accessKeyId: C.AccessKeyId, secretAccessKey: C.SecretAccessKey, sessionToken: C.SessionToken };
+  const [ok200] = await signedGsv(body, { creds: temp });
+  eq(ok200, 200, 'temporary credentials signed by smithy');
+  const [, , d] = await signedGsv(body, { creds: temp, unsigned: ['x-amz-security-token'] });
+  if (!/'x-amz-security-token' must be a signed header/.test(d)) throw new Error(d);
+});
+
+await t('Secrets Manager request rules: content type, operation, unknown field, stages', async () => {
+  const [s1, , d1] = await signedGsv('{"SecretId":"x"}', { after: h => { h['content-type'] = 'application/json'; } });
+  eq(`${s1} ${typeOf(d1)}`, '400 SerializationException', 'content type');
+  const [, , d2] = await signedGsv(JSON.stringify({ SecretId: NAME, VersionStge: 'AWSCURRENT' }));
+  eq(typeOf(d2), 'SerializationException', 'unknown field');
+  const [, , d3] = await signedGsv(JSON.stringify({ SecretId: NAME, VersionStage: 'AWSPENDING' }));
+  eq(typeOf(d3), 'ResourceNotFoundException', 'absent stage');
+  if (!/staging label: AWSPENDING/.test(d3)) throw new Error(d3);
+  const [, , d4] = await signedGsv(JSON.stringify({}));
+  eq(typeOf(d4), 'ValidationException', 'no SecretId');
+  const { secrets } = await ctl('state');
+  const id = secrets.find(x => x.name === NAME).versions.find(v => v.stages.includes('AWSPREVIOUS'))?.id;
+  if (id) {
+    const [, , d5] = await signedGsv(JSON.stringify({ SecretId: NAME, VersionId: id, VersionStage: 'AWSCURRENT' }));
+    eq(typeOf(d5), 'InvalidRequestException', 'VersionId and VersionStage disagree');
+  }
+  const signer = new SignatureV4({ credentials: { accessKeyId: AKID, secretAccessKey: SECRET }, region: REGION, service: 'secretsmanager', sha256: NodeSha256 });
+  const r = await signer.sign({ method: 'POST', protocol: 'https:', hostname: '127.0.0.1', port: PORT, path: '/', query: {},
+    headers: { host: `127.0.0.1:${PORT}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'secretsmanager.ListSecrets' }, body: '{}' });
+  const [, , d6] = await call('POST', '/', r.headers, '{}');
+  eq(typeOf(d6), 'UnknownOperationException', 'other operation');
+});
+
+await t('STS request rules: session name, duration, version, missing token', async () => {
+  const form = o => new URLSearchParams({ Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: ROLE,
+    RoleSessionName: 'warden-check', WebIdentityToken: jwt(goodClaims()), ...o }).toString();
+  const post = b => call('POST', '/', { 'content-type': 'application/x-www-form-urlencoded' }, b);
+  const code = d => (/<Code>([^<]+)<\/Code>/.exec(d) || [])[1];
+  const [s0, , d0] = await post(form({}));
+  eq(s0, 200, `good form (${d0})`);
+  eq(code((await post(form({ RoleSessionName: 'bad name!' })))[2]), 'ValidationError', 'session name');
+  eq(code((await post(form({ DurationSeconds: '600' })))[2]), 'ValidationError', 'duration under 900');
+  eq(code((await post(form({ DurationSeconds: '7200' })))[2]), 'ValidationError', 'duration over the role maximum');
+  eq(code((await post(form({ Version: '2010-01-01' })))[2]), 'InvalidAction', 'version');
+  eq(code((await post(form({ WebIdentityToken: '' })))[2]), 'ValidationError', 'missing token');
+  eq(code((await post(form({ WebIdentityToken: 'not.a.jwt' })))[2]), 'InvalidIdentityToken', 'garbage token');
+});
+
+await t('IMDSv2 rules: token TTL bounds, a token expires on the control clock, an unknown role is 404', async () => {
+  const imds = (m, p, h) => call(m, p, h, '', IMDS_PORT, false);
+  eq((await imds('PUT', '/latest/api/token', { 'x-aws-ec2-metadata-token-ttl-seconds': '21601' }))[0], 400, 'ttl too long');
+  eq((await imds('GET', '/latest/api/token', { 'x-aws-ec2-metadata-token-ttl-seconds': '60' }))[0], 405, 'GET token');
+  const [s, h, tok] = await imds('PUT', '/latest/api/token', { 'x-aws-ec2-metadata-token-ttl-seconds': '60' });
+  eq(`${s} ${h['x-aws-ec2-metadata-token-ttl-seconds']}`, '200 60', 'token');
+  const base = '/latest/meta-data/iam/security-credentials/';
+  const [s1, , role] = await imds('GET', base, { 'x-aws-ec2-metadata-token': tok });
+  eq(s1, 200, 'role list');
+  const [s2, , cj] = await imds('GET', base + role, { 'x-aws-ec2-metadata-token': tok });
+  const c = JSON.parse(cj);
+  eq(`${s2} ${c.Code} ${c.Type}`, '200 Success AWS-HMAC', 'credentials');
+  if (!c.AccessKeyId || !c.SecretAccessKey || !c.Token || !(Date.parse(c.Expiration) > Date.now())) throw new Error(cj);
+  eq((await imds('GET', `${base}other-role`, { 'x-aws-ec2-metadata-token': tok }))[0], 404, 'other role');
+  eq((await imds('GET', base, { 'x-aws-ec2-metadata-token': 'forged' }))[0], 401, 'forged token');
+  await ctl('clock', { advance_s: 61 });
+  eq((await imds('GET', base, { 'x-aws-ec2-metadata-token': tok }))[0], 401, 'expired token');
+  await ctl('reset', {});
+});
+
+await t('control API: bad requests are 400, unknown calls 404', async () => {
+  const raw = (p, b) => call('POST', `/_fake/${p}`, { 'content-type': 'application/json' }, b);
+  eq((await raw('fault', '{"op":"Nope"}'))[0], 400, 'bad op');
+  eq((await raw('fault', '{"op":"GetSecretValue","colour":1}'))[0], 400, 'bad key');
+  eq((await raw('secret', '{"name":"x"}'))[0], 400, 'secret without value');
+  eq((await raw('nothing', '{}'))[0], 404, 'unknown call');
 });
 
 console.log(`${passed} passed, ${failed} failed`);

@@ -66,8 +66,10 @@ run_checks() { # runs a check script, turning its ok/not ok lines into ours; it 
   done < <("$@" 2>&1; echo "exit status $?")
   [ -n "$summary" ] || fail "$(basename "${@: -1}") ended before its summary (killed or crashed)"
 }
-NODE_EXTRA_CA_CERTS=$CA run_checks timeout 40 node "$WD_ROOT/tests/aws/check.mjs"
+NODE_NO_WARNINGS=1 NODE_EXTRA_CA_CERTS=$CA run_checks timeout 40 node "$WD_ROOT/tests/aws/check.mjs"
 if python3 -c 'import boto3' 2>/dev/null; then
+  NODE_NO_WARNINGS=1 node "$WD_ROOT/tests/aws/check.mjs" --print-token >"$WD_TMP/boto3-token"
+  export FAKE_AWS_WEB_TOKEN=$WD_TMP/boto3-token
   AWS_CA_BUNDLE=$CA run_checks timeout 30 python3 "$WD_ROOT/tests/aws/boto3_check.py"
 else
   fail "python3-boto3 is not installed (scripts/deps.sh)"
