@@ -34,22 +34,23 @@ PORT=$(sed -n 's/.*"port": *\([0-9]*\).*/\1/p' "$OUT")
 IMDS_PORT=$(sed -n 's/.*"imds_port": *\([0-9]*\).*/\1/p' "$OUT")
 [ -n "$PORT" ] && [ -n "$IMDS_PORT" ] && ok "fake_aws announced its ports" || { fail "fake_aws did not start"; cat "$OUT.err" >&2; wd_finish; exit 1; }
 
-C=(curl -s --cacert "$CA" --max-time 5)
+C=(curl -s --noproxy '*' --cacert "$CA" --max-time 5)
 check "TLS: the test CA verifies the fake's certificate" "${C[@]}" -o /dev/null "https://127.0.0.1:$PORT/_fake/stats"
-check "TLS: without the test CA the certificate is refused" bash -c "! curl -s -o /dev/null --max-time 5 https://127.0.0.1:$PORT/_fake/stats"
+check "TLS: without the test CA the certificate is refused" bash -c "! curl -s --noproxy '*' -o /dev/null --max-time 5 https://127.0.0.1:$PORT/_fake/stats"
 body=$("${C[@]}" -X POST "https://127.0.0.1:$PORT/" -H 'content-type: application/x-amz-json-1.1' \
   -H 'x-amz-target: secretsmanager.GetSecretValue' -d '{"SecretId":"prod/openai"}')
 check "unsigned GetSecretValue is MissingAuthenticationTokenException" grep -q MissingAuthenticationTokenException <<<"$body"
-code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$IMDS_PORT/latest/meta-data/iam/security-credentials/")
+code=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' "http://127.0.0.1:$IMDS_PORT/latest/meta-data/iam/security-credentials/")
 check "IMDS without a token is 401" test "$code" = 401
-code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' -H 'X-Forwarded-For: 1.2.3.4' \
+code=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' -H 'X-Forwarded-For: 1.2.3.4' \
   "http://127.0.0.1:$IMDS_PORT/latest/api/token")
 check "IMDS token PUT through a proxy (X-Forwarded-For) is 403" test "$code" = 403
 
 export FAKE_AWS_PORT=$PORT FAKE_AWS_IMDS_PORT=$IMDS_PORT FAKE_AWS_AKID=$AKID FAKE_AWS_SECRET_KEY=$SKEY \
   FAKE_AWS_SECRET_NAME=prod/openai FAKE_AWS_SECRET_VALUE=$VALUE FAKE_AWS_ROLE_ARN=$ROLE FAKE_AWS_JWT_KEY=$WD_TMP/jwt.key \
   FAKE_AWS_TMP=$WD_TMP
-# No real AWS configuration may leak in: every client is pointed at the fake.
+# No real AWS configuration or proxy may leak in: every client is pointed at the fake.
+export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=false
 export AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:$IMDS_PORT"
