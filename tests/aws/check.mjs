@@ -306,6 +306,20 @@ await t('faults: hang holds the call until the client gives up', async () => {
   c.destroy();
 });
 
+await t('concurrent calls under a sticky delay: all counted, in flight together', async () => {
+  await ctl('reset', {});
+  await ctl('fault', { op: 'GetSecretValue', delay_ms: 200, sticky: true });
+  const c = sm({ accessKeyId: AKID, secretAccessKey: SECRET });
+  const rs = await Promise.all([1, 2, 3, 4, 5].map(() => c.send(new GetSecretValueCommand({ SecretId: NAME }))));
+  eq(rs.every(r => r.SecretString === VALUE), true, 'every answer');
+  const st = await ctl('stats');
+  eq(st.requests.GetSecretValue, 5, 'count');
+  eq(st.max_in_flight, 5, 'max in flight');
+  eq((await ctl('state')).faults.length, 1, 'a sticky fault stays');
+  await ctl('reset', {});
+  c.destroy();
+});
+
 await t('the fake signer gives AWS test-suite vector get-vanilla its published signature', async () => {
   const { sigv4Signature } = await import('../fakes/fake_aws.mjs');
   const sig = sigv4Signature({ method: 'GET', path: '/', rawQuery: '', headers: { host: 'example.amazonaws.com', 'x-amz-date': '20150830T123600Z' }, body: '' },

@@ -133,7 +133,7 @@ export function createState(opts) {
 }
 
 function resetStats(S) {
-  S.stats = { requests: Object.fromEntries(OPS.map(o => [o, 0])), responses_by_status: {}, refused: {}, in_flight: 0 };
+  S.stats = { requests: Object.fromEntries(OPS.map(o => [o, 0])), responses_by_status: {}, refused: {}, in_flight: 0, max_in_flight: 0 };
 }
 
 const randId = (n, alphabet) => Array.from(crypto.randomBytes(n), b => alphabet[b % alphabet.length]).join('');
@@ -550,6 +550,7 @@ export function makeHandlers(S) {
     if (pathname.startsWith('/_fake/')) return control(S, req, res, pathname);
     const body = await readBody(req, { limit: 1 << 20, tooLarge: () => new Error('too large') });
     S.stats.in_flight++;
+    S.stats.max_in_flight = Math.max(S.stats.max_in_flight, S.stats.in_flight);
     res.once('close', () => S.stats.in_flight--);
     S.log.push({ method: req.method, path: req.url, target: req.headers['x-amz-target'] || null, ts: Date.now() });
     if (S.log.length > 50) S.log.shift();

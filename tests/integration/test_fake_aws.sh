@@ -75,6 +75,21 @@ if python3 -c 'import boto3' 2>/dev/null; then
 else
   fail "python3-boto3 is not installed (scripts/deps.sh)"
 fi
+# ES256 web identity tokens (an EC service-account issuer) on a second, plain-HTTP instance
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WD_TMP/ec.key" 2>/dev/null
+openssl pkey -in "$WD_TMP/ec.key" -pubout -out "$WD_TMP/ec.pub" 2>/dev/null
+wd_start_server EC_PORT node "$WD_ROOT/tests/fakes/fake_aws.mjs" --port 0 --web-identity-key "$WD_TMP/ec.pub" --role-arn "$ROLE"
+es256() { # es256 KEYFILE: an ES256 JWT for the role's audience, valid an hour
+  node -e 'const c=require("crypto"),f=require("fs");const b=o=>Buffer.from(JSON.stringify(o)).toString("base64url");
+    const n=Math.floor(Date.now()/1000);const h=b({alg:"ES256",typ:"JWT"})+"."+b({sub:"system:serviceaccount:ai:warden",aud:"sts.amazonaws.com",iss:"https://oidc.fake.test",exp:n+3600});
+    process.stdout.write(h+"."+c.sign("SHA256",Buffer.from(h),{key:f.readFileSync(process.argv[1]),dsaEncoding:"ieee-p1363"}).toString("base64url"))' "$1"
+}
+sts_form() { curl -s --noproxy '*' --max-time 5 "http://127.0.0.1:$EC_PORT/" --data-urlencode Action=AssumeRoleWithWebIdentity \
+  --data-urlencode Version=2011-06-15 --data-urlencode "RoleArn=$ROLE" --data-urlencode RoleSessionName=es256 \
+  --data-urlencode "WebIdentityToken=$1"; }
+check "STS takes an ES256 web identity token signed by the given EC key" grep -q '<AccessKeyId>ASIA' <<<"$(sts_form "$(es256 "$WD_TMP/ec.key")")"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WD_TMP/ec2.key" 2>/dev/null
+check "STS refuses an ES256 token signed by another key" grep -q '<Code>InvalidIdentityToken</Code>' <<<"$(sts_form "$(es256 "$WD_TMP/ec2.key")")"
 stats=$("${C[@]}" "https://127.0.0.1:$PORT/_fake/stats")
 check "the fake counted the boto3 calls per operation" python3 -c "import json,sys; s=json.loads(sys.argv[1]); sys.exit(0 if s['requests']['GetSecretValue']>=4 and s['requests']['imds_credentials']>=1 else 1)" "$stats"
 check "the fake logged no internal error" bash -c "! grep -q 'internal error' '$OUT.err'"
