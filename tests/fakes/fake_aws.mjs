@@ -256,8 +256,13 @@ export function verifySigV4(S, req, body, service) {
   }
   const { pathname } = splitUrl(req.url);
   const q = req.url.indexOf('?');
-  const sig = sigv4Signature({ method: req.method, path: pathname, rawQuery: q < 0 ? '' : req.url.slice(q + 1),
-    headers: h, body }, signed, amzDate, [date, region, svc], secret);
+  let sig;
+  try {
+    sig = sigv4Signature({ method: req.method, path: pathname, rawQuery: q < 0 ? '' : req.url.slice(q + 1),
+      headers: h, body }, signed, amzDate, [date, region, svc], secret);
+  } catch {
+    sig = ''; // a malformed percent-escape in the path or query cannot match any signature
+  }
   const given = Buffer.from(parts.Signature);
   const want = Buffer.from(sig);
   if (given.length !== want.length || !crypto.timingSafeEqual(given, want)) {
@@ -357,8 +362,14 @@ export function verifyWebIdentityToken(S, jwt) {
   const alg = { RS256: 'RSA-SHA256', ES256: 'SHA256' }[header.alg];
   if (!alg) return bad(`Unsupported token algorithm: ${header.alg}`);
   const key = crypto.createPublicKey(fs.readFileSync(S.opts.webIdentityKey));
-  const ok = crypto.verify(alg, Buffer.from(`${parts[0]}.${parts[1]}`), header.alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : key,
-    Buffer.from(parts[2], 'base64url'));
+  if ((header.alg === 'RS256') !== (key.asymmetricKeyType === 'rsa')) return bad('Signature validation failed');
+  let ok = false;
+  try {
+    ok = crypto.verify(alg, Buffer.from(`${parts[0]}.${parts[1]}`), header.alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : key,
+      Buffer.from(parts[2], 'base64url'));
+  } catch {
+    // an algorithm that does not fit the key type is a failed signature, not a fault of the fake
+  }
   if (!ok) return bad('Signature validation failed');
   if (S.opts.webIdentityIssuer && claims.iss !== S.opts.webIdentityIssuer) return bad('No OpenIDConnect provider found in your account for this issuer.');
   const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
