@@ -24,5 +24,5 @@ fi
 up_to_date && exit 0
 
 echo "setup.sh: npm ci in $dir" >&2
-timeout -k 10 240 npm ci --no-audit --no-fund --loglevel=error >&2
+timeout -k 10 240 npm ci --prefer-offline --no-audit --no-fund --loglevel=error >&2
 touch "$stamp"
