@@ -41,9 +41,14 @@ set +e
   >"$WD_TMP/check.out" 2>&1
 rc=$?
 set -e
-sed -n 's/^\(not \)\{0,1\}ok - /  &/p' "$WD_TMP/check.out"
-if [ "$rc" -eq 0 ]; then ok "gcp_check: $(tail -1 "$WD_TMP/check.out")"; else
-  fail "gcp_check (exit $rc): $(tail -1 "$WD_TMP/check.out")"; grep -v '^ok - ' "$WD_TMP/check.out" | head -30 >&2; fi
+# each of the check's lines is one check of this test
+while IFS= read -r line; do
+  case "$line" in
+    "ok - "*) ok "${line#ok - }" ;;
+    "not ok - "*) fail "${line#not ok - }" ;;
+  esac
+done <"$WD_TMP/check.out"
+[ "$rc" -eq 0 ] || { fail "gcp_check exited $rc"; grep -v '^ok - ' "$WD_TMP/check.out" | head -30 >&2; }
 
 # Without TLS the metadata routes share the one port; bad arguments exit 2; SIGTERM exits 0.
 wd_start_server PLAIN node "$WD_ROOT/tests/fakes/fake_gcp.mjs" --port 0
