@@ -6,18 +6,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "${1:-}"
 bash "$WD_ROOT/tests/cloud/setup.sh" >/dev/null
 
-# A test CA and a leaf for 127.0.0.1 signed by it (the client trusts the CA through NODE_EXTRA_CA_CERTS).
-wd_test_ca() {
-  local d="$1"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=Warden test CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
-    -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=127.0.0.1" \
-    -keyout "$d/key.pem" -out "$d/leaf.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$d/leaf.ext"
-  openssl x509 -req -in "$d/leaf.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
-    -extfile "$d/leaf.ext" -out "$d/cert.pem" 2>/dev/null
-}
+source "$WD_ROOT/tests/cloud/test_ca.sh"
 wd_test_ca "$WD_TMP"
 
 out="$WD_TMP/gcp.out"
@@ -41,13 +30,7 @@ set +e
   >"$WD_TMP/check.out" 2>&1
 rc=$?
 set -e
-# each of the check's lines is one check of this test
-while IFS= read -r line; do
-  case "$line" in
-    "ok - "*) ok "${line#ok - }" ;;
-    "not ok - "*) fail "${line#not ok - }" ;;
-  esac
-done <"$WD_TMP/check.out"
+wd_check_lines "$WD_TMP/check.out"
 [ "$rc" -eq 0 ] || { fail "gcp_check exited $rc"; grep -v '^ok - ' "$WD_TMP/check.out" | head -30 >&2; }
 
 # Without TLS the metadata routes share the one port; bad arguments exit 2; SIGTERM exits 0.
