@@ -105,7 +105,12 @@ function issueToken(S, via) {
 // The next queued fault for target ('access' | 'token' | 'metadata'), used up; undefined when none.
 function takeFault(S, target) {
   const i = S.faults.findIndex(f => (f.target || 'access') === target);
-  return i < 0 ? undefined : S.faults.splice(i, 1)[0];
+  if (i < 0) return undefined;
+  const f = S.faults[i];
+  // "times": N uses it N times, -1 until the next script or reset (an outage); by default once
+  if (f.times === undefined || f.times === 1) S.faults.splice(i, 1);
+  else if (f.times > 1) f.times--;
+  return f;
 }
 
 // Applies a fault's delay and status; true when it answered (the caller stops).
@@ -334,10 +339,11 @@ async function control(S, req, res, pathname) {
           if (!Array.isArray(o.faults)) throw new Error('faults must be an array');
           for (const f of o.faults) {
             for (const k of Object.keys(f)) {
-              if (!['target', 'status', 'message', 'retry_after', 'delay_ms', 'cut', 'bad_crc'].includes(k)) throw new Error(`unknown fault key ${k}`);
+              if (!['target', 'status', 'message', 'retry_after', 'delay_ms', 'cut', 'times', 'bad_crc'].includes(k)) throw new Error(`unknown fault key ${k}`);
             }
             if (f.target !== undefined && !['access', 'token', 'metadata'].includes(f.target)) throw new Error('target must be access, token or metadata');
             if (f.status !== undefined && !(Number.isInteger(f.status) && f.status >= 400 && f.status <= 599)) throw new Error('status must be 400..599');
+            if (f.times !== undefined && !(Number.isInteger(f.times) && (f.times >= 1 || f.times === -1))) throw new Error('times must be a positive integer or -1');
             if (f.bad_crc && (f.target || 'access') !== 'access') throw new Error('bad_crc applies to access only');
           }
           S.faults = o.append ? S.faults.concat(o.faults) : o.faults.slice();
