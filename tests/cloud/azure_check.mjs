@@ -192,6 +192,10 @@ async function main() {
   await ctl('revoke_tokens', {});
   r = await get('/secrets/openai-key?api-version=7.4', auth);
   check('vault: a revoked token is 401', r.status === 401);
+  const tb2 = (await (await tokenOf(good)).json()).access_token;
+  const n0 = (await stats()).by_secret['openai-key'];
+  const all = await Promise.all([1, 2, 3, 4, 5].map(() => get('/secrets/openai-key?api-version=7.4', { authorization: `Bearer ${tb2}` })));
+  check('stats: 5 concurrent reads count 5', all.every(x => x.status === 200) && (await stats()).by_secret['openai-key'] === n0 + 5);
   st = await stats();
   check('stats: reads are counted per secret', st.by_secret['openai-key'] >= 8, JSON.stringify(st.by_secret));
 

@@ -190,6 +190,10 @@ async function main() {
   check('token: alg other than RS256 is 400', r.status === 400);
   r = await post({ grant_type: 'client_credentials', assertion: sign(good) });
   check('token: another grant_type is 400 unsupported_grant_type', r.status === 400 && (await r.json()).error === 'unsupported_grant_type');
+  const tok2 = (await (await grant(sign({ ...good, iat: now, exp: now + 3600 }))).json()).access_token;
+  const n0 = (await stats()).by_secret['projects/warden-test/secrets/api-key'];
+  const all = await Promise.all([1, 2, 3, 4, 5].map(() => get(`/v1/${name('latest')}:access`, { authorization: `Bearer ${tok2}` })));
+  check('stats: 5 concurrent reads count 5', all.every(x => x.status === 200) && (await stats()).by_secret['projects/warden-test/secrets/api-key'] === n0 + 5);
   st = await stats();
   check('stats: access requests are counted per secret', st.by_secret['projects/warden-test/secrets/api-key'] >= 5, JSON.stringify(st.by_secret));
 
