@@ -6,7 +6,7 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libh2o-dev libuv1-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
       libjson-c-dev libyaml-dev libpq-dev libcmocka-dev
       postgresql openssl curl wrk nghttp2-client procps util-linux
-      protobuf-compiler prometheus glewlwyd tmux)
+      protobuf-compiler prometheus glewlwyd tmux python3-hvac python3-boto3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
