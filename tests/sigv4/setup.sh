@@ -1,30 +1,3 @@
 #!/usr/bin/env bash
-# Installs AWS's reference SigV4 signer (@smithy/signature-v4, @aws-crypto/sha256-js) into tests/sigv4/node_modules,
-# from the committed lock file, for check.mjs. Idempotent: does nothing when node_modules is newer than
-# package-lock.json; a lock serialises parallel runs; npm's cache is preferred, so a machine that installed once
-# needs no registry.
-set -euo pipefail
-dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cd "$dir"
-stamp="node_modules/.warden-sigv4-installed"
-
-up_to_date() {
-  [ -f "$stamp" ] && [ "$stamp" -nt package-lock.json ] && [ "$stamp" -nt package.json ] &&
-    [ -f node_modules/@smithy/signature-v4/package.json ]
-}
-
-up_to_date && exit 0
-
-# ctest may start several runs at once: only one of them installs, the others wait and then see the stamp.
-# The lock lives outside the tree (nothing to ignore), one per checkout.
-lock="${TMPDIR:-/tmp}/warden-sigv4-setup.$(printf '%s' "$dir" | cksum | cut -d' ' -f1).lock"
-exec 9>"$lock"
-if ! flock -w 300 9; then
-  echo "setup.sh: timed out waiting for another install" >&2
-  exit 1
-fi
-up_to_date && exit 0
-
-echo "setup.sh: npm ci in $dir" >&2
-timeout -k 10 240 npm ci --prefer-offline --no-audit --no-fund --loglevel=error >&2
-touch "$stamp"
+# AWS's reference SigV4 signer (@smithy/signature-v4), which check.mjs compares Warden's with.
+exec bash "$(dirname "${BASH_SOURCE[0]}")/../npm_setup.sh" "$(dirname "${BASH_SOURCE[0]}")" @smithy/signature-v4
