@@ -7,11 +7,11 @@
 # developer.
 # Usage: bash tests/e2e/test_claude_code_signin.sh build-asan/warden
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "${1:-}"
+source "$WD_ROOT/tests/gateway/signin.sh"
 E2E="$WD_ROOT/tests/e2e"
 source "$E2E/claude_lib.sh"
 
 bash "$E2E/setup.sh"
-bash "$WD_ROOT/tests/idp/setup.sh" >/dev/null
 command -v tmux >/dev/null || { fail "tmux is installed (scripts/deps.sh)"; wd_finish; exit 1; }
 
 wd_start_fake
@@ -19,8 +19,7 @@ mkdir -p "$WD_TMP/otlp"
 wd_start_server OTLP_PORT node "$WD_ROOT/tests/fakes/fake_otlp.mjs" --port 0 --dir "$WD_TMP/otlp"
 PORT=$(wd_free_port)
 BASE="http://127.0.0.1:$PORT/anthropic"
-wd_start_server IDP_PORT node "$WD_ROOT/tests/gateway/idp.mjs" "$BASE/oauth/callback"
-ISSUER="http://127.0.0.1:$IDP_PORT"
+gw_start_idp "$BASE"
 CFG="$WD_TMP/warden.yaml"
 cat >"$CFG" <<YAML
 listen: 127.0.0.1:$PORT
@@ -36,32 +35,14 @@ models:
     opus: gemini/gemini-2.5-pro
     sonnet: gemini/gemini-2.5-flash
     haiku: gemini/gemini-2.5-flash-lite
-auth:
-  oidc:
-    - name: idp
-      issuer: $ISSUER
-      audience: warden
-signin:
-  public_url: $BASE
-  issuer: idp
-  client_id: claude-gateway
-  client_secret: env://WD_GW_SECRET
-  scopes: [openid, profile, email, offline_access, groups]
-  prompt: consent
-  session_secret: env://WD_SESSION_SECRET
-  telemetry_forward: http://127.0.0.1:$OTLP_PORT
-  policies:
-    - groups: [engineering]
-      settings:
-        env: {WARDEN_POLICY: engineering}
-        permissions: {deny: ["Bash(rm -rf *)"]}
+$(gw_signin_yaml "$BASE" "http://127.0.0.1:$OTLP_PORT")
 rbac:
   roles:
     developer: {models: ["tier:opus", "tier:sonnet", "tier:haiku"]}
   bindings:
     - {group: engineering, role: developer}
 YAML
-WD_WARDEN_ENV=(WD_GW_SECRET=claude-gateway-secret-0123456789 WD_SESSION_SECRET=warden-session-secret-0123456789abcdef)
+WD_WARDEN_ENV=("${GW_ENV[@]}")
 wd_start_warden "$CFG"
 
 HOME_DIR="$WD_TMP/home"

@@ -6,12 +6,11 @@
 # session token it gets calls a model.
 # Usage: bash tests/integration/test_claude_signin.sh build-asan/warden
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "${1:-}"
+source "$WD_ROOT/tests/gateway/signin.sh"
 
-bash "$WD_ROOT/tests/idp/setup.sh" >/dev/null
 PORT=$(wd_free_port)
 BASE="http://127.0.0.1:$PORT/anthropic"
-wd_start_server IDP_PORT node "$WD_ROOT/tests/gateway/idp.mjs" "$BASE/oauth/callback"
-ISSUER="http://127.0.0.1:$IDP_PORT"
+gw_start_idp "$BASE"
 wd_start_server ANT_PORT node "$WD_ROOT/tests/fakes/fake_anthropic.mjs" --port 0 --key sk-ant-signin-upstream
 mkdir -p "$WD_TMP/otlp"
 wd_start_server OTLP_PORT node "$WD_ROOT/tests/fakes/fake_otlp.mjs" --port 0 --dir "$WD_TMP/otlp"
@@ -30,34 +29,10 @@ models:
     opus: anthropic/claude-opus-4-5
     sonnet: anthropic/claude-sonnet-4-5
     haiku: anthropic/claude-haiku-4-5
-auth:
-  keys:
-    - name: dev
-      secret: env://WARDEN_DEV_KEY
-  oidc:
-    - name: idp
-      issuer: $ISSUER
-      audience: warden
-signin:
-  public_url: $BASE
-  issuer: idp
-  client_id: claude-gateway
-  client_secret: env://WD_GW_SECRET
-  scopes: [openid, profile, email, offline_access, groups]
-  prompt: consent
-  session_secret: env://WD_SESSION_SECRET
-  telemetry_forward: http://127.0.0.1:$OTLP_PORT
-  policies:
-    - groups: [engineering]
-      settings:
-        env: {WARDEN_POLICY: engineering}
-        permissions: {deny: ["Bash(rm -rf *)"]}
-    - settings:
-        env: {WARDEN_POLICY: default}
+$(gw_signin_yaml "$BASE" "http://127.0.0.1:$OTLP_PORT")
 $(wd_metrics_yaml)
 YAML
-WD_WARDEN_ENV=(WD_ANT_KEY=sk-ant-signin-upstream WD_GW_SECRET=claude-gateway-secret-0123456789
-               WD_SESSION_SECRET=warden-session-secret-0123456789abcdef)
+WD_WARDEN_ENV=(WD_ANT_KEY=sk-ant-signin-upstream "${GW_ENV[@]}")
 wd_start_warden "$CFG"
 
 node "$WD_ROOT/tests/gateway/probe.mjs" "$BASE" >"$WD_TMP/probe.jsonl" 2>"$WD_TMP/probe.err" || true

@@ -5,9 +5,9 @@
 # passes through them, and no grant is left behind.
 # Usage: bash tests/integration/test_signin_replicas.sh build-asan/warden
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "${1:-}"
+source "$WD_ROOT/tests/gateway/signin.sh"
 source "$WD_ROOT/tests/pg.sh"
 
-bash "$WD_ROOT/tests/idp/setup.sh" >/dev/null
 wd_pg_start
 wd_pg_setup_db
 "$WARDEN_BIN" db migrate --db "$WD_DB_ADMIN_URL" >/dev/null
@@ -35,8 +35,7 @@ PA=$(wd_free_port)
 PB=$(wd_free_port)
 wd_start_server RR_PORT node "$WD_TMP/rr.mjs" "$PA" "$PB"
 BASE="http://127.0.0.1:$RR_PORT/anthropic"
-wd_start_server IDP_PORT node "$WD_ROOT/tests/gateway/idp.mjs" "$BASE/oauth/callback"
-ISSUER="http://127.0.0.1:$IDP_PORT"
+gw_start_idp "$BASE"
 wd_start_server ANT_PORT node "$WD_ROOT/tests/fakes/fake_anthropic.mjs" --port 0 --key sk-ant-signin-upstream
 cfg() {
   cat <<YAML
@@ -53,25 +52,7 @@ models:
     opus: anthropic/claude-opus-4-5
     sonnet: anthropic/claude-sonnet-4-5
     haiku: anthropic/claude-haiku-4-5
-auth:
-  oidc:
-    - name: idp
-      issuer: $ISSUER
-      audience: warden
-signin:
-  public_url: $BASE
-  issuer: idp
-  client_id: claude-gateway
-  client_secret: env://WD_GW_SECRET
-  scopes: [openid, profile, email, offline_access, groups]
-  prompt: consent
-  session_secret: env://WD_SESSION_SECRET
-  policies:
-    - groups: [engineering]
-      settings:
-        env: {WARDEN_POLICY: engineering}
-    - settings:
-        env: {WARDEN_POLICY: default}
+$(gw_signin_yaml "$BASE")
 governance:
   database: $WD_DB_URL
   migrate: false
@@ -84,8 +65,7 @@ YAML
 }
 cfg "$PA" >"$WD_TMP/a.yaml"
 cfg "$PB" >"$WD_TMP/b.yaml"
-WD_WARDEN_ENV=(WD_ANT_KEY=sk-ant-signin-upstream WD_GW_SECRET=claude-gateway-secret-0123456789
-               WD_SESSION_SECRET=warden-session-secret-0123456789abcdef)
+WD_WARDEN_ENV=(WD_ANT_KEY=sk-ant-signin-upstream "${GW_ENV[@]}")
 wd_start_warden "$WD_TMP/a.yaml"; A_PID=$WARDEN_PID; A_LOG=$WARDEN_LOG
 wd_start_warden "$WD_TMP/b.yaml"; B_PID=$WARDEN_PID; B_LOG=$WARDEN_LOG
 
