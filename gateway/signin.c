@@ -185,27 +185,39 @@ static int redirect_to_idp(h2o_req_t *req, const struct wd_config *cfg, const ch
 
 static bool shared_store(const struct wd_config *cfg) { return cfg->governance.enabled; }
 
-/* A grant job for the governor, answered through finish. */
-static void grant_submit(struct wd_gateway *g, h2o_req_t *req, enum wd_gov_job_kind kind, struct wd_signin_exchange *x,
-                         int (*finish)(struct wd_gov_job *, void *, void *), const char *event)
+/* Hands a sign-in step to a queue (the governor's, or the sign-in thread's): ext (malloc'd) goes with the job and is
+ * wiped with it; finish (optional) turns the job's result into the answer. On failure ext is wiped and freed and
+ * fallback answers. */
+static void submit_step(struct wd_gateway *g, h2o_req_t *req, enum wd_gov_job_kind kind, void *ext, size_t ext_len,
+                        int (*finish)(struct wd_gov_job *, void *, void *), const char *event,
+                        int (*queue)(struct wd_gov_job *), void (*fallback)(h2o_req_t *req))
 {
     struct wd_gov_job *j = wd_gateway_job_new();
     if (j == NULL) {
-        OPENSSL_cleanse(x, sizeof(*x));
-        free(x);
-        oauth_error(req, 503, "temporarily_unavailable");
+        OPENSSL_cleanse(ext, ext_len);
+        free(ext);
+        fallback(req);
         return;
     }
-    x->shared = true;
     j->kind = kind;
-    j->ext = x;
-    j->ext_len = sizeof(*x);
+    j->ext = ext;
+    j->ext_len = ext_len;
     j->finish = finish;
     char rid[32] = "req_";
     wd_rand_id(rid + 4, 24);
     rid[28] = '\0';
-    if (wd_gateway_job_submit(g, req, j, NULL, event, rid, wd_gov_submit) < 0)
-        oauth_error(req, 503, "temporarily_unavailable");
+    if (wd_gateway_job_submit(g, req, j, NULL, event, rid, queue) < 0)
+        fallback(req);
+}
+
+static void unavailable(h2o_req_t *req) { oauth_error(req, 503, "temporarily_unavailable"); }
+
+/* A grant job for the governor (the shared store), answered through finish. */
+static void grant_submit(struct wd_gateway *g, h2o_req_t *req, enum wd_gov_job_kind kind, struct wd_signin_exchange *x,
+                         int (*finish)(struct wd_gov_job *, void *, void *), const char *event)
+{
+    x->shared = true;
+    submit_step(g, req, kind, x, sizeof(*x), finish, event, wd_gov_submit, unavailable);
 }
 
 static struct wd_signin_exchange *new_x(h2o_req_t *req)
@@ -482,6 +494,13 @@ static void device_submit(struct wd_gateway *g, h2o_req_t *req, const struct wd_
     free(v);
 }
 
+static void not_running(h2o_req_t *req)
+{
+    static const char m[] = "<!doctype html><html><body><h1>Sign-in is not running</h1></body></html>\n";
+    no_store(req);
+    wd_respond(req, 503, "text/html; charset=utf-8", m, sizeof(m) - 1);
+}
+
 static void callback(struct wd_gateway *g, h2o_req_t *req, const struct wd_config *cfg, h2o_iovec_t query)
 {
     char state[64], err[64];
@@ -519,21 +538,8 @@ static void callback(struct wd_gateway *g, h2o_req_t *req, const struct wd_confi
     wd_cstr_copy(x->verifier, sizeof(x->verifier), v->pkce_verifier);
     OPENSSL_cleanse(v, sizeof(*v));
     free(v);
-    struct wd_gov_job *j = wd_gateway_job_new();
-    if (j == NULL) {
-        OPENSSL_cleanse(x, sizeof(*x));
-        free(x);
-        page(req, cfg, "", "Out of memory.");
-        return;
-    }
-    j->kind = WD_GOV_SIGNIN_EXCHANGE;
-    j->ext = x;
-    j->ext_len = sizeof(*x);
-    char rid[32] = "req_";
-    wd_rand_id(rid + 4, 24);
-    rid[28] = '\0';
-    if (wd_gateway_job_submit(g, req, j, NULL, "signin.callback", rid, wd_gov_signin_submit) < 0)
-        page(req, cfg, "", "Sign-in is not running.");
+    submit_step(g, req, WD_GOV_SIGNIN_EXCHANGE, x, sizeof(*x), NULL, "signin.callback", wd_gov_signin_submit,
+                not_running);
 }
 
 static void token(struct wd_gateway *g, h2o_req_t *req)
@@ -595,21 +601,8 @@ static void token(struct wd_gateway *g, h2o_req_t *req)
             oauth_error(req, 400, "invalid_request");
             return;
         }
-        struct wd_gov_job *j = wd_gateway_job_new();
-        if (j == NULL) {
-            OPENSSL_cleanse(r, sizeof(*r));
-            free(r);
-            oauth_error(req, 503, "temporarily_unavailable");
-            return;
-        }
-        j->kind = WD_GOV_SIGNIN_REFRESH;
-        j->ext = r;
-        j->ext_len = sizeof(*r);
-        char rid[32] = "req_";
-        wd_rand_id(rid + 4, 24);
-        rid[28] = '\0';
-        if (wd_gateway_job_submit(g, req, j, NULL, "signin.refresh", rid, wd_gov_signin_submit) < 0)
-            oauth_error(req, 503, "temporarily_unavailable");
+        submit_step(g, req, WD_GOV_SIGNIN_REFRESH, r, sizeof(*r), NULL, "signin.refresh", wd_gov_signin_submit,
+                    unavailable);
         return;
     }
     oauth_error(req, 400, "unsupported_grant_type");

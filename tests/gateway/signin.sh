@@ -37,3 +37,24 @@ signin:
         env: {WARDEN_POLICY: default}
 YAML
 }
+
+# gw_probe BASE LABEL: tests/gateway/probe.mjs's whole walk against BASE, each of its checks one ok/not ok line
+# (prefixed with LABEL); the transcript in $WD_TMP/probe.jsonl, the checks in $WD_TMP/checks.txt
+gw_probe() {
+  node "$WD_ROOT/tests/gateway/probe.mjs" "$1" >"$WD_TMP/probe.jsonl" 2>"$WD_TMP/probe.err" || true
+  python3 - "$WD_TMP/probe.jsonl" "$2" <<'PY' >"$WD_TMP/checks.txt"
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        o = json.loads(line)
+    except Exception:
+        continue
+    if "check" in o:
+        print(("ok - " if o["ok"] else "not ok - ") + sys.argv[2] + ": " + o["check"]
+              + ("" if o["ok"] else ": " + json.dumps(o.get("detail"))[:300]))
+PY
+  local l
+  while IFS= read -r l; do
+    case "$l" in "ok - "*) ok "${l#ok - }" ;; "not ok - "*) fail "${l#not ok - }" ;; esac
+  done <"$WD_TMP/checks.txt"
+}

@@ -35,20 +35,7 @@ YAML
 WD_WARDEN_ENV=(WD_ANT_KEY=sk-ant-signin-upstream "${GW_ENV[@]}")
 wd_start_warden "$CFG"
 
-node "$WD_ROOT/tests/gateway/probe.mjs" "$BASE" >"$WD_TMP/probe.jsonl" 2>"$WD_TMP/probe.err" || true
-python3 - "$WD_TMP/probe.jsonl" <<'PY' >"$WD_TMP/checks.txt"
-import json, sys
-for line in open(sys.argv[1]):
-    try:
-        o = json.loads(line)
-    except Exception:
-        continue
-    if "check" in o:
-        print(("ok - " if o["ok"] else "not ok - ") + "probe: " + o["check"] + ("" if o["ok"] else ": " + json.dumps(o.get("detail"))[:300]))
-PY
-while IFS= read -r l; do
-  case "$l" in "ok - "*) ok "${l#ok - }" ;; "not ok - "*) fail "${l#not ok - }" ;; esac
-done <"$WD_TMP/checks.txt"
+gw_probe "$BASE" "probe"
 check "the probe ran its checks against Warden ($(grep -c '' "$WD_TMP/checks.txt") checks)" [ "$(grep -c '' "$WD_TMP/checks.txt")" -ge 10 ]
 
 # the same probe against Anthropic's reference gateway (`claude gateway`, inside the Claude Code binary): every check

@@ -69,20 +69,7 @@ WD_WARDEN_ENV=(WD_ANT_KEY=sk-ant-signin-upstream "${GW_ENV[@]}")
 wd_start_warden "$WD_TMP/a.yaml"; A_PID=$WARDEN_PID; A_LOG=$WARDEN_LOG
 wd_start_warden "$WD_TMP/b.yaml"; B_PID=$WARDEN_PID; B_LOG=$WARDEN_LOG
 
-node "$WD_ROOT/tests/gateway/probe.mjs" "$BASE" >"$WD_TMP/probe.jsonl" 2>"$WD_TMP/probe.err" || true
-python3 - "$WD_TMP/probe.jsonl" <<'PY' >"$WD_TMP/checks.txt"
-import json, sys
-for line in open(sys.argv[1]):
-    try:
-        o = json.loads(line)
-    except Exception:
-        continue
-    if "check" in o:
-        print(("ok - " if o["ok"] else "not ok - ") + "probe through two replicas: " + o["check"] + ("" if o["ok"] else ": " + json.dumps(o.get("detail"))[:300]))
-PY
-while IFS= read -r l; do
-  case "$l" in "ok - "*) ok "${l#ok - }" ;; "not ok - "*) fail "${l#not ok - }" ;; esac
-done <"$WD_TMP/checks.txt"
+gw_probe "$BASE" "probe through two replicas"
 check "the probe ran its checks ($(grep -c '' "$WD_TMP/checks.txt"))" [ "$(grep -c '' "$WD_TMP/checks.txt")" -ge 20 ]
 SEEN=$(curl -s "http://127.0.0.1:$RR_PORT/_rr")
 check "both replicas served the sign-ins ($SEEN)" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if len(d) == 2 and min(d.values()) >= 10 else 1)' "$SEEN"
