@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -958,4 +959,146 @@ int wd_signin_open(const struct wd_signin_keys *ks, const char *in, size_t n, ch
     OPENSSL_cleanse(out, cap < clen ? cap : clen);
     OPENSSL_cleanse(buf, sizeof buf);
     return -1;
+}
+
+/* ---- the IdP's token endpoint answer ---- */
+
+static const char *jstr_of(struct json_object *o, const char *k)
+{
+    struct json_object *v;
+    return o != NULL && k != NULL && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : NULL;
+}
+
+/* A JWT's claims, decoded without its signature (see the file's head). */
+static struct json_object *jwt_claims(const char *jwt)
+{
+    const char *d1 = jwt ? strchr(jwt, '.') : NULL, *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+    if (d2 == NULL || d2 - d1 - 1 > 16384)
+        return NULL;
+    size_t n = (size_t)(d2 - d1 - 1);
+    uint8_t *raw = malloc(WD_B64URL_DECODED_MAX(n) + 1);
+    long m = raw ? wd_b64url_decode(d1 + 1, n, raw, WD_B64URL_DECODED_MAX(n)) : -1;
+    struct json_object *o = NULL;
+    if (m > 0) {
+        raw[m] = '\0';
+        o = json_tokener_parse((const char *)raw);
+        if (o != NULL && !json_object_is_type(o, json_type_object)) {
+            json_object_put(o);
+            o = NULL;
+        }
+    }
+    free(raw);
+    return o;
+}
+
+/* The session claims from the IdP's claims: 0, or -1 with why. */
+static int claims_of(struct json_object *c, const struct wd_signin_idp *idp, const char *nonce, int64_t now,
+                     struct wd_signin_claims *out, const char **why)
+{
+    memset(out, 0, sizeof(*out));
+    const char *iss = jstr_of(c, "iss"), *sub = jstr_of(c, idp->claim_sub);
+    if (iss == NULL || strcmp(iss, idp->issuer) != 0) {
+        *why = "id token: iss is not the issuer";
+        return -1;
+    }
+    struct json_object *aud, *v;
+    bool aud_ok = false;
+    if (json_object_object_get_ex(c, "aud", &aud)) {
+        if (json_object_is_type(aud, json_type_string))
+            aud_ok = strcmp(json_object_get_string(aud), idp->client_id) == 0;
+        else if (json_object_is_type(aud, json_type_array))
+            for (size_t i = 0; i < json_object_array_length(aud); i++)
+                aud_ok |= json_object_is_type(json_object_array_get_idx(aud, i), json_type_string) &&
+                          strcmp(json_object_get_string(json_object_array_get_idx(aud, i)), idp->client_id) == 0;
+    }
+    if (!aud_ok) {
+        *why = "id token: aud does not name the client";
+        return -1;
+    }
+    if (nonce != NULL && (jstr_of(c, "nonce") == NULL || strcmp(jstr_of(c, "nonce"), nonce) != 0)) {
+        *why = "id token: nonce does not match";
+        return -1;
+    }
+    if (!json_object_object_get_ex(c, "exp", &v) || json_object_get_int64(v) + 60 < now) {
+        *why = "id token: expired";
+        return -1;
+    }
+    if (sub == NULL || sub[0] == '\0') {
+        *why = "id token: no subject";
+        return -1;
+    }
+    wd_cstr_copy(out->sub, sizeof(out->sub), sub);
+    if (jstr_of(c, idp->claim_email))
+        wd_cstr_copy(out->email, sizeof(out->email), jstr_of(c, idp->claim_email));
+    if (jstr_of(c, idp->claim_name))
+        wd_cstr_copy(out->name, sizeof(out->name), jstr_of(c, idp->claim_name));
+    if (json_object_object_get_ex(c, idp->claim_groups, &v)) {
+        if (json_object_is_type(v, json_type_string)) {
+            wd_cstr_copy(out->groups[0], sizeof(out->groups[0]), json_object_get_string(v));
+            out->ngroups = 1;
+        } else if (json_object_is_type(v, json_type_array)) {
+            for (size_t i = 0; i < json_object_array_length(v) && out->ngroups < 16; i++) {
+                struct json_object *g = json_object_array_get_idx(v, i);
+                if (json_object_is_type(g, json_type_string))
+                    wd_cstr_copy(out->groups[out->ngroups++], sizeof(out->groups[0]), json_object_get_string(g));
+            }
+        }
+    }
+    out->iat = now;
+    out->exp = now + idp->ttl_s;
+    return 0;
+}
+
+int wd_signin_read_token_answer(const char *json, size_t n, const struct wd_signin_idp *idp, const char *nonce,
+                                bool use_access_token, int64_t now, struct wd_signin_claims *out, char *refresh,
+                                size_t rcap, const char **why)
+{
+    *why = "not a JSON object";
+    if (refresh != NULL && rcap > 0)
+        refresh[0] = '\0';
+    if (json == NULL || n == 0 || n > 256 * 1024 || memchr(json, '\0', n) != NULL)
+        return -1;
+    struct json_tokener *t = json_tokener_new();
+    struct json_object *o = t ? json_tokener_parse_ex(t, json, (int)n) : NULL;
+    bool whole = t != NULL && json_tokener_get_error(t) == json_tokener_success &&
+                 json_tokener_get_parse_end(t) == n;
+    json_tokener_free(t);
+    if (o == NULL || !whole || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        return -1;
+    }
+    struct json_object *c = jwt_claims(jstr_of(o, "id_token"));
+    if (c == NULL && use_access_token)
+        c = jwt_claims(jstr_of(o, "access_token")); /* an IdP that sends no new ID token on a refresh */
+    int rc = -1;
+    *why = "no ID token";
+    if (c != NULL && claims_of(c, idp, nonce, now, out, why) == 0) {
+        const char *rt = jstr_of(o, "refresh_token");
+        if (rt != NULL && refresh != NULL && strlen(rt) >= rcap)
+            *why = "refresh token too long";
+        else {
+            if (rt != NULL && refresh != NULL)
+                memcpy(refresh, rt, strlen(rt) + 1);
+            *why = NULL;
+            rc = 0;
+        }
+    }
+    json_object_put(c);
+    json_object_put(o);
+    return rc;
+}
+
+bool wd_signin_answer_error_is(const char *json, size_t n, const char *code)
+{
+    if (json == NULL || n == 0 || n > 256 * 1024 || memchr(json, '\0', n) != NULL)
+        return false;
+    struct json_tokener *t = json_tokener_new();
+    struct json_object *o = t ? json_tokener_parse_ex(t, json, (int)n) : NULL;
+    json_tokener_free(t);
+    const char *e = jstr_of(o, "error");
+    bool is = e != NULL && strcmp(e, code) == 0;
+    json_object_put(o);
+    return is;
 }

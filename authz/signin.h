@@ -111,4 +111,23 @@ bool wd_signin_user_code_norm(const char *s, size_t n, char out[9]);
 int wd_signin_seal(const struct wd_signin_keys *k, const char *in, size_t n, char *out, size_t cap);
 int wd_signin_open(const struct wd_signin_keys *k, const char *in, size_t n, char *out, size_t cap);
 
+/* ---- the IdP's token endpoint (server/signin.c reads it over the connection it opened: OpenID Connect Core 3.1.3.7
+ * lets that TLS connection stand for the ID token's signature; everything else is checked) ---- */
+struct wd_signin_idp {
+    const char *issuer;               /* the ID token's iss must be exactly this */
+    const char *client_id;            /* ... and its aud (a string or an array) must name this */
+    const char *claim_sub, *claim_email, *claim_name, *claim_groups; /* the claim names (auth.oidc[].claims) */
+    int64_t ttl_s;                    /* the session's lifetime */
+};
+/* Reads a token endpoint answer (JSON, at most 256 KiB): the ID token's claims (or, with use_access_token and no ID
+ * token, a JWT access token's: a refresh answer may carry no new ID token), checked: iss, aud, nonce (when given),
+ * exp (60 s of skew), the subject present; out gets the session claims (iat now, exp now + ttl); refresh (cap rcap)
+ * the IdP's refresh token, "" when none. 0 (*why NULL), or -1 with why (a short reason, no token bytes). */
+int wd_signin_read_token_answer(const char *json, size_t n, const struct wd_signin_idp *idp, const char *nonce,
+                                bool use_access_token, int64_t now, struct wd_signin_claims *out, char *refresh,
+                                size_t rcap, const char **why);
+
+/* Whether a token endpoint's error answer (JSON) carries {"error": code}. */
+bool wd_signin_answer_error_is(const char *json, size_t n, const char *code);
+
 #endif

@@ -83,122 +83,40 @@ static void discover(void)
     wd_buf_free(&b);
 }
 
-/* POSTs a form to the token endpoint with the client's credentials: the answer's JSON (NULL when none) and status. */
-static struct json_object *token_call(const char *const *fields, long *status)
+/* POSTs a form to the token endpoint with the client's credentials: the answer's body into body (wiped by the
+ * caller) and its status. 0, or -1 (no answer). */
+static int token_call(const char *const *fields, struct wd_buf *body, long *status)
 {
-    struct wd_buf form = {0}, body = {0};
+    struct wd_buf form = {0};
     char err[200];
     *status = 0;
     if (wd_http_form_encode(fields, &form) < 0) {
         wd_buf_free(&form);
-        return NULL;
+        return -1;
     }
     struct wd_fetch f = {.url = S.token_ep, .tls_ca = S.tls_ca, .timeout_ms = 10000, .max_bytes = 256 * 1024,
                          .post = form.p, .post_len = form.n, .method = "POST", .accept = "application/json",
                          .authorization = S.basic};
-    int rc = wd_fetch_request(&f, &body, status, err, sizeof(err));
+    int rc = wd_fetch_request(&f, body, status, err, sizeof(err));
     OPENSSL_cleanse(form.p, form.n);
     wd_buf_free(&form);
-    struct json_object *o = NULL;
-    if (rc == 0) {
-        wd_buf_putc(&body, '\0');
-        if (!body.oom)
-            o = json_tokener_parse(body.p);
-    } else {
+    if (rc != 0)
         wd_logf(WD_LOG_WARN, "", "signin: the IdP's token endpoint: %s", err);
-    }
-    if (body.p != NULL)
-        OPENSSL_cleanse(body.p, body.n);
-    wd_buf_free(&body);
-    return o;
+    return rc;
 }
 
-static const char *jstr(struct json_object *o, const char *k)
+static void body_free(struct wd_buf *b)
 {
-    struct json_object *v;
-    return o != NULL && json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
-               ? json_object_get_string(v)
-               : NULL;
+    if (b->p != NULL)
+        OPENSSL_cleanse(b->p, b->n);
+    wd_buf_free(b);
 }
 
-/* A JWT's claims, decoded without its signature (see the file's head). */
-static struct json_object *jwt_claims(const char *jwt)
+static struct wd_signin_idp idp_of(void)
 {
-    const char *d1 = jwt ? strchr(jwt, '.') : NULL, *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
-    if (d2 == NULL || d2 - d1 - 1 > 16384)
-        return NULL;
-    size_t n = (size_t)(d2 - d1 - 1);
-    uint8_t *raw = malloc(WD_B64URL_DECODED_MAX(n) + 1);
-    long m = raw ? wd_b64url_decode(d1 + 1, n, raw, WD_B64URL_DECODED_MAX(n)) : -1;
-    struct json_object *o = NULL;
-    if (m > 0) {
-        raw[m] = '\0';
-        o = json_tokener_parse((const char *)raw);
-        if (o != NULL && !json_object_is_type(o, json_type_object)) {
-            json_object_put(o);
-            o = NULL;
-        }
-    }
-    free(raw);
-    return o;
-}
-
-/* The session claims from the IdP's claims: 0, or -1 with why. */
-static int claims_of(struct json_object *c, const char *nonce, struct wd_signin_claims *out, const char **why)
-{
-    memset(out, 0, sizeof(*out));
-    int64_t now = (int64_t)time(NULL);
-    const char *iss = jstr(c, "iss"), *sub = jstr(c, S.claim_sub);
-    if (iss == NULL || strcmp(iss, S.issuer) != 0) {
-        *why = "id token: iss is not the issuer";
-        return -1;
-    }
-    struct json_object *aud, *v;
-    bool aud_ok = false;
-    if (json_object_object_get_ex(c, "aud", &aud)) {
-        if (json_object_is_type(aud, json_type_string))
-            aud_ok = strcmp(json_object_get_string(aud), S.client_id) == 0;
-        else if (json_object_is_type(aud, json_type_array))
-            for (size_t i = 0; i < json_object_array_length(aud); i++)
-                aud_ok |= json_object_is_type(json_object_array_get_idx(aud, i), json_type_string) &&
-                          strcmp(json_object_get_string(json_object_array_get_idx(aud, i)), S.client_id) == 0;
-    }
-    if (!aud_ok) {
-        *why = "id token: aud does not name the client";
-        return -1;
-    }
-    if (nonce != NULL && (jstr(c, "nonce") == NULL || strcmp(jstr(c, "nonce"), nonce) != 0)) {
-        *why = "id token: nonce does not match";
-        return -1;
-    }
-    if (!json_object_object_get_ex(c, "exp", &v) || json_object_get_int64(v) + 60 < now) {
-        *why = "id token: expired";
-        return -1;
-    }
-    if (sub == NULL || sub[0] == '\0') {
-        *why = "id token: no subject";
-        return -1;
-    }
-    wd_cstr_copy(out->sub, sizeof(out->sub), sub);
-    if (jstr(c, S.claim_email))
-        wd_cstr_copy(out->email, sizeof(out->email), jstr(c, S.claim_email));
-    if (jstr(c, S.claim_name))
-        wd_cstr_copy(out->name, sizeof(out->name), jstr(c, S.claim_name));
-    if (json_object_object_get_ex(c, S.claim_groups, &v)) {
-        if (json_object_is_type(v, json_type_string)) {
-            wd_cstr_copy(out->groups[0], sizeof(out->groups[0]), json_object_get_string(v));
-            out->ngroups = 1;
-        } else if (json_object_is_type(v, json_type_array)) {
-            for (size_t i = 0; i < json_object_array_length(v) && out->ngroups < 16; i++) {
-                struct json_object *g = json_object_array_get_idx(v, i);
-                if (json_object_is_type(g, json_type_string))
-                    wd_cstr_copy(out->groups[out->ngroups++], sizeof(out->groups[0]), json_object_get_string(g));
-            }
-        }
-    }
-    out->iat = now;
-    out->exp = now + S.ttl_s;
-    return 0;
+    return (struct wd_signin_idp){.issuer = S.issuer, .client_id = S.client_id, .claim_sub = S.claim_sub,
+                                  .claim_email = S.claim_email, .claim_name = S.claim_name,
+                                  .claim_groups = S.claim_groups, .ttl_s = S.ttl_s};
 }
 
 /* ---- jobs ---- */
@@ -256,68 +174,70 @@ static void exchange(struct wd_gov_job *j, bool *handed_on)
     const char *fields[] = {"grant_type", "authorization_code", "code", x->code, "redirect_uri", S.redirect,
                             "code_verifier", x->verifier, "client_id", S.client_id, NULL};
     long status;
-    struct json_object *o = token_call(fields, &status);
+    struct wd_buf body = {0};
     const char *why = NULL;
     struct wd_signin_claims c;
-    struct json_object *claims = NULL;
-    if (o == NULL || status != 200) {
-        why = o && jstr(o, "error") ? "the IdP refused the code" : "the IdP's token endpoint did not answer";
-    } else if ((claims = jwt_claims(jstr(o, "id_token"))) == NULL) {
-        why = "the IdP sent no ID token";
-    } else if (claims_of(claims, x->nonce, &c, &why) == 0 && x->shared) {
-        /* the grant is in the database: the governor records the approval (the claims, the IdP's refresh token
-         * sealed), and any replica the developer's Claude Code polls mints the session */
-        const char *rt = jstr(o, "refresh_token");
-        if (claims_json(&c, x->claims, sizeof(x->claims)) < 0 ||
-            (rt != NULL && wd_signin_seal(S.keys, rt, strlen(rt), x->sealed, sizeof(x->sealed)) < 0)) {
-            why = "the IdP's answer is too large";
-        } else {
-            if (rt == NULL)
-                x->sealed[0] = '\0';
-            wd_logf(WD_LOG_INFO, "", "signin: %s signed in", c.sub);
-            wd_cstr_copy(j->subject, sizeof(j->subject), c.sub);
-            j->decision = "allow";
-            json_object_put(claims);
-            json_object_put(o);
-            j->kind = WD_GOV_GRANT_APPROVE;
-            html(j, "Signed in", "You are signed in to Warden. Return to Claude Code.");
-            if (wd_gov_submit(j) == 0)
-                *handed_on = true;
-            else
-                html(j, "Sign-in failed", "Warden could not record the sign-in. Run /login in Claude Code again.");
-            return;
-        }
-    } else if (why == NULL) {
-        char *tok = malloc(8192);
-        int n = tok ? wd_signin_mint(S.keys, S.public_iss, &c, tok, 8192) : -1;
-        const char *rt = jstr(o, "refresh_token");
-        if (n < 0 || wd_signin_grant_approve(x->state, strlen(x->state), tok, rt ? rt : "", S.ttl_s, c.email) < 0)
-            why = "the sign-in expired";
-        else {
-            wd_logf(WD_LOG_INFO, "", "signin: %s signed in", c.sub);
-            wd_cstr_copy(j->subject, sizeof(j->subject), c.sub);
-            j->decision = "allow";
-        }
-        if (tok != NULL)
-            OPENSSL_cleanse(tok, 8192);
-        free(tok);
-    }
-    json_object_put(claims);
-    json_object_put(o);
-    if (why != NULL) {
-        wd_logf(WD_LOG_WARN, "", "signin: a sign-in failed: %s", why);
-        j->decision = "deny";
-        html(j, "Sign-in failed", "Warden could not complete the sign-in. Run /login in Claude Code again.");
+    struct wd_signin_idp idp = idp_of();
+    char *rt = malloc(4096);
+    if (rt == NULL)
+        why = "out of memory";
+    else if (token_call(fields, &body, &status) < 0)
+        why = "the IdP's token endpoint did not answer";
+    else if (status != 200)
+        why = "the IdP refused the code";
+    else if (wd_signin_read_token_answer(body.p, body.n, &idp, x->nonce, false, (int64_t)time(NULL), &c, rt, 4096,
+                                         &why) == 0) {
         if (x->shared) {
-            j->kind = WD_GOV_GRANT_DENY_STATE; /* the next poll gets access_denied */
-            if (wd_gov_submit(j) == 0)
-                *handed_on = true;
+            /* the grant is in the database: the governor records the approval (the claims, the IdP's refresh token
+             * sealed), and any replica the developer's Claude Code polls mints the session */
+            if (claims_json(&c, x->claims, sizeof(x->claims)) < 0 ||
+                (rt[0] && wd_signin_seal(S.keys, rt, strlen(rt), x->sealed, sizeof(x->sealed)) < 0)) {
+                why = "the IdP's answer is too large";
+            } else {
+                if (!rt[0])
+                    x->sealed[0] = '\0';
+                wd_logf(WD_LOG_INFO, "", "signin: %s signed in", c.sub);
+                wd_cstr_copy(j->subject, sizeof(j->subject), c.sub);
+                j->decision = "allow";
+                j->kind = WD_GOV_GRANT_APPROVE;
+                html(j, "Signed in", "You are signed in to Warden. Return to Claude Code.");
+                if (wd_gov_submit(j) == 0)
+                    *handed_on = true;
+                else
+                    html(j, "Sign-in failed", "Warden could not record the sign-in. Run /login in Claude Code again.");
+            }
         } else {
-            wd_signin_grant_deny_state(x->state, strlen(x->state));
+            char *tok = malloc(8192);
+            int n = tok ? wd_signin_mint(S.keys, S.public_iss, &c, tok, 8192) : -1;
+            if (n < 0 || wd_signin_grant_approve(x->state, strlen(x->state), tok, rt, S.ttl_s, c.email) < 0)
+                why = "the sign-in expired";
+            else {
+                wd_logf(WD_LOG_INFO, "", "signin: %s signed in", c.sub);
+                wd_cstr_copy(j->subject, sizeof(j->subject), c.sub);
+                j->decision = "allow";
+                html(j, "Signed in", "You are signed in to Warden. Return to Claude Code.");
+            }
+            if (tok != NULL)
+                OPENSSL_cleanse(tok, 8192);
+            free(tok);
         }
-        return;
     }
-    html(j, "Signed in", "You are signed in to Warden. Return to Claude Code.");
+    body_free(&body);
+    if (rt != NULL)
+        OPENSSL_cleanse(rt, 4096);
+    free(rt);
+    if (why == NULL)
+        return;
+    wd_logf(WD_LOG_WARN, "", "signin: a sign-in failed: %s", why);
+    j->decision = "deny";
+    html(j, "Sign-in failed", "Warden could not complete the sign-in. Run /login in Claude Code again.");
+    if (x->shared) {
+        j->kind = WD_GOV_GRANT_DENY_STATE; /* the next poll gets access_denied */
+        if (wd_gov_submit(j) == 0)
+            *handed_on = true;
+    } else {
+        wd_signin_grant_deny_state(x->state, strlen(x->state));
+    }
 }
 
 static void refresh(struct wd_gov_job *j)
@@ -326,51 +246,50 @@ static void refresh(struct wd_gov_job *j)
     const char *fields[] = {"grant_type", "refresh_token", "refresh_token", r->refresh_token, "client_id",
                             S.client_id, NULL};
     long status;
-    struct json_object *o = token_call(fields, &status);
-    if (o == NULL || status != 200) {
-        const char *e = jstr(o, "error");
-        bool dead = e != NULL && strcmp(e, "invalid_grant") == 0;
+    struct wd_buf body = {0};
+    struct wd_signin_claims c;
+    struct wd_signin_idp idp = idp_of();
+    const char *why = "no answer";
+    char *rt = malloc(4096), *tok = malloc(8192);
+    if (rt == NULL || tok == NULL || token_call(fields, &body, &status) < 0) {
+        oauth(j, 503, "temporarily_unavailable");
+        j->decision = "error";
+    } else if (status != 200) {
+        bool dead = wd_signin_answer_error_is(body.p, body.n, "invalid_grant");
         oauth(j, dead ? 401 : 503, dead ? "invalid_grant" : "temporarily_unavailable");
         j->decision = dead ? "deny" : "error";
-        json_object_put(o);
-        return;
-    }
-    struct json_object *claims = jwt_claims(jstr(o, "id_token"));
-    if (claims == NULL)
-        claims = jwt_claims(jstr(o, "access_token")); /* an IdP that sends no new ID token: its JWT access token */
-    struct wd_signin_claims c;
-    const char *why = "no claims";
-    if (claims == NULL || claims_of(claims, NULL, &c, &why) < 0) {
+    } else if (wd_signin_read_token_answer(body.p, body.n, &idp, NULL, true, (int64_t)time(NULL), &c, rt, 4096, &why) <
+               0) {
         wd_logf(WD_LOG_WARN, "", "signin: a refresh failed: %s", why);
         oauth(j, 503, "temporarily_unavailable");
-        json_object_put(claims);
-        json_object_put(o);
-        return;
-    }
-    char *tok = malloc(8192);
-    int n = tok ? wd_signin_mint(S.keys, S.public_iss, &c, tok, 8192) : -1;
-    const char *rt = jstr(o, "refresh_token");
-    if (n < 0) {
-        oauth(j, 503, "temporarily_unavailable");
+        j->decision = "error";
     } else {
-        j->raw_answer = true;
-        j->content_type = "application/json";
-        j->status = 200;
-        wd_buf_reset(&j->out);
-        wd_buf_puts(&j->out, "{\"access_token\":");
-        wd_json_put_string(&j->out, tok, (size_t)n);
-        wd_buf_puts(&j->out, ",\"refresh_token\":");
-        const char *keep = rt ? rt : r->refresh_token; /* rotated by the IdP, or the one presented */
-        wd_json_put_string(&j->out, keep, strlen(keep));
-        wd_buf_printf(&j->out, ",\"token_type\":\"Bearer\",\"expires_in\":%lld}", (long long)S.ttl_s);
-        OPENSSL_cleanse(tok, 8192);
-        wd_logf(WD_LOG_INFO, "", "signin: %s's session refreshed at the IdP", c.sub);
-        wd_cstr_copy(j->subject, sizeof(j->subject), c.sub);
-        j->decision = "allow";
+        int n = wd_signin_mint(S.keys, S.public_iss, &c, tok, 8192);
+        if (n < 0) {
+            oauth(j, 503, "temporarily_unavailable");
+        } else {
+            j->raw_answer = true;
+            j->content_type = "application/json";
+            j->status = 200;
+            wd_buf_reset(&j->out);
+            wd_buf_puts(&j->out, "{\"access_token\":");
+            wd_json_put_string(&j->out, tok, (size_t)n);
+            wd_buf_puts(&j->out, ",\"refresh_token\":");
+            const char *keep = rt[0] ? rt : r->refresh_token; /* rotated by the IdP, or the one presented */
+            wd_json_put_string(&j->out, keep, strlen(keep));
+            wd_buf_printf(&j->out, ",\"token_type\":\"Bearer\",\"expires_in\":%lld}", (long long)S.ttl_s);
+            wd_logf(WD_LOG_INFO, "", "signin: %s's session refreshed at the IdP", c.sub);
+            wd_cstr_copy(j->subject, sizeof(j->subject), c.sub);
+            j->decision = "allow";
+        }
     }
+    body_free(&body);
+    if (rt != NULL)
+        OPENSSL_cleanse(rt, 4096);
+    if (tok != NULL)
+        OPENSSL_cleanse(tok, 8192);
+    free(rt);
     free(tok);
-    json_object_put(claims);
-    json_object_put(o);
 }
 
 static void *signin_main(void *arg)

@@ -545,6 +545,28 @@ static void run_grants(const uint8_t *p, size_t n)
     wd_signin_grants_free();
 }
 
+/* The IdP's token endpoint answer (server/signin.c reads it with wd_signin_read_token_answer): never a crash; on
+ * success the claims are well formed, within the expected issuer and audience, and the refresh token fits. */
+static void check_token_answer(const char *p, size_t n, uint8_t sel)
+{
+    static const struct wd_signin_idp idp = {.issuer = "https://idp.example", .client_id = "warden-gateway",
+                                             .claim_sub = "sub", .claim_email = "email", .claim_name = "name",
+                                             .claim_groups = "groups", .ttl_s = 3600};
+    struct wd_signin_claims c;
+    char refresh[512];
+    const char *why = "unset";
+    int r = wd_signin_read_token_answer(p, n, &idp, (sel & 8) ? "fuzz-nonce" : NULL, (sel & 16) != 0, NOW, &c,
+                                        refresh, sizeof(refresh), &why);
+    if (r == 0) {
+        check_claims_shape(&c);
+        if (why != NULL || c.iat != NOW || c.exp != NOW + 3600 || strnlen(refresh, sizeof(refresh)) >= sizeof(refresh))
+            __builtin_trap();
+    } else if (r != -1 || why == NULL || why[0] == '\0') {
+        __builtin_trap();
+    }
+    (void)wd_signin_answer_error_is(p, n, "invalid_grant");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool ready;
@@ -558,9 +580,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* an allocation of exactly the input, so that ASan sees a read past its end */
     char *buf = malloc(n ? n : 1);
     memcpy(buf, data + 1, n);
-    switch (data[0] % 4) {
+    switch (data[0] % 5) {
     case 0:
         check_bearer(buf, n);
+        break;
+    case 4:
+        check_token_answer(buf, n, data[0]);
         break;
     case 1:
         check_mint((const uint8_t *)buf, n);
