@@ -414,6 +414,75 @@ static void test_seal(void **state)
     wd_signin_keys_free(ba);
 }
 
+/* The IdP's token endpoint answer: the ID token's claims checked (issuer, audience, nonce, expiry, subject), the
+ * session's claims and the refresh token out; a refresh answer's JWT access token when asked; errors recognised. */
+static char *b64json(const char *j)
+{
+    char *out = malloc(WD_B64URL_LEN(strlen(j)) + 1);
+    wd_b64url_encode((const uint8_t *)j, strlen(j), out);
+    return out;
+}
+
+static char *answer_with(const char *claims, const char *field)
+{
+    char *h = b64json("{\"alg\":\"RS256\"}"), *c = b64json(claims);
+    char *out = malloc(strlen(h) + strlen(c) + 256);
+    sprintf(out, "{\"%s\":\"%s.%s.c2ln\",\"refresh_token\":\"rt-1\",\"token_type\":\"Bearer\"}", field, h, c);
+    free(h);
+    free(c);
+    return out;
+}
+
+static void test_token_answer(void **state)
+{
+    (void)state;
+    const struct wd_signin_idp idp = {.issuer = "https://idp.example", .client_id = "gw", .claim_sub = "sub",
+                                      .claim_email = "email", .claim_name = "name", .claim_groups = "groups",
+                                      .ttl_s = 600};
+    struct wd_signin_claims c;
+    char rt[64];
+    const char *why;
+    char *a = answer_with("{\"iss\":\"https://idp.example\",\"aud\":[\"x\",\"gw\"],\"sub\":\"alice\",\"email\":\"a@x\","
+                          "\"groups\":\"eng\",\"nonce\":\"n1\",\"exp\":2000}", "id_token");
+    assert_int_equal(wd_signin_read_token_answer(a, strlen(a), &idp, "n1", false, 1000, &c, rt, sizeof(rt), &why), 0);
+    assert_null(why);
+    assert_string_equal(c.sub, "alice");
+    assert_string_equal(c.email, "a@x");
+    assert_int_equal(c.ngroups, 1);
+    assert_string_equal(c.groups[0], "eng");
+    assert_int_equal(c.exp, 1600);
+    assert_string_equal(rt, "rt-1");
+    assert_int_equal(wd_signin_read_token_answer(a, strlen(a), &idp, "n2", false, 1000, &c, rt, sizeof(rt), &why), -1);
+    assert_string_equal(why, "id token: nonce does not match");
+    assert_int_equal(wd_signin_read_token_answer(a, strlen(a), &idp, "n1", false, 2100, &c, rt, sizeof(rt), &why), -1);
+    assert_string_equal(why, "id token: expired");
+    assert_int_equal(wd_signin_read_token_answer(a, strlen(a), &idp, "n1", false, 1000, &c, rt, 4, &why), -1);
+    assert_int_equal(wd_signin_read_token_answer(a, strlen(a) - 1, &idp, "n1", false, 1000, &c, rt, sizeof(rt), &why), -1);
+    free(a);
+    a = answer_with("{\"iss\":\"https://other.example\",\"aud\":\"gw\",\"sub\":\"alice\",\"exp\":2000}", "id_token");
+    assert_int_equal(wd_signin_read_token_answer(a, strlen(a), &idp, NULL, false, 1000, &c, rt, sizeof(rt), &why), -1);
+    assert_string_equal(why, "id token: iss is not the issuer");
+    free(a);
+    a = answer_with("{\"iss\":\"https://idp.example\",\"aud\":\"other\",\"sub\":\"alice\",\"exp\":2000}", "id_token");
+    assert_int_equal(wd_signin_read_token_answer(a, strlen(a), &idp, NULL, false, 1000, &c, rt, sizeof(rt), &why), -1);
+    assert_string_equal(why, "id token: aud does not name the client");
+    free(a);
+    a = answer_with("{\"iss\":\"https://idp.example\",\"aud\":\"gw\",\"exp\":2000}", "id_token");
+    assert_int_equal(wd_signin_read_token_answer(a, strlen(a), &idp, NULL, false, 1000, &c, rt, sizeof(rt), &why), -1);
+    assert_string_equal(why, "id token: no subject");
+    free(a);
+    /* a refresh answer with no new ID token: its JWT access token only when asked */
+    a = answer_with("{\"iss\":\"https://idp.example\",\"aud\":\"gw\",\"sub\":\"bob\",\"exp\":2000}", "access_token");
+    assert_int_equal(wd_signin_read_token_answer(a, strlen(a), &idp, NULL, false, 1000, &c, rt, sizeof(rt), &why), -1);
+    assert_int_equal(wd_signin_read_token_answer(a, strlen(a), &idp, NULL, true, 1000, &c, rt, sizeof(rt), &why), 0);
+    assert_string_equal(c.sub, "bob");
+    free(a);
+    const char *e = "{\"error\":\"invalid_grant\",\"error_description\":\"gone\"}";
+    assert_true(wd_signin_answer_error_is(e, strlen(e), "invalid_grant"));
+    assert_false(wd_signin_answer_error_is(e, strlen(e), "invalid_request"));
+    assert_false(wd_signin_answer_error_is("{\"error\":", 9, "invalid_grant"));
+}
+
 static void test_rotation(void **state)
 {
     (void)state;
@@ -758,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_refusals_shape),
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_seal),
+        cmocka_unit_test(test_token_answer),
         cmocka_unit_test(test_is_session),
         cmocka_unit_test(test_canonical),
         cmocka_unit_test(test_checksum),
