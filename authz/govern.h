@@ -37,7 +37,6 @@ struct wd_gov_limit {
     _Atomic int64_t unflushed;        /* charged here, not yet added to the database's spend */
     _Atomic int64_t want;             /* a waiting call needs this much more lease: the governor tops up */
     _Atomic int64_t last_use_ms;      /* the last reservation (idle leases go back) */
-    _Atomic int64_t spent_db;         /* the database's spend in the period at the last sync */
     _Atomic bool exhausted;           /* the last top-up in this period got less than asked: refuse */
     _Atomic bool dead;                /* deleted in the database */
     int64_t next_try_ms;              /* the governor's own: an exhausted limit is asked for more at most once per

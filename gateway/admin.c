@@ -289,13 +289,7 @@ int wd_gateway_admin(struct wd_gateway *g, h2o_req_t *req)
     wd_rand_id(rid + 4, 24);
     rid[28] = '\0';
     /* who first: an unauthenticated caller learns nothing of the routes */
-    struct wd_str presented = WD_STR_NULL;
-    ssize_t hi = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-    if (hi >= 0 && req->headers.entries[hi].value.len > 7 &&
-        strncasecmp(req->headers.entries[hi].value.base, "Bearer ", 7) == 0)
-        presented = (struct wd_str){req->headers.entries[hi].value.base + 7, req->headers.entries[hi].value.len - 7};
-    else if ((hi = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-api-key"), -1)) >= 0)
-        presented = (struct wd_str){req->headers.entries[hi].value.base, req->headers.entries[hi].value.len};
+    struct wd_str presented = wd_gateway_presented(req);
     struct wd_principal who = {0};
     const struct wd_gov_key *vkey;
     const char *why = "missing_key";

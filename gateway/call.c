@@ -1387,6 +1387,17 @@ static struct wd_str presented_key(h2o_req_t *req, const struct wd_inbound_ops *
     return WD_STR_NULL;
 }
 
+struct wd_str wd_gateway_presented(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i >= 0 && req->headers.entries[i].value.len > 7 &&
+        strncasecmp(req->headers.entries[i].value.base, "Bearer ", 7) == 0)
+        return (struct wd_str){req->headers.entries[i].value.base + 7, req->headers.entries[i].value.len - 7};
+    if ((i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-api-key"), -1)) >= 0)
+        return (struct wd_str){req->headers.entries[i].value.base, req->headers.entries[i].value.len};
+    return WD_STR_NULL;
+}
+
 /* The worker's governance snapshot, taken anew when the governor published one. */
 static const struct wd_gov_snap *gov_snap(struct wd_gateway *g)
 {

@@ -201,6 +201,10 @@ struct wd_call {
     _Alignas(16) unsigned char dec_mem[WD_CALL_INLINE_STATE];
 };
 
+/* The credential of a request outside the inbound APIs' routes (admin, sign-in): Authorization: Bearer, else
+ * x-api-key ({NULL, 0} when neither). */
+struct wd_str wd_gateway_presented(h2o_req_t *req);
+
 /* Who presented a credential (a static key, a virtual key or an OIDC bearer token): 0, -1 refused (*why for the
  * log), or WD_OIDC_PENDING. *vkey is set for a virtual key (valid until the worker's next authentication). */
 int wd_gateway_principal(struct wd_gateway *g, struct wd_str presented, struct wd_principal *who,

@@ -611,13 +611,7 @@ static void token(struct wd_gateway *g, h2o_req_t *req)
 /* The caller behind a bearer (a session token, or any credential Warden takes): 0, else answered 401. */
 static int bearer(struct wd_gateway *g, h2o_req_t *req, struct wd_principal *who)
 {
-    h2o_iovec_t a = wd_call_header_req(req, "authorization");
-    h2o_iovec_t x = wd_call_header_req(req, "x-api-key");
-    struct wd_str p = WD_STR_NULL;
-    if (a.base != NULL && a.len > 7 && strncasecmp(a.base, "Bearer ", 7) == 0)
-        p = (struct wd_str){a.base + 7, a.len - 7};
-    else if (x.base != NULL)
-        p = (struct wd_str){x.base, x.len};
+    struct wd_str p = wd_gateway_presented(req);
     const struct wd_gov_key *k;
     const char *why;
     if (p.n > 0 && wd_gateway_principal(g, p, who, &k, &why) == 0)

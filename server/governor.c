@@ -280,10 +280,7 @@ static void give_back(struct wd_gov_limit *l, int64_t ps, int64_t spent, int64_t
     i64s(gv, give);
     const char *params[] = {id, p, sp, gv};
     PGresult *r = q("SELECT gov.settle($1, to_timestamp($2), $3, $4)", 4, params);
-    if (ok(r)) {
-        if (PQntuples(r) == 1)
-            atomic_store(&l->spent_db, strtoll(PQgetvalue(r, 0, 0), NULL, 10));
-    } else {
+    if (!ok(r)) {
         atomic_fetch_add(&l->unflushed, spent); /* flushed later (to the then current period) */
         if (db != NULL)
             db_lost("gov.settle");

@@ -141,8 +141,8 @@ check "Claude Code refreshed its expiring session through Warden and the IdP fir
   grep -q "signin: alice's session refreshed at the IdP" "$WARDEN_LOG"
 check "Warden's access lines name alice, signed in at the IdP, on the model calls" \
   bash -c "grep '\"path\":\"/anthropic/v1/messages\"' '$WARDEN_LOG' | grep '\"status\":200' | grep -q '\"subject\":\"alice\"'"
-check "no API key anywhere: no x-api-key reached Warden on the model calls, and none is in Claude Code's files" \
-  bash -c "! grep -rqi 'ANTHROPIC_API_KEY\|apiKeyHelper' '$HOME_DIR/.claude/settings.json' '$HOME_DIR/.claude.json'"
+check "no API key anywhere: every model call authenticated as a session (issuer idp, no key name), none in Claude Code's files" \
+  bash -c "grep '\"path\":\"/anthropic/v1/messages\"' '$WARDEN_LOG' | grep -q '\"issuer\":\"idp\"' && ! grep '\"path\":\"/anthropic/v1/messages\"' '$WARDEN_LOG' | grep -q '\"key\":' && ! grep -rqi 'ANTHROPIC_API_KEY\|apiKeyHelper' '$HOME_DIR/.claude/settings.json' '$HOME_DIR/.claude.json'"
 sleep 1
 check "Claude Code's telemetry went to Warden and on to the collector (OTLP protobuf logs and metrics: $(ls "$WD_TMP/otlp" | grep -cE '^(logs|metrics)-.*\.pb$') exports)" \
   bash -c "ls '$WD_TMP/otlp' | grep -qE '^logs-.*\.pb$' && ls '$WD_TMP/otlp' | grep -qE '^metrics-.*\.pb$'"
