@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include "config/config.h"
+#include "lib/secret_ref.h"
 #include "lib/buf.h"
 #include "lib/json.h"
 #include "lib/hash.h"
@@ -737,10 +738,13 @@ static int cfg_get_secret_ref(struct cfg_node *n, const char *path, char **out, 
         size_t sl = strlen(schemes[i]);
         if (!strncmp(*out, schemes[i], sl)) {
             const char *rest = *out + sl;
+            char why[160];
             if (!*rest)
                 return cfg_fail(err, n->line, path, "secret reference has nothing after %s", schemes[i]);
             if (i == 0 && !cfg_env_name_ok(rest, strlen(rest)))
                 return cfg_fail(err, n->line, path, "env:// must be followed by an environment variable name");
+            if (wd_secret_ref_check(*out, why, sizeof why) != 0)
+                return cfg_fail(err, n->line, path, "%s", why);
             return 0;
         }
     }
@@ -2053,6 +2057,174 @@ static const struct cfg_key rbac_keys[] = {
 };
 static const struct cfg_section rbac_section = {KEYS(rbac_keys), .check = cfg_rbac_check};
 
+/* ---- secrets: the vault and cloud backends ---- */
+
+/* A backend's own credential is read by the backend itself, on the resolver thread: env:// or file:// only
+ * (a vault reference there would need the vault to open the vault). */
+static int cfg_local_ref(struct cfg_ctx *c, const struct cfg_key *row, void *obj, struct cfg_node *val,
+                         const char *path)
+{
+    const char *ref = *(char **)cfg_at(obj, row->off);
+    if (strncmp(ref, "env://", 6) && strncmp(ref, "file://", 7))
+        return cfg_fail(c->err, val->line, path, "a backend's own credential must be an env:// or file:// reference");
+    return 0;
+}
+
+static const struct cfg_enum vault_auths[] = {{"token", WD_VAULT_AUTH_TOKEN}, {"approle", WD_VAULT_AUTH_APPROLE},
+                                              {"kubernetes", WD_VAULT_AUTH_KUBERNETES}, {NULL, 0}};
+static const struct cfg_enum kv_versions[] = {{"2", 2}, {"1", 1}, {NULL, 0}};
+
+static int cfg_vault_check(struct cfg_ctx *c, void *obj, const struct cfg_seen *seen, struct cfg_node *key,
+                           struct cfg_node *map, const char *path)
+{
+    struct wd_vault_config *v = obj;
+    int line = map ? map->line : key->line;
+    if (v->auth == WD_VAULT_AUTH_KUBERNETES && v->role == NULL)
+        return cfg_fail(c->err, line, path, "auth kubernetes needs role (the Vault role to log in as)");
+    if (v->auth == WD_VAULT_AUTH_APPROLE && (v->role_id == NULL || v->secret_id == NULL))
+        return cfg_fail(c->err, line, path, "auth approle needs role_id and secret_id (env:// or file:// references)");
+    return 0;
+}
+
+static const struct cfg_key vault_keys[] = {
+    {"address", T_URL, FIELD(struct wd_vault_config, address), .def_doc = "`VAULT_ADDR`",
+     .doc = "Vault's address, `https://vault.example:8200`."},
+    {"namespace", T_STRING, FIELD(struct wd_vault_config, vault_namespace), .def_doc = "`VAULT_NAMESPACE`, else none",
+     .doc = "The namespace every request names (`X-Vault-Namespace`; Vault Enterprise, HCP)."},
+    {"tls_ca", T_PATH, FIELD(struct wd_vault_config, tls_ca), .def_doc = "`VAULT_CACERT`, else the system store",
+     .doc = "PEM bundle that Vault's certificate must chain to."},
+    {"kv_version", T_ENUM, FIELD(struct wd_vault_config, kv_version), .def = "2", .vals = kv_versions,
+     .doc = "The KV engine of the mounts references name: 2 reads `{mount}/data/{path}`, 1 `{mount}/{path}`."},
+    {"ttl", T_DURATION, FIELD(struct wd_vault_config, ttl_ms), .def = "5m", .min = 1000, .max = 86400000,
+     .doc = "How long a value is used before it is read again when Vault gives no lease (KV v2)."},
+    {"timeout", T_DURATION, FIELD(struct wd_vault_config, timeout_ms), .def = "10s", .min = 100, .max = 120000,
+     .doc = "One request to Vault."},
+    {"auth", T_ENUM, FIELD(struct wd_vault_config, auth), .def = "token", .vals = vault_auths,
+     .doc = "How Warden logs in: a token, AppRole, or the pod's Kubernetes service-account token."},
+    {"auth_mount", T_STRING, FIELD(struct wd_vault_config, auth_mount), .def_doc = "`kubernetes` or `approle`",
+     .doc = "Where the auth method is mounted (`/v1/auth/{auth_mount}/login`)."},
+    {"token", T_SECRET, FIELD(struct wd_vault_config, token), .check = cfg_local_ref,
+     .def_doc = "`env://VAULT_TOKEN`", .doc = "auth token: the token, an env:// or file:// reference."},
+    {"role", T_STRING, FIELD(struct wd_vault_config, role), .def_doc = "none",
+     .doc = "auth kubernetes: the Vault role to log in as."},
+    {"jwt_file", T_PATH, FIELD(struct wd_vault_config, jwt_file),
+     .def = "/var/run/secrets/kubernetes.io/serviceaccount/token",
+     .doc = "auth kubernetes: the service-account token, read again at each login."},
+    {"role_id", T_SECRET, FIELD(struct wd_vault_config, role_id), .check = cfg_local_ref, .def_doc = "none",
+     .doc = "auth approle: the role id, an env:// or file:// reference."},
+    {"secret_id", T_SECRET, FIELD(struct wd_vault_config, secret_id), .check = cfg_local_ref, .def_doc = "none",
+     .doc = "auth approle: the secret id, an env:// or file:// reference."},
+};
+static const struct cfg_section vault_section = {KEYS(vault_keys), .check = cfg_vault_check};
+
+static const struct cfg_enum aws_sources[] = {{"chain", WD_AWS_SRC_CHAIN}, {"env", WD_AWS_SRC_ENV},
+                                              {"file", WD_AWS_SRC_FILE}, {"web_identity", WD_AWS_SRC_WEB_IDENTITY},
+                                              {"container", WD_AWS_SRC_CONTAINER}, {"imds", WD_AWS_SRC_IMDS},
+                                              {NULL, 0}};
+
+static const struct cfg_key aws_keys[] = {
+    {"region", T_STRING, FIELD(struct wd_aws_config, region), .def_doc = "`AWS_REGION`, else `AWS_DEFAULT_REGION`",
+     .doc = "The region of secrets named without an ARN (an ARN names its own)."},
+    {"credentials", T_ENUM, FIELD(struct wd_aws_config, credentials), .def = "chain", .vals = aws_sources,
+     .doc = "Where AWS credentials come from; `chain` tries env, web identity, the shared file, the container "
+            "endpoint and IMDS in that order."},
+    {"profile", T_STRING, FIELD(struct wd_aws_config, profile), .def_doc = "`AWS_PROFILE`, else `default`",
+     .doc = "The shared credentials file's profile."},
+    {"credentials_file", T_PATH, FIELD(struct wd_aws_config, credentials_file),
+     .def_doc = "`AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`", .doc = "The shared credentials file."},
+    {"role_arn", T_STRING, FIELD(struct wd_aws_config, role_arn), .def_doc = "`AWS_ROLE_ARN`",
+     .doc = "Web identity (EKS IRSA): the role to assume."},
+    {"web_identity_token_file", T_PATH, FIELD(struct wd_aws_config, web_identity_token_file),
+     .def_doc = "`AWS_WEB_IDENTITY_TOKEN_FILE`", .doc = "Web identity: the projected service-account token."},
+    {"session_name", T_STRING, FIELD(struct wd_aws_config, session_name),
+     .def_doc = "`AWS_ROLE_SESSION_NAME`, else `warden`", .doc = "Web identity: the role session's name."},
+    {"endpoint", T_URL, FIELD(struct wd_aws_config, endpoint),
+     .def_doc = "`https://secretsmanager.{region}.amazonaws.com`", .doc = "Secrets Manager (a VPC endpoint, a test)."},
+    {"sts_endpoint", T_URL, FIELD(struct wd_aws_config, sts_endpoint), .def_doc = "`https://sts.{region}.amazonaws.com`",
+     .doc = "STS, for web identity."},
+    {"imds_endpoint", T_URL, FIELD(struct wd_aws_config, imds_endpoint),
+     .def_doc = "`AWS_EC2_METADATA_SERVICE_ENDPOINT`, else `http://169.254.169.254`",
+     .doc = "The EC2 instance metadata service (IMDSv2)."},
+    {"tls_ca", T_PATH, FIELD(struct wd_aws_config, tls_ca), .def_doc = "`AWS_CA_BUNDLE`, else the system store",
+     .doc = "PEM bundle for Secrets Manager and STS."},
+    {"ttl", T_DURATION, FIELD(struct wd_aws_config, ttl_ms), .def = "5m", .min = 1000, .max = 86400000,
+     .doc = "How long a value is used before it is read again."},
+    {"timeout", T_DURATION, FIELD(struct wd_aws_config, timeout_ms), .def = "10s", .min = 100, .max = 120000,
+     .doc = "One request to AWS."},
+};
+static const struct cfg_section aws_section = {KEYS(aws_keys)};
+
+static const struct cfg_enum gcp_sources[] = {{"auto", WD_GCP_SRC_AUTO}, {"key", WD_GCP_SRC_KEY},
+                                              {"metadata", WD_GCP_SRC_METADATA}, {NULL, 0}};
+
+static const struct cfg_key gcp_keys[] = {
+    {"credentials", T_ENUM, FIELD(struct wd_gcp_config, credentials), .def = "auto", .vals = gcp_sources,
+     .doc = "`key`: a service-account key file; `metadata`: the metadata server (GKE Workload Identity); "
+            "`auto`: the key file when one is named, else the metadata server."},
+    {"credentials_file", T_PATH, FIELD(struct wd_gcp_config, credentials_file),
+     .def_doc = "`GOOGLE_APPLICATION_CREDENTIALS`", .doc = "The service-account key (JSON)."},
+    {"endpoint", T_URL, FIELD(struct wd_gcp_config, endpoint), .def = "https://secretmanager.googleapis.com",
+     .doc = "Secret Manager (a Private Service Connect endpoint, a test)."},
+    {"token_endpoint", T_URL, FIELD(struct wd_gcp_config, token_endpoint), .def_doc = "the key file's `token_uri`",
+     .doc = "Where the signed assertion is exchanged for an access token."},
+    {"metadata_host", T_STRING, FIELD(struct wd_gcp_config, metadata_host),
+     .def_doc = "`GCE_METADATA_HOST`, else `metadata.google.internal`", .doc = "The metadata server, `host[:port]`."},
+    {"tls_ca", T_PATH, FIELD(struct wd_gcp_config, tls_ca), .def_doc = "the system store",
+     .doc = "PEM bundle for Secret Manager and the token endpoint."},
+    {"ttl", T_DURATION, FIELD(struct wd_gcp_config, ttl_ms), .def = "5m", .min = 1000, .max = 86400000,
+     .doc = "How long a value is used before it is read again."},
+    {"timeout", T_DURATION, FIELD(struct wd_gcp_config, timeout_ms), .def = "10s", .min = 100, .max = 120000,
+     .doc = "One request to Google."},
+};
+static const struct cfg_section gcp_section = {KEYS(gcp_keys)};
+
+static const struct cfg_enum azure_sources[] = {{"auto", WD_AZ_SRC_AUTO}, {"client_secret", WD_AZ_SRC_CLIENT_SECRET},
+                                                {"workload_identity", WD_AZ_SRC_WORKLOAD_IDENTITY},
+                                                {"managed_identity", WD_AZ_SRC_MANAGED_IDENTITY}, {NULL, 0}};
+
+static const struct cfg_key azure_keys[] = {
+    {"credentials", T_ENUM, FIELD(struct wd_azure_config, credentials), .def = "auto", .vals = azure_sources,
+     .doc = "How Warden gets an Entra token; `auto` tries workload identity, a client secret, then the managed "
+            "identity."},
+    {"tenant_id", T_STRING, FIELD(struct wd_azure_config, tenant_id), .def_doc = "`AZURE_TENANT_ID`",
+     .doc = "The Entra tenant."},
+    {"client_id", T_STRING, FIELD(struct wd_azure_config, client_id), .def_doc = "`AZURE_CLIENT_ID`",
+     .doc = "The app registration, or the user-assigned managed identity."},
+    {"client_secret", T_SECRET, FIELD(struct wd_azure_config, client_secret), .check = cfg_local_ref,
+     .def_doc = "`env://AZURE_CLIENT_SECRET`", .doc = "client_secret: an env:// or file:// reference."},
+    {"federated_token_file", T_PATH, FIELD(struct wd_azure_config, federated_token_file),
+     .def_doc = "`AZURE_FEDERATED_TOKEN_FILE`", .doc = "Workload identity: the projected service-account token."},
+    {"authority_host", T_URL, FIELD(struct wd_azure_config, authority_host),
+     .def_doc = "`AZURE_AUTHORITY_HOST`, else `https://login.microsoftonline.com`", .doc = "Entra ID."},
+    {"imds_endpoint", T_URL, FIELD(struct wd_azure_config, imds_endpoint), .def = "http://169.254.169.254",
+     .doc = "The instance metadata service (managed identity)."},
+    {"vault_url", T_STRING, FIELD(struct wd_azure_config, vault_url), .def = "https://{vault}.vault.azure.net",
+     .doc = "A vault's URL; `{vault}` is the reference's vault name (sovereign clouds, private endpoints)."},
+    {"tls_ca", T_PATH, FIELD(struct wd_azure_config, tls_ca), .def_doc = "the system store",
+     .doc = "PEM bundle for Key Vault and Entra ID."},
+    {"ttl", T_DURATION, FIELD(struct wd_azure_config, ttl_ms), .def = "5m", .min = 1000, .max = 86400000,
+     .doc = "How long a value is used before it is read again."},
+    {"timeout", T_DURATION, FIELD(struct wd_azure_config, timeout_ms), .def = "10s", .min = 100, .max = 120000,
+     .doc = "One request to Azure."},
+};
+static const struct cfg_section azure_section = {KEYS(azure_keys)};
+
+static const struct cfg_key secrets_keys[] = {
+    {"prefetch", T_BOOL, FIELD(struct wd_secrets_config, prefetch), .def = "false",
+     .doc = "Resolve every provider key at start and on reload; else each on its first use."},
+    {"stale_max", T_DURATION, FIELD(struct wd_secrets_config, stale_max_ms), .def = "10m", .min = 0,
+     .max = 86400000, .doc = "How long past its expiry a value is still served while its backend fails."},
+    {"vault", T_SECTION, .off = offsetof(struct wd_secrets_config, vault), .sub = &vault_section,
+     .doc = "HashiCorp Vault, for `vault://` references."},
+    {"aws", T_SECTION, .off = offsetof(struct wd_secrets_config, aws), .sub = &aws_section,
+     .doc = "AWS Secrets Manager, for `aws-sm://` references."},
+    {"gcp", T_SECTION, .off = offsetof(struct wd_secrets_config, gcp), .sub = &gcp_section,
+     .doc = "Google Secret Manager, for `gcp-sm://` references."},
+    {"azure", T_SECTION, .off = offsetof(struct wd_secrets_config, azure), .sub = &azure_section,
+     .doc = "Azure Key Vault, for `azure-kv://` references."},
+};
+static const struct cfg_section secrets_section = {KEYS(secrets_keys)};
+
 static const struct cfg_key root_keys[] = {
     {"listen", T_HOSTPORT, FIELD(struct wd_config, listen_host), .off2 = offsetof(struct wd_config, listen_port),
      .def = "0.0.0.0:8080", .restart = true, .doc = "Address to accept clients on."},
@@ -2080,6 +2252,8 @@ static const struct cfg_key root_keys[] = {
      .doc = "Virtual keys, teams, budgets and rate limits, shared by every replica through PostgreSQL."},
     {"telemetry", T_SECTION, .off = offsetof(struct wd_config, telemetry), .sub = &telemetry_section,
      .doc = "Traces, the metrics listener, the access log."},
+    {"secrets", T_SECTION, .off = offsetof(struct wd_config, secrets), .sub = &secrets_section, .restart = true,
+     .doc = "The vault and cloud secret backends, and the secret cache."},
 };
 static const struct cfg_section root_section = {KEYS(root_keys), .check = cfg_root_check};
 
@@ -2315,4 +2489,51 @@ void wd_config_free(struct wd_config *cfg)
     cfg_free_obj(&root_section, cfg);
     free(cfg->source);
     free(cfg);
+}
+
+/* A deep copy of a section made of strings, scalars and sections (what the secrets section holds). */
+static int cfg_dup_obj(const struct cfg_section *s, void *dst, const void *src, bool clear)
+{
+    for (size_t i = 0; i < s->nkeys; i++) {
+        const struct cfg_key *row = &s->keys[i];
+        switch (row->type) {
+        case T_STRING: case T_PATH: case T_URL: case T_SECRET: case T_ENVNAME: {
+            const char *v = *(char *const *)cfg_at((void *)src, row->off);
+            char **d = cfg_at(dst, row->off);
+            *d = NULL;
+            if (!clear && v != NULL && (*d = strdup(v)) == NULL)
+                return -1;
+            break;
+        }
+        case T_SECTION:
+            if (cfg_dup_obj(row->sub, cfg_at(dst, row->off), cfg_at((void *)src, row->off), clear))
+                return -1;
+            break;
+        default:
+            break; /* scalars came with the struct copy */
+        }
+    }
+    return 0;
+}
+
+struct wd_secrets_config *wd_config_secrets_dup(const struct wd_config *cfg)
+{
+    struct wd_secrets_config *s = malloc(sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    *s = cfg->secrets;
+    cfg_dup_obj(&secrets_section, s, &cfg->secrets, true); /* no string shared with cfg, even on failure */
+    if (cfg_dup_obj(&secrets_section, s, &cfg->secrets, false) != 0) {
+        wd_config_secrets_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void wd_config_secrets_free(struct wd_secrets_config *s)
+{
+    if (s == NULL)
+        return;
+    cfg_free_obj(&secrets_section, s);
+    free(s);
 }

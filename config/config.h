@@ -205,6 +205,82 @@ struct wd_governance_config {
     unsigned idle_return_ms;     /* an unused lease goes back after this, default 10 s */
 };
 
+/* secrets: the vault and cloud backends behind vault://, aws-sm://, gcp-sm://, azure-kv:// references
+ * (README "Secret backends"). Every string is optional; an unset one falls back to the variable the
+ * vendor's own tools read (VAULT_ADDR, AWS_REGION, GOOGLE_APPLICATION_CREDENTIALS, AZURE_CLIENT_ID, ...). The
+ * backends' own credentials are env:// or file:// references only. */
+enum wd_vault_auth { WD_VAULT_AUTH_TOKEN = 0, WD_VAULT_AUTH_APPROLE, WD_VAULT_AUTH_KUBERNETES };
+struct wd_vault_config {
+    char *address;          /* https://vault:8200; else VAULT_ADDR */
+    char *vault_namespace;  /* X-Vault-Namespace; else VAULT_NAMESPACE */
+    char *tls_ca;           /* PEM bundle; else VAULT_CACERT, else the system store */
+    unsigned kv_version;    /* 2 (default) or 1 */
+    unsigned ttl_ms;        /* a value's lifetime when Vault gives no lease (KV v2); default 5 min */
+    unsigned timeout_ms;    /* one HTTP request, default 10 s */
+    enum wd_vault_auth auth;   /* token (default), approle, kubernetes */
+    char *auth_mount;       /* the auth method's mount: default "kubernetes" / "approle" */
+    char *token;            /* auth token: a reference (env://VAULT_TOKEN when unset) */
+    char *role;             /* auth kubernetes: the Vault role */
+    char *jwt_file;         /* auth kubernetes: default /var/run/secrets/kubernetes.io/serviceaccount/token */
+    char *role_id;          /* auth approle: a reference */
+    char *secret_id;        /* auth approle: a reference */
+};
+
+enum wd_aws_source { WD_AWS_SRC_CHAIN = 0, WD_AWS_SRC_ENV, WD_AWS_SRC_FILE, WD_AWS_SRC_WEB_IDENTITY,
+                     WD_AWS_SRC_CONTAINER, WD_AWS_SRC_IMDS };
+struct wd_aws_config {
+    char *region;           /* else AWS_REGION, AWS_DEFAULT_REGION */
+    enum wd_aws_source credentials; /* chain (default): env, web identity, shared file, container, IMDS */
+    char *profile;          /* shared credentials file profile; else AWS_PROFILE, else "default" */
+    char *credentials_file; /* else AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials */
+    char *role_arn;         /* web identity: else AWS_ROLE_ARN */
+    char *web_identity_token_file; /* else AWS_WEB_IDENTITY_TOKEN_FILE */
+    char *session_name;     /* else AWS_ROLE_SESSION_NAME, else "warden" */
+    char *endpoint;         /* Secrets Manager, default https://secretsmanager.REGION.amazonaws.com */
+    char *sts_endpoint;     /* default https://sts.REGION.amazonaws.com */
+    char *imds_endpoint;    /* default http://169.254.169.254; AWS_EC2_METADATA_SERVICE_ENDPOINT */
+    char *tls_ca;           /* else AWS_CA_BUNDLE */
+    unsigned ttl_ms;
+    unsigned timeout_ms;
+};
+
+enum wd_gcp_source { WD_GCP_SRC_AUTO = 0, WD_GCP_SRC_KEY, WD_GCP_SRC_METADATA };
+struct wd_gcp_config {
+    enum wd_gcp_source credentials; /* auto: a key file when one is named, else the metadata server */
+    char *credentials_file; /* service-account key JSON; else GOOGLE_APPLICATION_CREDENTIALS */
+    char *endpoint;         /* default https://secretmanager.googleapis.com */
+    char *token_endpoint;   /* where the assertion is posted; default the key file's token_uri */
+    char *metadata_host;    /* default metadata.google.internal; GCE_METADATA_HOST */
+    char *tls_ca;
+    unsigned ttl_ms;
+    unsigned timeout_ms;
+};
+
+enum wd_azure_source { WD_AZ_SRC_AUTO = 0, WD_AZ_SRC_CLIENT_SECRET, WD_AZ_SRC_WORKLOAD_IDENTITY,
+                       WD_AZ_SRC_MANAGED_IDENTITY };
+struct wd_azure_config {
+    enum wd_azure_source credentials; /* auto: workload identity, client secret, managed identity, in that order */
+    char *tenant_id;        /* else AZURE_TENANT_ID */
+    char *client_id;        /* else AZURE_CLIENT_ID (also the user-assigned managed identity's) */
+    char *client_secret;    /* a reference; else env://AZURE_CLIENT_SECRET */
+    char *federated_token_file; /* else AZURE_FEDERATED_TOKEN_FILE */
+    char *authority_host;   /* default https://login.microsoftonline.com; AZURE_AUTHORITY_HOST */
+    char *imds_endpoint;    /* default http://169.254.169.254 */
+    char *vault_url;        /* a vault's URL, "{vault}" replaced by its name; default https://{vault}.vault.azure.net */
+    char *tls_ca;
+    unsigned ttl_ms;
+    unsigned timeout_ms;
+};
+
+struct wd_secrets_config {
+    bool prefetch;          /* resolve every provider key at start and on reload (default false: on first use) */
+    unsigned stale_max_ms;  /* a value whose refresh fails is served this long past its expiry, default 10 min */
+    struct wd_vault_config vault;
+    struct wd_aws_config aws;
+    struct wd_gcp_config gcp;
+    struct wd_azure_config azure;
+};
+
 struct wd_config {
     char *listen_host;     /* "0.0.0.0" */
     uint16_t listen_port;  /* 8080 */
@@ -254,6 +330,7 @@ struct wd_config {
     struct wd_governance_config governance;
     struct wd_signin_config signin;
     struct wd_telemetry_config telemetry;
+    struct wd_secrets_config secrets;
 
     char *source;          /* file path, or "<embedded>" */
     char sha256[65];       /* hex SHA-256 of the configuration text (what config records carry) */
@@ -278,6 +355,10 @@ const char *wd_config_default_yaml(void);
 int wd_config_tiers_note(const struct wd_config *cfg, char *out, size_t cap);
 const struct wd_provider *wd_config_provider(const struct wd_config *cfg, const char *name, size_t name_len);
 void wd_config_free(struct wd_config *cfg);
+/* A copy of cfg->secrets that lives on its own (the secret cache keeps it across reloads); free with
+ * wd_config_secrets_free. NULL on OOM. */
+struct wd_secrets_config *wd_config_secrets_dup(const struct wd_config *cfg);
+void wd_config_secrets_free(struct wd_secrets_config *s);
 
 /* One key of the schema as the README's "Configuration reference" documents it (wd_config_schema_walk). */
 struct wd_config_key_doc {

@@ -26,6 +26,27 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return s->b->oom ? 0 : len;
 }
 
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct wd_buf *b = ud;
+    size_t len = size * n;
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
+        return len; /* the status line (and an interim 100's) */
+    if (len == 2 && p[0] == '\r')
+        return len;
+    if (b->n + len > 65536)
+        return 0; /* a header flood stops the transfer */
+    wd_buf_put(b, p, len);
+    return b->oom ? 0 : len;
+}
+
+/* Header lines may carry secrets (a Vault token, a session token): wiped before curl frees them. */
+static void wipe_headers(struct curl_slist *l)
+{
+    for (; l != NULL; l = l->next)
+        OPENSSL_cleanse(l->data, strlen(l->data));
+}
+
 int wd_fetch_request(const struct wd_fetch *f, struct wd_buf *body, long *status, char *err, size_t err_cap)
 {
     *status = 0;
@@ -61,7 +82,13 @@ int wd_fetch_request(const struct wd_fetch *f, struct wd_buf *body, long *status
         hdr_oom |= l == NULL;
         hdrs = l ? l : hdrs;
     }
+    for (size_t i = 0; !hdr_oom && f->headers != NULL && f->headers[i] != NULL; i++) {
+        struct curl_slist *l = curl_slist_append(hdrs, f->headers[i]);
+        hdr_oom |= l == NULL;
+        hdrs = l ? l : hdrs;
+    }
     if (hdr_oom) {
+        wipe_headers(hdrs);
         curl_slist_free_all(hdrs);
         curl_easy_cleanup(h);
         snprintf(err, err_cap, "out of memory");
@@ -79,6 +106,10 @@ int wd_fetch_request(const struct wd_fetch *f, struct wd_buf *body, long *status
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "warden");
+    if (f->resp_headers != NULL) {
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, f->resp_headers);
+    }
     if (f->post != NULL) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, f->post);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)f->post_len);
@@ -91,6 +122,7 @@ int wd_fetch_request(const struct wd_fetch *f, struct wd_buf *body, long *status
     CURLcode rc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     curl_easy_cleanup(h);
+    wipe_headers(hdrs);
     curl_slist_free_all(hdrs);
     if (s.over) {
         snprintf(err, err_cap, "answer larger than %zu bytes", s.max);

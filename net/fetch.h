@@ -21,9 +21,13 @@ struct wd_fetch {
     const char *content_type;    /* the body's Content-Type, or NULL (application/x-www-form-urlencoded) */
     const char *authorization;   /* an Authorization header value ("Bearer ..."), or NULL: a secret, never
                                   * written into err, wiped from this call's own buffers */
+    const char *const *headers;  /* more request headers, "Name: value" each, NULL-terminated, or NULL. Values
+                                  * may be secrets (X-Vault-Token): wiped from this call's own buffers */
+    struct wd_buf *resp_headers; /* set: the answer's header lines ("name: value\r\n" each, the status line
+                                  * left out) are appended to it (an auth challenge, a TTL echo) */
 };
 
-/* The request f describes: the answer's body, whatever its status, into body (appended) and its status into
+/* The request f describes (any method: "PUT" with or without a body too): the answer's body, whatever its status, into body (appended) and its status into
  * *status. 0, or -1 with err (transport, size: a short reason, no body bytes). */
 int wd_fetch_request(const struct wd_fetch *f, struct wd_buf *body, long *status, char *err, size_t err_cap);
 

@@ -1,5 +1,5 @@
-/* env:// and file:// backends, and the slots of the vault and cloud schemes that a later issue fills
- * (hashicorp/, aws/, gcp/, azure/ under secrets/). Run on the cache's resolver thread only. */
+/* The backend table: env:// and file:// here, the vault and cloud schemes in secrets/hashicorp.c, aws.c,
+ * gcp.c, azure.c. Run on the cache's resolver thread only (env:// also inline on a cold path). */
 #include "secrets/backend.h"
 
 #include <errno.h>
@@ -11,7 +11,7 @@
 
 #define FILE_TTL_MS 60000
 
-static int env_resolve(const char *ref, char *out, size_t cap, int64_t *ttl_ms, char *why, size_t whycap)
+static int env_resolve(const struct wd_secrets_config *cfg, const char *ref, char *out, size_t cap, int64_t *ttl_ms, char *why, size_t whycap)
 {
     const char *v = getenv(ref + 6);
     size_t n = v ? strlen(v) : 0;
@@ -28,7 +28,7 @@ static int env_resolve(const char *ref, char *out, size_t cap, int64_t *ttl_ms, 
     return (int)n;
 }
 
-static int file_resolve(const char *ref, char *out, size_t cap, int64_t *ttl_ms, char *why, size_t whycap)
+static int file_resolve(const struct wd_secrets_config *cfg, const char *ref, char *out, size_t cap, int64_t *ttl_ms, char *why, size_t whycap)
 {
     *ttl_ms = FILE_TTL_MS;
     int fd = open(ref + 7, O_RDONLY | O_CLOEXEC);
@@ -68,14 +68,20 @@ static int file_resolve(const char *ref, char *out, size_t cap, int64_t *ttl_ms,
 
 #define SCHEME(s) s, sizeof(s) - 1
 static const struct wd_secret_backend backends[] = {
-    {SCHEME("env://"), env_resolve, WD_SECRET_TTL_NEVER, true},
-    {SCHEME("file://"), file_resolve, FILE_TTL_MS, false},
-    /* accepted by the config so files stay valid; resolve is filled in by the vault backends' issue */
-    {SCHEME("vault://"), NULL, 300000, false},
-    {SCHEME("aws-sm://"), NULL, 300000, false},
-    {SCHEME("gcp-sm://"), NULL, 300000, false},
-    {SCHEME("azure-kv://"), NULL, 300000, false},
+    {SCHEME("env://"), env_resolve, WD_SECRET_TTL_NEVER, true, NULL},
+    {SCHEME("file://"), file_resolve, FILE_TTL_MS, false, NULL},
+    {SCHEME("vault://"), wd_vault_resolve, 300000, false, wd_vault_shutdown},
+    {SCHEME("aws-sm://"), wd_aws_sm_resolve, 300000, false, wd_aws_sm_shutdown},
+    {SCHEME("gcp-sm://"), wd_gcp_sm_resolve, 300000, false, wd_gcp_sm_shutdown},
+    {SCHEME("azure-kv://"), wd_azure_kv_resolve, 300000, false, wd_azure_kv_shutdown},
 };
+
+void wd_secret_backends_shutdown(void)
+{
+    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+        if (backends[i].shutdown != NULL)
+            backends[i].shutdown();
+}
 
 const struct wd_secret_backend *wd_secret_backend_find(const char *ref)
 {

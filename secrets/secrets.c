@@ -21,6 +21,7 @@
 
 #include <openssl/crypto.h>
 
+#include "config/config.h"
 #include "lib/log.h"
 
 #define TABLE_SLOTS 1024 /* a power of two; entries are never removed before wd_secrets_stop */
@@ -81,6 +82,8 @@ struct entry {
     int64_t err_at;              /* last failure with no value to serve, 0 when none */
     bool failing;                /* a refresh failed; a stale value is served */
     int64_t warned_at;           /* last failure logged: a failing reference logs once a minute, not per try */
+    char why[160];               /* the last failure's reason (names no value), "" after a success */
+    unsigned long fetch_ok, fetch_failed, stale_starts; /* for /metrics */
     struct wd_secret_wait *waits;
 };
 
@@ -205,6 +208,51 @@ static void secure_unmap(void *p, size_t n)
     munlock(p, n);
     munmap(p, n);
     atomic_fetch_add(&wiped_count, 1);
+}
+
+/* ---- the backends' configuration and memory ---- */
+
+static struct wd_secrets_config *g_cfg; /* set once (restart-only), freed by wd_secrets_stop */
+static const struct wd_secrets_config zero_cfg;
+
+const struct wd_secrets_config *wd_secrets_config_get(void)
+{
+    struct wd_secrets_config *c = __atomic_load_n(&g_cfg, __ATOMIC_ACQUIRE);
+    return c != NULL ? c : &zero_cfg;
+}
+
+int wd_secrets_configure(const struct wd_config *cfg)
+{
+    if (__atomic_load_n(&g_cfg, __ATOMIC_ACQUIRE) != NULL)
+        return 0; /* the section takes effect on restart: a reload keeps the first */
+    struct wd_secrets_config *c = wd_config_secrets_dup(cfg);
+    if (c == NULL)
+        return -1;
+    struct wd_secrets_config *expect = NULL;
+    if (!__atomic_compare_exchange_n(&g_cfg, &expect, c, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        wd_config_secrets_free(c);
+        return 0;
+    }
+    atomic_store(&t_stale_max_ms, (int64_t)c->stale_max_ms);
+    return 0;
+}
+
+static size_t page_round(size_t n)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t ps = page > 0 ? (size_t)page : 4096;
+    return (n + ps - 1) / ps * ps;
+}
+
+void *wd_secret_mem_alloc(size_t n)
+{
+    return n == 0 ? NULL : secure_map(page_round(n));
+}
+
+void wd_secret_mem_free(void *p, size_t n)
+{
+    if (p != NULL)
+        secure_unmap(p, page_round(n));
 }
 
 static struct val *val_new(const char *bytes, size_t len, int64_t now, int64_t ttl, uint64_t epoch)
@@ -487,6 +535,10 @@ static void complete(struct entry *e, struct val *v, int64_t ttl, const char *wh
     e->done_seq++;
     e->last_done_epoch = e->start_epoch;
     struct val *old = atomic_load_explicit(&e->cur, memory_order_relaxed);
+    if (v != NULL)
+        e->fetch_ok++, e->why[0] = '\0';
+    else
+        e->fetch_failed++, snprintf(e->why, sizeof(e->why), "%s", why);
     if (v != NULL) {
         set_value(e, v);
         e->fetched_at = now;
@@ -504,6 +556,8 @@ static void complete(struct entry *e, struct val *v, int64_t ttl, const char *wh
             note_set(note, WD_LOG_WARN, "secret %.200s: refresh failed (%.150s); the previous value is served for %lld s more",
                      e->ref, why, (long long)left);
         }
+        if (!e->failing)
+            e->stale_starts++;
         e->failing = true;
         int64_t retry = now + atomic_load(&t_retry_ms);
         e->next_try = retry < old->serve_until ? retry : old->serve_until;
@@ -600,7 +654,7 @@ static void *resolver_main(void *arg)
             nanosleep(&(struct timespec){delay / 1000, (delay % 1000) * 1000000}, NULL);
         char why[256] = "";
         int64_t ttl = e->be->default_ttl_ms;
-        int n = e->be->resolve(e->ref, scratch, scratch_len, &ttl, why, sizeof(why));
+        int n = e->be->resolve(wd_secrets_config_get(), e->ref, scratch, scratch_len, &ttl, why, sizeof(why));
         atomic_fetch_add(&backend_calls, 1);
         if (ttl <= 0)
             ttl = e->be->default_ttl_ms;
@@ -718,6 +772,8 @@ void wd_secrets_stop(void)
     pthread_mutex_unlock(&g_mu);
     secure_unmap(scratch, scratch_len);
     scratch = NULL;
+    wd_secret_backends_shutdown(); /* the backends' own tokens wiped */
+    wd_config_secrets_free(__atomic_exchange_n(&g_cfg, NULL, __ATOMIC_ACQ_REL));
     atomic_store(&started, false);
     pthread_mutex_unlock(&start_mu);
 }
@@ -780,6 +836,63 @@ int wd_secret_get(struct wd_secrets_loop *l, const char *ref, char *out, size_t 
     if (wait != NULL && l != NULL && !counted)
         loop_pending(l, +1);
     return WD_SECRET_PENDING;
+}
+
+int wd_secret_state(const char *ref, char *why, size_t whycap)
+{
+    if (whycap > 0)
+        why[0] = '\0';
+    struct entry *e = lookup(ref, ref_hash(ref));
+    if (e == NULL)
+        return WD_SECRET_UNUSED;
+    int st;
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&g_mu);
+    struct val *v = atomic_load_explicit(&e->cur, memory_order_relaxed);
+    if (v != NULL && now < v->serve_until)
+        st = e->failing || now >= v->expires ? WD_SECRET_STALE : WD_SECRET_CACHED;
+    else if (e->inflight && e->err_at == 0)
+        st = WD_SECRET_RESOLVING;
+    else if (e->err_at != 0 || e->why[0] != '\0')
+        st = WD_SECRET_FAILED;
+    else
+        st = WD_SECRET_UNUSED; /* resolved once, unused for a TTL, wiped: fetched again on its next use */
+    if (st == WD_SECRET_FAILED || st == WD_SECRET_STALE)
+        snprintf(why, whycap, "%s", e->why);
+    pthread_mutex_unlock(&g_mu);
+    return st;
+}
+
+size_t wd_secrets_stats(struct wd_secrets_scheme_stats *out, size_t cap)
+{
+    size_t n = 0;
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&g_mu);
+    for (size_t i = 0; i < TABLE_SLOTS; i++) {
+        struct entry *e = atomic_load_explicit(&slots[i], memory_order_relaxed);
+        if (e == NULL)
+            continue;
+        size_t k = 0;
+        while (k < n && out[k].scheme != e->be->scheme)
+            k++;
+        if (k == n) {
+            if (n == cap)
+                continue;
+            out[n++] = (struct wd_secrets_scheme_stats){.scheme = e->be->scheme};
+        }
+        struct wd_secrets_scheme_stats *o = &out[k];
+        struct val *v = atomic_load_explicit(&e->cur, memory_order_relaxed);
+        o->references++;
+        if (v != NULL && now < v->serve_until && (e->failing || now >= v->expires))
+            o->stale++;
+        else if (v == NULL && e->err_at != 0)
+            o->failed++;
+        o->fetches_ok += e->fetch_ok;
+        o->fetches_failed += e->fetch_failed;
+        o->stale_episodes += e->stale_starts;
+    }
+    pthread_mutex_unlock(&g_mu);
+    return n;
 }
 
 void wd_secret_invalidate(const char *ref)
@@ -849,7 +962,7 @@ static int resolve_inline(const struct wd_secret_backend *be, const char *ref, c
 {
     char buf[WD_SECRET_MAX], why[256] = "";
     int64_t ttl = be->default_ttl_ms;
-    int n = be->resolve(ref, buf, sizeof(buf), &ttl, why, sizeof(why));
+    int n = be->resolve(wd_secrets_config_get(), ref, buf, sizeof(buf), &ttl, why, sizeof(why));
     atomic_fetch_add(&backend_calls, 1);
     uint64_t h = ref_hash(ref), ep = atomic_load(&reload_epoch);
     struct entry *e = lookup(ref, h);
@@ -892,7 +1005,7 @@ int wd_secret_resolve(const char *ref, char *out, size_t cap)
         /* a backend that needs a secret of its own (a vault token in a file): no cache, no wait on itself */
         char why[256];
         int64_t ttl;
-        return be->resolve(ref, out, cap, &ttl, why, sizeof(why));
+        return be->resolve(wd_secrets_config_get(), ref, out, cap, &ttl, why, sizeof(why));
     }
     if (be->no_io)
         return resolve_inline(be, ref, out, cap);

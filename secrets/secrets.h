@@ -22,6 +22,11 @@
 int wd_secrets_start(void);
 void wd_secrets_stop(void);
 
+struct wd_config;
+/* The vault and cloud backends' settings (cfg->secrets, copied): call once before the first resolution; later
+ * calls (a reload) change nothing, the section takes effect on restart. 0, or -1 on OOM. */
+int wd_secrets_configure(const struct wd_config *cfg);
+
 /* A worker loop's link to the cache: waits on it are called back on that loop. */
 struct wd_secrets_loop;
 struct wd_secrets_loop *wd_secrets_loop_new(uv_loop_t *loop);
@@ -53,6 +58,20 @@ void wd_secret_wait_cancel(struct wd_secret_wait *wait);
 /* The provider refused the cached value (401/403): fetch it again, once, in the background; the value in hand
  * stays served until the new one arrives. A value fetched less than a second ago is not fetched again. */
 void wd_secret_invalidate(const char *ref);
+/* What the cache knows of ref, for /readyz: one of these, and for FAILED and STALE the last failure's reason
+ * (names the backend's error, never a value) in why. Takes the cache's lock briefly; never resolves. */
+enum { WD_SECRET_UNUSED = 0, WD_SECRET_RESOLVING, WD_SECRET_CACHED, WD_SECRET_STALE, WD_SECRET_FAILED };
+int wd_secret_state(const char *ref, char *why, size_t whycap);
+
+/* Counters per scheme for /metrics (a scrape, under the cache's lock): references cached, the ones served
+ * stale because their refresh fails, the ones that failed with nothing to serve, fetches by result, and how
+ * often a reference went stale. Returns the number of schemes filled. */
+struct wd_secrets_scheme_stats {
+    const char *scheme; /* "vault://", ... (static) */
+    unsigned long references, stale, failed, fetches_ok, fetches_failed, stale_episodes;
+};
+size_t wd_secrets_stats(struct wd_secrets_scheme_stats *out, size_t cap);
+
 /* Starts resolving ref now, so that its first use finds the value ready (start-up, reload). */
 void wd_secrets_prefetch(const char *ref);
 

@@ -21,6 +21,7 @@
 
 #include <uv.h>
 
+#include "secrets/secrets.h"
 #include "lib/log.h"
 
 #define IDX_NONE 0u
@@ -956,6 +957,38 @@ static void render_governance(struct wd_buf *b)
     }
 }
 
+/* The secret cache, per scheme (names only: a reference's path is not a label, and never a value). */
+static void render_secrets(struct wd_buf *b)
+{
+    struct wd_secrets_scheme_stats st[8];
+    size_t n = wd_secrets_stats(st, NELEM(st));
+    static const struct {
+        const char *name, *type, *help;
+    } m[] = {
+        {"warden_secret_references", "gauge", "Secret references the cache holds."},
+        {"warden_secret_stale_references", "gauge",
+         "References served past their expiry because their backend fails (up to secrets.stale_max)."},
+        {"warden_secret_failed_references", "gauge", "References whose backend failed with no value to serve."},
+        {"warden_secret_fetches_total", "counter", "Backend reads, by result."},
+        {"warden_secret_stale_total", "counter", "Times a reference began to be served stale."},
+    };
+    for (size_t k = 0; k < NELEM(m); k++) {
+        put_meta(b, m[k].name, m[k].type, m[k].help);
+        for (size_t i = 0; i < n; i++) {
+            int sl = (int)strcspn(st[i].scheme, ":");
+            if (k == 3) {
+                wd_buf_printf(b, "%s{scheme=\"%.*s\",result=\"ok\"} %lu\n", m[k].name, sl, st[i].scheme, st[i].fetches_ok);
+                wd_buf_printf(b, "%s{scheme=\"%.*s\",result=\"error\"} %lu\n", m[k].name, sl, st[i].scheme,
+                              st[i].fetches_failed);
+                continue;
+            }
+            unsigned long v = k == 0 ? st[i].references : k == 1 ? st[i].stale : k == 2 ? st[i].failed
+                                                                                  : st[i].stale_episodes;
+            wd_buf_printf(b, "%s{scheme=\"%.*s\"} %lu\n", m[k].name, sl, st[i].scheme, v);
+        }
+    }
+}
+
 void wd_metrics_render(struct wd_buf *b, wd_metrics_audit_fn audit)
 {
     bool up = atomic_load_explicit(&ready, memory_order_acquire);
@@ -996,6 +1029,7 @@ void wd_metrics_render(struct wd_buf *b, wd_metrics_audit_fn audit)
                   (unsigned long long)atomic_load_explicit(&series_dropped, memory_order_relaxed));
 
     render_audit(b, audit);
+    render_secrets(b);
     render_governance(b);
 
     put_meta(b, "warden_otel_spans_queued", "gauge", "Spans waiting for export.");

@@ -107,12 +107,18 @@ static struct wd_runtime *runtime_new(struct wd_config *cfg)
     return rt;
 }
 
+/* A reference read from this machine (env://, file://): cheap, so it is read at start and on reload whatever
+ * secrets.prefetch says, and a missing one keeps /readyz at 503. The vault and cloud schemes wait for their first
+ * use unless secrets.prefetch is on. */
+static bool local_ref(const char *ref) { return strncmp(ref, "env://", 6) == 0 || strncmp(ref, "file://", 7) == 0; }
+
 /* Provider keys resolve in the background from now, so a first request normally finds them cached. */
 static void prefetch_keys(const struct wd_config *cfg)
 {
     for (size_t i = 0; i < cfg->nproviders; i++)
         for (size_t k = 0; k < cfg->providers[i].nkeys; k++)
-            wd_secrets_prefetch(cfg->providers[i].keys[k].secret);
+            if (cfg->secrets.prefetch || local_ref(cfg->providers[i].keys[k].secret))
+                wd_secrets_prefetch(cfg->providers[i].keys[k].secret);
 }
 
 static struct wd_runtime *runtime_acquire_global(void)
@@ -128,31 +134,65 @@ static void respond_json(h2o_req_t *req, int status, const char *json)
     wd_respond(req, status, "application/json", json, strlen(json));
 }
 
-/* Every provider has a credential in the secret cache (read from the cache on the worker's loop: a reference
- * still resolving counts as not ready, and its resolution has started). */
-static int ready_check(struct wd_worker *w, const struct wd_config *cfg, char *why, size_t cap)
+/* Every provider has a credential it can use: a local reference (env://, file://) must be cached (read from the
+ * cache on the worker's loop: one still resolving counts as not ready, and its resolution has started); a vault
+ * or cloud reference is ready unless it failed with nothing to serve (a lazy one not yet used is ready; with
+ * secrets.prefetch it must be cached like a local one). When refs is set, every provider key's reference and
+ * its state are written there as a JSON array. */
+static const char *const state_names[] = {"unused", "resolving", "cached", "stale", "failed"};
+
+static int ready_check(struct wd_worker *w, const struct wd_config *cfg, char *why, size_t cap, struct wd_buf *refs)
 {
-    char val[WD_SECRET_MAX];
+    char val[WD_SECRET_MAX], reason[160];
+    int rc = 0;
+    if (refs != NULL)
+        wd_buf_putc(refs, '[');
     for (size_t i = 0; i < cfg->nproviders; i++) {
         const struct wd_provider *p = &cfg->providers[i];
         bool ok = false, pending = false;
-        for (size_t k = 0; k < p->nkeys && !ok; k++) {
-            /* at start (no worker yet) the cold path may wait for the resolver; a worker reads the cache only */
-            int r = w != NULL ? wd_secret_get(w->gw.secrets, p->keys[k].secret, val, sizeof(val), NULL)
-                              : wd_secret_resolve(p->keys[k].secret, val, sizeof(val));
-            ok = r > 0;
-            pending |= r == WD_SECRET_PENDING;
+        for (size_t k = 0; k < p->nkeys; k++) {
+            const char *ref = p->keys[k].secret;
+            bool must_cache = local_ref(ref) || cfg->secrets.prefetch;
+            if (!ok && must_cache) {
+                /* at start (no worker yet) the cold path may wait for the resolver; a worker reads the cache only */
+                int r = w != NULL ? wd_secret_get(w->gw.secrets, ref, val, sizeof(val), NULL)
+                                  : wd_secret_resolve(ref, val, sizeof(val));
+                ok = r > 0;
+                pending |= r == WD_SECRET_PENDING;
+            }
+            int st = wd_secret_state(ref, reason, sizeof(reason));
+            if (!ok && !must_cache)
+                ok = st != WD_SECRET_FAILED;
+            if (refs != NULL) {
+                if (refs->n > 1)
+                    wd_buf_putc(refs, ',');
+                wd_buf_puts(refs, "{\"provider\":");
+                wd_json_put_string(refs, p->name, strlen(p->name));
+                wd_buf_puts(refs, ",\"ref\":");
+                wd_json_put_string(refs, ref, strlen(ref));
+                wd_buf_puts(refs, ",\"state\":\"");
+                wd_buf_puts(refs, state_names[st]);
+                wd_buf_putc(refs, '"');
+                if (reason[0] != '\0') {
+                    wd_buf_puts(refs, ",\"reason\":");
+                    wd_json_put_string(refs, reason, strlen(reason));
+                }
+                wd_buf_putc(refs, '}');
+            }
         }
-        if (!ok) {
+        if (!ok && rc == 0) {
             snprintf(why, cap, "provider %s: %s (%s)", p->name,
                      pending ? "its credential is being resolved" : "no credential can be resolved",
                      p->nkeys ? p->keys[0].secret : "no keys");
-            OPENSSL_cleanse(val, sizeof(val));
-            return -1;
+            rc = -1;
+            if (refs == NULL)
+                break;
         }
     }
+    if (refs != NULL)
+        wd_buf_putc(refs, ']');
     OPENSSL_cleanse(val, sizeof(val));
-    return 0;
+    return rc;
 }
 
 /* The audit writers' counters for the metrics module; called from the scraping thread (the writers' counters
@@ -195,19 +235,24 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/readyz"))) {
-        char why[300], body[400];
+        char why[300];
         if (atomic_load(&draining)) {
             respond_json(req, 503, "{\"status\":\"draining\"}");
-        } else if (ready_check(w, w->gw.rt->cfg, why, sizeof(why)) < 0) {
-            struct wd_buf b = {0};
-            wd_buf_puts(&b, "{\"status\":\"not ready\",\"reason\":");
-            wd_json_put_string(&b, why, strlen(why));
-            wd_buf_putc(&b, '}');
-            snprintf(body, sizeof(body), "%.*s", (int)b.n, b.p ? b.p : "");
-            wd_buf_free(&b);
-            respond_json(req, 503, body);
         } else {
-            respond_json(req, 200, "{\"status\":\"ready\"}");
+            struct wd_buf refs = {0}, b = {0};
+            bool ready = ready_check(w, w->gw.rt->cfg, why, sizeof(why), &refs) == 0;
+            wd_buf_puts(&b, ready ? "{\"status\":\"ready\"" : "{\"status\":\"not ready\",\"reason\":");
+            if (!ready)
+                wd_json_put_string(&b, why, strlen(why));
+            wd_buf_puts(&b, ",\"secrets\":");
+            wd_buf_put(&b, refs.p ? refs.p : "[]", refs.p ? refs.n : 2);
+            wd_buf_putc(&b, '}');
+            if (b.oom)
+                respond_json(req, 503, "{\"status\":\"not ready\",\"reason\":\"out of memory\"}");
+            else
+                wd_respond(req, ready ? 200 : 503, "application/json", b.p, b.n);
+            wd_buf_free(&refs);
+            wd_buf_free(&b);
         }
         return 0;
     }
@@ -553,7 +598,7 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
 {
     signal(SIGPIPE, SIG_IGN);
     reload_path = config_path;
-    if (wd_upstream_global_init() != 0 || wd_secrets_start() != 0)
+    if (wd_upstream_global_init() != 0 || wd_secrets_configure(cfg) != 0 || wd_secrets_start() != 0)
         return 1;
     if (wd_oidc_configure(cfg) != 0 || (cfg->noidc > 0 && wd_oidc_fetch_start() != 0)) {
         wd_log(WD_LOG_ERROR, "oidc: cannot start the key fetcher", "");
@@ -653,7 +698,7 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
     }
     {
         char why[300];
-        if (ready_check(NULL, cfg, why, sizeof(why)) < 0)
+        if (ready_check(NULL, cfg, why, sizeof(why), NULL) < 0)
             wd_logf(WD_LOG_WARN, "", "not ready: %s. Set it and Warden will pick it up on the next request.", why);
     }
 

@@ -11,7 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "${1:-}"
 declare -A ALLOWED=(
   [lib]=""
   [config]="lib"
-  [secrets]="lib"
+  [secrets]="lib config net"
   [authz]="lib config"
   [api]="lib"
   [providers]="lib config api"
