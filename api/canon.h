@@ -171,6 +171,8 @@ struct wd_sink {
 struct wd_error {
     enum wd_error_class cls;
     char msg[256];
+    bool credential_refused; /* the provider refused Warden's own key (not the client's request): it is
+                                fetched again from its secret backend */
 };
 void wd_error_set(struct wd_error *e, enum wd_error_class cls, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -918,7 +918,7 @@ static void up_done(void *ctx, enum wd_upstream_result res, const char *detail)
     if (c->up_status != 200) {
         struct wd_error e = {0};
         c->pops->map_error(c->up_status, c->errbody.p ? c->errbody.p : "", c->errbody.n, &e);
-        if ((c->up_status == 401 || c->up_status == 403) && c->key_ref != NULL) {
+        if ((c->up_status == 401 || c->up_status == 403 || e.credential_refused) && c->key_ref != NULL) {
             /* the next request gets a fresh value if the reference now holds another (a rotated key) */
             wd_secret_invalidate(c->key_ref);
             wd_logf(WD_LOG_WARN, "", "provider %s refused its credential (HTTP %d); %s is fetched again",

@@ -285,10 +285,15 @@ void wd_gemini_error(int status, const char *body, size_t len, struct wd_error *
         if (wd_json_type(&j, m) == WD_J_STR)
             wd_json_str_decode(&j, m, &a, &msg);
     }
-    if (status == 401 || status == 403)
+    /* a revoked or rotated Gemini key is a 400 with the reason API_KEY_INVALID, not a 401 */
+    bool bad_key = status == 400 && body != NULL && memmem(body, len, "\"API_KEY_INVALID\"", 17) != NULL;
+    if (bad_key)
+        cls = WD_ERR_API;
+    if (status == 401 || status == 403 || bad_key)
         wd_error_set(err, cls, "the provider rejected Warden's credential (HTTP %d)", status);
     else
         wd_error_set(err, cls, "provider error (HTTP %d): %.*s", status, (int)(msg.n > 200 ? 200 : msg.n), msg.p);
+    err->credential_refused = status == 401 || status == 403 || bad_key;
     wd_json_free(&j);
     wd_arena_free(&a);
 }

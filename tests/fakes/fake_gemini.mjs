@@ -419,7 +419,8 @@ const checkStep = (s, i) => checkAgentStep(s, i, checkCall);
 
 export function applyScript(s) {
   if (!s || typeof s !== 'object' || Array.isArray(s)) throw new Error('script must be a JSON object');
-  for (const k of Object.keys(s)) if (!['mode', 'steps', 'faults', 'append', 'chunk_delay_ms', 'text_signature'].includes(k)) throw new Error(`unknown script key ${k}`);
+  for (const k of Object.keys(s)) if (!['mode', 'steps', 'faults', 'append', 'chunk_delay_ms', 'text_signature', 'api_keys'].includes(k)) throw new Error(`unknown script key ${k}`);
+  if (s.api_keys !== undefined && !(Array.isArray(s.api_keys) && s.api_keys.length > 0 && s.api_keys.every(k => typeof k === 'string' && k !== ''))) throw new Error('api_keys must be a non-empty array of non-empty strings');
   const mode = s.mode;
   checkModeStepsFaults(s, { checkStep, checkFault });
   if (s.chunk_delay_ms !== undefined && !(Number.isInteger(s.chunk_delay_ms) && s.chunk_delay_ms >= 0)) throw new Error('chunk_delay_ms must be a non-negative integer');
@@ -430,6 +431,7 @@ export function applyScript(s) {
   if (s.faults !== undefined) S.faults = s.append ? S.faults.concat(s.faults) : s.faults.slice();
   if (s.chunk_delay_ms !== undefined) S.chunkDelayMs = s.chunk_delay_ms;
   if (s.text_signature !== undefined) S.textSignature = s.text_signature;
+  if (s.api_keys !== undefined) S.apiKeys = s.api_keys.slice();
 }
 
 function resetState(forgetSignatures) {
@@ -495,7 +497,7 @@ function checkAuth(req, query) {
     if (req.headers.authorization) throw new ApiError(401, DEFAULT_MESSAGES[401]);
     throw new ApiError(403, "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.");
   }
-  if (key !== S.opts.key)
+  if (S.apiKeys ? !S.apiKeys.includes(key) : key !== S.opts.key)
     throw new ApiError(400, 'API key not valid. Please pass a valid API key.', {
       details: [
         { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com', metadata: { service: 'generativelanguage.googleapis.com' } },
