@@ -19,6 +19,7 @@
 
 #include <uv.h>
 
+#include "secrets/backend.h"
 #include "secrets/secrets.h"
 #include "secrets/secrets_test.h"
 
@@ -370,7 +371,11 @@ static void test_failed_refresh_serves_stale_then_fails(void **state)
     ref_of(ref, sizeof(ref), "gone");
     struct tloop t;
     tloop_init(&t);
+    char why[200];
+    assert_int_equal(wd_secret_state("file:///never-asked", why, sizeof(why)), WD_SECRET_UNUSED);
     assert_true(is(out, get_first(&t, ref, out, sizeof(out)), "soon-gone"));
+    assert_int_equal(wd_secret_state(ref, why, sizeof(why)), WD_SECRET_CACHED);
+    assert_string_equal(why, "");
     int64_t t0 = now_ms();
     long calls = wd_secrets_test_backend_calls();
     char path[128];
@@ -378,11 +383,14 @@ static void test_failed_refresh_serves_stale_then_fails(void **state)
     assert_int_equal(unlink(path), 0);
     int64_t last_stale = -1, first_fail = -1;
     int pending = 0;
+    bool saw_stale_state = false;
     while (now_ms() - t0 < 2000) {
         int n = get(&t, ref, out, sizeof(out), NULL);
         int64_t at = now_ms() - t0;
         if (is(out, n, "soon-gone")) {
             last_stale = at;
+            if (at >= 250 && wd_secret_state(ref, why, sizeof(why)) == WD_SECRET_STALE)
+                saw_stale_state = strstr(why, "cannot open the file") != NULL;
         } else if (n == -1) {
             first_fail = at;
             break;
@@ -396,6 +404,21 @@ static void test_failed_refresh_serves_stale_then_fails(void **state)
     assert_true(first_fail >= 400);   /* not before expiry + stale_max (500 ms after the fetch), less skew */
     assert_true(first_fail <= 900);
     assert_true(wd_secrets_test_backend_calls() >= calls + 2); /* the refresh, then retries */
+    assert_true(saw_stale_state); /* /readyz says stale, with the backend's reason */
+    assert_int_equal(wd_secret_state(ref, why, sizeof(why)), WD_SECRET_FAILED);
+    assert_non_null(strstr(why, "cannot open the file"));
+    assert_null(strstr(why, "soon-gone"));
+    struct wd_secrets_scheme_stats st[8];
+    size_t ns = wd_secrets_stats(st, 8), k = 0;
+    while (k < ns && strcmp(st[k].scheme, "file://") != 0)
+        k++;
+    assert_true(k < ns);
+    assert_int_equal(st[k].references, 1);
+    assert_int_equal(st[k].failed, 1);
+    assert_int_equal(st[k].stale, 0);
+    assert_int_equal(st[k].fetches_ok, 1);
+    assert_true(st[k].fetches_failed >= 2);
+    assert_int_equal(st[k].stale_episodes, 1);
     /* failed now: -1 at once, while the failure is recent */
     struct waiter x;
     waiter_init(&x);
@@ -607,6 +630,54 @@ static void *hammer_main(void *arg)
     return NULL;
 }
 
+/* The VmFlags of the mapping holding addr in /proc/self/smaps ("" when not found). */
+static void vm_flags(const void *addr, char *out, size_t cap)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    bool in = false;
+    out[0] = '\0';
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+            continue;
+        }
+        if (in && strncmp(line, "VmFlags:", 8) == 0) {
+            snprintf(out, cap, "%s", line + 8);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static void test_values_are_left_out_of_core_dumps(void **state)
+{
+    (void)state;
+    char out[64], ref[128], flags[256];
+    put_file("dd", "dump-me-not");
+    ref_of(ref, sizeof(ref), "dd");
+    struct tloop t;
+    tloop_init(&t);
+    assert_true(is(out, get_first(&t, ref, out, sizeof(out)), "dump-me-not"));
+    size_t maplen = 0;
+    const void *buf = wd_secrets_test_value_buf(ref, &maplen);
+    assert_non_null(buf);
+    vm_flags(buf, flags, sizeof(flags));
+    assert_non_null(strstr(flags, " dd")); /* MADV_DONTDUMP */
+    /* a backend's own token memory too, and it is wiped when freed */
+    char *tok = wd_secret_mem_alloc(100);
+    assert_non_null(tok);
+    memcpy(tok, "hvs.token", 10);
+    vm_flags(tok, flags, sizeof(flags));
+    assert_non_null(strstr(flags, " dd"));
+    long wiped = wd_secrets_test_wiped();
+    wd_secret_mem_free(tok, 100);
+    assert_int_equal(wd_secrets_test_wiped(), wiped + 1);
+    tloop_fini(&t);
+}
+
 static void test_readers_during_value_swaps(void **state)
 {
     (void)state;
@@ -661,6 +732,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reload_refetches_and_the_cold_path_waits_for_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_changes_are_seen_by_the_cold_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readers_during_value_swaps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_values_are_left_out_of_core_dumps, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
