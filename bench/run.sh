@@ -231,7 +231,7 @@ models:
     type: gemini
     base_url: http://127.0.0.1:$3
     keys:
-      - secret: env://GEMINI_API_KEY
+      - secret: ${WCFG_KEYREF:-env://GEMINI_API_KEY}
 models:
   tiers:
     opus: gemini/gemini-2.5-pro
@@ -659,6 +659,26 @@ $TELEMETRY_OFF_YAML"
   log "warden with an OIDC issuer on 127.0.0.1:$WI_PORT (pid $WI_PID, core $GW_CORE, workers: 1)"
 fi
 
+# warden_vault: callgrind only, Warden whose Gemini key is a vault:// reference (tests/fakes/fake_vault.mjs, plain
+# HTTP on loopback, a token), cached after the warm-up: the request path's cost of a vault credential against
+# warden's env:// one (issue 17: no more instructions); the resolver thread's work shows apart, by thread
+VAULT_YAML="" VAULT_BENCH_TOKEN="bench-vault-root"
+if measured warden_vault; then
+  VAULT_OUT="$TMP/vault.out"
+  node "$ROOT/tests/fakes/fake_vault.mjs" --port 0 --root-token "$VAULT_BENCH_TOKEN" >"$VAULT_OUT" 2>/dev/null &
+  PIDS+=("$!")
+  for i in $(seq 1 100); do grep -q '"port"' "$VAULT_OUT" 2>/dev/null && break; sleep 0.05; done
+  VAULT_PORT=$(sed -n 's/.*"port": *\([0-9]*\).*/\1/p' "$VAULT_OUT" | head -1)
+  if [ -n "$VAULT_PORT" ] && curl -sf -o /dev/null -X POST "http://127.0.0.1:$VAULT_PORT/_fake/secret" \
+       -d "$(jq -nc --arg k "$GEMINI_KEY" '{mount:"secret",path:"bench",data:{key:$k}}')"; then
+    VAULT_YAML="secrets:
+  vault:
+    address: http://127.0.0.1:$VAULT_PORT"
+  else
+    log "warden_vault: fake_vault did not start; not measured"
+  fi
+fi
+
 # warden_key46: callgrind only, the static key check with a key as long as a virtual key (46 characters), sent the
 # same way (x-api-key); not wk-: that prefix is what sends a key to the governance lookup
 KEY46="sk-$(head -c 64 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 43)"
@@ -824,6 +844,10 @@ target() {   # target CONTENDER SIZE MODE -> T_URL T_HDRS T_BODY
     warden_key46 | warden_vkey | warden_vkey_budget)   # warden_key46 is callgrind only
       T_URL="http://127.0.0.1:${WG_PORT:-1}/anthropic/v1/messages"
       T_HDRS=$'x-api-key: '"$(case "$c" in warden_key46) echo "$KEY46" ;; warden_vkey) echo "$VKEY" ;; *) echo "$VKEY_BUDGET" ;; esac)"$'\nanthropic-version: 2023-06-01'
+      T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
+    warden_vault)   # callgrind only: the port is the callgrind instance's
+      T_URL="http://127.0.0.1:1/anthropic/v1/messages"
+      T_HDRS=$'x-api-key: '"$DEV_KEY"$'\nanthropic-version: 2023-06-01'
       T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
     warden | warden_audit | warden_otel | warden_before)
       T_URL="http://127.0.0.1:$(case "$c" in warden) echo "$W_PORT" ;; warden_audit) echo "$WA_PORT" ;; warden_before) echo "$WB_PORT" ;; *) echo "$WO_PORT" ;; esac)/anthropic/v1/messages"
@@ -1147,6 +1171,8 @@ cg_run() {   # cg_run CONTENDER SIZE MODE -> one JSON line, or nothing when the 
         warden_oidc) extra="$OIDC_YAML
 $TELEMETRY_OFF_YAML" ;;
         warden_longkey | warden_key46) extra="$TELEMETRY_OFF_YAML" ;;
+        warden_vault) extra="$VAULT_YAML
+$TELEMETRY_OFF_YAML" ;;
         warden_vkey | warden_vkey_budget) extra="$GOV_YAML
 $TELEMETRY_OFF_YAML" ;;
         warden) extra="$TELEMETRY_OFF_YAML" ;;
@@ -1154,15 +1180,15 @@ $TELEMETRY_OFF_YAML" ;;
 $TELEMETRY_OFF_YAML" ;;
         warden_otel) extra="$OTEL_YAML" ;;
       esac
-      case "$c" in warden_vkey | warden_vkey_budget) WCFG_ADMIN=1 ;; esac
+      case "$c" in warden_vkey | warden_vkey_budget) WCFG_ADMIN=1 ;; warden_vault) WCFG_KEYREF=vault://secret/bench#key ;; esac
       warden_config "$out.yaml" "$port" "$fport" "$extra"
-      WCFG_FAMILY=gemini WCFG_ADMIN=""
+      WCFG_FAMILY=gemini WCFG_ADMIN="" WCFG_KEYREF=""
       mport=$W_MPORT
       local devkey="$DEV_KEY"
       [ "$c" = warden_longkey ] && devkey="$LONG_KEY"
       [ "$c" = warden_key46 ] && devkey="$KEY46"
       GEMINI_API_KEY="$GEMINI_KEY" ANTHROPIC_API_KEY="$ANTH_KEY" WARDEN_DEV_KEY="$devkey" WARDEN_BENCH_ADMIN_KEY="$ADMIN_KEY" \
-        "${PIN_GW[@]}" valgrind --tool=callgrind --separate-threads=yes \
+        VAULT_TOKEN="$VAULT_BENCH_TOKEN" "${PIN_GW[@]}" valgrind --tool=callgrind --separate-threads=yes \
         --callgrind-out-file="$out.cg" "$wbin" serve --config "$out.yaml" >"$out.log" 2>&1 & ;;
   esac
   pid=$!
@@ -1247,11 +1273,12 @@ $TELEMETRY_OFF_YAML" ;;
 }
 if [ "$CG" = ok ]; then
   cg_list=()
-  for c in floor floor_tp warden warden_oidc warden_longkey warden_key46 warden_vkey warden_vkey_budget warden_before warden_audit warden_otel floor_anth floor_rb_anth warden_anth; do
+  for c in floor floor_tp warden warden_vault warden_oidc warden_longkey warden_key46 warden_vkey warden_vkey_budget warden_before warden_audit warden_otel floor_anth floor_rb_anth warden_anth; do
     measured "$c" || continue
     [ "$c" = warden_vkey ] || [ "$c" = warden_vkey_budget ] && [ "$GOV" != ok ] && continue
     [ "$c" = warden_audit ] && [ "$AUDIT" != ok ] && continue
     [ "$c" = warden_otel ] && [ "$OTEL" != ok ] && continue
+    [ "$c" = warden_vault ] && [ -z "$VAULT_YAML" ] && continue
     [ "$c" = floor_tp ] && [ -n "$ONLY" ] && continue
     [ "${c%_tp}" = floor ] && [ "${STATUS[floor]}" != ok ] && continue
     [ "${c#floor_rb}" != "$c" ] && [ "${STATUS[floor_anth]}" != ok ] && continue
