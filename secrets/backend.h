@@ -1,5 +1,5 @@
-/* The secret backends behind the cache: one table per reference scheme. The cache's resolver thread is the
- * only caller of resolve (it may block on a file or, the network, for the vault and cloud schemes);
+/* The secret backends behind the cache: one table per reference scheme. The cache's resolver thread of a backend is
+ * the only caller of its resolve (it may block on a file, or on the network for the vault and cloud schemes);
  * nothing here is called on a request path. */
 #ifndef WARDEN_SECRETS_BACKEND_H
 #define WARDEN_SECRETS_BACKEND_H
@@ -49,6 +49,11 @@ void wd_gcp_sm_shutdown(void);
 int wd_azure_kv_resolve(const struct wd_secrets_config *cfg, const char *ref, char *out, size_t cap,
                         int64_t *ttl_ms, char *why, size_t whycap);
 void wd_azure_kv_shutdown(void);
+
+/* The number of backends, and a backend's index among them: its resolver thread (secrets.c runs one per backend,
+ * so one backend's calls never overlap and a slow one holds up only its own references). */
+#define WD_SECRET_LANES 6
+size_t wd_secret_backend_lane(const struct wd_secret_backend *be);
 
 /* The backend whose scheme ref starts with, or NULL for an unknown scheme. */
 const struct wd_secret_backend *wd_secret_backend_find(const char *ref);

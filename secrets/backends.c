@@ -76,6 +76,10 @@ static const struct wd_secret_backend backends[] = {
     {SCHEME("azure-kv://"), wd_azure_kv_resolve, 300000, false, wd_azure_kv_shutdown},
 };
 
+_Static_assert(sizeof(backends) / sizeof(backends[0]) == WD_SECRET_LANES, "one resolver lane per backend");
+
+size_t wd_secret_backend_lane(const struct wd_secret_backend *be) { return (size_t)(be - backends); }
+
 void wd_secret_backends_shutdown(void)
 {
     for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)

@@ -1,4 +1,4 @@
-/* The process-wide secret cache: one resolver thread runs every backend call and refreshes used values at
+/* The process-wide secret cache: resolver threads (one per backend) run every backend call and refreshes used values at
  * 80% of their TTL; workers read values without a lock and wait for a first resolution through a callback
  * on their own loop. See secrets.h for the contract and the comment above struct entry for what guards what. */
 #include "secrets/secrets.h"
@@ -96,11 +96,15 @@ struct wd_secrets_loop {
 };
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t work_cv, done_cv; /* CLOCK_MONOTONIC, set up once */
+/* One resolver thread per backend (a lane): a slow or hung vault delays only the references of its own scheme, and
+ * each backend's own state (its tokens) is only ever touched by its lane's thread. Lane 0 (env://) also sweeps:
+ * it runs the timers of every entry and queues their refreshes on their lanes. */
+#define LANES WD_SECRET_LANES
+static pthread_cond_t work_cv[LANES], done_cv; /* CLOCK_MONOTONIC, set up once */
 static pthread_once_t cv_once = PTHREAD_ONCE_INIT;
 static _Atomic(struct entry *) slots[TABLE_SLOTS];
 static size_t nentries;
-static struct entry *jobs_head, *jobs_tail;
+static struct entry *jobs_head[LANES], *jobs_tail[LANES];
 static struct val *retired;
 static struct wd_secrets_loop *loops;
 static bool running;
@@ -109,9 +113,10 @@ static _Atomic uint64_t reload_epoch = 1;
 
 static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_bool started;
-static pthread_t resolver;
+static pthread_t resolvers[LANES];
+static size_t nresolvers;
 static _Thread_local bool on_resolver;
-static char *scratch; /* resolver only: a backend writes here, then the value is copied to its own mapping */
+static char *scratch[LANES]; /* each lane's: a backend writes here, then the value is copied to its own mapping */
 static size_t scratch_len;
 
 static _Atomic int64_t t_ttl_ms, t_stale_max_ms = 600000, t_error_hold_ms = 1000, t_retry_ms = 5000,
@@ -170,7 +175,8 @@ static void cv_init(void)
     pthread_condattr_t a;
     pthread_condattr_init(&a);
     pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&work_cv, &a);
+    for (size_t i = 0; i < LANES; i++)
+        pthread_cond_init(&work_cv[i], &a);
     pthread_cond_init(&done_cv, &a);
     pthread_condattr_destroy(&a);
 }
@@ -510,12 +516,13 @@ static void queue(struct entry *e)
     e->inflight = true;
     atomic_store_explicit(&e->used, false, memory_order_relaxed);
     e->next_job = NULL;
-    if (jobs_tail)
-        jobs_tail->next_job = e;
+    size_t l = wd_secret_backend_lane(e->be);
+    if (jobs_tail[l])
+        jobs_tail[l]->next_job = e;
     else
-        jobs_head = e;
-    jobs_tail = e;
-    pthread_cond_signal(&work_cv);
+        jobs_head[l] = e;
+    jobs_tail[l] = e;
+    pthread_cond_signal(&work_cv[l]);
 }
 
 /* g_mu held: v replaces e's value (NULL: e has none any more); the old one is wiped once no reader holds it */
@@ -614,7 +621,7 @@ static void sweep(struct entry *e, int64_t now, int64_t *next, struct note *note
 
 static void *resolver_main(void *arg)
 {
-    (void)arg;
+    size_t lane = (size_t)(uintptr_t)arg;
     on_resolver = true;
     pthread_setname_np(pthread_self(), "wd-secrets");
     struct note note = {.msg = ""};
@@ -622,15 +629,19 @@ static void *resolver_main(void *arg)
     while (running) {
         int64_t now = mono_ms();
         int64_t next = now + IDLE_WAKE_MS;
-        for (size_t i = 0; i < TABLE_SLOTS; i++) {
-            struct entry *e = atomic_load_explicit(&slots[i], memory_order_relaxed);
-            if (e != NULL)
-                sweep(e, now, &next, &note);
+        if (lane == 0) {
+            for (size_t i = 0; i < TABLE_SLOTS; i++) {
+                struct entry *e = atomic_load_explicit(&slots[i], memory_order_relaxed);
+                if (e != NULL)
+                    sweep(e, now, &next, &note);
+            }
+            free_retired();
+            if (retired != NULL && now + RETIRED_POLL_MS < next)
+                next = now + RETIRED_POLL_MS;
+        } else {
+            next = now + 60000; /* only its queue: woken by queue() and stop */
         }
-        free_retired();
-        if (retired != NULL && now + RETIRED_POLL_MS < next)
-            next = now + RETIRED_POLL_MS;
-        struct entry *e = jobs_head;
+        struct entry *e = jobs_head[lane];
         if (e == NULL) {
             if (note.msg[0] != '\0') {
                 pthread_mutex_unlock(&g_mu);
@@ -638,12 +649,12 @@ static void *resolver_main(void *arg)
                 pthread_mutex_lock(&g_mu);
                 continue;
             }
-            cv_wait_until(&work_cv, next > now ? next : now + 1);
+            cv_wait_until(&work_cv[lane], next > now ? next : now + 1);
             continue;
         }
-        jobs_head = e->next_job;
-        if (jobs_head == NULL)
-            jobs_tail = NULL;
+        jobs_head[lane] = e->next_job;
+        if (jobs_head[lane] == NULL)
+            jobs_tail[lane] = NULL;
         e->start_epoch = atomic_load(&reload_epoch);
         pthread_mutex_unlock(&g_mu);
         note_flush(&note);
@@ -654,7 +665,7 @@ static void *resolver_main(void *arg)
             nanosleep(&(struct timespec){delay / 1000, (delay % 1000) * 1000000}, NULL);
         char why[256] = "";
         int64_t ttl = e->be->default_ttl_ms;
-        int n = e->be->resolve(wd_secrets_config_get(), e->ref, scratch, scratch_len, &ttl, why, sizeof(why));
+        int n = e->be->resolve(wd_secrets_config_get(), e->ref, scratch[lane], scratch_len, &ttl, why, sizeof(why));
         atomic_fetch_add(&backend_calls, 1);
         if (ttl <= 0)
             ttl = e->be->default_ttl_ms;
@@ -664,18 +675,33 @@ static void *resolver_main(void *arg)
         int64_t done = mono_ms();
         struct val *v = NULL;
         if (n > 0) {
-            v = val_new(scratch, (size_t)n, done, ttl, e->start_epoch);
+            v = val_new(scratch[lane], (size_t)n, done, ttl, e->start_epoch);
             if (v == NULL)
                 snprintf(why, sizeof(why), "out of memory");
         }
-        OPENSSL_cleanse(scratch, scratch_len);
+        OPENSSL_cleanse(scratch[lane], scratch_len);
 
         pthread_mutex_lock(&g_mu);
         complete(e, v, ttl, why[0] ? why : "no reason given", done, &note);
+        if (lane != 0)
+            pthread_cond_signal(&work_cv[0]); /* the sweeper: a new timer, perhaps an old value to wipe */
     }
     pthread_mutex_unlock(&g_mu);
     note_flush(&note);
     return NULL;
+}
+
+/* start_mu held: every resolver thread told to stop and joined */
+static void stop_resolvers(void)
+{
+    pthread_mutex_lock(&g_mu);
+    running = false;
+    for (size_t i = 0; i < LANES; i++)
+        pthread_cond_signal(&work_cv[i]);
+    pthread_mutex_unlock(&g_mu);
+    for (size_t i = 0; i < nresolvers; i++)
+        pthread_join(resolvers[i], NULL);
+    nresolvers = 0;
 }
 
 int wd_secrets_start(void)
@@ -689,26 +715,29 @@ int wd_secrets_start(void)
     }
     pthread_once(&cv_once, cv_init);
     scratch_len = WD_SECRET_MAX;
-    scratch = secure_map(scratch_len);
-    if (scratch == NULL) {
-        pthread_mutex_unlock(&start_mu);
-        return -1;
-    }
+    int rc = 0;
+    for (size_t i = 0; i < LANES && rc == 0; i++)
+        rc = (scratch[i] = secure_map(scratch_len)) == NULL ? -1 : 0;
     pthread_mutex_lock(&g_mu);
     running = true;
     pthread_mutex_unlock(&g_mu);
-    /* the resolver takes no signal: the server's main loop handles them */
+    /* the resolvers take no signal: the server's main loop handles them */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = pthread_create(&resolver, NULL, resolver_main, NULL);
+    nresolvers = 0;
+    for (size_t i = 0; i < LANES && rc == 0; i++) {
+        rc = pthread_create(&resolvers[i], NULL, resolver_main, (void *)(uintptr_t)i);
+        nresolvers += rc == 0;
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
-        pthread_mutex_lock(&g_mu);
-        running = false;
-        pthread_mutex_unlock(&g_mu);
-        secure_unmap(scratch, scratch_len);
-        scratch = NULL;
+        stop_resolvers();
+        for (size_t i = 0; i < LANES; i++) {
+            if (scratch[i] != NULL)
+                secure_unmap(scratch[i], scratch_len);
+            scratch[i] = NULL;
+        }
         pthread_mutex_unlock(&start_mu);
         return -1;
     }
@@ -724,11 +753,7 @@ void wd_secrets_stop(void)
         pthread_mutex_unlock(&start_mu);
         return;
     }
-    pthread_mutex_lock(&g_mu);
-    running = false;
-    pthread_cond_signal(&work_cv);
-    pthread_mutex_unlock(&g_mu);
-    pthread_join(resolver, NULL);
+    stop_resolvers();
 
     pthread_mutex_lock(&g_mu);
     run_id++;
@@ -760,7 +785,8 @@ void wd_secrets_stop(void)
         free(e);
     }
     pthread_cond_broadcast(&done_cv);
-    jobs_head = jobs_tail = NULL;
+    for (size_t i = 0; i < LANES; i++)
+        jobs_head[i] = jobs_tail[i] = NULL;
     nentries = 0;
     while (kept_list) {
         struct kept *k = kept_list;
@@ -770,8 +796,10 @@ void wd_secrets_stop(void)
         free(k);
     }
     pthread_mutex_unlock(&g_mu);
-    secure_unmap(scratch, scratch_len);
-    scratch = NULL;
+    for (size_t i = 0; i < LANES; i++) {
+        secure_unmap(scratch[i], scratch_len);
+        scratch[i] = NULL;
+    }
     wd_secret_backends_shutdown(); /* the backends' own tokens wiped */
     wd_config_secrets_free(__atomic_exchange_n(&g_cfg, NULL, __ATOMIC_ACQ_REL));
     atomic_store(&started, false);
@@ -1075,7 +1103,7 @@ void wd_secrets_test_set_timing(const struct wd_secrets_timing *t)
     atomic_store(&t_backend_delay_ms, t->backend_delay_ms);
     if (atomic_load(&started)) {
         pthread_mutex_lock(&g_mu);
-        pthread_cond_signal(&work_cv);
+        pthread_cond_signal(&work_cv[0]); /* the sweeper */
         pthread_mutex_unlock(&g_mu);
     }
 }
