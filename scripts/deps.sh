@@ -6,7 +6,7 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libh2o-dev libuv1-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
       libjson-c-dev libyaml-dev libpq-dev libcmocka-dev
       postgresql openssl curl wrk nghttp2-client procps util-linux
-      protobuf-compiler prometheus glewlwyd tmux python3-hvac python3-boto3)
+      protobuf-compiler prometheus glewlwyd tmux python3-hvac python3-boto3 yamllint haproxy)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
@@ -17,9 +17,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # The tests run their own glewlwyd and Prometheus on loopback: the system services the packages start (on all
+  # The tests run their own glewlwyd, Prometheus and HAProxy on loopback: the system services the packages start (on all
   # interfaces, with Debian's defaults) are stopped where systemd runs them.
-  for s in glewlwyd prometheus; do
+  for s in glewlwyd prometheus haproxy; do
     case " ${missing[*]} " in *" $s "*) systemctl disable --now "$s" >/dev/null 2>&1 || true ;; esac
   done
 fi
