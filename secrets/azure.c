@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "lib/json.h"
+#include "lib/log.h"
 #include "net/fetch.h"
 #include "net/http_form.h"
 #include "secrets/backend.h"
@@ -862,10 +863,14 @@ int wd_azure_kv_resolve(const struct wd_secrets_config *cfg, const char *ref, ch
     bool relogged = false;
     /* A token near its renewal is renewed first; when that fails, the old one is used while it lasts. */
     if (s->auth && mono_ms() >= s->renew_ms && s->ch.resource[0]) {
-        if (az_login(&x, s, sub, sizeof sub) != 0 && mono_ms() >= s->expires_ms - 5000) {
-            slot_drop_token(s);
-            set_why(why, whycap, "azure-kv: %s", sub);
-            goto out;
+        if (az_login(&x, s, sub, sizeof sub) != 0) {
+            if (mono_ms() >= s->expires_ms - 5000) {
+                slot_drop_token(s);
+                set_why(why, whycap, "azure-kv: %s", sub);
+                goto out;
+            }
+            wd_logf(WD_LOG_WARN, "", "azure-kv: renewing the token for %.120s failed (%.200s); the current one is used "
+                    "for %lld s more", s->base, sub, (long long)((s->expires_ms - mono_ms()) / 1000));
         }
     }
     for (int attempt = 0; attempt < 3; attempt++) {

@@ -228,9 +228,24 @@ check "managed identity: the token came from IMDS" test "$(az_stats | jq -c .tok
 check "managed identity: the provider saw the current key" test "$(gem_last_key)" = "$KEY2"
 wd_stop_warden
 
+# ==== 4. a wrong client secret: Entra's reason, no value, no secret ======================================
+WD_WARDEN_ENV=(AZ_CS="wrong-$CS")
+C4=$(cfg "    credentials: client_secret
+    tenant_id: $TENANT
+    client_id: $APP_ID
+    client_secret: env://AZ_CS")
+wd_start_warden "$C4"
+LOG4="$WARDEN_LOG"
+post sonnet
+check "a wrong client secret: 503 ($CODE)" test "$CODE" = 503
+readyz >"$WD_TMP/r4"
+check "a wrong client secret: /readyz gives Entra's AADSTS7000215" \
+  grep -q '"state":"failed","reason":"azure-kv: client secret: token: HTTP 401 invalid_client: AADSTS7000215' "$WD_TMP/r4"
+wd_stop_warden
+
 # ==== hygiene: the planted values appear in no output of Warden's =======================================
-for v in "$KEY1" "$KEY2" "$CS" disabled-value-x spare-never-used; do
-  hits=$(cat "$LOG1" "$LOG1.out" "$LOG2" "$LOG2.out" "$LOG3" "$LOG3.out" "$WD_TMP/metrics.all" "$WD_TMP/readyz.all" \
+for v in "$KEY1" "$KEY2" "$CS" "wrong-$CS" disabled-value-x spare-never-used; do
+  hits=$(cat "$LOG1" "$LOG1.out" "$LOG2" "$LOG2.out" "$LOG3" "$LOG3.out" "$LOG4" "$LOG4.out" "$WD_TMP/metrics.all" "$WD_TMP/readyz.all" \
     "$BODIES"/* 2>/dev/null | grep -c -F -- "$v" || true)
   check "no planted secret (${v:0:12}...) in Warden's logs, /metrics, /readyz or answers" test "$hits" = 0
 done
