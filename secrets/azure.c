@@ -910,12 +910,12 @@ int wd_azure_kv_resolve(const struct wd_secrets_config *cfg, const char *ref, ch
         set_why(why, whycap, "azure-kv: read %s%s%s: %s", r.name, r.version[0] ? "/" : "", r.version, sub);
         goto out;
     }
-    {
-        char msg[200] = "";
-        int dummy = wd_azure_parse_secret(body.p, body.n, status, out, cap, NULL, msg, sizeof msg);
-        (void)dummy;
-        set_why(why, whycap, "azure-kv: read %s: a fresh token was refused: %s", r.name, msg);
-    }
+    /* only a fresh token refused gets here: Key Vault's words for it */
+    if (wd_azure_parse_secret(body.p, body.n, status, out, cap, NULL, sub, sizeof sub) < 0)
+        set_why(why, whycap, "azure-kv: read %s: a fresh token was refused: %s", r.name, sub);
+    else
+        set_why(why, whycap, "azure-kv: read %s: a fresh token was refused", r.name);
+    OPENSSL_cleanse(out, cap);
 out:
     if (hdrs.p)
         OPENSSL_cleanse(hdrs.p, hdrs.cap);
