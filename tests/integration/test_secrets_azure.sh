@@ -226,6 +226,13 @@ post sonnet
 check "managed identity: the request succeeds ($CODE)" test "$CODE" = 200
 check "managed identity: the token came from IMDS" test "$(az_stats | jq -c .tokens_by_grant)" = '{"imds":1}'
 check "managed identity: the provider saw the current key" test "$(gem_last_key)" = "$KEY2"
+# a 403 to a read with a cached token: one fresh token, the read again, no failure
+az_post script '{"faults":[{"target":"secret","status":403,"message":"Caller is not authorized","times":1}]}' >/dev/null
+fails=0
+two_tokens() { post sonnet; [ "$CODE" = 200 ] || fails=$((fails + 1)); [ "$(az_stat .tokens_by_grant.imds)" = 2 ]; }
+check "a 403 on a refresh drops the token: a second IMDS token" until_ok 6 two_tokens
+check "a 403 on a refresh: the read after the fresh token succeeded, no request failed ($fails)" \
+  eval '[ "$fails" = 0 ] && [ "$(az_stat .by_secret[\"gemini-key\"])" -ge 2 ]'
 wd_stop_warden
 
 # ==== 4. a wrong client secret: Entra's reason, no value, no secret ======================================
