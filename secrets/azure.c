@@ -413,7 +413,8 @@ int wd_azure_parse_token(const char *body, size_t n, long status, int64_t now_s,
     }
     int at = wd_json_get(&j, 0, "access_token");
     if (at < 0 || wd_json_type(&j, at) != WD_J_STR) {
-        set_why(why, whycap, at < 0 ? "the token answer has no access_token" : "the token answer's access_token is not a string");
+        set_why(why, whycap, "%s", at < 0 ? "the token answer has no access_token"
+                                          : "the token answer's access_token is not a string");
         goto out;
     }
     int64_t ein = 0, eon = 0;
@@ -754,7 +755,8 @@ static int az_login(const struct az_ctx *x, struct az_slot *s, char *why, size_t
         } else {
             const char *ref = (c->client_secret && *c->client_secret) ? c->client_secret : "env://AZURE_CLIENT_SECRET";
             if (strncmp(ref, "env://", 6) != 0 && strncmp(ref, "file://", 7) != 0) {
-                set_why(why, whycap, "client secret: secrets.azure.client_secret must be an env:// or file:// reference");
+                set_why(why, whycap, "client secret: secrets.azure.client_secret must be an env:// or file:// "
+                                     "reference");
                 goto out;
             }
             int n = wd_secret_resolve(ref, cred, cred_cap);
