@@ -388,7 +388,16 @@ function kvRead(req, ns, rest, query) {
   if (!sub) throw new VaultError(404, []);
   const e = S.secrets.get(`${ns}\0${mount}\0${sub}`);
   if (!e) throw new VaultError(404, []);
-  if (version === 1) return envelope({ lease_duration: KV1_LEASE_S, data: e.versions[e.versions.length - 1].data });
+  if (version === 1) {
+    // as Vault's KV v1 does: a "ttl" key in the secret is its lease_duration (a refresh hint to readers)
+    const data = e.versions[e.versions.length - 1].data;
+    let lease = KV1_LEASE_S;
+    if (data.ttl !== undefined) {
+      const m = /^(\d+)([smh]?)$/.exec(String(data.ttl));
+      if (m) lease = parseInt(m[1], 10) * ({ '': 1, s: 1, m: 60, h: 3600 }[m[2]]);
+    }
+    return envelope({ lease_duration: lease, data });
+  }
   let v = e.versions.length;
   if (query.has('version') && query.get('version') !== '0') {
     v = parseInt(query.get('version'), 10);
