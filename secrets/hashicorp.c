@@ -385,7 +385,7 @@ enum wd_vault_step wd_vault_plan(const struct wd_vault_token_state *s, int64_t n
 int64_t wd_vault_value_ttl(const struct wd_vault_token_state *s, int64_t now_ms, int64_t ttl_ms)
 {
     if (s->have && s->lease_ms > 0) {
-        int64_t due = s->got_ms + s->lease_ms / 6 * 5;
+        int64_t due = s->got_ms + s->lease_ms / 4 * 3;
         int64_t cap = (due - now_ms) / 8 * 10;
         if (cap < ttl_ms)
             ttl_ms = cap;

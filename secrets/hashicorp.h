@@ -66,7 +66,7 @@ enum wd_vault_step { WD_VAULT_USE = 0, WD_VAULT_RENEW, WD_VAULT_LOGIN };
 enum wd_vault_step wd_vault_plan(const struct wd_vault_token_state *s, int64_t now_ms);
 
 /* A value's TTL given the token's: ttl_ms, shortened so that the cache (which refreshes at 80% of a TTL)
- * comes back at 5/6 of the token's lease, where the plan renews it or logs in again before it expires.
+ * comes back at 3/4 of the token's lease, where the plan renews it or logs in again before it expires.
  * Never below 500 ms. */
 int64_t wd_vault_value_ttl(const struct wd_vault_token_state *s, int64_t now_ms, int64_t ttl_ms);
 
