@@ -785,7 +785,7 @@ static int ensure_token(const struct eff *e, bool *fresh, char *why, size_t whyc
         char w2[256];
         if (renew(e, w2, sizeof(w2)) == 0)
             return 0;
-        wd_logf(WD_LOG_WARN, "", "%s; logging in again", w2);
+        wd_logf(WD_LOG_WARN, "", "%s; a new token is fetched", w2);
     }
     token_drop();
     *fresh = true;

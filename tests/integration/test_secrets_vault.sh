@@ -36,6 +36,7 @@ cat >"$T/setup.json" <<JSON
 {
   "namespaces": ["team-a"],
   "mounts": [{"namespace": "team-a", "path": "kv", "version": 1}],
+  "auth_mounts": [{"path": "k8s-prod", "type": "kubernetes"}],
   "secrets": [
     {"mount": "secret", "path": "warden/gemini", "data": {"api_key": "$KEY1"}},
     {"mount": "secret", "path": "warden/other", "data": {"api_key": "$KEY5", "note": "two keys: #api_key picks one"}},
@@ -237,11 +238,11 @@ check "approle: reads succeed again with the new token" until_true 4 fetched_aft
 post
 check "approle: requests keep working" status_is 200
 check "approle: Warden logged the refused token and the new login" \
-  grep -qE 'token was refused \(HTTP 403\)|logging in again' "$WARDEN_LOG"
+  grep -qE 'token was refused \(HTTP 403\)|a new token is fetched' "$WARDEN_LOG"
 wd_stop_warden
 check "approle: no planted value in Warden's log or any answer" no_leak "$WARDEN_LOG" "$WARDEN_LOG.out" "$BODIES"
 
-# ==== 3. Kubernetes service account, KV v2 ====================================================================
+# ==== 3. Kubernetes service account (auth mounted at k8s-prod), KV v2 ====================================================================
 FNOW=$("${VC[@]}" "$V/_fake/clock" | python3 -c 'import json,sys; print(json.load(sys.stdin)["now"])')
 node -e '
 const crypto = require("crypto"), fs = require("fs");
@@ -254,6 +255,7 @@ process.stdout.write(`${input}.${crypto.sign("sha256", Buffer.from(input), fs.re
 ' "$T/sa.key" "$FNOW" >"$T/sa.jwt"
 gctl script "{\"api_keys\":[\"$KEY4\"]}"
 CFG=$(mkcfg "vault://secret/warden/k8s" "    auth: kubernetes
+    auth_mount: k8s-prod
     role: warden
     jwt_file: $T/sa.jwt")
 vctl reset ''
@@ -263,6 +265,7 @@ post
 check "kubernetes: a request succeeds (a secret with one key, no #field)" status_is 200
 check "kubernetes: the provider saw the planted key" test "$(seen_key)" = "$KEY4"
 check "kubernetes: one login with the service-account token" test "$(vstat "s['logins']['kubernetes']")" = 1
+check "kubernetes: at the configured auth_mount (auth/k8s-prod/login)" test "$(kvpath /v1/auth/k8s-prod/login)" = 1
 wd_stop_warden
 check "kubernetes: no planted value in Warden's log or any answer" no_leak "$WARDEN_LOG" "$WARDEN_LOG.out" "$BODIES"
 
