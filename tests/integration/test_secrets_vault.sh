@@ -189,7 +189,8 @@ vctl fail '{"status":503,"count":100000,"errors":["Vault is sealed"]}'
 sleep 3
 post
 check "outage: a request with the cached key still succeeds" status_is 200
-check "outage: Warden logs the failed refresh" wd_wait_for "$WARDEN_LOG" 'vault.*refresh failed|refresh failed.*Vault is sealed'
+check "outage: Warden logs the failed refresh with Vault's status and error" \
+  wd_wait_for "$WARDEN_LOG" 'refresh failed \(vault: read secret/data/warden/gemini: HTTP 503 Vault is sealed\)'
 M=$(metrics)
 check "outage: warden_secret_stale_references{scheme=\"vault\"} 1" grep -qE '^warden_secret_stale_references\{scheme="vault"\} 1$' <<<"$M"
 check "outage: warden_secret_fetches_total{scheme=\"vault\",result=\"error\"} > 0" \
@@ -201,6 +202,8 @@ check "outage, nothing cached: the body names $REF5" grep -qF "$REF5" "$OUT"
 R=$(readyz)
 check "outage: /readyz says $REF1 stale" test "$(ref_state "$R" "$REF1")" = stale
 check "outage: /readyz says $REF5 failed" test "$(ref_state "$R" "$REF5")" = failed
+check "outage: /readyz gives the reason of $REF5 (Vault's error)" \
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if any(s["ref"]==sys.argv[2] and "HTTP 503 Vault is sealed" in s.get("reason","") for s in d["secrets"]) else 1)' "$R" "$REF5"
 vctl reset ''
 wd_stop_warden
 check "token: no planted value in Warden's log, /metrics, /readyz or any answer" \
