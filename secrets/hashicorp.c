@@ -288,7 +288,8 @@ int wd_vault_read_lookup(const char *body, size_t n, struct wd_vault_token_info 
         goto done;
     }
     if (read_seconds(&j, data, "ttl", false, &ti->lease_s, "lookup-self", why, whycap) < 0 ||
-        read_bool(&j, data, "renewable", &ti->renewable, "lookup-self", why, whycap) < 0)
+        read_bool(&j, data, "renewable", &ti->renewable, "lookup-self", why, whycap) < 0 ||
+        read_seconds(&j, data, "creation_ttl", true, &ti->creation_s, "lookup-self", why, whycap) < 0)
         goto done;
     rc = 0;
 done:
@@ -665,6 +666,8 @@ static int load_token(const struct eff *e, char *why, size_t whycap)
         snprintf(why, whycap, "vault: token lookup-self: %s", w2);
     } else {
         token_set(&ti);
+        if (ti.creation_s > ti.lease_s)
+            g.lease0_s = ti.creation_s; /* a renewal asks for the TTL the token was made with, not what is left */
         wd_logf(WD_LOG_INFO, "", "vault: token from %.200s accepted (%s, %lld s left)", ref,
                 ti.renewable ? "renewable" : "not renewable", (long long)ti.lease_s);
         rc = 0;

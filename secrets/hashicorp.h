@@ -20,6 +20,7 @@
 struct wd_vault_token_info {
     int64_t lease_s; /* seconds the token has left (auth.lease_duration, lookup's data.ttl); 0: no expiry */
     bool renewable;  /* renew-self may extend it */
+    int64_t creation_s; /* lookup-self's creation_ttl: the TTL it was made with (0: unknown; a login's is lease_s) */
 };
 
 /* Vault's {"errors":["..."]} as one line ("permission denied; ..."), control characters made spaces, cut to
@@ -40,7 +41,7 @@ int wd_vault_read_kv(const char *body, size_t n, unsigned kv_version, const char
 int wd_vault_read_auth(const char *body, size_t n, char *token, size_t cap, struct wd_vault_token_info *ti,
                        char *why, size_t whycap);
 
-/* lookup-self's answer: data.ttl and data.renewable into *ti. 0, or -1 with why. */
+/* lookup-self's answer: data.ttl, data.renewable and data.creation_ttl (optional) into *ti. 0, or -1 with why. */
 int wd_vault_read_lookup(const char *body, size_t n, struct wd_vault_token_info *ti, char *why, size_t whycap);
 
 /* The URL of a KV read: {address}/v1/{mount}/data/{path} (kv_version 2) or {address}/v1/{mount}/{path} (1).

@@ -247,10 +247,15 @@ static void lookup_answer(void **state)
     assert_int_equal(wd_vault_read_lookup(b, strlen(b), &ti, why, sizeof(why)), 0);
     assert_int_equal(ti.lease_s, 3541);
     assert_true(ti.renewable);
+    assert_int_equal(ti.creation_s, 3600);
     b = "{\"data\":{\"ttl\":0,\"renewable\":false,\"policies\":[\"root\"]}}";
     assert_int_equal(wd_vault_read_lookup(b, strlen(b), &ti, why, sizeof(why)), 0);
     assert_int_equal(ti.lease_s, 0);
     assert_false(ti.renewable);
+    assert_int_equal(ti.creation_s, 0); /* absent: unknown */
+    b = "{\"data\":{\"ttl\":5,\"renewable\":true,\"creation_ttl\":null}}";
+    assert_int_equal(wd_vault_read_lookup(b, strlen(b), &ti, why, sizeof(why)), -1);
+    assert_string_equal(why, "the lookup-self answer's creation_ttl is null, not a whole number of seconds");
     b = "{\"data\":{\"renewable\":false}}";
     assert_int_equal(wd_vault_read_lookup(b, strlen(b), &ti, why, sizeof(why)), -1);
     assert_string_equal(why, "the lookup-self answer's ttl is missing, not a whole number of seconds");
