@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # vault:// provider keys through Warden against tests/fakes/fake_vault.mjs over TLS (test CA): token auth with
 # KV v2 (lazy, one fetch for 20 concurrent first uses, rotation without restart, outage with and without a
-# cached value, /readyz, /metrics), AppRole in a namespace with KV v1 (the secret's lease honoured, the token
+# cached value, /readyz, /metrics; an 8 s token renewed), AppRole in a namespace with KV v1 (the secret's lease honoured, the token
 # renewed, a new login after it expired), Kubernetes auth; the planted values appear in no output channel.
 # Usage: bash tests/integration/test_secrets_vault.sh build-asan/warden
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "${1:-}"
@@ -13,9 +13,10 @@ KEY3="gk-vault-ns-$(rnd)"
 KEY4="gk-vault-k8s-$(rnd)"
 KEY5="gk-vault-other-$(rnd)"
 VTOKEN="hvs.warden-$(rnd)"
+VTOKEN2="hvs.short-$(rnd)"
 SECRET_ID="sid-$(rnd)"
 export WARDEN_DEV_KEY="wk-client-$(rnd)"
-ALL_SECRETS=("$KEY1" "$KEY2" "$KEY3" "$KEY4" "$KEY5" "$VTOKEN" "$SECRET_ID")
+ALL_SECRETS=("$KEY1" "$KEY2" "$KEY3" "$KEY4" "$KEY5" "$VTOKEN" "$VTOKEN2" "$SECRET_ID")
 
 # --- test CA, Vault's certificate, the service-account signing key -------------------------------------------
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=warden-vault-test-ca \
@@ -208,6 +209,24 @@ vctl reset ''
 wd_stop_warden
 check "token: no planted value in Warden's log, /metrics, /readyz or any answer" \
   no_leak "$WARDEN_LOG" "$WARDEN_LOG.out" "$BODIES"
+
+# ==== 1b. auth token with an 8 s renewable token: renew-self, no new lookup ==================================
+vctl token "{\"id\":\"$VTOKEN2\",\"ttl\":8,\"renewable\":true}"
+CFG=$(mkcfg "$REF1" "    token: env://WARDEN_VAULT_TOKEN
+    ttl: 2s")
+vctl reset ''
+WD_WARDEN_ENV=(WARDEN_VAULT_TOKEN="$VTOKEN2")
+wd_start_warden "$CFG"
+post
+check "short token: a request succeeds with the rotated key" status_is 200
+check "short token: the provider saw the rotated key" test "$(seen_key)" = "$KEY2"
+renewed() { post && [ "$(vstat "s['renewals']")" -ge 1 ]; }
+check "short token: renewed through renew-self before it expired" until_true 10 renewed
+check "short token: looked up once, never read again" test "$(kvpath /v1/auth/token/lookup-self)" = 1
+post
+check "short token: requests keep working after the renewal" status_is 200
+wd_stop_warden
+check "short token: no planted value in Warden's log or any answer" no_leak "$WARDEN_LOG" "$WARDEN_LOG.out" "$BODIES"
 
 # ==== 2. AppRole in namespace team-a, KV v1 with a 2 s lease, an 8 s token ===================================
 echo "$SECRET_ID" >"$T/secret_id"
