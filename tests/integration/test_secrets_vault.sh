@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # vault:// provider keys through Warden against tests/fakes/fake_vault.mjs over TLS (test CA): token auth with
 # KV v2 (lazy, one fetch for 20 concurrent first uses, rotation without restart, outage with and without a
-# cached value, /readyz, /metrics; an 8 s token renewed), AppRole in a namespace with KV v1 (the secret's lease honoured, the token
-# renewed, a new login after it expired), Kubernetes auth; the planted values appear in no output channel.
+# cached value, /readyz, /metrics; an 8 s token renewed), AppRole in a namespace with KV v1 (the secret's lease
+# honoured, the token renewed, a new login after it expired), Kubernetes auth at another mount; the planted
+# values appear in no output channel.
 # Usage: bash tests/integration/test_secrets_vault.sh build-asan/warden
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh" "${1:-}"
 T="$WD_TMP"
