@@ -81,6 +81,7 @@ function resetState() {
   S.tokens = new Map(); // id -> token
   S.approle = new Map(); // "ns\0role" -> role
   S.k8sRoles = new Map(); // "ns\0role" -> role
+  S.authMounts = new Map(); // "ns\0path" -> "approle" | "kubernetes", besides the default paths
   S.k8sIssuer = DEFAULT_K8S_ISSUER;
   S.k8sKeys = [];
   S.fault = null;
@@ -143,6 +144,10 @@ function applySetup(c) {
   if (!c || typeof c !== 'object') throw new Error('setup must be a JSON object');
   for (const ns of c.namespaces || []) S.namespaces.add(normNs(ns));
   for (const m of c.mounts || []) addMount(normNs(m.namespace), m.path, m.version ?? 2);
+  for (const a of c.auth_mounts || []) {
+    if (!a.path || (a.type !== 'approle' && a.type !== 'kubernetes')) throw new Error('auth_mounts entries need a path and a type approle or kubernetes');
+    S.authMounts.set(`${normNs(a.namespace)}\0${a.path}`, a.type);
+  }
   for (const s of c.secrets || []) putSecret(s.namespace, s.mount, s.path, s.data);
   for (const t of c.tokens || []) addToken(t);
   for (const r of c.approle || []) {
@@ -388,7 +393,16 @@ function kvRead(req, ns, rest, query) {
   if (!sub) throw new VaultError(404, []);
   const e = S.secrets.get(`${ns}\0${mount}\0${sub}`);
   if (!e) throw new VaultError(404, []);
-  if (version === 1) return envelope({ lease_duration: KV1_LEASE_S, data: e.versions[e.versions.length - 1].data });
+  if (version === 1) {
+    // as Vault's KV v1 does: a "ttl" key in the secret is its lease_duration (a refresh hint to readers)
+    const data = e.versions[e.versions.length - 1].data;
+    let lease = KV1_LEASE_S;
+    if (data.ttl !== undefined) {
+      const m = /^(\d+)([smh]?)$/.exec(String(data.ttl));
+      if (m) lease = parseInt(m[1], 10) * ({ '': 1, s: 1, m: 60, h: 3600 }[m[2]]);
+    }
+    return envelope({ lease_duration: lease, data });
+  }
   let v = e.versions.length;
   if (query.has('version') && query.get('version') !== '0') {
     v = parseInt(query.get('version'), 10);
@@ -441,8 +455,11 @@ async function api(req, res, pathname, query) {
       const t = tokenFor(req, ns);
       return send(res, 200, renewSelf(t, await jsonBody(req)));
     }
-    if (post && rest === 'auth/approle/login') return send(res, 200, approleLogin(ns, await jsonBody(req)));
-    if (post && rest === 'auth/kubernetes/login') return send(res, 200, kubernetesLogin(ns, await jsonBody(req)));
+    // an auth method may be mounted elsewhere too (vault auth enable -path=k8s-prod kubernetes)
+    const am = post && /^auth\/(.+)\/login$/.exec(rest);
+    const amType = am && ({ approle: 'approle', kubernetes: 'kubernetes' }[am[1]] || S.authMounts.get(`${ns}\0${am[1]}`));
+    if (amType === 'approle') return send(res, 200, approleLogin(ns, await jsonBody(req)));
+    if (amType === 'kubernetes') return send(res, 200, kubernetesLogin(ns, await jsonBody(req)));
     if (rest.startsWith('auth/') || rest.startsWith('sys/')) {
       tokenFor(req, ns);
       throw noRoute(rest);
