@@ -107,6 +107,7 @@ cleanup() {   # TERM each process we started, KILL what is still there after 5 s
   for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && wait "$pid" 2>/dev/null || true; done
   pg_stop
+  [ -n "${BENCH_KEEP_TMP:-}" ] && { log "kept $TMP"; return; }
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -661,8 +662,11 @@ fi
 
 # warden_vault: callgrind only, Warden whose Gemini key is a vault:// reference (tests/fakes/fake_vault.mjs, plain
 # HTTP on loopback, a token), cached after the warm-up: the request path's cost of a vault credential against
-# warden's env:// one (issue 17: no more instructions); the resolver thread's work shows apart, by thread
-VAULT_YAML="" VAULT_BENCH_TOKEN="bench-vault-root"
+# warden's env:// one (issue 17: no more instructions); the resolver thread's work shows apart, by thread. The two
+# configs differ only in the reference, of the same length (vault://secret/b#key, env://GEMINI_API_KEY: the cache
+# hashes it per request): Vault's address and token come from VAULT_ADDR and VAULT_TOKEN, so no config section
+# changes the process's start-up allocations (malloc's state alone moves a request by a few hundred instructions)
+VAULT_YAML="" VAULT_ADDR_BENCH="" VAULT_BENCH_TOKEN="bench-vault-root"
 if measured warden_vault; then
   VAULT_OUT="$TMP/vault.out"
   node "$ROOT/tests/fakes/fake_vault.mjs" --port 0 --root-token "$VAULT_BENCH_TOKEN" >"$VAULT_OUT" 2>/dev/null &
@@ -670,10 +674,8 @@ if measured warden_vault; then
   for i in $(seq 1 100); do grep -q '"port"' "$VAULT_OUT" 2>/dev/null && break; sleep 0.05; done
   VAULT_PORT=$(sed -n 's/.*"port": *\([0-9]*\).*/\1/p' "$VAULT_OUT" | head -1)
   if [ -n "$VAULT_PORT" ] && curl -sf -o /dev/null -X POST "http://127.0.0.1:$VAULT_PORT/_fake/secret" \
-       -d "$(jq -nc --arg k "$GEMINI_KEY" '{mount:"secret",path:"bench",data:{key:$k}}')"; then
-    VAULT_YAML="secrets:
-  vault:
-    address: http://127.0.0.1:$VAULT_PORT"
+       -d "$(jq -nc --arg k "$GEMINI_KEY" '{mount:"secret",path:"b",data:{key:$k}}')"; then
+    VAULT_YAML="# the key from Vault (VAULT_ADDR, VAULT_TOKEN)" VAULT_ADDR_BENCH="http://127.0.0.1:$VAULT_PORT"
   else
     log "warden_vault: fake_vault did not start; not measured"
   fi
@@ -1171,8 +1173,7 @@ cg_run() {   # cg_run CONTENDER SIZE MODE -> one JSON line, or nothing when the 
         warden_oidc) extra="$OIDC_YAML
 $TELEMETRY_OFF_YAML" ;;
         warden_longkey | warden_key46) extra="$TELEMETRY_OFF_YAML" ;;
-        warden_vault) extra="$VAULT_YAML
-$TELEMETRY_OFF_YAML" ;;
+        warden_vault) extra="$TELEMETRY_OFF_YAML" ;;
         warden_vkey | warden_vkey_budget) extra="$GOV_YAML
 $TELEMETRY_OFF_YAML" ;;
         warden) extra="$TELEMETRY_OFF_YAML" ;;
@@ -1180,7 +1181,7 @@ $TELEMETRY_OFF_YAML" ;;
 $TELEMETRY_OFF_YAML" ;;
         warden_otel) extra="$OTEL_YAML" ;;
       esac
-      case "$c" in warden_vkey | warden_vkey_budget) WCFG_ADMIN=1 ;; warden_vault) WCFG_KEYREF=vault://secret/bench#key ;; esac
+      case "$c" in warden_vkey | warden_vkey_budget) WCFG_ADMIN=1 ;; warden_vault) WCFG_KEYREF=vault://secret/b#key ;; esac
       warden_config "$out.yaml" "$port" "$fport" "$extra"
       WCFG_FAMILY=gemini WCFG_ADMIN="" WCFG_KEYREF=""
       mport=$W_MPORT
@@ -1188,7 +1189,7 @@ $TELEMETRY_OFF_YAML" ;;
       [ "$c" = warden_longkey ] && devkey="$LONG_KEY"
       [ "$c" = warden_key46 ] && devkey="$KEY46"
       GEMINI_API_KEY="$GEMINI_KEY" ANTHROPIC_API_KEY="$ANTH_KEY" WARDEN_DEV_KEY="$devkey" WARDEN_BENCH_ADMIN_KEY="$ADMIN_KEY" \
-        VAULT_TOKEN="$VAULT_BENCH_TOKEN" "${PIN_GW[@]}" valgrind --tool=callgrind --separate-threads=yes \
+        VAULT_TOKEN="$VAULT_BENCH_TOKEN" VAULT_ADDR="$VAULT_ADDR_BENCH" "${PIN_GW[@]}" valgrind --tool=callgrind --separate-threads=yes \
         --callgrind-out-file="$out.cg" "$wbin" serve --config "$out.yaml" >"$out.log" 2>&1 & ;;
   esac
   pid=$!
