@@ -124,6 +124,12 @@ full old-kube "${MIN[@]}" --kube-version 1.29.0
 check "Kubernetes 1.29: preStop runs sleep (no sleep action before 1.30)" grep -q 'command: \["sleep", "10"\]' "$R/old-kube.yaml"
 check "Kubernetes 1.31: preStop is the sleep action" grep -qE '^ +sleep:$' "$R/defaults.yaml"
 
+# warden config check is a real gate: a raw key pasted where a reference belongs renders, and is caught there
+render raw-key "${MIN[@]}" --set 'config.providers.gemini.keys[0].secret=AIzaSyNotAReference'
+python3 "$HERE/checks.py" config "$R/raw-key.json" >"$R/raw-key.warden.yaml"
+check "a raw key in config fails warden config check" bash -c "! '$WARDEN_BIN' config check '$R/raw-key.warden.yaml' >'$R/raw-key.check' 2>&1"
+check "... and the message names the key, not the value" bash -c "grep -q 'providers.gemini.keys\[0\].secret' '$R/raw-key.check' && ! grep -q AIzaSyNotAReference '$R/raw-key.check'"
+
 # --- values files
 check "yamllint clean on values.yaml and examples/*.yaml" yamllint -s -c "$YL" "$CHART/values.yaml" "$CHART"/examples/*.yaml
 
