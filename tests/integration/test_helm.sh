@@ -133,6 +133,24 @@ check "... and the message names the key, not the value" bash -c "grep -q 'provi
 # --- values files
 check "yamllint clean on values.yaml and examples/*.yaml" yamllint -s -c "$YL" "$CHART/values.yaml" "$CHART"/examples/*.yaml
 
+# --- the chart's README lists every value (each leaf of values.yaml; maps of free-form objects as one value)
+check "the chart README lists every value of values.yaml" python3 -c '
+import re, sys, yaml
+whole = {"config", "resources", "migrate.resources", "podSecurityContext", "securityContext", "autoscaling.behavior",
+         "probes.startup", "probes.liveness", "probes.readiness", "grafanaDashboard.labels"}
+paths = []
+def walk(o, p):
+    if isinstance(o, dict) and o and p not in whole:
+        for k, v in o.items():
+            walk(v, f"{p}.{k}" if p else k)
+    else:
+        paths.append(p)
+walk(yaml.safe_load(open(sys.argv[1])), "")
+listed = set(re.findall(r"^\| `([^`]+)` \|", open(sys.argv[2]).read(), re.M))
+missing = [p for p in paths if p not in listed]
+print("not in the README:", missing) if missing else None
+sys.exit(1 if missing else 0)' "$CHART/values.yaml" "$CHART/README.md"
+
 # --- the dashboard: the chart's copy is deploy/grafana-dashboard.json, and the ConfigMap carries it whole
 check "the chart's dashboard equals deploy/grafana-dashboard.json" cmp -s "$CHART/files/grafana-dashboard.json" "$WD_ROOT/deploy/grafana-dashboard.json"
 check "the dashboard ConfigMap holds the dashboard's JSON unchanged" python3 -c '
