@@ -104,6 +104,9 @@ check "all-on: a dashboard ConfigMap" grep -q 'name: warden-dashboard' "$R/all-o
 check "all-off: no dashboard ConfigMap" bash -c "! grep -q 'name: warden-dashboard' '$R/all-off.yaml'"
 check "HPA on: the Deployment leaves replicas to it" bash -c "! python3 -c 'import json,sys; d=[x for x in json.load(open(sys.argv[1])) if x[\"kind\"]==\"Deployment\"][0]; sys.exit(0 if \"replicas\" in d[\"spec\"] else 1)' '$R/all-on.json'"
 check "HPA on: open streams per pod through the custom metrics API" grep -q 'name: warden_open_streams' "$R/all-on.yaml"
+check "the probed paths are Warden's: /healthz and /readyz in server/server.c" grep -q 'H2O_STRLIT("/readyz")' "$WD_ROOT/server/server.c"
+check "... /healthz" grep -q 'H2O_STRLIT("/healthz")' "$WD_ROOT/server/server.c"
+check "the HPA's open-streams metric is one Warden exports (server/metrics.c)" grep -q '"warden_open_streams"' "$WD_ROOT/server/metrics.c"
 py_checks netpol all-on
 py_checks netpol eks
 py_checks identity eks eks
