@@ -197,6 +197,8 @@ refuse "a grace period equal to drain_timeout" "must be longer than" --set termi
 refuse "a drain timeout that is no Warden duration" "warden.drainTimeout: Does not match pattern" --set warden.drainTimeout="30 seconds"
 refuse "a writable root filesystem" "securityContext.readOnlyRootFilesystem does not match: true" --set securityContext.readOnlyRootFilesystem=false
 refuse "privilege escalation" "securityContext.allowPrivilegeEscalation does not match: false" --set securityContext.allowPrivilegeEscalation=true
+refuse "an added capability" "securityContext.capabilities.add: Array must have at most 0 items" --set 'securityContext.capabilities.add[0]=NET_ADMIN'
+refuse "capabilities not all dropped" "securityContext.capabilities.drop: At least one of the items must match" --set 'securityContext.capabilities.drop[0]=NET_RAW'
 refuse "running as root" "podSecurityContext.runAsNonRoot does not match: true" --set podSecurityContext.runAsNonRoot=false
 refuse "a bad Service type" "service.type must be one of the following" --set service.type=ExternalName
 refuse "an OTLP endpoint with user:password@" "otel.endpoint: Does not match pattern" --set otel.endpoint=http://u:p@collector:4318
