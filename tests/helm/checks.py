@@ -40,6 +40,38 @@ def config_of():
     return yaml.safe_load(cm["data"]["warden.yaml"])
 
 
+def restricted(spec):
+    """What Pod Security Standards "restricted" (v1.31) asks of a pod spec: the list of what is wrong."""
+    bad = []
+    psc = spec.get("securityContext", {})
+    allowed = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+    for v in spec.get("volumes", []):
+        if not set(v) - {"name"} <= allowed:
+            bad.append(f"volume {v['name']} of a type restricted forbids")
+    for k in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(k):
+            bad.append(k)
+    for c in spec.get("containers", []) + spec.get("initContainers", []):
+        sc = c.get("securityContext", {})
+        if sc.get("privileged"):
+            bad.append(f"{c['name']}: privileged")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            bad.append(f"{c['name']}: allowPrivilegeEscalation not false")
+        if "ALL" not in dig(sc, "capabilities", "drop", default=[]):
+            bad.append(f"{c['name']}: capabilities not dropping ALL")
+        if set(dig(sc, "capabilities", "add", default=[])) - {"NET_BIND_SERVICE"}:
+            bad.append(f"{c['name']}: capabilities added")
+        if sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is not True:
+            bad.append(f"{c['name']}: runAsNonRoot not true")
+        if sc.get("runAsUser", psc.get("runAsUser")) == 0:
+            bad.append(f"{c['name']}: runAsUser 0")
+        if dig(sc, "seccompProfile", "type", default=dig(psc, "seccompProfile", "type")) not in ("RuntimeDefault", "Localhost"):
+            bad.append(f"{c['name']}: no RuntimeDefault or Localhost seccomp profile")
+        if any(p.get("hostPort") for p in c.get("ports", [])):
+            bad.append(f"{c['name']}: hostPort")
+    return bad
+
+
 dep = (kind("Deployment") or [None])[0]
 pod = dig(dep, "spec", "template", "spec", default={})
 ctr = dig(pod, "containers", 0, default={})
@@ -102,6 +134,11 @@ if check == "deployment":
     say(any(dig(v, "configMap", "name") for v in pod.get("volumes", [])) and "items" not in dig(vols, "config", "configMap", default={}),
         "config mounted as a whole ConfigMap (no subPath: kubelet updates it for SIGHUP reloads)")
     say(not any(m.get("subPath") for m in ctr.get("volumeMounts", [])), "no subPath mounts")
+elif check == "restricted":
+    pods = [(d["kind"], d["metadata"]["name"], dig(d, "spec", "template", "spec", default={})) for d in docs if d["kind"] in ("Deployment", "Job")]
+    for k, n, spec in pods:
+        bad = restricted(spec)
+        say(not bad, f"{k} {n} meets Pod Security \"restricted\"" + (f": {bad}" if bad else ""))
 elif check == "checksum":
     print(dig(dep, "spec", "template", "metadata", "annotations", "checksum/config", default=""))
 elif check == "config":

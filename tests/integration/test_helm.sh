@@ -63,6 +63,7 @@ full() {
     cat "$R/$name.check" "$R/$name.warden.yaml" >&2
   fi
   py_checks deployment "$name"
+  py_checks restricted "$name"
 }
 
 lint() {
