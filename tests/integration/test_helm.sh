@@ -134,6 +134,17 @@ python3 "$HERE/checks.py" config "$R/raw-key.json" >"$R/raw-key.warden.yaml"
 check "a raw key in config fails warden config check" bash -c "! '$WARDEN_BIN' config check '$R/raw-key.warden.yaml' >'$R/raw-key.check' 2>&1"
 check "... and the message names the key, not the value" bash -c "grep -q 'providers.gemini.keys\[0\].secret' '$R/raw-key.check' && ! grep -q AIzaSyNotAReference '$R/raw-key.check'"
 
+# --- the packaged chart: what `helm package` ships
+if "$HELM" package "$CHART" -d "$WD_TMP/pkg" >"$R/package.out" 2>&1; then
+  ok "helm package"
+  tar -tzf "$WD_TMP"/pkg/warden-*.tgz >"$R/package.list"
+  check "the package has the schema, the README and the dashboard" bash -c "grep -qx 'warden/values.schema.json' '$R/package.list' && grep -qx 'warden/README.md' '$R/package.list' && grep -qx 'warden/files/grafana-dashboard.json' '$R/package.list'"
+  check "the package leaves out examples/" bash -c "! grep -q '^warden/examples/' '$R/package.list'"
+else
+  fail "helm package"
+  cat "$R/package.out" >&2
+fi
+
 # --- values files
 check "yamllint clean on values.yaml and examples/*.yaml" yamllint -s -c "$YL" "$CHART/values.yaml" "$CHART"/examples/*.yaml
 
