@@ -221,6 +221,8 @@ refuse "config.listen (the chart owns it)" "config.listen is set by the chart: u
 refuse "config.limits.drain_timeout (the chart owns it)" "config.limits.drain_timeout is set by the chart: use warden.drainTimeout" --set config.limits.drain_timeout=5s
 refuse "the audit trail without a database Secret" "audit.enabled and governance.enabled need database.existingSecret" --set audit.enabled=true
 refuse "the migrate Job without its privileged Secret" "migrate.enabled needs migrate.existingSecret" --set audit.enabled=true --set database.existingSecret=db
+refuse "a secretFiles name the chart mounts itself" 'secretFiles: the name "database" is the chart'"'"'s own mount' --set 'secretFiles[0].name=database' --set 'secretFiles[0].secretName=x'
+refuse "a secretFiles name twice" 'secretFiles: the name "provider-keys" is given twice' --set 'secretFiles[2].name=provider-keys' --set 'secretFiles[2].secretName=x'
 refuse "Vault without an address" "vault.enabled needs vault.address" --set vault.enabled=true
 
 wd_finish

@@ -130,6 +130,16 @@ writes): a grace period that is not longer would have the kubelet SIGKILL a drai
 {{- if and .Values.migrate.enabled (or .Values.audit.enabled .Values.governance.enabled) (not .Values.migrate.existingSecret) }}
 {{- fail "migrate.enabled needs migrate.existingSecret (a Secret with the privileged postgresql:// URL), or set migrate.enabled: false" }}
 {{- end }}
+{{- $seen := dict }}
+{{- range .Values.secretFiles }}
+{{- if has .name (list "database" "audit-signing-key") }}
+{{- fail (printf "secretFiles: the name %q is the chart's own mount (database.existingSecret, audit.signingKey): choose another" .name) }}
+{{- end }}
+{{- if hasKey $seen .name }}
+{{- fail (printf "secretFiles: the name %q is given twice" .name) }}
+{{- end }}
+{{- $_ := set $seen .name true }}
+{{- end }}
 {{- if and .Values.vault.enabled (not .Values.vault.address) }}
 {{- fail "vault.enabled needs vault.address" }}
 {{- end }}
