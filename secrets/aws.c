@@ -408,7 +408,8 @@ int wd_aws_xml_text(const char *x, size_t n, const char *const *path, size_t dep
                     if (!xml_space(*q))
                         return -1;
             } else {
-                int r = xml_text_append(p, (size_t)(te - p), capturing ? out : NULL, cap, &k);
+                size_t skipped = 0; /* text outside the element is checked, not counted */
+                int r = xml_text_append(p, (size_t)(te - p), capturing ? out : NULL, cap, capturing ? &k : &skipped);
                 if (r != 0)
                     return r;
             }
