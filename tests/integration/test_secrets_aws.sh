@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The aws-sm:// backend through Warden, against the strict fake AWS (tests/fakes/fake_aws.mjs, SigV4 checked,
 # over TLS with a test CA) and fake_gemini as the provider: every credential source (static env keys, web
-# identity, IMDSv2 by the default chain, the shared file), an ARN and a #json-field reference, lazy and shared
+# identity, IMDSv2 by the default chain, the shared file, the container endpoint), an ARN and a #json-field reference, lazy and shared
 # first fetches, rotation without restart, outages with and without a cached value, /readyz, credential refresh,
 # and the planted values in none of Warden's outputs.
 # Usage: bash tests/integration/test_secrets_aws.sh [warden-binary]
@@ -32,10 +32,11 @@ V2="sk-json-$(rnd 10)"      # the api_key field of prod/json
 V3="sk-arn-$(rnd 10)"       # prod/arn, read by its ARN
 V4="sk-file-$(rnd 10)"      # prod/file, first read during an outage
 ROLE=arn:aws:iam::123456789012:role/warden-irsa
+CTOKEN="ctok-$(rnd 12)"  # the container endpoint's authorization token
 OUT="$WD_TMP/fake_aws.out"
 node "$WD_ROOT/tests/fakes/fake_aws.mjs" --port 0 --imds-port 0 --tls-cert "$WD_TMP/srv.pem" --tls-key "$WD_TMP/srv.key" \
   --access-key-id "$AKID" --secret-access-key "$SKEY" --role-arn "$ROLE" --web-identity-key "$WD_TMP/jwt.pub" \
-  --credential-ttl-s 6 --secret "prod/gemini=$V1" --secret "prod/json={\"api_key\":\"$V2\",\"region\":\"x\"}" \
+  --credential-ttl-s 6 --container-token "$CTOKEN" --secret "prod/gemini=$V1" --secret "prod/json={\"api_key\":\"$V2\",\"region\":\"x\"}" \
   --secret "prod/arn=$V3" --secret "prod/file=$V4" >"$OUT" 2>"$OUT.err" &
 WD_PIDS+=($!)
 for _ in $(seq 1 200); do grep -q '"port"' "$OUT" 2>/dev/null && break; sleep 0.05; done
@@ -226,9 +227,22 @@ check "file: once Secrets Manager is back the reference serves (200)" test "$COD
 check "file: fake_gemini got the planted value from the [warden] profile's keys" gem_saw "$V4"
 stop_run
 
+# ---- 5. the container credentials endpoint (ECS / EKS Pod Identity), its token from a file
+printf '%s\n' "$CTOKEN" >"$WD_TMP/ctoken"
+gem_keys "[\"$V1B\"]"
+WD_WARDEN_ENV=(AWS_CONTAINER_CREDENTIALS_FULL_URI="http://127.0.0.1:$IMDS_PORT/v2/credentials/warden"
+  AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE="$WD_TMP/ctoken")
+k0=$(aws_stat container_credentials)
+start_run container aws-sm://prod/gemini "    credentials: container"
+post
+check "container: a request succeeds with credentials from the container endpoint" test "$CODE" = 200
+check "container: fake_gemini got the planted value" gem_saw "$V1B"
+check "container: the endpoint was asked once, with the right token" test "$(aws_stat container_credentials)" = $((k0 + 1))
+stop_run
+
 # ---- no planted value, nor the static secret key, in any output of Warden
 leaks=0
-for v in "$V1" "$V1B" "$V2" "$V3" "$V4" "$SKEY"; do
+for v in "$V1" "$V1B" "$V2" "$V3" "$V4" "$SKEY" "$CTOKEN"; do
   if grep -rlF -- "$v" "$BODIES" "$WD_TMP"/warden.*.log* 2>/dev/null | grep -q .; then
     leaks=$((leaks + 1)); grep -rlF -- "$v" "$BODIES" "$WD_TMP"/warden.*.log* >&2
   fi
