@@ -131,7 +131,10 @@ for i in $(seq 1 20); do
     -H 'content-type: application/json' -d '{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}' \
     "$WARDEN_URL/anthropic/v1/messages" >"$WD_TMP/par.$i" &
 done
-wait_par() { for i in $(seq 1 20); do while [ ! -s "$WD_TMP/par.$i" ]; do sleep 0.05; done; done; }
+wait_par() { # at most ~20 s: curl's own --max-time ends each request sooner
+  local t=0
+  for i in $(seq 1 20); do while [ ! -s "$WD_TMP/par.$i" ] && [ $t -lt 400 ]; do sleep 0.05; t=$((t + 1)); done; done
+}
 wait_par
 check "env: 20 concurrent first requests all succeed" test "$(cat "$WD_TMP"/par.* | grep -c '^200$')" = 20
 check "env: 20 concurrent first requests made ONE GetSecretValue" test "$(aws_stat GetSecretValue)" = 1

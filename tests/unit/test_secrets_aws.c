@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "secrets/aws.h"
+#include "secrets/backend.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 
@@ -423,6 +424,24 @@ static void build_request(void **state)
     wd_buf_free(&body);
 }
 
+/* The refusals that come before any I/O: a malformed reference, no region. */
+static void resolve_refusals(void **state)
+{
+    static struct wd_secrets_config cfg;
+    char v[64];
+    int64_t ttl = 0;
+    unsetenv("AWS_REGION");
+    unsetenv("AWS_DEFAULT_REGION");
+    assert_int_equal(wd_aws_sm_resolve(&cfg, "aws-sm://bad name", v, sizeof(v), &ttl, why, sizeof(why)), -1);
+    assert_true(strncmp(why, "aws-sm: ", 8) == 0);
+    assert_int_equal(ttl, 300000); /* the default TTL when none is configured */
+    cfg.aws.ttl_ms = 2000;
+    assert_int_equal(wd_aws_sm_resolve(&cfg, "aws-sm://prod/gemini", v, sizeof(v), &ttl, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "no region"));
+    assert_int_equal(ttl, 2000);
+    wd_aws_sm_shutdown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,7 +449,7 @@ int main(void)
         cmocka_unit_test(sm_value_refusals), cmocka_unit_test(json_errors),    cmocka_unit_test(sts_credentials),
         cmocka_unit_test(xml_text),        cmocka_unit_test(sts_errors),       cmocka_unit_test(json_credentials),
         cmocka_unit_test(shared_file),     cmocka_unit_test(times),            cmocka_unit_test(endpoints),
-        cmocka_unit_test(regions),         cmocka_unit_test(build_request),
+        cmocka_unit_test(regions),         cmocka_unit_test(build_request),    cmocka_unit_test(resolve_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
