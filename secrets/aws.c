@@ -1025,6 +1025,12 @@ struct aws_state {
 };
 static struct aws_state *g;
 
+/* The China regions are a partition of their own, with their own domain. */
+static const char *dns_suffix(const char *region)
+{
+    return strncmp(region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com";
+}
+
 static int64_t now_ms(void) { return wd_now_us() / 1000; }
 
 static const char *env_get(const char *name)
@@ -1192,7 +1198,7 @@ static int creds_web(const struct ctx *x, struct wd_aws_creds *out, char *why, s
     if (x->cfg->sts_endpoint != NULL && x->cfg->sts_endpoint[0] != '\0')
         snprintf(url, sizeof(url), "%s", x->cfg->sts_endpoint);
     else if (x->region != NULL)
-        snprintf(url, sizeof(url), "https://sts.%s.amazonaws.com/", x->region);
+        snprintf(url, sizeof(url), "https://sts.%s.%s/", x->region, dns_suffix(x->region));
     else
         snprintf(url, sizeof(url), "https://sts.amazonaws.com/");
     const char *fields[] = {"Action", "AssumeRoleWithWebIdentity", "Version", "2011-06-15", "RoleArn", role,
@@ -1532,7 +1538,7 @@ int wd_aws_sm_resolve(const struct wd_secrets_config *cfg, const char *ref, char
     if (ac->endpoint != NULL && ac->endpoint[0] != '\0')
         snprintf(endpoint, sizeof(endpoint), "%s", ac->endpoint);
     else
-        snprintf(endpoint, sizeof(endpoint), "https://secretsmanager.%s.amazonaws.com/", region);
+        snprintf(endpoint, sizeof(endpoint), "https://secretsmanager.%s.%s/", region, dns_suffix(region));
     char hdrs[WD_SECRET_MAX];
     for (int attempt = 0; attempt < 2; attempt++) {
         if (creds_get(&x, w, sizeof(w)) != 0) {
