@@ -1464,7 +1464,9 @@ static int creds_load(const struct ctx *x, struct wd_aws_creds *out, int *src, c
         if (r == -1)
             return -1;
         if (!x->chain) {
-            snprintf(why, whycap, "%s: not configured", src_names[which[i]]);
+            snprintf(why, whycap, "%s", which[i] == SRC_ENV ? "env: AWS_ACCESS_KEY_ID is not set"
+                                        : which[i] == SRC_FILE ? "shared file: no path (HOME is not set)"
+                                                               : "imds: AWS_EC2_METADATA_DISABLED is true");
             return -1;
         }
     }
