@@ -188,6 +188,20 @@ sts1=$(aws_stat AssumeRoleWithWebIdentity)
 check "web identity: the 6 s credentials were replaced ahead of expiry (STS calls $((sts1 - sts0)))" test $((sts1 - sts0)) -ge 2
 check "web identity: no GetSecretValue was refused for expired credentials" \
   bash -c '! grep -q ExpiredTokenException <<<"$1"' _ "$("${A[@]}" "$AWS_URL/_fake/stats")"
+# a revoked session: Secrets Manager refuses the cached credentials, Warden logs in again and retries once
+# (right after a login, so that the next value refresh, due within 2 s, still signs with the revoked keys)
+sts2=$(aws_stat AssumeRoleWithWebIdentity)
+for _ in $(seq 1 80); do post; [ "$(aws_stat AssumeRoleWithWebIdentity)" -gt "$sts2" ] && break; sleep 0.1; done
+aws_ctl revoke '{}'
+sts2=$(aws_stat AssumeRoleWithWebIdentity)
+sleep 2.2
+okc=0
+for _ in $(seq 1 4); do post; [ "$CODE" = 200 ] && okc=$((okc + 1)); sleep 0.5; done
+check "web identity: requests keep working after the session is revoked ($okc/4)" test "$okc" = 4
+refused=$("${A[@]}" "$AWS_URL/_fake/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['refused'].get('UnrecognizedClientException',0))")
+check "web identity: Secrets Manager refused the revoked credentials (UnrecognizedClientException x$refused)" test "$refused" -ge 1
+check "web identity: a fresh login followed the refusal" test "$(aws_stat AssumeRoleWithWebIdentity)" -gt "$sts2"
+check "web identity: the refusal and the retry are logged" grep -q 'refused the credentials from web identity' "$WARDEN_LOG"
 stop_run
 
 # ---- 3. IMDSv2 through the default chain (no env keys, no web identity, no shared file): an ARN reference
@@ -224,6 +238,7 @@ check "file: Secrets Manager down and nothing cached: 503" test "$CODE" = 503
 check "file: the 503 names the reference" grep -q 'aws-sm://prod/file' "$BODY"
 "${A[@]}" "$WARDEN_URL/readyz" >"$BODIES/file.readyz.1" || true
 check "file: /readyz lists the reference as failed" grep -q 'failed' "$BODIES/file.readyz.1"
+check "file: /readyz gives Secrets Manager's error as the reason" grep -q 'HTTP 503 InternalServiceError' "$BODIES/file.readyz.1"
 aws_ctl reset '{}'
 until_ok 6
 check "file: once Secrets Manager is back the reference serves (200)" test "$CODE" = 200
@@ -251,5 +266,7 @@ for v in "$V1" "$V1B" "$V2" "$V3" "$V4" "$SKEY" "$CTOKEN"; do
   fi
 done
 check "no planted value in Warden's logs, /metrics, /readyz or answer bodies" test "$leaks" = 0
+# the fake's session tokens all start so; the container token is planted above
+check "no AWS session token in Warden's logs or outputs" bash -c "! grep -rqF FwoGZXIvYXdzE '$BODIES' $WD_TMP/warden.*.log*"
 check "fake_aws logged no internal error" bash -c "! grep -q 'internal error' '$OUT.err'"
 wd_finish
