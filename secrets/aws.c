@@ -1,7 +1,6 @@
-/* The aws-sm:// backend: GetSecretValue on AWS Secrets Manager, SigV4-signed with lib/sigv4, with credentials
- * from the environment, web identity (EKS IRSA, STS), the shared credentials file, the container endpoint or
- * IMDSv2, cached in locked memory and replaced ahead of their expiry. Runs on the secret cache's resolver
- * thread only, so its static state needs no lock. */
+/* The aws-sm:// backend: GetSecretValue signed with lib/sigv4, credentials from env, web identity (STS), the
+ * shared file, the container endpoint or IMDSv2, kept in locked memory and replaced ahead of their expiry. Only
+ * the secret cache's resolver thread runs it, so its static state needs no lock. */
 #include "secrets/aws.h"
 
 #include <ctype.h>
@@ -1146,7 +1145,8 @@ static int creds_file(const struct ctx *x, struct wd_aws_creds *out, char *why, 
     if (n < 0) {
         if (errno == ENOENT && x->chain)
             return -2;
-        snprintf(why, whycap, "shared file: cannot read %.120s: %s", path, errno == EFBIG ? "too large" : strerror(errno));
+        snprintf(why, whycap, "shared file: cannot read %.120s: %s", path,
+                 errno == EFBIG ? "too large" : strerror(errno));
         return -1;
     }
     char w[200];
@@ -1223,7 +1223,8 @@ static int creds_web(const struct ctx *x, struct wd_aws_creds *out, char *why, s
     } else if (status != 200) {
         char code[96], msg[200];
         if (wd_aws_sts_parse_error(body.p, body.n, code, sizeof(code), msg, sizeof(msg)) == 0)
-            snprintf(why, whycap, "web identity: STS AssumeRoleWithWebIdentity: HTTP %ld %.64s: %.100s", status, code, msg);
+            snprintf(why, whycap, "web identity: STS AssumeRoleWithWebIdentity: HTTP %ld %.64s: %.100s", status, code,
+                     msg);
         else
             snprintf(why, whycap, "web identity: STS AssumeRoleWithWebIdentity: HTTP %ld", status);
     } else {

@@ -1,7 +1,6 @@
-/* The AWS Secrets Manager backend's pure parts: the parsers of every answer it reads (GetSecretValue and its
- * JSON 1.1 errors, STS AssumeRoleWithWebIdentity XML, the IMDS and container credential JSON, the shared
- * credentials file) and the building of a signed GetSecretValue request. No I/O here: secrets/aws.c does the
- * fetching, the unit tests and the fuzz target drive these directly. */
+/* The aws-sm:// backend's pure parts, without I/O: parsers of every answer it reads (GetSecretValue, JSON 1.1
+ * errors, STS XML, IMDS and container JSON, the shared credentials file) and the signed GetSecretValue request.
+ * The unit tests and the fuzz target drive them directly. */
 #ifndef WARDEN_SECRETS_AWS_H
 #define WARDEN_SECRETS_AWS_H
 
