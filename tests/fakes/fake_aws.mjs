@@ -15,12 +15,12 @@ import {
 const USAGE = `usage: node tests/fakes/fake_aws.mjs --port 0 [--imds-port 0] [--tls-cert C --tls-key K]
        [--access-key-id ID --secret-access-key S] [--region R] [--account N]
        [--secret NAME=VALUE]... [--role-arn ARN] [--web-identity-key PEM] [--web-identity-issuer ISS]
-       [--web-identity-audience AUD] [--imds-role NAME] [--credential-ttl-s N] [--verbose]`;
+       [--web-identity-audience AUD] [--imds-role NAME] [--credential-ttl-s N] [--container-token T] [--verbose]`;
 
 const JSON11 = 'application/x-amz-json-1.1';
 const STS_NS = 'https://sts.amazonaws.com/doc/2011-06-15/';
 const MAX_SKEW_MS = 5 * 60 * 1000; // AWS refuses a signature dated more than 5 minutes off its clock
-const OPS = ['GetSecretValue', 'AssumeRoleWithWebIdentity', 'imds_token', 'imds_credentials'];
+const OPS = ['GetSecretValue', 'AssumeRoleWithWebIdentity', 'imds_token', 'imds_credentials', 'container_credentials'];
 
 export function parseArgs(argv) {
   const { need, int } = argHelpers(argv);
@@ -28,7 +28,8 @@ export function parseArgs(argv) {
     port: 0, imdsPort: 0, tlsCert: null, tlsKey: null, accessKeyId: 'AKIAFAKEWARDEN000001',
     secretAccessKey: 'fake/secret/access/key/warden+test000000', region: 'us-east-1', account: '123456789012',
     secrets: [], roleArn: 'arn:aws:iam::123456789012:role/warden', webIdentityKey: null, webIdentityIssuer: null,
-    webIdentityAudience: 'sts.amazonaws.com', imdsRole: 'warden-instance', credentialTtlS: 3600, verbose: false,
+    webIdentityAudience: 'sts.amazonaws.com', imdsRole: 'warden-instance', credentialTtlS: 3600, containerToken: null,
+    verbose: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -55,6 +56,7 @@ export function parseArgs(argv) {
       case '--web-identity-audience': o.webIdentityAudience = need(i, a); i++; break;
       case '--imds-role': o.imdsRole = need(i, a); i++; break;
       case '--credential-ttl-s': o.credentialTtlS = int(need(i, a), a); i++; break;
+      case '--container-token': o.containerToken = need(i, a); i++; break;
       case '--verbose': o.verbose = true; break;
       case '-h': case '--help': throw new Error('help');
       default: throw new Error(`unknown argument ${a}`);
@@ -450,8 +452,29 @@ function imdsText(S, res, status, text, headers = {}) {
   res.end(text);
 }
 
+// The container credentials endpoint (the ECS agent at 169.254.170.2, the EKS Pod Identity agent): GET with the
+// authorization token as the whole Authorization header value, JSON credentials without a Code.
+async function containerCredentials(S, req, res) {
+  const json = (status, obj) => {
+    countStatus(S.stats.responses_by_status, status);
+    const body = JSON.stringify(obj);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  if (req.method !== 'GET') return json(405, { code: 'InvalidRequest', message: 'method not allowed' });
+  if (S.opts.containerToken !== null && req.headers.authorization !== S.opts.containerToken) {
+    return json(401, { code: 'AccessDeniedException', message: 'the authorization token is missing or wrong' });
+  }
+  S.stats.requests.container_credentials++;
+  const f = takeFault(S, 'container_credentials');
+  if (await applyFault(S, f, res)) return json(f.status, { code: 'ServerException', message: 'fake fault' });
+  const t = issueTemp(S, 'container');
+  return json(200, { RoleArn: S.opts.roleArn, AccessKeyId: t.id, SecretAccessKey: t.secret, Token: t.token, Expiration: iso(t.expires) });
+}
+
 async function imds(S, req, res) {
   const { pathname } = splitUrl(req.url);
+  if (pathname.startsWith('/v2/credentials/')) return containerCredentials(S, req, res);
   if (req.headers['x-forwarded-for'] !== undefined) return imdsText(S, res, 403, 'Forbidden'); // IMDS refuses proxied calls
   if (pathname === '/latest/api/token') {
     if (req.method !== 'PUT') return imdsText(S, res, 405, 'Method Not Allowed');
