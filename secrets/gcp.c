@@ -19,6 +19,7 @@
 
 #include "lib/hash.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "lib/secret_ref.h"
 #include "net/fetch.h"
 #include "secrets/backend.h"
@@ -737,6 +738,9 @@ static int token_get(const struct wd_gcp_config *c, bool force, bool *fresh, cha
             g_tok.renew_at = wd_gcp_token_renew_at(now, life);
             snprintf(g_tok.who, sizeof(g_tok.who), "%s", who);
             *fresh = true;
+            wd_logf(WD_LOG_INFO, "", "gcp-sm: access token from the %s %.200s, valid %lld s",
+                    s.metadata ? "metadata server" : "service-account key", s.metadata ? s.md_host : s.key_file,
+                    (long long)life);
         }
     }
     sbuf_free(&ans);

@@ -30,8 +30,8 @@ int wd_gcp_parse_access(long status, const char *body, size_t n, char *out, size
 int wd_gcp_parse_token(const char *what, long status, const char *body, size_t n, char *tok, size_t cap,
                        int64_t *expires_in, char *why, size_t whycap);
 
-/* A service-account key file, read in place: pointers into the caller's buffer, except private_key, which is
- * decoded (its "\n" escapes) into pem. */
+/* What Warden uses of a service-account key file: three strings copied out of it, and the private key decoded
+ * (its "\n" escapes) into the caller's buffer, which should be locked memory. */
 struct wd_gcp_key {
     char client_email[256];   /* the assertion's iss */
     char private_key_id[128]; /* the assertion's kid */

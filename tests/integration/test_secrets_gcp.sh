@@ -141,6 +141,8 @@ check "20 concurrent first requests all succeed with the planted secret (got $wa
 check "concurrent first use is ONE read of the secret at Secret Manager" \
   test "$(gstat "s.by_secret['projects/warden-test/secrets/gemini-key']")" = 1
 check "one token from the token endpoint (the RS256 assertion verified by the fake)" test "$(gstat s.token_requests)" = 1
+check "the log says the token came from the service-account key" \
+  grep -q "gcp-sm: access token from the service-account key $WD_TMP/sa.json, valid 3 s" "$WARDEN_LOG"
 check "the provider saw exactly the planted key" test "$(gem_keys | sort -u)" = "$KEY1"
 readyz >"$WD_TMP/ready1"
 check "/readyz reports the reference cached" grep -q "\"ref\":\"$REF\",\"state\":\"cached\"" "$WD_TMP/ready1"
@@ -163,8 +165,7 @@ check "after the rotation requests succeed" test "$CODE" = 200
 check "the provider now sees only the new key" test "$(gem_keys | tail -1)" = "$KEY2"
 
 # the access token (3 s lifetime) is renewed ahead of expiry while the secret is refreshed every 1.6 s
-sleep 3
-post
+traffic_until 6 'test "$(gstat s.token_requests)" -gt 1'
 check "the access token was renewed (token endpoint logins: $(gstat s.token_requests) > 1)" \
   test "$(gstat s.token_requests)" -gt 1
 check "requests keep working across token renewals" test "$CODE" = 200
@@ -232,6 +233,8 @@ LOGS+=("$WARDEN_LOG")
 post
 check "metadata auth: the request succeeds" test "$CODE" = 200
 check "metadata auth: the token came from the metadata server" test "$(gstat s.metadata_requests)" -ge 1
+check "metadata auth: the log says where the token came from" \
+  grep -q "gcp-sm: access token from the metadata server 127.0.0.1:$MD_PORT" "$WARDEN_LOG"
 check "metadata auth: no token endpoint login" test "$(gstat s.token_requests)" = 0
 check "versions/2 is read, not latest (the provider saw version 2's key)" test "$(gem_keys | sort -u)" = "$KEY2"
 wd_stop_warden
