@@ -36,8 +36,9 @@ static void access_body(char *b, size_t cap, const char *v, uint32_t crc)
     char b64[200];
     int n = EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)v, (int)strlen(v));
     assert_true(n > 0);
-    snprintf(b, cap, "{\"name\":\"projects/1/secrets/s/versions/1\",\"payload\":{\"data\":\"%s\",\"dataCrc32c\":\"%u\"}}",
-             b64, crc);
+    snprintf(b, cap,
+             "{\"name\":\"projects/1/secrets/s/versions/1\",\"payload\":{\"data\":\"%s\",\"dataCrc32c\":\"%u\"}}", b64,
+             crc);
 }
 
 static void test_crc32c_vectors(void **st)
@@ -105,14 +106,14 @@ static void test_access_trailing_newline_and_alphabets(void **st)
 static void test_access_google_error(void **st)
 {
     (void)st;
-    assert_int_equal(access(404, "{\"error\":{\"code\":404,\"message\":\"Secret [projects/1/secrets/s] not found or has "
-                                 "no versions.\",\"status\":\"NOT_FOUND\"}}"),
+    assert_int_equal(access(404, "{\"error\":{\"code\":404,\"message\":\"Secret [projects/1/secrets/s] not found or "
+                                 "has no versions.\",\"status\":\"NOT_FOUND\"}}"),
                      -1);
     assert_string_equal(why, "access: HTTP 404 NOT_FOUND: Secret [projects/1/secrets/s] not found or has no versions.");
     assert_int_equal(access(502, "<html>bad gateway</html>"), -1);
     assert_string_equal(why, "access: HTTP 502");
-    assert_int_equal(access(403, "{\"error\":{\"code\":403,\"message\":\"a\\u0001b\",\"status\":\"PERMISSION_DENIED\"}}"),
-                     -1);
+    assert_int_equal(
+        access(403, "{\"error\":{\"code\":403,\"message\":\"a\\u0001b\",\"status\":\"PERMISSION_DENIED\"}}"), -1);
     assert_string_equal(why, "access: HTTP 403 PERMISSION_DENIED: a?b"); /* control characters never reach a log */
 }
 
@@ -191,7 +192,8 @@ static void test_token_errors(void **st)
     assert_non_null(strstr(why, "not Bearer"));
     assert_int_equal(token(200, "{\"access_token\":\"a b\",\"expires_in\":60}", tok, sizeof(tok), &ex), -1);
     assert_int_equal(token(200, "{\"access_token\":\"\",\"expires_in\":60}", tok, sizeof(tok), &ex), -1);
-    assert_int_equal(token(200, "{\"access_token\":\"0123456789abcdef\",\"expires_in\":60}", tok, sizeof(tok), &ex), -1);
+    assert_int_equal(token(200, "{\"access_token\":\"0123456789abcdef\",\"expires_in\":60}", tok, sizeof(tok), &ex),
+                     -1);
     assert_non_null(strstr(why, "longer than 15 bytes"));
     assert_null(strstr(why, "0123456789abcdef"));
     assert_int_equal(tok[0], 0);
