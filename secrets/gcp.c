@@ -536,6 +536,7 @@ static struct {
     char *mem;         /* wd_secret_mem_alloc(TOKEN_MEM), or NULL before the first login */
     size_t len;        /* the token's length after "Bearer "; 0: none cached */
     int64_t renew_at;  /* monotonic ms: log in again from then on */
+    int64_t expires_at; /* monotonic ms: the token's end, up to which it is used while renewals fail */
     char who[600];     /* where it came from ("key:PATH", "metadata:HOST"): another source drops it */
 } g_tok;
 #define TOKEN_MEM (WD_GCP_TOKEN_MAX + 16)
@@ -552,7 +553,7 @@ static void token_drop(void)
     if (g_tok.mem != NULL)
         OPENSSL_cleanse(g_tok.mem, TOKEN_MEM);
     g_tok.len = 0;
-    g_tok.renew_at = 0;
+    g_tok.renew_at = g_tok.expires_at = 0;
 }
 
 /* A body buffer over locked memory that never grows (wd_fetch stops at max_bytes, below its capacity). */
@@ -708,34 +709,37 @@ static int token_get(const struct wd_gcp_config *c, bool force, bool *fresh, cha
     char who[600];
     snprintf(who, sizeof(who), "%s:%s", s.metadata ? "metadata" : "key", s.metadata ? s.md_host : s.key_file);
     int64_t now = mono_ms();
-    if (!force && g_tok.len > 0 && now < g_tok.renew_at && strcmp(who, g_tok.who) == 0)
+    bool have = g_tok.len > 0 && strcmp(who, g_tok.who) == 0;
+    if (!force && have && now < g_tok.renew_at)
         return 0;
-    token_drop();
     if (g_tok.mem == NULL && (g_tok.mem = wd_secret_mem_alloc(TOKEN_MEM)) == NULL) {
         snprintf(why, whycap, "out of locked memory");
         return -1;
     }
     struct wd_buf ans;
-    if (sbuf_new(&ans, TOKEN_ANSWER_MAX) != 0) {
+    char *nt = wd_secret_mem_alloc(TOKEN_MEM);
+    if (nt == NULL || sbuf_new(&ans, TOKEN_ANSWER_MAX) != 0) {
+        wd_secret_mem_free(nt, TOKEN_MEM);
         snprintf(why, whycap, "out of locked memory");
         return -1;
     }
     long status = 0;
     char err[512];
+    int64_t life = 0;
     int rc = s.metadata ? login_metadata(c, &s, &ans, &status, why, whycap)
                         : login_key(c, &s, &ans, &status, why, whycap);
     if (rc == 0) {
-        int64_t life = 0;
-        memcpy(g_tok.mem, "Bearer ", 7);
-        int n = wd_gcp_parse_token(s.metadata ? "metadata server" : "token endpoint", status, ans.p, ans.n,
-                                   g_tok.mem + 7, WD_GCP_TOKEN_MAX, &life, err, sizeof(err));
+        memcpy(nt, "Bearer ", 7);
+        int n = wd_gcp_parse_token(s.metadata ? "metadata server" : "token endpoint", status, ans.p, ans.n, nt + 7,
+                                   WD_GCP_TOKEN_MAX, &life, err, sizeof(err));
         if (n < 0) {
             snprintf(why, whycap, "%.300s", err);
-            token_drop();
             rc = -1;
         } else {
+            memcpy(g_tok.mem, nt, TOKEN_MEM);
             g_tok.len = (size_t)n;
             g_tok.renew_at = wd_gcp_token_renew_at(now, life);
+            g_tok.expires_at = now + life * 1000;
             snprintf(g_tok.who, sizeof(g_tok.who), "%s", who);
             *fresh = true;
             wd_logf(WD_LOG_INFO, "", "gcp-sm: access token from the %s %.200s, valid %lld s",
@@ -743,6 +747,15 @@ static int token_get(const struct wd_gcp_config *c, bool force, bool *fresh, cha
                     (long long)life);
         }
     }
+    if (rc != 0 && !force && have && now < g_tok.expires_at - 10000) {
+        /* a renewal ahead of expiry failed: the token in hand still works, the next read tries again */
+        wd_logf(WD_LOG_WARN, "", "gcp-sm: renewing the access token failed (%.200s); the current one is used until "
+                "it expires", why);
+        rc = 0;
+    } else if (rc != 0) {
+        token_drop();
+    }
+    wd_secret_mem_free(nt, TOKEN_MEM);
     sbuf_free(&ans);
     return rc;
 }
