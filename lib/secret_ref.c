@@ -200,8 +200,12 @@ int wd_ref_gcp_parse(const char *ref, struct wd_ref_gcp *o, char *why, size_t wh
     }
     s = e + 10;
     size_t vn = strlen(s);
-    if (!(vn == 6 && memcmp(s, "latest", 6) == 0) && !(all_digits(s, vn) && vn < 19 && s[0] != '0')) {
-        snprintf(why, whycap, "the version is neither \"latest\" nor a version number");
+    /* "latest", a version number, or a version alias (a lowercase letter, then [a-z0-9_-], 63 at most) */
+    bool alias = vn >= 1 && vn <= 63 && s[0] >= 'a' && s[0] <= 'z';
+    for (size_t i = 1; alias && i < vn; i++)
+        alias = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-';
+    if (!alias && !(all_digits(s, vn) && vn < 19 && s[0] != '0')) {
+        snprintf(why, whycap, "the version is neither \"latest\", a version number nor a version alias");
         return -1;
     }
     memcpy(o->version, s, vn + 1);

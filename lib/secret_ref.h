@@ -25,12 +25,13 @@ struct wd_ref_aws {
     char region[32]; /* from an ARN, else "" (the backend's configured region) */
 };
 
-/* gcp-sm://projects/P/secrets/S[/versions/V]: V is "latest" (the default) or a version number. P is a project
+/* gcp-sm://projects/P/secrets/S[/versions/V]: V is "latest" (the default), a version number or a version alias
+ * ([a-z][a-z0-9_-]{0,62}). P is a project
  * id ([a-z][a-z0-9-]{0,29}, not ending in '-') or number; S [A-Za-z0-9_-]{1,255}. */
 struct wd_ref_gcp {
     char project[64];
     char secret[256];
-    char version[24];
+    char version[64];
 };
 
 /* azure-kv://vault-name/secret-name[/version]: the vault [A-Za-z0-9-]{3,24} (its URL is

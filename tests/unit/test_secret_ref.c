@@ -88,10 +88,20 @@ static void test_gcp(void **state)
     assert_string_equal(g.project, "123456789012");
     assert_string_equal(g.version, "7");
     assert_int_equal(wd_ref_gcp_parse("gcp-sm://projects/p/secrets/s/versions/latest", &g, why, sizeof why), 0);
+    assert_int_equal(wd_ref_gcp_parse("gcp-sm://projects/p/secrets/s/versions/prod_v-2", &g, why, sizeof why), 0);
+    assert_string_equal(g.version, "prod_v-2"); /* a version alias */
+    char al[128] = "gcp-sm://projects/p/secrets/s/versions/";
+    size_t base = strlen(al);
+    memset(al + base, 'a', 63);
+    assert_int_equal(wd_ref_gcp_parse(al, &g, why, sizeof why), 0); /* 63: the longest alias */
+    assert_int_equal(strlen(g.version), 63);
+    al[base + 63] = 'a';
+    assert_int_equal(wd_ref_gcp_parse(al, &g, why, sizeof why), -1);
     static const char *const bad[] = {
         "gcp-sm://p/secrets/s", "gcp-sm://projects/p/s", "gcp-sm://projects/P/secrets/s",
         "gcp-sm://projects/p-/secrets/s", "gcp-sm://projects/p/secrets/s/versions/0",
-        "gcp-sm://projects/p/secrets/s/versions/", "gcp-sm://projects/p/secrets/s/versions/v1",
+        "gcp-sm://projects/p/secrets/s/versions/", "gcp-sm://projects/p/secrets/s/versions/V1",
+        "gcp-sm://projects/p/secrets/s/versions/1abc", "gcp-sm://projects/p/secrets/s/versions/a.b",
         "gcp-sm://projects/p/secrets/s/x/1", "gcp-sm://projects/p/secrets/s.t", "gcp-sm://projects/1p/secrets/s"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (wd_ref_gcp_parse(bad[i], &g, why, sizeof why) != -1)
