@@ -106,6 +106,8 @@ int wd_fetch_request(const struct wd_fetch *f, struct wd_buf *body, long *status
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "warden");
+    if (f->direct)
+        curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
     if (f->resp_headers != NULL) {
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(h, CURLOPT_HEADERDATA, f->resp_headers);

@@ -4,6 +4,7 @@
 #ifndef WARDEN_NET_FETCH_H
 #define WARDEN_NET_FETCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/buf.h"
@@ -23,6 +24,8 @@ struct wd_fetch {
                                   * written into err, wiped from this call's own buffers */
     const char *const *headers;  /* more request headers, "Name: value" each, NULL-terminated, or NULL. Values
                                   * may be secrets (X-Vault-Token): wiped from this call's own buffers */
+    bool direct;                 /* never through a proxy (http_proxy and friends): instance metadata services,
+                                  * which are link-local and must not be asked through anything */
     struct wd_buf *resp_headers; /* set: the answer's header lines ("name: value\r\n" each, the status line
                                   * left out) are appended to it (an auth challenge, a TTL echo) */
 };

@@ -1311,7 +1311,7 @@ static int imds_call(const struct ctx *x, const char *url, const char *method, c
 {
     const char *headers[] = {hdr, NULL};
     struct wd_fetch f = {.url = url, .timeout_ms = tmo, .max_bytes = WD_AWS_CRED_MAX_ANSWER, .method = method,
-                         .headers = hdr ? headers : NULL};
+                         .headers = hdr ? headers : NULL, .direct = true};
     (void)x;
     return wd_fetch_request(&f, b, status, err, errcap);
 }

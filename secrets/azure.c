@@ -723,6 +723,7 @@ static int az_login(const struct az_ctx *x, struct az_slot *s, char *why, size_t
         }
         f.url = url;
         f.headers = mi_headers;
+        f.direct = true; /* IMDS is link-local: never through a proxy */
     } else {
         const char *cfg_tenant = cfg_or_env(c->tenant_id, "AZURE_TENANT_ID");
         if (cfg_tenant && strcasecmp(cfg_tenant, s->ch.tenant) != 0) {

@@ -686,7 +686,7 @@ static int login_metadata(const struct wd_gcp_config *c, const struct src *s, st
     static const char *const hdrs[] = {"Metadata-Flavor: Google", NULL};
     struct wd_buf rh = {0};
     struct wd_fetch f = {.url = url, .timeout_ms = timeout_of(c), .max_bytes = TOKEN_ANSWER_MAX,
-                         .accept = "application/json", .headers = hdrs, .resp_headers = &rh};
+                         .accept = "application/json", .headers = hdrs, .resp_headers = &rh, .direct = true};
     int rc = -1;
     if (wd_fetch_request(&f, ans, status, err, sizeof(err)) != 0)
         snprintf(why, whycap, "metadata server %.100s: %.200s", s->md_host, err);
