@@ -645,7 +645,10 @@ static void vm_flags(const void *addr, char *out, size_t cap)
             continue;
         }
         if (in && strncmp(line, "VmFlags:", 8) == 0) {
-            snprintf(out, cap, "%s", line + 8);
+            size_t n = strlen(line + 8);
+            n = n < cap ? n : cap - 1;
+            memcpy(out, line + 8, n);
+            out[n] = '\0';
             break;
         }
     }
