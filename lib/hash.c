@@ -237,3 +237,53 @@ long wd_b64url_decode(const char *s, size_t n, uint8_t *out, size_t cap)
         return -1;
     return (long)o;
 }
+
+long wd_b64_decode(const char *s, size_t n, uint8_t *out, size_t cap, unsigned flags)
+{
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t w = 0, chars = 0, pad = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\\') {
+            if (!(flags & WD_B64_JSON_SLASH) || i + 1 >= n || s[i + 1] != '/')
+                return -1;
+            c = '/';
+            i++;
+        }
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        if (pad > 0)
+            return -1; /* data after the padding */
+        int v;
+        if (c >= 'A' && c <= 'Z')
+            v = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            v = c - '0' + 52;
+        else if (c == '+' || (c == '-' && (flags & WD_B64_URL)))
+            v = 62;
+        else if (c == '/' || (c == '_' && (flags & WD_B64_URL)))
+            v = 63;
+        else
+            return -1;
+        chars++;
+        acc = ((acc << 6) | (uint32_t)v) & 0xffffff;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (w >= cap)
+                return -2;
+            out[w++] = (uint8_t)(acc >> bits);
+        }
+    }
+    size_t rem = chars % 4; /* 0, 2 or 3 data characters in the last group */
+    if (rem == 1 || (pad > 0 && (rem == 0 || pad != 4 - rem)) || (pad == 0 && rem != 0 && !(flags & WD_B64_PAD_OPTIONAL)))
+        return -1;
+    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+        return -1; /* nonzero bits past the end: a second spelling of the same bytes */
+    return (long)w;
+}

@@ -34,4 +34,14 @@ int wd_unhex(const char *s, size_t n, uint8_t *out, size_t cap);   /* lowercase 
 size_t wd_b64url_encode(const uint8_t *p, size_t n, char *out);
 long wd_b64url_decode(const char *s, size_t n, uint8_t *out, size_t cap);
 
+/* base64 (RFC 4648 section 4) as services carry blobs in JSON (AWS's SecretBinary, GCP's payload.data). One
+ * spelling per value: '=' only at the end and as many as the length needs, the unused low bits zero, no
+ * whitespace. Flags widen it: WD_B64_URL also takes the URL alphabet's '-' and '_'; WD_B64_PAD_OPTIONAL takes a
+ * value without its padding; WD_B64_JSON_SLASH reads "\/" (JSON's other spelling of '/') as '/', any other
+ * escape being malformed. Bytes written; -1 malformed; -2 when more than cap bytes would be written. */
+#define WD_B64_URL 1u
+#define WD_B64_PAD_OPTIONAL 2u
+#define WD_B64_JSON_SLASH 4u
+long wd_b64_decode(const char *s, size_t n, uint8_t *out, size_t cap, unsigned flags);
+
 #endif

@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "lib/clock.h"
+#include "lib/hash.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/secret_ref.h"
@@ -81,54 +82,6 @@ static long json_copy(const struct wd_json *j, int i, char *out, size_t cap)
     }
     buf_wipe_free(&tmp);
     return rc;
-}
-
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard base64 with padding (how AWS's JSON protocols carry blobs): bytes written, -1 malformed, -2 longer
- * than cap. */
-static long b64_decode(const char *s, size_t n, unsigned char *out, size_t cap)
-{
-    if (n % 4 != 0)
-        return -1;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4], pad = 0;
-        for (int q = 0; q < 4; q++) {
-            unsigned char c = (unsigned char)s[i + q];
-            if (c == '=' && i + 4 == n && q >= 2) {
-                v[q] = 0;
-                pad++;
-                continue;
-            }
-            if (pad > 0 || (v[q] = b64val(c)) < 0)
-                return -1;
-        }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        size_t m = 3 - (size_t)pad;
-        if ((pad == 1 && (v[2] & 3) != 0) || (pad == 2 && (v[1] & 15) != 0))
-            return -1; /* non-zero bits past the end: a second spelling of the same bytes */
-        if (k + m > cap)
-            return -2;
-        unsigned char b[3] = {(unsigned char)(w >> 16), (unsigned char)(w >> 8), (unsigned char)w};
-        memcpy(out + k, b, m);
-        k += m;
-        OPENSSL_cleanse(b, sizeof(b));
-    }
-    return (long)k;
 }
 
 int wd_aws_sm_parse_value(const char *body, size_t n, const char *field, char *out, size_t cap, char *why,
@@ -211,7 +164,7 @@ int wd_aws_sm_parse_value(const char *body, size_t n, const char *field, char *o
             goto out;
         }
         struct wd_str raw = wd_json_raw(&j, sb);
-        long m = b64_decode(raw.p, raw.n, (unsigned char *)out, cap - 1);
+        long m = wd_b64_decode(raw.p, raw.n, (uint8_t *)out, cap - 1, 0);
         if (m == -2)
             snprintf(why, whycap, "the value is longer than %zu bytes", cap - 1);
         else if (m < 0)

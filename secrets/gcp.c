@@ -109,62 +109,6 @@ static void answer_error(const char *what, long status, const char *body, size_t
                  msg);
 }
 
-static int b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Base64 (standard or URL alphabet, padding optional, the proto3 JSON forms of bytes) of the raw JSON string
- * content s into out: bytes written, -1 when it is not base64, -2 when more than cap bytes would be written.
- * "\/" is JSON's other spelling of '/'; any other escape is not base64. */
-static long b64_decode(const char *s, size_t n, uint8_t *out, size_t cap)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t w = 0, chars = 0, pad = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\\') {
-            if (i + 1 >= n || s[i + 1] != '/')
-                return -1;
-            c = '/';
-            i++;
-        }
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        if (pad > 0)
-            return -1; /* data after the padding */
-        int v = b64_val(c);
-        if (v < 0)
-            return -1;
-        chars++;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (w >= cap)
-                return -2;
-            out[w++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (chars % 4 == 1 || pad > 2 || (pad > 0 && (chars + pad) % 4 != 0))
-        return -1;
-    return (long)w;
-}
-
 int wd_gcp_parse_access(long status, const char *body, size_t n, char *out, size_t cap, char *why, size_t whycap)
 {
     if (cap > 0)
@@ -215,7 +159,9 @@ int wd_gcp_parse_access(long status, const char *body, size_t n, char *out, size
         goto out;
     }
     struct wd_str raw = wd_json_raw(&j, data);
-    long len = b64_decode(raw.p, raw.n, (uint8_t *)out, cap - 1);
+    /* the proto3 JSON forms of bytes: either alphabet, padding optional, and "\\/" for '/' */
+    long len = wd_b64_decode(raw.p, raw.n, (uint8_t *)out, cap - 1,
+                             WD_B64_URL | WD_B64_PAD_OPTIONAL | WD_B64_JSON_SLASH);
     if (len == -2) {
         snprintf(why, whycap, "access: the secret is longer than %zu bytes", cap - 1);
         goto wipe;

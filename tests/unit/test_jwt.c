@@ -284,6 +284,44 @@ static void test_b64url_round_trip(void **state)
     assert_string_equal(enc, "-_8"); /* the two url-safe characters */
 }
 
+/* lib/hash.c's base64 of service blobs (AWS SecretBinary, GCP payload.data): RFC 4648's vectors, one spelling */
+static void test_b64_std(void **state)
+{
+    (void)state;
+    static const char *const vec[][2] = {{"", ""},         {"Zg==", "f"},         {"Zm8=", "fo"},     {"Zm9v", "foo"},
+                                         {"Zm9vYg==", "foob"}, {"Zm9vYmE=", "fooba"}, {"Zm9vYmFy", "foobar"}};
+    uint8_t out[16];
+    for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+        long n = wd_b64_decode(vec[i][0], strlen(vec[i][0]), out, sizeof out, 0);
+        assert_int_equal(n, (long)strlen(vec[i][1]));
+        assert_memory_equal(out, vec[i][1], (size_t)n);
+    }
+    /* 0xfb 0xff: "+/8=" in the standard alphabet, "-_8=" in the URL one */
+    assert_int_equal(wd_b64_decode("+/8=", 4, out, sizeof out, 0), 2);
+    assert_int_equal(out[0], 0xfb);
+    assert_int_equal(wd_b64_decode("-_8=", 4, out, sizeof out, 0), -1);
+    assert_int_equal(wd_b64_decode("-_8=", 4, out, sizeof out, WD_B64_URL), 2);
+    assert_int_equal(out[1], 0xff);
+    /* padding: required unless optional, never more than the length needs, never inside */
+    assert_int_equal(wd_b64_decode("Zg", 2, out, sizeof out, 0), -1);
+    assert_int_equal(wd_b64_decode("Zg", 2, out, sizeof out, WD_B64_PAD_OPTIONAL), 1);
+    assert_int_equal(wd_b64_decode("Zg=", 3, out, sizeof out, WD_B64_PAD_OPTIONAL), -1);
+    assert_int_equal(wd_b64_decode("Zm9v====", 8, out, sizeof out, 0), -1);
+    assert_int_equal(wd_b64_decode("Zg==Zg==", 8, out, sizeof out, 0), -1);
+    assert_int_equal(wd_b64_decode("Z===", 4, out, sizeof out, WD_B64_PAD_OPTIONAL), -1);
+    /* one spelling: "Zh==" decodes to "f" with a stray bit */
+    assert_int_equal(wd_b64_decode("Zh==", 4, out, sizeof out, 0), -1);
+    assert_int_equal(wd_b64_decode("Zm9 v", 5, out, sizeof out, 0), -1);
+    /* JSON's "\/" only when asked, and no other escape */
+    assert_int_equal(wd_b64_decode("\\/w==", 5, out, sizeof out, 0), -1);
+    assert_int_equal(wd_b64_decode("\\/w==", 5, out, sizeof out, WD_B64_JSON_SLASH), 1);
+    assert_int_equal(out[0], 0xff);
+    assert_int_equal(wd_b64_decode("\\nw==", 5, out, sizeof out, WD_B64_JSON_SLASH), -1);
+    /* the cap */
+    assert_int_equal(wd_b64_decode("Zm9vYmFy", 8, out, 5, 0), -2);
+    assert_int_equal(wd_b64_decode("Zm9vYmFy", 8, out, 6, 0), 6);
+}
+
 static void test_b64url_strict(void **state)
 {
     uint8_t out[16];
@@ -1183,6 +1221,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_b64url_round_trip),
         cmocka_unit_test(test_b64url_strict),
+        cmocka_unit_test(test_b64_std),
         cmocka_unit_test(test_valid_tokens),
         cmocka_unit_test(test_typ_refused),
         cmocka_unit_test(test_alg_names),
