@@ -126,6 +126,7 @@ load() {
   node "$LOAD" --url "$LB" --key "$2" --n "$3" --c 16 --seconds "$4" --tag "$1" --out "$WD_TMP/$1.jsonl" \
     ${5:+--stop "$5"} >"$WD_TMP/$1.sum" 2>"$WD_TMP/$1.err"
 }
+matches() { [[ "$1" =~ $2 ]]; }
 access_lines() { grep -c '"path":"/anthropic/v1/messages"' "$1" || true; }
 
 # ======== 1. every call answered through the balancer, every replica serving
@@ -154,5 +155,183 @@ NCHAINS=$(q "SELECT count(DISTINCT detail::json->>'pid') FROM audit.records WHER
 check "the three processes write their own chains ($NCHAINS writer pids)" [ "$NCHAINS" = 3 ]
 check "every chain verifies (warden audit verify, signed checkpoints)" verify_all
 
-echo "# $(( $(date +%s) - T_START )) s so far"
+# ======== 3. one team budget across the three replicas
+# docs/governance.md, "Bound": "overshoot <= sum over calls in flight of max(0, actual_i - reserved_i), which is 0
+# for requests"; and the database never grants more than the limit, sum(granted) <= limit.
+"$WARDEN_BIN" teams create capped --org acme >/dev/null
+CAP_KEY=$("$WARDEN_BIN" keys create capped-bot --team capped 2>/dev/null | head -1)
+"$WARDEN_BIN" budgets create --scope team --subject capped --metric requests --period total --limit 60 --json >"$WD_TMP/bud.json"
+BUD=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$WD_TMP/bud.json")
+check "through the balancer: team capped, its virtual key and a total budget of 60 requests ($BUD)" matches "$BUD" '^bud_[0-9]+$' 
+sleep 0.5 # every replica learns of the key and the budget by NOTIFY, at worst within a sync interval
+load budget "$CAP_KEY" 180 40
+read -r N N200 N429 NOTHER BY <<<"$(python3 "$ANS" "$WD_TMP/budget.jsonl" summary)"
+check "180 calls on the 60-request team budget, 16 at a time on three replicas: exactly 60 admitted, 120 refused with 429 ($N200 admitted, $N429 refused, $NOTHER other)" \
+  [ "$N200" = 60 -a "$N429" = 120 -a "$NOTHER" = 0 ]
+check "  every replica admitted part of the budget ($BY)" \
+  python3 -c 'import sys; v=[int(x.split("=")[1]) for x in sys.argv[1:]]; sys.exit(0 if len(v) == 3 and min(v) >= 1 else 1)' $BY
+sleep 0.6 # a sync interval: the replicas flush their spend
+SPENT=$(q "SELECT sum(spent) || ' ' || sum(granted) FROM gov.usage WHERE budget_id = ${BUD#bud_}")
+check "  the database's spend is the admitted calls and no more was ever granted (spent granted: $SPENT)" \
+  bash -c "read s g <<<'$SPENT'; [ \"\$s\" = 60 ] && [ \"\$g\" -le 60 ]"
+
+# ======== 4. a rolling restart under load: SIGTERM one replica at a time, restart it, wait for it, next one
+# lines FILE: answers so far; grown FILE N: until FILE has N more answers than now (20 s at most)
+lines() { grep -c '^' "$1" 2>/dev/null || echo 0; }
+grown() { local want=$(( $(lines "$1") + $2 )) i; for i in $(seq 1 400); do [ "$(lines "$1")" -ge "$want" ] && return 0; sleep 0.05; done; return 1; }
+C0=$(calls)
+STOPS0=$(q "SELECT count(*) FROM audit.records WHERE event = 'writer_stop'")
+STOP="$WD_TMP/roll.stop"
+load roll devkey 4000 60 "$STOP" & LOAD_PID=$!
+grown "$WD_TMP/roll.jsonl" 60 || true
+ROLL=""
+for i in 1 2 3; do
+  OLD_PID=${PID[$i]}
+  # one SIGTERM, as the kubelet sends (wd_stop_warden would send a second: a second signal ends a drain)
+  kill -TERM "$OLD_PID"
+  D=$(lb_wait "r$i" DOWN) || true
+  RC=0; wait "$OLD_PID" || RC=$?
+  check "  r$i drained and exited 0 with no sanitizer report (exit $RC)" \
+    bash -c "[ $RC = 0 ] && ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' '${LOG[$i]}'"
+  start_replica "$i"
+  U=$(lb_wait "r$i" UP) || true
+  ROLL+="r$i: out of the rotation ${D} ms after SIGTERM, back ${U} ms after /healthz; "
+  grown "$WD_TMP/roll.jsonl" 60 || true # the restarted replica takes its share before the next one goes
+done
+touch "$STOP"
+wait "$LOAD_PID" || true
+read -r N N200 N429 NOTHER BY <<<"$(python3 "$ANS" "$WD_TMP/roll.jsonl" summary)"
+check "rolling restart: $ROLL" python3 -c '
+import re, sys
+ms = re.findall(r"after SIGTERM, back (\S+) ms|out of the rotation (\S+) ms", sys.argv[1])
+v = re.findall(r"out of the rotation (\S+) ms after SIGTERM, back (\S+) ms", sys.argv[1])
+sys.exit(0 if len(v) == 3 and all(d.isdigit() and int(d) < 1000 and u.isdigit() for d, u in v) else 1)' "$ROLL"
+check "  no request lost: every one of the $N calls during the roll answered 200 ($N200; $NOTHER other; $BY)" \
+  [ "$N200" = "$N" -a "$N" -ge 240 ]
+NEWACC=""
+for i in 1 2 3; do NEWACC+="r$i=$(access_lines "${LOG[$i]}") "; done
+check "  each restarted process served calls again ($NEWACC)" bash -c "! grep -qE '=0( |\$)' <<<'$NEWACC'"
+python3 "$ANS" "$WD_TMP/roll.jsonl" traces 200 >"$WD_TMP/roll.traces"
+wait_calls $((C0 + N200)) || true
+read -r A WITH_CALL CALL_RECS WITH_AUTHZ <<<"$(records "$WD_TMP/roll.traces")"
+check "  no audit record lost: each of the $A answers has its completed call record ($WITH_CALL), $CALL_RECS call records for them, $(( $(calls) - C0 )) new in all" \
+  [ "$WITH_CALL" = "$A" -a "$CALL_RECS" = "$A" -a "$(( $(calls) - C0 ))" = "$A" ]
+STOPS=$(( $(q "SELECT count(*) FROM audit.records WHERE event = 'writer_stop'") - STOPS0 ))
+check "  each drained process closed its two chains with writer_stop ($STOPS)" [ "$STOPS" = 6 ]
+check "  chains verify after the roll" verify_all
+
+# ======== 5a. SIGKILL under load, audit fail_closed: nothing answered without a durable record
+# fail_closed is the mode that makes a record durable before the answer: the call's authz/allow record is committed
+# in PostgreSQL before the provider is called (fail_closed uses no spool). The call record is written when the
+# call ends, after its answer, so SIGKILL may lose it: docs/audit.md, "Records still in memory are lost".
+C0=$(calls)
+STOP="$WD_TMP/kill.stop"
+load kill devkey 4000 60 "$STOP" & LOAD_PID=$!
+grown "$WD_TMP/kill.jsonl" 100 || true
+KILLED=${PID[2]}
+kill -KILL "$KILLED"; wait "$KILLED" 2>/dev/null || true
+D=$(lb_wait r2 DOWN) || true
+grown "$WD_TMP/kill.jsonl" 60 || true
+start_replica 2
+U=$(lb_wait r2 UP) || true
+grown "$WD_TMP/kill.jsonl" 60 || true
+touch "$STOP"
+wait "$LOAD_PID" || true
+read -r N N200 N429 NOTHER BY <<<"$(python3 "$ANS" "$WD_TMP/kill.jsonl" summary)"
+check "SIGKILL of r2 under load: out of the rotation ${D} ms after, back ${U} ms after its restart; $N calls, $N200 answered 200, $NOTHER other ($BY)" \
+  bash -c "[[ '$D' =~ ^[0-9]+$ ]] && [[ '$U' =~ ^[0-9]+$ ]] && [ '$N200' -ge 200 ]"
+python3 "$ANS" "$WD_TMP/kill.jsonl" traces 200 >"$WD_TMP/kill.traces"
+python3 "$ANS" "$WD_TMP/kill.jsonl" traces 200 r2 >"$WD_TMP/kill.r2.traces"
+sleep 0.3
+read -r A WITH_CALL CALL_RECS WITH_AUTHZ <<<"$(records "$WD_TMP/kill.traces")"
+check "  every call answered 200 has its durable authz/allow record, by trace id ($WITH_AUTHZ of $A)" [ "$WITH_AUTHZ" = "$A" ]
+# the killed process's chains, and the answers whose call record is missing
+KCHAINS="(SELECT chain_id FROM audit.records WHERE event = 'writer_start' AND detail::json->>'pid' = '$KILLED')"
+wd_psql postgres -At >"$WD_TMP/kill.missing" <<SQL
+CREATE TEMP TABLE t (trace text PRIMARY KEY);
+\copy t FROM '$WD_TMP/kill.traces'
+SELECT count(*) || ' ' || count(*) FILTER (WHERE EXISTS (SELECT 1 FROM audit.records a WHERE a.trace_id = t.trace
+         AND a.kind = 'authz' AND a.chain_id IN $KCHAINS))
+  FROM t WHERE NOT EXISTS (SELECT 1 FROM audit.records r WHERE r.trace_id = t.trace AND r.kind = 'call' AND r.event = 'completed');
+SELECT count(DISTINCT a.trace_id) FROM audit.records a JOIN t ON a.trace_id = t.trace
+  WHERE a.kind = 'authz' AND a.chain_id IN $KCHAINS
+    AND EXISTS (SELECT 1 FROM audit.records c WHERE c.trace_id = a.trace_id AND c.kind = 'call' AND c.event = 'completed'
+                AND c.chain_id NOT IN $KCHAINS);
+SQL
+read -r MISSING MISSING_KILLED <<<"$(sed -n 1p "$WD_TMP/kill.missing")"
+RESENT=$(sed -n 2p "$WD_TMP/kill.missing")
+check "  the answers with no call record ($MISSING) were all the killed process's, written after their answer and lost with it ($MISSING_KILLED)" \
+  [ "$MISSING" = "$MISSING_KILLED" ]
+check "  ($RESENT calls the killed replica had admitted were re-sent by HAProxy on empty-response and answered by another, each then with a call record there)" \
+  [ -n "$RESENT" ]
+check "  chains verify (the killed process's chains end without writer_stop; verify accepts that)" verify_all
+
+# ======== 5b. SIGKILL of a fail_open replica whose records are in its spool: the restart replays the spool
+# fail_open is the mode that spools: with the database unreachable, records go to <spool>/<chain>.spool,
+# fdatasync'd per batch, and the answer does not wait for them. r3 comes back in fail_open on its own login
+# (warden_spool), whose access is then cut, so only r3's writers lose the database.
+stop_replica() { # stop_replica I: one SIGTERM, the exit status and the log checked
+  local rc=0
+  kill -TERM "${PID[$1]}"
+  wait "${PID[$1]}" || rc=$?
+  check "r$1 drained and exited 0 with no sanitizer report (exit $rc)" \
+    bash -c "[ $rc = 0 ] && ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' '${LOG[$1]}'"
+}
+stop_replica 3
+CFG[3]=$(replica_config 3 fail_open "postgresql://warden_spool@127.0.0.1:$PG_PORT/warden")
+start_replica 3
+lb_wait r3 UP >/dev/null || true
+C0=$(calls)
+STOP="$WD_TMP/spool.stop"
+load spool devkey 4000 60 "$STOP" & LOAD_PID=$!
+grown "$WD_TMP/spool.jsonl" 60 || true
+q "ALTER ROLE warden_spool NOLOGIN" >/dev/null
+q "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = 'warden_spool'" >/dev/null
+spooled() { curl -s --max-time 1 "${MET[3]}/metrics" | sed -n 's/^warden_audit_records_spooled_total \([0-9]*\)$/\1/p'; }
+for i in $(seq 1 200); do [ "$(spooled)" -ge 150 ] 2>/dev/null && break; sleep 0.05; done
+SPOOLED=$(spooled)
+KILLED=${PID[3]}
+kill -KILL "$KILLED"; wait "$KILLED" 2>/dev/null || true
+lb_wait r3 DOWN >/dev/null || true
+ls "$WD_TMP/spool-3"/*.spool >"$WD_TMP/dead.spools" 2>/dev/null || true
+# the call records the dead writers made durable in their spools, by trace id
+python3 -c '
+import json, sys
+for f in sys.argv[1:]:
+    for line in open(f, errors="replace"):
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue  # a torn last line was never acknowledged
+        if r.get("kind") == "call":
+            print(r["trace_id"])' $(cat "$WD_TMP/dead.spools") | sort -u >"$WD_TMP/spool.traces"
+S=$(grep -c '^' "$WD_TMP/spool.traces" || true)
+check "SIGKILL of fail_open r3 with the database cut off for it: its spool holds the call records of $S calls ($SPOOLED records spooled)" \
+  [ "$S" -gt 0 ]
+q "ALTER ROLE warden_spool LOGIN" >/dev/null
+start_replica 3
+lb_wait r3 UP >/dev/null || true
+grown "$WD_TMP/spool.jsonl" 60 || true
+touch "$STOP"
+wait "$LOAD_PID" || true
+check "  the restart on the same spool directory replayed the dead writers' spools and removed them" \
+  bash -c "wd_r() { for i in \$(seq 1 100); do grep -q 'replayed and removed' '${LOG[3]}' && return 0; sleep 0.1; done; return 1; }; wd_r && for f in \$(cat '$WD_TMP/dead.spools'); do [ ! -e \"\$f\" ] || exit 1; done"
+read -r A WITH_CALL CALL_RECS WITH_AUTHZ <<<"$(records "$WD_TMP/spool.traces")"
+check "  every call record that was in the spool is in the database ($WITH_CALL of $A)" [ "$WITH_CALL" = "$A" ]
+read -r N N200 N429 NOTHER BY <<<"$(python3 "$ANS" "$WD_TMP/spool.jsonl" summary)"
+python3 "$ANS" "$WD_TMP/spool.jsonl" traces 200 >"$WD_TMP/spool.answered"
+python3 "$ANS" "$WD_TMP/spool.jsonl" traces 200 r1 >"$WD_TMP/spool.others"
+python3 "$ANS" "$WD_TMP/spool.jsonl" traces 200 r2 >>"$WD_TMP/spool.others"
+wait_calls $((C0 + N200)) || true
+read -r A WITH_CALL CALL_RECS WITH_AUTHZ <<<"$(records "$WD_TMP/spool.answered")"
+read -r AO WITH_CALL_O _ _ <<<"$(records "$WD_TMP/spool.others")"
+check "  the fail_closed replicas' answers all have their call record ($WITH_CALL_O of $AO)" [ "$WITH_CALL_O" = "$AO" ]
+check "  every call answered 200 has its call record ($WITH_CALL of $A; $N calls, $NOTHER not 200, $BY)" [ "$WITH_CALL" = "$A" ]
+check "  chains verify after the replay" verify_all
+
+# ======== the end: every replica drains and exits 0; the balancer stops
+for i in 1 2 3; do stop_replica "$i"; done
+kill -TERM "$HAP_PID"; wait "$HAP_PID" 2>/dev/null || true
+check "the whole trail verifies once every replica has stopped" verify_all
+echo "# $(( $(date +%s) - T_START )) s in all"
 wd_finish
