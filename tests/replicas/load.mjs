@@ -1,6 +1,7 @@
 // A bounded load client for tests/integration/test_replicas.sh: C concurrent clients send Anthropic Messages
 // calls through the balancer until N were sent, a stop file appears or the time is up, and each answer is one
-// JSON line (status, the replica that served it, the trace id sent, Warden's request-id) in the --out file.
+// JSON line (status, the replica that served it, the trace id sent, Warden's request-id, when it ended) in the
+// --out file.
 // Usage: node load.mjs --url URL --key KEY --n N --c C --seconds S --out FILE [--stop FILE] [--tag T]
 import http from 'node:http';
 import fs from 'node:fs';
@@ -30,20 +31,24 @@ function one(i) {
     const req = http.request(url, { method: 'POST', agent, timeout: 20000, headers: {
       'content-type': 'application/json', 'x-api-key': opt.key, 'content-length': Buffer.byteLength(body),
       traceparent: `00-${trace}-${crypto.randomBytes(8).toString('hex')}-01` } }, (res) => {
-      res.resume();
-      res.on('end', () => done(res.statusCode, res.headers['x-wd-server'] || '', res.headers['request-id'] || ''));
-      res.on('error', () => done(0, '', ''));
+      // an answer other than 200 and 429 keeps the start of its body, so a failed check can say what it was
+      let err = '';
+      if (res.statusCode !== 200 && res.statusCode !== 429) res.on('data', (d) => { if (err.length < 200) err += d; });
+      else res.resume();
+      res.on('end', () => done(res.statusCode, res.headers['x-wd-server'] || '', res.headers['request-id'] || '', err));
+      res.on('error', (e) => done(0, '', '', e.message));
     });
     let finished = false;
-    function done(status, server, rid) {
+    function done(status, server, rid, err) {
       if (finished) return;
       finished = true;
       counts[status] = (counts[status] || 0) + 1;
-      fs.writeSync(out, JSON.stringify({ i, status, server, trace, rid, ms: Date.now() - t0 }) + '\n');
+      const end = Date.now();
+      fs.writeSync(out, JSON.stringify({ i, status, server, trace, rid, ms: end - t0, end, ...(err ? { err: err.slice(0, 200) } : {}) }) + '\n');
       resolve();
     }
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => done(0, '', ''));
+    req.on('error', (e) => done(0, '', '', e.message));
     req.end(body);
   });
 }
