@@ -32,7 +32,7 @@ export WARDEN_ADMIN_KEY="$ADMIN_KEY"
 WD_WARDEN_ENV=(WD_ADMIN="$ADMIN_KEY")
 
 # replica_config I MODE [AUDIT_DB_URL] -> the config of replica I (its own port, metrics port and spool directory)
-declare -a PORT CFG PID LOG MET
+declare -a PORT MPORT CFG PID LOG MET
 replica_config() {
   local i="$1" mode="$2" db="${3:-$WD_DB_URL}" f
   f=$(wd_config "${PORT[$i]}" "$FAKE_URL" "limits:
@@ -64,7 +64,15 @@ start_replica() { # start_replica I: (re)starts replica I on its config, same po
   wd_start_warden "${CFG[$1]}"
   PID[$1]=$WARDEN_PID; LOG[$1]=$WARDEN_LOG; MET[$1]=$WARDEN_METRICS_URL
 }
-declare -a MPORT
+# one SIGTERM, as the kubelet sends (lib.sh's wd_stop_warden is not used: its SIGTERM would come on top of ours
+# in the roll, and one that comes while the drained process exits ends it with 143)
+stop_replica() { # stop_replica I: one SIGTERM, the exit status and the log checked
+  local rc=0
+  kill -TERM "${PID[$1]}"
+  wait "${PID[$1]}" || rc=$?
+  check "r$1 drained and exited 0 with no sanitizer report (exit $rc)" \
+    bash -c "[ $rc = 0 ] && ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' '${LOG[$1]}'"
+}
 for i in 1 2 3; do
   PORT[$i]=$(wd_free_port); MPORT[$i]=$(wd_free_port)
   # fail_closed: a call is admitted only once its authz record is committed (docs/audit.md, Writer), so an
@@ -98,7 +106,7 @@ lb_wait() {
   echo "timeout"; return 1
 }
 UPS=""
-for i in 1 2 3; do UPS+="r$i:$(lb_wait "r$i" UP) "; done
+for i in 1 2 3; do U=$(lb_wait "r$i" UP) || true; UPS+="r$i:$U "; done
 check "haproxy sees the three replicas ready on /readyz ($UPS)" bash -c "! grep -q timeout <<<'$UPS'"
 
 q() { wd_psql postgres -At -c "$1"; }
@@ -177,17 +185,17 @@ check "  the database's spend is the admitted calls and no more was ever granted
 
 # ======== 4. a rolling restart under load: SIGTERM one replica at a time, restart it, wait for it, next one
 # lines FILE: answers so far; grown FILE N: until FILE has N more answers than now (20 s at most)
-lines() { grep -c '^' "$1" 2>/dev/null || echo 0; }
+lines() { cat "$1" 2>/dev/null | wc -l; }
 grown() { local want=$(( $(lines "$1") + $2 )) i; for i in $(seq 1 400); do [ "$(lines "$1")" -ge "$want" ] && return 0; sleep 0.05; done; return 1; }
 C0=$(calls)
 STOPS0=$(q "SELECT count(*) FROM audit.records WHERE event = 'writer_stop'")
 STOP="$WD_TMP/roll.stop"
-load roll devkey 4000 60 "$STOP" & LOAD_PID=$!
+load roll devkey 8000 60 "$STOP" & LOAD_PID=$!
 grown "$WD_TMP/roll.jsonl" 60 || true
 ROLL=""
 for i in 1 2 3; do
   OLD_PID=${PID[$i]}
-  # one SIGTERM, as the kubelet sends (wd_stop_warden would send a second: a second signal ends a drain)
+  # one SIGTERM (as stop_replica), with HAProxy's view of the replica measured while it drains
   kill -TERM "$OLD_PID"
   D=$(lb_wait "r$i" DOWN) || true
   RC=0; wait "$OLD_PID" || RC=$?
@@ -203,7 +211,6 @@ wait "$LOAD_PID" || true
 read -r N N200 N429 NOTHER BY <<<"$(python3 "$ANS" "$WD_TMP/roll.jsonl" summary)"
 check "rolling restart: $ROLL" python3 -c '
 import re, sys
-ms = re.findall(r"after SIGTERM, back (\S+) ms|out of the rotation (\S+) ms", sys.argv[1])
 v = re.findall(r"out of the rotation (\S+) ms after SIGTERM, back (\S+) ms", sys.argv[1])
 sys.exit(0 if len(v) == 3 and all(d.isdigit() and int(d) < 1000 and u.isdigit() for d, u in v) else 1)' "$ROLL"
 check "  no request lost: every one of the $N calls during the roll answered 200 ($N200; $NOTHER other$(python3 "$ANS" "$WD_TMP/roll.jsonl" errors | sed 's/^./: &/'); $BY)" \
@@ -226,7 +233,7 @@ check "  chains verify after the roll" verify_all
 # call ends, after its answer, so SIGKILL may lose it: docs/audit.md, "Records still in memory are lost".
 C0=$(calls)
 STOP="$WD_TMP/kill.stop"
-load kill devkey 4000 60 "$STOP" & LOAD_PID=$!
+load kill devkey 8000 60 "$STOP" & LOAD_PID=$!
 grown "$WD_TMP/kill.jsonl" 100 || true
 KILLED=${PID[2]}
 kill -KILL "$KILLED"; wait "$KILLED" 2>/dev/null || true
@@ -241,7 +248,6 @@ read -r N N200 N429 NOTHER BY <<<"$(python3 "$ANS" "$WD_TMP/kill.jsonl" summary)
 check "SIGKILL of r2 under load: out of the rotation ${D} ms after, back ${U} ms after its restart; $N calls, $N200 answered 200, $NOTHER other ($BY)" \
   bash -c "[[ '$D' =~ ^[0-9]+$ ]] && [[ '$U' =~ ^[0-9]+$ ]] && [ '$N200' -ge 200 ]"
 python3 "$ANS" "$WD_TMP/kill.jsonl" traces 200 >"$WD_TMP/kill.traces"
-python3 "$ANS" "$WD_TMP/kill.jsonl" traces 200 r2 >"$WD_TMP/kill.r2.traces"
 sleep 0.3
 read -r A WITH_CALL CALL_RECS WITH_AUTHZ <<<"$(records "$WD_TMP/kill.traces")"
 check "  every call answered 200 has its durable authz/allow record, by trace id ($WITH_AUTHZ of $A)" [ "$WITH_AUTHZ" = "$A" ]
@@ -270,20 +276,13 @@ check "  chains verify (the killed process's chains end without writer_stop; ver
 # fail_open is the mode that spools: with the database unreachable, records go to <spool>/<chain>.spool,
 # fdatasync'd per batch, and the answer does not wait for them. r3 comes back in fail_open on its own login
 # (warden_spool), whose access is then cut, so only r3's writers lose the database.
-stop_replica() { # stop_replica I: one SIGTERM, the exit status and the log checked
-  local rc=0
-  kill -TERM "${PID[$1]}"
-  wait "${PID[$1]}" || rc=$?
-  check "r$1 drained and exited 0 with no sanitizer report (exit $rc)" \
-    bash -c "[ $rc = 0 ] && ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' '${LOG[$1]}'"
-}
 stop_replica 3
 CFG[3]=$(replica_config 3 fail_open "postgresql://warden_spool@127.0.0.1:$PG_PORT/warden")
 start_replica 3
 lb_wait r3 UP >/dev/null || true
 C0=$(calls)
 STOP="$WD_TMP/spool.stop"
-load spool devkey 4000 60 "$STOP" & LOAD_PID=$!
+load spool devkey 8000 60 "$STOP" & LOAD_PID=$!
 grown "$WD_TMP/spool.jsonl" 60 || true
 q "ALTER ROLE warden_spool NOLOGIN" >/dev/null
 q "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = 'warden_spool'" >/dev/null
