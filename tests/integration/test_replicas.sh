@@ -183,6 +183,34 @@ SPENT=$(q "SELECT sum(spent) || ' ' || sum(granted) FROM gov.usage WHERE budget_
 check "  the database's spend is the admitted calls and no more was ever granted (spent granted: $SPENT)" \
   bash -c "read s g <<<'$SPENT'; [ \"\$s\" = 60 ] && [ \"\$g\" -le 60 ]"
 
+# ======== 4a. the balancer's race at a SIGTERM, made deterministic
+# Warden closes its listener at SIGTERM, and HAProxy may have opened a connection to it just before: that
+# connection carries its request just after. HAProxy re-sends a request whose connection was refused or closed
+# unanswered, never one that got an answer, so a 503 from the draining replica reaches the client; serving the
+# request within limits.drain_timeout, or closing the connection unanswered, loses nothing. Slow calls keep
+# r1's drain open meanwhile, as a load does (several, so that both of its workers have one: a worker with
+# nothing in flight ends its drain at once, and its connections close unanswered).
+curl -s -o /dev/null "$FAKE_URL/_fake/script" -H 'content-type: application/json' \
+  -d '{"faults":[{"delay_headers_ms":1500},{"delay_headers_ms":1500},{"delay_headers_ms":1500},{"delay_headers_ms":1500},{"delay_headers_ms":1500},{"delay_headers_ms":1500}]}'
+SLOW=()
+for k in 1 2 3 4 5 6; do
+  curl -s -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:${PORT[1]}/anthropic/v1/messages" -H 'x-api-key: devkey' \
+    -H 'content-type: application/json' -d '{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[{"role":"user","content":"slow"}]}' \
+    >"$WD_TMP/slow.$k" & SLOW+=($!)
+done
+sleep 0.3
+LATE=$(python3 "$WD_ROOT/tests/replicas/late_request.py" "${PORT[1]}" "${PID[1]}" devkey)
+for p in "${SLOW[@]}"; do wait "$p" || true; done
+RC=0; wait "${PID[1]}" || RC=$?
+curl -s -o /dev/null -X POST "$FAKE_URL/_fake/reset"
+SLOW_CODES=$(cat "$WD_TMP"/slow.? | tr '\n' ' ')
+check "a request on a connection r1 accepted before its SIGTERM, sent during the drain: served or closed unanswered, not refused (got: $LATE)" \
+  bash -c '[[ "$1" == closed || "$1" == "HTTP/1.1 200"* ]]' _ "$LATE"
+check "  the calls in flight at the SIGTERM were answered ($SLOW_CODES) and r1 exited 0 ($RC)" \
+  [ "$SLOW_CODES" = "200 200 200 200 200 200 " -a "$RC" = 0 ]
+start_replica 1
+lb_wait r1 UP >/dev/null || true
+
 # ======== 4. a rolling restart under load: SIGTERM one replica at a time, restart it, wait for it, next one
 # lines FILE: answers so far; grown FILE N: until FILE has N more answers than now (20 s at most)
 lines() { cat "$1" 2>/dev/null | wc -l; }
