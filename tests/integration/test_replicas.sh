@@ -241,6 +241,10 @@ check "rolling restart: $ROLL" python3 -c '
 import re, sys
 v = re.findall(r"out of the rotation (\S+) ms after SIGTERM, back (\S+) ms", sys.argv[1])
 sys.exit(0 if len(v) == 3 and all(d.isdigit() and int(d) < 1000 and u.isdigit() for d, u in v) else 1)' "$ROLL"
+# HAProxy's reason for taking each one out: Warden closes its listener at SIGTERM, so a check gets a refused
+# connection (Layer4) rather than /readyz's 503 "draining", which only a connection opened before can see
+WHY=$(sed -n 's/^Server wardens\/\(r[0-9]\) is DOWN, reason: \([^,]*\),.*/\1: \2/p' "$WD_TMP/haproxy.log" | sort -u | tr '\n' ';')
+check "  HAProxy logged why each went out of the rotation ($WHY)" [ "$(grep -o 'r[0-9]:' <<<"$WHY" | sort -u | wc -l)" = 3 ]
 check "  no request lost: every one of the $N calls during the roll answered 200 ($N200; $NOTHER other$(python3 "$ANS" "$WD_TMP/roll.jsonl" errors | sed 's/^./: &/'); $BY)" \
   [ "$N200" = "$N" -a "$N" -ge 240 ]
 NEWACC=""
