@@ -194,7 +194,7 @@ curl -s -o /dev/null "$FAKE_URL/_fake/script" -H 'content-type: application/json
   -d '{"faults":[{"delay_headers_ms":1500},{"delay_headers_ms":1500},{"delay_headers_ms":1500},{"delay_headers_ms":1500},{"delay_headers_ms":1500},{"delay_headers_ms":1500}]}'
 SLOW=()
 for k in 1 2 3 4 5 6; do
-  curl -s -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:${PORT[1]}/anthropic/v1/messages" -H 'x-api-key: devkey' \
+  curl -s --max-time 10 -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:${PORT[1]}/anthropic/v1/messages" -H 'x-api-key: devkey' \
     -H 'content-type: application/json' -d '{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[{"role":"user","content":"slow"}]}' \
     >"$WD_TMP/slow.$k" & SLOW+=($!)
 done
@@ -329,14 +329,14 @@ ls "$WD_TMP/spool-3"/*.spool >"$WD_TMP/dead.spools" 2>/dev/null || true
 # the call records the dead writers made durable in their spools, by trace id
 python3 -c '
 import json, sys
-for f in sys.argv[1:]:
+for f in open(sys.argv[1]).read().split():
     for line in open(f, errors="replace"):
         try:
             r = json.loads(line)
         except ValueError:
             continue  # a torn last line was never acknowledged
         if r.get("kind") == "call":
-            print(r["trace_id"])' $(cat "$WD_TMP/dead.spools") | sort -u >"$WD_TMP/spool.traces"
+            print(r["trace_id"])' "$WD_TMP/dead.spools" | sort -u >"$WD_TMP/spool.traces"
 S=$(grep -c '^' "$WD_TMP/spool.traces" || true)
 check "SIGKILL of fail_open r3 with the database cut off for it: its spool holds the call records of $S calls ($SPOOLED records spooled)" \
   [ "$S" -gt 0 ]
