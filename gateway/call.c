@@ -1069,6 +1069,7 @@ int wd_gateway_drain_cut(struct wd_gateway *g)
 {
     int n = 0;
     struct wd_call *next;
+    g->drain_cut = true;
     for (struct wd_call *c = g->live_first; c != NULL; c = next) {
         next = c->live_next;
         if (c->final_sent || c->finished || c->cut || c->disposed)
@@ -2173,7 +2174,7 @@ int wd_gateway_handle(struct wd_gateway *g, h2o_req_t *req)
         return -1;
     h2o_iovec_t rest = h2o_iovec_init(path.base + pl, path.len - pl);
     struct wd_buf b = {0};
-    if (g->draining) {
+    if (g->drain_cut) {
         api->write_error(&b, WD_ERR_OVERLOADED, "server is shutting down", sizeof("server is shutting down") - 1);
         wd_respond(req, 503, "application/json", b.p ? b.p : "", b.n);
         wd_buf_free(&b);

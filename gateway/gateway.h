@@ -57,7 +57,9 @@ struct wd_gateway {
     struct wd_audit_writer *audit; /* NULL when audit is off */
     struct wd_secrets_loop *secrets; /* the worker's link to the secret cache */
     struct wd_runtime *rt;      /* this worker's reference to the current runtime */
-    bool draining;              /* SIGTERM: new calls get 503 */
+    bool draining;              /* SIGTERM: the listener is closed; a call on a connection already open is still
+                                   served (a balancer cannot re-send a request that got an answer) */
+    bool drain_cut;             /* the drain deadline passed (wd_gateway_drain_cut): a call that still comes gets 503 */
     bool tls;                   /* the client listener is TLS (url.scheme of spans) */
     int inflight;               /* calls not yet disposed */
     struct wd_call *digest_first; /* calls whose request digest waits for the loop to be idle */

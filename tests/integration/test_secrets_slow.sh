@@ -40,7 +40,7 @@ providers:
   gv:
     type: gemini
     base_url: $FAKE_URL
-    keys: [{secret: "vault://secret/warden/slow#k"}]
+    keys: [{secret: "vault://secret/warden/${VPATH:-slow}#k"}]
   ge:
     type: gemini
     base_url: $FAKE_URL
@@ -54,6 +54,7 @@ $([ -n "${1:-}" ] && printf '    filem: gf/gemini-2.5-flash\n')
 auth:
   keys: [{name: dev, secret: env://WARDEN_DEV_KEY}]
 secrets:
+  prefetch: ${PREFETCH:-false}
   vault:
     address: $V
     tls_ca: $T/ca.pem
@@ -135,5 +136,27 @@ sleep 1.2
 read -r CCODE CMS < <(post claude-opus-4-5 "$T/c.out")
 check "once Vault answers, the Vault-keyed request succeeds (HTTP $CCODE in ${CMS} ms)" test "$CCODE" = 200
 
+wd_stop_warden
+
+# secrets.prefetch: true: a vault key is read at start, before any request needs it (the default waits for its
+# first use, as the start above showed: the hung Vault was asked only when a request came)
+check "a second secret is planted" test "$(vctl secret "{\"path\":\"warden/pre\",\"data\":{\"k\":\"$GEMINI_API_KEY\"}}")" = 200
+check "Vault's counters are reset" test "$(vctl reset '{}')" = 200
+VPATH=pre PREFETCH=true write_config
+wd_start_warden "$T/warden.yaml"
+for i in $(seq 1 50); do
+  curl -s --cacert "$T/ca.pem" "$V/_fake/stats" >"$T/vstats.json"
+  grep -q 'secret/data/warden/pre' "$T/vstats.json" && break
+  sleep 0.1
+done
+check "with prefetch, the key was read from Vault at start, before any request" grep -q '"/v1/secret/data/warden/pre"' "$T/vstats.json"
+for i in $(seq 1 50); do
+  curl -s -o "$T/ready2.json" "http://127.0.0.1:$PORT/readyz"
+  grep -q '"state":"cached"' "$T/ready2.json" && break
+  sleep 0.1
+done
+check "... and /readyz shows it cached" grep -q '"ref":"vault://secret/warden/pre#k","state":"cached"' "$T/ready2.json"
+read -r PCODE PMS < <(post claude-opus-4-5 "$T/p.out")
+check "the first request finds it cached (HTTP $PCODE in ${PMS} ms)" test "$PCODE" = 200
 wd_stop_warden
 wd_finish
