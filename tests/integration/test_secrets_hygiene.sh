@@ -273,13 +273,27 @@ for p in "${MAIN[@]}"; do
     grep -qF "secret ${REF[$p]}: the provider refused the cached value; fetching it again" "$WARDEN_LOG"
 done
 
-# ==== 4. SIGHUP reload while the backends are healthy ===========================================================
+# ==== 4. SIGHUP reload, each backend refusing Warden's own credential once: a new token, the read again =========
+ctl "$V" fail '{"count":1,"status":403,"errors":["permission denied"],"path":"/v1/secret/data/warden/gemini"}'
+ctl "$AW" fault '{"op":"GetSecretValue","status":400,"type":"UnrecognizedClientException","message":"The security token included in the request is invalid."}'
+ctl "$GC" revoke_tokens '{}'
+ctl "$AZ" revoke_tokens '{}'
+az_tokens0=$(tc "$AZ/_fake/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens_issued"])')
 kill -HUP "$WARDEN_PID"
 check "reload: the config is reloaded" wd_wait_for "$WARDEN_LOG" 'config reloaded from'
 for p in "${MAIN[@]}"; do
   call "$p"
   check "reload ($p): a call after the reload is 200 with the current value" bash -c '[ "$1" = 200 ] && [ "$2" = "$3" ]' _ "$CODE" "$(last_key)" "${CUR[$p]}"
 done
+check "credential refused (vault): the token was refused and fetched again" \
+  grep -qF 'vault: the token was refused (HTTP 403) reading secret/data/warden/gemini; a new one is fetched' "$WARDEN_LOG"
+check "credential refused (aws-sm): the refusal of the environment's keys is logged" \
+  grep -qF 'aws-sm: GetSecretValue refused the credentials from' "$WARDEN_LOG"
+check "credential refused (gcp-sm): a second access token from the service-account key" \
+  test "$(grep -c 'gcp-sm: access token from the service-account key' "$WARDEN_LOG")" -ge 2
+check "credential refused (azure-kv): a new Entra token after the revocation" \
+  test "$(tc "$AZ/_fake/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens_issued"])')" -gt "$az_tokens0"
+harvest
 
 # ==== 5. every backend down: cached values go stale (a reload asks for them again), unused ones fail ==============
 ctl "$V" fail '{"count":100000,"status":503,"errors":["Vault is sealed"]}'
