@@ -22,6 +22,7 @@ V1=$(val vault-one) V1B=$(val vault-rot) V2=$(val vault-spare)
 A1=$(val aws-one) A1B=$(val aws-rot) A2=$(val aws-spare) AP=$(val aws-plain)
 G1=$(val gcp-one) G1B=$(val gcp-rot) G2=$(val gcp-spare)
 Z1=$(val azure-one) Z1B=$(val azure-rot) Z2=$(val azure-spare)
+VC=$(val vault-crlf) VCI="hyg-injected-$(rnd 8)" # a value with a line break: refused as a header, never quoted
 VTOKEN="hvs.hyg$(rnd 12)"
 AKID="AKIAHYGIENE$(rnd 4 | tr a-f A-F | cut -c1-8)"
 SKEY="hyg/$(rnd 16)+$(rnd 2)"
@@ -34,15 +35,17 @@ RG="gcp-sm://projects/warden-test/secrets/gemini-key" RG2="gcp-sm://projects/war
 RZ="azure-kv://kv-test/gemini-key"          RZ2="azure-kv://kv-test/spare-key"
 # two references that read a planted value and cannot use it: their errors must not quote it
 RTV="vault://secret/warden/gemini#nope"     RTA="aws-sm://prod/plain#api_key"
+RTC="vault://secret/warden/crlf#api_key"
 MAIN=(pv pa pg pz) SPARE=(sv sa sg sz)
-declare -A REF=([pv]=$RV [pa]=$RA [pg]=$RG [pz]=$RZ [sv]=$RV2 [sa]=$RA2 [sg]=$RG2 [sz]=$RZ2 [tv]=$RTV [ta]=$RTA)
+declare -A REF=([pv]=$RV [pa]=$RA [pg]=$RG [pz]=$RZ [sv]=$RV2 [sa]=$RA2 [sg]=$RG2 [sz]=$RZ2 [tv]=$RTV [ta]=$RTA [tc]=$RTC)
 declare -A CUR=([pv]=$V1 [pa]=$A1 [pg]=$G1 [pz]=$Z1 [sv]=$V2 [sa]=$A2 [sg]=$G2 [sz]=$Z2)
 declare -A FIRST=([pv]=$V1 [pa]=$A1 [pg]=$G1 [pz]=$Z1)
 
 # ---- the fakes ----------------------------------------------------------------------------------------------
 cat >"$T/vault.json" <<JSON
 {"secrets": [{"mount": "secret", "path": "warden/gemini", "data": {"api_key": "$V1"}},
-             {"mount": "secret", "path": "warden/spare", "data": {"api_key": "$V2"}}],
+             {"mount": "secret", "path": "warden/spare", "data": {"api_key": "$V2"}},
+             {"mount": "secret", "path": "warden/crlf", "data": {"api_key": "$VC\r\nx-injected: $VCI"}}],
  "tokens": [{"id": "$VTOKEN", "ttl": 3600, "renewable": true}]}
 JSON
 wd_start_server VPORT node "$WD_ROOT/tests/fakes/fake_vault.mjs" --port 0 --tls-cert "$T/cert.pem" \
@@ -89,7 +92,7 @@ MPORT=$(wd_free_port)
 CFG="$T/warden.yaml"
 providers_yaml() {
   local p
-  for p in pv pa pg pz sv sa sg sz tv ta; do
+  for p in pv pa pg pz sv sa sg sz tv ta tc; do
     printf '  %s:\n    type: gemini\n    base_url: %s\n    keys:\n      - secret: "%s"\n' "$p" "$FAKE_URL" "${REF[$p]}"
   done
 }
@@ -104,7 +107,7 @@ models:
   tiers:
     sonnet: pv/gemini-2.5-flash
   aliases:
-$(for p in pv pa pg pz sv sa sg sz tv ta; do echo "    $p: $p/gemini-2.5-flash"; done)
+$(for p in pv pa pg pz sv sa sg sz tv ta tc; do echo "    $p: $p/gemini-2.5-flash"; done)
 auth:
   keys:
     - name: dev
@@ -250,6 +253,11 @@ for p in tv ta; do
   call "$p"
   check "unusable value ($p): HTTP 503 naming ${REF[$p]} ($CODE)" bash -c '[ "$1" = 503 ] && grep -qF -- "$2" "$3"' _ "$CODE" "${REF[$p]}" "$BODY"
 done
+before=$(curl -sS --max-time 5 "$FAKE_URL/_fake/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])')
+call tc
+check "a value with a line break (tc): the call fails ($CODE), no request reaches the provider" \
+  bash -c '[ "$1" != 200 ] && [ "$(curl -sS --max-time 5 "$2/_fake/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"requests\"])")" = "$3" ]' \
+  _ "$CODE" "$FAKE_URL" "$before"
 
 # ==== 3. rotation in each backend and at the provider: the old cached value is refused, then fetched again =====
 sleep 1.1 # past the cache's hold-off, so a refusal has the value fetched again
@@ -322,8 +330,10 @@ check "outage: /readyz answers 503 (providers without a usable key)" grep -q '^H
 for p in "${MAIN[@]}"; do check "outage: /readyz says ${REF[$p]} stale" test "$(state "$R" "${REF[$p]}")" = stale; done
 for p in "${SPARE[@]}"; do check "outage: /readyz says ${REF[$p]} failed" test "$(state "$R" "${REF[$p]}")" = failed; done
 metrics
-for s in vault aws-sm gcp-sm azure-kv; do
-  check "outage: /metrics warden_secret_stale_references{scheme=\"$s\"} 1" grep -qE "^warden_secret_stale_references\{scheme=\"$s\"\} 1$" "$M"
+# vault has two: the line-break value (tc) is cached too
+for s in vault:2 aws-sm:1 gcp-sm:1 azure-kv:1; do
+  check "outage: /metrics warden_secret_stale_references{scheme=\"${s%:*}\"} ${s#*:}" \
+    grep -qE "^warden_secret_stale_references\{scheme=\"${s%:*}\"\} ${s#*:}$" "$M"
 done
 
 # ==== 6. back up: the unused references resolve, the stale ones are fresh again ====================================
@@ -382,10 +392,10 @@ check "channel headers: non-empty (200 and 503 status lines)" \
 check "channel /readyz: non-empty, names all 8 references and the 2 unusable ones" all_refs_in "$RDY" "${ALLREFS[@]}" "$RTV" "$RTA"
 check "channel /metrics: non-empty, has the secret series of the 4 schemes" \
   bash -c 'for s in vault aws-sm gcp-sm azure-kv; do grep -rqF "warden_secret_fetches_total{scheme=\"$s\"" "$0" || exit 1; done' "$MET"
-check "channel audit rows: non-empty, a call record of each of the 10 providers" \
-  bash -c 'for p in pv pa pg pz sv sa sg sz tv ta; do grep -qE "	$p	" "$0" || grep -qF "\"$p\"" "$0" || exit 1; done' "$CH_AUDIT"
-check "channel spans: non-empty, a span of each of the 10 providers' calls" \
-  bash -c 'nf=$(find "$0" -type f -size +0 | wc -l); [ "$nf" -gt 0 ] && for p in pv pa pg pz sv sa sg sz tv ta; do grep -rqF "\"$p/gemini-2.5-flash\"" "$0" || grep -rqF "\"stringValue\":\"$p\"" "$0" || exit 1; done' "$CH_SPANS"
+check "channel audit rows: non-empty, a call record of each of the 11 providers" \
+  bash -c 'for p in pv pa pg pz sv sa sg sz tv ta tc; do grep -qE "	$p	" "$0" || grep -qF "\"$p\"" "$0" || exit 1; done' "$CH_AUDIT"
+check "channel spans: non-empty, a span of each of the 11 providers' calls" \
+  bash -c 'nf=$(find "$0" -type f -size +0 | wc -l); [ "$nf" -gt 0 ] && for p in pv pa pg pz sv sa sg sz tv ta tc; do grep -rqF "\"$p/gemini-2.5-flash\"" "$0" || grep -rqF "\"stringValue\":\"$p\"" "$0" || exit 1; done' "$CH_SPANS"
 check "channel spool: non-empty (the records of the audit outage)" nonempty "$SPOOL"
 # stdout is checked too, but Warden writes nothing there: an empty file is its expected state
 check "channel stdout: exists (Warden logs to stderr; stdout is $(wc -c <"$CH_STDOUT") bytes)" test -f "$CH_STDOUT"
@@ -397,7 +407,8 @@ import json, sys
 n = []
 def add(kind, label, v):
     if v: n.append({"kind": kind, "label": label, "value": v})
-for l, v in [("V1", "$V1"), ("V1B", "$V1B"), ("V2", "$V2")]: add("vault-values", l, v)
+for l, v in [("V1", "$V1"), ("V1B", "$V1B"), ("V2", "$V2"), ("VC (before its line break)", "$VC"),
+             ("VC's injected header line", "x-injected: $VCI"), ("VC's injected value", "$VCI")]: add("vault-values", l, v)
 for l, v in [("A1", "$A1"), ("A1B", "$A1B"), ("A2", "$A2"), ("AP", "$AP")]: add("aws-values", l, v)
 for l, v in [("G1", "$G1"), ("G1B", "$G1B"), ("G2", "$G2")]: add("gcp-values", l, v)
 for l, v in [("Z1", "$Z1"), ("Z1B", "$Z1B"), ("Z2", "$Z2")]: add("azure-values", l, v)
