@@ -33,7 +33,8 @@ RV="vault://secret/warden/gemini#api_key"  RV2="vault://secret/warden/spare#api_
 RA="aws-sm://prod/gemini"                   RA2="aws-sm://prod/spare"
 RG="gcp-sm://projects/warden-test/secrets/gemini-key" RG2="gcp-sm://projects/warden-test/secrets/spare-key"
 RZ="azure-kv://kv-test/gemini-key"          RZ2="azure-kv://kv-test/spare-key"
-# two references that read a planted value and cannot use it: their errors must not quote it
+# three references that read a planted value Warden cannot use (no such field, a SecretString that is not JSON,
+# a line break): their errors must not quote it
 RTV="vault://secret/warden/gemini#nope"     RTA="aws-sm://prod/plain#api_key"
 RTC="vault://secret/warden/crlf#api_key"
 MAIN=(pv pa pg pz) SPARE=(sv sa sg sz)
@@ -241,6 +242,8 @@ for pid in "${pids[@]}"; do wait "$pid" || true; done
 N=$((N + 1))
 ok8=$(cat "$T"/first.*.* | grep -c '^200$' || true)
 check "first use: 8 waiting calls (plain and streamed, 4 backends) all 200 ($ok8/8)" test "$ok8" = 8
+waited=$(grep '"msg":"access"' "$WARDEN_LOG" | head -8 | python3 -c 'import json,sys; print(sum(1 for l in sys.stdin if json.loads(l)["duration_ms"] >= 300))')
+check "first use: the 8 calls waited for the slowed first reads (>= 300 ms: $waited/8)" test "$waited" = 8
 for p in "${MAIN[@]}"; do call "$p" count; done
 harvest
 for p in "${MAIN[@]}"; do check "first use: fake_gemini got $p's planted value from ${REF[$p]%%:*}" saw "${CUR[$p]}"; done
@@ -401,7 +404,6 @@ check "channel spool: non-empty (the records of the audit outage)" nonempty "$SP
 check "channel stdout: exists (Warden logs to stderr; stdout is $(wc -c <"$CH_STDOUT") bytes)" test -f "$CH_STDOUT"
 
 # ---- the needles: every planted value and credential, and the shapes of the tokens the fakes issue ------------
-harvest_pem() { python3 -c 'import json,sys; k=json.load(open(sys.argv[1]))["private_key"]; [print(l) for l in k.splitlines() if l and not l.startswith("-----")]' "$T/sa.json"; }
 python3 - "$T/needles.json" "$TOKS" <<PY
 import json, sys
 n = []
