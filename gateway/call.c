@@ -1083,6 +1083,15 @@ int wd_gateway_drain_cut(struct wd_gateway *g)
 
 /* ---- one attempt ---- */
 
+/* A key goes out in a header: printable ASCII and spaces only (no CR, LF, NUL or other control byte). */
+static bool header_safe(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+            return false;
+    return true;
+}
+
 /* The current target's credential: weighted choice among its keys, the next ones in order when one is unset. */
 static int resolve_key(struct wd_call *c, const struct wd_provider *p)
 {
@@ -1108,6 +1117,15 @@ static int resolve_key(struct wd_call *c, const struct wd_provider *p)
     for (size_t k = 0; k < p->nkeys && klen <= 0; k++) {
         const char *ref = p->keys[(pick + k) % p->nkeys].secret;
         klen = wd_secret_get(c->g->secrets, ref, c->key, sizeof(c->key), pending ? NULL : &c->key_wait);
+        if (klen > 0 && !header_safe(c->key, (size_t)klen)) {
+            /* a value with a line break or another control character cannot go in a header: passed over like
+             * one that cannot be resolved, and said so (the provider would otherwise seem to fail) */
+            wd_logf(WD_LOG_WARN, "", "secret %.200s: its value holds a control character and cannot be sent as a "
+                                     "provider key; passed over", ref);
+            OPENSSL_cleanse(c->key, (size_t)klen);
+            c->key[0] = '\0';
+            klen = -1;
+        }
         if (klen > 0)
             c->key_ref = ref;
         else if (klen == WD_SECRET_PENDING && !pending)

@@ -258,9 +258,11 @@ for p in tv ta; do
 done
 before=$(curl -sS --max-time 5 "$FAKE_URL/_fake/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])')
 call tc
-check "a value with a line break (tc): the call fails ($CODE), no request reaches the provider" \
-  bash -c '[ "$1" != 200 ] && [ "$(curl -sS --max-time 5 "$2/_fake/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"requests\"])")" = "$3" ]' \
-  _ "$CODE" "$FAKE_URL" "$before"
+check "a value with a line break (tc): HTTP 503 naming ${REF[tc]} ($CODE), no request reaches the provider" \
+  bash -c '[ "$1" = 503 ] && grep -qF -- "$4" "$5" && [ "$(curl -sS --max-time 5 "$2/_fake/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"requests\"])")" = "$3" ]' \
+  _ "$CODE" "$FAKE_URL" "$before" "${REF[tc]}" "$BODY"
+check "... and the log says why: its value holds a control character" \
+  grep -qF "secret ${REF[tc]}: its value holds a control character" "$WARDEN_LOG"
 
 # ==== 3. rotation in each backend and at the provider: the old cached value is refused, then fetched again =====
 sleep 1.1 # past the cache's hold-off, so a refusal has the value fetched again
