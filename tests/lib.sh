@@ -62,20 +62,22 @@ wd_wait_for() {
 }
 
 # wd_start_server VAR CMD [ARGS...]: starts a test server in the background (stopped by PID at exit) and waits
-# up to 10 s for the one line `{"port": N}` it prints once listening; VAR (any name but wd_*_) gets N,
-# WD_SERVER_PID its PID.
+# up to 60 s for the one line `{"port": N}` it prints once listening (a Node server usually takes under a second;
+# one start of the oidc-provider IdP was seen to take 23 s on a loaded machine), giving up at once if the process
+# exits; VAR (any name but wd_*_) gets N, WD_SERVER_PID its PID.
 wd_start_server() {
   local wd_var_="$1" wd_out_="$WD_TMP/server.$RANDOM.out" wd_i_ wd_port_
   shift
   "$@" >"$wd_out_" 2>"$wd_out_.err" &
   WD_SERVER_PID=$!
   WD_PIDS+=("$WD_SERVER_PID")
-  for wd_i_ in $(seq 1 200); do
+  for wd_i_ in $(seq 1 1200); do
     grep -q '"port"' "$wd_out_" 2>/dev/null && break
+    kill -0 "$WD_SERVER_PID" 2>/dev/null || break
     sleep 0.05
   done
   wd_port_=$(sed -n 's/.*"port": *\([0-9]*\).*/\1/p' "$wd_out_" | head -1)
-  [ -n "$wd_port_" ] || { echo "$(basename "$2") did not start" >&2; cat "$wd_out_.err" >&2; return 1; }
+  [ -n "$wd_port_" ] || { echo "$(basename "$2") did not start (after $((wd_i_ / 20)) s)" >&2; cat "$wd_out_.err" >&2; return 1; }
   printf -v "$wd_var_" '%s' "$wd_port_"
 }
 
