@@ -303,8 +303,16 @@ before=$(calls)
 wd_start_warden "$CFG"
 lock_begin records
 load "$WARDEN_URL" 400 8 "$WD_TMP/load_e2.out"
-# every record of the load is in the stalled batch or durable in the spool
-settled() { [ $(($(mq warden_audit_records_spooled_total) + $(mq warden_audit_queue_depth))) -ge 1200 -a "$(mq warden_audit_records_spooled_total)" -ge 600 ]; }
+# every record of the load is in the stalled batch or durable in the spool, and the writers are idle (the spooled
+# count no longer moves): otherwise the next call's records could arrive while a writer's last spill write waits in
+# its held fdatasync, and stay queued behind it until the gate opens (the check below then failed, now and then)
+settled() {
+  local a
+  a=$(mq warden_audit_records_spooled_total)
+  [ $((a + $(mq warden_audit_queue_depth))) -ge 1200 -a "$a" -ge 600 ] || return 1
+  sleep 0.3
+  [ "$(mq warden_audit_records_spooled_total)" = "$a" ]
+}
 check "fdatasync error: the queue spilled behind the stalled batch" wait_for settled
 touch "$GATE"
 post "$BODY" /dev/null >/dev/null
