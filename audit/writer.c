@@ -48,6 +48,8 @@ static struct {
     bool migrate;
     atomic_bool migrated;
     unsigned queue_records, every_records, every_ms, batch_wait_ms;
+    bool durable_answers;
+    unsigned durable_answers_timeout_ms;
     char *spool_dir;
     char *export_path;
     char *db_ref;
@@ -59,6 +61,8 @@ static struct {
 bool wd_audit_enabled(void) { return G.enabled; }
 enum wd_audit_content wd_audit_content(void) { return G.content; }
 bool wd_audit_fail_closed(void) { return G.mode == WD_AUDIT_FAIL_CLOSED; }
+bool wd_audit_durable_answers(void) { return G.enabled && G.durable_answers; }
+unsigned wd_audit_durable_answers_timeout_ms(void) { return G.durable_answers_timeout_ms; }
 
 struct qent {
     size_t end;          /* offset in q just past this record's line and its '\n' */
@@ -173,7 +177,7 @@ struct wd_audit_writer {
     /* counters read by /metrics from another thread: relaxed atomics, written by this loop only */
     struct {
         _Atomic uint64_t records, written, spooled, refused, batches, checkpoints, queue_depth, spool_bytes;
-        _Atomic uint64_t insert_batches;
+        _Atomic uint64_t insert_batches, answers_held, answers_early;
         atomic_bool connected;
     } st;
 };
@@ -193,6 +197,8 @@ int wd_audit_init(const struct wd_audit_config *cfg, const char *config_sha256, 
     G.migrate = cfg->migrate;
     G.queue_records = cfg->queue_records;
     G.batch_wait_ms = cfg->batch_wait_ms;
+    G.durable_answers = cfg->durable_answers;
+    G.durable_answers_timeout_ms = cfg->durable_answers_timeout_ms;
     G.every_records = cfg->every_records;
     G.every_ms = cfg->every_ms;
     G.spool_dir = strdup(cfg->spool);
@@ -323,30 +329,33 @@ static void q_cut(struct wd_audit_writer *w, size_t at, size_t n)
     STAT_SET(w, queue_depth, (uint64_t)q_count(w));
 }
 
+/* A callback may append (a call refused by its admission answers, and its answer's end waits on a barrier) or
+ * cancel: entries are copied out before the call, a cancelled one is only marked (cb NULL), and the array is
+ * compacted at the end. */
 static void fire_waiters(struct wd_audit_writer *w, bool all_fail)
 {
-    size_t k = 0;
-    for (size_t i = 0; i < w->nwaiters; i++) {
-        struct waiter *x = &w->waiters[i];
-        if (all_fail)
-            x->cb(x->ctx, 0);
-        else if (x->seq <= w->durable_seq)
-            x->cb(x->ctx, 1);
-        else
-            w->waiters[k++] = *x;
+    size_t n = w->nwaiters;
+    for (size_t i = 0; i < n; i++) {
+        struct waiter x = w->waiters[i];
+        if (x.cb == NULL || (!all_fail && x.seq > w->durable_seq))
+            continue;
+        w->waiters[i].cb = NULL;
+        x.cb(x.ctx, !all_fail);
     }
-    w->nwaiters = all_fail ? 0 : k;
+    size_t k = 0;
+    for (size_t i = 0; i < w->nwaiters; i++)
+        if (w->waiters[i].cb != NULL)
+            w->waiters[k++] = w->waiters[i];
+    w->nwaiters = k;
 }
 
 void wd_audit_cancel(struct wd_audit_writer *w, void *ctx)
 {
     if (w == NULL)
         return;
-    size_t k = 0;
     for (size_t i = 0; i < w->nwaiters; i++)
-        if (w->waiters[i].ctx != ctx)
-            w->waiters[k++] = w->waiters[i];
-    w->nwaiters = k;
+        if (w->waiters[i].ctx == ctx)
+            w->waiters[i].cb = NULL;
 }
 
 static void on_check(uv_check_t *h);
@@ -487,6 +496,39 @@ int wd_audit_append(struct wd_audit_writer *w, struct wd_audit_rec *rec, wd_audi
     return 0;
 }
 
+int wd_audit_barrier(struct wd_audit_writer *w, wd_audit_durable_cb cb, void *ctx)
+{
+    if (w == NULL)
+        return 0;
+    int64_t last = w->next_seq - 1;
+    if (last <= w->durable_seq)
+        return 0;
+    /* the database away and nowhere else to make them durable now (fail_closed has no spool; fail_open's
+     * failed and waits for its retry): they wait in memory, and the answer does not */
+    if (w->state != DB_READY && (G.mode == WD_AUDIT_FAIL_CLOSED || w->spool_broken)) {
+        STAT_ADD(w, answers_early, 1);
+        return 0;
+    }
+    if (w->nwaiters == w->waiters_cap) {
+        size_t cap = w->waiters_cap ? w->waiters_cap * 2 : 64;
+        struct waiter *x = realloc(w->waiters, cap * sizeof(*x));
+        if (x == NULL)
+            return 0;
+        w->waiters = x;
+        w->waiters_cap = cap;
+    }
+    w->waiters[w->nwaiters++] = (struct waiter){last, cb, ctx};
+    STAT_ADD(w, answers_held, 1);
+    kick(w); /* somebody waits: no lingering for company */
+    return 1;
+}
+
+void wd_audit_note_early(struct wd_audit_writer *w)
+{
+    if (w != NULL)
+        STAT_ADD(w, answers_early, 1);
+}
+
 /* ---- checkpoints ------------------------------------------------------------------------------ */
 
 struct export_req {
@@ -610,6 +652,8 @@ static void spool_failed(struct wd_audit_writer *w, const char *what, const char
     w->spool_retry_at = now + w->spool_retry_ms;
     if (!w->freeing)
         uv_timer_start(&w->spool_timer, on_spool_timer, w->spool_retry_ms, 0);
+    if (w->state != DB_READY)
+        fire_waiters(w, true); /* nothing can make them durable now: the answers held for them go */
     if (w->spool_fail_log_ms == 0 || now - w->spool_fail_log_ms >= SPOOL_LOG_MS) {
         w->spool_fail_log_ms = now ? now : 1;
         wd_logf(WD_LOG_ERROR, "", "audit: worker %d: spool %s failed: %s (%llu failure%s since the last report); the "
@@ -1627,6 +1671,8 @@ void wd_audit_writer_stats(const struct wd_audit_writer *w, struct wd_audit_stat
     out->batches = STAT_GET(batches);
     out->checkpoints = STAT_GET(checkpoints);
     out->insert_batches = STAT_GET(insert_batches);
+    out->answers_held = STAT_GET(answers_held);
+    out->answers_early = STAT_GET(answers_early);
     out->queue_depth = STAT_GET(queue_depth);
     out->spool_bytes = STAT_GET(spool_bytes);
     out->connected = atomic_load_explicit(&w->st.connected, memory_order_relaxed);

@@ -26,6 +26,10 @@ void wd_audit_global_free(void);
 bool wd_audit_enabled(void);
 enum wd_audit_content wd_audit_content(void);
 bool wd_audit_fail_closed(void);
+/* audit.durable_answers: an answer's last bytes wait until its records are durable, at most
+ * audit.durable_answers_timeout. */
+bool wd_audit_durable_answers(void);
+unsigned wd_audit_durable_answers_timeout_ms(void);
 
 struct wd_audit_writer *wd_audit_writer_new(uv_loop_t *loop, int worker_id);
 void wd_audit_writer_free(struct wd_audit_writer *w); /* after its loop stopped and handles closed */
@@ -42,6 +46,14 @@ typedef void (*wd_audit_durable_cb)(void *ctx, int ok);
  * fail_closed admission refused with the database away is not a loss: the call is refused too). cb, when
  * given, is called later, never from here. */
 int wd_audit_append(struct wd_audit_writer *w, struct wd_audit_rec *rec, wd_audit_durable_cb cb, void *ctx);
+/* cb once every record appended so far on this writer is durable (audit.durable_answers: the end of an answer
+ * waits for its records). Returns 1 when cb will be called (ok = 1 durable; ok = 0 the database went away under
+ * fail_closed); 0 when there is nothing to wait for (all durable already) or it cannot be waited for now
+ * (the database away, and fail_closed or the spool failing: the records wait in memory; counted as an
+ * answer released early). Counts warden_audit_answers_held_total. */
+int wd_audit_barrier(struct wd_audit_writer *w, wd_audit_durable_cb cb, void *ctx);
+/* Counts an answer that went before its record was durable (warden_audit_answers_released_early_total). */
+void wd_audit_note_early(struct wd_audit_writer *w);
 /* Forgets a pending callback (the request is gone). */
 void wd_audit_cancel(struct wd_audit_writer *w, void *ctx);
 
@@ -52,6 +64,7 @@ bool wd_audit_writer_drain(struct wd_audit_writer *w);
 struct wd_audit_stats {
     uint64_t records, written, spooled, refused, batches, checkpoints;
     uint64_t insert_batches; /* record batches sent with the idempotent insert rather than COPY */
+    uint64_t answers_held, answers_early; /* answers whose end waited for their record; sent before it was durable */
     uint64_t queue_depth, spool_bytes;
     bool connected;
 };

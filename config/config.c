@@ -1873,6 +1873,11 @@ static const struct cfg_key audit_keys[] = {
      .max = 16777216, .doc = "Records a worker holds in memory for the writer."},
     {"batch_wait", T_DURATION, FIELD(struct wd_audit_config, batch_wait_ms), .def = "20ms", .max = 1000,
      .hint = "records wait in memory that long", .doc = "How long a small batch waits for company."},
+    {"durable_answers", T_BOOL, FIELD(struct wd_audit_config, durable_answers), .def = "true",
+     .doc = "An answer's last bytes wait until its records are durable."},
+    {"durable_answers_timeout", T_DURATION, FIELD(struct wd_audit_config, durable_answers_timeout_ms), .def = "2s",
+     .max = 60000, .hint = "an answer waits at most that long for its record",
+     .doc = "The longest an answer's end waits for its record."},
 };
 static const struct cfg_section audit_section = {KEYS(audit_keys), .check = cfg_audit_check};
 

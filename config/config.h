@@ -92,6 +92,8 @@ struct wd_audit_config {
     bool migrate;                /* default true: apply pending migrations at start */
     unsigned queue_records;      /* per worker, default 65536 */
     unsigned batch_wait_ms;      /* a small batch waits this long for company, default 20 ms */
+    bool durable_answers;        /* an answer's last bytes wait for its records, default true */
+    unsigned durable_answers_timeout_ms; /* ... at most this long, default 2 s */
     unsigned every_records;      /* checkpoint every N records, default 1000 */
     unsigned every_ms;           /* ... or every T, default 10 s */
     char *signing_key;           /* secret reference to a PEM Ed25519 key; NULL: no checkpoints (warned) */

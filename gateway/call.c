@@ -264,6 +264,7 @@ static void call_dispose(void *p)
             c->live_next->live_prevp = c->live_prevp;
     }
     call_stop_io(c);
+    c->holding = false;
     if (c->key_waiting) {
         wd_secret_wait_cancel(&c->key_wait);
         c->key_waiting = false;
@@ -380,14 +381,65 @@ static void add_retry_after(struct wd_call *c, long s)
                    (size_t)n);
 }
 
+/* ---- the answer's end, held until its records are durable (audit.durable_answers) ---- */
+
+static void ticker_need(struct wd_gateway *g);
+
+/* The answer's last bytes are ready (tapped, in `sending`): 1 when an observer holds them. */
+static bool seal(struct wd_call *c)
+{
+    if (c->cut)
+        return false; /* nobody to answer: the records are written at disposal */
+    for (size_t i = 0; i < nobservers; i++)
+        if (observers[i]->seal != NULL && observers[i]->seal(c) == 1) {
+            c->holding = true;
+            c->ticking = true; /* the ticker enforces hold_until_ms */
+            ticker_need(c->g);
+            return true;
+        }
+    return false;
+}
+
+static void hold_release(struct wd_call *c)
+{
+    c->holding = false;
+    c->ticking = false;
+    if (c->hold_whole) {
+        wd_respond(c->req, c->hold_status, c->hold_ct, c->sending.p ? c->sending.p : "", c->sending.n);
+        return;
+    }
+    h2o_iovec_t v = h2o_iovec_init(c->sending.p, c->sending.n);
+    c->in_flight = true;
+    c->last_write_ms = uv_now(c->g->loop);
+    h2o_send(c->req, &v, 1, H2O_SEND_STATE_FINAL);
+}
+
+void wd_call_seal_done(struct wd_call *c, int ok)
+{
+    (void)ok; /* counted by the observer */
+    if (c->holding && !c->disposed)
+        hold_release(c);
+}
+
 static void respond_whole(struct wd_call *c, int status, const char *ct, const char *body, size_t len)
 {
     digest_now(c);
     c->status = status;
     tap_bytes(c, body, len);
-    wd_respond(c->req, status, ct, body, len);
     c->final_sent = true;
     call_stop_io(c);
+    if (seal(c)) {
+        c->sending.n = 0;
+        wd_buf_put(&c->sending, body, len);
+        c->hold_whole = true;
+        c->hold_status = status;
+        c->hold_ct = ct;
+        if (!c->sending.oom)
+            return;
+        c->holding = false; /* no room to keep it: it goes now */
+        c->ticking = false;
+    }
+    wd_respond(c->req, status, ct, body, len);
 }
 
 /* A complete error response in the inbound API's shape (before anything was committed). */
@@ -427,8 +479,9 @@ static void on_stop(h2o_generator_t *gen, h2o_req_t *req)
 {
     /* the client went away mid-response */
     struct wd_call *c = H2O_STRUCT_FROM_MEMBER(struct wd_call, gen, gen);
-    if (!c->final_sent || c->in_flight)
+    if (!c->final_sent || c->in_flight || c->holding)
         c->cut = true;
+    c->holding = false; /* nothing more goes to a stream h2o has closed */
     call_stop_io(c);
 }
 
@@ -474,14 +527,16 @@ static void call_flush(struct wd_call *c)
     h2o_iovec_t v = h2o_iovec_init(c->sending.p, c->sending.n);
     if (c->audited)
         tap_bytes(c, c->sending.p, c->sending.n);
-    c->in_flight = true;
-    c->last_write_ms = uv_now(c->g->loop);
     if (c->finished) {
         c->final_sent = true;
         if (c->xfer != NULL) /* the answer ended before its transfer did (an error event after the commit) */
             attempt_end(c, WD_AO_OK, c->err, false);
         call_stop_io(c);
+        if (seal(c))
+            return; /* `sending` keeps the last bytes until hold_release */
     }
+    c->in_flight = true;
+    c->last_write_ms = uv_now(c->g->loop);
     h2o_send(c->req, &v, 1, c->final_sent ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
 }
 
@@ -1008,6 +1063,13 @@ static void call_end_with(struct wd_call *c, enum wd_error_class cls, const char
 
 static void call_tick(struct wd_call *c, uint64_t now)
 {
+    if (c->holding) {
+        if (now >= c->hold_until_ms) { /* the records are not durable yet: the answer goes anyway */
+            c->hold_timed_out = true;
+            hold_release(c);
+        }
+        return;
+    }
     if (client_hung_up(c->req)) {
         c->cut = true;
         call_stop_io(c);

@@ -60,11 +60,17 @@ struct wd_call_observer {
     int (*admit)(struct wd_call *c);
     /* Optional: every response byte as it leaves (audit.content hash and full). */
     void (*on_bytes)(struct wd_call *c, const char *p, size_t n);
+    /* Optional hold on the answer's end (audit.durable_answers), called once when its last bytes are ready
+     * (tapped, not sent): 0 send them now; 1 they wait until wd_call_seal_done(c, ok) or c->hold_until_ms
+     * (loop time, set by the observer). At most one observer holds. */
+    int (*seal)(struct wd_call *c);
 };
 /* Observers are added before the workers start, called in the order added. At most 8. */
 void wd_gateway_add_observer(const struct wd_call_observer *o);
 /* An admission gate's answer (see admit). */
 void wd_call_admit_done(struct wd_call *c, int ok);
+/* The held end of an answer may go (see seal); ok = 0: it goes although its records are not durable. */
+void wd_call_seal_done(struct wd_call *c, int ok);
 /* "invalid_request", "rate_limit", ...: the error class's name in records and labels. */
 const char *wd_call_error_name(enum wd_error_class cls);
 /* "end_turn", ...: a stop reason's name. */
@@ -174,6 +180,15 @@ struct wd_call {
     bool client_captured;
     bool auth_pending, authz_pending;
     bool admitting;                      /* fail_closed: the admission record is being written */
+    bool recorded;                       /* the audit observer appended the call's records (at the seal) */
+    bool has_records;                    /* ... appended at least one record for it */
+    bool sealing;                        /* ... waits for them to be durable */
+    bool holding;                        /* the answer's last bytes (in `sending`) wait for the seal */
+    bool hold_whole;                     /* ... a whole answer: hold_status, hold_ct, the body in `sending` */
+    bool hold_timed_out;                 /* ... went at hold_until_ms, before the seal */
+    int hold_status;
+    const char *hold_ct;                 /* static, or the call's up_ct */
+    uint64_t hold_until_ms;
     int64_t auth_ts, authz_ts;
     struct wd_secret_wait key_wait;      /* the credential being resolved (key_waiting) */
     bool key_waiting;

@@ -130,6 +130,7 @@ static void call_record(struct wd_call *c)
         }
     }
     wd_audit_append(c->g->audit, &r, NULL, NULL);
+    c->has_records = true;
     wd_buf_free(&detail);
 }
 
@@ -149,6 +150,7 @@ static void auth_now(struct wd_call *c, const char *reason, int64_t ts)
         wd_audit_set_cstr(&r, WD_AF_ERROR_CLASS, "authentication");
     }
     wd_audit_append(c->g->audit, &r, NULL, NULL);
+    c->has_records = true;
 }
 
 /* The authorization decision: the rule that allowed the call's first target, or why no target was allowed. */
@@ -176,7 +178,21 @@ static void flush_pending(struct wd_call *c)
         wd_audit_set_int(&r, WD_AF_TS, c->authz_ts);
         authz_fill(c, &r);
         wd_audit_append(c->g->audit, &r, NULL, NULL);
+        c->has_records = true;
     }
+}
+
+/* The call's records not yet appended: the pending auth and authz ones, and its call record. */
+static void records_now(struct wd_call *c)
+{
+    c->recorded = true;
+    if (!c->audited && !c->auth_pending)
+        return;
+    wd_observe_span_begin(c, "audit.write");
+    flush_pending(c);
+    if (c->audited)
+        call_record(c);
+    wd_observe_span_end(c);
 }
 
 static void on_event(struct wd_call *c, enum wd_call_ev ev)
@@ -204,15 +220,12 @@ static void on_event(struct wd_call *c, enum wd_call_ev ev)
         }
         break;
     case WD_CALL_EV_DONE:
-        if (c->admitting)
+        if (c->admitting || c->sealing)
             wd_audit_cancel(c->g->audit, c);
-        if (c->audited || c->auth_pending) {
-            wd_observe_span_begin(c, "audit.write");
-            flush_pending(c);
-            if (c->audited)
-                call_record(c);
-            wd_observe_span_end(c);
-        }
+        if (c->hold_timed_out)
+            wd_audit_note_early(c->g->audit);
+        if (!c->recorded) /* ended without an answer's end (cut), or durable_answers is off */
+            records_now(c);
         break;
     default: break;
     }
@@ -243,6 +256,31 @@ static int admit(struct wd_call *c)
         return -1;
     }
     c->admitting = true;
+    c->has_records = true;
+    return 1;
+}
+
+static void on_sealed(void *ctx, int ok)
+{
+    struct wd_call *c = ctx;
+    c->sealing = false;
+    if (!ok)
+        wd_audit_note_early(c->g->audit);
+    wd_call_seal_done(c, ok);
+}
+
+/* audit.durable_answers: the answer is complete at Warden; its records are appended now and its last bytes
+ * wait until they (and everything before them on this worker's chain) are durable, so that a process killed
+ * at any moment has a record of every answer a client received in full. */
+static int seal(struct wd_call *c)
+{
+    if (c->g->audit == NULL || !wd_audit_durable_answers())
+        return 0;
+    records_now(c);
+    if (!c->has_records || wd_audit_barrier(c->g->audit, on_sealed, c) != 1)
+        return 0;
+    c->sealing = true;
+    c->hold_until_ms = uv_now(c->g->loop) + wd_audit_durable_answers_timeout_ms();
     return 1;
 }
 
@@ -260,4 +298,4 @@ static void on_bytes(struct wd_call *c, const char *p, size_t n)
 }
 
 const struct wd_call_observer wd_observe_audit = {
-    .name = "audit", .on_event = on_event, .admit = admit, .on_bytes = on_bytes};
+    .name = "audit", .on_event = on_event, .admit = admit, .on_bytes = on_bytes, .seal = seal};

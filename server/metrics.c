@@ -900,6 +900,8 @@ static void render_audit(struct wd_buf *b, wd_metrics_audit_fn audit)
         t.batches += st[i].batches;
         t.checkpoints += st[i].checkpoints;
         t.insert_batches += st[i].insert_batches;
+        t.answers_held += st[i].answers_held;
+        t.answers_early += st[i].answers_early;
         t.queue_depth += st[i].queue_depth;
         t.spool_bytes += st[i].spool_bytes;
         connected += st[i].connected;
@@ -918,12 +920,18 @@ static void render_audit(struct wd_buf *b, wd_metrics_audit_fn audit)
          "Record batches committed with the idempotent insert instead of COPY (after a lost connection, or "
          "replaying a spool that may hold records the database has)."},
         {"warden_audit_checkpoints_total", "counter", "Signed checkpoints made."},
+        {"warden_audit_answers_held_total", "counter",
+         "Answers whose last bytes waited until their call record was durable (audit.durable_answers)."},
+        {"warden_audit_answers_released_early_total", "counter",
+         "Held answers sent before their record was durable: audit.durable_answers_timeout passed, or the "
+         "database went away under fail_closed."},
         {"warden_audit_queue_depth", "gauge", "Audit records queued in memory, not yet durable."},
         {"warden_audit_spool_bytes", "gauge", "Bytes in the audit spool files waiting for replay."},
         {"warden_audit_database_connected", "gauge", "Audit writers (one per worker) connected to PostgreSQL."},
     };
-    uint64_t v[] = {t.records,     t.written,     t.spooled,     t.refused,     t.batches,
-                    t.insert_batches, t.checkpoints, t.queue_depth, t.spool_bytes, connected};
+    uint64_t v[] = {t.records,        t.written,     t.spooled,        t.refused,         t.batches,
+                    t.insert_batches, t.checkpoints, t.answers_held,   t.answers_early,   t.queue_depth,
+                    t.spool_bytes,    connected};
     for (size_t i = 0; i < NELEM(v); i++) {
         put_meta(b, m[i].name, m[i].type, m[i].help);
         wd_buf_printf(b, "%s %llu\n", m[i].name, (unsigned long long)v[i]);

@@ -1,6 +1,7 @@
 # The audit writer against a real PostgreSQL 15: records of each call, content digests that match what
 # was sent, no secret anywhere, 2 Warden processes x 20,000 calls with chains that verify, PostgreSQL
-# stopped mid-load (fail_open and fail_closed), and Warden killed with SIGKILL (spool replayed).
+# stopped mid-load (fail_open and fail_closed), answers held until their records are durable, and Warden killed
+# with SIGKILL (spool replayed, every answered call's record kept).
 source "$(dirname "$0")/../lib.sh" "$1"
 source "$WD_ROOT/tests/pg.sh"
 
@@ -209,9 +210,11 @@ check "fail_open: chains verify after the replay" verify_all
 # ---- 3b. fail_open: PostgreSQL up but slower than the records come: the queue spills to the spool ----
 # Another session's lock stalls the writer's batch for 2 s while calls keep coming: the small queue fills
 # behind it, goes to the spool instead of refusing records, and the spool is replayed once the batch is
-# through.
+# through. (With audit.durable_answers on, the default, answers wait for their records and a queue grows only
+# by the calls in flight: the spill is for a writer that answers do not wait on.)
 before=$(q "SELECT count(*) FROM audit.records WHERE kind='call'")
-CFG=$(audit_config fail_open "  queue_records: 1024")
+CFG=$(audit_config fail_open "  queue_records: 1024
+  durable_answers: false")
 wd_start_warden "$CFG"
 # locks on a table: held (granted) or waited for (not granted)
 locks() { q "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = '$1' AND l.mode = '$2' AND l.granted = $3"; }
@@ -245,6 +248,7 @@ check "queue full: chains gap-free" no_gaps
 check "queue full: chains verify" verify_all
 
 # ---- 3c/3d. spill races, made deterministic -------------------------------------------------------
+# (audit.durable_answers off, as in 3b: answers that waited for their records would not fill the queue)
 # tests/integration/fault_sync.c, preloaded into Warden, holds the spool's fdatasync while a gate file
 # exists and fails one with EIO when a fail file exists. A psql session fed through a fifo holds a lock
 # for exactly as long as the test says.
@@ -272,7 +276,8 @@ replayed() { [ "$(calls)" = "$1" ] && grep -q "replayed its spool" "$WARDEN_LOG"
 before=$(calls)
 ck_db0=$(q "SELECT count(*) FROM audit.checkpoints")
 ck_ex0=$(wc -l <"$EXPORT")
-CFG=$(audit_config fail_open "  queue_records: 1024")
+CFG=$(audit_config fail_open "  queue_records: 1024
+  durable_answers: false")
 sed -i "s/^workers: 2\$/workers: 1/" "$CFG" # one writer: every record and checkpoint goes through it
 wd_start_warden "$CFG"
 post "$BODY" /dev/null >/dev/null
@@ -331,6 +336,47 @@ check "fdatasync error: chains gap-free" no_gaps
 check "fdatasync error: chains verify" verify_all
 WD_WARDEN_ENV=()
 
+# ---- 3e. durable answers: an answer's end waits for its records -------------------------------------
+# audit.durable_answers (on by default): when a client has an answer in full, its records are already committed
+# (or in the spool); a writer that cannot make them durable holds an answer at most durable_answers_timeout.
+# (batch_wait 1s: a record nobody waited for would reach the database only after up to a second, so the checks
+# below, which read the database at once, see the hold and not a fast writer)
+CFG=$(audit_config fail_open "  durable_answers_timeout: 1s
+  batch_wait: 1s")
+wd_start_warden "$CFG"
+trace_new() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
+recs() { q "SELECT count(*) FROM audit.records WHERE trace_id = '$1' AND kind = '$2'"; } # read at once, no waiting
+call_tp() { # call_tp BODYFILE TRACE [key] -> status
+  curl -s -o /dev/null -w '%{http_code}' "$WARDEN_URL/anthropic/v1/messages" -H "x-api-key: ${3:-$WARDEN_DEV_KEY}" \
+    -H 'content-type: application/json' -H "traceparent: 00-$2-00f067aa0ba902b7-01" --data-binary @"$1"
+}
+for kind in json stream refused; do
+  n=0
+  for i in 1 2 3 4 5 6 7 8; do
+    t=$(trace_new)
+    case $kind in
+      json) [ "$(call_tp "$BODY" "$t")" = 200 ] && [ "$(recs "$t" call)" = 1 ] && [ "$(recs "$t" authz)" = 1 ] && n=$((n + 1)) ;;
+      stream) [ "$(call_tp "$SBODY" "$t")" = 200 ] && [ "$(recs "$t" call)" = 1 ] && n=$((n + 1)) ;;
+      refused) [ "$(call_tp "$BODY" "$t" sk-wrong-key)" = 401 ] && [ "$(recs "$t" auth)" = 1 ] && n=$((n + 1)) ;;
+    esac
+  done
+  check "durable answers ($kind): when the client has the answer, its records are already in the database ($n of 8)" [ "$n" = 8 ]
+done
+check "durable answers: the answers were held (warden_audit_answers_held_total $(mq warden_audit_answers_held_total)), none went early" \
+  [ "$(mq warden_audit_answers_held_total)" -ge 24 -a "$(mq warden_audit_answers_released_early_total)" = 0 ]
+lock_begin records
+t=$(trace_new)
+t0=$(date +%s%N)
+st=$(call_tp "$BODY" "$t")
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "durable answers: a writer stalled by a lock holds the answer at most durable_answers_timeout (1 s, checked once a second): $st after $ms ms" \
+  [ "$st" = 200 -a "$ms" -ge 900 -a "$ms" -le 4000 ]
+check "durable answers: ... counted as released early ($(mq warden_audit_answers_released_early_total))" \
+  [ "$(mq warden_audit_answers_released_early_total)" = 1 ]
+lock_end
+check "durable answers: ... and its record reaches the database once the lock is gone" wait_for [ "$(recs "$t" call)" = 1 ]
+wd_stop_warden
+
 # ---- 4. fail_closed: 503 while down, nothing admitted without its record ---------------------------
 completed_before=$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND event='completed'")
 OK200=0
@@ -381,7 +427,7 @@ CFG=$(audit_config fail_open)
 wd_start_warden "$CFG"
 wd_pg_stop
 load "$WARDEN_URL" 400 4 "$WD_TMP/load_d.out"
-sleep 1 # the spool is fsync'd per batch: well within this
+# no pause: each answer's end waited until its records were fdatasync'd to the spool (audit.durable_answers)
 kill -KILL "$WARDEN_PID"; wait "$WARDEN_PID" 2>/dev/null || true
 check "SIGKILL: the spool holds the records" [ -n "$(find "$SPOOL" -name '*.spool' -size +0)" ]
 wd_pg_launch
@@ -393,11 +439,16 @@ done
 check "SIGKILL: the next start replays the dead writer's spool (400 calls)" \
   [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call'")" = $((before + 400)) ]
 check "SIGKILL: the replayed spool file is removed" grep -q 'replayed and removed' "$WARDEN_LOG"
-# and with the database up: SIGKILL mid-load loses only records never acknowledged, never the chain
+# and with the database up: SIGKILL mid-load loses no record of an answered call, and never the chain
+before=$(q "SELECT count(*) FROM audit.records WHERE kind='call'")
 load "$WARDEN_URL" 2000 8 "$WD_TMP/load_e.out" & LE=$!
 sleep 0.5
 kill -KILL "$WARDEN_PID"; wait "$WARDEN_PID" 2>/dev/null || true
 wait $LE || true
+A=$(ok2xx "$WD_TMP/load_e.out")
+C=$(($(q "SELECT count(*) FROM audit.records WHERE kind='call'") - before))
+check "SIGKILL mid-load: every call answered 200 has its call record ($A answered before the kill, $C call records)" \
+  [ "${A:-0}" -gt 0 -a "$C" -ge "${A:-0}" ]
 check "SIGKILL mid-load: chains still gap-free" no_gaps
 check "SIGKILL mid-load: chains still verify" verify_all
 
