@@ -29,6 +29,7 @@ const NAMES = {
   floor_tp: 'floor, passing on a traceparent',
   warden: '**Warden**',
   warden_audit: 'Warden, audit on',
+  warden_audit_nohold: 'Warden, audit on, `durable_answers: false` (no hold)',
   warden_otel: 'Warden, tracing + metrics on',
   ccr: 'claude-code-router 2.0.0',
   portkey: 'Portkey 1.15.2 (OpenAI chat in)',
@@ -113,7 +114,7 @@ function stat(c, size, mode, conc, placement = 'split') {
   };
 }
 const S = {};
-for (const c of [...contenders, 'warden_audit', 'warden_otel', 'direct_anth', 'floor_anth', 'warden_anth'])
+for (const c of [...contenders, 'warden_audit', 'warden_audit_nohold', 'warden_otel', 'direct_anth', 'floor_anth', 'warden_anth'])
   for (const [size, mode] of SCEN) {
     S[`${c}/${size}/${mode}/${env.conc}/split`] = stat(c, size, mode, env.conc);
     S[`${c}/${size}/${mode}/1/split`] = stat(c, size, mode, 1);
@@ -235,7 +236,7 @@ p('## Memory (RSS)', '');
 p('| contender | idle VmRSS (MB) | under load VmRSS (MB) | VmHWM at end (MB) | Warden ÷ this (idle) | Warden ÷ this (peak) |');
 p('|---|--:|--:|--:|--:|--:|');
 const mem = {};
-for (const c of ['warden', 'warden_audit', 'warden_otel', 'ccr', 'portkey']) {
+for (const c of ['warden', 'warden_audit', 'warden_audit_nohold', 'warden_otel', 'ccr', 'portkey']) {
   const idle = all('mem_idle').find(r => r.contender === c);
   const endm = all('mem_end').find(r => r.contender === c);
   const loadRss = Math.max(0, ...all('load').filter(r => r.contender === c).map(r => r.rss_kb || 0));
@@ -266,7 +267,7 @@ if (bursts.length) {
 
 // ---- TTFB ----
 const ttfb = {};
-for (const c of [...contenders, 'warden_audit', 'warden_otel'])
+for (const c of [...contenders, 'warden_audit', 'warden_audit_nohold', 'warden_otel'])
   for (const size of ['50k', '300'])
     for (const pl of ['split', 'one']) {
       const rounds = all('ttfb').filter(r => r.contender === c && r.size === size && (r.placement || 'split') === (c === 'direct' ? 'split' : pl) && r.us.length);
@@ -305,24 +306,30 @@ const pct = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? (a 
 const signedPct = x => (Number.isFinite(x) ? `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(1)}%` : 'n/a');
 const awOk = awr.filter(r => Number.isFinite(r.records_per_s));
 const awRate = median(awOk.map(r => r.records_per_s));
+// audit on with durable_answers off: its figures go beside audit on's wherever it was measured
+const hasNH = all('load').some(r => r.contender === 'warden_audit_nohold');
 p('## Audit trail: what it costs (issue #3)', '');
 if (!aset.ok) {
   p(`Not measured in this run: ${aset.reason || 'unknown reason'}.`, '');
 } else {
-  p(`- **Audit on** is a second Warden process, same build, same config, same fake, same wrk settings and the same interleaved rounds as the table above (it is one more contender in each round, right after Warden), plus an \`audit:\` section: \`mode: fail_open\`, \`content: hash\`, \`checkpoints: {every_records: 1000, every_seconds: 10, signing_key: file://…}\` (an Ed25519 key made for the run), the default queue (65,536 records, and at most 64 MiB of records per worker). Each call appends three records (\`auth\`, \`authz\`, \`call\`); the hash chain, the checkpoints and the batches are the real ones (\`audit/writer.c\`: new records copied with \`COPY ... FROM STDIN\`, batches of up to 2,000 records, and a batch of fewer than 256 records waits up to \`audit.batch_wait\` (default 20 ms; 5 ms before 2026-12-03) for company when nobody waits on its durability).`);
+  p(`- **Audit on** is a second Warden process, same build, same config, same fake, same wrk settings and the same interleaved rounds as the table above (it is one more contender in each round, right after Warden), plus an \`audit:\` section: \`mode: fail_open\`, \`content: hash\`, \`checkpoints: {every_records: 1000, every_seconds: 10, signing_key: file://…}\` (an Ed25519 key made for the run), the default queue (65,536 records, and at most 64 MiB of records per worker). Each call appends three records (\`auth\`, \`authz\`, \`call\`); the hash chain, the checkpoints and the batches are the real ones (\`audit/writer.c\`: new records copied with \`COPY ... FROM STDIN\`, batches of up to 2,000 records, and a batch of fewer than 256 records waits up to \`audit.batch_wait\` (default 20 ms; 5 ms before 2026-12-03) for company when nobody waits on its durability). It runs with \`durable_answers\` on (the default since 2026-12-07): each answer's last bytes wait until its records are durable (docs/audit.md, *Durable answers*).`);
+  if (hasNH)
+    p(`- **Audit on, no hold** is one more Warden process with exactly the audit-on config (its own spool directory and ports) plus \`durable_answers: false\`: its answers go out without waiting for their records, which are appended when the request ends. It is measured right after audit on in every round (the same c=${C} and c=1 runs in both placements, TTFB, and the same wait for its queue and spool to empty after each run), so *audit on* against it is the cost of the hold alone.`);
   p(`- **PostgreSQL ${aset.pg_version}**: a throwaway cluster started by the run with \`tests/pg.sh\` (\`wd_pg_start\`, \`wd_pg_setup_db\`, \`warden db migrate\` as the owner, \`wd_pg_grant_roles\`); Warden writes as the \`warden\` role. Listens on 127.0.0.1 only, stopped by PID at the end. Default durability (\`fsync\` and \`synchronous_commit\` on: a batch is durable when its commit is flushed); autovacuum off, so that vacuuming the insert-only table does not land in another contender's run. **Pinned to core ${aset.pg_core}**, with the fake and wrk: on this 2-core machine PostgreSQL has to share a core with something, and sharing the load generator's keeps the gateway's core the gateway's. So its CPU is not in Warden's figures, but it does slow the fake and wrk; both effects are in the req/s and latency shown.`);
-  p(`- After each audit-on run the bench waits until every record is in the database (\`GET /metrics\`: \`warden_audit_queue_depth\` 0 and \`warden_audit_spool_bytes\` 0: since 2026-12-03 a full queue goes to the spool, replayed behind it, instead of refusing records), so no backlog spills into the next run; Warden's CPU is read after that, so its writer's whole share is counted. *PostgreSQL CPU* is utime+stime of the postmaster and all its children (live, and reaped: \`cutime\`/\`cstime\`) over the run and that wait, per request wrk completed.`);
+  p(`- After each run of an audit-on contender the bench waits until every record is in the database (\`GET /metrics\`: \`warden_audit_queue_depth\` 0 and \`warden_audit_spool_bytes\` 0: since 2026-12-03 a full queue goes to the spool, replayed behind it, instead of refusing records), so no backlog spills into the next run; Warden's CPU is read after that, so its writer's whole share is counted. *PostgreSQL CPU* is utime+stime of the postmaster and all its children (live, and reaped: \`cutime\`/\`cstime\`) over the run and that wait, per request wrk completed.`);
   p(`- **Writer throughput** (\`bench/audit_writer_bench.c\`, built with the release build as \`build/audit_writer_bench\`): one writer (\`wd_audit_init\` + \`wd_audit_writer_new\`, the code each Warden worker runs) on one libuv loop, pinned to core ${env.gw_core}, same database and role, same audit settings; ${awOk.length ? fmt(awOk[0].records) : 'n/a'} realistic call records (every field \`audit_call_record\` sets for a completed call, content hash) appended from the loop as fast as the bounded queue takes them (at most ${awOk.length ? awOk[0].chunk : 'n/a'} per loop turn while fewer than ${awOk.length ? fmt(awOk[0].high) : 'n/a'} are queued), timed from the first append until all are durable (committed); then the chain is counted in the database (call records = records appended, rows = last seq, so no gap). ${awr.length} runs, median.`);
   p('');
   // throughput
   p(`**Throughput at c=${C}** (medians over ${env.runs} rounds):`, '');
-  p(`| scenario | audit off req/s | audit on req/s | change | Warden CPU µs/req off → on | PostgreSQL CPU µs/req | audit records / request | records/s appended → committed | records / batch | spooled | refused | longest wait for queue and spool to empty (ms) |`);
-  p('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  // with the no-hold contender, each audit-on figure named in the issue has its no-hold twin in the next column
+  const nhH = x => (hasNH ? ` ${x} |` : '');
+  p(`| scenario | audit off req/s | audit on req/s | change |${nhH('no hold req/s | hold vs no hold')} Warden CPU µs/req off → on |${nhH('Warden CPU µs/req, no hold')} PostgreSQL CPU µs/req |${nhH('PostgreSQL CPU µs/req, no hold')} audit records / request | records/s appended → committed | records / batch |${nhH('records / batch, no hold')} spooled | refused | longest wait for queue and spool to empty (ms) |`);
+  p(`|---|--:|--:|--:|${hasNH ? '--:|--:|' : ''}--:|${hasNH ? '--:|' : ''}--:|${hasNH ? '--:|' : ''}--:|--:|--:|${hasNH ? '--:|' : ''}--:|--:|--:|`);
   for (const [size, mode, label] of SCEN) {
-    const off = get('warden', size, mode, C), on = get('warden_audit', size, mode, C);
+    const off = get('warden', size, mode, C), on = get('warden_audit', size, mode, C), nh = get('warden_audit_nohold', size, mode, C);
     if (!off || !on) continue;
-    const a = on.audit || {};
-    p(`| ${label} | ${fmt(off.rps)} | ${fmt(on.rps)} | ${signedPct(pct(on.rps, off.rps))} | ${fmt(off.cpu, 1)} → ${fmt(on.cpu, 1)} (${signed(on.cpu - off.cpu, 1)}) | ${fmt(a.pgCpu, 1)} | ${fmt(a.records / on.reqs, 2)} | ${fmt(a.offeredRate)} → ${fmt(a.writtenRate)} | ${fmt(a.records / a.batches, 0)} | ${fmt(a.spooled)} | ${fmt(a.refused)} | ${fmt(a.drainMax)} |`);
+    const a = on.audit || {}, b = nh?.audit || {};
+    p(`| ${label} | ${fmt(off.rps)} | ${fmt(on.rps)} | ${signedPct(pct(on.rps, off.rps))} |${nhH(`${fmt(nh?.rps)} | ${signedPct(pct(on.rps, nh?.rps))}`)} ${fmt(off.cpu, 1)} → ${fmt(on.cpu, 1)} (${signed(on.cpu - off.cpu, 1)}) |${nhH(fmt(nh?.cpu, 1))} ${fmt(a.pgCpu, 1)} |${nhH(fmt(b.pgCpu, 1))} ${fmt(a.records / on.reqs, 2)} | ${fmt(a.offeredRate)} → ${fmt(a.writtenRate)} | ${fmt(a.records / a.batches, 0)} |${nhH(fmt(b.records / b.batches, 0))} ${fmt(a.spooled)} | ${fmt(a.refused)} | ${fmt(a.drainMax)} |`);
   }
   p('');
   p(`*Audit records / request* counts the records appended (refused ones are not). *Records/s appended → committed*: appended during the ${env.duration} s run; committed over the run plus the wait for queue and spool to empty (replayed records included). *Spooled*: records that went to the spool because the writer's queue was full (65,536 records, or 64 MiB per worker) while PostgreSQL took records more slowly than they came; they are \`fdatasync\`'d there and replayed into the database behind the queue (\`warden_audit_records_spooled_total\`). *Refused*: records the writer turned away, which in \`fail_open\` happens only at twice the queue bound (the spool not keeping up either); the request goes on, the refusal is logged and counted (\`warden_audit_records_refused_total\`), and the trail gets a \`records_refused\` record saying how many.`, '');
@@ -344,16 +351,39 @@ if (!aset.ok) {
       p('');
     }
   }
-  p('**Unloaded latency (c=1)**, p50 (p99) in µs, audit off → on:', '');
-  p('| scenario | split cores: off → on | added p50 | one core: off → on | added p50 | PostgreSQL CPU µs/req (split / one core) | records / batch (split / one core) |');
-  p('|---|--:|--:|--:|--:|--:|--:|');
+  if (hasNH) {
+    // the hold's cost in words: audit on (durable_answers on) against the same config with it off
+    const clauses = [];
+    for (const [size, mode, label] of SCEN) {
+      const h = pl => get('warden_audit', size, mode, 1, pl), n = pl => get('warden_audit_nohold', size, mode, 1, pl);
+      const lat = pl => (h(pl) && n(pl) ? `${signed(h(pl).p50 - n(pl).p50)} µs p50 and ${signed(h(pl).p99 - n(pl).p99)} µs p99` : null);
+      const th = get('warden_audit', size, mode, C), tn = get('warden_audit_nohold', size, mode, C);
+      const parts = [];
+      if (lat('split')) parts.push(`at c=1 ${lat('split')} on split cores${lat('one') ? ` (${lat('one')} on one core)` : ''}`);
+      if (th && tn) parts.push(`at c=${C} ${signedPct(pct(th.rps, tn.rps))} req/s (${fmt(th.rps)} against ${fmt(tn.rps)})`);
+      if (mode === 'sse') {
+        const t = ttfb[`warden_audit/${size}/split`], u = ttfb[`warden_audit_nohold/${size}/split`];
+        if (Number.isFinite(t) && Number.isFinite(u)) parts.push(`streaming TTFB ${signed(t - u)} µs (the hold is on the last event, not the first)`);
+      }
+      if (parts.length) clauses.push(`${label}: ${parts.join(', ')}`);
+    }
+    if (clauses.length) {
+      p('**What the hold costs** (computed from this run):', '');
+      p(`- Holding each answer's last bytes until its records are durable (\`durable_answers\` on, *audit on*) against sending them at once (*audit on, no hold*), medians of ${env.runs} rounds, hold minus no hold: ${clauses.join('; ')}. The held part is one commit of the batch the answer's records are in (a waiting answer asks for that batch at once rather than after \`batch_wait\`), which is also why a batch holds fewer records with the hold.`, '');
+    }
+  }
+  p(`**Unloaded latency (c=1)**, p50 (p99) in µs, audit off → on${hasNH ? '; audit on with no hold, and what the hold adds (audit on − no hold)' : ''}:`, '');
+  p(`| scenario | split cores: off → on | added p50 |${hasNH ? ' split cores: no hold | hold − no hold, p50 (p99) |' : ''} one core: off → on | added p50 |${hasNH ? ' one core: no hold | hold − no hold, p50 (p99) |' : ''} PostgreSQL CPU µs/req (split / one core) |${hasNH ? ' no hold |' : ''} records / batch (split / one core) |${hasNH ? ' no hold |' : ''}`);
+  p(`|---|--:|--:|${hasNH ? '--:|--:|' : ''}--:|--:|${hasNH ? '--:|--:|' : ''}--:|${hasNH ? '--:|' : ''}--:|${hasNH ? '--:|' : ''}`);
+  const perBatch = x => (x?.audit ? x.audit.records / x.audit.batches : NaN);
   for (const [size, mode, label] of SCEN) {
     const cell = pl => {
-      const off = get('warden', size, mode, 1, pl), on = get('warden_audit', size, mode, 1, pl);
-      return off && on ? [`${fmt(off.p50)} (${fmt(off.p99)}) → ${fmt(on.p50)} (${fmt(on.p99)})`, signed(on.p50 - off.p50), on] : ['n/a', 'n/a', null];
+      const off = get('warden', size, mode, 1, pl), on = get('warden_audit', size, mode, 1, pl), nh = get('warden_audit_nohold', size, mode, 1, pl);
+      const nhc = hasNH ? ` ${nh ? `${fmt(nh.p50)} (${fmt(nh.p99)})` : 'n/a'} | ${nh && on ? `${signed(on.p50 - nh.p50)} (${signed(on.p99 - nh.p99)})` : 'n/a'} |` : '';
+      return off && on ? [`${fmt(off.p50)} (${fmt(off.p99)}) → ${fmt(on.p50)} (${fmt(on.p99)})`, signed(on.p50 - off.p50), on, nhc, nh] : ['n/a', 'n/a', null, nhc, nh];
     };
-    const [s1, d1, o1] = cell('split'), [s2, d2, o2] = cell('one');
-    p(`| ${label} | ${s1} | ${d1} | ${s2} | ${d2} | ${fmt(o1?.audit?.pgCpu)} / ${fmt(o2?.audit?.pgCpu)} | ${fmt(o1?.audit ? o1.audit.records / o1.audit.batches : NaN, 1)} / ${fmt(o2?.audit ? o2.audit.records / o2.audit.batches : NaN, 1)} |`);
+    const [s1, d1, o1, h1, n1] = cell('split'), [s2, d2, o2, h2, n2] = cell('one');
+    p(`| ${label} | ${s1} | ${d1} |${h1} ${s2} | ${d2} |${h2} ${fmt(o1?.audit?.pgCpu)} / ${fmt(o2?.audit?.pgCpu)} |${hasNH ? ` ${fmt(n1?.audit?.pgCpu)} / ${fmt(n2?.audit?.pgCpu)} |` : ''} ${fmt(perBatch(o1), 1)} / ${fmt(perBatch(o2), 1)} |${hasNH ? ` ${fmt(perBatch(n1), 1)} / ${fmt(perBatch(n2), 1)} |` : ''}`);
   }
   p('');
   p('**Writer throughput** (one writer, one PostgreSQL connection):', '');
@@ -368,7 +398,7 @@ if (!aset.ok) {
       p(`| ${r.round} | ${fmt(r.records)} | ${fmt(r.seconds, 2)} | ${fmt(r.records_per_s)} | ${fmt(r.batches)} | ${fmt(r.records_per_batch, 0)} | ${fmt(r.cpu_us_per_record, 2)} | ${fmt(r.append_us_per_record, 2)} | ${fmt(r.pg_cpu_us / r.durable, 1)} | ${fmt((r.pg_cpu_us / 1e6 / r.seconds) * 100, 0)}% | ${r.ok ? 'ok' : '**FAILED**'} |`);
     }
     p('');
-    p(`*Records/s durable* counts every record the chain got in that time (the call records and the writer's own checkpoint records). *Writer CPU* is the whole process (building the records included); *\`wd_audit_append\`* is the wall time inside that call, the part a request pays on its own path (canonical form, chain hash, the line into the queue): a call appends three records; in \`fail_open\` (this bench) all three once the answer has been sent, so they cost the worker about ${fmt(3 * median(awOk.map(r => r.append_us_per_record)), 1)} µs per call but add nothing to that call's latency (in \`fail_closed\` the \`authz\` record is appended, and waited for, before the upstream request). What a call does pay on its own path is the request body's digest (\`content: hash\`) before the upstream request, and the response digest as it is sent. *PostgreSQL CPU* covers the run plus the writer's connection and the count at the end; *core busy* is that CPU over the timed seconds: about 100% means PostgreSQL's one backend (one connection per writer) is what limits the rate; well under 100% would mean the writer, with one batch in flight at a time, leaves it waiting.`, '');
+    p(`*Records/s durable* counts every record the chain got in that time (the call records and the writer's own checkpoint records). *Writer CPU* is the whole process (building the records included); *\`wd_audit_append\`* is the wall time inside that call, the part a request pays on its own path (canonical form, chain hash, the line into the queue): a call appends three records, about ${fmt(3 * median(awOk.map(r => r.append_us_per_record)), 1)} µs of the worker's time per call. In \`fail_open\` (this bench) all three are appended together. With \`durable_answers\` on (the default, *audit on*) that happens when the answer is complete at Warden, and the answer's last bytes then wait until the records are durable: one commit (or one spool \`fdatasync\`), shared by every answer that ended during the batch before; the appends and that wait are on the call's latency (measured above against *audit on, no hold*). With \`durable_answers: false\` they are appended when the request ends, after the answer has been sent, and add nothing to that call's latency. (In \`fail_closed\` the \`authz\` record is appended, and waited for, before the upstream request.) What a call does pay on its own path is the request body's digest (\`content: hash\`) before the upstream request, and the response digest as it is sent. *PostgreSQL CPU* covers the run plus the writer's connection and the count at the end; *core busy* is that CPU over the timed seconds: about 100% means PostgreSQL's one backend (one connection per writer) is what limits the rate; well under 100% would mean the writer, with one batch in flight at a time, leaves it waiting.`, '');
   } else p('The writer benchmark did not run.', '');
   if (aend.db) {
     const d = aend.db, m = aend.metrics || {};
@@ -384,7 +414,7 @@ p('## Telemetry: what tracing and metrics cost (issue #4)', '');
 if (!oset.ok) {
   p(`Not measured in this run: ${oset.reason || 'unknown reason'}.`, '');
 } else {
-  p(`- **Tracing + metrics on** is a third Warden process, same build, same config, same fake, same bodies, same wrk settings, the same c=${C} throughput and c=1 added-latency runs in both placements and the same interleaved rounds (one more contender in each round, after audit on), plus \`telemetry: {service_name: warden-bench, otlp: {endpoint: http://127.0.0.1:PORT, protocol: http/protobuf, sampling_ratio: 1.0}, logs: {access: false}}\`: every request is a sampled trace (no \`traceparent\` from wrk, so each is a new trace), exported by Warden's background thread (\`otel/exporter.c\`: an export request a second, or sooner when a worker's queue reaches 2,048 spans; no compression; a per-worker queue of 16,384 spans / 16 MiB, and a new trace is not recorded at all while its worker's queue is past three quarters) to \`tests/fakes/fake_otlp.mjs\`, a strict OTLP/HTTP receiver started by the run on 127.0.0.1, which checks and stores every export. The JSON access log line (on by default) is off here as in the all-off contender: it is neither tracing nor metrics, and a log line written to a file by one contender and not the other would be counted as their cost (runs before 2026-12-03 had it on in this contender only). It is compared with **Warden with all of it off** (the *Warden* rows: no \`telemetry\` section except \`logs: {access: false}\`, no scrapes).`);
+  p(`- **Tracing + metrics on** is another Warden process, same build, same config, same fake, same bodies, same wrk settings, the same c=${C} throughput and c=1 added-latency runs in both placements and the same interleaved rounds (one more contender in each round, after the audit-on ones), plus \`telemetry: {service_name: warden-bench, otlp: {endpoint: http://127.0.0.1:PORT, protocol: http/protobuf, sampling_ratio: 1.0}, logs: {access: false}}\`: every request is a sampled trace (no \`traceparent\` from wrk, so each is a new trace), exported by Warden's background thread (\`otel/exporter.c\`: an export request a second, or sooner when a worker's queue reaches 2,048 spans; no compression; a per-worker queue of 16,384 spans / 16 MiB, and a new trace is not recorded at all while its worker's queue is past three quarters) to \`tests/fakes/fake_otlp.mjs\`, a strict OTLP/HTTP receiver started by the run on 127.0.0.1, which checks and stores every export. The JSON access log line (on by default) is off here as in the all-off contender: it is neither tracing nor metrics, and a log line written to a file by one contender and not the other would be counted as their cost (runs before 2026-12-03 had it on in this contender only). It is compared with **Warden with all of it off** (the *Warden* rows: no \`telemetry\` section except \`logs: {access: false}\`, no scrapes).`);
   p(`- **Metrics on**: during every run of this contender (warm-ups included) a background loop on core ${env.load_core} GETs \`/metrics\` (on the main listener, the default) with curl once a second, at most run length + 2 times, stopped by its PID when wrk is done. The off contender is not scraped. (Warden's counters and histograms are updated whatever the config; what a scrape adds is rendering the exposition.)`);
   p(`- The fake collector is **pinned to core ${env.load_core}**, with the fake Gemini, wrk and PostgreSQL, so its CPU is not in Warden's figures but does slow the load side; both effects are in the req/s and latency shown. *Collector CPU* is its utime+stime over a run (and the wait below), per request wrk completed.`);
   p(`- After each run of this contender the bench waits until the spans of the run are exported and answered (an export request answered after the end of the load and none in flight: at most about one second, the export interval), then counts the spans in the collector's stored exports by name (\`bench/count_spans.mjs\`, which decodes ExportTraceServiceRequest down to \`Span.name\`, then deletes the files) and reads Warden's \`warden_otel_spans_exported_total\`, \`warden_otel_spans_dropped_total\` (all reasons) and \`warden_otel_export_requests_total\` before and after. Warden's CPU is read after that wait, so its export thread's whole share is counted. *Requests* are what wrk completed (a request in flight when wrk stops is served, and traced, but not counted: at most ${C} per run).`);
@@ -554,7 +584,7 @@ if (iset) {
     p('| scenario | contender | instructions / request | ÷ Warden | own | libcurl | libc | libh2o | libuv | libcrypto | libpq | other |');
     p('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
     for (const [size, mode, label] of SCEN)
-      for (const c of ['floor', 'floor_tp', 'warden', 'warden_vault', 'warden_oidc', 'warden_longkey', 'warden_key46', 'warden_vkey', 'warden_vkey_budget', 'warden_before', 'warden_audit', 'warden_otel']) {
+      for (const c of ['floor', 'floor_tp', 'warden', 'warden_vault', 'warden_oidc', 'warden_longkey', 'warden_key46', 'warden_vkey', 'warden_vkey_budget', 'warden_before', 'warden_audit', 'warden_audit_nohold', 'warden_otel']) {
         const x = ipr(c, size, mode);
         if (!Number.isFinite(x)) continue;
         const o = k => fmtK(iobj(c, size, mode, k));
@@ -567,6 +597,8 @@ if (iset) {
       const parts = [];
       if (Number.isFinite(f)) parts.push(`the floor executes ${fmtK(f)} (${fmt((f / w) * 100, 0)}% of Warden's ${fmtK(w)}); Warden's own work on top of it is ${fmtK(w - f)}, and its own code (the binary) ${fmtK(iobj('warden', size, mode, 'own'))}`);
       if (Number.isFinite(a)) parts.push(`audit on adds ${fmtK(a - w)} (${signedPct(pct(a, w))}; PostgreSQL's own work not included)`);
+      const an = ipr('warden_audit_nohold', size, mode);
+      if (Number.isFinite(a) && Number.isFinite(an)) parts.push(`the hold (audit on against audit on with \`durable_answers: false\`) adds ${fmtK(a - an)} (${signedPct(pct(a, an))}): a batch sent per held answer rather than after \`batch_wait\``);
       if (Number.isFinite(t)) parts.push(`tracing + metrics on adds ${fmtK(t - w)} (${signedPct(pct(t, w))})`);
       const ftp = ipr('floor_tp', size, mode);
       if (Number.isFinite(ftp) && Number.isFinite(f)) {

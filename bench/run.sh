@@ -6,6 +6,8 @@
 # plus the telemetry's cost: a third Warden with tracing at 100% sampling (OTLP/HTTP protobuf to
 # tests/fakes/fake_otlp.mjs started here) and /metrics scraped once a second during its runs, as one more contender
 # against Warden with no telemetry section; the access log line is off in both (it is neither tracing nor metrics).
+# warden_audit_nohold is the audit contender with `durable_answers: false` (its own spool directory, its own ports):
+# against warden_audit it measures what holding each answer's last bytes until its records are durable costs.
 # Rewrites bench/README.md from this one run. Everything started here is stopped by PID on exit (PostgreSQL too).
 #
 # Environment knobs: BENCH_DURATION (s per c=32 run, 8), BENCH_LAT_DURATION (s per c=1 run, 2), BENCH_RUNS (3),
@@ -393,7 +395,7 @@ AFAKE_URL="http://127.0.0.1:$AFAKE_PORT"
 log "bench Anthropic fake on $AFAKE_URL (pid $AFAKE_PID, core $LOAD_CORE)"
 
 declare -A URL HDRS BODYKIND PID_OF STATUS REASON
-CONTENDERS=(direct floor warden warden_before warden_oidc warden_vkey warden_vkey_budget direct_anth floor_anth warden_anth warden_audit warden_otel ccr portkey)
+CONTENDERS=(direct floor warden warden_before warden_oidc warden_vkey warden_vkey_budget direct_anth floor_anth warden_anth warden_audit warden_audit_nohold warden_otel ccr portkey)
 fake_url_of() { case "$1" in *_anth) echo "$AFAKE_URL" ;; *) echo "$FAKE_URL" ;; esac; }
 
 # direct: the fake's own endpoints with the Gemini body
@@ -474,8 +476,9 @@ if [ -n "${BENCH_WARDEN_BEFORE:-}" ]; then
 fi
 
 # warden_audit: the same build and config plus an audit section (what the issue asks to measure), its own port
-wa_metrics() {   # the audit instance's writer counters (GET /metrics) as one JSON object
-  curl -s --max-time 2 "http://127.0.0.1:$WA_MPORT/metrics" | awk '
+wa_metrics() {   # wa_metrics [METRICS_PORT]: an audit instance's writer counters (GET /metrics) as one JSON object;
+                 # warden_audit's unless another port is given
+  curl -s --max-time 2 "http://127.0.0.1:${1:-$WA_MPORT}/metrics" | awk '
     $1 == "warden_audit_records_total" {r = $2}  $1 == "warden_audit_records_written_total" {w = $2}
     $1 == "warden_audit_records_spooled_total" {s = $2}  $1 == "warden_audit_records_refused_total" {f = $2}
     $1 == "warden_audit_batches_total" {b = $2}  $1 == "warden_audit_checkpoints_total" {k = $2}
@@ -483,12 +486,12 @@ wa_metrics() {   # the audit instance's writer counters (GET /metrics) as one JS
     $1 == "warden_audit_spool_bytes" {sb = $2}
     END {printf "{\"records\":%d,\"written\":%d,\"spooled\":%d,\"refused\":%d,\"batches\":%d,\"checkpoints\":%d,\"queue\":%d,\"spool_bytes\":%d,\"connected\":%d}\n", r, w, s, f, b, k, q, sb, c}'
 }
-wa_drain() {   # waits (at most 120 s) until every audit record is in the database (queue empty, spool replayed);
-               # prints the milliseconds waited
+wa_drain() {   # wa_drain [METRICS_PORT]: waits (at most 120 s) until every audit record of that instance
+               # (warden_audit's unless given) is in the database (queue empty, spool replayed); prints the ms waited
   local t0 i
   t0=$(date +%s%N)
   for i in $(seq 1 2400); do
-    [ "$(wa_metrics | jq '.queue + .spool_bytes')" = 0 ] && break
+    [ "$(wa_metrics "${1:-}" | jq '.queue + .spool_bytes')" = 0 ] && break
     sleep 0.05
   done
   echo $((($(date +%s%N) - t0) / 1000000))
@@ -519,6 +522,34 @@ $TELEMETRY_OFF_YAML"
   fi
 else
   STATUS[warden_audit]=failed REASON[warden_audit]="$AUDIT_REASON"
+fi
+
+# warden_audit_nohold: warden_audit's config with audit.durable_answers off, so that the pair measures the hold
+# alone. A spool directory of its own: a writer replays any spool file it can lock in its directory as a dead
+# writer's, and the two instances must not take each other's records.
+STATUS[warden_audit_nohold]=failed PID_OF[warden_audit_nohold]=""
+AUDIT_NOHOLD_YAML=""
+if [ "$AUDIT" != ok ]; then
+  REASON[warden_audit_nohold]="$AUDIT_REASON"
+elif ! measured warden_audit_nohold; then
+  REASON[warden_audit_nohold]="not among BENCH_CONTENDERS or BENCH_PATHS"
+else
+  AUDIT_NOHOLD_YAML="${AUDIT_YAML/audit-spool/audit-spool-nohold}
+  durable_answers: false"
+  sv=("$W_PORT" "$W_PID" "$W_LOG")
+  start_warden "$FAKE_PORT" "$AUDIT_NOHOLD_YAML
+$TELEMETRY_OFF_YAML"
+  WAN_PORT=$W_PORT WAN_PID=$W_PID WAN_LOG=$W_LOG WAN_MPORT=$W_MPORT
+  W_PORT=${sv[0]} W_PID=${sv[1]} W_LOG=${sv[2]}
+  PID_OF[warden_audit_nohold]=$WAN_PID
+  for i in $(seq 1 200); do [ "$(wa_metrics "$WAN_MPORT" | jq .connected)" = 1 ] && break; sleep 0.05; done
+  if [ "$(wa_metrics "$WAN_MPORT" | jq .connected)" = 1 ]; then
+    STATUS[warden_audit_nohold]=ok
+    log "warden with audit, durable_answers off, on 127.0.0.1:$WAN_PORT (pid $WAN_PID, core $GW_CORE, workers: 1), writer connected"
+  else
+    REASON[warden_audit_nohold]="its audit writer did not connect: $(grep -v '"level":"info"' "$WAN_LOG" | tail -2 | tr '\n' ' ' | cut -c1-300)"
+    log "warden with audit, durable_answers off: ${REASON[warden_audit_nohold]}"
+  fi
 fi
 
 # warden_otel: the same build and config with telemetry on (issue #4): every trace sampled and exported over
@@ -851,8 +882,8 @@ target() {   # target CONTENDER SIZE MODE -> T_URL T_HDRS T_BODY
       T_URL="http://127.0.0.1:1/anthropic/v1/messages"
       T_HDRS=$'x-api-key: '"$DEV_KEY"$'\nanthropic-version: 2023-06-01'
       T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
-    warden | warden_audit | warden_otel | warden_before)
-      T_URL="http://127.0.0.1:$(case "$c" in warden) echo "$W_PORT" ;; warden_audit) echo "$WA_PORT" ;; warden_before) echo "$WB_PORT" ;; *) echo "$WO_PORT" ;; esac)/anthropic/v1/messages"
+    warden | warden_audit | warden_audit_nohold | warden_otel | warden_before)
+      T_URL="http://127.0.0.1:$(case "$c" in warden) echo "$W_PORT" ;; warden_audit) echo "$WA_PORT" ;; warden_audit_nohold) echo "$WAN_PORT" ;; warden_before) echo "$WB_PORT" ;; *) echo "$WO_PORT" ;; esac)/anthropic/v1/messages"
       T_HDRS=$'x-api-key: '"$DEV_KEY"$'\nanthropic-version: 2023-06-01'
       T_BODY="$TMP/anthropic-$sz-$mode.json" ;;
     ccr)
@@ -896,7 +927,7 @@ for c in "${CONTENDERS[@]}"; do
   [ "${STATUS[$c]}" = ok ] || continue
   if ! smoke "$c"; then
     [ "$c" = warden ] || [ "$c" = direct ] || [ "$c" = warden_anth ] || [ "$c" = direct_anth ] && die "$c smoke test failed: $SMOKE_ERR"
-    [ "$c" = warden_audit ] || [ "$c" = warden_otel ] || [ "$c" = floor ] || [ "$c" = floor_anth ] || [ "$c" = warden_before ] ||
+    [ "$c" = warden_audit ] || [ "$c" = warden_audit_nohold ] || [ "$c" = warden_otel ] || [ "$c" = floor ] || [ "$c" = floor_anth ] || [ "$c" = warden_before ] ||
       [ "$c" = warden_oidc ] || [ "$c" = warden_vkey ] || [ "$c" = warden_vkey_budget ] && { STATUS[$c]=failed; REASON[$c]="smoke test failed: $SMOKE_ERR"; log "$c: ${REASON[$c]}"; continue; }
     peer_fail "$c" "smoke test failed: $SMOKE_ERR"
     continue
@@ -922,12 +953,13 @@ place() {   # place CONTENDER split|one
 
 run_wrk() {   # run_wrk CONTENDER SIZE MODE CONC SECONDS PLACEMENT -> JSON line on stdout (+ cpu, rss, upstream conns)
   local c="$1" sz="$2" mode="$3" conc="$4" secs="$5" placement="$6" pid="${PID_OF[$1]}" t0=0 t1=0 rss=0 out wpid fstats
-  local audit='{}' m0 m1 p0 p1 dms otel='{}' o0 o1 oc0 oc1 sc spans gov='{}' g0 g1
+  local audit='{}' m0 m1 p0 p1 dms otel='{}' o0 o1 oc0 oc1 sc spans gov='{}' g0 g1 amport=""
+  case "$c" in warden_audit) amport=$WA_MPORT ;; warden_audit_nohold) amport=$WAN_MPORT ;; esac
   target "$c" "$sz" "$mode"
   out="$TMP/wrk.out"
   place "$c" "$placement"
   curl -s -o /dev/null -X POST "$(fake_url_of "$c")/_fake/reset"   # so the fake's stats count this run's upstream connections
-  if [ "$c" = warden_audit ]; then m0=$(wa_metrics); p0=$(pg_cpu_ticks); fi
+  if [ -n "$amport" ]; then m0=$(wa_metrics "$amport"); p0=$(pg_cpu_ticks); fi
   if [ "$c" = warden_otel ]; then o0=$(wo_metrics); oc0=$(cpu_ticks "$OTLP_PID"); scrape_start "$secs"; fi
   case "$c" in warden_vkey | warden_vkey_budget) g0=$(gv_metrics); p0=$(pg_cpu_ticks) ;; esac
   [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
@@ -955,12 +987,12 @@ run_wrk() {   # run_wrk CONTENDER SIZE MODE CONC SECONDS PLACEMENT -> JSON line 
     otel=$(jq -nc --argjson d "$(otel_delta "$o0" "$o1" "$spans")" --argjson sc "$sc" --argjson cc "$(((oc1 - oc0) * 1000000 / CLK_TCK))" \
       '{otel:($d + $sc + {collector_cpu_us:$cc})}')
   fi
-  if [ "$c" = warden_audit ]; then
+  if [ -n "$amport" ]; then
     # every record of this run durable before the next run starts, so no backlog spills into another contender's
     # run; Warden's CPU is read after that, so its writer's whole share of the run is counted
     place "$c" split
-    dms=$(wa_drain)
-    m1=$(wa_metrics)
+    dms=$(wa_drain "$amport")
+    m1=$(wa_metrics "$amport")
     p1=$(pg_cpu_ticks)
     audit=$(jq -nc --argjson a "$m0" --argjson b "$m1" --argjson pg "$(((p1 - p0) * 1000000 / CLK_TCK))" --argjson d "$dms" \
       '{audit:{records:($b.records - $a.records),written:($b.written - $a.written),spooled:($b.spooled - $a.spooled),
@@ -1179,6 +1211,8 @@ $TELEMETRY_OFF_YAML" ;;
         warden) extra="$TELEMETRY_OFF_YAML" ;;
         warden_audit) extra="${AUDIT_YAML/audit-spool/audit-spool-cg}
 $TELEMETRY_OFF_YAML" ;;
+        warden_audit_nohold) extra="${AUDIT_NOHOLD_YAML/audit-spool-nohold/audit-spool-cg-nohold}
+$TELEMETRY_OFF_YAML" ;;
         warden_otel) extra="$OTEL_YAML" ;;
       esac
       case "$c" in warden_vkey | warden_vkey_budget) WCFG_ADMIN=1 ;; warden_vault) WCFG_KEYREF=vault://secret/b#key ;; esac
@@ -1210,7 +1244,7 @@ $TELEMETRY_OFF_YAML" ;;
   for i in $(seq 1 20); do
     curl -s -o /dev/null --max-time 30 "${CURL_H[@]}" -H 'content-type: application/json' --data-binary @"$T_BODY" "$T_URL" || true
   done
-  if [ "$c" = warden_audit ]; then   # the warm-up's records written first, so the counted run pays for its own
+  if [ "$c" = warden_audit ] || [ "$c" = warden_audit_nohold ]; then   # the warm-up's records written first, so the counted run pays for its own
     for i in $(seq 1 600); do [ "$(cg_metric "$mport" warden_audit_queue_depth)" = 0 ] && break; sleep 0.1; done
   fi
   [ "$c" = warden_otel ] && sleep 3   # the warm-up's spans exported (once a second) before the counters start
@@ -1219,7 +1253,7 @@ $TELEMETRY_OFF_YAML" ;;
     --timeout 30s -s "$ROOT/bench/post.lua" "$T_URL" >"$out.wrk" 2>&1 || true
   reqs=$(grep '^{' "$out.wrk" | tail -1 | jq '.requests - .err_status' 2>/dev/null || echo 0)
   case "$c" in
-    warden_audit)   # every record of the run durable, its writer's work done
+    warden_audit | warden_audit_nohold)   # every record of the run durable, its writer's work done
       for i in $(seq 1 600); do
         [ "$(cg_metric "$mport" warden_audit_queue_depth)" = 0 ] && [ "$(cg_metric "$mport" warden_audit_spool_bytes)" = 0 ] && break
         sleep 0.1
@@ -1274,10 +1308,10 @@ $TELEMETRY_OFF_YAML" ;;
 }
 if [ "$CG" = ok ]; then
   cg_list=()
-  for c in floor floor_tp warden warden_vault warden_oidc warden_longkey warden_key46 warden_vkey warden_vkey_budget warden_before warden_audit warden_otel floor_anth floor_rb_anth warden_anth; do
+  for c in floor floor_tp warden warden_vault warden_oidc warden_longkey warden_key46 warden_vkey warden_vkey_budget warden_before warden_audit warden_audit_nohold warden_otel floor_anth floor_rb_anth warden_anth; do
     measured "$c" || continue
     [ "$c" = warden_vkey ] || [ "$c" = warden_vkey_budget ] && [ "$GOV" != ok ] && continue
-    [ "$c" = warden_audit ] && [ "$AUDIT" != ok ] && continue
+    [ "$c" = warden_audit ] || [ "$c" = warden_audit_nohold ] && [ "$AUDIT" != ok ] && continue
     [ "$c" = warden_otel ] && [ "$OTEL" != ok ] && continue
     [ "$c" = warden_vault ] && [ -z "$VAULT_YAML" ] && continue
     [ "$c" = floor_tp ] && [ -n "$ONLY" ] && continue
