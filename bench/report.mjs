@@ -364,7 +364,7 @@ if (!aset.ok) {
       if (th && tn) parts.push(`at c=${C} ${signedPct(pct(th.rps, tn.rps))} req/s (${fmt(th.rps)} against ${fmt(tn.rps)})`);
       if (mode === 'sse') {
         const t = ttfb[`warden_audit/${size}/split`], u = ttfb[`warden_audit_nohold/${size}/split`];
-        if (Number.isFinite(t) && Number.isFinite(u)) parts.push(`streaming TTFB ${signed(t - u)} µs (the hold is on the last event, not the first)`);
+        if (Number.isFinite(t) && Number.isFinite(u)) parts.push(`streaming TTFB ${signed(t - u)} µs`);
       }
       if (parts.length) clauses.push(`${label}: ${parts.join(', ')}`);
     }
