@@ -30,19 +30,102 @@ struct admin_job {
     h2o_req_t *req;
     struct admin_ref *ref;           /* in the request's pool; NULL once the request is gone */
     struct wd_principal who;
+    uv_timer_t *hold;                /* audit.durable_answers: the answer waits for its record (at most the timeout) */
     const char *event;               /* "keys.create", ... (audit) */
     char rule[160];                  /* the grant that allowed it (audit) */
     char rid[32];
 };
 
+/* An answer that waits until the audit record just appended for it is durable (audit.durable_answers, at most
+ * its timeout). It lives in the request's pool: the request going away first cancels the wait. */
+struct held_answer {
+    struct wd_gateway *g;
+    h2o_req_t *req;
+    uv_timer_t *timer;
+    int status;
+    bool waiting;
+    h2o_iovec_t body;                /* in the request's pool */
+};
+
+static void held_timer_closed(uv_handle_t *h) { free(h); }
+
+static void held_stop(struct held_answer *h)
+{
+    if (h->waiting) {
+        h->waiting = false;
+        wd_audit_cancel(h->g->audit, h);
+    }
+    if (h->timer != NULL) {
+        uv_timer_stop(h->timer);
+        uv_close((uv_handle_t *)h->timer, held_timer_closed);
+        h->timer = NULL;
+    }
+}
+
+static void held_send(struct held_answer *h)
+{
+    held_stop(h);
+    wd_respond(h->req, h->status, "application/json", h->body.base, h->body.len);
+}
+
+static void held_durable(void *ctx, int ok)
+{
+    struct held_answer *h = ctx;
+    h->waiting = false; /* the writer has dropped the waiter */
+    if (!ok)
+        wd_audit_note_early(h->g->audit);
+    held_send(h);
+}
+
+static void held_timeout(uv_timer_t *t)
+{
+    struct held_answer *h = t->data;
+    wd_audit_note_early(h->g->audit);
+    held_send(h);
+}
+
+static void held_dispose(void *p) { held_stop(p); }
+
+static void respond_durable(struct wd_gateway *g, h2o_req_t *req, int status, const char *body, size_t len)
+{
+    if (g->audit != NULL && wd_audit_durable_answers()) {
+        struct held_answer *h = h2o_mem_alloc_shared(&req->pool, sizeof(*h), held_dispose);
+        *h = (struct held_answer){.g = g, .req = req, .status = status, .body = h2o_strdup(&req->pool, body, len)};
+        if ((h->timer = malloc(sizeof(*h->timer))) != NULL && wd_audit_barrier(g->audit, held_durable, h) == 1) {
+            h->waiting = true;
+            uv_timer_init(g->loop, h->timer);
+            h->timer->data = h;
+            uv_timer_start(h->timer, held_timeout, wd_audit_durable_answers_timeout_ms(), 0);
+            return;
+        }
+        free(h->timer);
+        h->timer = NULL;
+    }
+    wd_respond(req, status, "application/json", body, len);
+}
+
+/* An error answer after an audit record of it: held like any answer (respond_durable). */
+static void error_body(struct wd_buf *b, const char *type, const char *msg)
+{
+    wd_buf_puts(b, "{\"error\":{\"type\":\"");
+    wd_buf_puts(b, type);
+    wd_buf_puts(b, "\",\"message\":");
+    wd_json_put_string(b, msg, strlen(msg));
+    wd_buf_puts(b, "}}");
+}
+
+static void respond_error_audited(struct wd_gateway *g, h2o_req_t *req, int status, const char *type, const char *msg)
+{
+    struct wd_buf b = {0};
+    error_body(&b, type, msg);
+    respond_durable(g, req, status, b.p ? b.p : "", b.n);
+    wd_buf_free(&b);
+}
+
 static void respond_error(h2o_req_t *req, int status, const char *type, const char *msg)
 {
     struct wd_buf b = {0};
-    wd_buf_puts(&b, "{\"error\":{\"type\":\"");
-    wd_buf_puts(&b, type);
-    wd_buf_puts(&b, "\",\"message\":");
-    wd_json_put_string(&b, msg, strlen(msg));
-    wd_buf_puts(&b, "}}");
+    error_body(&b, type, msg);
     wd_respond(req, status, "application/json", b.p ? b.p : "", b.n);
     wd_buf_free(&b);
 }
@@ -99,7 +182,37 @@ void wd_gateway_admin_free_job(struct wd_gov_job *j)
     free(aj);
 }
 
-/* The answer of one finished job, on the worker's loop. */
+static void answer_now(struct admin_job *aj);
+
+static void hold_closed(uv_handle_t *h) { free(h); }
+
+static void hold_end(struct admin_job *aj)
+{
+    uv_timer_stop(aj->hold);
+    uv_close((uv_handle_t *)aj->hold, hold_closed);
+    aj->hold = NULL;
+}
+
+static void on_durable(void *ctx, int ok)
+{
+    struct admin_job *aj = ctx;
+    if (!ok)
+        wd_audit_note_early(aj->g->audit);
+    hold_end(aj);
+    answer_now(aj);
+}
+
+static void on_hold_timeout(uv_timer_t *t)
+{
+    struct admin_job *aj = t->data;
+    wd_audit_cancel(aj->g->audit, aj);
+    wd_audit_note_early(aj->g->audit);
+    hold_end(aj);
+    answer_now(aj);
+}
+
+/* The answer of one finished job, on the worker's loop: its audit record first, and with audit.durable_answers
+ * the answer once that record is durable (a key shown to its maker is never missing from the trail). */
 static void answer(struct admin_job *aj)
 {
     struct wd_gov_job *j = &aj->j;
@@ -110,6 +223,22 @@ static void answer(struct admin_job *aj)
     }
     audit_admin(aj->g, &aj->who, aj->rid, aj->event, j->decision ? j->decision : j->status < 400 ? "allow" : "error",
                 aj->rule, j->status, j->made_id[0] ? j->made_id : j->id);
+    if (aj->g->audit != NULL && wd_audit_durable_answers() && (aj->hold = malloc(sizeof(*aj->hold))) != NULL) {
+        if (wd_audit_barrier(aj->g->audit, on_durable, aj) == 1) {
+            uv_timer_init(aj->g->loop, aj->hold);
+            aj->hold->data = aj;
+            uv_timer_start(aj->hold, on_hold_timeout, wd_audit_durable_answers_timeout_ms(), 0);
+            return;
+        }
+        free(aj->hold);
+        aj->hold = NULL;
+    }
+    answer_now(aj);
+}
+
+static void answer_now(struct admin_job *aj)
+{
+    struct wd_gov_job *j = &aj->j;
     if (aj->ref != NULL && j->finish != NULL) {
         int f = j->finish(j, aj->req, aj->g);
         if (f == 2)
@@ -301,7 +430,7 @@ int wd_gateway_admin(struct wd_gateway *g, h2o_req_t *req)
     }
     if (ar != 0) {
         audit_admin(g, NULL, rid, "admin.auth", "deny", why, 401, NULL);
-        respond_error(req, 401, "authentication_error", presented.n ? "invalid credential" : "missing credential: send "
+        respond_error_audited(g, req, 401, "authentication_error", presented.n ? "invalid credential" : "missing credential: send "
                       "Authorization: Bearer or x-api-key");
         return 0;
     }
@@ -377,7 +506,7 @@ int wd_gateway_admin(struct wd_gateway *g, h2o_req_t *req)
         audit_admin(g, &who, rid, event, "deny", rule, 403, NULL);
         char m[200];
         snprintf(m, sizeof(m), "%s needs the %s permission", event, perm);
-        respond_error(req, 403, "permission_error", m);
+        respond_error_audited(g, req, 403, "permission_error", m);
         return 0;
     }
     if (!cfg->governance.enabled) {
@@ -448,8 +577,9 @@ int wd_gateway_admin(struct wd_gateway *g, h2o_req_t *req)
     if (bad) {
         audit_admin(g, &who, rid, event, bad == 403 ? "deny" : "error", rule, bad, NULL);
         wd_gateway_admin_free_job(j);
-        respond_error(req, bad, bad == 413 ? "request_too_large" : bad == 403 ? "permission_error" : "invalid_request_error",
-                      msg);
+        respond_error_audited(g, req, bad,
+                              bad == 413 ? "request_too_large" : bad == 403 ? "permission_error" : "invalid_request_error",
+                              msg);
         return 0;
     }
     memcpy(((struct admin_job *)j)->rule, rule, sizeof(((struct admin_job *)j)->rule));

@@ -77,7 +77,9 @@ governance:
 audit:
   database: $WD_DB_ADMIN_URL
   spool: $WD_TMP/spool
-  batch_wait: 5ms
+  # a record no answer waited for would linger up to a second: the check that reads the records at once, after
+  # the matrix, sees the answers' holds (audit.durable_answers) and not a fast writer
+  batch_wait: 1s
 $(wd_metrics_yaml)
 YAML
 WD_WARDEN_ENV=(WD_BREAKGLASS="$BREAKGLASS" ANTH_KEY=test-anthropic-key)
@@ -268,6 +270,9 @@ for i in "${!P_NAME[@]}"; do
   done
 done
 
+# the trail as the last answer left it (checked below, once anything that lingered would have been written)
+na=$(wd_psql postgres -At -c "SELECT count(*) FROM audit.records WHERE kind IN ('auth','authz','call','admin')")
+
 # ---- the table ------------------------------------------------------------------------------------------------
 # a cell shows the status, with "!" where it differs from what the config grants
 echo "# model calls (status; ! = not as expected)"
@@ -306,6 +311,11 @@ done
 # ---- every decision is an audit record ------------------------------------------------------------------------
 q() { wd_psql postgres -At -F '|' -c "$1"; }
 NP=${#P_NAME[@]}
+# audit.durable_answers: each answer above (a model call, an admin action or refusal) came once its record was
+# durable, so the records are all there at once, with no waiting
+sleep 1.5 # past batch_wait: whatever was still in memory is in the database now
+nb=$(q "SELECT count(*) FROM audit.records WHERE kind IN ('auth','authz','call','admin')")
+check "audit: every decision's record was durable when its answer came ($na read at once, $nb after 1.5 s)" [ "$na" = "$nb" ]
 for _ in $(seq 1 100); do
   na=$(q "SELECT count(*) FROM audit.records WHERE kind='authz'" 2>/dev/null || echo 0)
   nd=$(q "SELECT count(*) FROM audit.records WHERE kind='admin'" 2>/dev/null || echo 0)
