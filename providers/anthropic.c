@@ -4,6 +4,7 @@
 #include "providers/anthropic.h"
 
 #include "api/anthropic.h"
+#include "lib/json_walk.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -671,7 +672,7 @@ void wd_anthropic_up_watch(struct wd_anthropic_up_watch *w, const char *data, si
         }
     }
     struct fields f = {0};
-    if (wd_json_each_member(data, len, on_member, &f) != 0 || f.type.p == NULL)
+    if (wd_json_walk(data, len, on_member, &f) != 0 || f.type.p == NULL)
         return;
     if (raw_is(f.type, "message_start")) {
         w->started = true;

@@ -44,16 +44,19 @@ static int handle_line(struct wd_sse *s, const char *l, size_t n, bool in_place,
         return r;
     }
     /* the field name runs up to the first colon, or is the whole line: the data field's line is "data" or starts
-     * with "data:" (comments, which start with a colon, and other fields are ignored) */
-    if (s->skip != NULL && n >= 6 && memcmp(l, "event:", 6) == 0) {
-        const char *name = l + 6;
-        size_t nn = n - 6;
-        if (nn > 0 && *name == ' ')
-            name++, nn--;
-        s->skipping = s->skip(name, nn);
+     * with "data:" (comments, which start with a colon, and other fields are ignored); the first byte tells the
+     * two fields read here apart before anything else is compared */
+    if (l[0] == 'e') {
+        if (s->skip != NULL && n >= 6 && memcmp(l, "event:", 6) == 0) {
+            const char *name = l + 6;
+            size_t nn = n - 6;
+            if (nn > 0 && *name == ' ')
+                name++, nn--;
+            s->skipping = s->skip(name, nn);
+        }
         return 0;
     }
-    if (s->skipping || n < 4 || memcmp(l, "data", 4) != 0 || (n > 4 && l[4] != ':'))
+    if (l[0] != 'd' || s->skipping || n < 4 || memcmp(l, "data", 4) != 0 || (n > 4 && l[4] != ':'))
         return 0;
     const char *v = l + (n > 4 ? 5 : 4);
     size_t vn = (size_t)(l + n - v);
@@ -94,17 +97,12 @@ static size_t next_eol(struct eol_scan *e, const char *p, size_t n, size_t from)
     return e->cr < e->lf ? e->cr : e->lf;
 }
 
-int wd_sse_feed(struct wd_sse *s, const char *p, size_t n, int (*on_event)(void *ctx, const char *data, size_t len),
-                void *ctx)
+/* The lines of p[*start..n) whatever their ends (CR, LF, CR LF, split across reads), and a line begun in an
+ * earlier read. Returns 0 with *start at the unfinished tail; or the feed's result when it stops early. */
+static int feed_lines(struct wd_sse *s, const char *p, size_t n, size_t *startp,
+                      int (*on_event)(void *ctx, const char *data, size_t len), void *ctx)
 {
-    if (s->max_event == 0)
-        s->max_event = 16u << 20;
-    size_t start = 0;
-    if (s->after_cr && n > 0) {
-        s->after_cr = false;
-        if (p[0] == '\n')
-            start = 1; /* the LF of a CR LF split across reads */
-    }
+    size_t start = *startp;
     struct eol_scan e = {SIZE_MAX, SIZE_MAX};
     for (size_t i; (i = next_eol(&e, p, n, start)) < n;) {
         char c = p[i];
@@ -140,6 +138,42 @@ int wd_sse_feed(struct wd_sse *s, const char *p, size_t n, int (*on_event)(void 
             settle(s);
             return r;
         }
+    }
+    *startp = start;
+    return 0;
+}
+
+int wd_sse_feed(struct wd_sse *s, const char *p, size_t n, int (*on_event)(void *ctx, const char *data, size_t len),
+                void *ctx)
+{
+    if (s->max_event == 0)
+        s->max_event = 16u << 20;
+    size_t start = 0;
+    if (s->after_cr && n > 0) {
+        s->after_cr = false;
+        if (p[0] == '\n')
+            start = 1; /* the LF of a CR LF split across reads */
+    }
+    if (s->in.n == 0 && (start == n || memchr(p + start, '\r', n - start) == NULL)) {
+        /* No CR in this read and no line begun before it (the usual case): every line ends at a LF and is
+         * handled in place; one memchr a line instead of the two-byte scan below. */
+        for (const char *q; start < n && (q = memchr(p + start, '\n', n - start)) != NULL;) {
+            size_t ln = (size_t)(q - p) - start;
+            if (ln > s->max_event) {
+                settle(s);
+                return -1;
+            }
+            int r = handle_line(s, p + start, ln, true, on_event, ctx);
+            start += ln + 1;
+            if (r != 0) {
+                settle(s);
+                return r;
+            }
+        }
+    } else {
+        int r = feed_lines(s, p, n, &start, on_event, ctx);
+        if (r != 0)
+            return r;
     }
     settle(s);
     wd_buf_put(&s->in, p + start, n - start);
