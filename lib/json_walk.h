@@ -20,7 +20,8 @@ static const uint8_t wd_json_walk_class[256] = {
 
 static inline __attribute__((always_inline)) size_t wd_json_walk_ws(const char *s, size_t i, size_t len)
 {
-    while (i < len && wd_json_walk_class[(unsigned char)s[i]] == 1)
+    /* compact JSON has none: one compare finds the next byte is no whitespace */
+    while (i < len && (unsigned char)s[i] <= ' ' && wd_json_walk_class[(unsigned char)s[i]] == 1)
         i++;
     return i;
 }

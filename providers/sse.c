@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <immintrin.h>
+#define SSE_BLOCKS 1 /* lines found 64 bytes at a time, AVX2 chosen at run time */
+#endif
+
 /* The in-place data line into the buffer: before a second line joins it, and before the bytes it points into
  * are gone (the feed returns). */
 static void settle(struct wd_sse *s)
@@ -143,6 +148,88 @@ static int feed_lines(struct wd_sse *s, const char *p, size_t n, size_t *startp,
     return 0;
 }
 
+#if defined(SSE_BLOCKS)
+/* The LF bytes of p[0, 64) as bits; *cr: non-zero when the block holds a CR. */
+__attribute__((target("avx2"))) static inline uint64_t eol_bits_avx2(const char *p, uint64_t *cr)
+{
+    const __m256i lf = _mm256_set1_epi8('\n'), r = _mm256_set1_epi8('\r');
+    __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
+    *cr = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(_mm256_cmpeq_epi8(a, r), _mm256_cmpeq_epi8(b, r)));
+    return (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, lf)) |
+           (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, lf)) << 32;
+}
+
+static inline uint64_t eol_bits_sse2(const char *p, uint64_t *cr)
+{
+    const __m128i lf = _mm_set1_epi8('\n'), r = _mm_set1_epi8('\r');
+    uint64_t m = 0, c = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        m |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf)) << (16 * k);
+        c |= (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, r));
+    }
+    *cr = c;
+    return m;
+}
+
+/* The lines of p[*start..n) that end in LF, found 64 bytes at a time (one call of memchr a line cost more than
+ * the lines' own handling), up to the first block that holds a CR: *start is left at the first line not
+ * handled, for the general loop. 0, or the feed's result when it stops early. */
+static inline __attribute__((always_inline)) int feed_blocks(struct wd_sse *s, const char *p, size_t n,
+                                                            size_t *startp,
+                                                            int (*on_event)(void *ctx, const char *data,
+                                                                            size_t len),
+                                                            void *ctx, bool avx2)
+{
+    size_t start = *startp;
+    for (size_t base = start; base < n; base += 64) {
+        char tail[64];
+        const char *b = p + base;
+        if (n - base < 64) { /* the last bytes, padded with NULs: neither CR nor LF */
+            memset(tail, 0, sizeof(tail));
+            memcpy(tail, b, n - base);
+            b = tail;
+        }
+        uint64_t cr;
+        uint64_t m = avx2 ? eol_bits_avx2(b, &cr) : eol_bits_sse2(b, &cr);
+        if (cr != 0)
+            break;
+        for (; m != 0; m &= m - 1) {
+            size_t i = base + (size_t)__builtin_ctzll(m);
+            size_t ln = i - start;
+            if (ln > s->max_event) {
+                settle(s);
+                return -1;
+            }
+            int r = handle_line(s, p + start, ln, true, on_event, ctx);
+            start = i + 1;
+            if (r != 0) {
+                settle(s);
+                return r;
+            }
+        }
+    }
+    *startp = start;
+    return 0;
+}
+
+__attribute__((target("avx2"))) static int feed_blocks_avx2(struct wd_sse *s, const char *p, size_t n,
+                                                            size_t *start,
+                                                            int (*on_event)(void *ctx, const char *data,
+                                                                            size_t len),
+                                                            void *ctx)
+{
+    return feed_blocks(s, p, n, start, on_event, ctx, true);
+}
+
+static int feed_blocks_sse2(struct wd_sse *s, const char *p, size_t n, size_t *start,
+                            int (*on_event)(void *ctx, const char *data, size_t len), void *ctx)
+{
+    return feed_blocks(s, p, n, start, on_event, ctx, false);
+}
+#endif
+
 int wd_sse_feed(struct wd_sse *s, const char *p, size_t n, int (*on_event)(void *ctx, const char *data, size_t len),
                 void *ctx)
 {
@@ -154,27 +241,18 @@ int wd_sse_feed(struct wd_sse *s, const char *p, size_t n, int (*on_event)(void 
         if (p[0] == '\n')
             start = 1; /* the LF of a CR LF split across reads */
     }
-    if (s->in.n == 0 && (start == n || memchr(p + start, '\r', n - start) == NULL)) {
-        /* No CR in this read and no line begun before it (the usual case): every line ends at a LF and is
-         * handled in place; one memchr a line instead of the two-byte scan below. */
-        for (const char *q; start < n && (q = memchr(p + start, '\n', n - start)) != NULL;) {
-            size_t ln = (size_t)(q - p) - start;
-            if (ln > s->max_event) {
-                settle(s);
-                return -1;
-            }
-            int r = handle_line(s, p + start, ln, true, on_event, ctx);
-            start += ln + 1;
-            if (r != 0) {
-                settle(s);
-                return r;
-            }
-        }
-    } else {
-        int r = feed_lines(s, p, n, &start, on_event, ctx);
+#if defined(SSE_BLOCKS)
+    if (s->in.n == 0) {
+        /* no line begun before this read (the usual case): its lines are found by blocks while they end in LF */
+        int r = __builtin_cpu_supports("avx2") ? feed_blocks_avx2(s, p, n, &start, on_event, ctx)
+                                               : feed_blocks_sse2(s, p, n, &start, on_event, ctx);
         if (r != 0)
             return r;
     }
+#endif
+    int r = feed_lines(s, p, n, &start, on_event, ctx);
+    if (r != 0)
+        return r;
     settle(s);
     wd_buf_put(&s->in, p + start, n - start);
     if (s->in.oom || s->in.n > s->max_event)
