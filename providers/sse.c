@@ -250,9 +250,11 @@ int wd_sse_feed(struct wd_sse *s, const char *p, size_t n, int (*on_event)(void 
             return r;
     }
 #endif
-    int r = feed_lines(s, p, n, &start, on_event, ctx);
-    if (r != 0)
-        return r;
+    if (start < n) {
+        int r = feed_lines(s, p, n, &start, on_event, ctx);
+        if (r != 0)
+            return r;
+    }
     settle(s);
     wd_buf_put(&s->in, p + start, n - start);
     if (s->in.oom || s->in.n > s->max_event)
