@@ -97,18 +97,32 @@ wd_json_walk(const char *p, size_t n, int (*on)(void *ctx, int depth, struct wd_
     if (i < n && p[i] == '}')
         return 0;
     for (;;) {
-        if (i >= n || p[i] != '"')
-            return -1;
+        /* Each whitespace check comes after the test for the byte compact JSON (what providers send) has there
+         * fails: the member's quote, the colon, the value's first byte, the comma or brace after it. */
+        if (i >= n || p[i] != '"') {
+            i = wd_json_walk_ws(p, i, n);
+            if (i >= n || p[i] != '"')
+                return -1;
+        }
         size_t ks = i + 1, ke = wd_json_walk_str_close(p, n, ks);
         if (ke >= n)
             return -1;
-        i = wd_json_walk_ws(p, ke + 1, n);
-        if (i >= n || p[i] != ':')
-            return -1;
-        i = wd_json_walk_ws(p, i + 1, n);
+        i = ke + 1;
+        if (i >= n || p[i] != ':') {
+            i = wd_json_walk_ws(p, i, n);
+            if (i >= n || p[i] != ':')
+                return -1;
+        }
+        i++;
         if (i >= n)
             return -1;
         char c = p[i];
+        if ((unsigned char)c <= ' ') {
+            i = wd_json_walk_ws(p, i, n);
+            if (i >= n)
+                return -1;
+            c = p[i];
+        }
         int type = c == '"' ? WD_J_STR : c == '{' ? WD_J_OBJ : c == '[' ? WD_J_ARR : c == 't' ? WD_J_TRUE
                  : c == 'f' ? WD_J_FALSE : c == 'n' ? WD_J_NULL : WD_J_NUM;
         struct wd_str key = {p + ks, ke - ks};
@@ -135,11 +149,18 @@ wd_json_walk(const char *p, size_t n, int (*on)(void *ctx, int depth, struct wd_
             if (r != 0 && r != WD_JSON_DESCEND)
                 return r;
         }
-        i = wd_json_walk_ws(p, ve, n);
+        i = ve;
         for (;;) {
             if (i < n && p[i] == ',') {
-                i = wd_json_walk_ws(p, i + 1, n);
+                i++;
                 break;
+            }
+            if (i < n && p[i] != '}') {
+                i = wd_json_walk_ws(p, i, n);
+                if (i < n && p[i] == ',') {
+                    i++;
+                    break;
+                }
             }
             if (i >= n || p[i] != '}')
                 return -1;
@@ -147,7 +168,7 @@ wd_json_walk(const char *p, size_t n, int (*on)(void *ctx, int depth, struct wd_
             if (depth == 0)
                 return 0;
             depth--;
-            i = wd_json_walk_ws(p, i + 1, n);
+            i++;
         }
     }
 }
