@@ -10,7 +10,7 @@
 
 #if defined(__x86_64__) && defined(__SSE2__)
 #include <immintrin.h>
-#define SSE_BLOCKS 1 /* lines found 64 bytes at a time, AVX2 chosen at run time */
+#define SSE_BLOCKS 1 /* line ends found 64 bytes at a time, AVX2 chosen at run time */
 #endif
 
 /* The in-place data line into the buffer: before a second line joins it, and before the bytes it points into
@@ -149,33 +149,32 @@ static int feed_lines(struct wd_sse *s, const char *p, size_t n, size_t *startp,
 }
 
 #if defined(SSE_BLOCKS)
-/* The LF bytes of p[0, 64) as bits; *cr: non-zero when the block holds a CR. */
-__attribute__((target("avx2"))) static inline uint64_t eol_bits_avx2(const char *p, uint64_t *cr)
+/* The CR and LF bytes of p[0, 64) as bits. */
+__attribute__((target("avx2"))) static inline uint64_t eol_bits_avx2(const char *p)
 {
-    const __m256i lf = _mm256_set1_epi8('\n'), r = _mm256_set1_epi8('\r');
+    const __m256i lf = _mm256_set1_epi8('\n'), cr = _mm256_set1_epi8('\r');
     __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)p);
     __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
-    *cr = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(_mm256_cmpeq_epi8(a, r), _mm256_cmpeq_epi8(b, r)));
-    return (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, lf)) |
-           (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, lf)) << 32;
+    a = _mm256_or_si256(_mm256_cmpeq_epi8(a, lf), _mm256_cmpeq_epi8(a, cr));
+    b = _mm256_or_si256(_mm256_cmpeq_epi8(b, lf), _mm256_cmpeq_epi8(b, cr));
+    return (uint64_t)(uint32_t)_mm256_movemask_epi8(a) | (uint64_t)(uint32_t)_mm256_movemask_epi8(b) << 32;
 }
 
-static inline uint64_t eol_bits_sse2(const char *p, uint64_t *cr)
+static inline uint64_t eol_bits_sse2(const char *p)
 {
-    const __m128i lf = _mm_set1_epi8('\n'), r = _mm_set1_epi8('\r');
-    uint64_t m = 0, c = 0;
+    const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+    uint64_t m = 0;
     for (int k = 0; k < 4; k++) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
-        m |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf)) << (16 * k);
-        c |= (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, r));
+        v = _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr));
+        m |= (uint64_t)(unsigned)_mm_movemask_epi8(v) << (16 * k);
     }
-    *cr = c;
     return m;
 }
 
-/* The lines of p[*start..n) that end in LF, found 64 bytes at a time (one call of memchr a line cost more than
- * the lines' own handling), up to the first block that holds a CR: *start is left at the first line not
- * handled, for the general loop. 0, or the feed's result when it stops early. */
+/* The lines of p[*start..n), found 64 bytes at a time (a call of memchr a line cost more than the lines' own
+ * handling), when no line was begun before this read; *start is left at the unfinished tail. 0, or the
+ * feed's result when it stops early. */
 static inline __attribute__((always_inline)) int feed_blocks(struct wd_sse *s, const char *p, size_t n,
                                                             size_t *startp,
                                                             int (*on_event)(void *ctx, const char *data,
@@ -191,12 +190,10 @@ static inline __attribute__((always_inline)) int feed_blocks(struct wd_sse *s, c
             memcpy(tail, b, n - base);
             b = tail;
         }
-        uint64_t cr;
-        uint64_t m = avx2 ? eol_bits_avx2(b, &cr) : eol_bits_sse2(b, &cr);
-        if (cr != 0)
-            break;
-        for (; m != 0; m &= m - 1) {
+        for (uint64_t m = avx2 ? eol_bits_avx2(b) : eol_bits_sse2(b); m != 0; m &= m - 1) {
             size_t i = base + (size_t)__builtin_ctzll(m);
+            if (i < start)
+                continue; /* the LF of a CR LF, taken with its CR */
             size_t ln = i - start;
             if (ln > s->max_event) {
                 settle(s);
@@ -204,6 +201,14 @@ static inline __attribute__((always_inline)) int feed_blocks(struct wd_sse *s, c
             }
             int r = handle_line(s, p + start, ln, true, on_event, ctx);
             start = i + 1;
+            if (p[i] == '\r') {
+                if (start < n) {
+                    if (p[start] == '\n')
+                        start++;
+                } else {
+                    s->after_cr = true;
+                }
+            }
             if (r != 0) {
                 settle(s);
                 return r;
@@ -243,14 +248,14 @@ int wd_sse_feed(struct wd_sse *s, const char *p, size_t n, int (*on_event)(void 
     }
 #if defined(SSE_BLOCKS)
     if (s->in.n == 0) {
-        /* no line begun before this read (the usual case): its lines are found by blocks while they end in LF */
+        /* no line begun before this read (the usual case): its lines are found by blocks */
         int r = __builtin_cpu_supports("avx2") ? feed_blocks_avx2(s, p, n, &start, on_event, ctx)
                                                : feed_blocks_sse2(s, p, n, &start, on_event, ctx);
         if (r != 0)
             return r;
-    }
+    } else
 #endif
-    if (start < n) {
+    {
         int r = feed_lines(s, p, n, &start, on_event, ctx);
         if (r != 0)
             return r;
