@@ -612,8 +612,14 @@ static void count(struct usage_counts *u, struct wd_str k, int type, struct wd_s
     default:
         return;
     }
-    int64_t x;
-    if (wd_json_num_i64(v, &x) == 0)
+    /* a count is a few plain digits: read here; anything else (a sign, a fraction, many digits) is left to
+     * wd_json_num_i64, which takes only an integer within int64 */
+    int64_t x = 0;
+    size_t i = 0;
+    if (v.n <= 18)
+        for (; i < v.n && (unsigned char)(v.p[i] - '0') <= 9; i++)
+            x = x * 10 + (v.p[i] - '0');
+    if ((i > 0 && i == v.n) || wd_json_num_i64(v, &x) == 0)
         *dst = x, *has = true;
 }
 
