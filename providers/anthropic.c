@@ -43,7 +43,9 @@ int64_t wd_anthropic_up_max_output(struct wd_str model)
 {
     for (size_t i = 0; i < sizeof(model_ceilings) / sizeof(model_ceilings[0]); i++) {
         size_t n = model_ceilings[i].n;
-        if (model.n >= n && memcmp(model.p, model_ceilings[i].prefix, n) == 0 &&
+        /* every prefix is longer than "claude-": the byte after it tells most rows apart without a memcmp */
+        if (model.n >= n && model.p[7] == model_ceilings[i].prefix[7] &&
+            memcmp(model.p, model_ceilings[i].prefix, n) == 0 &&
             (model.n == n || model.p[n] == '-' || model.p[n] == '@'))
             return model_ceilings[i].max_output;
     }
