@@ -1,5 +1,6 @@
 /* Strict JSON tokenizer and writer helpers; see json.h for why strings stay escaped. */
 #include "lib/json.h"
+#include "lib/json_walk.h"
 
 #include <errno.h>
 #include <math.h>
@@ -669,129 +670,10 @@ int wd_json_i64(const struct wd_json *j, int i, int64_t *out)
     return wd_json_num_i64(wd_json_raw(j, i), out);
 }
 
-/* The closing quote of the string whose first byte is p[i] (the byte after its opening quote), or n. */
-static inline __attribute__((always_inline)) size_t str_close(const char *p, size_t n, size_t i)
-{
-#if defined(__SSE2__)
-    /* keys and short values end within 16 bytes: one compare of the block before a call to memchr */
-    if (n - i >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-        unsigned q = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
-        unsigned b = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
-        if (q != 0 && (b == 0 || __builtin_ctz(q) < __builtin_ctz(b)))
-            return i + (size_t)__builtin_ctz(q);
-    }
-#endif
-    for (;;) {
-        const char *q = i < n ? memchr(p + i, '"', n - i) : NULL;
-        if (q == NULL)
-            return n;
-        size_t k = (size_t)(q - p), b = k;
-        while (b > i && p[b - 1] == '\\') /* p[i - 1] is a quote: the count stops inside the string */
-            b--;
-        if (((k - b) & 1) == 0)
-            return k;
-        i = k + 1; /* an escaped quote */
-    }
-}
-
-/* The end of the value that starts at p[i], or SIZE_MAX. */
-static size_t value_end(const char *p, size_t n, size_t i)
-{
-    if (i >= n)
-        return SIZE_MAX;
-    char c = p[i];
-    if (c == '"') {
-        size_t e = str_close(p, n, i + 1);
-        return e < n ? e + 1 : SIZE_MAX;
-    }
-    if (c == '{' || c == '[') {
-        size_t depth = 0;
-        for (; i < n; i++) {
-            c = p[i];
-            if (c == '"') {
-                i = str_close(p, n, i + 1);
-                if (i >= n)
-                    return SIZE_MAX;
-            } else if (c == '{' || c == '[') {
-                depth++;
-            } else if (c == '}' || c == ']') {
-                if (--depth == 0)
-                    return i + 1;
-            }
-        }
-        return SIZE_MAX;
-    }
-    size_t s = i;
-    while (i < n && byte_class[(unsigned char)p[i]] == 0)
-        i++;
-    return i > s ? i : SIZE_MAX;
-}
-
 int wd_json_each_member(const char *p, size_t n,
                         int (*on)(void *ctx, int depth, struct wd_str key, int type, struct wd_str val), void *ctx)
 {
-    size_t i = skip_ws(p, 0, n);
-    if (i >= n || p[i] != '{')
-        return -1;
-    int depth = 0;
-    i = skip_ws(p, i + 1, n);
-    if (i < n && p[i] == '}')
-        return 0;
-    for (;;) {
-        if (i >= n || p[i] != '"')
-            return -1;
-        size_t ks = i + 1, ke = str_close(p, n, ks);
-        if (ke >= n)
-            return -1;
-        i = skip_ws(p, ke + 1, n);
-        if (i >= n || p[i] != ':')
-            return -1;
-        i = skip_ws(p, i + 1, n);
-        if (i >= n)
-            return -1;
-        char c = p[i];
-        int type = c == '"' ? WD_J_STR : c == '{' ? WD_J_OBJ : c == '[' ? WD_J_ARR : c == 't' ? WD_J_TRUE
-                 : c == 'f' ? WD_J_FALSE : c == 'n' ? WD_J_NULL : WD_J_NUM;
-        struct wd_str key = {p + ks, ke - ks};
-        if (type == WD_J_OBJ) {
-            /* the value's extent is found only when it is skipped: a descent reads it member by member */
-            int r = on(ctx, depth, key, type, (struct wd_str){p + i, 0});
-            if (r == WD_JSON_DESCEND && depth + 1 < WD_JSON_WALK_DEPTH) {
-                depth++;
-                i = skip_ws(p, i + 1, n);
-                if (i < n && p[i] == '}')
-                    goto close; /* an empty object */
-                continue;
-            }
-            if (r != 0 && r != WD_JSON_DESCEND)
-                return r;
-        }
-        size_t ve = value_end(p, n, i);
-        if (ve == SIZE_MAX)
-            return -1;
-        if (type != WD_J_OBJ) {
-            struct wd_str val =
-                type == WD_J_STR ? (struct wd_str){p + i + 1, ve - i - 2} : (struct wd_str){p + i, ve - i};
-            int r = on(ctx, depth, key, type, val);
-            if (r != 0 && r != WD_JSON_DESCEND)
-                return r;
-        }
-        i = skip_ws(p, ve, n);
-        for (;;) {
-            if (i < n && p[i] == ',') {
-                i = skip_ws(p, i + 1, n);
-                break;
-            }
-            if (i >= n || p[i] != '}')
-                return -1;
-        close:
-            if (depth == 0)
-                return 0;
-            depth--;
-            i = skip_ws(p, i + 1, n);
-        }
-    }
+    return wd_json_walk(p, n, on, ctx);
 }
 
 int wd_json_double(const struct wd_json *j, int i, double *out)

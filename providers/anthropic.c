@@ -4,6 +4,7 @@
 #include "providers/anthropic.h"
 
 #include "api/anthropic.h"
+#include "lib/json_walk.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,33 +14,38 @@
 /* Output ceilings per model family, as the Messages API enforces them (max_tokens above is a 400). Longest
  * names first where one is a prefix of another; a name matches when followed by its end, '-' (a date) or
  * '@' (Vertex's version separator). */
+#define CEIL(prefix, max) {prefix, sizeof(prefix) - 1, max}
 static const struct {
     const char *prefix;
+    size_t n; /* the prefix's length: no strlen a row on every request */
     int64_t max_output;
 } model_ceilings[] = {
-    {"claude-opus-4-7", 128000},
-    {"claude-opus-4-6", 128000},
-    {"claude-sonnet-4-6", 64000},
-    {"claude-opus-4-5", 64000},
-    {"claude-sonnet-4-5", 64000},
-    {"claude-haiku-4-5", 64000},
-    {"claude-opus-4-1", 32000},
-    {"claude-opus-4-0", 32000},
-    {"claude-opus-4-20250514", 32000},
-    {"claude-sonnet-4-0", 64000},
-    {"claude-sonnet-4-20250514", 64000},
-    {"claude-3-7-sonnet", 64000},
-    {"claude-3-5-sonnet", 8192},
-    {"claude-3-5-haiku", 8192},
-    {"claude-3-haiku", 4096},
-    {"claude-3-opus", 4096},
+    CEIL("claude-opus-4-7", 128000),
+    CEIL("claude-opus-4-6", 128000),
+    CEIL("claude-sonnet-4-6", 64000),
+    CEIL("claude-opus-4-5", 64000),
+    CEIL("claude-sonnet-4-5", 64000),
+    CEIL("claude-haiku-4-5", 64000),
+    CEIL("claude-opus-4-1", 32000),
+    CEIL("claude-opus-4-0", 32000),
+    CEIL("claude-opus-4-20250514", 32000),
+    CEIL("claude-sonnet-4-0", 64000),
+    CEIL("claude-sonnet-4-20250514", 64000),
+    CEIL("claude-3-7-sonnet", 64000),
+    CEIL("claude-3-5-sonnet", 8192),
+    CEIL("claude-3-5-haiku", 8192),
+    CEIL("claude-3-haiku", 4096),
+    CEIL("claude-3-opus", 4096),
 };
+#undef CEIL
 
 int64_t wd_anthropic_up_max_output(struct wd_str model)
 {
     for (size_t i = 0; i < sizeof(model_ceilings) / sizeof(model_ceilings[0]); i++) {
-        size_t n = strlen(model_ceilings[i].prefix);
-        if (model.n >= n && memcmp(model.p, model_ceilings[i].prefix, n) == 0 &&
+        size_t n = model_ceilings[i].n;
+        /* every prefix is longer than "claude-": the byte after it tells most rows apart without a memcmp */
+        if (model.n >= n && model.p[7] == model_ceilings[i].prefix[7] &&
+            memcmp(model.p, model_ceilings[i].prefix, n) == 0 &&
             (model.n == n || model.p[n] == '-' || model.p[n] == '@'))
             return model_ceilings[i].max_output;
     }
@@ -579,17 +585,44 @@ struct fields {
 
 static void count(struct usage_counts *u, struct wd_str k, int type, struct wd_str v)
 {
-    int64_t x;
-    if (type != WD_J_NUM || wd_json_num_i64(v, &x) < 0)
+    if (type != WD_J_NUM)
         return;
-    if (raw_is(k, "input_tokens"))
-        u->input = x, u->has_input = true;
-    else if (raw_is(k, "cache_creation_input_tokens"))
-        u->cache_creation = x, u->has_cache_creation = true;
-    else if (raw_is(k, "cache_read_input_tokens"))
-        u->cache_read = x, u->has_cache_read = true;
-    else if (raw_is(k, "output_tokens"))
-        u->output = x, u->has_output = true;
+    /* the four names differ in length: one comparison of bytes at most, and none for another member */
+    int64_t *dst;
+    bool *has;
+    switch (k.n) {
+    case sizeof("input_tokens") - 1:
+        if (!raw_is(k, "input_tokens"))
+            return;
+        dst = &u->input, has = &u->has_input;
+        break;
+    case sizeof("cache_creation_input_tokens") - 1:
+        if (!raw_is(k, "cache_creation_input_tokens"))
+            return;
+        dst = &u->cache_creation, has = &u->has_cache_creation;
+        break;
+    case sizeof("cache_read_input_tokens") - 1:
+        if (!raw_is(k, "cache_read_input_tokens"))
+            return;
+        dst = &u->cache_read, has = &u->has_cache_read;
+        break;
+    case sizeof("output_tokens") - 1:
+        if (!raw_is(k, "output_tokens"))
+            return;
+        dst = &u->output, has = &u->has_output;
+        break;
+    default:
+        return;
+    }
+    /* a count is a few plain digits: read here; anything else (a sign, a fraction, many digits) is left to
+     * wd_json_num_i64, which takes only an integer within int64 */
+    int64_t x = 0;
+    size_t i = 0;
+    if (v.n <= 18)
+        for (; i < v.n && (unsigned char)(v.p[i] - '0') <= 9; i++)
+            x = x * 10 + (v.p[i] - '0');
+    if ((i > 0 && i == v.n) || wd_json_num_i64(v, &x) == 0)
+        *dst = x, *has = true;
 }
 
 /* A string member, the first of its name only (a repeated key does not overwrite). */
@@ -599,29 +632,43 @@ static void take_str(struct wd_str *dst, int type, struct wd_str v)
         *dst = v;
 }
 
-static int on_member(void *ctx, int depth, struct wd_str k, int type, struct wd_str v)
+static inline __attribute__((always_inline)) int on_member(void *ctx, int depth, struct wd_str k, int type,
+                                                            struct wd_str v)
 {
     struct fields *f = ctx;
     enum parent in = depth == 0 ? P_TOP : f->path[depth - 1];
     enum parent into = P_OTHER;
     switch (in) {
     case P_TOP:
-        if (raw_is(k, "type"))
-            take_str(&f->type, type, v);
-        else if (raw_is(k, "model"))
-            take_str(&f->model, type, v);
-        else if (raw_is(k, "stop_reason"))
-            take_str(&f->stop, type, v);
-        else if (raw_is(k, "message"))
-            into = P_MESSAGE;
-        else if (raw_is(k, "delta"))
-            into = P_DELTA;
-        else if (raw_is(k, "usage"))
-            into = P_USAGE;
-        else if (raw_is(k, "error"))
-            into = P_ERROR;
+        /* by length first: most members of an event are none of these */
+        switch (k.n) {
+        case 4:
+            if (raw_is(k, "type"))
+                take_str(&f->type, type, v);
+            break;
+        case 5:
+            if (raw_is(k, "model"))
+                take_str(&f->model, type, v);
+            else if (raw_is(k, "delta"))
+                into = P_DELTA;
+            else if (raw_is(k, "usage"))
+                into = P_USAGE;
+            else if (raw_is(k, "error"))
+                into = P_ERROR;
+            break;
+        case 7:
+            if (raw_is(k, "message"))
+                into = P_MESSAGE;
+            break;
+        case 11:
+            if (raw_is(k, "stop_reason"))
+                take_str(&f->stop, type, v);
+            break;
+        }
         break;
     case P_MESSAGE:
+        if (k.n != 5)
+            break;
         if (raw_is(k, "model"))
             take_str(&f->msg_model, type, v);
         else if (raw_is(k, "usage"))
@@ -671,7 +718,7 @@ void wd_anthropic_up_watch(struct wd_anthropic_up_watch *w, const char *data, si
         }
     }
     struct fields f = {0};
-    if (wd_json_each_member(data, len, on_member, &f) != 0 || f.type.p == NULL)
+    if (wd_json_walk(data, len, on_member, &f) != 0 || f.type.p == NULL)
         return;
     if (raw_is(f.type, "message_start")) {
         w->started = true;

@@ -589,6 +589,20 @@ static void test_each_member(void **state)
     assert_int_equal(pth.n, 9);
     for (int i = 0; i < 9; i++)
         assert_string_equal(pth.seen[i], want[i]);
+    /* the same with whitespace at every place it may stand */
+    const char *spaced = " {\t\"a\" :\n{ \"b\" : { } ,\"c\":{ \"d\" :[{\"x\":1}] , \"e\":\"}\"\r} , \"f\": 2 } ,"
+                         " \"g\" : {\"h\":3 } , \"i\" :4 } ";
+    memset(&pth, 0, sizeof(pth));
+    assert_int_equal(wd_json_each_member(spaced, strlen(spaced), descend_all, &pth), 0);
+    assert_int_equal(pth.n, 9);
+    for (int i = 0; i < 9; i++)
+        assert_string_equal(pth.seen[i], want[i]);
+    /* a control byte where whitespace may stand is no whitespace: the walk fails there (and ends) */
+    const char *ctl[] = {"{\"a\":\"x\"\x01}", "{\"a\":{}\x01}", "{\"a\"\x01:1}", "{\"a\":1,\x01\"b\":2}"};
+    for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++) {
+        memset(&pth, 0, sizeof(pth));
+        assert_int_equal(wd_json_each_member(ctl[i], strlen(ctl[i]), descend_all, &pth), -1);
+    }
 
     /* an empty object; a callback's stop; malformed shapes, each cut at every length */
     memset(&m, 0, sizeof(m));

@@ -148,6 +148,28 @@ static void test_skip(void **state)
     check_all_splits("event: xdelta\ndata: a\n\n", "a|", false);
 }
 
+/* Streams longer than one 64-byte block: lines across block edges, lines longer than a block, a CR that comes
+ * after lines ended by LF alone in the same read (the block scan hands over to the general loop there). */
+static void test_blocks(void **state)
+{
+    (void)state;
+    char a[81], b[71], src[512], want[256];
+    memset(a, 'a', 80), a[80] = '\0';
+    memset(b, 'b', 70), b[70] = '\0';
+    snprintf(src, sizeof(src),
+             "event: xdelta\ndata: %s\n\ndata: %s\n\nevent: keep\ndata: c\n\n: a comment line to pass a block edge\n"
+             "data: d1\r\ndata: d2\r\n\r\ndata: e\n\n",
+             a, b);
+    snprintf(want, sizeof(want), "%s|c|d1\nd2|e|", b);
+    check_skip_splits(src, want);
+    snprintf(want, sizeof(want), "%s|%s|c|d1\nd2|e|", a, b);
+    check_all_splits(src, want, false);
+    /* LF only, several blocks, a cut inside the last line */
+    snprintf(src, sizeof(src), "data: %s\ndata: %s\n\ndata: %s\n\ndata: tail", a, b, a);
+    snprintf(want, sizeof(want), "%s\n%s|%s|", a, b, a);
+    check_all_splits(src, want, true);
+}
+
 static void test_pending(void **state)
 {
     /* cut after a data line, before the blank line */
@@ -226,7 +248,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_endings), cmocka_unit_test(test_fields),          cmocka_unit_test(test_pending),
-        cmocka_unit_test(test_skip),
+        cmocka_unit_test(test_skip),         cmocka_unit_test(test_blocks),
         cmocka_unit_test(test_limits),       cmocka_unit_test(test_callback_stops), cmocka_unit_test(test_gemini_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
