@@ -496,6 +496,24 @@ wa_drain() {   # wa_drain [METRICS_PORT]: waits (at most 120 s) until every audi
   done
   echo $((($(date +%s%N) - t0) / 1000000))
 }
+# start_audit_contender NAME YAML: a Warden with that audit section (and the telemetry-off settings), measured once
+# its writer is connected: sets STATUS, REASON and PID_OF of NAME, and WA_PORT, WA_PID, WA_LOG, WA_MPORT
+start_audit_contender() {
+  local name="$1" yaml="$2" sv i
+  sv=("$W_PORT" "$W_PID" "$W_LOG")
+  start_warden "$FAKE_PORT" "$yaml
+$TELEMETRY_OFF_YAML"
+  WA_PORT=$W_PORT WA_PID=$W_PID WA_LOG=$W_LOG WA_MPORT=$W_MPORT
+  W_PORT=${sv[0]} W_PID=${sv[1]} W_LOG=${sv[2]}
+  PID_OF[$name]=$WA_PID
+  for i in $(seq 1 200); do [ "$(wa_metrics "$WA_MPORT" | jq .connected)" = 1 ] && break; sleep 0.05; done
+  if [ "$(wa_metrics "$WA_MPORT" | jq .connected)" = 1 ]; then
+    STATUS[$name]=ok
+    return 0
+  fi
+  STATUS[$name]=failed REASON[$name]="its audit writer did not connect: $(grep -v '"level":"info"' "$WA_LOG" | tail -2 | tr '\n' ' ' | cut -c1-300)"
+  return 1
+}
 if [ "$AUDIT" = ok ]; then
   AUDIT_YAML="audit:
   database: $WD_DB_URL
@@ -506,18 +524,9 @@ if [ "$AUDIT" = ok ]; then
     every_records: 1000
     every_seconds: 10
     signing_key: file://$TMP/audit-key.pem"
-  sv=("$W_PORT" "$W_PID" "$W_LOG")
-  start_warden "$FAKE_PORT" "$AUDIT_YAML
-$TELEMETRY_OFF_YAML"
-  WA_PORT=$W_PORT WA_PID=$W_PID WA_LOG=$W_LOG WA_MPORT=$W_MPORT
-  W_PORT=${sv[0]} W_PID=${sv[1]} W_LOG=${sv[2]}
-  PID_OF[warden_audit]=$WA_PID
-  for i in $(seq 1 200); do [ "$(wa_metrics | jq .connected)" = 1 ] && break; sleep 0.05; done
-  if [ "$(wa_metrics | jq .connected)" = 1 ]; then
-    STATUS[warden_audit]=ok
+  if start_audit_contender warden_audit "$AUDIT_YAML"; then
     log "warden with audit on 127.0.0.1:$WA_PORT (pid $WA_PID, core $GW_CORE, workers: 1), writer connected"
   else
-    STATUS[warden_audit]=failed REASON[warden_audit]="its audit writer did not connect: $(grep -v '"level":"info"' "$WA_LOG" | tail -2 | tr '\n' ' ' | cut -c1-300)"
     log "warden with audit: ${REASON[warden_audit]}"
   fi
 else
@@ -536,18 +545,13 @@ elif ! measured warden_audit_nohold; then
 else
   AUDIT_NOHOLD_YAML="${AUDIT_YAML/audit-spool/audit-spool-nohold}
   durable_answers: false"
-  sv=("$W_PORT" "$W_PID" "$W_LOG")
-  start_warden "$FAKE_PORT" "$AUDIT_NOHOLD_YAML
-$TELEMETRY_OFF_YAML"
-  WAN_PORT=$W_PORT WAN_PID=$W_PID WAN_LOG=$W_LOG WAN_MPORT=$W_MPORT
-  W_PORT=${sv[0]} W_PID=${sv[1]} W_LOG=${sv[2]}
-  PID_OF[warden_audit_nohold]=$WAN_PID
-  for i in $(seq 1 200); do [ "$(wa_metrics "$WAN_MPORT" | jq .connected)" = 1 ] && break; sleep 0.05; done
-  if [ "$(wa_metrics "$WAN_MPORT" | jq .connected)" = 1 ]; then
-    STATUS[warden_audit_nohold]=ok
+  wa=("${WA_PORT:-}" "${WA_PID:-}" "${WA_LOG:-}" "${WA_MPORT:-}")   # warden_audit's, kept
+  start_audit_contender warden_audit_nohold "$AUDIT_NOHOLD_YAML" || true
+  WAN_PORT=$WA_PORT WAN_PID=$WA_PID WAN_LOG=$WA_LOG WAN_MPORT=$WA_MPORT
+  WA_PORT=${wa[0]} WA_PID=${wa[1]} WA_LOG=${wa[2]} WA_MPORT=${wa[3]}
+  if [ "${STATUS[warden_audit_nohold]}" = ok ]; then
     log "warden with audit, durable_answers off, on 127.0.0.1:$WAN_PORT (pid $WAN_PID, core $GW_CORE, workers: 1), writer connected"
   else
-    REASON[warden_audit_nohold]="its audit writer did not connect: $(grep -v '"level":"info"' "$WAN_LOG" | tail -2 | tr '\n' ' ' | cut -c1-300)"
     log "warden with audit, durable_answers off: ${REASON[warden_audit_nohold]}"
   fi
 fi
