@@ -102,6 +102,22 @@ static size_t next_eol(struct eol_scan *e, const char *p, size_t n, size_t from)
     return e->cr < e->lf ? e->cr : e->lf;
 }
 
+/* Where the next line starts after the line end at p[i]: a CR LF's LF goes with its CR, and a CR that ends the read
+ * is remembered (its LF may start the next one). */
+static inline size_t past_eol(struct wd_sse *s, const char *p, size_t n, size_t i)
+{
+    size_t start = i + 1;
+    if (p[i] == '\r') {
+        if (start < n) {
+            if (p[start] == '\n')
+                start++;
+        } else {
+            s->after_cr = true;
+        }
+    }
+    return start;
+}
+
 /* The lines of p[*start..n) whatever their ends (CR, LF, CR LF, split across reads), and a line begun in an
  * earlier read. Returns 0 with *start at the unfinished tail; or the feed's result when it stops early. */
 static int feed_lines(struct wd_sse *s, const char *p, size_t n, size_t *startp,
@@ -110,7 +126,6 @@ static int feed_lines(struct wd_sse *s, const char *p, size_t n, size_t *startp,
     size_t start = *startp;
     struct eol_scan e = {SIZE_MAX, SIZE_MAX};
     for (size_t i; (i = next_eol(&e, p, n, start)) < n;) {
-        char c = p[i];
         /* A whole line in this read is handled in place; only a line split across reads is copied. */
         const char *l = p + start;
         size_t ln = i - start;
@@ -130,15 +145,7 @@ static int feed_lines(struct wd_sse *s, const char *p, size_t n, size_t *startp,
         }
         int r = handle_line(s, l, ln, in_place, on_event, ctx);
         s->in.n = 0;
-        start = i + 1;
-        if (c == '\r') {
-            if (start < n) {
-                if (p[start] == '\n')
-                    start++;
-            } else {
-                s->after_cr = true;
-            }
-        }
+        start = past_eol(s, p, n, i);
         if (r != 0) {
             settle(s);
             return r;
@@ -200,15 +207,7 @@ static inline __attribute__((always_inline)) int feed_blocks(struct wd_sse *s, c
                 return -1;
             }
             int r = handle_line(s, p + start, ln, true, on_event, ctx);
-            start = i + 1;
-            if (p[i] == '\r') {
-                if (start < n) {
-                    if (p[start] == '\n')
-                        start++;
-                } else {
-                    s->after_cr = true;
-                }
-            }
+            start = past_eol(s, p, n, i);
             if (r != 0) {
                 settle(s);
                 return r;
