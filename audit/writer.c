@@ -174,6 +174,9 @@ struct wd_audit_writer {
     /* the loop hook that sends what accumulated during one loop turn */
     uv_check_t check;
     bool stopping, final_ckpt_done, freeing;
+    bool quiet;              /* the worker's handles are being closed: waiters are dropped, never called */
+    int64_t cut_seq;         /* the last record taken out of the queue into the spool behind a batch in flight */
+    uint8_t cut_hash[32];
     /* counters read by /metrics from another thread: relaxed atomics, written by this loop only */
     struct {
         _Atomic uint64_t records, written, spooled, refused, batches, checkpoints, queue_depth, spool_bytes;
@@ -283,11 +286,25 @@ void wd_audit_global_free(void)
 
 static size_t q_count(const struct wd_audit_writer *w) { return w->nents - w->ent_head; }
 
+/* Records cut into the spool behind a batch (q_cut) are durable once the batch is: the durable prefix moves past
+ * them when nothing queued lies between the batch and them. */
+static void past_cut(struct wd_audit_writer *w)
+{
+    if (w->cut_seq <= w->durable_seq)
+        return;
+    if (w->ent_head < w->nents && w->ents[w->ent_head].seq < w->cut_seq)
+        return;
+    w->durable_seq = w->cut_seq;
+    memcpy(w->durable_hash, w->cut_hash, 32);
+}
+
 /* Drops the first n queued records (they are durable). */
 static void q_consume(struct wd_audit_writer *w, size_t n)
 {
-    if (n == 0)
+    if (n == 0) {
+        past_cut(w);
         return;
+    }
     struct qent *last = &w->ents[w->ent_head + n - 1];
     w->q_head = last->end;
     w->durable_seq = last->seq;
@@ -296,6 +313,7 @@ static void q_consume(struct wd_audit_writer *w, size_t n)
     w->since_ckpt += n;
     w->q_first_ms = uv_now(w->loop); /* the rest waited at least this long already: good enough */
     STAT_SET(w, queue_depth, (uint64_t)(w->nents - w->ent_head));
+    past_cut(w);
     if (w->ent_head == w->nents) {
         w->ent_head = w->nents = 0;
         w->q.n = w->q_head = 0;
@@ -318,6 +336,10 @@ static void q_consume(struct wd_audit_writer *w, size_t n)
 static void q_cut(struct wd_audit_writer *w, size_t at, size_t n)
 {
     size_t i0 = w->ent_head + at, i1 = i0 + n;
+    if (n > 0 && w->ents[i1 - 1].seq > w->cut_seq) {
+        w->cut_seq = w->ents[i1 - 1].seq;
+        memcpy(w->cut_hash, w->ents[i1 - 1].hash, 32);
+    }
     size_t from = w->ents[i0 - 1].end, to = w->ents[i1 - 1].end, cut = to - from;
     memmove(w->q.p + from, w->q.p + to, w->q.n - to);
     w->q.n -= cut;
@@ -334,6 +356,10 @@ static void q_cut(struct wd_audit_writer *w, size_t at, size_t n)
  * compacted at the end. */
 static void fire_waiters(struct wd_audit_writer *w, bool all_fail)
 {
+    if (w->quiet) {
+        w->nwaiters = 0;
+        return;
+    }
     size_t n = w->nwaiters;
     for (size_t i = 0; i < n; i++) {
         struct waiter x = w->waiters[i];
@@ -1616,6 +1642,12 @@ bool wd_audit_writer_drain(struct wd_audit_writer *w)
 }
 
 static void handle_noop(uv_handle_t *h) { (void)h; }
+
+void wd_audit_writer_quiesce(struct wd_audit_writer *w)
+{
+    if (w != NULL)
+        w->quiet = true;
+}
 
 void wd_audit_writer_free(struct wd_audit_writer *w)
 {

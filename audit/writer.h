@@ -33,6 +33,9 @@ unsigned wd_audit_durable_answers_timeout_ms(void);
 
 struct wd_audit_writer *wd_audit_writer_new(uv_loop_t *loop, int worker_id);
 void wd_audit_writer_free(struct wd_audit_writer *w); /* after its loop stopped and handles closed */
+/* Before the worker's handles are closed at exit: durability callbacks still due are dropped, not called (what
+ * they would answer or time is being closed). */
+void wd_audit_writer_quiesce(struct wd_audit_writer *w);
 
 /* Called once the record's bytes are durable (committed, or fsync'd to the spool): ok = 1; or ok = 0
  * when that cannot happen now (fail_closed and the database went away). */

@@ -264,7 +264,7 @@ static void on_sealed(void *ctx, int ok)
 {
     struct wd_call *c = ctx;
     c->sealing = false;
-    if (!ok)
+    if (!ok && !c->hold_timed_out) /* a timed-out hold is counted at disposal */
         wd_audit_note_early(c->g->audit);
     wd_call_seal_done(c, ok);
 }

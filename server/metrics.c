@@ -923,8 +923,8 @@ static void render_audit(struct wd_buf *b, wd_metrics_audit_fn audit)
         {"warden_audit_answers_held_total", "counter",
          "Answers whose last bytes waited until their call record was durable (audit.durable_answers)."},
         {"warden_audit_answers_released_early_total", "counter",
-         "Held answers sent before their record was durable: audit.durable_answers_timeout passed, or the "
-         "database went away under fail_closed."},
+         "Answers sent before their records were durable: audit.durable_answers_timeout passed, or nothing could "
+         "make them durable (the database away under fail_closed, or away with the spool failing)."},
         {"warden_audit_queue_depth", "gauge", "Audit records queued in memory, not yet durable."},
         {"warden_audit_spool_bytes", "gauge", "Bytes in the audit spool files waiting for replay."},
         {"warden_audit_database_connected", "gauge", "Audit writers (one per worker) connected to PostgreSQL."},

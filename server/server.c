@@ -755,6 +755,7 @@ int wd_server_run(struct wd_config *cfg, const char *config_path)
     for (unsigned i = 0; i < nworkers; i++) {
         wd_upstream_free(workers[i].gw.up);
         wd_secrets_loop_free(workers[i].gw.secrets);
+        wd_audit_writer_quiesce(workers[i].gw.audit);
         uv_walk(&workers[i].loop, close_walk_cb, NULL);
         uv_run(&workers[i].loop, UV_RUN_NOWAIT);
         wd_audit_writer_free(workers[i].gw.audit);
