@@ -19,6 +19,15 @@
 
 #define ADMIN_PREFIX "/admin/v1"
 
+/* A wait until everything appended so far on the worker's chain is durable (audit.durable_answers), at most the
+ * timeout; then go(ctx) runs once. An answer that goes before its record is durable is counted. */
+struct durable_wait {
+    struct wd_gateway *g;
+    uv_timer_t *timer;               /* NULL: not waiting */
+    void (*go)(void *ctx);
+    void *ctx;
+};
+
 struct admin_job;
 struct admin_ref {
     struct admin_job *aj;            /* NULL once answered */
@@ -30,81 +39,81 @@ struct admin_job {
     h2o_req_t *req;
     struct admin_ref *ref;           /* in the request's pool; NULL once the request is gone */
     struct wd_principal who;
-    uv_timer_t *hold;                /* audit.durable_answers: the answer waits for its record (at most the timeout) */
+    struct durable_wait hold;        /* audit.durable_answers: the answer waits for its record (at most the timeout) */
     const char *event;               /* "keys.create", ... (audit) */
     char rule[160];                  /* the grant that allowed it (audit) */
     char rid[32];
 };
 
-/* An answer that waits until the audit record just appended for it is durable (audit.durable_answers, at most
- * its timeout). It lives in the request's pool: the request going away first cancels the wait. */
+static void dw_timer_closed(uv_handle_t *h) { free(h); }
+
+static void dw_stop(struct durable_wait *d)
+{
+    if (d->timer == NULL)
+        return;
+    wd_audit_cancel(d->g->audit, d);
+    uv_timer_stop(d->timer);
+    uv_close((uv_handle_t *)d->timer, dw_timer_closed);
+    d->timer = NULL;
+}
+
+static void dw_fire(struct durable_wait *d, bool early)
+{
+    if (early)
+        wd_audit_note_early(d->g->audit);
+    dw_stop(d);
+    d->go(d->ctx);
+}
+
+static void dw_durable(void *ctx, int ok) { dw_fire(ctx, !ok); }
+
+static void dw_timeout(uv_timer_t *t) { dw_fire(t->data, true); }
+
+/* true: go runs later; false: nothing to wait for (or no way to), the caller goes on now */
+static bool dw_start(struct durable_wait *d, struct wd_gateway *g, void (*go)(void *ctx), void *ctx)
+{
+    *d = (struct durable_wait){.g = g, .go = go, .ctx = ctx};
+    if (g->audit == NULL || !wd_audit_durable_answers() || (d->timer = malloc(sizeof(*d->timer))) == NULL)
+        return false;
+    if (wd_audit_barrier(g->audit, dw_durable, d) != 1) {
+        free(d->timer);
+        d->timer = NULL;
+        return false;
+    }
+    uv_timer_init(g->loop, d->timer);
+    d->timer->data = d;
+    uv_timer_start(d->timer, dw_timeout, wd_audit_durable_answers_timeout_ms(), 0);
+    return true;
+}
+
+/* An error answer that waits for the audit record just appended for it. It lives in the request's pool: the
+ * request going away first ends the wait. */
 struct held_answer {
-    struct wd_gateway *g;
+    struct durable_wait wait;
     h2o_req_t *req;
-    uv_timer_t *timer;
     int status;
-    bool waiting;
     h2o_iovec_t body;                /* in the request's pool */
 };
 
-static void held_timer_closed(uv_handle_t *h) { free(h); }
-
-static void held_stop(struct held_answer *h)
+static void held_send(void *ctx)
 {
-    if (h->waiting) {
-        h->waiting = false;
-        wd_audit_cancel(h->g->audit, h);
-    }
-    if (h->timer != NULL) {
-        uv_timer_stop(h->timer);
-        uv_close((uv_handle_t *)h->timer, held_timer_closed);
-        h->timer = NULL;
-    }
-}
-
-static void held_send(struct held_answer *h)
-{
-    held_stop(h);
+    struct held_answer *h = ctx;
     wd_respond(h->req, h->status, "application/json", h->body.base, h->body.len);
 }
 
-static void held_durable(void *ctx, int ok)
-{
-    struct held_answer *h = ctx;
-    h->waiting = false; /* the writer has dropped the waiter */
-    if (!ok)
-        wd_audit_note_early(h->g->audit);
-    held_send(h);
-}
-
-static void held_timeout(uv_timer_t *t)
-{
-    struct held_answer *h = t->data;
-    wd_audit_note_early(h->g->audit);
-    held_send(h);
-}
-
-static void held_dispose(void *p) { held_stop(p); }
+static void held_dispose(void *p) { dw_stop(&((struct held_answer *)p)->wait); }
 
 static void respond_durable(struct wd_gateway *g, h2o_req_t *req, int status, const char *body, size_t len)
 {
     if (g->audit != NULL && wd_audit_durable_answers()) {
         struct held_answer *h = h2o_mem_alloc_shared(&req->pool, sizeof(*h), held_dispose);
-        *h = (struct held_answer){.g = g, .req = req, .status = status, .body = h2o_strdup(&req->pool, body, len)};
-        if ((h->timer = malloc(sizeof(*h->timer))) != NULL && wd_audit_barrier(g->audit, held_durable, h) == 1) {
-            h->waiting = true;
-            uv_timer_init(g->loop, h->timer);
-            h->timer->data = h;
-            uv_timer_start(h->timer, held_timeout, wd_audit_durable_answers_timeout_ms(), 0);
+        *h = (struct held_answer){.req = req, .status = status, .body = h2o_strdup(&req->pool, body, len)};
+        if (dw_start(&h->wait, g, held_send, h))
             return;
-        }
-        free(h->timer);
-        h->timer = NULL;
     }
     wd_respond(req, status, "application/json", body, len);
 }
 
-/* An error answer after an audit record of it: held like any answer (respond_durable). */
 static void error_body(struct wd_buf *b, const char *type, const char *msg)
 {
     wd_buf_puts(b, "{\"error\":{\"type\":\"");
@@ -184,32 +193,7 @@ void wd_gateway_admin_free_job(struct wd_gov_job *j)
 
 static void answer_now(struct admin_job *aj);
 
-static void hold_closed(uv_handle_t *h) { free(h); }
-
-static void hold_end(struct admin_job *aj)
-{
-    uv_timer_stop(aj->hold);
-    uv_close((uv_handle_t *)aj->hold, hold_closed);
-    aj->hold = NULL;
-}
-
-static void on_durable(void *ctx, int ok)
-{
-    struct admin_job *aj = ctx;
-    if (!ok)
-        wd_audit_note_early(aj->g->audit);
-    hold_end(aj);
-    answer_now(aj);
-}
-
-static void on_hold_timeout(uv_timer_t *t)
-{
-    struct admin_job *aj = t->data;
-    wd_audit_cancel(aj->g->audit, aj);
-    wd_audit_note_early(aj->g->audit);
-    hold_end(aj);
-    answer_now(aj);
-}
+static void answer_go(void *ctx) { answer_now(ctx); }
 
 /* The answer of one finished job, on the worker's loop: its audit record first, and with audit.durable_answers
  * the answer once that record is durable (a key shown to its maker is never missing from the trail). */
@@ -223,17 +207,8 @@ static void answer(struct admin_job *aj)
     }
     audit_admin(aj->g, &aj->who, aj->rid, aj->event, j->decision ? j->decision : j->status < 400 ? "allow" : "error",
                 aj->rule, j->status, j->made_id[0] ? j->made_id : j->id);
-    if (aj->g->audit != NULL && wd_audit_durable_answers() && (aj->hold = malloc(sizeof(*aj->hold))) != NULL) {
-        if (wd_audit_barrier(aj->g->audit, on_durable, aj) == 1) {
-            uv_timer_init(aj->g->loop, aj->hold);
-            aj->hold->data = aj;
-            uv_timer_start(aj->hold, on_hold_timeout, wd_audit_durable_answers_timeout_ms(), 0);
-            return;
-        }
-        free(aj->hold);
-        aj->hold = NULL;
-    }
-    answer_now(aj);
+    if (!dw_start(&aj->hold, aj->g, answer_go, aj))
+        answer_now(aj);
 }
 
 static void answer_now(struct admin_job *aj)
