@@ -32,7 +32,12 @@
 #include "net/upstream.h"
 
 /* libh2o's bundled picohttpparser: exported by libh2o.so, no header installed (its struct phr_header has the
- * layout of struct wd_field). The guard parses a head exactly as libh2o will. */
+ * layout of struct wd_field). The guard parses a head exactly as libh2o will, with libh2o's own function
+ * (real_parse); this executable's phr_parse_request, which libh2o's HTTP/1 code binds through its PLT, hands
+ * libh2o the guard's result for the same bytes instead of parsing them twice (see `memo`). */
+typedef int (*phr_parse_request_fn)(const char *buf, size_t len, const char **method, size_t *method_len,
+                                    const char **path, size_t *path_len, int *minor_version,
+                                    struct wd_field *headers, size_t *num_headers, size_t last_len);
 int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len, const char **path,
                       size_t *path_len, int *minor_version, struct wd_field *headers, size_t *num_headers,
                       size_t last_len);
@@ -109,6 +114,47 @@ static _Thread_local struct {
 } doomed;
 
 static void front_on_read(h2o_socket_t *sock, const char *err);
+
+/* ---- one parse of a request head ----
+ * picohttpparser's result is a function of its arguments and the bytes buf[0, len) alone (the fields point into
+ * buf; a capacity at least the number of fields found gives the same result as a larger one: the end of the head
+ * is tested before the capacity). The guard keeps its own result for the read it is judging, and libh2o's parse
+ * of that read, which follows in the same call (h1_cb, right after h1_new_bytes), gets it back when it asks with
+ * the same buffer, length and last_len. Kept only while the guard holds the read (front_on_read), for a head it
+ * let through untouched (h1_rewrite forgets it), and given once. */
+static phr_parse_request_fn real_parse;
+static _Thread_local struct {
+    bool armed;      /* front_on_read is judging an HTTP/1 read: a complete head may be kept */
+    bool kept;
+    const char *buf;
+    size_t len, last_len;
+    int r, minor;
+    const char *m, *path;
+    size_t ml, pl, nh;
+    struct wd_field hdrs[H1_MAX_FIELDS];
+} memo;
+
+static void memo_forget(void)
+{
+    memo.kept = false;
+}
+
+int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len, const char **path,
+                      size_t *path_len, int *minor_version, struct wd_field *headers, size_t *num_headers,
+                      size_t last_len)
+{
+    if (memo.kept && buf == memo.buf && len == memo.len && last_len == memo.last_len && *num_headers >= memo.nh) {
+        memo.kept = false;
+        *method = memo.m, *method_len = memo.ml, *path = memo.path, *path_len = memo.pl;
+        *minor_version = memo.minor;
+        memcpy(headers, memo.hdrs, memo.nh * sizeof(*headers));
+        *num_headers = memo.nh;
+        return memo.r;
+    }
+    if (real_parse == NULL) /* a call before wd_front_init */
+        real_parse = (phr_parse_request_fn)dlsym(RTLD_NEXT, "phr_parse_request");
+    return real_parse(buf, len, method, method_len, path, path_len, minor_version, headers, num_headers, last_len);
+}
 
 static uint64_t now_ns(void)
 {
@@ -257,6 +303,7 @@ static void h2_pre(struct fconn *fc, size_t nnew);
 
 void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
 {
+    memo_forget(); /* a new request, or a reader that is not the guard's: what was kept belongs to a finished one */
     if (learning == P_H1 && h1_cb == NULL)
         h1_cb = cb;
     else if (learning == P_H2 && h2_cb == NULL)
@@ -345,6 +392,7 @@ static void h1_rewrite(struct fconn *fc, size_t prev, const char *line, size_t l
         }
     }
     wd_buf_puts(&b, "\r\n\r\n");
+    memo_forget(); /* the input changes */
     h2o_buffer_t **in = &fc->sock->input;
     (*in)->size = 0;
     h2o_iovec_t room = b.oom || b.p == NULL ? h2o_iovec_init(NULL, 0) : h2o_buffer_reserve(in, b.n);
@@ -422,7 +470,7 @@ static void h1_head(struct fconn *fc, size_t nnew)
     const char *m, *path;
     size_t ml, pl;
     int minor;
-    int r = phr_parse_request(in->bytes, look, &m, &ml, &path, &pl, &minor, hdrs, &nh, prev);
+    int r = real_parse(in->bytes, look, &m, &ml, &path, &pl, &minor, hdrs, &nh, prev);
     size_t head_limit = cfg->max_header_bytes + 8192; /* the request line and the field separators */
     if (head_limit > H2O_MAX_REQLEN - 65536)
         head_limit = H2O_MAX_REQLEN - 65536;
@@ -444,7 +492,7 @@ static void h1_head(struct fconn *fc, size_t nnew)
         /* too many fields, or not HTTP at all */
         struct wd_field *many = malloc(sizeof(*many) * H1_PARSE_FIELDS);
         size_t nm = H1_PARSE_FIELDS;
-        int r2 = many ? phr_parse_request(in->bytes, look, &m, &ml, &path, &pl, &minor, many, &nm, 0) : -1;
+        int r2 = many ? real_parse(in->bytes, look, &m, &ml, &path, &pl, &minor, many, &nm, 0) : -1;
         free(many);
         if (r2 != -1)
             h1_refuse(fc, prev, E_HEADERS, 431, "invalid_request_error",
@@ -457,6 +505,13 @@ static void h1_head(struct fconn *fc, size_t nnew)
     if (nh > H1_MAX_FIELDS) {
         h1_refuse(fc, prev, E_HEADERS, 431, "invalid_request_error", "request has more than 100 header fields");
         return;
+    }
+    if (memo.armed) { /* kept for libh2o's parse of this read, unless a refusal below rewrites the input */
+        memo.kept = true;
+        memo.buf = in->bytes, memo.len = look, memo.last_len = prev;
+        memo.r = r, memo.minor = minor;
+        memo.m = m, memo.ml = ml, memo.path = path, memo.pl = pl, memo.nh = nh;
+        memcpy(memo.hdrs, hdrs, nh * sizeof(*hdrs));
     }
     size_t fields = 0;
     for (size_t i = 0; i < nh; i++)
@@ -802,9 +857,13 @@ static void front_on_read(h2o_socket_t *sock, const char *err)
         return;
     }
     if (fc->proto == P_H1) {
-        if (!fc->kill)
+        if (!fc->kill) {
+            memo.armed = true;
             h1_new_bytes(fc, sock->bytes_read);
+            memo.armed = false;
+        }
         h1_cb(sock, fc->kill ? h2o_socket_error_closed : NULL);
+        memo_forget(); /* libh2o took it, or did not parse (a body still to come): not for a later read */
         return;
     }
     if (((h2o_http2_conn_t *)sock->data)->state >= H2O_HTTP2_CONN_STATE_IS_CLOSING) {
@@ -860,8 +919,10 @@ int wd_front_init(size_t max_connections, size_t max_pending_body_bytes, size_t 
     real_h1_accept = (void (*)(h2o_accept_ctx_t *, h2o_socket_t *, struct timeval))dlsym(RTLD_NEXT, "h2o_http1_accept");
     real_h2_accept = (void (*)(h2o_accept_ctx_t *, h2o_socket_t *, struct timeval))dlsym(RTLD_NEXT, "h2o_http2_accept");
     real_sock_close = (void (*)(h2o_socket_t *))dlsym(RTLD_NEXT, "h2o_socket_close");
+    real_parse = (phr_parse_request_fn)dlsym(RTLD_NEXT, "phr_parse_request");
     void *bound = dlsym(RTLD_DEFAULT, "h2o_socket_read_start");
     if (real_read_start == NULL || real_h1_accept == NULL || real_h2_accept == NULL || real_sock_close == NULL ||
+        real_parse == NULL || dlsym(RTLD_DEFAULT, "phr_parse_request") != (void *)phr_parse_request ||
         dlsym(RTLD_DEFAULT, "h2o_socket_close") != (void *)h2o_socket_close ||
         bound != (void *)h2o_socket_read_start || dlsym(RTLD_DEFAULT, "h2o_http1_accept") != (void *)h2o_http1_accept ||
         dlsym(RTLD_DEFAULT, "h2o_http2_accept") != (void *)h2o_http2_accept) {

@@ -180,6 +180,34 @@ def h1_raw(port, payload_hex, seconds=3.0):
     out({"responses": res, "closed": closed})
 
 
+def h1_seq(port, items):
+    """One connection; each item is a request (hex), or pieces of one joined by '/' (sent 0.1 s apart), sent after
+    the answers to the ones before it have come. Prints every answer in order."""
+    s = connect(port)
+    s.settimeout(0.2)
+    buf = b""
+    want = 0
+    for item in items:
+        pieces = item.split("/")
+        for k, piece in enumerate(pieces):
+            if k:
+                time.sleep(0.1)
+            s.sendall(bytes.fromhex(piece))
+        want += bytes.fromhex("".join(pieces)).count(b" HTTP/1.1\r\n")
+        end = time.time() + 3.0
+        while time.time() < end and len(parse_responses(buf)[0]) < want:
+            try:
+                d = s.recv(65536)
+            except socket.timeout:
+                continue
+            if not d:
+                break
+            buf += d
+    res = parse_responses(buf)[0]
+    s.close()
+    out({"statuses": [r["status"] for r in res]})
+
+
 def h1_hold(port, key, cl, conns, seconds):
     """Authenticated heads whose bodies never come: they hold the process budget."""
     socks, statuses = [], []
@@ -503,6 +531,8 @@ def main():
         h1_flood(int(a[1]), int(a[2]), int(a[3]), float(a[4]))
     elif cmd == "h1-raw":
         h1_raw(int(a[1]), a[2], float(a[3]) if len(a) > 3 else 3.0)
+    elif cmd == "h1-seq":
+        h1_seq(int(a[1]), a[2:])
     elif cmd == "h1-hold":
         h1_hold(int(a[1]), a[2], int(a[3]), int(a[4]), float(a[5]))
     elif cmd == "h2-flood":
