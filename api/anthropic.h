@@ -37,7 +37,7 @@ struct wd_anthropic_out {
     bool finished;              /* message_stop or error written */
     bool failed;
     struct wd_error error;
-    char msg_id[32];
+    char msg_id[32];            /* "msg_wd" and 24 random characters, drawn when the message head is first written */
     /* non-stream accumulation: content blocks as JSON, the open block's pieces */
     struct wd_buf content;
     struct wd_buf block;        /* text / thinking text / tool args of the open block */

@@ -116,6 +116,11 @@ static const char *stop_name(enum wd_stop_reason r)
 
 static void put_message_head(struct wd_anthropic_out *o, struct wd_buf *b)
 {
+    if (o->msg_id[0] == '\0') { /* drawn when first written: a relayed answer never needs one */
+        memcpy(o->msg_id, "msg_wd", 6);
+        wd_rand_id(o->msg_id + 6, 24);
+        o->msg_id[30] = '\0';
+    }
     wd_buf_puts(b, "{\"id\":\"");
     wd_buf_puts(b, o->msg_id);
     wd_buf_puts(b, "\",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
@@ -346,9 +351,6 @@ static void out_emit(struct wd_sink *sink, const struct wd_event *ev)
 void wd_anthropic_out_init(struct wd_anthropic_out *o, struct wd_buf *out, bool stream, struct wd_str model)
 {
     *o = (struct wd_anthropic_out){.sink = {out_emit}, .out = out, .stream = stream, .model = model};
-    memcpy(o->msg_id, "msg_wd", 6);
-    wd_rand_id(o->msg_id + 6, 24);
-    o->msg_id[30] = '\0';
 }
 
 void wd_anthropic_out_free(struct wd_anthropic_out *o)

@@ -400,6 +400,14 @@ static bool seal(struct wd_call *c)
     return false;
 }
 
+/* Every answer of a call carries Warden's request id, the audit records' request_id: what a user quotes is what
+ * an operator looks up. */
+static void add_request_id(struct wd_call *c)
+{
+    h2o_add_header_by_str(&c->req->pool, &c->req->res.headers, H2O_STRLIT("request-id"), 0, NULL, c->rid,
+                          strlen(c->rid));
+}
+
 static void hold_release(struct wd_call *c)
 {
     c->holding = false;
@@ -423,6 +431,7 @@ void wd_call_seal_done(struct wd_call *c, int ok)
 
 static void respond_whole(struct wd_call *c, int status, const char *ct, const char *body, size_t len)
 {
+    add_request_id(c);
     digest_now(c);
     c->status = status;
     tap_bytes(c, body, len);
@@ -504,10 +513,7 @@ static void call_commit(struct wd_call *c, int status, const char *ct)
     add_header(req, H2O_TOKEN_CONTENT_TYPE, ct);
     if (c->stream)
         add_header(req, H2O_TOKEN_CACHE_CONTROL, "no-cache");
-    struct wd_inbound_out_state st;
-    out_state(c, &st);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("request-id"), 0, NULL, st.msg_id,
-                          strlen(st.msg_id));
+    add_request_id(c);
     c->gen.proceed = on_proceed;
     c->gen.stop = on_stop;
     notify(c, WD_CALL_EV_COMMIT);

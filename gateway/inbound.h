@@ -30,7 +30,6 @@ struct wd_inbound_out_state {
     bool finished;              /* the final event (or the whole message) is written */
     bool failed;                /* a non-stream answer ended in an error: answer error instead */
     struct wd_error error;      /* when failed */
-    const char *msg_id;         /* the message id, also the request-id header */
 };
 
 struct wd_inbound_ops {

@@ -28,7 +28,6 @@ static void enc_state(const void *enc, struct wd_inbound_out_state *st)
     st->finished = o->finished;
     st->failed = o->failed;
     st->error = o->error;
-    st->msg_id = o->msg_id;
 }
 
 static void enc_free(void *enc) { wd_anthropic_out_free(enc); }

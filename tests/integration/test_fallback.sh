@@ -352,6 +352,9 @@ check "audit: attempt 2 is claude/claude-sonnet-4-5, 200, ok, no next" \
   pj_detail 'd["attempts"][1] == {"provider": "claude", "model": "claude-sonnet-4-5", "status": 200, "outcome": "ok"}'
 check "audit: the record names the provider that answered" \
   [ "$(q "SELECT provider || ' ' || upstream_status FROM audit.records WHERE kind='call' AND model_requested='obs'")" = "claude 200" ]
+RID=$(tr -d '\r' <"$OUT.h" | awk -F': ' 'tolower($1) == "request-id" {print $2}')
+check "the answer's request-id ($RID) is the audit records' request_id" \
+  [ "$(q "SELECT count(*) FROM audit.records WHERE kind='call' AND model_requested='obs' AND request_id='$RID'")" = 1 ]
 
 # spans: every OTLP/JSON export of this trace, flattened to {name, kind, attrs}
 spans_of() {

@@ -584,8 +584,9 @@ static void test_out_stream(void **state)
     struct wd_buf out = {0};
     struct wd_anthropic_out o;
     wd_anthropic_out_init(&o, &out, true, WD_STR("claude-sonnet-4-5"));
-    assert_int_equal(strlen(o.msg_id), 30);
+    assert_int_equal(strlen(o.msg_id), 0); /* drawn when the message head is written */
     emit_all(&o.sink);
+    assert_int_equal(strlen(o.msg_id), 30);
     assert_true(o.finished);
     assert_false(o.failed);
     assert_buf(&out,
