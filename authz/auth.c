@@ -45,9 +45,9 @@ int wd_auth_check_tag(const struct wd_auth *a, const uint8_t d[16], struct wd_pr
     }
     if (match == SIZE_MAX)
         return -1;
+    wd_principal_clear(out);
     wd_cstr_copy(out->subject, sizeof(out->subject), a->keys[match].name);
     out->method = "api_key";
-    out->email[0] = out->issuer[0] = out->groups[0] = out->key_id[0] = out->team[0] = out->org[0] = '\0';
     out->roles = a->keys[match].roles;
     return 0;
 }

@@ -19,6 +19,14 @@ struct wd_principal {
     char org[129];           /* the team's organisation, or the OIDC org claim; "" none */
 };
 
+/* Nobody: every field empty, without writing the whole struct (a call does this on every request). */
+static inline void wd_principal_clear(struct wd_principal *p)
+{
+    p->subject[0] = p->email[0] = p->issuer[0] = p->groups[0] = p->key_id[0] = p->team[0] = p->org[0] = '\0';
+    p->method = NULL;
+    p->roles = 0;
+}
+
 struct wd_auth_entry {
     char name[128];
     uint64_t roles;          /* the rbac roles bound to this key's name */

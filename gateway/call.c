@@ -289,7 +289,8 @@ static void call_dispose(void *p)
     wd_buf_free(&c->resp_copy);
     wd_buf_free(&c->req_copy);
     dec_release(c);
-    wd_stop_filter_free(&c->stop);
+    if (c->stop_live)
+        wd_stop_filter_free(&c->stop);
     if (c->enc != NULL) {
         c->api->enc_free(c->enc);
         if (c->enc != (void *)c->enc_mem)
@@ -759,7 +760,7 @@ static int on_sse_event(void *ctx, const char *data, size_t len)
     c->pops->dec_chunk(c->dec, data, len);
     if (c->attempt_gen != gen)
         return -1; /* the answer failed and another attempt started */
-    if (c->stop.stopped && c->xfer != NULL) {
+    if (c->stop_live && c->stop.stopped && c->xfer != NULL) {
         /* a stop sequence ended the answer: the rest of the generation is not wanted (the attempt succeeded) */
         wd_upstream_cancel(c->xfer);
         c->xfer = NULL;
@@ -1254,7 +1255,8 @@ static int target_prepare(struct wd_call *c)
         .client_beta = c->api_headers_read ? (struct wd_str){c->beta, strlen(c->beta)} : WD_STR_NULL,
         .count_tokens = c->route_def->kind == WD_ROUTE_COUNT_TOKENS,
     };
-    struct wd_error err = {0};
+    struct wd_error err;
+    wd_error_clear(&err);
     c->upbody.n = 0;
     c->wire.nheaders = 0; /* not the whole struct: its storage is kilobytes */
     c->wire.relay = c->wire.sse = false;
@@ -1322,7 +1324,9 @@ static int attempt_start(struct wd_call *c)
     dec_release(c);
     c->dec_ops = c->pops;
     c->dec_failed = false;
-    wd_stop_filter_free(&c->stop);
+    if (c->stop_live)
+        wd_stop_filter_free(&c->stop);
+    c->stop_live = false;
     if (c->relay) {
         c->watch = state_mem(c->dec_mem, c->pops->watch_size);
         if (c->watch == NULL)
@@ -1332,6 +1336,7 @@ static int attempt_start(struct wd_call *c)
         if (c->dec == NULL)
             return -1;
         wd_stop_filter_init(&c->stop, &c->sink, c->creq.stop, c->creq.nstop);
+        c->stop_live = true;
         c->pops->dec_init(c->dec, &c->stop.sink, &c->creq, &c->arena);
     }
     wd_sse_free(&c->sse);
@@ -1840,6 +1845,7 @@ static void handle_call(h2o_req_t *req, struct wd_gateway *g, const struct wd_in
     c->wire.bearer[0] = '\0';
     c->addr[0] = c->ua[0] = c->model_req[0] = c->model_res[0] = c->reason[0] = c->req_sha[0] = '\0';
     c->tracestate[0] = '\0';
+    wd_principal_clear(&c->who);
     c->req = req;
     c->g = g;
     c->api = api;
@@ -2086,7 +2092,8 @@ static void call_proceed(struct wd_call *c)
         c->dig_p = c->body;
         c->dig_n = c->body_len;
     }
-    struct wd_error err = {0};
+    struct wd_error err;
+    wd_error_clear(&err);
     bool count = rd->kind == WD_ROUTE_COUNT_TOKENS;
     if (api->parse(c->body, c->body_len, count, &c->arena, &c->json, &c->creq, &err) < 0) {
         /* the decoder's messages name a field path and a rule, never a value */

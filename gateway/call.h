@@ -111,7 +111,7 @@ struct wd_call {
     bool dec_failed;                     /* an ERROR went through: the rest of the answer is ignored */
     void *watch;                         /* relay mode: the provider's watcher */
     struct wd_buf relay_hold;            /* relay: bytes after the last complete event, held */
-    struct wd_stop_filter stop;          /* canonical: stop sequences, matched by Warden */
+    bool stop_live;                      /* canonical: `stop` is initialized (it is not zeroed at the start) */
     void *enc;                           /* the inbound API's encoder */
     struct wd_sink *enc_sink;
     struct wd_sink sink;                 /* in front of enc: decides when the response is committed */
@@ -136,7 +136,6 @@ struct wd_call {
     bool shutdown;                       /* ended by the drain deadline */
     bool routed;                         /* the plan resolved */
     bool trace_dropped;                  /* sampled but the exporter was full */
-    struct wd_principal who;
     const char *auth_reason;             /* NULL: authenticated; else why not ("missing_key", "invalid_key", or
                                             an OIDC token's refusal reason) */
     struct wd_str presented;             /* the credential presented (points into the request's headers) */
@@ -200,6 +199,10 @@ struct wd_call {
     char version[64];                    /* the client's anthropic-version */
     /* Not zeroed either: filled by wd_gov_admit, read only while gov_admitted */
     struct wd_gov_admission gov;         /* the reservations held */
+    /* Not zeroed either: cleared field by field at the start (wd_principal_clear), then set by authentication */
+    struct wd_principal who;
+    /* Not zeroed either: initialized for a canonical attempt (stop_live), read only then */
+    struct wd_stop_filter stop;          /* stop sequences, matched by Warden */
     /* Not zeroed at the start of a call either (a call's memset is most of its fixed cost): the strings start
      * empty (their first byte is set), the attempt list is read up to nattempts, the spans are written whole by
      * the trace observer before use. */

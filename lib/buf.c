@@ -101,7 +101,8 @@ void wd_buf_reset(struct wd_buf *b)
 
 void wd_buf_free(struct wd_buf *b)
 {
-    free(b->p);
+    if (b->p != NULL) /* most of a call's buffers were never used */
+        free(b->p);
     *b = (struct wd_buf){0};
 }
 

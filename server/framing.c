@@ -25,6 +25,9 @@ int wd_h1_body_framing(const struct wd_field *f, size_t n, int minor, struct wd_
     bool conflict = false;
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < n; i++) {
+        size_t nl = f[i].name_len;
+        if (nl != 14 && nl != 17 && nl != 9 && nl != 13)
+            continue; /* none of the four names: most fields of a request */
         const char *v = f[i].value;
         size_t vn = f[i].value_len;
         trim(&v, &vn);
