@@ -136,6 +136,7 @@ struct wd_audit_writer {
     uint64_t since_ckpt;
     uv_timer_t ckpt_timer;
     uv_timer_t linger_timer;
+    uv_timer_t stall_timer;  /* a batch in flight for too long (stall_ms): given up like a lost connection */
     uint64_t q_first_ms;     /* when the oldest queued record was queued (loop time) */
     /* spool */
     bool spooling;           /* records go to the spool, not the database */
@@ -180,7 +181,7 @@ struct wd_audit_writer {
     /* counters read by /metrics from another thread: relaxed atomics, written by this loop only */
     struct {
         _Atomic uint64_t records, written, spooled, refused, batches, checkpoints, queue_depth, spool_bytes;
-        _Atomic uint64_t insert_batches, answers_held, answers_early;
+        _Atomic uint64_t insert_batches, answers_held, answers_early, stalls;
         atomic_bool connected;
     } st;
 };
@@ -1019,8 +1020,42 @@ static int spill(struct wd_audit_writer *w)
     return 0;
 }
 
+/* How long a batch may wait for the database while answers may be held for it: half of
+ * audit.durable_answers_timeout, so that the answers waiting for its records can still go with them durable. */
+static unsigned stall_ms(void)
+{
+    unsigned ms = G.durable_answers_timeout_ms / 2;
+    return ms < 50 ? 50 : ms;
+}
+
+static void db_lost(struct wd_audit_writer *w, const char *why);
+
+/* fail_open with audit.durable_answers: a batch the database has not finished within stall_ms (another session's
+ * lock, a stuck disk, a server that stopped answering without closing) is given up as if the connection had gone:
+ * the records it carried are still queued, and they go to the spool with the rest of the queue, where they are
+ * durable; answers held for them go with their records safe, not early, and a SIGKILL during the stall loses
+ * nothing answered. The database may still commit the batch it was given: the spool's replay goes with the
+ * idempotent insert (db_lost marks the queue as maybe sent). */
+static void on_stall(uv_timer_t *t)
+{
+    struct wd_audit_writer *w = t->data;
+    if (!w->inflight || w->freeing)
+        return;
+    STAT_ADD(w, stalls, 1);
+    char why[96];
+    snprintf(why, sizeof(why), "a batch waited %u ms for the database; given up", stall_ms());
+    db_lost(w, why);
+}
+
+static void stall_arm(struct wd_audit_writer *w)
+{
+    if (G.mode == WD_AUDIT_FAIL_OPEN && G.durable_answers && !w->freeing)
+        uv_timer_start(&w->stall_timer, on_stall, stall_ms(), 0);
+}
+
 static void db_lost(struct wd_audit_writer *w, const char *why)
 {
+    uv_timer_stop(&w->stall_timer);
     static _Thread_local uint64_t last_log_ms;
     uint64_t now = uv_now(w->loop);
     if (now - last_log_ms >= 1000) {
@@ -1066,6 +1101,7 @@ static void db_close(struct wd_audit_writer *w)
 
 static void batch_done(struct wd_audit_writer *w)
 {
+    uv_timer_stop(&w->stall_timer);
     w->inflight = false;
     if (w->inflight_failed) {
         /* an SQL error (not a lost connection): treat the database as unusable for now; an own-spool
@@ -1181,6 +1217,7 @@ static int send_json(struct wd_audit_writer *w, const char *stmt)
     }
     w->inflight = true;
     w->inflight_insert = true;
+    stall_arm(w);
     return flush_and_watch(w);
 }
 
@@ -1209,6 +1246,7 @@ static int send_copy(struct wd_audit_writer *w)
     }
     w->inflight = true;
     w->inflight_copy = true;
+    stall_arm(w);
     return flush_and_watch(w);
 }
 
@@ -1587,6 +1625,8 @@ struct wd_audit_writer *wd_audit_writer_new(uv_loop_t *loop, int worker_id)
     w->linger_timer.data = w;
     uv_timer_init(loop, &w->spool_timer);
     w->spool_timer.data = w;
+    uv_timer_init(loop, &w->stall_timer);
+    w->stall_timer.data = w;
     w->ckpt_timer.data = w;
     uv_timer_start(&w->ckpt_timer, on_ckpt_timer, G.every_ms, G.every_ms);
     if (G.mode == WD_AUDIT_FAIL_OPEN && spool_open(w) != 0) /* claims the name now; an empty spool is removed at exit */
@@ -1668,6 +1708,8 @@ void wd_audit_writer_free(struct wd_audit_writer *w)
         uv_close((uv_handle_t *)&w->linger_timer, handle_noop);
     if (!uv_is_closing((uv_handle_t *)&w->spool_timer))
         uv_close((uv_handle_t *)&w->spool_timer, handle_noop);
+    if (!uv_is_closing((uv_handle_t *)&w->stall_timer))
+        uv_close((uv_handle_t *)&w->stall_timer, handle_noop);
     if (!uv_is_closing((uv_handle_t *)&w->ckpt_timer))
         uv_close((uv_handle_t *)&w->ckpt_timer, handle_noop);
     uv_run(w->loop, UV_RUN_NOWAIT);
@@ -1705,6 +1747,7 @@ void wd_audit_writer_stats(const struct wd_audit_writer *w, struct wd_audit_stat
     out->insert_batches = STAT_GET(insert_batches);
     out->answers_held = STAT_GET(answers_held);
     out->answers_early = STAT_GET(answers_early);
+    out->stalls = STAT_GET(stalls);
     out->queue_depth = STAT_GET(queue_depth);
     out->spool_bytes = STAT_GET(spool_bytes);
     out->connected = atomic_load_explicit(&w->st.connected, memory_order_relaxed);

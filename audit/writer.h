@@ -68,6 +68,7 @@ struct wd_audit_stats {
     uint64_t records, written, spooled, refused, batches, checkpoints;
     uint64_t insert_batches; /* record batches sent with the idempotent insert rather than COPY */
     uint64_t answers_held, answers_early; /* answers whose end waited for their record; sent before it was durable */
+    uint64_t stalls;         /* batches given up after waiting half of audit.durable_answers_timeout (fail_open) */
     uint64_t queue_depth, spool_bytes;
     bool connected;
 };

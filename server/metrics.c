@@ -902,6 +902,7 @@ static void render_audit(struct wd_buf *b, wd_metrics_audit_fn audit)
         t.insert_batches += st[i].insert_batches;
         t.answers_held += st[i].answers_held;
         t.answers_early += st[i].answers_early;
+        t.stalls += st[i].stalls;
         t.queue_depth += st[i].queue_depth;
         t.spool_bytes += st[i].spool_bytes;
         connected += st[i].connected;
@@ -925,13 +926,16 @@ static void render_audit(struct wd_buf *b, wd_metrics_audit_fn audit)
         {"warden_audit_answers_released_early_total", "counter",
          "Answers sent before their records were durable: audit.durable_answers_timeout passed, or nothing could "
          "make them durable (the database away under fail_closed, or away with the spool failing)."},
+        {"warden_audit_batches_stalled_total", "counter",
+         "Batches given up after waiting half of audit.durable_answers_timeout for the database (fail_open): their "
+         "records went to the spool."},
         {"warden_audit_queue_depth", "gauge", "Audit records queued in memory, not yet durable."},
         {"warden_audit_spool_bytes", "gauge", "Bytes in the audit spool files waiting for replay."},
         {"warden_audit_database_connected", "gauge", "Audit writers (one per worker) connected to PostgreSQL."},
     };
-    uint64_t v[] = {t.records,        t.written,     t.spooled,        t.refused,         t.batches,
-                    t.insert_batches, t.checkpoints, t.answers_held,   t.answers_early,   t.queue_depth,
-                    t.spool_bytes,    connected};
+    uint64_t v[] = {t.records,        t.written,     t.spooled,      t.refused,       t.batches,
+                    t.insert_batches, t.checkpoints, t.answers_held, t.answers_early, t.stalls,
+                    t.queue_depth,    t.spool_bytes, connected};
     for (size_t i = 0; i < NELEM(v); i++) {
         put_meta(b, m[i].name, m[i].type, m[i].help);
         wd_buf_printf(b, "%s %llu\n", m[i].name, (unsigned long long)v[i]);
