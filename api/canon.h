@@ -6,6 +6,8 @@
 #ifndef WARDEN_API_CANON_H
 #define WARDEN_API_CANON_H
 
+#include <string.h>
+
 #include "lib/buf.h"
 
 enum wd_role {
@@ -166,6 +168,42 @@ struct wd_event {
 struct wd_sink {
     void (*emit)(struct wd_sink *sink, const struct wd_event *ev);
 };
+
+/* What a provider's stream decoder emits through: the client side's sink, the usage known so far (every event
+ * carries it, so a filter that ends the message early, such as stop sequences, can report it), and the two events
+ * that happen once. */
+struct wd_emitter {
+    struct wd_sink *sink;
+    struct wd_usage usage;
+    bool started;               /* MESSAGE_START emitted */
+    bool failed;                /* an ERROR was emitted: the rest of the answer is ignored */
+};
+
+static inline void wd_emit(struct wd_emitter *e, struct wd_event *ev)
+{
+    ev->usage = e->usage;
+    e->sink->emit(e->sink, ev);
+}
+
+static inline void wd_emit_start(struct wd_emitter *e)
+{
+    if (e->started)
+        return;
+    e->started = true;
+    struct wd_event ev = {.type = WD_EV_MESSAGE_START};
+    wd_emit(e, &ev);
+}
+
+/* The answer's one ERROR event (later ones are dropped). */
+static inline void wd_emit_error(struct wd_emitter *e, enum wd_error_class cls, bool retryable, const char *msg)
+{
+    if (e->failed)
+        return;
+    struct wd_event ev = {.type = WD_EV_ERROR, .error_class = cls, .retryable = retryable};
+    ev.message = (struct wd_str){msg, strlen(msg)};
+    e->failed = true;
+    wd_emit(e, &ev);
+}
 
 /* A codec error: class plus a message safe to show to the client (never a secret, never content). */
 struct wd_error {

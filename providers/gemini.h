@@ -31,18 +31,15 @@ int wd_gemini_encode_request(const struct wd_request *req, struct wd_str model, 
 /* Response decoding: feed each GenerateContentResponse JSON (a whole non-stream body, or one SSE data
  * payload), then finish once the upstream body is complete. */
 struct wd_gemini_stream {
-    struct wd_sink *sink;
+    struct wd_emitter out;          /* the sink, the usage so far, MESSAGE_START and ERROR sent */
     const struct wd_request *req;   /* for mapping function names back */
     struct wd_arena *arena;
-    bool started;
-    bool failed;                    /* an ERROR event was emitted; ignore the rest */
     int open;                       /* enum wd_part_type of the open block, 0 if none */
     bool open_has_content;
     bool text_seen;                 /* answer text was emitted: a later text signature is dropped */
     int nparts;                     /* blocks emitted */
     int ncalls;
     struct wd_str finish_reason;    /* decoded copy in arena */
-    struct wd_usage usage;
     struct wd_json json;
 };
 void wd_gemini_stream_init(struct wd_gemini_stream *s, struct wd_sink *sink, const struct wd_request *req,

@@ -9,55 +9,28 @@
 void wd_gemini_stream_init(struct wd_gemini_stream *s, struct wd_sink *sink, const struct wd_request *req,
                            struct wd_arena *a)
 {
-    *s = (struct wd_gemini_stream){.sink = sink, .req = req, .arena = a};
+    *s = (struct wd_gemini_stream){.out = {.sink = sink}, .req = req, .arena = a};
 }
 
 void wd_gemini_stream_free(struct wd_gemini_stream *s) { wd_json_free(&s->json); }
-
-/* Every event carries the usage known so far, so a filter that ends the message early (stop sequences)
- * can report it. */
-static void emit(struct wd_gemini_stream *s, struct wd_event *ev)
-{
-    ev->usage = s->usage;
-    s->sink->emit(s->sink, ev);
-}
-
-static void fail(struct wd_gemini_stream *s, enum wd_error_class cls, bool retryable, const char *msg)
-{
-    if (s->failed)
-        return;
-    struct wd_event ev = {.type = WD_EV_ERROR, .error_class = cls, .retryable = retryable};
-    ev.message = (struct wd_str){msg, strlen(msg)};
-    s->failed = true;
-    emit(s, &ev);
-}
-
-static void start(struct wd_gemini_stream *s)
-{
-    if (s->started)
-        return;
-    s->started = true;
-    struct wd_event ev = {.type = WD_EV_MESSAGE_START};
-    emit(s, &ev);
-}
 
 static void close_open(struct wd_gemini_stream *s)
 {
     if (!s->open)
         return;
     struct wd_event ev = {.type = WD_EV_PART_STOP, .index = s->nparts - 1, .part_type = s->open};
-    emit(s, &ev);
+    wd_emit(&s->out, &ev);
     s->open = 0;
 }
 
 static void open_block(struct wd_gemini_stream *s, enum wd_part_type t, struct wd_event *ev)
 {
-    start(s);
+    wd_emit_start(&s->out);
     close_open(s);
     ev->type = WD_EV_PART_START;
     ev->part_type = t;
     ev->index = s->nparts++;
-    emit(s, ev);
+    wd_emit(&s->out, ev);
     s->open = t;
     s->open_has_content = false;
 }
@@ -78,7 +51,7 @@ static struct wd_str client_name(struct wd_gemini_stream *s, struct wd_str gname
 static int decode(struct wd_gemini_stream *s, int i, struct wd_str *out)
 {
     if (wd_json_str_decode(&s->json, i, s->arena, out) < 0) {
-        fail(s, WD_ERR_API, false, "out of memory");
+        wd_emit_error(&s->out, WD_ERR_API, false, "out of memory");
         return -1;
     }
     return 0;
@@ -103,11 +76,11 @@ static void read_usage(struct wd_gemini_stream *s, int u)
     int64_t cached = count_of(j, u, "cachedContentTokenCount");
     int64_t tool_prompt = count_of(j, u, "toolUsePromptTokenCount");
     /* Anthropic counts cache reads apart from input tokens; Gemini's prompt count includes them */
-    s->usage.input_tokens = prompt + tool_prompt - cached;
-    if (s->usage.input_tokens < 0)
-        s->usage.input_tokens = 0;
-    s->usage.cache_read_tokens = cached;
-    s->usage.output_tokens = count_of(j, u, "candidatesTokenCount") + count_of(j, u, "thoughtsTokenCount");
+    s->out.usage.input_tokens = prompt + tool_prompt - cached;
+    if (s->out.usage.input_tokens < 0)
+        s->out.usage.input_tokens = 0;
+    s->out.usage.cache_read_tokens = cached;
+    s->out.usage.output_tokens = count_of(j, u, "candidatesTokenCount") + count_of(j, u, "thoughtsTokenCount");
 }
 
 static int handle_part(struct wd_gemini_stream *s, int p)
@@ -124,7 +97,7 @@ static int handle_part(struct wd_gemini_stream *s, int p)
         struct wd_str gname;
         int ni = wd_json_get(j, fc, "name");
         if (wd_json_type(j, ni) != WD_J_STR || decode(s, ni, &gname) < 0) {
-            fail(s, WD_ERR_BAD_GATEWAY, false, "provider sent a function call without a name");
+            wd_emit_error(&s->out, WD_ERR_BAD_GATEWAY, false, "provider sent a function call without a name");
             return -1;
         }
         struct wd_event ev = {.name = client_name(s, gname), .signature = sig};
@@ -132,7 +105,7 @@ static int handle_part(struct wd_gemini_stream *s, int p)
         int args = wd_json_get(j, fc, "args");
         struct wd_event d = {.type = WD_EV_DELTA, .index = s->nparts - 1, .part_type = WD_PART_TOOL_CALL};
         d.args = wd_json_type(j, args) == WD_J_OBJ ? wd_json_raw(j, args) : WD_STR("{}");
-        emit(s, &d);
+        wd_emit(&s->out, &d);
         close_open(s);
         s->ncalls++;
         return 0;
@@ -163,14 +136,14 @@ static int handle_part(struct wd_gemini_stream *s, int p)
         }
         if (text.n > 0) {
             struct wd_event d = {.type = WD_EV_DELTA, .index = s->nparts - 1, .part_type = kind, .text = text};
-            emit(s, &d);
+            wd_emit(&s->out, &d);
             s->open_has_content = true;
             s->text_seen |= !thought;
         }
     }
     if (sig.n) { /* on a thought only, by now */
         struct wd_event d = {.type = WD_EV_DELTA, .index = s->nparts - 1, .part_type = kind, .signature = sig};
-        emit(s, &d);
+        wd_emit(&s->out, &d);
         close_open(s); /* a signature ends a thought */
     }
     return 0;
@@ -178,11 +151,11 @@ static int handle_part(struct wd_gemini_stream *s, int p)
 
 int wd_gemini_stream_chunk(struct wd_gemini_stream *s, const char *body, size_t len)
 {
-    if (s->failed)
+    if (s->out.failed)
         return -1;
     struct wd_json *j = &s->json;
     if (wd_json_parse(j, body, len) < 0 || j->t[0].type != WD_J_OBJ) {
-        fail(s, WD_ERR_BAD_GATEWAY, false, "provider sent a malformed response chunk");
+        wd_emit_error(&s->out, WD_ERR_BAD_GATEWAY, false, "provider sent a malformed response chunk");
         return -1;
     }
     int err = wd_json_get(j, 0, "error");
@@ -193,7 +166,7 @@ int wd_gemini_stream_chunk(struct wd_gemini_stream *s, const char *body, size_t 
             code = 500;
         wd_gemini_error((int)code, body, len, &e);
         /* e.msg lives on this stack frame: the sink copies what it writes */
-        fail(s, e.cls, false, e.msg);
+        wd_emit_error(&s->out, e.cls, false, e.msg);
         return -1;
     }
     int usage = wd_json_get(j, 0, "usageMetadata");
@@ -226,7 +199,7 @@ int wd_gemini_stream_chunk(struct wd_gemini_stream *s, const char *body, size_t 
             return -1;
         char *copy = wd_arena_strndup(s->arena, f.p, f.n);
         if (copy == NULL) {
-            fail(s, WD_ERR_API, false, "out of memory");
+            wd_emit_error(&s->out, WD_ERR_API, false, "out of memory");
             return -1;
         }
         s->finish_reason = (struct wd_str){copy, f.n};
@@ -236,11 +209,11 @@ int wd_gemini_stream_chunk(struct wd_gemini_stream *s, const char *body, size_t 
 
 void wd_gemini_stream_finish(struct wd_gemini_stream *s)
 {
-    if (s->failed)
+    if (s->out.failed)
         return;
     struct wd_str f = s->finish_reason;
     if (f.n == 0) {
-        fail(s, WD_ERR_BAD_GATEWAY, false, "provider stream ended before the response was complete");
+        wd_emit_error(&s->out, WD_ERR_BAD_GATEWAY, false, "provider stream ended before the response was complete");
         return;
     }
     enum wd_stop_reason stop;
@@ -251,15 +224,15 @@ void wd_gemini_stream_finish(struct wd_gemini_stream *s)
     else if (wd_str_eq(f, "MALFORMED_FUNCTION_CALL") || wd_str_eq(f, "UNEXPECTED_TOOL_CALL") ||
              wd_str_eq(f, "TOO_MANY_TOOL_CALLS")) {
         /* never a clean end_turn: the model failed to produce a usable call */
-        fail(s, WD_ERR_API, s->nparts == 0 && wd_str_eq(f, "MALFORMED_FUNCTION_CALL"),
+        wd_emit_error(&s->out, WD_ERR_API, s->nparts == 0 && wd_str_eq(f, "MALFORMED_FUNCTION_CALL"),
              "the model produced a malformed function call");
         return;
     } else
         stop = WD_STOP_REFUSAL; /* SAFETY, RECITATION, LANGUAGE, BLOCKLIST, PROHIBITED_CONTENT, SPII, ... */
-    start(s);
+    wd_emit_start(&s->out);
     close_open(s);
     struct wd_event ev = {.type = WD_EV_MESSAGE_STOP, .stop_reason = stop};
-    emit(s, &ev);
+    wd_emit(&s->out, &ev);
 }
 
 void wd_gemini_error(int status, const char *body, size_t len, struct wd_error *err)

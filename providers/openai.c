@@ -616,7 +616,7 @@ void wd_openai_error(int status, const char *body, size_t len, struct wd_error *
 void wd_openai_stream_init(struct wd_openai_stream *s, struct wd_sink *sink, const struct wd_request *req,
                            struct wd_arena *a)
 {
-    *s = (struct wd_openai_stream){.sink = sink, .req = req, .arena = a, .open_tool = -1, .last_tool = -1};
+    *s = (struct wd_openai_stream){.out = {.sink = sink}, .req = req, .arena = a, .open_tool = -1, .last_tool = -1};
 }
 
 void wd_openai_stream_free(struct wd_openai_stream *s)
@@ -624,32 +624,6 @@ void wd_openai_stream_free(struct wd_openai_stream *s)
     wd_json_free(&s->json);
     wd_buf_free(&s->args);
     wd_buf_free(&s->ids);
-}
-
-/* Every event carries the usage known so far, so a filter that ends the message early can report it. */
-static void emit(struct wd_openai_stream *s, struct wd_event *ev)
-{
-    ev->usage = s->usage;
-    s->sink->emit(s->sink, ev);
-}
-
-static void fail(struct wd_openai_stream *s, enum wd_error_class cls, bool retryable, const char *msg)
-{
-    if (s->failed)
-        return;
-    struct wd_event ev = {.type = WD_EV_ERROR, .error_class = cls, .retryable = retryable};
-    ev.message = (struct wd_str){msg, strlen(msg)};
-    s->failed = true;
-    emit(s, &ev);
-}
-
-static void start(struct wd_openai_stream *s)
-{
-    if (s->started)
-        return;
-    s->started = true;
-    struct wd_event ev = {.type = WD_EV_MESSAGE_START};
-    emit(s, &ev);
 }
 
 /* Closes the open block. A tool call's arguments must by then be a JSON object (or nothing): the client
@@ -663,12 +637,12 @@ static int close_open(struct wd_openai_stream *s)
         bool ok = wd_json_parse(&j, s->args.p, s->args.n) == 0 && j.t[0].type == WD_J_OBJ;
         wd_json_free(&j);
         if (!ok) {
-            fail(s, WD_ERR_BAD_GATEWAY, !s->started, "provider sent malformed tool arguments");
+            wd_emit_error(&s->out, WD_ERR_BAD_GATEWAY, !s->out.started, "provider sent malformed tool arguments");
             return -1;
         }
     }
     struct wd_event ev = {.type = WD_EV_PART_STOP, .index = s->nparts - 1, .part_type = s->open};
-    emit(s, &ev);
+    wd_emit(&s->out, &ev);
     s->open = 0;
     s->open_tool = -1;
     return 0;
@@ -676,13 +650,13 @@ static int close_open(struct wd_openai_stream *s)
 
 static int open_block(struct wd_openai_stream *s, enum wd_part_type t, struct wd_event *ev)
 {
-    start(s);
+    wd_emit_start(&s->out);
     if (close_open(s) < 0)
         return -1;
     ev->type = WD_EV_PART_START;
     ev->part_type = t;
     ev->index = s->nparts++;
-    emit(s, ev);
+    wd_emit(&s->out, ev);
     s->open = t;
     return 0;
 }
@@ -709,7 +683,7 @@ static int put_text(struct wd_openai_stream *s, enum wd_part_type kind, struct w
             return -1;
     }
     struct wd_event d = {.type = WD_EV_DELTA, .index = s->nparts - 1, .part_type = kind, .text = text};
-    emit(s, &d);
+    wd_emit(&s->out, &d);
     s->text_seen |= kind == WD_PART_TEXT;
     return 0;
 }
@@ -789,17 +763,17 @@ static int tool_piece(struct wd_openai_stream *s, int tc, int64_t idx)
     }
     if (s->open != WD_PART_TOOL_CALL || idx != s->open_tool) {
         if (idx <= s->last_tool) {
-            fail(s, WD_ERR_BAD_GATEWAY, !s->started, "provider sent tool call pieces out of order");
+            wd_emit_error(&s->out, WD_ERR_BAD_GATEWAY, !s->out.started, "provider sent tool call pieces out of order");
             return -1;
         }
         struct wd_str name;
         if (wd_json_type(j, name_t) != WD_J_STR || j->t[name_t].end == j->t[name_t].start) {
-            fail(s, WD_ERR_BAD_GATEWAY, !s->started, "provider sent a tool call without a name");
+            wd_emit_error(&s->out, WD_ERR_BAD_GATEWAY, !s->out.started, "provider sent a tool call without a name");
             return -1;
         }
         struct wd_event ev = {0};
         if (wd_json_str_decode(j, name_t, s->arena, &name) < 0 || call_id(s, id_t, &ev.id) < 0) {
-            fail(s, WD_ERR_API, false, "out of memory");
+            wd_emit_error(&s->out, WD_ERR_API, false, "out of memory");
             return -1;
         }
         ev.name = client_name(s, name);
@@ -813,20 +787,20 @@ static int tool_piece(struct wd_openai_stream *s, int tc, int64_t idx)
     size_t old = s->args.n;
     if (wd_json_type(j, args_t) == WD_J_STR) {
         if (wd_json_unescape(&s->args, j->src + j->t[args_t].start, j->t[args_t].end - j->t[args_t].start) < 0) {
-            fail(s, WD_ERR_API, false, "out of memory");
+            wd_emit_error(&s->out, WD_ERR_API, false, "out of memory");
             return -1;
         }
     } else if (wd_json_type(j, args_t) == WD_J_OBJ) {
         wd_buf_put_str(&s->args, wd_json_raw(j, args_t)); /* some servers send the object itself */
     }
     if (s->args.oom) {
-        fail(s, WD_ERR_API, false, "out of memory");
+        wd_emit_error(&s->out, WD_ERR_API, false, "out of memory");
         return -1;
     }
     if (s->args.n > old) {
         struct wd_event d = {.type = WD_EV_DELTA, .index = s->nparts - 1, .part_type = WD_PART_TOOL_CALL};
         d.args = (struct wd_str){s->args.p + old, s->args.n - old};
-        emit(s, &d);
+        wd_emit(&s->out, &d);
     }
     return 0;
 }
@@ -853,9 +827,9 @@ static void read_usage(struct wd_openai_stream *s, int u)
     if (cached > prompt)
         cached = prompt;
     /* Anthropic counts cache reads apart from input tokens; OpenAI's prompt count includes them */
-    s->usage.input_tokens = prompt - cached;
-    s->usage.cache_read_tokens = cached;
-    s->usage.output_tokens = count_of(j, u, "completion_tokens");
+    s->out.usage.input_tokens = prompt - cached;
+    s->out.usage.cache_read_tokens = cached;
+    s->out.usage.output_tokens = count_of(j, u, "completion_tokens");
 }
 
 static void read_finish(struct wd_openai_stream *s, int fr)
@@ -888,7 +862,7 @@ static int check_calls(struct wd_openai_stream *s, int calls)
         int name = wd_json_get(j, fn, "name");
         int args = wd_json_get(j, fn, "arguments");
         if (wd_json_type(j, name) != WD_J_STR || j->t[name].end == j->t[name].start) {
-            fail(s, WD_ERR_BAD_GATEWAY, !s->started, "provider sent a tool call without a name");
+            wd_emit_error(&s->out, WD_ERR_BAD_GATEWAY, !s->out.started, "provider sent a tool call without a name");
             return -1;
         }
         if (wd_json_type(j, args) == WD_J_OBJ || (wd_json_type(j, args) == WD_J_STR && j->t[args].end == j->t[args].start))
@@ -903,7 +877,7 @@ static int check_calls(struct wd_openai_stream *s, int calls)
             wd_buf_free(&b);
         }
         if (!ok) {
-            fail(s, WD_ERR_BAD_GATEWAY, !s->started, "provider sent malformed tool arguments");
+            wd_emit_error(&s->out, WD_ERR_BAD_GATEWAY, !s->out.started, "provider sent malformed tool arguments");
             return -1;
         }
     }
@@ -974,7 +948,7 @@ static bool is_done_marker(const char *p, size_t n)
 
 int wd_openai_stream_chunk(struct wd_openai_stream *s, const char *body, size_t len)
 {
-    if (s->failed)
+    if (s->out.failed)
         return -1;
     if (s->done_marker)
         return 0;
@@ -984,7 +958,7 @@ int wd_openai_stream_chunk(struct wd_openai_stream *s, const char *body, size_t 
     }
     struct wd_json *j = &s->json;
     if (wd_json_parse(j, body, len) < 0 || j->t[0].type != WD_J_OBJ) {
-        fail(s, WD_ERR_BAD_GATEWAY, !s->started, "provider sent a malformed response chunk");
+        wd_emit_error(&s->out, WD_ERR_BAD_GATEWAY, !s->out.started, "provider sent a malformed response chunk");
         return -1;
     }
     int err = wd_json_get(j, 0, "error");
@@ -996,7 +970,7 @@ int wd_openai_stream_chunk(struct wd_openai_stream *s, const char *body, size_t 
         put_message(&e, cls, 0, message_of(j, 0, s->arena));
         bool client_fault = cls == WD_ERR_INVALID_REQUEST || cls == WD_ERR_TOO_LARGE || cls == WD_ERR_NOT_FOUND;
         /* e.msg lives on this stack frame: the sink copies what it keeps */
-        fail(s, cls, !s->started && !client_fault, e.msg);
+        wd_emit_error(&s->out, cls, !s->out.started && !client_fault, e.msg);
         return -1;
     }
     int usage = wd_json_get(j, 0, "usage");
@@ -1026,10 +1000,10 @@ int wd_openai_stream_chunk(struct wd_openai_stream *s, const char *body, size_t 
 
 void wd_openai_stream_finish(struct wd_openai_stream *s)
 {
-    if (s->failed)
+    if (s->out.failed)
         return;
     if (!s->have_finish) {
-        fail(s, WD_ERR_BAD_GATEWAY, !s->started, "provider stream ended early");
+        wd_emit_error(&s->out, WD_ERR_BAD_GATEWAY, !s->out.started, "provider stream ended early");
         return;
     }
     if (close_open(s) < 0)
@@ -1041,7 +1015,7 @@ void wd_openai_stream_finish(struct wd_openai_stream *s)
         stop = WD_STOP_TOOL_USE; /* Ollama and others say "stop" after calls */
     else if (stop == WD_STOP_TOOL_USE && s->ntools_seen == 0)
         stop = WD_STOP_END_TURN; /* tool_use without a call would leave the client waiting for one */
-    start(s);
+    wd_emit_start(&s->out);
     struct wd_event ev = {.type = WD_EV_MESSAGE_STOP, .stop_reason = stop};
-    emit(s, &ev);
+    wd_emit(&s->out, &ev);
 }

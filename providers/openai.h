@@ -38,11 +38,9 @@ int wd_openai_encode_request(const struct wd_request *req, struct wd_str model, 
 /* Response decoding: feed a whole chat.completion body, or each SSE data payload of a stream ("[DONE]"
  * included), then finish once the upstream body is complete. */
 struct wd_openai_stream {
-    struct wd_sink *sink;
+    struct wd_emitter out;      /* the sink, the usage so far, MESSAGE_START and ERROR sent */
     const struct wd_request *req;
     struct wd_arena *arena;
-    bool started;               /* MESSAGE_START emitted */
-    bool failed;                /* an ERROR was emitted; the rest is ignored */
     bool done;                  /* finish_reason (or [DONE] after it) seen */
     int open;                   /* enum wd_part_type of the open block, 0 if none */
     int nparts;                 /* blocks emitted */
@@ -50,7 +48,6 @@ struct wd_openai_stream {
     int ntools_seen;            /* tool_calls indexes seen */
     enum wd_stop_reason stop;   /* from finish_reason */
     bool have_finish;
-    struct wd_usage usage;
     struct wd_json json;
     int last_tool;              /* highest tool_calls index opened, -1 before any (pieces come in order) */
     bool done_marker;           /* [DONE] seen: later payloads are ignored */

@@ -192,7 +192,7 @@ static void run_stream(const uint8_t *data, size_t size)
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
         /* an SSE parser hands over no empty payloads worth exploring: skip them, go deeper */
         if (n > 0 && wd_openai_stream_chunk(&dec, p, n) < 0)
-            CHECK(dec.failed && chk.ended);
+            CHECK(dec.out.failed && chk.ended);
         if (nl == NULL)
             break;
         p = nl + 1;
