@@ -1028,19 +1028,43 @@ static unsigned stall_ms(void)
     return ms < 50 ? 50 : ms;
 }
 
+/* The writer's session's lock_timeout (0: none, PostgreSQL's default). fail_open with durable answers: twice
+ * stall_ms, so that a statement waiting on a lock fails on the server on its own: a batch the writer gave up
+ * (on_stall) does not keep a backend waiting for as long as the lock lasts, and a spool replay waiting on a lock
+ * fails, is kept, and goes again after a reconnect. */
+static unsigned session_lock_timeout_ms(void)
+{
+    return G.mode == WD_AUDIT_FAIL_OPEN && G.durable_answers ? 2 * stall_ms() : 0;
+}
+
 static void db_lost(struct wd_audit_writer *w, const char *why);
 
-/* fail_open with audit.durable_answers: a batch the database has not finished within stall_ms (another session's
- * lock, a stuck disk, a server that stopped answering without closing) is given up as if the connection had gone:
- * the records it carried are still queued, and they go to the spool with the rest of the queue, where they are
- * durable; answers held for them go with their records safe, not early, and a SIGKILL during the stall loses
- * nothing answered. The database may still commit the batch it was given: the spool's replay goes with the
- * idempotent insert (db_lost marks the queue as maybe sent). */
+/* fail_open with audit.durable_answers: a batch of the queue (records, or the checkpoints the queue waits behind)
+ * that the database has not finished within stall_ms (another session's lock, a stuck disk, a server that stopped
+ * answering without closing) while answers wait is given up as if the connection had gone: the records it carried
+ * are still queued, and they go to the spool with the rest of the queue, where they are durable; answers held for
+ * them go with their records safe, not early, and a SIGKILL during the stall loses nothing answered. The database
+ * may still commit the batch it was given: the spool's replay goes with the idempotent insert (db_lost marks the
+ * queue as maybe sent). A slow batch nobody waits for is left alone (looked at again every stall_ms), as is one
+ * whose records could not go to the spool (it is failing); so are replays, which no answer waits on (records go to
+ * the spool while one runs): the writer never gives up twice before the database has taken the spool back. */
+static bool answers_wait(const struct wd_audit_writer *w)
+{
+    for (size_t i = 0; i < w->nwaiters; i++)
+        if (w->waiters[i].cb != NULL)
+            return true;
+    return false;
+}
+
 static void on_stall(uv_timer_t *t)
 {
     struct wd_audit_writer *w = t->data;
     if (!w->inflight || w->freeing)
         return;
+    if (!answers_wait(w) || w->spool_broken) {
+        uv_timer_start(&w->stall_timer, on_stall, stall_ms(), 0);
+        return;
+    }
     STAT_ADD(w, stalls, 1);
     char why[96];
     snprintf(why, sizeof(why), "a batch waited %u ms for the database; given up", stall_ms());
@@ -1049,7 +1073,8 @@ static void on_stall(uv_timer_t *t)
 
 static void stall_arm(struct wd_audit_writer *w)
 {
-    if (G.mode == WD_AUDIT_FAIL_OPEN && G.durable_answers && !w->freeing)
+    if (G.mode == WD_AUDIT_FAIL_OPEN && G.durable_answers && !w->freeing &&
+        (w->inflight_kind == SEND_RECORDS || w->inflight_kind == SEND_CKPTS))
         uv_timer_start(&w->stall_timer, on_stall, stall_ms(), 0);
 }
 
@@ -1507,13 +1532,20 @@ static void connect_work(uv_work_t *req)
         }
         atomic_store(&G.migrated, true);
     }
+    /* A lock on the audit tables (maintenance, another session's LOCK TABLE) must not hold this thread-pool thread,
+     * which the spool's writes share, for as long as it lasts: the set-up waits at most 5 s for one, then the
+     * connection fails and is tried again later. Past the set-up, see session_lock_timeout_ms. */
+    char session_lt[64];
+    snprintf(session_lt, sizeof(session_lt), "SET lock_timeout = %u", session_lock_timeout_ms());
     /* this month's and next month's partitions, then the batch statements, prepared once */
-    if (!setup_ok(w, PQexec(db, "SELECT audit.ensure_partition(now()), audit.ensure_partition(now() + interval '1 month')"),
+    if (!setup_ok(w, PQexec(db, "SET lock_timeout = 5000"), PGRES_COMMAND_OK, "setting lock_timeout") ||
+        !setup_ok(w, PQexec(db, "SELECT audit.ensure_partition(now()), audit.ensure_partition(now() + interval '1 month')"),
                   PGRES_TUPLES_OK, "creating partitions") ||
         !setup_ok(w, PQprepare(db, STMT_RECORDS, wd_audit_insert_sql(), 1, NULL), PGRES_COMMAND_OK,
                   "preparing the record insert") ||
         !setup_ok(w, PQprepare(db, STMT_CKPTS, wd_audit_ckpt_insert_sql, 1, NULL), PGRES_COMMAND_OK,
-                  "preparing the checkpoint insert")) {
+                  "preparing the checkpoint insert") ||
+        !setup_ok(w, PQexec(db, session_lt), PGRES_COMMAND_OK, "setting lock_timeout")) {
         PQfinish(db);
         return;
     }

@@ -151,9 +151,9 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
         *num_headers = memo.nh;
         return memo.r;
     }
-    if (real_parse == NULL) /* a call before wd_front_init */
-        real_parse = (phr_parse_request_fn)dlsym(RTLD_NEXT, "phr_parse_request");
-    return real_parse(buf, len, method, method_len, path, path_len, minor_version, headers, num_headers, last_len);
+    /* (a call before wd_front_init, which sets real_parse before any worker starts, looks libh2o's up itself) */
+    phr_parse_request_fn f = real_parse != NULL ? real_parse : (phr_parse_request_fn)dlsym(RTLD_NEXT, "phr_parse_request");
+    return f(buf, len, method, method_len, path, path_len, minor_version, headers, num_headers, last_len);
 }
 
 static uint64_t now_ns(void)
