@@ -1877,7 +1877,8 @@ static const struct cfg_key audit_keys[] = {
      .doc = "An answer's last bytes wait until its records are durable."},
     {"durable_answers_timeout", T_DURATION, FIELD(struct wd_audit_config, durable_answers_timeout_ms), .def = "2s",
      .max = 60000, .hint = "an answer waits at most that long for its record",
-     .doc = "The longest an answer's end waits for its record."},
+     .doc = "The longest an answer's end waits for its record; in fail_open, a batch answers wait for is given up "
+            "(its records spooled) after half of it."},
 };
 static const struct cfg_section audit_section = {KEYS(audit_keys), .check = cfg_audit_check};
 
