@@ -63,21 +63,32 @@ wd_wait_for() {
 
 # wd_start_server VAR CMD [ARGS...]: starts a test server in the background (stopped by PID at exit) and waits
 # up to 60 s for the one line `{"port": N}` it prints once listening (a Node server usually takes under a second;
-# one start of the oidc-provider IdP was seen to take 23 s on a loaded machine), giving up at once if the process
-# exits; VAR (any name but wd_*_) gets N, WD_SERVER_PID its PID.
+# one start of the oidc-provider IdP was seen to take 23 s on a loaded machine, and once not to print within 60 s
+# while alive: that start is then shown (process state, stderr) and made once more), giving up at once if the
+# process exits; VAR (any name but wd_*_) gets N, WD_SERVER_PID its PID.
 wd_start_server() {
-  local wd_var_="$1" wd_out_="$WD_TMP/server.$RANDOM.out" wd_i_ wd_port_
+  local wd_var_="$1" wd_out_ wd_i_ wd_port_="" wd_try_
   shift
-  "$@" >"$wd_out_" 2>"$wd_out_.err" &
-  WD_SERVER_PID=$!
-  WD_PIDS+=("$WD_SERVER_PID")
-  for wd_i_ in $(seq 1 1200); do
-    grep -q '"port"' "$wd_out_" 2>/dev/null && break
-    kill -0 "$WD_SERVER_PID" 2>/dev/null || break
-    sleep 0.05
+  for wd_try_ in 1 2; do
+    wd_out_="$WD_TMP/server.$RANDOM.out"
+    "$@" >"$wd_out_" 2>"$wd_out_.err" &
+    WD_SERVER_PID=$!
+    WD_PIDS+=("$WD_SERVER_PID")
+    for wd_i_ in $(seq 1 1200); do
+      grep -q '"port"' "$wd_out_" 2>/dev/null && break
+      kill -0 "$WD_SERVER_PID" 2>/dev/null || break
+      sleep 0.05
+    done
+    wd_port_=$(sed -n 's/.*"port": *\([0-9]*\).*/\1/p' "$wd_out_" | head -1)
+    [ -n "$wd_port_" ] && break
+    echo "$(basename -- "$2") did not start (after $((wd_i_ / 20)) s, try $wd_try_)" >&2
+    cat "$wd_out_.err" >&2
+    kill -0 "$WD_SERVER_PID" 2>/dev/null || return 1 # it exited: a real failure, not a slow start
+    ps -o pid,stat,etime,time,wchan:32,args -p "$WD_SERVER_PID" >&2 || true
+    kill -KILL "$WD_SERVER_PID" 2>/dev/null
+    wait "$WD_SERVER_PID" 2>/dev/null || true
   done
-  wd_port_=$(sed -n 's/.*"port": *\([0-9]*\).*/\1/p' "$wd_out_" | head -1)
-  [ -n "$wd_port_" ] || { echo "$(basename "$2") did not start (after $((wd_i_ / 20)) s)" >&2; cat "$wd_out_.err" >&2; return 1; }
+  [ -n "$wd_port_" ] || return 1
   printf -v "$wd_var_" '%s' "$wd_port_"
 }
 
